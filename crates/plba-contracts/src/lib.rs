@@ -1,0 +1,41 @@
+//! The contracts of PLBA: traits and data types only.
+//!
+//! Everything a domain module or an adapter needs to speak to the runtime lives here, and
+//! nothing else does: no tokio runtime, no I/O, no dependency on another PLBA crate. A domain
+//! library that compiles against this crate alone (plus the adapters it picks) cannot reach
+//! into the runtime's internals: the platform/domain split is enforced by the compiler.
+//!
+//! The main protocols:
+//!
+//! - [`ApplicationModule`] declares what a module contributes through a [`Registry`]; it runs
+//!   nothing itself.
+//! - [`Worker`] is an active component the supervisor spawns, stops and restarts.
+//! - [`TaskQueue`] carries [`Task`]s with at-least-once delivery; a [`TaskHandler`] holds the
+//!   business logic for one task and says through [`TaskError`] whether a retry can help.
+//! - [`HealthContributor`] answers "is this part operational?".
+//! - [`ConfigProvider`] hands a module its typed configuration section.
+
+mod config;
+mod handler;
+mod health;
+mod module;
+mod queue;
+mod status;
+mod task;
+mod worker;
+
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+pub use tokio_util::sync::CancellationToken;
+
+pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
+pub use handler::{TaskError, TaskErrorKind, TaskHandler};
+pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
+pub use module::{
+    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy,
+    ServiceRef, WorkerFactory, WorkerSpec,
+};
+pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
+pub use status::StatusCell;
+pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
+pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};

@@ -1,0 +1,275 @@
+//! Modules and what they register with the runtime.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::{ConfigError, ConfigProvider, ConfigProviderExt};
+use crate::health::{HealthContributor, HealthOptions};
+use crate::queue::TaskQueue;
+use crate::worker::Worker;
+
+/// A shared service in the container: any `Send + Sync` value behind an `Arc`.
+pub type ServiceRef = Arc<dyn Any + Send + Sync>;
+
+/// Builds the worker for copy number `copy` (0-based) of a pool; called on every (re)start.
+pub type WorkerFactory = Arc<dyn Fn(usize) -> Arc<dyn Worker> + Send + Sync>;
+
+/// How the supervisor restarts a worker that failed.
+///
+/// Backoff doubles from `initial_backoff` up to `max_backoff` with each consecutive failure;
+/// a run that lasted longer than `max_backoff` resets it. More than `max_restarts` restarts
+/// within `window` make the worker unhealthy until the window clears; the supervisor keeps
+/// restarting it at `max_backoff` meanwhile, so a dependency that comes back is picked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Delay before the first restart.
+    pub initial_backoff: Duration,
+    /// Largest delay between restarts.
+    pub max_backoff: Duration,
+    /// Restarts tolerated within `window` before the worker is reported unhealthy.
+    pub max_restarts: u32,
+    /// The sliding window for `max_restarts`.
+    pub window: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// The delay before restart number `consecutive` (1 for the first restart after a good
+    /// run): `initial_backoff * 2^(consecutive-1)`, capped at `max_backoff`.
+    pub fn backoff(&self, consecutive: u32) -> Duration {
+        let exponent = consecutive.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff)
+    }
+}
+
+/// A worker pool to run: a name, how many copies, how to build each, how to restart.
+///
+/// ```
+/// use std::sync::Arc;
+/// use plba_contracts::{async_trait, StatusCell, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus};
+///
+/// struct Idle(StatusCell);
+/// #[async_trait]
+/// impl Worker for Idle {
+///     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
+///         ctx.stop_token().cancelled().await;
+///         Ok(())
+///     }
+///     fn status(&self) -> WorkerStatus { self.0.get() }
+/// }
+///
+/// let spec = WorkerSpec::pool("consumers", 3, |_copy| Idle(StatusCell::default()));
+/// assert_eq!(spec.copies(), 3);
+/// ```
+#[derive(Clone)]
+pub struct WorkerSpec {
+    name: String,
+    copies: usize,
+    factory: WorkerFactory,
+    restart: RestartPolicy,
+    critical: bool,
+}
+
+impl WorkerSpec {
+    /// One copy of an existing worker (restarts reuse the same object).
+    pub fn single(name: impl Into<String>, worker: Arc<dyn Worker>) -> Self {
+        Self {
+            name: name.into(),
+            copies: 1,
+            factory: Arc::new(move |_| Arc::clone(&worker)),
+            restart: RestartPolicy::default(),
+            critical: true,
+        }
+    }
+
+    /// `copies` copies, each built by `factory(copy)` on every (re)start.
+    pub fn pool<W, F>(name: impl Into<String>, copies: usize, factory: F) -> Self
+    where
+        W: Worker,
+        F: Fn(usize) -> W + Send + Sync + 'static,
+    {
+        Self {
+            name: name.into(),
+            copies,
+            factory: Arc::new(move |copy| Arc::new(factory(copy)) as Arc<dyn Worker>),
+            restart: RestartPolicy::default(),
+            critical: true,
+        }
+    }
+
+    /// `copies` copies sharing one worker object, whose `run` is called once per copy.
+    pub fn shared(name: impl Into<String>, copies: usize, worker: Arc<dyn Worker>) -> Self {
+        Self {
+            copies,
+            ..Self::single(name, worker)
+        }
+    }
+
+    /// Same spec with another restart policy.
+    #[must_use]
+    pub fn with_restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Same spec, marked critical or not for health aggregation (default: critical).
+    #[must_use]
+    pub fn with_critical(mut self, critical: bool) -> Self {
+        self.critical = critical;
+        self
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many copies run.
+    pub fn copies(&self) -> usize {
+        self.copies
+    }
+
+    /// The restart policy.
+    pub fn restart_policy(&self) -> RestartPolicy {
+        self.restart
+    }
+
+    /// Whether an unhealthy pool makes the application unhealthy.
+    pub fn is_critical(&self) -> bool {
+        self.critical
+    }
+
+    /// Builds the worker for copy `copy`.
+    pub fn build(&self, copy: usize) -> Arc<dyn Worker> {
+        (self.factory)(copy)
+    }
+}
+
+impl fmt::Debug for WorkerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerSpec")
+            .field("name", &self.name)
+            .field("copies", &self.copies)
+            .field("restart", &self.restart)
+            .field("critical", &self.critical)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a registration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Another item of the same kind already uses this name.
+    #[error("{kind} {name:?} is already registered")]
+    Duplicate {
+        /// "worker", "queue", "health contributor" or "service".
+        kind: &'static str,
+        /// The clashing name.
+        name: String,
+    },
+    /// The registration itself is invalid (e.g. a pool of zero copies).
+    #[error("invalid {kind} {name:?}: {reason}")]
+    Invalid {
+        /// What was being registered.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The module's configuration section is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The module failed to build something it needs (e.g. opening its store).
+    #[error("module {module:?} failed to register: {reason}")]
+    Module {
+        /// The module.
+        module: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// What a module sees of the runtime while it registers.
+///
+/// Object-safe; typed helpers live in [`RegistryExt`].
+pub trait Registry {
+    /// The registering module's name (also the key of its configuration section).
+    fn module_name(&self) -> &str;
+
+    /// The effective configuration.
+    fn config(&self) -> &dyn ConfigProvider;
+
+    /// Declares a worker pool for the supervisor to run.
+    fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError>;
+
+    /// Declares a queue, for stats, status and closing at shutdown.
+    fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError>;
+
+    /// Declares a health contributor.
+    fn add_health_contributor(
+        &mut self,
+        name: &str,
+        contributor: Arc<dyn HealthContributor>,
+        options: HealthOptions,
+    ) -> Result<(), RegistryError>;
+
+    /// Puts a named service in the container, for other modules to use.
+    fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError>;
+
+    /// A named service added earlier (by this or another module).
+    fn service(&self, name: &str) -> Option<ServiceRef>;
+}
+
+/// Typed helpers over [`Registry`].
+pub trait RegistryExt: Registry {
+    /// The module's own configuration section as `T`; `T::default()` when absent.
+    fn own_section<T: DeserializeOwned + Default>(&self) -> Result<T, RegistryError> {
+        let name = self.module_name().to_owned();
+        Ok(self.config().section::<T>(&name)?.unwrap_or_default())
+    }
+
+    /// Puts a typed service in the container.
+    fn provide<T: Any + Send + Sync>(&mut self, name: &str, service: Arc<T>) -> Result<(), RegistryError> {
+        self.add_service(name, service)
+    }
+
+    /// A typed service; `None` when absent or of another type.
+    fn get_service<T: Any + Send + Sync>(&self, name: &str) -> Option<Arc<T>> {
+        self.service(name)?.downcast::<T>().ok()
+    }
+}
+
+impl<R: Registry + ?Sized> RegistryExt for R {}
+
+/// A piece of application: it declares workers, queues, handlers, health contributors and
+/// services, and runs nothing itself.
+///
+/// # Protocol
+///
+/// The runtime calls [`register`](Self::register) once, before anything starts. An error
+/// aborts start-up with that error: a module that cannot be assembled (bad config, a store
+/// that cannot be opened) never half-runs.
+pub trait ApplicationModule: Send + Sync + 'static {
+    /// The module's name; also the key of its configuration section.
+    fn name(&self) -> &str;
+
+    /// Declares what the module contributes.
+    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError>;
+}

@@ -1,0 +1,220 @@
+//! Task queues: the contract every queue backend (memory, Redis Streams, …) fulfils.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::task::Task;
+
+/// The backend's handle for one delivery, needed to settle it (ack, nack, dead-letter).
+///
+/// Opaque to workers and handlers: a memory queue stores a sequence number, a Redis queue a
+/// stream entry id. Backends build it with [`Receipt::from_seq`] or [`Receipt::from_key`] and
+/// read it back with [`Receipt::seq`] / [`Receipt::key`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Receipt(ReceiptRepr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ReceiptRepr {
+    Seq(u64),
+    Key(Arc<str>),
+}
+
+impl Receipt {
+    /// A receipt that is a number.
+    pub fn from_seq(seq: u64) -> Self {
+        Self(ReceiptRepr::Seq(seq))
+    }
+
+    /// A receipt that is a string key (e.g. a stream entry id).
+    pub fn from_key(key: impl Into<Arc<str>>) -> Self {
+        Self(ReceiptRepr::Key(key.into()))
+    }
+
+    /// The number, if this receipt was built from one.
+    pub fn seq(&self) -> Option<u64> {
+        match &self.0 {
+            ReceiptRepr::Seq(seq) => Some(*seq),
+            ReceiptRepr::Key(_) => None,
+        }
+    }
+
+    /// The key, if this receipt was built from one.
+    pub fn key(&self) -> Option<&str> {
+        match &self.0 {
+            ReceiptRepr::Key(key) => Some(key),
+            ReceiptRepr::Seq(_) => None,
+        }
+    }
+}
+
+/// A task handed to one consumer, together with what the queue needs to settle it.
+///
+/// Settling consumes the delivery, so a delivery is acked, nacked, released or
+/// dead-lettered at most once by construction.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The task, with `attempt` already counting this delivery.
+    pub task: Task,
+    /// The backend's handle for this delivery.
+    pub receipt: Receipt,
+}
+
+/// What a [`TaskQueue::nack`] did with the task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NackOutcome {
+    /// The task will be delivered again (after the delay, if one was given).
+    Requeued,
+    /// The task had used all its attempts and now sits in the dead-letter place.
+    DeadLettered,
+}
+
+/// A task that will not be retried, with the reason, for an operator to inspect.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// The task as last delivered.
+    pub task: Task,
+    /// Why it was given up (the last handler error, or "attempts exhausted").
+    pub reason: String,
+    /// When it was dead-lettered.
+    pub dead_at: SystemTime,
+}
+
+/// Counters and gauges of one queue, as the control plane and metrics show them.
+///
+/// Counters (`published`, `acked`, `retried`, `dead`) count since the queue was created (for
+/// shared backends: since the backend's keys were created).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    /// Tasks waiting to be consumed now.
+    pub depth: u64,
+    /// Tasks delivered and not yet settled.
+    pub in_flight: u64,
+    /// Tasks waiting for a retry delay to pass.
+    pub delayed: u64,
+    /// Tasks in the dead-letter place.
+    pub dead: u64,
+    /// Tasks accepted by `publish`.
+    pub published: u64,
+    /// Deliveries acked.
+    pub acked: u64,
+    /// Deliveries nacked and requeued.
+    pub retried: u64,
+    /// The bound on `depth`, if the backend has one.
+    pub capacity: Option<u64>,
+}
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue was closed: no task will be published or delivered any more.
+    #[error("queue {queue:?} is closed")]
+    Closed {
+        /// Queue name.
+        queue: String,
+    },
+    /// The queue is full and its overflow policy sheds instead of waiting.
+    #[error("queue {queue:?} is full ({capacity} tasks); the task was not accepted")]
+    Full {
+        /// Queue name.
+        queue: String,
+        /// The bound that was reached.
+        capacity: u64,
+    },
+    /// The backend cannot be reached or answered with an error; retrying may help.
+    #[error("queue {queue:?} backend unavailable: {reason}")]
+    Unavailable {
+        /// Queue name.
+        queue: String,
+        /// What the backend said.
+        reason: String,
+    },
+    /// A stored entry could not be decoded into a task.
+    #[error("queue {queue:?} holds an entry that is not a task: {reason}")]
+    Corrupt {
+        /// Queue name.
+        queue: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The call was used in a way the backend cannot serve (e.g. outside a tokio runtime).
+    #[error("queue {queue:?}: {reason}")]
+    Misuse {
+        /// Queue name.
+        queue: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl QueueError {
+    /// Whether retrying the same call later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Full { .. })
+    }
+}
+
+/// A queue of tasks with at-least-once delivery.
+///
+/// # Protocol
+///
+/// - Producers call [`publish`](Self::publish). On a bounded backend a full queue makes
+///   `publish` wait (backpressure) or, by the backend's policy, fail with
+///   [`QueueError::Full`]; it never grows memory without bound.
+/// - Consumers call [`consume`](Self::consume), which waits for a task and returns a
+///   [`Delivery`] whose `task.attempt` counts this delivery. Several consumers may call it
+///   concurrently; each task goes to one of them.
+/// - Every delivery is settled exactly once, by the consumer that received it:
+///   - [`ack`](Self::ack) after the handler succeeded: the task is done;
+///   - [`nack`](Self::nack) after a transient failure: the task comes back after
+///     `retry_delay`, or goes to the dead-letter place once the backend's attempt limit is
+///     reached ([`NackOutcome`] says which);
+///   - [`dead_letter`](Self::dead_letter) after a permanent failure;
+///   - [`release`](Self::release) when the consumer is stopping and gives the task back
+///     untried: it is redelivered at once and the attempt is not charged.
+/// - A delivery that is never settled (the process crashed) is delivered again: durable
+///   backends after a visibility timeout, the memory backend never (its content dies with the
+///   process).
+/// - Dropping a `consume` future before it completes loses no task: it is safe to race it
+///   against a stop signal.
+/// - Errors: [`QueueError::is_transient`] tells a consumer whether to back off and try again
+///   or to give up. Implementations never panic on bad stored data; they return
+///   [`QueueError::Corrupt`].
+#[async_trait]
+pub trait TaskQueue: Send + Sync + 'static {
+    /// The queue's name (used in logs, metrics and the dead-letter place).
+    fn name(&self) -> &str;
+
+    /// Adds a task; waits while a bounded queue is full.
+    async fn publish(&self, task: Task) -> Result<(), QueueError>;
+
+    /// Waits for the next task.
+    async fn consume(&self) -> Result<Delivery, QueueError>;
+
+    /// Settles a delivery as done.
+    async fn ack(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// Settles a delivery as failed, for a retry after `retry_delay` (at once when `None`) or,
+    /// once attempts are exhausted, for the dead-letter place.
+    async fn nack(
+        &self,
+        delivery: Delivery,
+        retry_delay: Option<Duration>,
+        reason: &str,
+    ) -> Result<NackOutcome, QueueError>;
+
+    /// Settles a delivery as failed for good: it moves to the dead-letter place with `reason`.
+    async fn dead_letter(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError>;
+
+    /// Gives an untried delivery back (the consumer is stopping): redelivered at once, the
+    /// attempt not charged.
+    async fn release(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// Current counters and gauges.
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+
+    /// The most recent dead letters, newest first, at most `limit`.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+}

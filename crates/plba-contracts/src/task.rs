@@ -1,0 +1,303 @@
+//! The unit of work that travels through queues.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A task's identity: unique across processes and hosts, roughly ordered by creation time.
+///
+/// 128 bits: 48 bits of milliseconds since the Unix epoch, 32 random bits chosen once per
+/// process, 48 bits of a per-process counter. Two processes that start in the same millisecond
+/// differ in the random part; one process never repeats itself. Displayed and serialized as
+/// 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u128);
+
+impl TaskId {
+    /// A fresh id.
+    pub fn generate() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis();
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF_FFFF;
+        let high = (millis & 0xFFFF_FFFF_FFFF) << 80;
+        let random = u128::from(process_random()) << 48;
+        Self(high | random | u128::from(count))
+    }
+
+    /// The id as a number.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// An id from a number (for adapters that store ids in binary form).
+    pub fn from_u128(value: u128) -> Self {
+        Self(value)
+    }
+}
+
+fn process_random() -> u32 {
+    static SEED: OnceLock<u32> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        // RandomState is seeded from the OS, so this differs per process without a rand crate.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_nanos();
+        hasher.write_u128(nanos);
+        let value = hasher.finish();
+        (value ^ (value >> 32)) as u32
+    })
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({self})")
+    }
+}
+
+/// Returned when a string is not 32 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid task id {0:?}: expected 32 hexadecimal digits")]
+pub struct ParseTaskIdError(String);
+
+impl FromStr for TaskId {
+    type Err = ParseTaskIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 32 {
+            return Err(ParseTaskIdError(s.to_owned()));
+        }
+        u128::from_str_radix(s, 16)
+            .map(Self)
+            .map_err(|_| ParseTaskIdError(s.to_owned()))
+    }
+}
+
+impl Serialize for TaskId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// String key/value pairs that travel with a task: trace context (`traceparent`,
+/// `tracestate`), correlation ids, the producer's name.
+///
+/// Kept as a small vector rather than a map: a task usually carries one to three entries,
+/// and keys are mostly `'static`, so the common case costs one allocation for the vector
+/// and one per value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Metadata(Vec<(Cow<'static, str>, String)>);
+
+impl Metadata {
+    /// An empty map; allocates nothing.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value.
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let index = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    /// The entries in insertion order (after removals, order is not kept).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Metadata {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut metadata = Self::new();
+        for (k, v) in iter {
+            metadata.insert(k, v);
+        }
+        metadata
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = std::collections::BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
+/// One unit of work: what a producer publishes, a queue carries and a handler handles.
+///
+/// `attempt` counts deliveries: 0 when published, 1 on the first delivery, and so on. The
+/// queue increments it; handlers read it (e.g. to log "third try").
+///
+/// ```
+/// use plba_contracts::Task;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Invoice { number: u32 }
+///
+/// let task = Task::json("invoice.send", &Invoice { number: 7 })
+///     .unwrap()
+///     .with_metadata("origin", "billing");
+/// assert_eq!(task.payload_json::<Invoice>().unwrap(), Invoice { number: 7 });
+/// assert_eq!(task.metadata.get("origin"), Some("billing"));
+/// assert_eq!(task.attempt, 0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Unique id, kept across redeliveries.
+    pub id: TaskId,
+    /// What kind of task this is (routing and observability; not unique).
+    pub name: Cow<'static, str>,
+    /// Opaque payload bytes; see [`Task::json`] and [`Task::payload_json`].
+    pub payload: Bytes,
+    /// Key/value metadata, notably the W3C `traceparent`.
+    pub metadata: Metadata,
+    /// How many times the task has been delivered (0 before the first delivery).
+    pub attempt: u32,
+    /// When the task was first published.
+    pub enqueued_at: SystemTime,
+}
+
+impl Task {
+    /// A task with a fresh id and the given payload.
+    pub fn new(name: impl Into<Cow<'static, str>>, payload: impl Into<Bytes>) -> Self {
+        Self {
+            id: TaskId::generate(),
+            name: name.into(),
+            payload: payload.into(),
+            metadata: Metadata::new(),
+            attempt: 0,
+            enqueued_at: SystemTime::now(),
+        }
+    }
+
+    /// A task whose payload is `value` encoded as JSON.
+    pub fn json<T: Serialize + ?Sized>(
+        name: impl Into<Cow<'static, str>>,
+        value: &T,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(name, serde_json::to_vec(value)?))
+    }
+
+    /// Decodes the payload as JSON.
+    pub fn payload_json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.payload)
+    }
+
+    /// Adds a metadata entry (builder style).
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key, value);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_round_trip_through_text() {
+        let ids: Vec<TaskId> = (0..10_000).map(|_| TaskId::generate()).collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let text = ids[0].to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(text.parse::<TaskId>().unwrap(), ids[0]);
+        assert!("xyz".parse::<TaskId>().is_err());
+        assert!("g".repeat(32).parse::<TaskId>().is_err());
+    }
+
+    #[test]
+    fn metadata_replaces_and_removes() {
+        let mut m = Metadata::new();
+        m.insert("traceparent", "a");
+        m.insert("traceparent", "b");
+        m.insert(String::from("x"), "y");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.get("traceparent"), Some("b"));
+        assert_eq!(m.remove("x").as_deref(), Some("y"));
+        assert_eq!(m.get("x"), None);
+    }
+
+    #[test]
+    fn task_serializes_with_metadata_as_a_map() {
+        let task = Task::new("t", Bytes::from_static(b"hi")).with_metadata("k", "v");
+        let json = serde_json::to_value(&task).unwrap();
+        assert_eq!(json["metadata"]["k"], "v");
+        assert_eq!(json["id"], task.id.to_string());
+        let back: Task = serde_json::from_value(json).unwrap();
+        assert_eq!(back, task);
+    }
+
+    #[test]
+    fn bad_json_payload_is_an_error_not_a_panic() {
+        let task = Task::new("t", Bytes::from_static(b"{not json"));
+        assert!(task.payload_json::<serde_json::Value>().is_err());
+    }
+}

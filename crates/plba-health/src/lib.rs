@@ -1,0 +1,19 @@
+//! Health for PLBA: a registry of contributors, their aggregation, and the liveness and
+//! readiness views an orchestrator probes.
+//!
+//! Health is not status: health says whether a part is operational, status says what it is
+//! doing. The aggregation rule:
+//!
+//! | contributors                                   | application |
+//! |------------------------------------------------|-------------|
+//! | any critical one unhealthy                     | unhealthy   |
+//! | else any degraded, or a non-critical unhealthy | degraded    |
+//! | else                                           | ok          |
+
+mod aggregate;
+mod probe;
+mod registry;
+
+pub use aggregate::aggregate;
+pub use probe::{ProbeResult, liveness, readiness};
+pub use registry::{ContributorHealth, HealthError, HealthRegistry, HealthSnapshot};
