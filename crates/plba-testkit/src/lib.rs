@@ -1,0 +1,12 @@
+//! Test kit for PLBA: conformance suites every implementation of a contract runs, and the
+//! helpers tests share.
+//!
+//! - [`queue`]: "any `TaskQueue` must…", as reusable async test functions, plus the
+//!   [`task_queue_conformance!`] macro that turns them into `#[tokio::test]`s for a backend.
+//! - [`handlers`]: task handlers that record what they saw.
+//! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+pub mod handlers;
+pub mod queue;
+pub mod wait;

@@ -1,0 +1,319 @@
+//! The memory queue itself.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_channel::{Receiver, Sender, TrySendError};
+use plba_contracts::{
+    DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, Task, TaskQueue,
+    async_trait,
+};
+
+use crate::options::{MemoryQueueError, MemoryQueueOptions, OverflowPolicy};
+
+/// An in-process, bounded task queue. Cheap to clone: clones share the queue.
+#[derive(Clone)]
+pub struct MemoryQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    options: MemoryQueueOptions,
+    tx: Sender<Task>,
+    rx: Receiver<Task>,
+    counters: Counters,
+    dead: Mutex<VecDeque<DeadLetter>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    in_flight: AtomicU64,
+    delayed: AtomicU64,
+    acked: AtomicU64,
+    retried: AtomicU64,
+    dead_total: AtomicU64,
+}
+
+impl MemoryQueue {
+    /// A queue named `name`.
+    pub fn new(name: impl Into<String>, options: MemoryQueueOptions) -> Result<Self, MemoryQueueError> {
+        let name = name.into();
+        options.validate(&name)?;
+        let (tx, rx) = async_channel::bounded(options.capacity);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name,
+                options,
+                tx,
+                rx,
+                counters: Counters::default(),
+                dead: Mutex::new(VecDeque::new()),
+            }),
+        })
+    }
+
+    /// The options the queue was built with.
+    pub fn options(&self) -> &MemoryQueueOptions {
+        &self.inner.options
+    }
+
+    /// Closes the queue: publishing fails from now on; consumers drain what is left and then
+    /// get `QueueError::Closed`.
+    pub fn close(&self) {
+        self.inner.tx.close();
+    }
+
+    /// Moves every dead letter back into the queue with a fresh attempt count; returns how
+    /// many were moved. Waits for room like `publish`.
+    pub async fn replay_dead_letters(&self) -> Result<usize, QueueError> {
+        let letters: Vec<DeadLetter> = {
+            let mut dead = self.inner.lock_dead();
+            dead.drain(..).collect()
+        };
+        let count = letters.len();
+        for letter in letters {
+            let mut task = letter.task;
+            task.attempt = 0;
+            self.publish(task).await?;
+        }
+        Ok(count)
+    }
+
+    fn closed(&self) -> QueueError {
+        QueueError::Closed {
+            queue: self.inner.name.clone(),
+        }
+    }
+
+    /// Puts a task back for redelivery after `delay`. Never waits for room: a consumer that
+    /// blocked here while every other consumer did the same would deadlock the pool.
+    fn requeue(&self, task: Task, delay: Option<Duration>) -> Result<(), QueueError> {
+        let delay = delay.filter(|d| !d.is_zero());
+        let task = match delay {
+            None => match self.inner.tx.try_send(task) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(_)) => return Err(self.closed()),
+                Err(TrySendError::Full(task)) => task,
+            },
+            Some(_) => task,
+        };
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| QueueError::Misuse {
+            queue: self.inner.name.clone(),
+            reason: "a delayed retry needs a tokio runtime".to_owned(),
+        })?;
+        let inner = Arc::clone(&self.inner);
+        inner.counters.delayed.fetch_add(1, Ordering::Relaxed);
+        handle.spawn(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            let id = task.id;
+            let sent = inner.tx.send(task).await;
+            inner.counters.delayed.fetch_sub(1, Ordering::Relaxed);
+            if sent.is_err() {
+                tracing::error!(queue = %inner.name, task_id = %id, "queue closed before a delayed retry was due; the task is dropped");
+            }
+        });
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn lock_dead(&self) -> std::sync::MutexGuard<'_, VecDeque<DeadLetter>> {
+        // A panic while holding this lock cannot leave the deque inconsistent: keep using it.
+        self.dead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settle(&self) {
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn push_dead(&self, task: Task, reason: &str) {
+        self.counters.dead_total.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(queue = %self.name, task_id = %task.id, task = %task.name, attempt = task.attempt, reason, "task dead-lettered");
+        let mut dead = self.lock_dead();
+        if dead.len() >= self.options.dead_letter_capacity {
+            if let Some(oldest) = dead.pop_front() {
+                tracing::error!(queue = %self.name, task_id = %oldest.task.id, "dead-letter list full; dropping the oldest entry");
+            }
+        }
+        dead.push_back(DeadLetter {
+            task,
+            reason: reason.to_owned(),
+            dead_at: SystemTime::now(),
+        });
+    }
+}
+
+#[async_trait]
+impl TaskQueue for MemoryQueue {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn publish(&self, mut task: Task) -> Result<(), QueueError> {
+        task.attempt = 0;
+        match self.inner.options.overflow {
+            OverflowPolicy::Wait => self.inner.tx.send(task).await.map_err(|_| self.closed())?,
+            OverflowPolicy::Reject => match self.inner.tx.try_send(task) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    return Err(QueueError::Full {
+                        queue: self.inner.name.clone(),
+                        capacity: self.inner.options.capacity as u64,
+                    });
+                }
+                Err(TrySendError::Closed(_)) => return Err(self.closed()),
+            },
+        }
+        self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn consume(&self) -> Result<Delivery, QueueError> {
+        // recv() is cancel-safe: dropping it before it resolves leaves the task in the channel.
+        let mut task = self.inner.rx.recv().await.map_err(|_| self.closed())?;
+        task.attempt = task.attempt.saturating_add(1);
+        self.inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Delivery {
+            task,
+            // The memory queue settles by ownership of the delivery; it needs no receipt.
+            receipt: Receipt::from_seq(0),
+        })
+    }
+
+    async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
+        drop(delivery);
+        self.inner.settle();
+        self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn nack(
+        &self,
+        delivery: Delivery,
+        retry_delay: Option<Duration>,
+        reason: &str,
+    ) -> Result<NackOutcome, QueueError> {
+        self.inner.settle();
+        let task = delivery.task;
+        if task.attempt >= self.inner.options.max_attempts {
+            let reason = format!("attempts exhausted ({}): {reason}", task.attempt);
+            self.inner.push_dead(task, &reason);
+            return Ok(NackOutcome::DeadLettered);
+        }
+        self.inner.counters.retried.fetch_add(1, Ordering::Relaxed);
+        self.requeue(task, retry_delay)?;
+        Ok(NackOutcome::Requeued)
+    }
+
+    async fn dead_letter(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
+        self.inner.settle();
+        self.inner.push_dead(delivery.task, reason);
+        Ok(())
+    }
+
+    async fn release(&self, delivery: Delivery) -> Result<(), QueueError> {
+        self.inner.settle();
+        let mut task = delivery.task;
+        task.attempt = task.attempt.saturating_sub(1);
+        self.requeue(task, None)
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let c = &self.inner.counters;
+        Ok(QueueStats {
+            depth: self.inner.rx.len() as u64,
+            in_flight: c.in_flight.load(Ordering::Relaxed),
+            delayed: c.delayed.load(Ordering::Relaxed),
+            dead: self.inner.lock_dead().len() as u64,
+            published: c.published.load(Ordering::Relaxed),
+            acked: c.acked.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            capacity: Some(self.inner.options.capacity as u64),
+        })
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let dead = self.inner.lock_dead();
+        Ok(dead.iter().rev().take(limit).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_capacity_is_refused() {
+        let options = MemoryQueueOptions {
+            capacity: 0,
+            ..MemoryQueueOptions::default()
+        };
+        let err = MemoryQueue::new("q", options).err().unwrap();
+        assert_eq!(err.to_string(), "memory queue \"q\": capacity must be at least 1");
+    }
+
+    #[tokio::test]
+    async fn reject_policy_sheds_when_full() {
+        let options = MemoryQueueOptions {
+            capacity: 1,
+            overflow: OverflowPolicy::Reject,
+            ..MemoryQueueOptions::default()
+        };
+        let queue = MemoryQueue::new("q", options).unwrap();
+        queue.publish(Task::new("t", "1")).await.unwrap();
+        let err = queue.publish(Task::new("t", "2")).await.unwrap_err();
+        assert!(matches!(err, QueueError::Full { capacity: 1, .. }), "{err}");
+        assert_eq!(queue.stats().await.unwrap().published, 1);
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_reports_closed() {
+        let queue = MemoryQueue::new("q", MemoryQueueOptions::default()).unwrap();
+        queue.publish(Task::new("t", "1")).await.unwrap();
+        queue.close();
+        assert!(matches!(queue.publish(Task::new("t", "2")).await, Err(QueueError::Closed { .. })));
+        let delivery = queue.consume().await.unwrap();
+        queue.ack(delivery).await.unwrap();
+        assert!(matches!(queue.consume().await, Err(QueueError::Closed { .. })));
+    }
+
+    #[tokio::test]
+    async fn dead_letters_can_be_replayed() {
+        let options = MemoryQueueOptions {
+            max_attempts: 1,
+            ..MemoryQueueOptions::default()
+        };
+        let queue = MemoryQueue::new("q", options).unwrap();
+        queue.publish(Task::new("t", "1")).await.unwrap();
+        let delivery = queue.consume().await.unwrap();
+        let outcome = queue.nack(delivery, None, "boom").await.unwrap();
+        assert_eq!(outcome, NackOutcome::DeadLettered);
+        assert_eq!(queue.replay_dead_letters().await.unwrap(), 1);
+        let delivery = queue.consume().await.unwrap();
+        assert_eq!(delivery.task.attempt, 1);
+        assert_eq!(queue.stats().await.unwrap().dead, 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letter_list_is_bounded() {
+        let options = MemoryQueueOptions {
+            dead_letter_capacity: 2,
+            ..MemoryQueueOptions::default()
+        };
+        let queue = MemoryQueue::new("q", options).unwrap();
+        for i in 0..3 {
+            queue.publish(Task::new("t", format!("{i}"))).await.unwrap();
+            let delivery = queue.consume().await.unwrap();
+            queue.dead_letter(delivery, "bad").await.unwrap();
+        }
+        let letters = queue.dead_letters(10).await.unwrap();
+        assert_eq!(letters.len(), 2);
+        assert_eq!(letters[0].task.payload, "2", "newest first");
+    }
+}

@@ -1,0 +1,314 @@
+//! The `TaskQueue` conformance suite: what any queue backend must do.
+//!
+//! A backend provides a [`QueueFactory`] and invokes [`task_queue_conformance!`](crate::task_queue_conformance)
+//! in one of its test files; every check below then runs as its own test:
+//!
+//! ```ignore
+//! struct Factory;
+//! #[plba_contracts::async_trait]
+//! impl plba_testkit::queue::QueueFactory for Factory {
+//!     async fn create(&self, spec: plba_testkit::queue::ConformanceSpec) -> std::sync::Arc<dyn plba_contracts::TaskQueue> { … }
+//!     fn bounded(&self) -> bool { true }
+//! }
+//! plba_testkit::task_queue_conformance!(Factory);
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use plba_contracts::{NackOutcome, Task, TaskId, TaskQueue, async_trait};
+
+use crate::wait::within;
+
+/// Generous deadline for things that should happen promptly; only reached when broken.
+const PROMPT: Duration = Duration::from_secs(10);
+
+/// The queue a check needs.
+#[derive(Clone, Copy, Debug)]
+pub struct ConformanceSpec {
+    /// Bound on waiting tasks (ignored by unbounded backends).
+    pub capacity: usize,
+    /// Deliveries after which a nack dead-letters.
+    pub max_attempts: u32,
+}
+
+impl Default for ConformanceSpec {
+    fn default() -> Self {
+        Self {
+            capacity: 1024,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Builds fresh, empty queues of one backend for the suite.
+#[async_trait]
+pub trait QueueFactory: Send + Sync {
+    /// A new queue, isolated from every other queue this factory made.
+    async fn create(&self, spec: ConformanceSpec) -> Arc<dyn TaskQueue>;
+
+    /// Whether `publish` waits when `capacity` tasks are waiting.
+    fn bounded(&self) -> bool;
+}
+
+fn sample(n: u32) -> Task {
+    Task::new("conformance.sample", format!("payload-{n}"))
+        .with_metadata("traceparent", format!("00-{:032x}-{:016x}-01", n + 1, n + 1))
+}
+
+/// Asserts that nothing is delivered for `window`; the consume is cancelled afterwards,
+/// which by contract loses nothing.
+async fn assert_nothing_within(queue: &dyn TaskQueue, window: Duration, what: &str) {
+    if let Ok(result) = tokio::time::timeout(window, queue.consume()).await {
+        let delivery = result.expect("consume failed");
+        panic!("{what}: unexpectedly delivered {:?}", delivery.task);
+    }
+}
+
+/// Published tasks come out whole (id, name, payload, metadata), with attempt 1, and acks
+/// are counted.
+pub async fn publish_consume_ack(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let sent: Vec<Task> = (0..3).map(sample).collect();
+    for task in &sent {
+        queue.publish(task.clone()).await.unwrap();
+    }
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+        assert_eq!(delivery.task.attempt, 1, "first delivery counts as attempt 1");
+        received.push(delivery.task.clone());
+        queue.ack(delivery).await.unwrap();
+    }
+    received.sort_by_key(|t| t.id);
+    let mut expected = sent;
+    expected.sort_by_key(|t| t.id);
+    for (got, want) in received.iter().zip(&expected) {
+        assert_eq!(got.id, want.id);
+        assert_eq!(got.name, want.name);
+        assert_eq!(got.payload, want.payload);
+        assert_eq!(got.metadata, want.metadata, "metadata (traceparent) must survive the queue");
+    }
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.published, stats.acked), (3, 3), "{stats:?}");
+    assert_eq!((stats.depth, stats.in_flight), (0, 0), "{stats:?}");
+}
+
+/// Depth and in-flight gauges follow consume and ack.
+pub async fn stats_track_depth_and_in_flight(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    queue.publish(sample(1)).await.unwrap();
+    queue.publish(sample(2)).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight), (1, 1), "{stats:?}");
+    queue.ack(delivery).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.acked), (1, 0, 1), "{stats:?}");
+}
+
+/// A nack without delay redelivers the same task with the attempt counted.
+pub async fn nack_redelivers_with_attempt_counted(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let task = sample(7);
+    queue.publish(task.clone()).await.unwrap();
+    let first = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    let outcome = queue.nack(first, None, "transient").await.unwrap();
+    assert_eq!(outcome, NackOutcome::Requeued);
+    let second = within(PROMPT, "redelivery", queue.consume()).await.unwrap();
+    assert_eq!(second.task.id, task.id);
+    assert_eq!(second.task.attempt, 2);
+    queue.ack(second).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().retried, 1);
+}
+
+/// A nack with a delay redelivers after the delay, not before.
+pub async fn nack_with_delay_redelivers_after_the_delay(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    queue.publish(sample(1)).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    let delay = Duration::from_millis(400);
+    let nacked_at = tokio::time::Instant::now();
+    queue.nack(delivery, Some(delay), "later").await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().delayed, 1, "the task waits as delayed");
+    assert_nothing_within(queue.as_ref(), delay / 2, "redelivered before the delay").await;
+    let again = within(PROMPT, "delayed redelivery", queue.consume()).await.unwrap();
+    assert!(
+        nacked_at.elapsed() >= delay,
+        "redelivered after {:?}, before the {delay:?} delay",
+        nacked_at.elapsed()
+    );
+    assert_eq!(again.task.attempt, 2);
+    queue.ack(again).await.unwrap();
+}
+
+/// After `max_attempts` deliveries a nack dead-letters the task, with the reason, visible in
+/// stats and in the dead-letter list; it is not delivered again.
+pub async fn dead_letter_after_max_attempts(factory: &dyn QueueFactory) {
+    let queue = factory
+        .create(ConformanceSpec {
+            max_attempts: 2,
+            ..ConformanceSpec::default()
+        })
+        .await;
+    let task = sample(3);
+    queue.publish(task.clone()).await.unwrap();
+    let first = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    assert_eq!(queue.nack(first, None, "db down").await.unwrap(), NackOutcome::Requeued);
+    let second = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    assert_eq!(second.task.attempt, 2);
+    assert_eq!(queue.nack(second, None, "db down").await.unwrap(), NackOutcome::DeadLettered);
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.dead, stats.in_flight, stats.depth), (1, 0, 0), "{stats:?}");
+    let letters = queue.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].task.id, task.id);
+    assert!(letters[0].reason.contains("db down"), "reason kept: {}", letters[0].reason);
+    assert_nothing_within(queue.as_ref(), Duration::from_millis(200), "dead letter redelivered").await;
+}
+
+/// An explicit dead-letter (permanent failure) needs no further attempts.
+pub async fn dead_letter_at_once_on_request(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    queue.publish(sample(4)).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    queue.dead_letter(delivery, "malformed order").await.unwrap();
+    let letters = queue.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason, "malformed order");
+    assert_eq!(queue.stats().await.unwrap().dead, 1);
+}
+
+/// A released delivery comes back at once with the attempt not charged.
+pub async fn release_does_not_charge_an_attempt(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    queue.publish(sample(5)).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    queue.release(delivery).await.unwrap();
+    let again = within(PROMPT, "consume after release", queue.consume()).await.unwrap();
+    assert_eq!(again.task.attempt, 1);
+    queue.ack(again).await.unwrap();
+}
+
+/// A full bounded queue makes the producer wait; consuming one task lets it through.
+pub async fn full_queue_makes_the_producer_wait(factory: &dyn QueueFactory) {
+    if !factory.bounded() {
+        return;
+    }
+    let queue = factory
+        .create(ConformanceSpec {
+            capacity: 2,
+            ..ConformanceSpec::default()
+        })
+        .await;
+    queue.publish(sample(1)).await.unwrap();
+    queue.publish(sample(2)).await.unwrap();
+    let third = queue.publish(sample(3));
+    let mut third = std::pin::pin!(third);
+    // Give the publish every chance to complete: it must still be waiting.
+    for _ in 0..10 {
+        assert!((&mut third).now_or_never().is_none(), "publish into a full queue returned");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(queue.stats().await.unwrap().depth, 2, "the queue did not grow past its bound");
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    within(PROMPT, "publish after room was made", third).await.unwrap();
+    queue.ack(delivery).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().depth, 2);
+}
+
+/// Cancelling a pending consume loses nothing.
+pub async fn cancelled_consume_loses_nothing(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    assert_nothing_within(queue.as_ref(), Duration::from_millis(100), "empty queue").await;
+    let task = sample(9);
+    queue.publish(task.clone()).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    assert_eq!(delivery.task.id, task.id);
+    queue.ack(delivery).await.unwrap();
+}
+
+/// Several concurrent consumers: every task is delivered to exactly one of them.
+pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory) {
+    const TASKS: u32 = 2_000;
+    const CONSUMERS: usize = 4;
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let ids: Vec<TaskId> = {
+        let mut ids = Vec::new();
+        let producer_queue = Arc::clone(&queue);
+        let tasks: Vec<Task> = (0..TASKS).map(sample).collect();
+        ids.extend(tasks.iter().map(|t| t.id));
+        tokio::spawn(async move {
+            for task in tasks {
+                producer_queue.publish(task).await.unwrap();
+            }
+        });
+        ids
+    };
+    let seen = Arc::new(std::sync::Mutex::new(HashMap::<TaskId, u32>::new()));
+    let done = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut consumers = Vec::new();
+    for _ in 0..CONSUMERS {
+        let queue = Arc::clone(&queue);
+        let seen = Arc::clone(&seen);
+        let done = Arc::clone(&done);
+        consumers.push(tokio::spawn(async move {
+            loop {
+                let delivery = queue.consume().await.unwrap();
+                *seen.lock().unwrap().entry(delivery.task.id).or_default() += 1;
+                queue.ack(delivery).await.unwrap();
+                done.add_permits(1);
+            }
+        }));
+    }
+    within(PROMPT * 6, "all tasks consumed", done.acquire_many(TASKS)).await.unwrap().forget();
+    for consumer in &consumers {
+        consumer.abort();
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), ids.len(), "every task delivered");
+    assert!(seen.values().all(|&n| n == 1), "a task was delivered twice");
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(stats.acked, u64::from(TASKS));
+}
+
+/// Runs one check; used by the macro.
+pub async fn run<'a, F, Fut>(factory: &'a dyn QueueFactory, check: F)
+where
+    F: FnOnce(&'a dyn QueueFactory) -> Fut,
+    Fut: Future<Output = ()> + 'a,
+{
+    check(factory).await;
+}
+
+/// Expands to one `#[tokio::test]` per conformance check for the given factory expression.
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! task_queue_conformance {
+    ($factory:expr) => {
+        $crate::task_queue_conformance!(@tests $factory;
+            publish_consume_ack,
+            stats_track_depth_and_in_flight,
+            nack_redelivers_with_attempt_counted,
+            nack_with_delay_redelivers_after_the_delay,
+            dead_letter_after_max_attempts,
+            dead_letter_at_once_on_request,
+            release_does_not_charge_an_attempt,
+            full_queue_makes_the_producer_wait,
+            cancelled_consume_loses_nothing,
+            concurrent_consumers_get_each_task_once,
+        );
+    };
+    (@tests $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let factory = $factory;
+                $crate::queue::run(&factory, $crate::queue::$check).await;
+            }
+        )*
+    };
+}
