@@ -32,7 +32,7 @@ pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use module::{
-    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy,
+    ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy,
     ServiceRef, WorkerFactory, WorkerSpec,
 };
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};

@@ -1,0 +1,389 @@
+//! QueueWorker: consume, handle, settle.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use plba_contracts::{
+    Backoff, Delivery, NackOutcome, QueueError, StatusCell, TaskHandler, TaskQueue, Worker,
+    WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
+};
+
+use crate::metrics::QueueWorkerMetrics;
+use crate::panic_message::panic_message;
+
+/// How a queue worker retries failed tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueWorkerOptions {
+    /// Delay before a failed task is delivered again, by attempt number.
+    pub retry_backoff: Backoff,
+}
+
+impl Default for QueueWorkerOptions {
+    fn default() -> Self {
+        Self {
+            retry_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+        }
+    }
+}
+
+/// One copy of a queue-consuming worker. Usually built through [`QueueWorkerPool`].
+///
+/// Per delivery: the handler runs with panics caught; `Ok` → ack; transient error or panic →
+/// nack with `retry_backoff.delay(attempt)` (the queue dead-letters once attempts are
+/// exhausted); permanent error → dead letter. On a graceful stop the copy takes no new task
+/// and finishes the one in hand; on a forced stop it releases the unfinished task back to the
+/// queue and returns.
+pub struct QueueWorker<Q: ?Sized, H: ?Sized> {
+    queue: Arc<Q>,
+    handler: Arc<H>,
+    options: QueueWorkerOptions,
+    metrics: Arc<QueueWorkerMetrics>,
+    status: StatusCell,
+}
+
+impl<Q, H> QueueWorker<Q, H>
+where
+    Q: TaskQueue + ?Sized,
+    H: TaskHandler + ?Sized,
+{
+    /// A copy over `queue` and `handler`, counting into `metrics`.
+    pub fn new(
+        queue: Arc<Q>,
+        handler: Arc<H>,
+        options: QueueWorkerOptions,
+        metrics: Arc<QueueWorkerMetrics>,
+    ) -> Self {
+        Self {
+            queue,
+            handler,
+            options,
+            metrics,
+            status: StatusCell::new(WorkerStatus::Stopped),
+        }
+    }
+
+    async fn process(&self, delivery: Delivery, ctx: &WorkerContext) {
+        let metrics = &*self.metrics;
+        metrics.begin();
+        let outcome = {
+            let handling = AssertUnwindSafe(self.handler.handle(&delivery.task)).catch_unwind();
+            tokio::select! {
+                biased;
+                result = handling => Some(result),
+                () = ctx.force_token().cancelled() => None,
+            }
+        };
+        metrics.end();
+        let task_id = delivery.task.id;
+        let attempt = delivery.task.attempt;
+        let settled = match outcome {
+            None => {
+                QueueWorkerMetrics::bump(&metrics.released);
+                tracing::warn!(queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
+                self.queue.release(delivery).await
+            }
+            Some(Ok(Ok(()))) => {
+                QueueWorkerMetrics::bump(&metrics.processed);
+                self.queue.ack(delivery).await
+            }
+            Some(Ok(Err(error))) if !error.is_transient() => {
+                QueueWorkerMetrics::bump(&metrics.failed);
+                QueueWorkerMetrics::bump(&metrics.dead);
+                tracing::warn!(queue = self.queue.name(), %task_id, attempt, %error, "task failed permanently");
+                self.queue.dead_letter(delivery, error.message()).await
+            }
+            Some(Ok(Err(error))) => {
+                QueueWorkerMetrics::bump(&metrics.failed);
+                tracing::warn!(queue = self.queue.name(), %task_id, attempt, %error, "task failed, will retry");
+                self.retry(delivery, &error.to_string()).await
+            }
+            Some(Err(panic)) => {
+                QueueWorkerMetrics::bump(&metrics.failed);
+                QueueWorkerMetrics::bump(&metrics.panics);
+                let reason = format!("handler panicked: {}", panic_message(panic.as_ref()));
+                tracing::error!(queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
+                self.retry(delivery, &reason).await
+            }
+        };
+        if let Err(error) = settled {
+            // The delivery stays unsettled in the backend, which redelivers it (at-least-once).
+            QueueWorkerMetrics::bump(&metrics.settle_errors);
+            tracing::error!(queue = self.queue.name(), %task_id, %error, "could not settle delivery");
+        }
+    }
+
+    async fn retry(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
+        let delay = self.options.retry_backoff.delay(delivery.task.attempt);
+        match self.queue.nack(delivery, Some(delay), reason).await? {
+            NackOutcome::Requeued => QueueWorkerMetrics::bump(&self.metrics.retried),
+            NackOutcome::DeadLettered => QueueWorkerMetrics::bump(&self.metrics.dead),
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<Q, H> Worker for QueueWorker<Q, H>
+where
+    Q: TaskQueue + ?Sized,
+    H: TaskHandler + ?Sized,
+{
+    async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
+        self.status.set(WorkerStatus::Idle);
+        let result = loop {
+            let next = tokio::select! {
+                biased;
+                () = ctx.stop_token().cancelled() => break Ok(()),
+                next = self.queue.consume() => next,
+            };
+            match next {
+                Ok(delivery) => {
+                    self.status.set(WorkerStatus::Busy);
+                    self.process(delivery, &ctx).await;
+                    self.status.set(WorkerStatus::Idle);
+                }
+                Err(QueueError::Closed { queue }) => {
+                    tracing::info!(%queue, "queue closed; worker idles until stopped");
+                    ctx.stop_token().cancelled().await;
+                    break Ok(());
+                }
+                Err(error) => {
+                    break Err(WorkerError::with_source(
+                        format!("consuming from queue {:?} failed", self.queue.name()),
+                        error,
+                    ));
+                }
+            }
+        };
+        self.status.set(WorkerStatus::Stopped);
+        result
+    }
+
+    fn status(&self) -> WorkerStatus {
+        self.status.get()
+    }
+}
+
+/// A pool of [`QueueWorker`] copies over one queue and one handler, ready to register.
+///
+/// ```
+/// use std::sync::Arc;
+/// use plba_contracts::{async_trait, Task, TaskError, TaskHandler};
+/// use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+/// use plba_workers::QueueWorkerPool;
+///
+/// struct Noop;
+/// #[async_trait]
+/// impl TaskHandler for Noop {
+///     async fn handle(&self, _task: &Task) -> Result<(), TaskError> { Ok(()) }
+/// }
+///
+/// let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
+/// let pool = QueueWorkerPool::new("jobs-workers", queue, Arc::new(Noop)).concurrency(3);
+/// let metrics = pool.metrics();
+/// let spec = pool.into_spec(); // registry.add_worker(spec)
+/// assert_eq!(spec.copies(), 3);
+/// assert_eq!(metrics.snapshot().processed, 0);
+/// ```
+pub struct QueueWorkerPool<Q: ?Sized, H: ?Sized> {
+    name: String,
+    queue: Arc<Q>,
+    handler: Arc<H>,
+    concurrency: usize,
+    options: QueueWorkerOptions,
+    metrics: Arc<QueueWorkerMetrics>,
+}
+
+impl<Q, H> QueueWorkerPool<Q, H>
+where
+    Q: TaskQueue + ?Sized,
+    H: TaskHandler + ?Sized,
+{
+    /// A pool of one copy with default options.
+    pub fn new(name: impl Into<String>, queue: Arc<Q>, handler: Arc<H>) -> Self {
+        Self {
+            name: name.into(),
+            queue,
+            handler,
+            concurrency: 1,
+            options: QueueWorkerOptions::default(),
+            metrics: Arc::new(QueueWorkerMetrics::default()),
+        }
+    }
+
+    /// How many tasks are handled at once (copies of the worker).
+    #[must_use]
+    pub fn concurrency(mut self, copies: usize) -> Self {
+        self.concurrency = copies;
+        self
+    }
+
+    /// Retry options.
+    #[must_use]
+    pub fn options(mut self, options: QueueWorkerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The pool's counters (keep a clone before [`into_spec`](Self::into_spec)).
+    pub fn metrics(&self) -> Arc<QueueWorkerMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// The spec to hand to `Registry::add_worker`.
+    pub fn into_spec(self) -> WorkerSpec {
+        let Self {
+            name,
+            queue,
+            handler,
+            concurrency,
+            options,
+            metrics,
+        } = self;
+        WorkerSpec::pool(name, concurrency, move |_copy| {
+            QueueWorker::new(
+                Arc::clone(&queue),
+                Arc::clone(&handler),
+                options,
+                Arc::clone(&metrics),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use plba_contracts::{Task, TaskError};
+    use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+    use plba_testkit::wait::{eventually, within};
+    use plba_contracts::CancellationToken;
+
+    use super::*;
+
+    /// Fails in a scripted way per attempt, then succeeds.
+    struct Scripted {
+        calls: AtomicU32,
+        script: fn(u32) -> Result<(), TaskError>,
+    }
+
+    #[async_trait]
+    impl TaskHandler for Scripted {
+        async fn handle(&self, task: &Task) -> Result<(), TaskError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            (self.script)(task.attempt)
+        }
+    }
+
+    fn fast_retries() -> QueueWorkerOptions {
+        QueueWorkerOptions {
+            retry_backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(5)),
+        }
+    }
+
+    async fn run_one(
+        handler: Scripted,
+        max_attempts: u32,
+    ) -> (Arc<MemoryQueue>, Arc<QueueWorkerMetrics>, Arc<Scripted>, CancellationToken) {
+        let queue = Arc::new(
+            MemoryQueue::new(
+                "q",
+                MemoryQueueOptions {
+                    max_attempts,
+                    ..MemoryQueueOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let handler = Arc::new(handler);
+        let metrics = Arc::new(QueueWorkerMetrics::default());
+        let worker = QueueWorker::new(Arc::clone(&queue), Arc::clone(&handler), fast_retries(), Arc::clone(&metrics));
+        let stop = CancellationToken::new();
+        let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+        tokio::spawn(async move { worker.run(ctx).await });
+        queue.publish(Task::new("t", "x")).await.unwrap();
+        (queue, metrics, handler, stop)
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_until_success() {
+        let (queue, metrics, handler, stop) = run_one(
+            Scripted {
+                calls: AtomicU32::new(0),
+                script: |attempt| {
+                    if attempt < 3 {
+                        Err(TaskError::transient("not yet"))
+                    } else {
+                        Ok(())
+                    }
+                },
+            },
+            5,
+        )
+        .await;
+        eventually(Duration::from_secs(10), "task processed", || metrics.snapshot().processed == 1).await;
+        stop.cancel();
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+        let snap = metrics.snapshot();
+        assert_eq!((snap.failed, snap.retried, snap.dead), (2, 2, 0));
+        assert_eq!(queue.stats().await.unwrap().acked, 1);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_dead_letter_without_retry() {
+        let (queue, metrics, handler, stop) = run_one(
+            Scripted {
+                calls: AtomicU32::new(0),
+                script: |_| Err(TaskError::permanent("unknown customer")),
+            },
+            5,
+        )
+        .await;
+        eventually(Duration::from_secs(10), "task dead", || metrics.snapshot().dead == 1).await;
+        stop.cancel();
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+        let letters = queue.dead_letters(1).await.unwrap();
+        assert_eq!(letters[0].reason, "unknown customer");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_retried_and_the_task_survives() {
+        let (queue, metrics, handler, stop) = run_one(
+            Scripted {
+                calls: AtomicU32::new(0),
+                script: |attempt| {
+                    assert!(attempt > 1, "first attempt panics");
+                    Ok(())
+                },
+            },
+            5,
+        )
+        .await;
+        eventually(Duration::from_secs(10), "task processed", || metrics.snapshot().processed == 1).await;
+        stop.cancel();
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(metrics.snapshot().panics, 1);
+        assert_eq!(queue.stats().await.unwrap().acked, 1);
+    }
+
+    #[tokio::test]
+    async fn attempts_exhausted_go_to_dead_letter() {
+        let (queue, metrics, handler, stop) = run_one(
+            Scripted {
+                calls: AtomicU32::new(0),
+                script: |_| Err(TaskError::transient("always down")),
+            },
+            3,
+        )
+        .await;
+        eventually(Duration::from_secs(10), "task dead", || metrics.snapshot().dead == 1).await;
+        stop.cancel();
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+        let letters = within(Duration::from_secs(1), "dead letters", queue.dead_letters(1)).await.unwrap();
+        assert!(letters[0].reason.contains("always down"), "{}", letters[0].reason);
+    }
+}
