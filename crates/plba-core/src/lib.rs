@@ -1,0 +1,24 @@
+//! The PLBA runtime core.
+//!
+//! - [`RuntimeManager`]: registers application modules, starts their workers, stops them
+//!   gracefully (then by force after a timeout), starts them again, and answers status,
+//!   health, liveness and readiness.
+//! - [`WorkerSupervisor`]: runs each worker pool's copies, restarts failed copies with
+//!   exponential backoff, and turns a pool unhealthy when it exceeds its restart budget.
+//! - [`ServiceContainer`]: typed, named services shared between modules.
+//! - [`signals`]: SIGTERM/SIGINT → graceful stop, a second signal → force.
+
+mod container;
+mod error;
+mod registry;
+mod runtime;
+pub mod signals;
+mod status;
+mod supervisor;
+mod sync;
+
+pub use container::ServiceContainer;
+pub use error::CoreError;
+pub use runtime::{RuntimeManager, RuntimeOptions, RuntimeState, StopReport};
+pub use status::{CopyStatus, PoolStatus, QueueStatus, RuntimeStatus};
+pub use supervisor::WorkerSupervisor;

@@ -51,3 +51,76 @@ impl TaskHandler for CountingHandler {
         Ok(())
     }
 }
+
+/// Blocks every task until [`open`](Self::open) is called; counts starts and completions.
+pub struct GateHandler {
+    started: std::sync::atomic::AtomicUsize,
+    finished: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for GateHandler {
+    fn default() -> Self {
+        Self {
+            started: Default::default(),
+            finished: Default::default(),
+            gate: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl GateHandler {
+    /// A handler with its gate closed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets every waiting and future task finish.
+    pub fn open(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Tasks that entered the handler.
+    pub fn started(&self) -> usize {
+        self.started.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Tasks that left the handler successfully.
+    pub fn finished(&self) -> usize {
+        self.finished.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl TaskHandler for GateHandler {
+    async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
+        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut gate = self.gate.subscribe();
+        gate.wait_for(|open| *open)
+            .await
+            .map_err(|_| TaskError::transient("gate dropped"))?;
+        self.finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Never finishes a task (a hung dependency); counts how many it was given.
+#[derive(Default)]
+pub struct HangingHandler {
+    started: std::sync::atomic::AtomicUsize,
+}
+
+impl HangingHandler {
+    /// Tasks that entered the handler.
+    pub fn started(&self) -> usize {
+        self.started.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl TaskHandler for HangingHandler {
+    async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
+        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::pending().await
+    }
+}

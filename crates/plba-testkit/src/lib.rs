@@ -8,5 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod handlers;
+pub mod module;
 pub mod queue;
 pub mod wait;

@@ -1,0 +1,115 @@
+//! The `Registry` a module sees while it registers: everything is collected first and
+//! committed only when the whole module registered without error.
+
+use std::sync::Arc;
+
+use plba_contracts::{
+    ConfigProvider, HealthContributor, HealthOptions, Registry, RegistryError, ServiceRef,
+    TaskQueue, WorkerSpec,
+};
+
+use crate::container::ServiceContainer;
+
+/// What one module declared, not yet committed to the runtime.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) workers: Vec<WorkerSpec>,
+    pub(crate) queues: Vec<Arc<dyn TaskQueue>>,
+    pub(crate) health: Vec<(String, Arc<dyn HealthContributor>, HealthOptions)>,
+    pub(crate) services: Vec<(String, ServiceRef)>,
+}
+
+/// Names the runtime already holds, to refuse duplicates across modules.
+pub(crate) struct Taken<'a> {
+    pub(crate) workers: Vec<String>,
+    pub(crate) queues: Vec<String>,
+    pub(crate) health: Vec<String>,
+    pub(crate) services: &'a ServiceContainer,
+}
+
+pub(crate) struct ModuleRegistry<'a> {
+    pub(crate) module: &'a str,
+    pub(crate) config: &'a dyn ConfigProvider,
+    pub(crate) taken: Taken<'a>,
+    pub(crate) pending: Pending,
+}
+
+fn duplicate(kind: &'static str, name: &str) -> RegistryError {
+    RegistryError::Duplicate {
+        kind,
+        name: name.to_owned(),
+    }
+}
+
+impl Registry for ModuleRegistry<'_> {
+    fn module_name(&self) -> &str {
+        self.module
+    }
+
+    fn config(&self) -> &dyn ConfigProvider {
+        self.config
+    }
+
+    fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError> {
+        let name = spec.name();
+        if name.is_empty() || spec.copies() == 0 {
+            return Err(RegistryError::Invalid {
+                kind: "worker",
+                name: name.to_owned(),
+                reason: "a worker pool needs a name and at least one copy".to_owned(),
+            });
+        }
+        if self.taken.workers.iter().any(|n| n == name)
+            || self.pending.workers.iter().any(|w| w.name() == name)
+        {
+            return Err(duplicate("worker", name));
+        }
+        self.pending.workers.push(spec);
+        Ok(())
+    }
+
+    fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError> {
+        let name = queue.name();
+        if self.taken.queues.iter().any(|n| n == name)
+            || self.pending.queues.iter().any(|q| q.name() == name)
+        {
+            return Err(duplicate("queue", name));
+        }
+        self.pending.queues.push(queue);
+        Ok(())
+    }
+
+    fn add_health_contributor(
+        &mut self,
+        name: &str,
+        contributor: Arc<dyn HealthContributor>,
+        options: HealthOptions,
+    ) -> Result<(), RegistryError> {
+        if self.taken.health.iter().any(|n| n == name)
+            || self.pending.health.iter().any(|(n, _, _)| n == name)
+        {
+            return Err(duplicate("health contributor", name));
+        }
+        self.pending.health.push((name.to_owned(), contributor, options));
+        Ok(())
+    }
+
+    fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError> {
+        if self.taken.services.get_dyn(name).is_some()
+            || self.pending.services.iter().any(|(n, _)| n == name)
+        {
+            return Err(duplicate("service", name));
+        }
+        self.pending.services.push((name.to_owned(), service));
+        Ok(())
+    }
+
+    fn service(&self, name: &str) -> Option<ServiceRef> {
+        self.pending
+            .services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| Arc::clone(s))
+            .or_else(|| self.taken.services.get_dyn(name))
+    }
+}

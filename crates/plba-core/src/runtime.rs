@@ -1,0 +1,394 @@
+//! RuntimeManager: the lifecycle of an application built from modules.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use plba_contracts::{
+    ApplicationModule, CancellationToken, ConfigProvider, EmptyConfig, HealthOptions, TaskQueue,
+};
+use plba_health::{HealthRegistry, HealthSnapshot, ProbeResult};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::container::ServiceContainer;
+use crate::error::CoreError;
+use crate::registry::{ModuleRegistry, Taken};
+use crate::signals::StopSignals;
+use crate::sync::{lock, read, write};
+use crate::status::{QueueStatus, RuntimeStatus};
+use crate::supervisor::WorkerSupervisor;
+
+/// The lifecycle: created → starting → running → stopping → stopped → starting → …
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeState {
+    /// Modules may register; nothing runs yet.
+    Created,
+    /// Workers are being spawned.
+    Starting,
+    /// Workers run.
+    Running,
+    /// A stop is in progress: no new work is taken, work in hand finishes.
+    Stopping,
+    /// Nothing runs; `start` may be called again.
+    Stopped,
+}
+
+impl RuntimeState {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Runtime settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// How long a graceful stop may take before it is forced.
+    pub stop_timeout: Duration,
+    /// After forcing, how long workers get to give back their work before being aborted.
+    pub force_grace: Duration,
+    /// Timeout of the per-pool worker health checks.
+    pub worker_health_timeout: Duration,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            stop_timeout: Duration::from_secs(30),
+            force_grace: Duration::from_secs(2),
+            worker_health_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a stop did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StopReport {
+    /// Whether anything was running.
+    pub was_running: bool,
+    /// Whether every worker finished within the timeout.
+    pub graceful: bool,
+    /// How many worker copies had to be forced.
+    pub forced_copies: usize,
+    /// How long the stop took.
+    pub took: Duration,
+}
+
+/// Owns an application's modules, workers, queues, health and services, and their lifecycle.
+///
+/// Cheap to clone: clones share one runtime, so a control plane or a signal task can hold one.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use plba_contracts::{ApplicationModule, Registry, RegistryError};
+/// use plba_core::{RuntimeManager, RuntimeOptions, RuntimeState};
+///
+/// struct Empty;
+/// impl ApplicationModule for Empty {
+///     fn name(&self) -> &str { "empty" }
+///     fn register(&self, _registry: &mut dyn Registry) -> Result<(), RegistryError> { Ok(()) }
+/// }
+///
+/// let runtime = RuntimeManager::new(RuntimeOptions::default());
+/// runtime.register(&Empty).unwrap();
+/// runtime.start().await.unwrap();
+/// assert_eq!(runtime.state(), RuntimeState::Running);
+/// let report = runtime.stop().await;
+/// assert!(report.graceful);
+/// runtime.start().await.unwrap(); // start again after a stop
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RuntimeManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: RuntimeOptions,
+    config: RwLock<Arc<dyn ConfigProvider>>,
+    state: watch::Sender<RuntimeState>,
+    lifecycle: tokio::sync::Mutex<()>,
+    supervisor: WorkerSupervisor,
+    queues: RwLock<Vec<Arc<dyn TaskQueue>>>,
+    health: HealthRegistry,
+    services: ServiceContainer,
+    modules: Mutex<Vec<String>>,
+    started_at: Mutex<Option<Instant>>,
+    shutdown: CancellationToken,
+}
+
+impl RuntimeManager {
+    /// A runtime with no configuration sections (see [`with_config`](Self::with_config)).
+    pub fn new(options: RuntimeOptions) -> Self {
+        Self::with_config(options, Arc::new(EmptyConfig))
+    }
+
+    /// A runtime whose modules read their sections from `config`.
+    pub fn with_config(options: RuntimeOptions, config: Arc<dyn ConfigProvider>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                config: RwLock::new(config),
+                state: watch::Sender::new(RuntimeState::Created),
+                lifecycle: tokio::sync::Mutex::new(()),
+                supervisor: WorkerSupervisor::new(),
+                queues: RwLock::new(Vec::new()),
+                health: HealthRegistry::new(),
+                services: ServiceContainer::new(),
+                modules: Mutex::new(Vec::new()),
+                started_at: Mutex::new(None),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The options the runtime was built with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.inner.options
+    }
+
+    /// Lets `module` declare its workers, queues, health contributors and services. All or
+    /// nothing: on error nothing of the module is kept. Allowed before the first start and
+    /// while stopped; the new workers run from the next start.
+    pub fn register(&self, module: &dyn ApplicationModule) -> Result<(), CoreError> {
+        let state = self.state();
+        if !matches!(state, RuntimeState::Created | RuntimeState::Stopped) {
+            return Err(CoreError::InvalidState {
+                action: "register a module",
+                state,
+            });
+        }
+        let inner = &*self.inner;
+        let config = Arc::clone(&*read(&inner.config));
+        let mut registry = ModuleRegistry {
+            module: module.name(),
+            config: config.as_ref(),
+            taken: Taken {
+                workers: inner.supervisor.pool_names(),
+                queues: read(&inner.queues).iter().map(|q| q.name().to_owned()).collect(),
+                health: inner.health.names(),
+                services: &inner.services,
+            },
+            pending: Default::default(),
+        };
+        module
+            .register(&mut registry)
+            .map_err(|source| CoreError::Register {
+                module: module.name().to_owned(),
+                source,
+            })?;
+        let pending = registry.pending;
+        let register_error = |source| CoreError::Register {
+            module: module.name().to_owned(),
+            source,
+        };
+        // Names were checked against everything taken, so the commits below cannot clash.
+        for (name, service) in pending.services {
+            inner.services.insert_dyn(&name, service).map_err(register_error)?;
+        }
+        for (name, contributor, options) in pending.health {
+            let _ = inner.health.register(&name, contributor, options);
+        }
+        for spec in pending.workers {
+            let options = HealthOptions {
+                critical: spec.is_critical(),
+                timeout: inner.options.worker_health_timeout,
+            };
+            let name = format!("worker:{}", spec.name());
+            let contributor = inner.supervisor.add_pool(spec);
+            let _ = inner.health.register(&name, contributor, options);
+        }
+        write(&inner.queues).extend(pending.queues);
+        lock(&inner.modules).push(module.name().to_owned());
+        tracing::info!(module = module.name(), "module registered");
+        Ok(())
+    }
+
+    /// Spawns every worker. Allowed when created or stopped.
+    pub async fn start(&self) -> Result<(), CoreError> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        let state = self.state();
+        if !matches!(state, RuntimeState::Created | RuntimeState::Stopped) {
+            return Err(CoreError::InvalidState {
+                action: "start",
+                state,
+            });
+        }
+        self.set_state(RuntimeState::Starting);
+        self.inner.supervisor.start();
+        *lock(&self.inner.started_at) = Some(Instant::now());
+        self.set_state(RuntimeState::Running);
+        Ok(())
+    }
+
+    /// Graceful stop with the configured timeout, then force (see
+    /// [`stop_with_timeout`](Self::stop_with_timeout)).
+    pub async fn stop(&self) -> StopReport {
+        self.stop_with_timeout(self.inner.options.stop_timeout).await
+    }
+
+    /// Stops every worker: no new work is taken and work in hand finishes; after `timeout`
+    /// (or on [`force_stop`](Self::force_stop)) workers give their work back and are aborted
+    /// if they do not return within the force grace. Stopping a runtime that is not running
+    /// does nothing.
+    pub async fn stop_with_timeout(&self, timeout: Duration) -> StopReport {
+        let started = Instant::now();
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        if self.state() != RuntimeState::Running {
+            return StopReport {
+                was_running: false,
+                graceful: true,
+                forced_copies: 0,
+                took: started.elapsed(),
+            };
+        }
+        self.set_state(RuntimeState::Stopping);
+        tracing::info!(?timeout, "stopping workers gracefully");
+        let forced = self
+            .inner
+            .supervisor
+            .stop(timeout, self.inner.options.force_grace)
+            .await;
+        *lock(&self.inner.started_at) = None;
+        self.set_state(RuntimeState::Stopped);
+        let report = StopReport {
+            was_running: true,
+            graceful: forced == 0,
+            forced_copies: forced,
+            took: started.elapsed(),
+        };
+        tracing::info!(graceful = report.graceful, forced, took = ?report.took, "workers stopped");
+        report
+    }
+
+    /// Turns a stop in progress into a forced one now; if running, stops with no grace period.
+    pub async fn force_stop(&self) -> StopReport {
+        self.inner.supervisor.force();
+        self.stop_with_timeout(Duration::ZERO).await
+    }
+
+    /// Asks [`run_until_shutdown`](Self::run_until_shutdown) to stop gracefully and return
+    /// (the control plane's shutdown action).
+    pub fn request_shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Starts, runs until SIGTERM/SIGINT or [`request_shutdown`](Self::request_shutdown),
+    /// then stops gracefully; a second signal during the stop forces it.
+    pub async fn run_until_shutdown(&self) -> Result<StopReport, CoreError> {
+        let mut signals = StopSignals::install()?;
+        self.start().await?;
+        tokio::select! {
+            signal = signals.recv() => {
+                tracing::info!(signal, "stopping gracefully; send the signal again to force");
+            }
+            () = self.inner.shutdown.cancelled() => tracing::info!("shutdown requested"),
+        }
+        let stop = self.stop();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                report = &mut stop => return Ok(report),
+                signal = signals.recv() => {
+                    tracing::warn!(signal, "second stop signal: forcing the stop");
+                    self.inner.supervisor.force();
+                }
+            }
+        }
+    }
+
+    /// The lifecycle state now.
+    pub fn state(&self) -> RuntimeState {
+        *self.inner.state.borrow()
+    }
+
+    /// A receiver that sees every state change (to wait for `Running` or `Stopped`).
+    pub fn subscribe_state(&self) -> watch::Receiver<RuntimeState> {
+        self.inner.state.subscribe()
+    }
+
+    fn set_state(&self, state: RuntimeState) {
+        self.inner.state.send_replace(state);
+    }
+
+    /// The shared service container.
+    pub fn services(&self) -> &ServiceContainer {
+        &self.inner.services
+    }
+
+    /// The health registry (to add platform contributors such as a config watcher).
+    pub fn health_registry(&self) -> &HealthRegistry {
+        &self.inner.health
+    }
+
+    /// The names of the registered modules.
+    pub fn modules(&self) -> Vec<String> {
+        lock(&self.inner.modules).clone()
+    }
+
+    /// Checks every health contributor (worker pools included) concurrently.
+    pub async fn health(&self) -> HealthSnapshot {
+        self.inner.health.check().await
+    }
+
+    /// Readiness: running and not unhealthy.
+    pub async fn readiness(&self) -> ProbeResult {
+        let snapshot = self.health().await;
+        let state = self.state();
+        let lifecycle = if state == RuntimeState::Running {
+            Ok(())
+        } else {
+            Err(state.as_str())
+        };
+        plba_health::readiness(lifecycle, &snapshot)
+    }
+
+    /// Liveness: the async runtime still schedules tasks (a spawned no-op completes within
+    /// a second). Contributor health is deliberately ignored.
+    pub async fn liveness(&self) -> ProbeResult {
+        let answered = tokio::time::timeout(Duration::from_secs(1), tokio::spawn(async {}))
+            .await
+            .is_ok_and(|joined| joined.is_ok());
+        plba_health::liveness(answered)
+    }
+
+    /// What everything is doing now: lifecycle, each worker copy, each queue's stats.
+    pub async fn status(&self) -> RuntimeStatus {
+        let queues: Vec<Arc<dyn TaskQueue>> = read(&self.inner.queues).clone();
+        let mut queue_status = Vec::with_capacity(queues.len());
+        for queue in &queues {
+            let stats = tokio::time::timeout(Duration::from_secs(2), queue.stats()).await;
+            let (stats, error) = match stats {
+                Ok(Ok(stats)) => (Some(stats), None),
+                Ok(Err(error)) => (None, Some(error.to_string())),
+                Err(_) => (None, Some("stats timed out".to_owned())),
+            };
+            queue_status.push(QueueStatus {
+                name: queue.name().to_owned(),
+                stats,
+                error,
+            });
+        }
+        RuntimeStatus {
+            state: self.state(),
+            uptime: lock(&self.inner.started_at).map(|t| t.elapsed()),
+            workers: self.inner.supervisor.status(),
+            queues: queue_status,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Modules built from a closure, for tests that need a quick `ApplicationModule`.
+
+use plba_contracts::{ApplicationModule, Registry, RegistryError};
+
+type RegisterFn = dyn Fn(&mut dyn Registry) -> Result<(), RegistryError> + Send + Sync;
+
+/// An `ApplicationModule` whose `register` is a closure.
+pub struct FnModule {
+    name: String,
+    register: Box<RegisterFn>,
+}
+
+impl FnModule {
+    /// A module named `name` that registers with `register`.
+    pub fn new(
+        name: impl Into<String>,
+        register: impl Fn(&mut dyn Registry) -> Result<(), RegistryError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            register: Box::new(register),
+        }
+    }
+}
+
+impl ApplicationModule for FnModule {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+        (self.register)(registry)
+    }
+}
