@@ -1,12 +1,23 @@
 //! The architecture's dependency rules hold for the real workspace, and the checker catches
 //! each kind of violation.
 
+#![allow(clippy::expect_used)] // a broken test setup should fail loudly
+
 use plba_workspace_tests::dependency_rule_violations;
+
+/// (package name, path in the workspace, [(dependency, kind)]).
+type PackageSpec<'a> = (&'a str, &'a str, &'a [(&'a str, Option<&'a str>)]);
 
 fn cargo_metadata() -> String {
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace)
         .output()
         .expect("run cargo metadata");
@@ -22,15 +33,27 @@ fn cargo_metadata() -> String {
 fn the_workspace_keeps_the_dependency_rules() {
     let metadata = cargo_metadata();
     // Guard against a vacuous pass: the crates the rules are about must be in the metadata.
-    for name in ["plba-contracts", "plba-core", "plba-queue-memory", "plba-workers"] {
-        assert!(metadata.contains(&format!("\"name\":\"{name}\"")), "{name} missing from metadata");
+    for name in [
+        "plba-contracts",
+        "plba-core",
+        "plba-queue-memory",
+        "plba-workers",
+    ] {
+        assert!(
+            metadata.contains(&format!("\"name\":\"{name}\"")),
+            "{name} missing from metadata"
+        );
     }
     let violations = dependency_rule_violations(&metadata).unwrap();
-    assert!(violations.is_empty(), "dependency rules broken:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "dependency rules broken:\n{}",
+        violations.join("\n")
+    );
 }
 
 /// Synthetic metadata: one package per (name, path, [(dep, kind)]).
-fn metadata(packages: &[(&str, &str, &[(&str, Option<&str>)])]) -> String {
+fn metadata(packages: &[PackageSpec<'_>]) -> String {
     let packages: Vec<serde_json::Value> = packages
         .iter()
         .map(|(name, path, deps)| {
@@ -44,33 +67,71 @@ fn metadata(packages: &[(&str, &str, &[(&str, Option<&str>)])]) -> String {
     serde_json::json!({ "workspace_root": "/ws", "packages": packages }).to_string()
 }
 
-const BASE: &[(&str, &str, &[(&str, Option<&str>)])] = &[
-    ("plba-contracts", "crates/plba-contracts", &[("serde", None)]),
+const BASE: &[PackageSpec<'static>] = &[
+    (
+        "plba-contracts",
+        "crates/plba-contracts",
+        &[("serde", None)],
+    ),
     ("plba-core", "crates/plba-core", &[("plba-contracts", None)]),
-    ("plba-testkit", "crates/plba-testkit", &[("plba-contracts", None)]),
-    ("plba-queue-memory", "crates/adapters/plba-queue-memory", &[("plba-contracts", None), ("plba-testkit", Some("dev")), ("plba-core", Some("dev"))]),
-    ("mail_order_bot", "apps/mail_order_bot", &[("plba-contracts", None), ("plba-queue-memory", None)]),
-    ("mail_order_bot_launcher", "apps/mail_order_bot/launcher", &[("plba-core", None), ("mail_order_bot", None)]),
+    (
+        "plba-testkit",
+        "crates/plba-testkit",
+        &[("plba-contracts", None)],
+    ),
+    (
+        "plba-queue-memory",
+        "crates/adapters/plba-queue-memory",
+        &[
+            ("plba-contracts", None),
+            ("plba-testkit", Some("dev")),
+            ("plba-core", Some("dev")),
+        ],
+    ),
+    (
+        "mail_order_bot",
+        "apps/mail_order_bot",
+        &[("plba-contracts", None), ("plba-queue-memory", None)],
+    ),
+    (
+        "mail_order_bot_launcher",
+        "apps/mail_order_bot/launcher",
+        &[("plba-core", None), ("mail_order_bot", None)],
+    ),
 ];
 
 #[test]
 fn a_clean_layout_passes_and_dev_dependencies_do_not_count() {
-    assert_eq!(dependency_rule_violations(&metadata(BASE)).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        dependency_rule_violations(&metadata(BASE)).unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn an_adapter_depending_on_the_runtime_is_caught() {
     let mut packages = BASE.to_vec();
-    packages[3] = ("plba-queue-memory", "crates/adapters/plba-queue-memory", &[("plba-contracts", None), ("plba-core", None)]);
+    packages[3] = (
+        "plba-queue-memory",
+        "crates/adapters/plba-queue-memory",
+        &[("plba-contracts", None), ("plba-core", None)],
+    );
     let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert!(violations[0].contains("plba-queue-memory") && violations[0].contains("depends on plba-core"));
+    assert!(
+        violations[0].contains("plba-queue-memory")
+            && violations[0].contains("depends on plba-core")
+    );
 }
 
 #[test]
 fn contracts_depending_on_another_plba_crate_is_caught() {
     let mut packages = BASE.to_vec();
-    packages[0] = ("plba-contracts", "crates/plba-contracts", &[("plba-testkit", Some("build"))]);
+    packages[0] = (
+        "plba-contracts",
+        "crates/plba-contracts",
+        &[("plba-testkit", Some("build"))],
+    );
     let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].contains("plba-contracts may depend on no other workspace crate"));
@@ -79,7 +140,11 @@ fn contracts_depending_on_another_plba_crate_is_caught() {
 #[test]
 fn a_domain_library_depending_on_the_runtime_is_caught() {
     let mut packages = BASE.to_vec();
-    packages[4] = ("mail_order_bot", "apps/mail_order_bot", &[("plba-contracts", None), ("plba-core", None)]);
+    packages[4] = (
+        "mail_order_bot",
+        "apps/mail_order_bot",
+        &[("plba-contracts", None), ("plba-core", None)],
+    );
     let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].contains("domain library"));

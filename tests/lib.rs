@@ -72,8 +72,14 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
         .packages
         .iter()
         .map(|p| {
-            let relative = p.manifest_path.strip_prefix(&root).unwrap_or(&p.manifest_path);
-            (p.name.as_str(), (layer(&p.name, relative), relative.to_owned()))
+            let relative = p
+                .manifest_path
+                .strip_prefix(&root)
+                .unwrap_or(&p.manifest_path);
+            (
+                p.name.as_str(),
+                (layer(&p.name, relative), relative.to_owned()),
+            )
         })
         .collect();
     let mut violations = Vec::new();
@@ -89,7 +95,11 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
             .dependencies
             .iter()
             .filter(|d| d.kind.as_deref() != Some("dev"))
-            .filter_map(|d| layers.get(d.name.as_str()).map(|(l, _)| (d.name.as_str(), *l)));
+            .filter_map(|d| {
+                layers
+                    .get(d.name.as_str())
+                    .map(|(l, _)| (d.name.as_str(), *l))
+            });
         for (dep, dep_layer) in internal {
             let allowed = match own_layer {
                 Layer::Contracts => false,
@@ -100,10 +110,15 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
             if !allowed {
                 let rule = match own_layer {
                     Layer::Contracts => "plba-contracts may depend on no other workspace crate",
-                    Layer::Adapter => "adapters may depend on plba-contracts and other adapters only",
+                    Layer::Adapter => {
+                        "adapters may depend on plba-contracts and other adapters only"
+                    }
                     _ => "a domain library may depend on plba-contracts and adapters only",
                 };
-                violations.push(format!("{} ({path}) depends on {dep}: {rule}", package.name));
+                violations.push(format!(
+                    "{} ({path}) depends on {dep}: {rule}",
+                    package.name
+                ));
             }
         }
     }

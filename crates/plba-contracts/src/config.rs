@@ -61,7 +61,7 @@ pub trait ConfigProviderExt: ConfigProvider {
     ///     }
     /// }
     ///
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Limits { max_lines: u32 }
     ///
     /// let cfg = Fixed(serde_json::json!({ "limits": { "max_lines": "many" } }));

@@ -32,8 +32,8 @@ pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use module::{
-    ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy,
-    ServiceRef, WorkerFactory, WorkerSpec,
+    ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
+    WorkerFactory, WorkerSpec,
 };
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
 pub use status::StatusCell;

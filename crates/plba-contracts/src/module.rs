@@ -277,7 +277,11 @@ pub trait RegistryExt: Registry {
     }
 
     /// Puts a typed service in the container.
-    fn provide<T: Any + Send + Sync>(&mut self, name: &str, service: Arc<T>) -> Result<(), RegistryError> {
+    fn provide<T: Any + Send + Sync>(
+        &mut self,
+        name: &str,
+        service: Arc<T>,
+    ) -> Result<(), RegistryError> {
         self.add_service(name, service)
     }
 

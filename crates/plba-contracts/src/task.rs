@@ -58,7 +58,10 @@ fn process_random() -> u32 {
             .as_nanos();
         hasher.write_u128(nanos);
         let value = hasher.finish();
-        (value ^ (value >> 32)) as u32
+        // Fold the 64-bit hash into 32 bits; truncation is the point.
+        #[allow(clippy::cast_possible_truncation)]
+        let folded = (value ^ (value >> 32)) as u32;
+        folded
     })
 }
 
@@ -251,7 +254,11 @@ impl Task {
 
     /// Adds a metadata entry (builder style).
     #[must_use]
-    pub fn with_metadata(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_metadata(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.metadata.insert(key, value);
         self
     }

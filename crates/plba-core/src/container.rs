@@ -34,7 +34,11 @@ impl ServiceContainer {
     }
 
     /// Adds a typed service; a taken name is an error.
-    pub fn insert<T: Any + Send + Sync>(&self, name: &str, service: Arc<T>) -> Result<(), RegistryError> {
+    pub fn insert<T: Any + Send + Sync>(
+        &self,
+        name: &str,
+        service: Arc<T>,
+    ) -> Result<(), RegistryError> {
         self.insert_dyn(name, service)
     }
 

@@ -90,7 +90,9 @@ impl Registry for ModuleRegistry<'_> {
         {
             return Err(duplicate("health contributor", name));
         }
-        self.pending.health.push((name.to_owned(), contributor, options));
+        self.pending
+            .health
+            .push((name.to_owned(), contributor, options));
         Ok(())
     }
 

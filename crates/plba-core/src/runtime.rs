@@ -16,9 +16,9 @@ use crate::container::ServiceContainer;
 use crate::error::CoreError;
 use crate::registry::{ModuleRegistry, Taken};
 use crate::signals::StopSignals;
-use crate::sync::{lock, read, write};
 use crate::status::{QueueStatus, RuntimeStatus};
 use crate::supervisor::WorkerSupervisor;
+use crate::sync::{lock, read, write};
 
 /// The lifecycle: created → starting → running → stopping → stopped → starting → …
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -180,7 +180,10 @@ impl RuntimeManager {
             config: config.as_ref(),
             taken: Taken {
                 workers: inner.supervisor.pool_names(),
-                queues: read(&inner.queues).iter().map(|q| q.name().to_owned()).collect(),
+                queues: read(&inner.queues)
+                    .iter()
+                    .map(|q| q.name().to_owned())
+                    .collect(),
                 health: inner.health.names(),
                 services: &inner.services,
             },
@@ -199,7 +202,10 @@ impl RuntimeManager {
         };
         // Names were checked against everything taken, so the commits below cannot clash.
         for (name, service) in pending.services {
-            inner.services.insert_dyn(&name, service).map_err(register_error)?;
+            inner
+                .services
+                .insert_dyn(&name, service)
+                .map_err(register_error)?;
         }
         for (name, contributor, options) in pending.health {
             let _ = inner.health.register(&name, contributor, options);
@@ -239,7 +245,8 @@ impl RuntimeManager {
     /// Graceful stop with the configured timeout, then force (see
     /// [`stop_with_timeout`](Self::stop_with_timeout)).
     pub async fn stop(&self) -> StopReport {
-        self.stop_with_timeout(self.inner.options.stop_timeout).await
+        self.stop_with_timeout(self.inner.options.stop_timeout)
+            .await
     }
 
     /// Stops every worker: no new work is taken and work in hand finishes; after `timeout`

@@ -17,14 +17,16 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let terminate = signal(SignalKind::terminate()).map_err(|source| CoreError::Signal {
-                signal: "SIGTERM",
-                source,
-            })?;
-            let interrupt = signal(SignalKind::interrupt()).map_err(|source| CoreError::Signal {
-                signal: "SIGINT",
-                source,
-            })?;
+            let terminate =
+                signal(SignalKind::terminate()).map_err(|source| CoreError::Signal {
+                    signal: "SIGTERM",
+                    source,
+                })?;
+            let interrupt =
+                signal(SignalKind::interrupt()).map_err(|source| CoreError::Signal {
+                    signal: "SIGINT",
+                    source,
+                })?;
             Ok(Self {
                 terminate,
                 interrupt,

@@ -15,8 +15,8 @@ use plba_contracts::{
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::sync::{lock, read, write};
 use crate::status::{CopyStatus, PoolStatus, activity_rank};
+use crate::sync::{lock, read, write};
 
 /// Runs worker pools: N copies per [`WorkerSpec`], each restarted on error, early return or
 /// panic with exponential backoff; a copy that exceeds its restart budget makes the pool
@@ -56,7 +56,6 @@ struct RestartLog {
     last_error: Option<String>,
 }
 
-
 impl WorkerSupervisor {
     /// A supervisor with no pools.
     pub fn new() -> Self {
@@ -66,7 +65,9 @@ impl WorkerSupervisor {
     /// Adds a pool; it starts with the next [`start`](Self::start). Returns its health
     /// contributor for the caller to register.
     pub fn add_pool(&self, spec: WorkerSpec) -> Arc<dyn HealthContributor> {
-        let copies = (0..spec.copies()).map(|_| Arc::new(Slot::default())).collect();
+        let copies = (0..spec.copies())
+            .map(|_| Arc::new(Slot::default()))
+            .collect();
         let pool = Arc::new(Pool { spec, copies });
         write(&self.pools).push(Arc::clone(&pool));
         Arc::new(PoolHealth(pool))
@@ -74,7 +75,10 @@ impl WorkerSupervisor {
 
     /// The pools' names, in registration order.
     pub fn pool_names(&self) -> Vec<String> {
-        read(&self.pools).iter().map(|p| p.spec.name().to_owned()).collect()
+        read(&self.pools)
+            .iter()
+            .map(|p| p.spec.name().to_owned())
+            .collect()
     }
 
     /// Whether copies are running (between `start` and the end of `stop`).
@@ -149,7 +153,10 @@ impl WorkerSupervisor {
         let forced = tasks.iter().filter(|t| !t.is_finished()).count();
         tracing::warn!(forced, "graceful stop did not finish in time; forcing");
         force.cancel();
-        if tokio::time::timeout(grace, wait_all(&mut tasks)).await.is_err() {
+        if tokio::time::timeout(grace, wait_all(&mut tasks))
+            .await
+            .is_err()
+        {
             let stuck = tasks.iter().filter(|t| !t.is_finished()).count();
             tracing::error!(stuck, "workers ignored the forced stop; aborting them");
             for task in &tasks {
@@ -218,7 +225,10 @@ async fn supervise(
                     Err(panic) => Some(format!("panicked: {}", panic_text(panic.as_ref()))),
                 }
             }
-            Err(panic) => Some(format!("worker factory panicked: {}", panic_text(panic.as_ref()))),
+            Err(panic) => Some(format!(
+                "worker factory panicked: {}",
+                panic_text(panic.as_ref())
+            )),
         };
         if stop.is_cancelled() {
             if let Some(error) = outcome {
@@ -269,7 +279,9 @@ impl Pool {
                 let status = if slot.backing_off.load(Ordering::Relaxed) {
                     WorkerStatus::Starting
                 } else {
-                    worker.as_ref().map_or(WorkerStatus::Stopped, |w| w.status())
+                    worker
+                        .as_ref()
+                        .map_or(WorkerStatus::Stopped, |w| w.status())
                 };
                 let health = worker.as_ref().map_or(HealthReport::Ok, |w| w.health());
                 let log = lock(&slot.restarts);

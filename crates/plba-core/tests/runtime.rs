@@ -1,5 +1,7 @@
 //! The runtime with real workers over a real memory queue: stop, force, restart, supervise.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,7 +73,11 @@ async fn every_published_task_is_handled_exactly_once() {
     let report = within(DEADLINE, "stop", runtime.stop()).await;
     assert!(report.graceful);
     assert_eq!(handler.distinct(), 1_000);
-    assert!(handler.duplicates().is_empty(), "handled twice: {:?}", handler.duplicates());
+    assert!(
+        handler.duplicates().is_empty(),
+        "handled twice: {:?}",
+        handler.duplicates()
+    );
     assert!(ids.iter().all(|&id| handler.count(id) == 1));
 }
 
@@ -88,19 +94,34 @@ async fn graceful_stop_drains_in_flight_tasks_and_takes_no_new_ones() {
         async move { runtime.stop().await }
     });
     let mut state = runtime.subscribe_state();
-    within(DEADLINE, "state stopping", state.wait_for(|s| *s == RuntimeState::Stopping))
-        .await
-        .unwrap();
+    within(
+        DEADLINE,
+        "state stopping",
+        state.wait_for(|s| *s == RuntimeState::Stopping),
+    )
+    .await
+    .unwrap();
     assert!(!runtime.readiness().await.ok, "not ready while stopping");
-    assert!(!stopping.is_finished(), "stop returned while handlers were still running");
+    assert!(
+        !stopping.is_finished(),
+        "stop returned while handlers were still running"
+    );
 
     handler.open();
     let report = within(DEADLINE, "graceful stop", stopping).await.unwrap();
     assert!(report.graceful, "{report:?}");
     assert_eq!(handler.finished(), 3, "in-flight tasks completed");
-    assert_eq!(handler.started(), 3, "no new task taken after the stop request");
+    assert_eq!(
+        handler.started(),
+        3,
+        "no new task taken after the stop request"
+    );
     let stats = queue.stats().await.unwrap();
-    assert_eq!((stats.acked, stats.depth, stats.in_flight), (3, 2, 0), "{stats:?}");
+    assert_eq!(
+        (stats.acked, stats.depth, stats.in_flight),
+        (3, 2, 0),
+        "{stats:?}"
+    );
     assert_eq!(metrics.snapshot().processed, 3);
     assert_eq!(runtime.state(), RuntimeState::Stopped);
 }
@@ -120,8 +141,14 @@ async fn force_stop_after_the_timeout_ends_a_handler_that_never_returns() {
 
     let report = within(DEADLINE, "forced stop", runtime.stop()).await;
     assert!(!report.graceful);
-    assert_eq!(report.forced_copies, 1, "only the copy holding the hung task is forced");
-    assert!(report.took >= Duration::from_millis(200), "forced before the timeout: {report:?}");
+    assert_eq!(
+        report.forced_copies, 1,
+        "only the copy holding the hung task is forced"
+    );
+    assert!(
+        report.took >= Duration::from_millis(200),
+        "forced before the timeout: {report:?}"
+    );
     // The unfinished task went back to the queue, attempt not charged: nothing lost.
     let stats = queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight), (1, 0), "{stats:?}");
@@ -154,14 +181,20 @@ async fn a_panicking_handler_neither_kills_the_runtime_nor_loses_its_task() {
     let (runtime, queue, metrics) = runtime_with(Arc::clone(&handler), RuntimeOptions::default());
     runtime.start().await.unwrap();
     publish(&queue, 10).await;
-    eventually(DEADLINE, "all tasks processed", || metrics.snapshot().processed == 10).await;
+    eventually(DEADLINE, "all tasks processed", || {
+        metrics.snapshot().processed == 10
+    })
+    .await;
     let snapshot = metrics.snapshot();
     assert_eq!(snapshot.panics, 10);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 20);
     assert_eq!(runtime.state(), RuntimeState::Running);
     assert!(runtime.readiness().await.ok);
     let status = runtime.status().await;
-    assert!(status.workers[0].copies.iter().all(|c| c.restarts == 0), "a task panic is not a worker crash");
+    assert!(
+        status.workers[0].copies.iter().all(|c| c.restarts == 0),
+        "a task panic is not a worker crash"
+    );
     assert_eq!(queue.stats().await.unwrap().acked, 10);
     assert!(runtime.stop().await.graceful);
 }
@@ -174,13 +207,19 @@ async fn start_again_after_stop_processes_new_work() {
     publish(&queue, 10).await;
     eventually(DEADLINE, "first batch", || handler.total() == 10).await;
     assert!(runtime.stop().await.graceful);
-    assert!(runtime.status().await.workers[0]
-        .copies
-        .iter()
-        .all(|c| c.status == WorkerStatus::Stopped));
+    assert!(
+        runtime.status().await.workers[0]
+            .copies
+            .iter()
+            .all(|c| c.status == WorkerStatus::Stopped)
+    );
 
     publish(&queue, 10).await;
-    assert_eq!(queue.stats().await.unwrap().depth, 10, "nothing consumed while stopped");
+    assert_eq!(
+        queue.stats().await.unwrap().depth,
+        10,
+        "nothing consumed while stopped"
+    );
     runtime.start().await.unwrap();
     eventually(DEADLINE, "second batch", || handler.total() == 20).await;
     assert_eq!(handler.distinct(), 20);
@@ -234,17 +273,31 @@ async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() 
     })
     .await;
     let health = runtime.health().await;
-    let pool = health.contributors.iter().find(|c| c.name == "worker:poller").unwrap();
+    let pool = health
+        .contributors
+        .iter()
+        .find(|c| c.name == "worker:poller")
+        .unwrap();
     let reason = pool.reason.as_deref().unwrap();
-    assert!(reason.contains("budget 3") && reason.contains("connection refused"), "{reason}");
+    assert!(
+        reason.contains("budget 3") && reason.contains("connection refused"),
+        "{reason}"
+    );
     let readiness = runtime.readiness().await;
-    assert!(!readiness.ok, "a critical unhealthy pool makes the runtime not ready");
+    assert!(
+        !readiness.ok,
+        "a critical unhealthy pool makes the runtime not ready"
+    );
 
     let runs = runs.lock().unwrap().clone();
     for (i, pair) in runs.windows(2).take(4).enumerate() {
         let gap = pair[1] - pair[0];
         let expected = policy.backoff.delay(u32::try_from(i).unwrap() + 1);
-        assert!(gap >= expected, "restart {} came after {gap:?}, backoff is {expected:?}", i + 1);
+        assert!(
+            gap >= expected,
+            "restart {} came after {gap:?}, backoff is {expected:?}",
+            i + 1
+        );
     }
     let status = runtime.status().await;
     let copy = &status.workers[0].copies[0];
@@ -289,15 +342,25 @@ async fn a_worker_that_panics_is_restarted() {
     let runtime = RuntimeManager::new(RuntimeOptions::default());
     runtime.register(&module).unwrap();
     runtime.start().await.unwrap();
-    eventually(DEADLINE, "restarted and idle", || runs.load(Ordering::SeqCst) == 2).await;
+    eventually(DEADLINE, "restarted and idle", || {
+        runs.load(Ordering::SeqCst) == 2
+    })
+    .await;
     eventually_async(DEADLINE, "idle after restart", || async {
         runtime.status().await.workers[0].status == WorkerStatus::Idle
     })
     .await;
     let status = runtime.status().await;
     assert_eq!(status.workers[0].copies[0].restarts, 1);
-    assert_eq!(status.workers[0].copies[0].last_error.as_deref(), Some("panicked: worker bug"));
-    assert_eq!(runtime.health().await.state, HealthState::Ok, "one restart is within budget");
+    assert_eq!(
+        status.workers[0].copies[0].last_error.as_deref(),
+        Some("panicked: worker bug")
+    );
+    assert_eq!(
+        runtime.health().await.state,
+        HealthState::Ok,
+        "one restart is within budget"
+    );
     assert!(runtime.stop().await.graceful);
 }
 
@@ -322,7 +385,11 @@ async fn readiness_follows_lifecycle_and_critical_health() {
     }
     let contributor = Arc::new(Shared(Arc::clone(&database)));
     let module = FnModule::new("m", move |registry| {
-        registry.add_health_contributor("database", contributor.clone(), HealthOptions::critical())?;
+        registry.add_health_contributor(
+            "database",
+            contributor.clone(),
+            HealthOptions::critical(),
+        )?;
         registry.add_health_contributor(
             "cache",
             Arc::new(Fixed(HealthReport::unhealthy("evicted"))),
@@ -336,11 +403,18 @@ async fn readiness_follows_lifecycle_and_critical_health() {
     runtime.start().await.unwrap();
     let ready = runtime.readiness().await;
     assert!(ready.ok);
-    assert_eq!(ready.state, HealthState::Degraded, "non-critical unhealthy degrades only");
+    assert_eq!(
+        ready.state,
+        HealthState::Degraded,
+        "non-critical unhealthy degrades only"
+    );
     *database.lock().unwrap() = HealthReport::unhealthy("connection refused");
     let ready = runtime.readiness().await;
     assert!(!ready.ok);
-    assert_eq!(ready.reason.as_deref(), Some("database: connection refused"));
+    assert_eq!(
+        ready.reason.as_deref(),
+        Some("database: connection refused")
+    );
     *database.lock().unwrap() = HealthReport::ok();
     assert!(runtime.readiness().await.ok, "back to ready");
     runtime.stop().await;
@@ -365,13 +439,20 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     });
     let err = runtime.register(&broken).unwrap_err();
     assert!(matches!(err, CoreError::Register { .. }), "{err}");
-    assert!(runtime.services().get_dyn("other").is_none(), "nothing of a failed module is kept");
+    assert!(
+        runtime.services().get_dyn("other").is_none(),
+        "nothing of a failed module is kept"
+    );
 
     let clash = FnModule::new("clash", |registry| {
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
     let err = runtime.register(&clash).unwrap_err();
-    assert!(err.to_string().contains("worker \"w\" is already registered"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("worker \"w\" is already registered"),
+        "{err}"
+    );
 
     let zero = FnModule::new("zero", |registry| {
         registry.add_worker(WorkerSpec::pool("none", 0, |_| Idle::default()))

@@ -1,6 +1,8 @@
 //! SIGTERM asks for a graceful stop; a second SIGTERM forces it. In a test binary of its own,
 //! because the signal goes to the whole process.
 
+#![allow(clippy::expect_used)] // a broken test setup should fail loudly
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +28,8 @@ fn send_sigterm() {
 async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
     let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
     let handler = Arc::new(HangingHandler::default());
-    let spec = QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
+    let spec =
+        QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
     let module = FnModule::new("m", move |registry| registry.add_worker(spec.clone()));
     let runtime = RuntimeManager::new(RuntimeOptions {
         stop_timeout: Duration::from_secs(600),
@@ -40,33 +43,67 @@ async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
         let runtime = runtime.clone();
         async move { runtime.run_until_shutdown().await }
     });
-    within(DEADLINE, "running", state.wait_for(|s| *s == RuntimeState::Running)).await.unwrap();
+    within(
+        DEADLINE,
+        "running",
+        state.wait_for(|s| *s == RuntimeState::Running),
+    )
+    .await
+    .unwrap();
     runtime.request_shutdown();
-    let report = within(DEADLINE, "shutdown", running).await.unwrap().unwrap();
+    let report = within(DEADLINE, "shutdown", running)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(report.graceful);
 
     // 2. With a task that never finishes, SIGTERM starts a graceful stop that waits for it
     //    (the stop timeout is ten minutes); a second SIGTERM forces it at once.
     let runtime = RuntimeManager::new(*runtime.options());
-    let spec = QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
+    let spec =
+        QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
     runtime
-        .register(&FnModule::new("m", move |registry| registry.add_worker(spec.clone())))
+        .register(&FnModule::new("m", move |registry| {
+            registry.add_worker(spec.clone())
+        }))
         .unwrap();
     let mut state = runtime.subscribe_state();
     let running = tokio::spawn({
         let runtime = runtime.clone();
         async move { runtime.run_until_shutdown().await }
     });
-    within(DEADLINE, "running", state.wait_for(|s| *s == RuntimeState::Running)).await.unwrap();
+    within(
+        DEADLINE,
+        "running",
+        state.wait_for(|s| *s == RuntimeState::Running),
+    )
+    .await
+    .unwrap();
     queue.publish(Task::new("job", "x")).await.unwrap();
     eventually(DEADLINE, "task in flight", || handler.started() == 1).await;
 
     send_sigterm();
-    within(DEADLINE, "stopping", state.wait_for(|s| *s == RuntimeState::Stopping)).await.unwrap();
-    assert!(!running.is_finished(), "the graceful stop waits for the task in flight");
+    within(
+        DEADLINE,
+        "stopping",
+        state.wait_for(|s| *s == RuntimeState::Stopping),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !running.is_finished(),
+        "the graceful stop waits for the task in flight"
+    );
     send_sigterm();
-    let report = within(DEADLINE, "forced by the second signal", running).await.unwrap().unwrap();
+    let report = within(DEADLINE, "forced by the second signal", running)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!report.graceful);
     assert_eq!(report.forced_copies, 1);
-    assert_eq!(queue.stats().await.unwrap().depth, 1, "the unfinished task was given back");
+    assert_eq!(
+        queue.stats().await.unwrap().depth,
+        1,
+        "the unfinished task was given back"
+    );
 }

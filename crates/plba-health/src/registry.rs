@@ -200,7 +200,11 @@ mod tests {
     async fn a_slow_check_times_out_as_unhealthy_without_blocking_the_others() {
         let registry = HealthRegistry::new();
         registry
-            .register("fast", Arc::new(Fixed(HealthReport::ok())), HealthOptions::critical())
+            .register(
+                "fast",
+                Arc::new(Fixed(HealthReport::ok())),
+                HealthOptions::critical(),
+            )
             .unwrap();
         registry
             .register(
@@ -217,26 +221,42 @@ mod tests {
         let fast = &snapshot.contributors[0];
         let stuck = &snapshot.contributors[1];
         assert_eq!(fast.state, HealthState::Ok);
-        assert!(fast.latency < Duration::from_millis(50), "fast check waited for the slow one");
+        assert!(
+            fast.latency < Duration::from_millis(50),
+            "fast check waited for the slow one"
+        );
         assert_eq!(stuck.state, HealthState::Unhealthy);
         assert!(stuck.reason.as_deref().unwrap().contains("timed out"));
-        assert_eq!(snapshot.state, HealthState::Degraded, "non-critical unhealthy degrades");
+        assert_eq!(
+            snapshot.state,
+            HealthState::Degraded,
+            "non-critical unhealthy degrades"
+        );
     }
 
     #[tokio::test]
     async fn a_panicking_check_is_unhealthy() {
         let registry = HealthRegistry::new();
-        registry.register("p", Arc::new(Panics), HealthOptions::critical()).unwrap();
+        registry
+            .register("p", Arc::new(Panics), HealthOptions::critical())
+            .unwrap();
         let snapshot = registry.check().await;
         assert_eq!(snapshot.state, HealthState::Unhealthy);
-        assert_eq!(snapshot.contributors[0].reason.as_deref(), Some("health check panicked"));
+        assert_eq!(
+            snapshot.contributors[0].reason.as_deref(),
+            Some("health check panicked")
+        );
     }
 
     #[tokio::test]
     async fn registry_aggregates_critical_and_non_critical() {
         let registry = HealthRegistry::new();
         registry
-            .register("a", Arc::new(Fixed(HealthReport::ok())), HealthOptions::critical())
+            .register(
+                "a",
+                Arc::new(Fixed(HealthReport::ok())),
+                HealthOptions::critical(),
+            )
             .unwrap();
         registry
             .register(
@@ -262,10 +282,18 @@ mod tests {
     fn duplicate_names_are_refused() {
         let registry = HealthRegistry::new();
         registry
-            .register("a", Arc::new(Fixed(HealthReport::ok())), HealthOptions::critical())
+            .register(
+                "a",
+                Arc::new(Fixed(HealthReport::ok())),
+                HealthOptions::critical(),
+            )
             .unwrap();
         let err = registry
-            .register("a", Arc::new(Fixed(HealthReport::ok())), HealthOptions::critical())
+            .register(
+                "a",
+                Arc::new(Fixed(HealthReport::ok())),
+                HealthOptions::critical(),
+            )
             .unwrap_err();
         assert_eq!(err, HealthError::Duplicate("a".into()));
     }

@@ -19,7 +19,12 @@ impl CountingHandler {
 
     /// How many handle calls there were in total.
     pub fn total(&self) -> usize {
-        self.counts.lock().unwrap().values().map(|&n| n as usize).sum()
+        self.counts
+            .lock()
+            .unwrap()
+            .values()
+            .map(|&n| n as usize)
+            .sum()
     }
 
     /// How many distinct tasks were handled.
@@ -94,12 +99,14 @@ impl GateHandler {
 #[async_trait]
 impl TaskHandler for GateHandler {
     async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
-        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut gate = self.gate.subscribe();
         gate.wait_for(|open| *open)
             .await
             .map_err(|_| TaskError::transient("gate dropped"))?;
-        self.finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 }
@@ -120,7 +127,8 @@ impl HangingHandler {
 #[async_trait]
 impl TaskHandler for HangingHandler {
     async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
-        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::future::pending().await
     }
 }

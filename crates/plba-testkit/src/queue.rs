@@ -55,8 +55,10 @@ pub trait QueueFactory: Send + Sync {
 }
 
 fn sample(n: u32) -> Task {
-    Task::new("conformance.sample", format!("payload-{n}"))
-        .with_metadata("traceparent", format!("00-{:032x}-{:016x}-01", n + 1, n + 1))
+    Task::new("conformance.sample", format!("payload-{n}")).with_metadata(
+        "traceparent",
+        format!("00-{:032x}-{:016x}-01", n + 1, n + 1),
+    )
 }
 
 /// Asserts that nothing is delivered for `window`; the consume is cancelled afterwards,
@@ -79,7 +81,10 @@ pub async fn publish_consume_ack(factory: &dyn QueueFactory) {
     let mut received = Vec::new();
     for _ in 0..3 {
         let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
-        assert_eq!(delivery.task.attempt, 1, "first delivery counts as attempt 1");
+        assert_eq!(
+            delivery.task.attempt, 1,
+            "first delivery counts as attempt 1"
+        );
         received.push(delivery.task.clone());
         queue.ack(delivery).await.unwrap();
     }
@@ -90,7 +95,10 @@ pub async fn publish_consume_ack(factory: &dyn QueueFactory) {
         assert_eq!(got.id, want.id);
         assert_eq!(got.name, want.name);
         assert_eq!(got.payload, want.payload);
-        assert_eq!(got.metadata, want.metadata, "metadata (traceparent) must survive the queue");
+        assert_eq!(
+            got.metadata, want.metadata,
+            "metadata (traceparent) must survive the queue"
+        );
     }
     let stats = queue.stats().await.unwrap();
     assert_eq!((stats.published, stats.acked), (3, 3), "{stats:?}");
@@ -107,7 +115,11 @@ pub async fn stats_track_depth_and_in_flight(factory: &dyn QueueFactory) {
     assert_eq!((stats.depth, stats.in_flight), (1, 1), "{stats:?}");
     queue.ack(delivery).await.unwrap();
     let stats = queue.stats().await.unwrap();
-    assert_eq!((stats.depth, stats.in_flight, stats.acked), (1, 0, 1), "{stats:?}");
+    assert_eq!(
+        (stats.depth, stats.in_flight, stats.acked),
+        (1, 0, 1),
+        "{stats:?}"
+    );
 }
 
 /// A nack without delay redelivers the same task with the attempt counted.
@@ -133,9 +145,15 @@ pub async fn nack_with_delay_redelivers_after_the_delay(factory: &dyn QueueFacto
     let delay = Duration::from_millis(400);
     let nacked_at = tokio::time::Instant::now();
     queue.nack(delivery, Some(delay), "later").await.unwrap();
-    assert_eq!(queue.stats().await.unwrap().delayed, 1, "the task waits as delayed");
+    assert_eq!(
+        queue.stats().await.unwrap().delayed,
+        1,
+        "the task waits as delayed"
+    );
     assert_nothing_within(queue.as_ref(), delay / 2, "redelivered before the delay").await;
-    let again = within(PROMPT, "delayed redelivery", queue.consume()).await.unwrap();
+    let again = within(PROMPT, "delayed redelivery", queue.consume())
+        .await
+        .unwrap();
     assert!(
         nacked_at.elapsed() >= delay,
         "redelivered after {:?}, before the {delay:?} delay",
@@ -157,17 +175,36 @@ pub async fn dead_letter_after_max_attempts(factory: &dyn QueueFactory) {
     let task = sample(3);
     queue.publish(task.clone()).await.unwrap();
     let first = within(PROMPT, "consume", queue.consume()).await.unwrap();
-    assert_eq!(queue.nack(first, None, "db down").await.unwrap(), NackOutcome::Requeued);
+    assert_eq!(
+        queue.nack(first, None, "db down").await.unwrap(),
+        NackOutcome::Requeued
+    );
     let second = within(PROMPT, "consume", queue.consume()).await.unwrap();
     assert_eq!(second.task.attempt, 2);
-    assert_eq!(queue.nack(second, None, "db down").await.unwrap(), NackOutcome::DeadLettered);
+    assert_eq!(
+        queue.nack(second, None, "db down").await.unwrap(),
+        NackOutcome::DeadLettered
+    );
     let stats = queue.stats().await.unwrap();
-    assert_eq!((stats.dead, stats.in_flight, stats.depth), (1, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.dead, stats.in_flight, stats.depth),
+        (1, 0, 0),
+        "{stats:?}"
+    );
     let letters = queue.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].task.id, task.id);
-    assert!(letters[0].reason.contains("db down"), "reason kept: {}", letters[0].reason);
-    assert_nothing_within(queue.as_ref(), Duration::from_millis(200), "dead letter redelivered").await;
+    assert!(
+        letters[0].reason.contains("db down"),
+        "reason kept: {}",
+        letters[0].reason
+    );
+    assert_nothing_within(
+        queue.as_ref(),
+        Duration::from_millis(200),
+        "dead letter redelivered",
+    )
+    .await;
 }
 
 /// An explicit dead-letter (permanent failure) needs no further attempts.
@@ -175,7 +212,10 @@ pub async fn dead_letter_at_once_on_request(factory: &dyn QueueFactory) {
     let queue = factory.create(ConformanceSpec::default()).await;
     queue.publish(sample(4)).await.unwrap();
     let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
-    queue.dead_letter(delivery, "malformed order").await.unwrap();
+    queue
+        .dead_letter(delivery, "malformed order")
+        .await
+        .unwrap();
     let letters = queue.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reason, "malformed order");
@@ -188,7 +228,9 @@ pub async fn release_does_not_charge_an_attempt(factory: &dyn QueueFactory) {
     queue.publish(sample(5)).await.unwrap();
     let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
     queue.release(delivery).await.unwrap();
-    let again = within(PROMPT, "consume after release", queue.consume()).await.unwrap();
+    let again = within(PROMPT, "consume after release", queue.consume())
+        .await
+        .unwrap();
     assert_eq!(again.task.attempt, 1);
     queue.ack(again).await.unwrap();
 }
@@ -210,12 +252,21 @@ pub async fn full_queue_makes_the_producer_wait(factory: &dyn QueueFactory) {
     let mut third = std::pin::pin!(third);
     // Give the publish every chance to complete: it must still be waiting.
     for _ in 0..10 {
-        assert!((&mut third).now_or_never().is_none(), "publish into a full queue returned");
+        assert!(
+            (&mut third).now_or_never().is_none(),
+            "publish into a full queue returned"
+        );
         tokio::task::yield_now().await;
     }
-    assert_eq!(queue.stats().await.unwrap().depth, 2, "the queue did not grow past its bound");
+    assert_eq!(
+        queue.stats().await.unwrap().depth,
+        2,
+        "the queue did not grow past its bound"
+    );
     let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
-    within(PROMPT, "publish after room was made", third).await.unwrap();
+    within(PROMPT, "publish after room was made", third)
+        .await
+        .unwrap();
     queue.ack(delivery).await.unwrap();
     assert_eq!(queue.stats().await.unwrap().depth, 2);
 }
@@ -264,13 +315,18 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
             }
         }));
     }
-    within(PROMPT * 6, "all tasks consumed", done.acquire_many(TASKS)).await.unwrap().forget();
+    within(PROMPT * 6, "all tasks consumed", done.acquire_many(TASKS))
+        .await
+        .unwrap()
+        .forget();
     for consumer in &consumers {
         consumer.abort();
     }
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), ids.len(), "every task delivered");
-    assert!(seen.values().all(|&n| n == 1), "a task was delivered twice");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), ids.len(), "every task delivered");
+        assert!(seen.values().all(|&n| n == 1), "a task was delivered twice");
+    }
     let stats = queue.stats().await.unwrap();
     assert_eq!(stats.acked, u64::from(TASKS));
 }

@@ -14,7 +14,10 @@ pub async fn eventually(deadline: Duration, what: &str, mut condition: impl FnMu
         }
     })
     .await;
-    assert!(result.is_ok(), "timed out after {deadline:?} waiting for: {what}");
+    assert!(
+        result.is_ok(),
+        "timed out after {deadline:?} waiting for: {what}"
+    );
 }
 
 /// Like [`eventually`] with an async condition.
@@ -29,7 +32,10 @@ where
         }
     })
     .await;
-    assert!(result.is_ok(), "timed out after {deadline:?} waiting for: {what}");
+    assert!(
+        result.is_ok(),
+        "timed out after {deadline:?} waiting for: {what}"
+    );
 }
 
 /// Awaits `future`, panicking with `what` if it takes longer than `deadline`.

@@ -5,6 +5,8 @@
 //! `cargo bench -p plba --bench throughput` (env: `PLBA_BENCH_TASKS`, default 1,000,000;
 //! `PLBA_BENCH_RUNS`, default 5). Prints a Markdown table of medians.
 
+#![allow(clippy::print_stdout)] // a bench binary's job is to print its table
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -92,9 +94,13 @@ async fn runtime_path(total: u64) -> anyhow::Result<Duration> {
         },
     )?);
     let finish = Finish::new(total);
-    let spec = QueueWorkerPool::new("bench-workers", Arc::clone(&queue), Arc::new(Noop(Arc::clone(&finish))))
-        .concurrency(CONSUMERS)
-        .into_spec();
+    let spec = QueueWorkerPool::new(
+        "bench-workers",
+        Arc::clone(&queue),
+        Arc::new(Noop(Arc::clone(&finish))),
+    )
+    .concurrency(CONSUMERS)
+    .into_spec();
     let module_queue = Arc::clone(&queue);
     let module = BenchModule::new(move |registry| {
         registry.add_queue(module_queue.clone())?;
@@ -129,7 +135,9 @@ struct BenchModule(Box<RegisterFn>);
 
 impl BenchModule {
     fn new(
-        register: impl Fn(&mut dyn plba::contracts::Registry) -> Result<(), plba::contracts::RegistryError>
+        register: impl Fn(
+            &mut dyn plba::contracts::Registry,
+        ) -> Result<(), plba::contracts::RegistryError>
         + Send
         + Sync
         + 'static,
@@ -143,7 +151,10 @@ impl plba::contracts::ApplicationModule for BenchModule {
         "bench"
     }
 
-    fn register(&self, registry: &mut dyn plba::contracts::Registry) -> Result<(), plba::contracts::RegistryError> {
+    fn register(
+        &self,
+        registry: &mut dyn plba::contracts::Registry,
+    ) -> Result<(), plba::contracts::RegistryError> {
         (self.0)(registry)
     }
 }
@@ -185,7 +196,9 @@ fn main() -> anyhow::Result<()> {
     let fmt = |v: f64| format!("{:.0}", v);
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    println!("tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}");
+    println!(
+        "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}"
+    );
     println!();
     println!("| path | median tasks/s | min | max | vs raw |");
     println!("|---|---:|---:|---:|---:|");

@@ -116,7 +116,10 @@ impl ApplicationModule for Demo {
         };
         registry.add_worker(WorkerSpec::single(
             "producer",
-            Arc::new(IntervalWorker::new(Arc::new(producer), Duration::from_millis(200))),
+            Arc::new(IntervalWorker::new(
+                Arc::new(producer),
+                Duration::from_millis(200),
+            )),
         ))?;
         registry.add_worker(
             QueueWorkerPool::new("order-handlers", queue.clone(), Arc::new(OrderHandler))
@@ -126,7 +129,10 @@ impl ApplicationModule for Demo {
         registry.add_worker(
             WorkerSpec::single(
                 "reporter",
-                Arc::new(IntervalWorker::new(Arc::new(Reporter { queue }), Duration::from_secs(2))),
+                Arc::new(IntervalWorker::new(
+                    Arc::new(Reporter { queue }),
+                    Duration::from_secs(2),
+                )),
             )
             .with_critical(false),
         )?;
@@ -142,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(|s| s.parse::<u64>())
         .transpose()?;
-    let runtime = plba::create_runtime(Demo, plba::RuntimeOptions::default())?;
+    let runtime = plba::create_runtime(&Demo, plba::RuntimeOptions::default())?;
     if let Some(seconds) = seconds {
         let runtime = runtime.clone();
         tokio::spawn(async move {

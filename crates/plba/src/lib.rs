@@ -17,7 +17,7 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), plba::PlbaError> {
 //!     plba::init_logging("info")?;
-//!     plba::run(Shop, plba::RuntimeOptions::default()).await?;
+//!     plba::run(&Shop, plba::RuntimeOptions::default()).await?;
 //!     Ok(())
 //! }
 //! ```
@@ -49,7 +49,7 @@ pub enum PlbaError {
 
 /// A runtime with `module` registered, reading module sections from no configuration.
 pub fn create_runtime(
-    module: impl ApplicationModule,
+    module: &dyn ApplicationModule,
     options: RuntimeOptions,
 ) -> Result<RuntimeManager, PlbaError> {
     create_runtime_with_config(module, options, Arc::new(EmptyConfig))
@@ -57,18 +57,21 @@ pub fn create_runtime(
 
 /// A runtime with `module` registered, reading module sections from `config`.
 pub fn create_runtime_with_config(
-    module: impl ApplicationModule,
+    module: &dyn ApplicationModule,
     options: RuntimeOptions,
     config: Arc<dyn ConfigProvider>,
 ) -> Result<RuntimeManager, PlbaError> {
     let runtime = RuntimeManager::with_config(options, config);
-    runtime.register(&module)?;
+    runtime.register(module)?;
     Ok(runtime)
 }
 
 /// Creates the runtime, starts it and runs until SIGTERM/SIGINT (a second signal forces the
 /// stop) or a shutdown request.
-pub async fn run(module: impl ApplicationModule, options: RuntimeOptions) -> Result<StopReport, PlbaError> {
+pub async fn run(
+    module: &dyn ApplicationModule,
+    options: RuntimeOptions,
+) -> Result<StopReport, PlbaError> {
     let runtime = create_runtime(module, options)?;
     Ok(runtime.run_until_shutdown().await?)
 }

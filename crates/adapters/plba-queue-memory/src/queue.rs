@@ -40,7 +40,10 @@ struct Counters {
 
 impl MemoryQueue {
     /// A queue named `name`.
-    pub fn new(name: impl Into<String>, options: MemoryQueueOptions) -> Result<Self, MemoryQueueError> {
+    pub fn new(
+        name: impl Into<String>,
+        options: MemoryQueueOptions,
+    ) -> Result<Self, MemoryQueueError> {
         let name = name.into();
         options.validate(&name)?;
         let (tx, rx) = async_channel::bounded(options.capacity);
@@ -136,10 +139,10 @@ impl Inner {
         self.counters.dead_total.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(queue = %self.name, task_id = %task.id, task = %task.name, attempt = task.attempt, reason, "task dead-lettered");
         let mut dead = self.lock_dead();
-        if dead.len() >= self.options.dead_letter_capacity {
-            if let Some(oldest) = dead.pop_front() {
-                tracing::error!(queue = %self.name, task_id = %oldest.task.id, "dead-letter list full; dropping the oldest entry");
-            }
+        if dead.len() >= self.options.dead_letter_capacity
+            && let Some(oldest) = dead.pop_front()
+        {
+            tracing::error!(queue = %self.name, task_id = %oldest.task.id, "dead-letter list full; dropping the oldest entry");
         }
         dead.push_back(DeadLetter {
             task,
@@ -170,7 +173,10 @@ impl TaskQueue for MemoryQueue {
                 Err(TrySendError::Closed(_)) => return Err(self.closed()),
             },
         }
-        self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -178,7 +184,10 @@ impl TaskQueue for MemoryQueue {
         // recv() is cancel-safe: dropping it before it resolves leaves the task in the channel.
         let mut task = self.inner.rx.recv().await.map_err(|_| self.closed())?;
         task.attempt = task.attempt.saturating_add(1);
-        self.inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
         Ok(Delivery {
             task,
             // The memory queue settles by ownership of the delivery; it needs no receipt.
@@ -255,7 +264,10 @@ mod tests {
             ..MemoryQueueOptions::default()
         };
         let err = MemoryQueue::new("q", options).err().unwrap();
-        assert_eq!(err.to_string(), "memory queue \"q\": capacity must be at least 1");
+        assert_eq!(
+            err.to_string(),
+            "memory queue \"q\": capacity must be at least 1"
+        );
     }
 
     #[tokio::test]
@@ -277,10 +289,16 @@ mod tests {
         let queue = MemoryQueue::new("q", MemoryQueueOptions::default()).unwrap();
         queue.publish(Task::new("t", "1")).await.unwrap();
         queue.close();
-        assert!(matches!(queue.publish(Task::new("t", "2")).await, Err(QueueError::Closed { .. })));
+        assert!(matches!(
+            queue.publish(Task::new("t", "2")).await,
+            Err(QueueError::Closed { .. })
+        ));
         let delivery = queue.consume().await.unwrap();
         queue.ack(delivery).await.unwrap();
-        assert!(matches!(queue.consume().await, Err(QueueError::Closed { .. })));
+        assert!(matches!(
+            queue.consume().await,
+            Err(QueueError::Closed { .. })
+        ));
     }
 
     #[tokio::test]

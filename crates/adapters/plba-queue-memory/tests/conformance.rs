@@ -1,5 +1,7 @@
 //! The memory queue runs the shared `TaskQueue` conformance suite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
 use std::sync::Arc;
 
 use plba_contracts::{TaskQueue, async_trait};

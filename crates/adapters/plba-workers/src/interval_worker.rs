@@ -136,22 +136,37 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn runs_every_period_survives_failures_and_stops() {
         let routine = Arc::new(FailsOnSecond(AtomicU32::new(0)));
-        let worker = Arc::new(IntervalWorker::new(Arc::clone(&routine), Duration::from_secs(10)));
+        let worker = Arc::new(IntervalWorker::new(
+            Arc::clone(&routine),
+            Duration::from_secs(10),
+        ));
         let stop = CancellationToken::new();
         let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
         let running = tokio::spawn({
             let worker = Arc::clone(&worker);
             async move { worker.run(ctx).await }
         });
-        eventually(Duration::from_secs(60), "two runs", || routine.0.load(Ordering::SeqCst) >= 2).await;
+        eventually(Duration::from_secs(60), "two runs", || {
+            routine.0.load(Ordering::SeqCst) >= 2
+        })
+        .await;
         eventually(Duration::from_secs(1), "degraded after failure", || {
             worker.health().state() == HealthState::Degraded
         })
         .await;
-        eventually(Duration::from_secs(60), "four runs", || routine.0.load(Ordering::SeqCst) >= 4).await;
-        eventually(Duration::from_secs(1), "ok after success", || worker.health().state() == HealthState::Ok).await;
+        eventually(Duration::from_secs(60), "four runs", || {
+            routine.0.load(Ordering::SeqCst) >= 4
+        })
+        .await;
+        eventually(Duration::from_secs(1), "ok after success", || {
+            worker.health().state() == HealthState::Ok
+        })
+        .await;
         stop.cancel();
-        within(Duration::from_secs(1), "stop", running).await.unwrap().unwrap();
+        within(Duration::from_secs(1), "stop", running)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(worker.status(), WorkerStatus::Stopped);
     }
 }

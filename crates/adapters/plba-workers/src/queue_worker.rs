@@ -258,10 +258,10 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
+    use plba_contracts::CancellationToken;
     use plba_contracts::{Task, TaskError};
     use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
     use plba_testkit::wait::{eventually, within};
-    use plba_contracts::CancellationToken;
 
     use super::*;
 
@@ -288,7 +288,12 @@ mod tests {
     async fn run_one(
         handler: Scripted,
         max_attempts: u32,
-    ) -> (Arc<MemoryQueue>, Arc<QueueWorkerMetrics>, Arc<Scripted>, CancellationToken) {
+    ) -> (
+        Arc<MemoryQueue>,
+        Arc<QueueWorkerMetrics>,
+        Arc<Scripted>,
+        CancellationToken,
+    ) {
         let queue = Arc::new(
             MemoryQueue::new(
                 "q",
@@ -301,7 +306,12 @@ mod tests {
         );
         let handler = Arc::new(handler);
         let metrics = Arc::new(QueueWorkerMetrics::default());
-        let worker = QueueWorker::new(Arc::clone(&queue), Arc::clone(&handler), fast_retries(), Arc::clone(&metrics));
+        let worker = QueueWorker::new(
+            Arc::clone(&queue),
+            Arc::clone(&handler),
+            fast_retries(),
+            Arc::clone(&metrics),
+        );
         let stop = CancellationToken::new();
         let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
         tokio::spawn(async move { worker.run(ctx).await });
@@ -325,7 +335,10 @@ mod tests {
             5,
         )
         .await;
-        eventually(Duration::from_secs(10), "task processed", || metrics.snapshot().processed == 1).await;
+        eventually(Duration::from_secs(10), "task processed", || {
+            metrics.snapshot().processed == 1
+        })
+        .await;
         stop.cancel();
         assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
         let snap = metrics.snapshot();
@@ -343,7 +356,10 @@ mod tests {
             5,
         )
         .await;
-        eventually(Duration::from_secs(10), "task dead", || metrics.snapshot().dead == 1).await;
+        eventually(Duration::from_secs(10), "task dead", || {
+            metrics.snapshot().dead == 1
+        })
+        .await;
         stop.cancel();
         assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
         let letters = queue.dead_letters(1).await.unwrap();
@@ -363,7 +379,10 @@ mod tests {
             5,
         )
         .await;
-        eventually(Duration::from_secs(10), "task processed", || metrics.snapshot().processed == 1).await;
+        eventually(Duration::from_secs(10), "task processed", || {
+            metrics.snapshot().processed == 1
+        })
+        .await;
         stop.cancel();
         assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
         assert_eq!(metrics.snapshot().panics, 1);
@@ -380,10 +399,23 @@ mod tests {
             3,
         )
         .await;
-        eventually(Duration::from_secs(10), "task dead", || metrics.snapshot().dead == 1).await;
+        eventually(Duration::from_secs(10), "task dead", || {
+            metrics.snapshot().dead == 1
+        })
+        .await;
         stop.cancel();
         assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
-        let letters = within(Duration::from_secs(1), "dead letters", queue.dead_letters(1)).await.unwrap();
-        assert!(letters[0].reason.contains("always down"), "{}", letters[0].reason);
+        let letters = within(
+            Duration::from_secs(1),
+            "dead letters",
+            queue.dead_letters(1),
+        )
+        .await
+        .unwrap();
+        assert!(
+            letters[0].reason.contains("always down"),
+            "{}",
+            letters[0].reason
+        );
     }
 }
