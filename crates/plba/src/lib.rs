@@ -91,3 +91,8 @@ pub fn init_logging(default_filter: &str) -> Result<(), PlbaError> {
         .try_init()
         .map_err(|e| PlbaError::Logging(e.to_string()))
 }
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
