@@ -144,14 +144,6 @@ impl WorkerSpec {
         }
     }
 
-    /// `copies` copies sharing one worker object, whose `run` is called once per copy.
-    pub fn shared(name: impl Into<String>, copies: usize, worker: Arc<dyn Worker>) -> Self {
-        Self {
-            copies,
-            ..Self::single(name, worker)
-        }
-    }
-
     /// Same spec with another restart policy.
     #[must_use]
     pub fn with_restart_policy(mut self, policy: RestartPolicy) -> Self {
@@ -250,7 +242,7 @@ pub trait Registry {
     /// Declares a worker pool for the supervisor to run.
     fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError>;
 
-    /// Declares a queue, for stats, status and closing at shutdown.
+    /// Declares a queue, so its stats appear in the runtime's status.
     fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError>;
 
     /// Declares a health contributor.

@@ -264,6 +264,8 @@ impl RuntimeManager {
                 took: started.elapsed(),
             };
         }
+        // Copies stop taking work before anyone can observe the Stopping state.
+        self.inner.supervisor.request_stop();
         self.set_state(RuntimeState::Stopping);
         tracing::info!(?timeout, "stopping workers gracefully");
         let forced = self

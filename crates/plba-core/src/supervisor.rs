@@ -39,11 +39,15 @@ struct Running {
 pub(crate) struct Pool {
     spec: WorkerSpec,
     copies: Vec<Arc<Slot>>,
+    /// Set while a stop is in progress, so copies still finishing report `Stopping`.
+    stopping: AtomicBool,
 }
 
 /// One copy's supervision state, kept across restarts and runtime restarts.
 #[derive(Default)]
 struct Slot {
+    /// Whether the copy's supervision task is alive.
+    running: AtomicBool,
     worker: Mutex<Option<Arc<dyn Worker>>>,
     restarts: Mutex<RestartLog>,
     backing_off: AtomicBool,
@@ -68,7 +72,11 @@ impl WorkerSupervisor {
         let copies = (0..spec.copies())
             .map(|_| Arc::new(Slot::default()))
             .collect();
-        let pool = Arc::new(Pool { spec, copies });
+        let pool = Arc::new(Pool {
+            spec,
+            copies,
+            stopping: AtomicBool::new(false),
+        });
         write(&self.pools).push(Arc::clone(&pool));
         Arc::new(PoolHealth(pool))
     }
@@ -97,7 +105,9 @@ impl WorkerSupervisor {
         let mut tasks = Vec::new();
         let pools = read(&self.pools).clone();
         for pool in &pools {
+            pool.stopping.store(false, Ordering::Relaxed);
             for (copy, slot) in pool.copies.iter().enumerate() {
+                slot.running.store(true, Ordering::Relaxed);
                 let supervised = supervise(
                     Arc::clone(pool),
                     Arc::clone(slot),
@@ -113,6 +123,18 @@ impl WorkerSupervisor {
         *running = Some(Running { stop, force, tasks });
     }
 
+    /// Asks every copy to stop taking work, without waiting: running copies report
+    /// `Stopping` from now on. [`stop`](Self::stop) does this too; calling it first lets the
+    /// caller publish its own "stopping" state only once no copy can take new work.
+    pub fn request_stop(&self) {
+        for pool in read(&self.pools).iter() {
+            pool.stopping.store(true, Ordering::Relaxed);
+        }
+        if let Some(running) = lock(&self.running).as_ref() {
+            running.stop.cancel();
+        }
+    }
+
     /// Turns a stop in progress (or the next one) into a forced stop at once.
     pub fn force(&self) {
         if let Some(force) = lock(&self.force).as_ref() {
@@ -124,13 +146,17 @@ impl WorkerSupervisor {
     /// back their work and return) and, after `grace`, aborts what still runs. Returns how many
     /// copies had to be forced.
     pub async fn stop(&self, timeout: Duration, grace: Duration) -> usize {
+        self.request_stop();
         let Some(running) = lock(&self.running).take() else {
             return 0;
         };
+        let pools = read(&self.pools).clone();
         let forced = Self::stop_running(running, timeout, grace).await;
-        for pool in read(&self.pools).iter() {
+        for pool in &pools {
             for slot in &pool.copies {
+                // Aborted copies never reached the end of `supervise`.
                 slot.backing_off.store(false, Ordering::Relaxed);
+                slot.running.store(false, Ordering::Relaxed);
             }
         }
         *lock(&self.force) = None;
@@ -208,6 +234,18 @@ async fn supervise(
     stop: CancellationToken,
     force: CancellationToken,
 ) {
+    supervise_copy(&pool, &slot, copy, &stop, &force).await;
+    slot.backing_off.store(false, Ordering::Relaxed);
+    slot.running.store(false, Ordering::Relaxed);
+}
+
+async fn supervise_copy(
+    pool: &Pool,
+    slot: &Slot,
+    copy: usize,
+    stop: &CancellationToken,
+    force: &CancellationToken,
+) {
     let name = pool.spec.name();
     let policy = pool.spec.restart_policy();
     let mut consecutive: u32 = 0;
@@ -260,10 +298,7 @@ async fn supervise(
         tracing::error!(worker = name, copy, %error, restart_in = ?delay, "worker failed; restarting");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = stop.cancelled() => {
-                slot.backing_off.store(false, Ordering::Relaxed);
-                return;
-            }
+            () = stop.cancelled() => return,
         }
     }
 }
@@ -276,12 +311,16 @@ impl Pool {
             .enumerate()
             .map(|(copy, slot)| {
                 let worker = lock(&slot.worker).clone();
-                let status = if slot.backing_off.load(Ordering::Relaxed) {
+                let status = if !slot.running.load(Ordering::Relaxed) {
+                    WorkerStatus::Stopped
+                } else if self.stopping.load(Ordering::Relaxed) {
+                    WorkerStatus::Stopping
+                } else if slot.backing_off.load(Ordering::Relaxed) {
                     WorkerStatus::Starting
                 } else {
                     worker
                         .as_ref()
-                        .map_or(WorkerStatus::Stopped, |w| w.status())
+                        .map_or(WorkerStatus::Starting, |w| w.status())
                 };
                 let health = worker.as_ref().map_or(HealthReport::Ok, |w| w.health());
                 let log = lock(&slot.restarts);

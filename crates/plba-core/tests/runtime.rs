@@ -102,6 +102,13 @@ async fn graceful_stop_drains_in_flight_tasks_and_takes_no_new_ones() {
     .await
     .unwrap();
     assert!(!runtime.readiness().await.ok, "not ready while stopping");
+    let pool = &runtime.status().await.workers[0];
+    assert!(
+        pool.copies
+            .iter()
+            .all(|c| c.status == WorkerStatus::Stopping),
+        "copies finishing their task report stopping: {pool:?}"
+    );
     assert!(
         !stopping.is_finished(),
         "stop returned while handlers were still running"

@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -331,15 +330,6 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
     assert_eq!(stats.acked, u64::from(TASKS));
 }
 
-/// Runs one check; used by the macro.
-pub async fn run<'a, F, Fut>(factory: &'a dyn QueueFactory, check: F)
-where
-    F: FnOnce(&'a dyn QueueFactory) -> Fut,
-    Fut: Future<Output = ()> + 'a,
-{
-    check(factory).await;
-}
-
 /// Expands to one `#[tokio::test]` per conformance check for the given factory expression.
 /// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
 #[macro_export]
@@ -363,7 +353,7 @@ macro_rules! task_queue_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let factory = $factory;
-                $crate::queue::run(&factory, $crate::queue::$check).await;
+                $crate::queue::$check(&factory).await;
             }
         )*
     };
