@@ -1,7 +1,7 @@
 //! The architecture's dependency rules hold for the real workspace, and the checker catches
 //! each kind of violation.
 
-#![allow(clippy::expect_used)] // a broken test setup should fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use plba_workspace_tests::dependency_rule_violations;
 

@@ -1,7 +1,7 @@
 //! SIGTERM asks for a graceful stop; a second SIGTERM forces it. In a test binary of its own,
 //! because the signal goes to the whole process.
 
-#![allow(clippy::expect_used)] // a broken test setup should fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,12 +24,19 @@ fn send_sigterm() {
     assert!(status.success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
-    let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
-    let handler = Arc::new(HangingHandler::default());
-    let spec =
-        QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
+type Running = tokio::task::JoinHandle<Result<plba_core::StopReport, plba_core::CoreError>>;
+
+/// A runtime with one QueueWorker over `queue` and `handler`, running `run_until_shutdown`
+/// (stop timeout: ten minutes, so only a force ends a stuck stop early).
+async fn launch(
+    queue: &Arc<MemoryQueue>,
+    handler: &Arc<HangingHandler>,
+) -> (
+    RuntimeManager,
+    Running,
+    tokio::sync::watch::Receiver<RuntimeState>,
+) {
+    let spec = QueueWorkerPool::new("workers", Arc::clone(queue), Arc::clone(handler)).into_spec();
     let module = FnModule::new("m", move |registry| registry.add_worker(spec.clone()));
     let runtime = RuntimeManager::new(RuntimeOptions {
         stop_timeout: Duration::from_secs(600),
@@ -37,8 +44,6 @@ async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
     });
     runtime.register(&module).unwrap();
     let mut state = runtime.subscribe_state();
-
-    // 1. A shutdown request (the control plane's action) stops gracefully: nothing in flight.
     let running = tokio::spawn({
         let runtime = runtime.clone();
         async move { runtime.run_until_shutdown().await }
@@ -50,6 +55,16 @@ async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
     )
     .await
     .unwrap();
+    (runtime, running, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
+    let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
+    let handler = Arc::new(HangingHandler::default());
+
+    // 1. A shutdown request (the control plane's action) stops gracefully: nothing in flight.
+    let (runtime, running, _state) = launch(&queue, &handler).await;
     runtime.request_shutdown();
     let report = within(DEADLINE, "shutdown", running)
         .await
@@ -57,28 +72,9 @@ async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
         .unwrap();
     assert!(report.graceful);
 
-    // 2. With a task that never finishes, SIGTERM starts a graceful stop that waits for it
-    //    (the stop timeout is ten minutes); a second SIGTERM forces it at once.
-    let runtime = RuntimeManager::new(*runtime.options());
-    let spec =
-        QueueWorkerPool::new("workers", Arc::clone(&queue), Arc::clone(&handler)).into_spec();
-    runtime
-        .register(&FnModule::new("m", move |registry| {
-            registry.add_worker(spec.clone())
-        }))
-        .unwrap();
-    let mut state = runtime.subscribe_state();
-    let running = tokio::spawn({
-        let runtime = runtime.clone();
-        async move { runtime.run_until_shutdown().await }
-    });
-    within(
-        DEADLINE,
-        "running",
-        state.wait_for(|s| *s == RuntimeState::Running),
-    )
-    .await
-    .unwrap();
+    // 2. With a task that never finishes, SIGTERM starts a graceful stop that waits for it;
+    //    a second SIGTERM forces it at once.
+    let (_runtime, running, mut state) = launch(&queue, &handler).await;
     queue.publish(Task::new("job", "x")).await.unwrap();
     eventually(DEADLINE, "task in flight", || handler.started() == 1).await;
 
