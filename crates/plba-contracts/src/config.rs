@@ -44,6 +44,13 @@ pub trait ConfigProvider: Send + Sync {
         let _ = key_path;
         None
     }
+
+    /// Whether the value at the dotted `key_path` is a secret, whose value must not appear
+    /// in error messages.
+    fn is_secret(&self, key_path: &str) -> bool {
+        let _ = key_path;
+        false
+    }
 }
 
 /// Typed access on top of [`ConfigProvider`].
@@ -81,9 +88,14 @@ pub trait ConfigProviderExt: ConfigProvider {
                 } else {
                     format!("{key}.{inner}")
                 };
+                let reason = if self.is_secret(&key_path) {
+                    "invalid value (not shown: the key holds a secret)".to_owned()
+                } else {
+                    err.into_inner().to_string()
+                };
                 ConfigError::Invalid {
                     origin: self.describe_source(&key_path),
-                    reason: err.into_inner().to_string(),
+                    reason,
                     key: key_path,
                 }
             })

@@ -20,6 +20,7 @@ mod handler;
 mod health;
 mod module;
 mod queue;
+mod secret;
 mod status;
 mod task;
 mod worker;
@@ -36,6 +37,7 @@ pub use module::{
     WorkerFactory, WorkerSpec,
 };
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
+pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};

@@ -1,0 +1,73 @@
+//! The one error type of plba-config.
+
+use std::path::PathBuf;
+
+use plba_contracts::ConfigError;
+
+/// Why a configuration could not be loaded or reloaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigLoadError {
+    /// The configuration file does not exist or cannot be read.
+    #[error("cannot read configuration file {}: {reason}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The file is not valid YAML; `reason` names the line and column.
+    #[error("configuration file {} is not valid YAML: {reason}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// A `--set` argument or an environment variable is malformed.
+    #[error("invalid override {origin}: {reason}")]
+    Override {
+        /// The argument or variable name.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `<key>_file` secret file cannot be read.
+    #[error("cannot read the file for `{key}` ({}): {reason}", path.display())]
+    SecretFile {
+        /// The key the file provides.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// A value has the wrong type, a required key is missing, or a key is unknown.
+    #[error("invalid configuration at `{key}`{}: {reason}", origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default())]
+    Invalid {
+        /// Dotted key path.
+        key: String,
+        /// Where the value came from, when known.
+        origin: Option<String>,
+        /// What is wrong (values of secrets are never shown).
+        reason: String,
+    },
+}
+
+impl From<ConfigLoadError> for ConfigError {
+    fn from(error: ConfigLoadError) -> Self {
+        match error {
+            ConfigLoadError::Invalid {
+                key,
+                origin,
+                reason,
+            } => ConfigError::Invalid {
+                key,
+                origin,
+                reason,
+            },
+            other => ConfigError::Unavailable {
+                reason: other.to_string(),
+            },
+        }
+    }
+}

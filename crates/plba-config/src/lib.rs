@@ -1,0 +1,33 @@
+//! Configuration for PLBA applications.
+//!
+//! One YAML file with a `platform` section, a `log` section and one section per application
+//! module; then environment variables `PLBA__SECTION__KEY` (nested with `__`); then
+//! command-line overrides `--set section.key=value`. Later sources win.
+//!
+//! - Values from env and `--set` are read as YAML scalars, as if written in the file:
+//!   `PLBA__APP__LIMIT=42` is a number, `PLBA__APP__NAME='"007"'` a string.
+//! - Any string setting `<key>` can be given as `<key>_file: /path`: the file's content
+//!   (without its final newline) becomes the value, and the key is treated as a secret.
+//! - Secrets — those, and keys named like `password`, `secret`, `token`, `api_key`,
+//!   `private_key`, `credentials` — never appear in errors, logs or the effective-config dump.
+//! - Errors name the key path and where its value came from: the file (with the line), the
+//!   env variable or the `--set` argument.
+//! - [`ConfigurationManager::reload`] re-reads everything and validates it whole before it
+//!   replaces the current configuration; on error the old one stays in force. Subscribers
+//!   see each accepted configuration through a `tokio::sync::watch` channel.
+
+mod error;
+mod location;
+mod manager;
+mod platform;
+mod secrets;
+mod snapshot;
+mod source;
+
+pub use error::ConfigLoadError;
+pub use manager::ConfigurationManager;
+pub use platform::{
+    LogConfig, LogFormat, LogOutput, OtlpConfig, PlatformConfig, TraceExporter, TracingConfig,
+};
+pub use snapshot::ConfigSnapshot;
+pub use source::ConfigSource;

@@ -1,0 +1,208 @@
+//! ConfigurationManager: the current configuration, safe reload, subscribers.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use plba_contracts::{CancellationToken, ConfigError, ConfigProvider};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ConfigLoadError;
+use crate::snapshot::ConfigSnapshot;
+use crate::source::ConfigSource;
+
+type Validator = Box<dyn Fn(&ConfigSnapshot) -> Result<(), ConfigLoadError> + Send + Sync>;
+
+/// Holds the current configuration and replaces it, whole and validated, on reload.
+///
+/// ```
+/// use plba_config::{ConfigSource, ConfigurationManager};
+///
+/// let manager = ConfigurationManager::load(ConfigSource::new().with_env_vars([("PLBA__APP__LIMIT", "5")])).unwrap();
+/// #[derive(serde::Deserialize)]
+/// struct App { limit: u32 }
+/// manager.require_section::<App>("app").unwrap();
+/// let mut changes = manager.subscribe();
+/// manager.reload().unwrap();
+/// assert!(changes.has_changed().unwrap());
+/// assert_eq!(manager.current().generation(), 1);
+/// ```
+pub struct ConfigurationManager {
+    source: ConfigSource,
+    current: watch::Sender<Arc<ConfigSnapshot>>,
+    validators: Mutex<Vec<(String, Validator)>>,
+    reloading: Mutex<()>,
+}
+
+impl ConfigurationManager {
+    /// Loads and validates the configuration from `source`.
+    pub fn load(source: ConfigSource) -> Result<Self, ConfigLoadError> {
+        let snapshot = ConfigSnapshot::build(source.merge()?, 0)?;
+        Ok(Self {
+            source,
+            current: watch::Sender::new(Arc::new(snapshot)),
+            validators: Mutex::new(Vec::new()),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn current(&self) -> Arc<ConfigSnapshot> {
+        Arc::clone(&self.current.borrow())
+    }
+
+    /// A receiver that sees every accepted configuration.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ConfigSnapshot>> {
+        self.current.subscribe()
+    }
+
+    /// Checks that section `key` decodes as `T` now, and makes every reload check it too,
+    /// so a reload can never install a configuration a module cannot read.
+    pub fn require_section<T: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<(), ConfigLoadError> {
+        let owned = key.to_owned();
+        let validator: Validator =
+            Box::new(move |snapshot| snapshot.section::<T>(&owned).map(drop));
+        validator(&self.current())?;
+        self.validators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key.to_owned(), validator));
+        Ok(())
+    }
+
+    /// Re-reads every source. The new configuration replaces the current one only if it is
+    /// valid as a whole (platform sections and every required section); otherwise the
+    /// current one stays in force and the error is returned (and logged).
+    ///
+    /// Reads files: from async code call [`reload_async`](Self::reload_async).
+    pub fn reload(&self) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.current.borrow().generation() + 1;
+        let candidate = self
+            .source
+            .merge()
+            .and_then(|merged| ConfigSnapshot::build(merged, generation))
+            .and_then(|snapshot| {
+                let validators = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+                for (_, validate) in validators.iter() {
+                    validate(&snapshot)?;
+                }
+                Ok(snapshot)
+            });
+        match candidate {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(snapshot);
+                self.current.send_replace(Arc::clone(&snapshot));
+                tracing::info!(generation, "configuration reloaded");
+                Ok(snapshot)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "configuration reload rejected; the previous configuration stays in force");
+                Err(error)
+            }
+        }
+    }
+
+    /// [`reload`](Self::reload) on a blocking thread.
+    pub async fn reload_async(self: &Arc<Self>) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        let manager = Arc::clone(self);
+        tokio::task::spawn_blocking(move || manager.reload())
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigLoadError::Invalid {
+                    key: String::new(),
+                    origin: None,
+                    reason: format!("reload task failed: {e}"),
+                })
+            })
+    }
+
+    /// A `ConfigProvider` that always reads the configuration in force.
+    pub fn provider(self: &Arc<Self>) -> Arc<dyn ConfigProvider> {
+        Arc::new(LiveConfig(self.subscribe()))
+    }
+
+    /// Reloads on every SIGHUP until `cancel` fires.
+    #[cfg(unix)]
+    pub fn spawn_sighup_reload(
+        self: &Arc<Self>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<JoinHandle<()>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup())?;
+        let manager = Arc::clone(self);
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    received = hangups.recv() => {
+                        if received.is_none() {
+                            return;
+                        }
+                        tracing::info!("SIGHUP: reloading configuration");
+                        // The outcome is logged by reload itself.
+                        let _ = manager.reload_async().await;
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Polls the configuration file's modification time every `interval` and reloads when
+    /// it changes, until `cancel` fires. Does nothing without a file.
+    pub fn spawn_file_watch(
+        self: &Arc<Self>,
+        interval: Duration,
+        cancel: CancellationToken,
+    ) -> Option<JoinHandle<()>> {
+        let path = self.source.file()?.to_path_buf();
+        let manager = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let modified = |path: std::path::PathBuf| async move {
+                tokio::task::spawn_blocking(move || {
+                    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+                })
+                .await
+                .ok()
+                .flatten()
+            };
+            let mut last: Option<SystemTime> = modified(path.clone()).await;
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                let now = modified(path.clone()).await;
+                if now != last {
+                    last = now;
+                    tracing::info!(file = %path.display(), "configuration file changed: reloading");
+                    let _ = manager.reload_async().await;
+                }
+            }
+        }))
+    }
+}
+
+/// A provider view that follows reloads.
+struct LiveConfig(watch::Receiver<Arc<ConfigSnapshot>>);
+
+impl ConfigProvider for LiveConfig {
+    fn section_value(&self, key: &str) -> Result<Option<Value>, ConfigError> {
+        self.0.borrow().section_value(key)
+    }
+
+    fn describe_source(&self, key_path: &str) -> Option<String> {
+        self.0.borrow().origin_of(key_path)
+    }
+
+    fn is_secret(&self, key_path: &str) -> bool {
+        self.0.borrow().is_secret(key_path)
+    }
+}

@@ -1,0 +1,212 @@
+//! The platform's own sections: `platform` and `log`. Unknown keys are errors, so a typo
+//! never silently falls back to a default.
+
+use std::collections::BTreeMap;
+
+use plba_contracts::Secret;
+use serde::{Deserialize, Serialize};
+
+/// The `platform` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// How long a graceful stop may take before it is forced, in milliseconds.
+    pub stop_timeout_ms: u64,
+    /// After forcing, how long workers get before they are aborted, in milliseconds.
+    pub force_grace_ms: u64,
+    /// Poll the configuration file for changes every this many milliseconds and reload on
+    /// change; 0 turns it off (SIGHUP and the reload action always work).
+    pub config_watch_interval_ms: u64,
+    /// Task tracing and export.
+    pub tracing: TracingConfig,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            stop_timeout_ms: 30_000,
+            force_grace_ms: 2_000,
+            config_watch_interval_ms: 0,
+            tracing: TracingConfig::default(),
+        }
+    }
+}
+
+/// Where finished spans go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceExporter {
+    /// Nowhere (trace context still propagates through task metadata).
+    #[default]
+    None,
+    /// One log line per finished span.
+    Log,
+    /// OTLP over HTTP/protobuf to a collector.
+    Otlp,
+}
+
+/// The `platform.tracing` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// The exporter.
+    pub exporter: TraceExporter,
+    /// `service.name` of exported spans.
+    pub service_name: String,
+    /// Spans and events at this level and above are traced (independent of the log level).
+    pub level: String,
+    /// Fraction of new traces sampled, 0.0 to 1.0 (a sampled parent always samples its children).
+    pub sample_ratio: f64,
+    /// How many recent task traces are kept in memory for the control plane.
+    pub recent_traces: usize,
+    /// OTLP exporter settings.
+    pub otlp: OtlpConfig,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            exporter: TraceExporter::None,
+            service_name: "plba".to_owned(),
+            level: "info".to_owned(),
+            sample_ratio: 1.0,
+            recent_traces: 1_000,
+            otlp: OtlpConfig::default(),
+        }
+    }
+}
+
+/// The `platform.tracing.otlp` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// The collector's traces endpoint.
+    pub endpoint: String,
+    /// Timeout of one export request, in milliseconds.
+    pub timeout_ms: u64,
+    /// Spans buffered for export; beyond it new spans are dropped (never blocking tasks).
+    pub max_queue_size: usize,
+    /// Spans per export request.
+    pub max_export_batch_size: usize,
+    /// How often the buffer is flushed, in milliseconds.
+    pub scheduled_delay_ms: u64,
+    /// Extra HTTP headers (e.g. an API key for a hosted collector); treated as secrets.
+    pub headers: BTreeMap<String, Secret<String>>,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:4318/v1/traces".to_owned(),
+            timeout_ms: 10_000,
+            max_queue_size: 2_048,
+            max_export_batch_size: 512,
+            scheduled_delay_ms: 1_000,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogOutput {
+    /// Standard error.
+    #[default]
+    Stderr,
+    /// Standard output.
+    Stdout,
+}
+
+/// The `log` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Default level: `trace`, `debug`, `info`, `warn`, `error` or `off`.
+    pub level: String,
+    /// Per-target levels, e.g. `plba_core: debug`.
+    pub targets: BTreeMap<String, String>,
+    /// Line format.
+    pub format: LogFormat,
+    /// Destination.
+    pub output: LogOutput,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            targets: BTreeMap::new(),
+            format: LogFormat::Pretty,
+            output: LogOutput::Stderr,
+        }
+    }
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+impl LogConfig {
+    /// The filter in `tracing` directive syntax: `info,plba_core=debug`.
+    pub fn directives(&self) -> String {
+        let mut directives = vec![self.level.clone()];
+        directives.extend(self.targets.iter().map(|(t, l)| format!("{t}={l}")));
+        directives.join(",")
+    }
+
+    /// Checks level names; returns the offending key path and reason.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        let check = |key: String, level: &str| {
+            if LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+                Ok(())
+            } else {
+                Err((
+                    key,
+                    format!(
+                        "unknown level {level:?}; expected one of {}",
+                        LEVELS.join(", ")
+                    ),
+                ))
+            }
+        };
+        check("log.level".to_owned(), &self.level)?;
+        for (target, level) in &self.targets {
+            if target.is_empty() || target.contains([',', '=', ' ']) {
+                return Err((
+                    format!("log.targets.{target}"),
+                    "not a valid target name".to_owned(),
+                ));
+            }
+            check(format!("log.targets.{target}"), level)?;
+        }
+        Ok(())
+    }
+}
+
+impl TracingConfig {
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err((
+                "platform.tracing.sample_ratio".to_owned(),
+                format!("{} is not between 0.0 and 1.0", self.sample_ratio),
+            ));
+        }
+        if !LEVELS.contains(&self.level.to_ascii_lowercase().as_str()) {
+            return Err((
+                "platform.tracing.level".to_owned(),
+                format!("unknown level {:?}", self.level),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Secrets: `<key>_file` indirection, recognising secret keys, redacting them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use plba_contracts::REDACTED;
+use serde_json::Value;
+
+use crate::error::ConfigLoadError;
+
+/// Key names that hold secrets wherever they appear. `headers` is included because HTTP
+/// headers for collectors usually carry credentials.
+const SECRET_WORDS: [&str; 8] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+];
+
+fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "headers" || SECRET_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Whether the dotted `path` is, or lies under, a secret.
+pub(crate) fn is_secret_path(path: &str, resolved: &BTreeMap<String, String>) -> bool {
+    path.split('.').any(is_secret_name)
+        || resolved
+            .keys()
+            .any(|secret| path == secret || path.starts_with(&format!("{secret}.")))
+}
+
+/// Replaces every `<key>_file: path` by `<key>: <file content>`; records each resolved key
+/// with a description of its origin.
+pub(crate) fn resolve_files(
+    value: &mut Value,
+    prefix: &str,
+    origins: &mut BTreeMap<String, String>,
+) -> Result<(), ConfigLoadError> {
+    let Value::Object(map) = value else {
+        return Ok(());
+    };
+    let file_keys: Vec<String> = map
+        .iter()
+        .filter(|(k, v)| k.len() > "_file".len() && k.ends_with("_file") && v.is_string())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for file_key in file_keys {
+        let key = file_key.trim_end_matches("_file").to_owned();
+        let path_of = |k: &str| {
+            if prefix.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        if map.contains_key(&key) {
+            return Err(ConfigLoadError::Invalid {
+                key: path_of(&key),
+                origin: None,
+                reason: format!("both `{key}` and `{file_key}` are set; keep one"),
+            });
+        }
+        let Some(Value::String(file)) = map.remove(&file_key) else {
+            continue;
+        };
+        let path = PathBuf::from(&file);
+        let content = std::fs::read_to_string(&path).map_err(|e| ConfigLoadError::SecretFile {
+            key: path_of(&key),
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let content = content.trim_end_matches(['\n', '\r']).to_owned();
+        origins.insert(
+            path_of(&key),
+            format!("file {} (via `{}`)", path.display(), path_of(&file_key)),
+        );
+        map.insert(key, Value::String(content));
+    }
+    for (k, child) in map.iter_mut() {
+        let child_prefix = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        resolve_files(child, &child_prefix, origins)?;
+    }
+    Ok(())
+}
+
+/// A copy of `value` with every secret replaced by `[redacted]`.
+pub(crate) fn redact(value: &Value, prefix: &str, resolved: &BTreeMap<String, String>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    let shown = if is_secret_path(&path, resolved) {
+                        Value::String(REDACTED.to_owned())
+                    } else {
+                        redact(v, &path, resolved)
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| redact(v, prefix, resolved)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_secret_names_at_any_depth() {
+        let none = BTreeMap::new();
+        assert!(is_secret_path("imap.password", &none));
+        assert!(is_secret_path("control.admin_token", &none));
+        assert!(is_secret_path(
+            "platform.tracing.otlp.headers.x-api-key",
+            &none
+        ));
+        assert!(!is_secret_path("imap.user", &none));
+        let mut resolved = BTreeMap::new();
+        resolved.insert("db.url".to_owned(), "file".to_owned());
+        assert!(is_secret_path("db.url", &resolved));
+        assert!(!is_secret_path("db.urls", &resolved));
+    }
+
+    #[test]
+    fn both_key_and_key_file_is_an_error() {
+        let mut value = serde_json::json!({"db": {"url": "a", "url_file": "/nonexistent"}});
+        let err = resolve_files(&mut value, "", &mut BTreeMap::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("both `url` and `url_file`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_file_names_the_key_and_path() {
+        let mut value = serde_json::json!({"db": {"password_file": "/nonexistent/pw"}});
+        let err = resolve_files(&mut value, "", &mut BTreeMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`db.password`") && text.contains("/nonexistent/pw"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! One accepted configuration: merged, secrets resolved, platform sections validated.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use figment::Figment;
+use plba_contracts::{ConfigError, ConfigProvider};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ConfigLoadError;
+use crate::location::line_of;
+use crate::platform::{LogConfig, PlatformConfig};
+use crate::secrets::{is_secret_path, redact, resolve_files};
+use crate::source::Merged;
+
+/// An immutable, validated configuration. Readers hold an `Arc` of it; a reload builds a new
+/// one, so a reader never sees half of an old and half of a new configuration.
+pub struct ConfigSnapshot {
+    figment: Figment,
+    value: Value,
+    secret_origins: BTreeMap<String, String>,
+    file_text: Option<(PathBuf, String)>,
+    platform: PlatformConfig,
+    log: LogConfig,
+    generation: u64,
+    loaded_at: SystemTime,
+}
+
+impl ConfigSnapshot {
+    pub(crate) fn build(merged: Merged, generation: u64) -> Result<Self, ConfigLoadError> {
+        let Merged { figment, file_text } = merged;
+        let mut value: Value = figment.extract().map_err(|e| ConfigLoadError::Invalid {
+            key: e.path.join("."),
+            origin: e.metadata.as_ref().map(|m| m.name.to_string()),
+            reason: e.kind.to_string(),
+        })?;
+        let mut secret_origins = BTreeMap::new();
+        resolve_files(&mut value, "", &mut secret_origins)?;
+        let mut snapshot = Self {
+            figment,
+            value,
+            secret_origins,
+            file_text,
+            platform: PlatformConfig::default(),
+            log: LogConfig::default(),
+            generation,
+            loaded_at: SystemTime::now(),
+        };
+        snapshot.platform = snapshot.section("platform")?.unwrap_or_default();
+        snapshot.log = snapshot.section("log")?.unwrap_or_default();
+        let invalid = |(key, reason): (String, String)| ConfigLoadError::Invalid {
+            origin: snapshot.origin_of(&key),
+            key,
+            reason,
+        };
+        snapshot.log.validate().map_err(invalid)?;
+        snapshot.platform.tracing.validate().map_err(invalid)?;
+        Ok(snapshot)
+    }
+
+    /// The `platform` section.
+    pub fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+
+    /// The `log` section.
+    pub fn log(&self) -> &LogConfig {
+        &self.log
+    }
+
+    /// 0 for the first load, then one more for every accepted reload.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// When this configuration was read.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// Section `key` decoded as `T`; `Ok(None)` when absent. Errors name the key path and
+    /// where its value came from; a secret's value is never part of the message.
+    pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigLoadError> {
+        let Some(value) = self.value.get(key) else {
+            return Ok(None);
+        };
+        serde_path_to_error::deserialize(value.clone())
+            .map(Some)
+            .map_err(|error| {
+                let inner = error.path().to_string();
+                let mut path = if inner.is_empty() || inner == "." {
+                    key.to_owned()
+                } else {
+                    format!("{key}.{inner}")
+                };
+                let mut reason = error.into_inner().to_string();
+                // Name the unknown key itself, not the struct it was found in.
+                if let Some(rest) = reason.strip_prefix("unknown field `")
+                    && let Some((field, _)) = rest.split_once('`')
+                    && !path.ends_with(&format!(".{field}"))
+                {
+                    path = format!("{path}.{field}");
+                }
+                if is_secret_path(&path, &self.secret_origins) {
+                    reason = "invalid value (not shown: the key holds a secret)".to_owned();
+                }
+                ConfigLoadError::Invalid {
+                    origin: self.origin_of(&path),
+                    key: path,
+                    reason,
+                }
+            })
+    }
+
+    /// Where the value at the dotted `key_path` came from: `file <path> line <n>`,
+    /// `env <VAR>`, `--set <key>`, or the defaults' name.
+    pub fn origin_of(&self, key_path: &str) -> Option<String> {
+        if let Some(origin) = self
+            .secret_origins
+            .iter()
+            .find(|(secret, _)| key_path == *secret || key_path.starts_with(&format!("{secret}.")))
+            .map(|(_, origin)| origin.clone())
+        {
+            return Some(origin);
+        }
+        let mut path = key_path;
+        loop {
+            if let Some(metadata) = self.figment.find_metadata(path) {
+                return Some(match &metadata.source {
+                    Some(figment::Source::File(file)) => {
+                        let line = self.file_text.as_ref().filter(|(p, _)| p == file).and_then(
+                            |(_, text)| line_of(text, key_path).or_else(|| line_of(text, path)),
+                        );
+                        match line {
+                            Some(line) => format!("file {} line {line}", file.display()),
+                            None => format!("file {}", file.display()),
+                        }
+                    }
+                    _ => metadata.name.to_string(),
+                });
+            }
+            path = path.rsplit_once('.')?.0;
+        }
+    }
+
+    /// Whether the dotted key path holds a secret.
+    pub fn is_secret(&self, key_path: &str) -> bool {
+        is_secret_path(key_path, &self.secret_origins)
+    }
+
+    /// The effective configuration with every secret shown as `[redacted]`.
+    pub fn redacted(&self) -> Value {
+        redact(&self.value, "", &self.secret_origins)
+    }
+
+    /// [`redacted`](Self::redacted) as YAML, for `check-config` and the control plane.
+    pub fn redacted_yaml(&self) -> String {
+        serde_yaml::to_string(&self.redacted())
+            .unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+impl fmt::Debug for ConfigSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigSnapshot")
+            .field("generation", &self.generation)
+            .field("value", &self.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigProvider for ConfigSnapshot {
+    fn section_value(&self, key: &str) -> Result<Option<Value>, ConfigError> {
+        Ok(self.value.get(key).cloned())
+    }
+
+    fn describe_source(&self, key_path: &str) -> Option<String> {
+        self.origin_of(key_path)
+    }
+
+    fn is_secret(&self, key_path: &str) -> bool {
+        ConfigSnapshot::is_secret(self, key_path)
+    }
+}

@@ -1,0 +1,257 @@
+//! Where configuration comes from, and how the sources are merged with figment.
+
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+
+use crate::error::ConfigLoadError;
+
+/// The inputs of a configuration, in increasing precedence: built-in defaults, the YAML
+/// file, environment variables with the prefix, `--set` overrides.
+///
+/// ```
+/// use plba_config::ConfigSource;
+///
+/// let source = ConfigSource::new()
+///     .with_defaults("built-in defaults", "app:\n  limit: 1\n")
+///     .with_env_vars([("PLBA__APP__LIMIT", "2")])
+///     .with_override("app.limit=3");
+/// let snapshot = source.load().unwrap();
+/// assert_eq!(snapshot.section::<serde_json::Value>("app").unwrap().unwrap()["limit"], 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConfigSource {
+    defaults: Option<(String, String)>,
+    file: Option<PathBuf>,
+    env_prefix: String,
+    env_vars: Option<Vec<(String, String)>>,
+    overrides: Vec<String>,
+}
+
+impl Default for ConfigSource {
+    fn default() -> Self {
+        Self {
+            defaults: None,
+            file: None,
+            env_prefix: "PLBA__".to_owned(),
+            env_vars: None,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl ConfigSource {
+    /// No file, the process environment with prefix `PLBA__`, no overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Built-in defaults as YAML text, named `name` in error messages.
+    #[must_use]
+    pub fn with_defaults(mut self, name: impl Into<String>, yaml: impl Into<String>) -> Self {
+        self.defaults = Some((name.into(), yaml.into()));
+        self
+    }
+
+    /// The YAML file.
+    #[must_use]
+    pub fn with_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Another prefix for environment overrides (default `PLBA__`).
+    #[must_use]
+    pub fn with_env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.env_prefix = prefix.into();
+        self
+    }
+
+    /// Reads these variables instead of the process environment (tests, embedding).
+    #[must_use]
+    pub fn with_env_vars<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.env_vars = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Adds a `key.path=value` override (as given to `--set`).
+    #[must_use]
+    pub fn with_override(mut self, assignment: impl Into<String>) -> Self {
+        self.overrides.push(assignment.into());
+        self
+    }
+
+    /// The configuration file, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Reads and merges every source into a validated snapshot.
+    pub fn load(&self) -> Result<crate::ConfigSnapshot, ConfigLoadError> {
+        crate::ConfigSnapshot::build(self.merge()?, 0)
+    }
+
+    pub(crate) fn merge(&self) -> Result<Merged, ConfigLoadError> {
+        let mut figment = Figment::new();
+        if let Some((name, yaml)) = &self.defaults {
+            let value = parse_document(yaml, || name.clone())?;
+            figment = figment.merge(Entry::root(name.clone(), value));
+        }
+        let mut file_text = None;
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigLoadError::Unreadable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let value =
+                parse_document(&text, || path.display().to_string()).map_err(|e| match e {
+                    ConfigLoadError::Override { reason, .. } => ConfigLoadError::Syntax {
+                        path: path.clone(),
+                        reason,
+                    },
+                    other => other,
+                })?;
+            figment = figment.merge(Entry::root_file(path.clone(), value));
+            file_text = Some((path.clone(), text));
+        }
+        let env: Vec<(String, String)> = match &self.env_vars {
+            Some(vars) => vars.clone(),
+            None => std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| {
+                name.starts_with(&self.env_prefix) && name.len() > self.env_prefix.len()
+            })
+            .collect();
+        // Deterministic precedence between two spellings of one key.
+        env.sort();
+        for (name, raw) in env {
+            let origin = format!("env {name}");
+            let key = env_key(&name[self.env_prefix.len()..]).ok_or_else(|| {
+                ConfigLoadError::Override {
+                    origin: origin.clone(),
+                    reason: "empty key component (use `__` only between keys)".to_owned(),
+                }
+            })?;
+            figment = figment.merge(Entry::keyed(origin, &key, scalar(&raw)?));
+        }
+        for assignment in &self.overrides {
+            let (key, raw) =
+                assignment
+                    .split_once('=')
+                    .ok_or_else(|| ConfigLoadError::Override {
+                        origin: format!("--set {assignment:?}"),
+                        reason: "expected key.path=value".to_owned(),
+                    })?;
+            let key = key.trim();
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(ConfigLoadError::Override {
+                    origin: format!("--set {key}"),
+                    reason: "empty key component".to_owned(),
+                });
+            }
+            figment = figment.merge(Entry::keyed(format!("--set {key}"), key, scalar(raw)?));
+        }
+        Ok(Merged { figment, file_text })
+    }
+}
+
+/// The merged sources, before validation.
+pub(crate) struct Merged {
+    pub(crate) figment: Figment,
+    pub(crate) file_text: Option<(PathBuf, String)>,
+}
+
+/// `APP__MAX_LINES` → `app.max_lines`; `None` when a component is empty.
+fn env_key(rest: &str) -> Option<String> {
+    let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    if parts.iter().any(String::is_empty) {
+        return None;
+    }
+    Some(parts.join("."))
+}
+
+/// An env or `--set` value read as a YAML scalar, as if it stood in the file.
+fn scalar(raw: &str) -> Result<Value, ConfigLoadError> {
+    let yaml = serde_yaml::from_str::<serde_yaml::Value>(raw)
+        .unwrap_or_else(|_| serde_yaml::Value::String(raw.to_owned()));
+    Value::serialize(yaml).map_err(|e| ConfigLoadError::Override {
+        origin: "value".to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A whole YAML document, which must be a mapping (or empty).
+fn parse_document(text: &str, name: impl Fn() -> String) -> Result<Dict, ConfigLoadError> {
+    let syntax = |reason: String| ConfigLoadError::Override {
+        origin: name(),
+        reason,
+    };
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+    if yaml.is_null() {
+        return Ok(Dict::new());
+    }
+    if !yaml.is_mapping() {
+        return Err(syntax(
+            "the top level must be a mapping of sections".to_owned(),
+        ));
+    }
+    let value = Value::serialize(yaml).map_err(|e| syntax(e.to_string()))?;
+    value
+        .into_dict()
+        .ok_or_else(|| syntax("the top level must be a mapping of sections".to_owned()))
+}
+
+/// One figment provider: a whole document or a single key, with a name that says where it
+/// came from, so errors can point at the env variable or `--set` argument.
+struct Entry {
+    metadata: Metadata,
+    data: Dict,
+}
+
+impl Entry {
+    fn root(name: String, data: Dict) -> Self {
+        Self {
+            metadata: Metadata::named(name),
+            data,
+        }
+    }
+
+    fn root_file(path: PathBuf, data: Dict) -> Self {
+        Self {
+            metadata: Metadata::from("YAML file", figment::Source::File(path)),
+            data,
+        }
+    }
+
+    fn keyed(name: String, key: &str, value: Value) -> Self {
+        let data = figment::util::nest(key, value)
+            .into_dict()
+            .unwrap_or_default();
+        Self {
+            metadata: Metadata::named(name),
+            data,
+        }
+    }
+}
+
+impl Provider for Entry {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.data.clone()))
+    }
+}

@@ -1,0 +1,352 @@
+//! Loading, precedence, errors, secrets and reload of the configuration, on real files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager, TraceExporter};
+use plba_contracts::{ConfigProviderExt, Secret};
+use serde::Deserialize;
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct App {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+}
+
+#[test]
+fn precedence_is_defaults_then_file_then_env_then_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "app:\n  b: 2\n  c: 2\n  d: 2\n");
+    let source = ConfigSource::new()
+        .with_defaults(
+            "built-in defaults",
+            "app:\n  a: 1\n  b: 1\n  c: 1\n  d: 1\n",
+        )
+        .with_file(&file)
+        .with_env_vars([
+            ("PLBA__APP__C", "3"),
+            ("PLBA__APP__D", "3"),
+            ("OTHER__APP__A", "9"),
+        ])
+        .with_override("app.d=4");
+    let snapshot = source.load().unwrap();
+    let app: App = snapshot.section("app").unwrap().unwrap();
+    assert_eq!(
+        app,
+        App {
+            a: 1,
+            b: 2,
+            c: 3,
+            d: 4
+        }
+    );
+    assert_eq!(
+        snapshot.origin_of("app.a").as_deref(),
+        Some("built-in defaults")
+    );
+    assert_eq!(
+        snapshot.origin_of("app.b"),
+        Some(format!("file {} line 2", file.display()))
+    );
+    assert_eq!(
+        snapshot.origin_of("app.c").as_deref(),
+        Some("env PLBA__APP__C")
+    );
+    assert_eq!(snapshot.origin_of("app.d").as_deref(), Some("--set app.d"));
+}
+
+#[test]
+fn broken_yaml_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "broken.yaml",
+        "platform:\n  stop_timeout_ms: 10\napp:\n  list: [1, 2\nlog:\n  level: info\n",
+    );
+    let err = ConfigSource::new().with_file(&file).load().unwrap_err();
+    assert!(matches!(err, ConfigLoadError::Syntax { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains("line 5"), "{text}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let err = ConfigSource::new()
+        .with_file("/nonexistent/plba.yaml")
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read configuration file /nonexistent/plba.yaml: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn a_wrong_type_names_the_key_and_where_the_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "platform:\n  stop_timeout_ms: soon\n");
+    let err = ConfigSource::new().with_file(&file).load().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("`platform.stop_timeout_ms`"), "{text}");
+    assert!(
+        text.contains(&format!("file {} line 2", file.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("invalid type: string \"soon\", expected u64"),
+        "{text}"
+    );
+
+    let err = ConfigSource::new()
+        .with_env_vars([("PLBA__PLATFORM__FORCE_GRACE_MS", "later")])
+        .load()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`platform.force_grace_ms` (from env PLBA__PLATFORM__FORCE_GRACE_MS)"),
+        "{err}"
+    );
+
+    let err = ConfigSource::new()
+        .with_override("log.format=fancy")
+        .load()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`log.format` (from --set log.format)"),
+        "{err}"
+    );
+
+    // A module's own section, read through the contracts' provider interface.
+    let snapshot = ConfigSource::new()
+        .with_override("app.limit=-3")
+        .load()
+        .unwrap();
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Limits {
+        limit: u32,
+    }
+    let err = snapshot.section::<Limits>("app").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`app.limit` (from --set app.limit)"),
+        "{err}"
+    );
+    let err = ConfigProviderExt::section::<Limits>(&snapshot, "app").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`app.limit` (from --set app.limit)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_platform_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "platform:\n  stop_timeout: 10\n");
+    let err = ConfigSource::new().with_file(&file).load().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("`platform.stop_timeout`"), "{text}");
+    assert!(text.contains("unknown field"), "{text}");
+    let err = ConfigSource::new()
+        .with_override("platform.tracing.exporter=jaeger")
+        .load()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("platform.tracing.exporter"),
+        "{err}"
+    );
+    let err = ConfigSource::new()
+        .with_override("log.level=loud")
+        .load()
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown level \"loud\""), "{err}");
+}
+
+/// Collects everything logged while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Mailbox {
+    user: String,
+    password: Secret<String>,
+}
+
+#[test]
+fn a_secret_from_a_file_is_used_but_never_printed() {
+    const SECRET: &str = "s3cr3t-Pa55";
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("imap-password");
+    let mut f = std::fs::File::create(&secret_file).unwrap();
+    writeln!(f, "{SECRET}").unwrap();
+    let file = write(
+        &dir,
+        "app.yaml",
+        &format!(
+            "mailbox:\n  user: orders\n  password_file: {}\nlog:\n  level: debug\n",
+            secret_file.display()
+        ),
+    );
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let manager = ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap();
+        let snapshot = manager.current();
+        let mailbox: Mailbox = snapshot.section("mailbox").unwrap().unwrap();
+        assert_eq!(mailbox.user, "orders");
+        assert_eq!(
+            mailbox.password.expose(),
+            SECRET,
+            "used, without the trailing newline"
+        );
+        assert_eq!(
+            snapshot.origin_of("mailbox.password"),
+            Some(format!(
+                "file {} (via `mailbox.password_file`)",
+                secret_file.display()
+            ))
+        );
+
+        let dump = snapshot.redacted_yaml();
+        assert!(dump.contains("password: '[redacted]'"), "{dump}");
+        assert!(!dump.contains(SECRET));
+        assert!(!format!("{snapshot:?} {mailbox:?}").contains(SECRET));
+
+        // A type error on the secret must not echo it either.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Numeric {
+            password: u64,
+        }
+        let err = snapshot.section::<Numeric>("mailbox").unwrap_err();
+        assert!(err.to_string().contains("`mailbox.password`"), "{err}");
+        assert!(!err.to_string().contains(SECRET), "{err}");
+
+        // Reloads log what happened, never the values.
+        std::fs::write(&file, "mailbox: [unclosed\n").unwrap();
+        assert!(manager.reload().is_err());
+        tracing::info!(config = ?manager.current(), "effective configuration");
+    });
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("reload rejected"), "{logged}");
+    assert!(logged.contains("[redacted]"), "{logged}");
+    assert!(!logged.contains(SECRET), "{logged}");
+}
+
+#[test]
+fn a_secret_from_env_is_redacted_in_the_dump() {
+    let snapshot = ConfigSource::new()
+        .with_env_vars([
+            ("PLBA__CONTROL__ADMIN_TOKEN", "tok-123"),
+            ("PLBA__CONTROL__BIND", "127.0.0.1:9"),
+        ])
+        .load()
+        .unwrap();
+    let dump = snapshot.redacted();
+    assert_eq!(dump["control"]["admin_token"], "[redacted]");
+    assert_eq!(dump["control"]["bind"], "127.0.0.1:9");
+}
+
+#[test]
+fn reload_with_an_invalid_file_keeps_the_old_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "platform:\n  stop_timeout_ms: 1000\n");
+    let manager = ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap();
+    let changes = manager.subscribe();
+
+    write(&dir, "app.yaml", "platform:\n  stop_timeout_ms: [\n");
+    let err = manager.reload().unwrap_err();
+    assert!(matches!(err, ConfigLoadError::Syntax { .. }), "{err}");
+    write(
+        &dir,
+        "app.yaml",
+        "platform:\n  stop_timeout_ms: 5\n  typo: 1\n",
+    );
+    assert!(manager.reload().is_err());
+
+    assert_eq!(manager.current().platform().stop_timeout_ms, 1000);
+    assert_eq!(manager.current().generation(), 0);
+    assert!(!changes.has_changed().unwrap(), "subscribers saw no change");
+}
+
+#[test]
+fn reload_refuses_a_configuration_a_module_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "app:\n  a: 1\n  b: 1\n  c: 1\n  d: 1\n");
+    let manager = ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap();
+    manager.require_section::<App>("app").unwrap();
+    write(&dir, "app.yaml", "app:\n  a: 1\n");
+    let err = manager.reload().unwrap_err();
+    assert!(err.to_string().contains("missing field `b`"), "{err}");
+    let app: App = manager.current().section("app").unwrap().unwrap();
+    assert_eq!(app.b, 1);
+}
+
+#[tokio::test]
+async fn reload_with_a_valid_file_notifies_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "app.yaml",
+        "platform:\n  tracing:\n    exporter: none\n",
+    );
+    let manager =
+        Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
+    let mut changes = manager.subscribe();
+    let provider = manager.provider();
+
+    write(
+        &dir,
+        "app.yaml",
+        "platform:\n  tracing:\n    exporter: log\napp:\n  limit: 7\n",
+    );
+    let snapshot = manager.reload_async().await.unwrap();
+    assert_eq!(snapshot.generation(), 1);
+
+    plba_testkit::wait::within(
+        std::time::Duration::from_secs(5),
+        "notification",
+        changes.changed(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        changes.borrow().platform().tracing.exporter,
+        TraceExporter::Log
+    );
+    let app: serde_json::Value = provider.section("app").unwrap().unwrap();
+    assert_eq!(app["limit"], 7, "the live provider follows reloads");
+}
