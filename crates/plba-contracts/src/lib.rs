@@ -14,6 +14,7 @@
 //!   business logic for one task and says through [`TaskError`] whether a retry can help.
 //! - [`HealthContributor`] answers "is this part operational?".
 //! - [`ConfigProvider`] hands a module its typed configuration section.
+//! - [`TaskTracer`] carries a task's trace context from producer to handler.
 
 mod config;
 mod handler;
@@ -23,6 +24,7 @@ mod queue;
 mod secret;
 mod status;
 mod task;
+mod trace;
 mod worker;
 
 pub use async_trait::async_trait;
@@ -39,5 +41,6 @@ pub use module::{
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
+pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::config::{ConfigError, ConfigProvider, ConfigProviderExt};
 use crate::health::{HealthContributor, HealthOptions};
 use crate::queue::TaskQueue;
+use crate::trace::TaskTracer;
 use crate::worker::Worker;
 
 /// A shared service in the container: any `Send + Sync` value behind an `Arc`.
@@ -238,6 +239,9 @@ pub trait Registry {
 
     /// The effective configuration.
     fn config(&self) -> &dyn ConfigProvider;
+
+    /// The tracer producers and consumers use to propagate trace context through tasks.
+    fn tracer(&self) -> Arc<dyn TaskTracer>;
 
     /// Declares a worker pool for the supervisor to run.
     fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError>;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use plba_contracts::{
     ConfigProvider, HealthContributor, HealthOptions, Registry, RegistryError, ServiceRef,
-    TaskQueue, WorkerSpec,
+    TaskQueue, TaskTracer, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
@@ -30,6 +30,7 @@ pub(crate) struct Taken<'a> {
 pub(crate) struct ModuleRegistry<'a> {
     pub(crate) module: &'a str,
     pub(crate) config: &'a dyn ConfigProvider,
+    pub(crate) tracer: Arc<dyn TaskTracer>,
     pub(crate) taken: Taken<'a>,
     pub(crate) pending: Pending,
 }
@@ -48,6 +49,10 @@ impl Registry for ModuleRegistry<'_> {
 
     fn config(&self) -> &dyn ConfigProvider {
         self.config
+    }
+
+    fn tracer(&self) -> Arc<dyn TaskTracer> {
+        Arc::clone(&self.tracer)
     }
 
     fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError> {

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use plba_contracts::{
-    ApplicationModule, CancellationToken, ConfigProvider, EmptyConfig, HealthOptions, TaskQueue,
+    ApplicationModule, CancellationToken, ConfigProvider, EmptyConfig, HealthOptions,
+    NoopTaskTracer, TaskQueue, TaskTracer,
 };
 use plba_health::{HealthRegistry, HealthSnapshot, ProbeResult};
 use serde::Serialize;
@@ -121,6 +122,7 @@ pub struct RuntimeManager {
 struct Inner {
     options: RuntimeOptions,
     config: RwLock<Arc<dyn ConfigProvider>>,
+    tracer: RwLock<Arc<dyn TaskTracer>>,
     state: watch::Sender<RuntimeState>,
     lifecycle: tokio::sync::Mutex<()>,
     supervisor: WorkerSupervisor,
@@ -144,6 +146,7 @@ impl RuntimeManager {
             inner: Arc::new(Inner {
                 options,
                 config: RwLock::new(config),
+                tracer: RwLock::new(NoopTaskTracer::shared()),
                 state: watch::Sender::new(RuntimeState::Created),
                 lifecycle: tokio::sync::Mutex::new(()),
                 supervisor: WorkerSupervisor::new(),
@@ -155,6 +158,17 @@ impl RuntimeManager {
                 shutdown: CancellationToken::new(),
             }),
         }
+    }
+
+    /// Sets the tracer handed to modules registered from now on (the facade installs the
+    /// OpenTelemetry-backed one; the default propagates nothing).
+    pub fn set_tracer(&self, tracer: Arc<dyn TaskTracer>) {
+        *write(&self.inner.tracer) = tracer;
+    }
+
+    /// The tracer modules receive.
+    pub fn tracer(&self) -> Arc<dyn TaskTracer> {
+        Arc::clone(&read(&self.inner.tracer))
     }
 
     /// The options the runtime was built with.
@@ -178,6 +192,7 @@ impl RuntimeManager {
         let mut registry = ModuleRegistry {
             module: module.name(),
             config: config.as_ref(),
+            tracer: self.tracer(),
             taken: Taken {
                 workers: inner.supervisor.pool_names(),
                 queues: read(&inner.queues)

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    Backoff, Delivery, NackOutcome, QueueError, StatusCell, TaskHandler, TaskQueue, Worker,
-    WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
+    Backoff, Delivery, NackOutcome, NoopTaskTracer, QueueError, StatusCell, TaskHandler,
+    TaskOutcome, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerSpec,
+    WorkerStatus, async_trait,
 };
+use tracing::Instrument;
 
 use crate::metrics::QueueWorkerMetrics;
 use crate::panic_message::panic_message;
@@ -40,6 +42,7 @@ pub struct QueueWorker<Q: ?Sized, H: ?Sized> {
     handler: Arc<H>,
     options: QueueWorkerOptions,
     metrics: Arc<QueueWorkerMetrics>,
+    tracer: Arc<dyn TaskTracer>,
     status: StatusCell,
 }
 
@@ -48,7 +51,7 @@ where
     Q: TaskQueue + ?Sized,
     H: TaskHandler + ?Sized,
 {
-    /// A copy over `queue` and `handler`, counting into `metrics`.
+    /// A copy over `queue` and `handler`, counting into `metrics`, without tracing.
     pub fn new(
         queue: Arc<Q>,
         handler: Arc<H>,
@@ -60,15 +63,27 @@ where
             handler,
             options,
             metrics,
+            tracer: NoopTaskTracer::shared(),
             status: StatusCell::new(WorkerStatus::Stopped),
         }
+    }
+
+    /// Same worker, running each handler inside the span `tracer` builds from the task's
+    /// trace context.
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: Arc<dyn TaskTracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     async fn process(&self, delivery: Delivery, ctx: &WorkerContext) {
         let metrics = &*self.metrics;
         metrics.begin();
+        let span = self.tracer.process_span(self.queue.name(), &delivery.task);
         let outcome = {
-            let handling = AssertUnwindSafe(self.handler.handle(&delivery.task)).catch_unwind();
+            let handling = AssertUnwindSafe(self.handler.handle(&delivery.task))
+                .catch_unwind()
+                .instrument(span.clone());
             tokio::select! {
                 biased;
                 result = handling => Some(result),
@@ -81,29 +96,36 @@ where
         let settled = match outcome {
             None => {
                 QueueWorkerMetrics::bump(&metrics.released);
-                tracing::warn!(queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
+                self.tracer.record_outcome(self.queue.name(), &delivery.task, TaskOutcome::Released);
                 self.queue.release(delivery).await
             }
             Some(Ok(Ok(()))) => {
                 QueueWorkerMetrics::bump(&metrics.processed);
+                self.tracer.record_outcome(self.queue.name(), &delivery.task, TaskOutcome::Succeeded);
                 self.queue.ack(delivery).await
             }
             Some(Ok(Err(error))) if !error.is_transient() => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.dead);
-                tracing::warn!(queue = self.queue.name(), %task_id, attempt, %error, "task failed permanently");
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed permanently");
+                self.tracer.record_outcome(
+                    self.queue.name(),
+                    &delivery.task,
+                    TaskOutcome::DeadLettered { reason: error.message() },
+                );
                 self.queue.dead_letter(delivery, error.message()).await
             }
             Some(Ok(Err(error))) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
-                tracing::warn!(queue = self.queue.name(), %task_id, attempt, %error, "task failed, will retry");
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed, will retry");
                 self.retry(delivery, &error.to_string()).await
             }
             Some(Err(panic)) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.panics);
                 let reason = format!("handler panicked: {}", panic_message(panic.as_ref()));
-                tracing::error!(queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
+                tracing::error!(parent: &span, queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
                 self.retry(delivery, &reason).await
             }
         };
@@ -116,10 +138,19 @@ where
 
     async fn retry(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
         let delay = self.options.retry_backoff.delay(delivery.task.attempt);
-        match self.queue.nack(delivery, Some(delay), reason).await? {
-            NackOutcome::Requeued => QueueWorkerMetrics::bump(&self.metrics.retried),
-            NackOutcome::DeadLettered => QueueWorkerMetrics::bump(&self.metrics.dead),
-        }
+        let task = delivery.task.clone();
+        let outcome = self.queue.nack(delivery, Some(delay), reason).await?;
+        let traced = match outcome {
+            NackOutcome::Requeued => {
+                QueueWorkerMetrics::bump(&self.metrics.retried);
+                TaskOutcome::Retrying { reason }
+            }
+            NackOutcome::DeadLettered => {
+                QueueWorkerMetrics::bump(&self.metrics.dead);
+                TaskOutcome::DeadLettered { reason }
+            }
+        };
+        self.tracer.record_outcome(self.queue.name(), &task, traced);
         Ok(())
     }
 }
@@ -194,6 +225,7 @@ pub struct QueueWorkerPool<Q: ?Sized, H: ?Sized> {
     concurrency: usize,
     options: QueueWorkerOptions,
     metrics: Arc<QueueWorkerMetrics>,
+    tracer: Arc<dyn TaskTracer>,
 }
 
 impl<Q, H> QueueWorkerPool<Q, H>
@@ -210,7 +242,15 @@ where
             concurrency: 1,
             options: QueueWorkerOptions::default(),
             metrics: Arc::new(QueueWorkerMetrics::default()),
+            tracer: NoopTaskTracer::shared(),
         }
+    }
+
+    /// Runs handlers inside the spans of `tracer` (usually `Registry::tracer()`).
+    #[must_use]
+    pub fn tracer(mut self, tracer: Arc<dyn TaskTracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// How many tasks are handled at once (copies of the worker).
@@ -241,6 +281,7 @@ where
             concurrency,
             options,
             metrics,
+            tracer,
         } = self;
         WorkerSpec::pool(name, concurrency, move |_copy| {
             QueueWorker::new(
@@ -249,6 +290,7 @@ where
                 options,
                 Arc::clone(&metrics),
             )
+            .with_tracer(Arc::clone(&tracer))
         })
     }
 }

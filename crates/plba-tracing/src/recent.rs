@@ -1,0 +1,155 @@
+//! A bounded record of the most recent task traces, for "what happened to this task?".
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+/// Steps kept per task; a task retried more often keeps its first and latest steps.
+const MAX_STEPS: usize = 64;
+
+/// One step of a task's life.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    /// When it happened.
+    pub at: SystemTime,
+    /// `published`, `received`, `succeeded`, `retrying`, `dead_lettered` or `released`.
+    pub step: &'static str,
+    /// The attempt number for deliveries.
+    pub attempt: u32,
+    /// A reason, for failures.
+    pub detail: Option<String>,
+}
+
+/// What is known about one task's trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskTrace {
+    /// The W3C trace id (32 hex digits), when the task was traced.
+    pub trace_id: Option<String>,
+    /// The task id.
+    pub task_id: String,
+    /// The task name.
+    pub task_name: String,
+    /// The queue (destination).
+    pub destination: String,
+    /// The steps, oldest first.
+    pub steps: Vec<TraceStep>,
+    /// The last outcome, once there is one.
+    pub outcome: Option<&'static str>,
+}
+
+/// The last `capacity` task traces, oldest evicted first. Cheap to update: one short lock.
+pub struct RecentTraces {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    order: VecDeque<String>,
+    traces: HashMap<String, TaskTrace>,
+}
+
+impl RecentTraces {
+    /// A record of at most `capacity` tasks (0 keeps nothing).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub(crate) fn record(
+        &self,
+        task_id: String,
+        task_name: &str,
+        destination: &str,
+        trace_id: Option<String>,
+        step: TraceStep,
+    ) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !inner.traces.contains_key(&task_id) {
+            while inner.order.len() >= self.capacity {
+                if let Some(oldest) = inner.order.pop_front() {
+                    inner.traces.remove(&oldest);
+                }
+            }
+            inner.order.push_back(task_id.clone());
+        }
+        let trace = inner.traces.entry(task_id.clone()).or_insert_with(|| TaskTrace {
+            trace_id: None,
+            task_id,
+            task_name: task_name.to_owned(),
+            destination: destination.to_owned(),
+            steps: Vec::new(),
+            outcome: None,
+        });
+        if trace.trace_id.is_none() {
+            trace.trace_id = trace_id;
+        }
+        if step.step != "published" && step.step != "received" {
+            trace.outcome = Some(step.step);
+        }
+        if trace.steps.len() >= MAX_STEPS {
+            trace.steps.remove(1);
+        }
+        trace.steps.push(step);
+    }
+
+    /// The most recent traces, newest first, at most `limit`.
+    pub fn recent(&self, limit: usize) -> Vec<TaskTrace> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .order
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|id| inner.traces.get(id).cloned())
+            .collect()
+    }
+
+    /// The trace of a task, looked up by trace id or task id.
+    pub fn get(&self, id: &str) -> Option<TaskTrace> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.traces.get(id).cloned().or_else(|| {
+            inner
+                .traces
+                .values()
+                .find(|t| t.trace_id.as_deref() == Some(id))
+                .cloned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &'static str) -> TraceStep {
+        TraceStep {
+            at: SystemTime::now(),
+            step: name,
+            attempt: 1,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_tasks_and_their_outcome() {
+        let recent = RecentTraces::new(2);
+        for id in ["a", "b", "c"] {
+            recent.record(id.into(), "t", "q", Some(format!("trace-{id}")), step("published"));
+        }
+        recent.record("c".into(), "t", "q", None, step("succeeded"));
+        let all = recent.recent(10);
+        assert_eq!(all.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert!(recent.get("a").is_none(), "oldest evicted");
+        let c = recent.get("trace-c").unwrap();
+        assert_eq!(c.outcome, Some("succeeded"));
+        assert_eq!(c.steps.len(), 2);
+    }
+}
