@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager, TraceExporter};
 use plba_contracts::{ConfigProviderExt, Secret};
+use plba_testkit::logs::CapturedLogs;
 use serde::Deserialize;
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
@@ -175,27 +176,6 @@ fn an_unknown_key_in_platform_is_rejected() {
     assert!(err.to_string().contains("unknown level \"loud\""), "{err}");
 }
 
-/// Collects everything logged while it is the default subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct Mailbox {
     user: String,
@@ -217,7 +197,7 @@ fn a_secret_from_a_file_is_used_but_never_printed() {
             secret_file.display()
         ),
     );
-    let logs = Captured::default();
+    let logs = CapturedLogs::new();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
         .with_max_level(tracing::Level::TRACE)
@@ -260,7 +240,7 @@ fn a_secret_from_a_file_is_used_but_never_printed() {
         assert!(manager.reload().is_err());
         tracing::info!(config = ?manager.current(), "effective configuration");
     });
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(logged.contains("reload rejected"), "{logged}");
     assert!(logged.contains("[redacted]"), "{logged}");
     assert!(!logged.contains(SECRET), "{logged}");

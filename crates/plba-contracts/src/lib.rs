@@ -41,6 +41,6 @@ pub use module::{
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
-pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
+pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};

@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod handlers;
+pub mod logs;
 pub mod module;
+pub mod otlp;
 pub mod queue;
 pub mod wait;

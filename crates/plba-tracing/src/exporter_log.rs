@@ -8,7 +8,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 pub(crate) struct LogSpanExporter;
 
 impl SpanExporter for LogSpanExporter {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         for span in &batch {
             let duration = span
                 .end_time

@@ -80,14 +80,17 @@ impl RecentTraces {
             }
             inner.order.push_back(task_id.clone());
         }
-        let trace = inner.traces.entry(task_id.clone()).or_insert_with(|| TaskTrace {
-            trace_id: None,
-            task_id,
-            task_name: task_name.to_owned(),
-            destination: destination.to_owned(),
-            steps: Vec::new(),
-            outcome: None,
-        });
+        let trace = inner
+            .traces
+            .entry(task_id.clone())
+            .or_insert_with(|| TaskTrace {
+                trace_id: None,
+                task_id,
+                task_name: task_name.to_owned(),
+                destination: destination.to_owned(),
+                steps: Vec::new(),
+                outcome: None,
+            });
         if trace.trace_id.is_none() {
             trace.trace_id = trace_id;
         }
@@ -142,11 +145,20 @@ mod tests {
     fn keeps_the_newest_tasks_and_their_outcome() {
         let recent = RecentTraces::new(2);
         for id in ["a", "b", "c"] {
-            recent.record(id.into(), "t", "q", Some(format!("trace-{id}")), step("published"));
+            recent.record(
+                id.into(),
+                "t",
+                "q",
+                Some(format!("trace-{id}")),
+                step("published"),
+            );
         }
         recent.record("c".into(), "t", "q", None, step("succeeded"));
         let all = recent.recent(10);
-        assert_eq!(all.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(
+            all.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(),
+            ["c", "b"]
+        );
         assert!(recent.get("a").is_none(), "oldest evicted");
         let c = recent.get("trace-c").unwrap();
         assert_eq!(c.outcome, Some("succeeded"));

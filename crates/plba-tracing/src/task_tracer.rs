@@ -41,7 +41,14 @@ impl OtelTaskTracer {
             .then(|| span_context.trace_id().to_string())
     }
 
-    fn step(&self, destination: &str, task: &Task, trace_id: Option<String>, step: &'static str, detail: Option<&str>) {
+    fn step(
+        &self,
+        destination: &str,
+        task: &Task,
+        trace_id: Option<String>,
+        step: &'static str,
+        detail: Option<&str>,
+    ) {
         self.recent.record(
             task.id.to_string(),
             &task.name,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use plba_config::{LogConfig, LogFormat, LogOutput, PlatformConfig, TraceExporter, TracingConfig};
 use plba_contracts::TaskTracer;
 use tracing::Dispatch;
@@ -45,7 +47,10 @@ fn env_filter(directives: &str) -> Result<EnvFilter, TracingError> {
 
 impl Telemetry {
     /// Builds the subscriber with logs going where `log.output` says.
-    pub fn build(platform: &PlatformConfig, log: &LogConfig) -> Result<(Self, Dispatch), TracingError> {
+    pub fn build(
+        platform: &PlatformConfig,
+        log: &LogConfig,
+    ) -> Result<(Self, Dispatch), TracingError> {
         let writer = match log.output {
             LogOutput::Stderr => BoxMakeWriter::new(std::io::stderr),
             LogOutput::Stdout => BoxMakeWriter::new(std::io::stdout),
@@ -72,10 +77,11 @@ impl Telemetry {
                 .boxed(),
         };
         let provider = build_provider(&platform.tracing)?;
-        let level = LevelFilter::from_str(&platform.tracing.level).map_err(|e| TracingError::Filter {
-            directives: platform.tracing.level.clone(),
-            reason: e.to_string(),
-        })?;
+        let level =
+            LevelFilter::from_str(&platform.tracing.level).map_err(|e| TracingError::Filter {
+                directives: platform.tracing.level.clone(),
+                reason: e.to_string(),
+            })?;
         let spans: BoxedLayer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("plba"))
             .with_filter(
@@ -98,7 +104,8 @@ impl Telemetry {
     /// Builds the subscriber and installs it for the whole process.
     pub fn install(platform: &PlatformConfig, log: &LogConfig) -> Result<Self, TracingError> {
         let (telemetry, dispatch) = Self::build(platform, log)?;
-        tracing::dispatcher::set_global_default(dispatch).map_err(|_| TracingError::AlreadyInstalled)?;
+        tracing::dispatcher::set_global_default(dispatch)
+            .map_err(|_| TracingError::AlreadyInstalled)?;
         Ok(telemetry)
     }
 
@@ -111,6 +118,32 @@ impl Telemetry {
             .map_err(|e| TracingError::Reload(e.to_string()))?;
         tracing::info!(filter = %log.directives(), "log filter changed");
         Ok(())
+    }
+
+    /// Applies the `log` section of every configuration `changes` delivers, until `cancel`
+    /// fires: log levels follow reloads without a restart.
+    pub fn follow_config(
+        self: &Arc<Self>,
+        mut changes: tokio::sync::watch::Receiver<Arc<plba_config::ConfigSnapshot>>,
+        cancel: plba_contracts::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let telemetry = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let log = changes.borrow_and_update().log().clone();
+                if let Err(error) = telemetry.apply_log_config(&log) {
+                    tracing::warn!(%error, "new log filter not applied");
+                }
+            }
+        })
     }
 
     /// The tracer to hand to modules.
@@ -143,7 +176,12 @@ fn build_provider(config: &TracingConfig) -> Result<SdkTracerProvider, TracingEr
         );
     let batch = BatchConfigBuilder::default()
         .with_max_queue_size(config.otlp.max_queue_size)
-        .with_max_export_batch_size(config.otlp.max_export_batch_size.min(config.otlp.max_queue_size))
+        .with_max_export_batch_size(
+            config
+                .otlp
+                .max_export_batch_size
+                .min(config.otlp.max_queue_size),
+        )
         .with_scheduled_delay(Duration::from_millis(config.otlp.scheduled_delay_ms))
         .build();
     let builder = match config.exporter {

@@ -97,12 +97,20 @@ where
             None => {
                 QueueWorkerMetrics::bump(&metrics.released);
                 tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
-                self.tracer.record_outcome(self.queue.name(), &delivery.task, TaskOutcome::Released);
+                self.tracer.record_outcome(
+                    self.queue.name(),
+                    &delivery.task,
+                    TaskOutcome::Released,
+                );
                 self.queue.release(delivery).await
             }
             Some(Ok(Ok(()))) => {
                 QueueWorkerMetrics::bump(&metrics.processed);
-                self.tracer.record_outcome(self.queue.name(), &delivery.task, TaskOutcome::Succeeded);
+                self.tracer.record_outcome(
+                    self.queue.name(),
+                    &delivery.task,
+                    TaskOutcome::Succeeded,
+                );
                 self.queue.ack(delivery).await
             }
             Some(Ok(Err(error))) if !error.is_transient() => {
@@ -112,7 +120,9 @@ where
                 self.tracer.record_outcome(
                     self.queue.name(),
                     &delivery.task,
-                    TaskOutcome::DeadLettered { reason: error.message() },
+                    TaskOutcome::DeadLettered {
+                        reason: error.message(),
+                    },
                 );
                 self.queue.dead_letter(delivery, error.message()).await
             }

@@ -1,0 +1,260 @@
+//! Trace propagation producer → queue → handler, exported over OTLP/HTTP to a real receiver;
+//! a dead collector that cannot slow tasks down; log levels that follow config reloads.
+//!
+//! Each test runs on a current-thread runtime with its subscriber set as the thread's
+//! default, so the tests in this file do not see each other's spans or logs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_config::{ConfigSource, ConfigurationManager, LogConfig, PlatformConfig, TraceExporter};
+use plba_contracts::{
+    CancellationToken, Task, TaskError, TaskHandler, TaskQueue, TaskTracer, Worker, WorkerContext,
+    async_trait,
+};
+use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba_testkit::handlers::CountingHandler;
+use plba_testkit::logs::CapturedLogs;
+use plba_testkit::otlp::{OtlpReceiver, attribute, blackhole, hex};
+use plba_testkit::wait::{eventually, eventually_async, within};
+use plba_tracing::Telemetry;
+use plba_workers::{QueueWorker, QueueWorkerMetrics, QueueWorkerOptions};
+use tracing::Instrument;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn otlp_platform(endpoint: String) -> PlatformConfig {
+    let mut platform = PlatformConfig::default();
+    platform.tracing.exporter = TraceExporter::Otlp;
+    platform.tracing.otlp.endpoint = endpoint;
+    platform.tracing.otlp.scheduled_delay_ms = 50;
+    platform
+}
+
+struct OrderHandler;
+
+#[async_trait]
+impl TaskHandler for OrderHandler {
+    async fn handle(&self, task: &Task) -> Result<(), TaskError> {
+        tracing::info!(order = %String::from_utf8_lossy(&task.payload), "order stored");
+        Ok(())
+    }
+}
+
+/// Runs one copy of a QueueWorker over `queue` with `tracer` until the returned token fires.
+fn spawn_worker<H: TaskHandler>(
+    queue: &Arc<MemoryQueue>,
+    handler: Arc<H>,
+    tracer: Arc<dyn TaskTracer>,
+) -> (CancellationToken, Arc<QueueWorkerMetrics>) {
+    let metrics = Arc::new(QueueWorkerMetrics::default());
+    let worker = QueueWorker::new(
+        Arc::clone(queue),
+        handler,
+        QueueWorkerOptions::default(),
+        Arc::clone(&metrics),
+    )
+    .with_tracer(tracer);
+    let stop = CancellationToken::new();
+    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+    tokio::spawn(async move { worker.run(ctx).await });
+    (stop, metrics)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_handler_span_is_a_child_of_the_producer_span_in_the_exported_trace() {
+    let receiver = OtlpReceiver::start().await;
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        &otlp_platform(receiver.endpoint()),
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let (stop, metrics) = spawn_worker(&queue, Arc::new(OrderHandler), Arc::clone(&tracer));
+
+    let mut task = Task::new("order.received", "42");
+    let task_id = task.id.to_string();
+    let request = tracing::info_span!("incoming mail");
+    let publish = request.in_scope(|| tracer.publish_span("orders", &mut task));
+    assert!(
+        task.metadata
+            .get("traceparent")
+            .is_some_and(|tp| tp.starts_with("00-")),
+        "the task carries a W3C traceparent: {:?}",
+        task.metadata
+    );
+    queue.publish(task).instrument(publish).await.unwrap();
+    drop(request);
+    eventually(DEADLINE, "task processed", || {
+        metrics.snapshot().processed == 1
+    })
+    .await;
+    stop.cancel();
+
+    let flushing = Arc::new(telemetry);
+    let flusher = Arc::clone(&flushing);
+    tokio::task::spawn_blocking(move || flusher.shutdown())
+        .await
+        .unwrap();
+    eventually(DEADLINE, "both spans exported", || {
+        receiver.spans().len() >= 3
+    })
+    .await;
+
+    let spans = receiver.spans();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name:?} in {spans:#?}"))
+            .clone()
+    };
+    let root = find("incoming mail");
+    let producer = find("orders publish");
+    let consumer = find("orders process");
+    assert_eq!(
+        hex(&producer.trace_id),
+        hex(&root.trace_id),
+        "the producer continues the caller's trace"
+    );
+    assert_eq!(
+        hex(&consumer.trace_id),
+        hex(&producer.trace_id),
+        "one trace across the queue"
+    );
+    assert_eq!(hex(&producer.parent_span_id), hex(&root.span_id));
+    assert_eq!(
+        hex(&consumer.parent_span_id),
+        hex(&producer.span_id),
+        "the handler span is the producer span's child"
+    );
+    assert!(
+        consumer.events.iter().any(|e| e.name == "order stored"),
+        "the handler's event is recorded in its span: {:?}",
+        consumer.events
+    );
+    // OpenTelemetry span kinds: 4 = producer, 5 = consumer.
+    assert_eq!((producer.kind, consumer.kind), (4, 5));
+    for (span, operation) in [(&producer, "send"), (&consumer, "process")] {
+        assert_eq!(attribute(span, "messaging.system").as_deref(), Some("plba"));
+        assert_eq!(
+            attribute(span, "messaging.destination.name").as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            attribute(span, "messaging.operation.type").as_deref(),
+            Some(operation)
+        );
+        assert_eq!(
+            attribute(span, "messaging.message.id").as_deref(),
+            Some(task_id.as_str())
+        );
+    }
+
+    // The in-memory record tells the same story.
+    let trace = flushing.recent_traces().get(&task_id).unwrap();
+    assert_eq!(
+        trace.trace_id.as_deref(),
+        Some(hex(&consumer.trace_id).as_str())
+    );
+    let steps: Vec<&str> = trace.steps.iter().map(|s| s.step).collect();
+    assert_eq!(steps, ["published", "received", "succeeded"]);
+    assert_eq!(trace.outcome, Some("succeeded"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_collector_that_never_answers_neither_slows_nor_loses_tasks() {
+    const TASKS: usize = 2_000;
+    let (addr, _blackhole) = blackhole().await;
+    let mut platform = otlp_platform(format!("http://{addr}/v1/traces"));
+    // If exporting blocked task processing, each stuck export would cost a minute.
+    platform.tracing.otlp.timeout_ms = 60_000;
+    platform.tracing.otlp.max_queue_size = 256;
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        &platform,
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let handler = Arc::new(CountingHandler::new());
+    let (stop, metrics) = spawn_worker(&queue, Arc::clone(&handler), Arc::clone(&tracer));
+
+    let producer = {
+        let queue = Arc::clone(&queue);
+        async move {
+            for i in 0..TASKS {
+                let mut task = Task::new("order.received", i.to_string());
+                let span = tracer.publish_span("orders", &mut task);
+                queue.publish(task).instrument(span).await.unwrap();
+            }
+        }
+    };
+    within(DEADLINE, "publishing with a dead collector", producer).await;
+    eventually_async(
+        DEADLINE,
+        "every task processed despite the dead collector",
+        || async { queue.stats().await.unwrap().acked == TASKS as u64 },
+    )
+    .await;
+    stop.cancel();
+    assert_eq!(handler.distinct(), TASKS, "no task lost");
+    assert_eq!(metrics.snapshot().failed, 0);
+    // Dropping the telemetry without a shutdown: the exporter thread must not hold the test.
+    drop(telemetry);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn log_levels_follow_a_config_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plba.yaml");
+    std::fs::write(&file, "log:\n  level: warn\n").unwrap();
+    let manager =
+        Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
+    let logs = CapturedLogs::new();
+    let current = manager.current();
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        current.platform(),
+        current.log(),
+        BoxMakeWriter::new(logs.clone()),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let telemetry = Arc::new(telemetry);
+    let cancel = CancellationToken::new();
+    let following = telemetry.follow_config(manager.subscribe(), cancel.clone());
+
+    tracing::info!("quiet-before-reload");
+    tracing::warn!("loud-before-reload");
+    std::fs::write(&file, "log:\n  level: info\n").unwrap();
+    manager.reload_async().await.unwrap();
+    eventually(DEADLINE, "filter applied", || {
+        logs.text().contains("log filter changed")
+    })
+    .await;
+    tracing::info!("quiet-after-reload");
+
+    let text = logs.text();
+    assert!(!text.contains("quiet-before-reload"), "{text}");
+    assert!(text.contains("loud-before-reload"), "{text}");
+    assert!(
+        text.contains("quiet-after-reload"),
+        "info shows after the reload: {text}"
+    );
+
+    // An invalid reload changes nothing.
+    std::fs::write(&file, "log:\n  level: [\n").unwrap();
+    assert!(manager.reload_async().await.is_err());
+    tracing::debug!("debug-still-hidden");
+    assert!(!logs.text().contains("debug-still-hidden"));
+    cancel.cancel();
+    following.await.unwrap();
+}
