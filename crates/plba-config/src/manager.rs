@@ -1,7 +1,7 @@
 //! ConfigurationManager: the current configuration, safe reload, subscribers.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use plba_contracts::{CancellationToken, ConfigError, ConfigProvider};
 use serde::de::DeserializeOwned;
@@ -162,16 +162,11 @@ impl ConfigurationManager {
     ) -> Option<JoinHandle<()>> {
         let path = self.source.file()?.to_path_buf();
         let manager = Arc::clone(self);
+        // Compare with the file as it was when the configuration in force was read, so a
+        // change made right after start-up is not missed; remember failed attempts so a
+        // broken file is reported once, not on every tick.
+        let mut last_seen = self.current().file_modified();
         Some(tokio::spawn(async move {
-            let modified = |path: std::path::PathBuf| async move {
-                tokio::task::spawn_blocking(move || {
-                    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-                })
-                .await
-                .ok()
-                .flatten()
-            };
-            let mut last: Option<SystemTime> = modified(path.clone()).await;
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -179,9 +174,15 @@ impl ConfigurationManager {
                     () = cancel.cancelled() => return,
                     _ = ticks.tick() => {}
                 }
-                let now = modified(path.clone()).await;
-                if now != last {
-                    last = now;
+                let probe = path.clone();
+                let now = tokio::task::spawn_blocking(move || {
+                    std::fs::metadata(probe).and_then(|m| m.modified()).ok()
+                })
+                .await
+                .ok()
+                .flatten();
+                if now.is_some() && now != last_seen {
+                    last_seen = now;
                     tracing::info!(file = %path.display(), "configuration file changed: reloading");
                     let _ = manager.reload_async().await;
                 }

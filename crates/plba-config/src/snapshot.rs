@@ -27,11 +27,16 @@ pub struct ConfigSnapshot {
     log: LogConfig,
     generation: u64,
     loaded_at: SystemTime,
+    file_modified: Option<SystemTime>,
 }
 
 impl ConfigSnapshot {
     pub(crate) fn build(merged: Merged, generation: u64) -> Result<Self, ConfigLoadError> {
-        let Merged { figment, file_text } = merged;
+        let Merged {
+            figment,
+            file_text,
+            file_modified,
+        } = merged;
         let mut value: Value = figment.extract().map_err(|e| ConfigLoadError::Invalid {
             key: e.path.join("."),
             origin: e.metadata.as_ref().map(|m| m.name.to_string()),
@@ -48,6 +53,7 @@ impl ConfigSnapshot {
             log: LogConfig::default(),
             generation,
             loaded_at: SystemTime::now(),
+            file_modified,
         };
         snapshot.platform = snapshot.section("platform")?.unwrap_or_default();
         snapshot.log = snapshot.section("log")?.unwrap_or_default();
@@ -79,6 +85,11 @@ impl ConfigSnapshot {
     /// When this configuration was read.
     pub fn loaded_at(&self) -> SystemTime {
         self.loaded_at
+    }
+
+    /// The configuration file's modification time when it was read.
+    pub fn file_modified(&self) -> Option<SystemTime> {
+        self.file_modified
     }
 
     /// Section `key` decoded as `T`; `Ok(None)` when absent. Errors name the key path and

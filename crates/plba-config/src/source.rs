@@ -106,6 +106,7 @@ impl ConfigSource {
             figment = figment.merge(Entry::root(name.clone(), value));
         }
         let mut file_text = None;
+        let mut file_modified = None;
         if let Some(path) = &self.file {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigLoadError::Unreadable {
                 path: path.clone(),
@@ -120,6 +121,7 @@ impl ConfigSource {
                     other => other,
                 })?;
             figment = figment.merge(Entry::root_file(path.clone(), value));
+            file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             file_text = Some((path.clone(), text));
         }
         let env: Vec<(String, String)> = match &self.env_vars {
@@ -163,7 +165,11 @@ impl ConfigSource {
             }
             figment = figment.merge(Entry::keyed(format!("--set {key}"), key, scalar(raw)?));
         }
-        Ok(Merged { figment, file_text })
+        Ok(Merged {
+            figment,
+            file_text,
+            file_modified,
+        })
     }
 }
 
@@ -171,6 +177,7 @@ impl ConfigSource {
 pub(crate) struct Merged {
     pub(crate) figment: Figment,
     pub(crate) file_text: Option<(PathBuf, String)>,
+    pub(crate) file_modified: Option<std::time::SystemTime>,
 }
 
 /// `APP__MAX_LINES` → `app.max_lines`; `None` when a component is empty.

@@ -13,6 +13,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use plba_config::{ConfigSnapshot, ConfigurationManager};
+use plba_tracing::Telemetry;
+
 use crate::container::ServiceContainer;
 use crate::error::CoreError;
 use crate::registry::{ModuleRegistry, Taken};
@@ -65,6 +68,17 @@ pub struct RuntimeOptions {
     pub force_grace: Duration,
     /// Timeout of the per-pool worker health checks.
     pub worker_health_timeout: Duration,
+}
+
+impl RuntimeOptions {
+    /// The options the `platform` section asks for.
+    pub fn from_platform(platform: &plba_config::PlatformConfig) -> Self {
+        Self {
+            stop_timeout: Duration::from_millis(platform.stop_timeout_ms),
+            force_grace: Duration::from_millis(platform.force_grace_ms),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for RuntimeOptions {
@@ -132,6 +146,18 @@ struct Inner {
     modules: Mutex<Vec<String>>,
     started_at: Mutex<Option<Instant>>,
     shutdown: CancellationToken,
+    configuration: RwLock<Option<Arc<ConfigurationManager>>>,
+    telemetry: RwLock<Option<Arc<Telemetry>>>,
+}
+
+impl fmt::Debug for RuntimeManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeManager")
+            .field("state", &self.state())
+            .field("modules", &self.modules())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RuntimeManager {
@@ -156,8 +182,50 @@ impl RuntimeManager {
                 modules: Mutex::new(Vec::new()),
                 started_at: Mutex::new(None),
                 shutdown: CancellationToken::new(),
+                configuration: RwLock::new(None),
+                telemetry: RwLock::new(None),
             }),
         }
+    }
+
+    /// A runtime driven by a configuration manager: options from its `platform` section,
+    /// modules read the live configuration, and when `telemetry` is given, modules get its
+    /// tracer and the log filter follows reloads.
+    pub fn from_configuration(
+        configuration: Arc<ConfigurationManager>,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Self {
+        let options = RuntimeOptions::from_platform(configuration.current().platform());
+        let runtime = Self::with_config(options, configuration.provider());
+        if let Some(telemetry) = &telemetry {
+            runtime.set_tracer(telemetry.task_tracer());
+        }
+        *write(&runtime.inner.configuration) = Some(configuration);
+        *write(&runtime.inner.telemetry) = telemetry;
+        runtime
+    }
+
+    /// The configuration manager, when the runtime was built from one.
+    pub fn configuration(&self) -> Option<Arc<ConfigurationManager>> {
+        read(&self.inner.configuration).clone()
+    }
+
+    /// The telemetry, when the runtime was built with it.
+    pub fn telemetry(&self) -> Option<Arc<Telemetry>> {
+        read(&self.inner.telemetry).clone()
+    }
+
+    /// Re-reads the configuration (the control plane's reload action). The new
+    /// configuration is installed only if valid; otherwise the old one stays and the
+    /// validation error is returned.
+    pub async fn reload_config(&self) -> Result<Arc<ConfigSnapshot>, CoreError> {
+        let Some(configuration) = self.configuration() else {
+            return Err(CoreError::NoConfiguration);
+        };
+        configuration
+            .reload_async()
+            .await
+            .map_err(CoreError::Config)
     }
 
     /// Sets the tracer handed to modules registered from now on (the facade installs the
@@ -316,6 +384,9 @@ impl RuntimeManager {
     /// then stops gracefully; a second signal during the stop forces it.
     pub async fn run_until_shutdown(&self) -> Result<StopReport, CoreError> {
         let mut signals = StopSignals::install()?;
+        let background = CancellationToken::new();
+        let _stop_background = background.clone().drop_guard();
+        self.spawn_config_followers(&background)?;
         self.start().await?;
         tokio::select! {
             signal = signals.recv() => {
@@ -334,6 +405,29 @@ impl RuntimeManager {
                 }
             }
         }
+    }
+
+    /// SIGHUP → reload; optional file polling; log filter following reloads. All end when
+    /// `cancel` fires.
+    fn spawn_config_followers(&self, cancel: &CancellationToken) -> Result<(), CoreError> {
+        let Some(configuration) = self.configuration() else {
+            return Ok(());
+        };
+        #[cfg(unix)]
+        configuration
+            .spawn_sighup_reload(cancel.clone())
+            .map_err(|source| CoreError::Signal {
+                signal: "SIGHUP",
+                source,
+            })?;
+        let interval = configuration.current().platform().config_watch_interval_ms;
+        if interval > 0 {
+            configuration.spawn_file_watch(Duration::from_millis(interval), cancel.clone());
+        }
+        if let Some(telemetry) = self.telemetry() {
+            telemetry.follow_config(configuration.subscribe(), cancel.clone());
+        }
+        Ok(())
     }
 
     /// The lifecycle state now.

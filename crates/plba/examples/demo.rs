@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use plba::contracts::{
     ApplicationModule, Registry, RegistryError, Task, TaskError, TaskHandler, TaskQueue,
-    WorkerSpec, async_trait,
+    TaskTracer, WorkerSpec, async_trait,
 };
 use plba::queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba::workers::{IntervalWorker, QueueWorkerPool, Routine};
 use serde_like::Order;
+use tracing::Instrument;
 
 /// The demo's payload, encoded as JSON by hand to keep the example's dependencies small.
 mod serde_like {
@@ -36,6 +37,7 @@ mod serde_like {
 
 struct Producer {
     queue: Arc<MemoryQueue>,
+    tracer: Arc<dyn TaskTracer>,
     next: AtomicU64,
 }
 
@@ -49,8 +51,12 @@ impl Routine for Producer {
             sku: skus[(number % 3) as usize],
             quantity: u32::try_from(number % 5 + 1).unwrap_or(1),
         };
+        let mut task = Task::new("order.received", order.to_json());
+        // The producer span's context travels in the task: the handler's logs join its trace.
+        let span = self.tracer.publish_span(self.queue.name(), &mut task);
         self.queue
-            .publish(Task::new("order.received", order.to_json()))
+            .publish(task)
+            .instrument(span)
             .await
             .map_err(|e| TaskError::transient("publishing failed").with_source(e))
     }
@@ -112,6 +118,7 @@ impl ApplicationModule for Demo {
         registry.add_queue(queue.clone())?;
         let producer = Producer {
             queue: queue.clone(),
+            tracer: registry.tracer(),
             next: AtomicU64::new(1),
         };
         registry.add_worker(WorkerSpec::single(
@@ -124,6 +131,7 @@ impl ApplicationModule for Demo {
         registry.add_worker(
             QueueWorkerPool::new("order-handlers", queue.clone(), Arc::new(OrderHandler))
                 .concurrency(3)
+                .tracer(registry.tracer())
                 .into_spec(),
         )?;
         registry.add_worker(
@@ -141,14 +149,33 @@ impl ApplicationModule for Demo {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    plba::init_logging("info")?;
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // Configuration errors are for the operator: no backtrace, the whole chain.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("demo: {error:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let seconds = std::env::args()
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .map(|s| s.parse::<u64>())
         .transpose()?;
-    let runtime = plba::create_runtime(&Demo, plba::RuntimeOptions::default())?;
+    // Configuration: `PLBA_CONFIG` names a YAML file (optional); `PLBA__SECTION__KEY`
+    // variables override it, e.g. `PLBA__LOG__LEVEL=debug`.
+    let mut source = plba::config::ConfigSource::new();
+    if let Some(file) = std::env::var_os("PLBA_CONFIG") {
+        source = source.with_file(file);
+    }
+    let runtime = plba::create_runtime(&Demo, plba::PlbaOptions::from_source(source))?;
     if let Some(seconds) = seconds {
         let runtime = runtime.clone();
         tokio::spawn(async move {
@@ -163,5 +190,6 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(queue = %queue.name, stats = ?queue.stats, "final queue stats");
     }
     tracing::info!(graceful = report.graceful, took = ?report.took, "demo stopped");
+    plba::flush_telemetry(&runtime).await;
     Ok(())
 }

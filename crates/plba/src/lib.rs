@@ -1,7 +1,8 @@
 //! PLBA: a platform runtime for business applications.
 //!
-//! This facade is what a launcher depends on: [`create_runtime`] assembles a
-//! [`RuntimeManager`] from an application module, and [`run`] runs it until SIGTERM/SIGINT.
+//! This facade is what a launcher depends on: [`create_runtime`] loads the configuration,
+//! sets up logging and tracing and assembles a [`RuntimeManager`] from an application module;
+//! [`run`] runs it until SIGTERM/SIGINT.
 //! Domain libraries do not depend on this crate: they depend on [`contracts`] and the
 //! adapter crates they pick.
 //!
@@ -16,12 +17,13 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), plba::PlbaError> {
-//!     plba::init_logging("info")?;
-//!     plba::run(&Shop, plba::RuntimeOptions::default()).await?;
+//!     let config = plba::config::ConfigSource::new().with_file("shop.yaml");
+//!     plba::run(&Shop, plba::PlbaOptions::from_source(config)).await?;
 //!     Ok(())
 //! }
 //! ```
 
+pub use plba_config as config;
 pub use plba_contracts as contracts;
 pub use plba_core::{
     CopyStatus, CoreError, PoolStatus, QueueStatus, RuntimeManager, RuntimeOptions, RuntimeState,
@@ -29,67 +31,98 @@ pub use plba_core::{
 };
 pub use plba_health as health;
 pub use plba_queue_memory as queue_memory;
+pub use plba_tracing as tracing_setup;
 pub use plba_workers as workers;
 
 use std::sync::Arc;
 
-use plba_contracts::{ApplicationModule, ConfigProvider, EmptyConfig};
+use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager};
+use plba_contracts::ApplicationModule;
+use plba_tracing::{Telemetry, TracingError};
 
 /// Why the runtime could not be created or run.
 #[derive(Debug, thiserror::Error)]
 pub enum PlbaError {
+    /// The configuration is missing, unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigLoadError),
+    /// Logging or tracing could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TracingError),
     /// The runtime refused an operation (a module failed to register, a signal handler
     /// could not be installed, …).
     #[error(transparent)]
     Core(#[from] CoreError),
-    /// The log filter is invalid or logging was already set up.
-    #[error("cannot set up logging: {0}")]
-    Logging(String),
 }
 
-/// A runtime with `module` registered, reading module sections from no configuration.
+/// How [`create_runtime`] assembles an application.
+#[derive(Clone, Debug)]
+pub struct PlbaOptions {
+    /// Where the configuration comes from (file, env prefix, `--set` overrides, defaults).
+    pub config: ConfigSource,
+    /// Install logging and tracing for the whole process from the `log` and
+    /// `platform.tracing` sections. Turn off when the embedding program owns `tracing`.
+    pub install_telemetry: bool,
+}
+
+impl Default for PlbaOptions {
+    fn default() -> Self {
+        Self {
+            config: ConfigSource::new(),
+            install_telemetry: true,
+        }
+    }
+}
+
+impl PlbaOptions {
+    /// Options reading the configuration from `source`, installing telemetry.
+    pub fn from_source(config: ConfigSource) -> Self {
+        Self {
+            config,
+            install_telemetry: true,
+        }
+    }
+}
+
+/// Loads and validates the configuration, sets up logging and tracing, builds the runtime
+/// and registers `module`: in that order, so a bad configuration stops the process before
+/// anything runs, and every worker starts with logging and tracing in place.
 pub fn create_runtime(
     module: &dyn ApplicationModule,
-    options: RuntimeOptions,
+    options: PlbaOptions,
 ) -> Result<RuntimeManager, PlbaError> {
-    create_runtime_with_config(module, options, Arc::new(EmptyConfig))
-}
-
-/// A runtime with `module` registered, reading module sections from `config`.
-pub fn create_runtime_with_config(
-    module: &dyn ApplicationModule,
-    options: RuntimeOptions,
-    config: Arc<dyn ConfigProvider>,
-) -> Result<RuntimeManager, PlbaError> {
-    let runtime = RuntimeManager::with_config(options, config);
+    let configuration = Arc::new(ConfigurationManager::load(options.config)?);
+    let telemetry = if options.install_telemetry {
+        let current = configuration.current();
+        Some(Arc::new(Telemetry::install(
+            current.platform(),
+            current.log(),
+        )?))
+    } else {
+        None
+    };
+    let runtime = RuntimeManager::from_configuration(configuration, telemetry);
     runtime.register(module)?;
     Ok(runtime)
 }
 
-/// Creates the runtime, starts it and runs until SIGTERM/SIGINT (a second signal forces the
-/// stop) or a shutdown request.
+/// [`create_runtime`], then run until SIGTERM/SIGINT (a second signal forces the stop) or a
+/// shutdown request, then flush buffered spans.
 pub async fn run(
     module: &dyn ApplicationModule,
-    options: RuntimeOptions,
+    options: PlbaOptions,
 ) -> Result<StopReport, PlbaError> {
     let runtime = create_runtime(module, options)?;
-    Ok(runtime.run_until_shutdown().await?)
+    let report = runtime.run_until_shutdown().await?;
+    flush_telemetry(&runtime).await;
+    Ok(report)
 }
 
-/// Sets up human-readable logs on stderr with a `tracing` filter such as `info` or
-/// `info,plba_core=debug`; `RUST_LOG` overrides it when set.
-pub fn init_logging(default_filter: &str) -> Result<(), PlbaError> {
-    use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(from_env) if !from_env.trim().is_empty() => EnvFilter::try_new(from_env),
-        _ => EnvFilter::try_new(default_filter),
+/// Exports buffered spans and stops the exporter, off the async threads.
+pub async fn flush_telemetry(runtime: &RuntimeManager) {
+    if let Some(telemetry) = runtime.telemetry() {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
-    .map_err(|e| PlbaError::Logging(e.to_string()))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| PlbaError::Logging(e.to_string()))
 }
 
 /// The README's Rust examples, compiled as doctests so they stay true.

@@ -1,0 +1,86 @@
+//! A running runtime reloads its configuration on SIGHUP and, when asked to, on file change.
+//! In a test binary of its own, because SIGHUP goes to the whole process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_config::{ConfigSource, ConfigurationManager};
+use plba_core::{RuntimeManager, RuntimeState};
+use plba_testkit::wait::{eventually, within};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn run(
+    yaml: &str,
+    dir: &tempfile::TempDir,
+) -> (
+    RuntimeManager,
+    Arc<ConfigurationManager>,
+    std::path::PathBuf,
+) {
+    let file = dir.path().join("plba.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let source = ConfigSource::new()
+        .with_file(&file)
+        .with_env_vars(Vec::<(String, String)>::new());
+    let manager = Arc::new(ConfigurationManager::load(source).unwrap());
+    let runtime = RuntimeManager::from_configuration(Arc::clone(&manager), None);
+    let mut state = runtime.subscribe_state();
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.run_until_shutdown().await }
+    });
+    within(
+        DEADLINE,
+        "running",
+        state.wait_for(|s| *s == RuntimeState::Running),
+    )
+    .await
+    .unwrap();
+    (runtime, manager, file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_and_file_changes_reload_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (runtime, manager, file) = run("app:\n  greeting: hello\n", &dir).await;
+    std::fs::write(&file, "app:\n  greeting: bonjour\n").unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(DEADLINE, "reloaded on SIGHUP", || {
+        manager.current().generation() == 1
+    })
+    .await;
+    let app: serde_json::Value = manager.current().section("app").unwrap().unwrap();
+    assert_eq!(app["greeting"], "bonjour");
+    assert_eq!(
+        runtime.state(),
+        RuntimeState::Running,
+        "a reload does not restart anything"
+    );
+    runtime.request_shutdown();
+
+    let (runtime, manager, file) = run(
+        "platform:\n  config_watch_interval_ms: 20\napp:\n  n: 1\n",
+        &dir,
+    )
+    .await;
+    std::fs::write(
+        &file,
+        "platform:\n  config_watch_interval_ms: 20\napp:\n  n: 2\n",
+    )
+    .unwrap();
+    eventually(DEADLINE, "reloaded on file change", || {
+        manager.current().generation() >= 1
+    })
+    .await;
+    let app: serde_json::Value = manager.current().section("app").unwrap().unwrap();
+    assert_eq!(app["n"], 2);
+    runtime.request_shutdown();
+}
