@@ -30,7 +30,7 @@ pub enum CoreError {
     Config(#[from] plba_config::ConfigLoadError),
     /// Logging or tracing could not be set up.
     #[error(transparent)]
-    Telemetry(#[from] plba_tracing::TracingError),
+    TraceService(#[from] plba_tracing::TracingError),
     /// Installing the signal handlers failed.
     #[error("cannot listen for {signal}: {source}")]
     Signal {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use plba_config::{ConfigSnapshot, ConfigurationManager};
-use plba_tracing::Telemetry;
+use plba_tracing::TraceService;
 
 use crate::container::ServiceContainer;
 use crate::error::CoreError;
@@ -147,7 +147,7 @@ struct Inner {
     started_at: Mutex<Option<Instant>>,
     shutdown: CancellationToken,
     configuration: RwLock<Option<Arc<ConfigurationManager>>>,
-    telemetry: RwLock<Option<Arc<Telemetry>>>,
+    telemetry: RwLock<Option<Arc<TraceService>>>,
 }
 
 impl fmt::Debug for RuntimeManager {
@@ -193,7 +193,7 @@ impl RuntimeManager {
     /// tracer and the log filter follows reloads.
     pub fn from_configuration(
         configuration: Arc<ConfigurationManager>,
-        telemetry: Option<Arc<Telemetry>>,
+        telemetry: Option<Arc<TraceService>>,
     ) -> Self {
         let options = RuntimeOptions::from_platform(configuration.current().platform());
         let runtime = Self::with_config(options, configuration.provider());
@@ -211,7 +211,7 @@ impl RuntimeManager {
     }
 
     /// The telemetry, when the runtime was built with it.
-    pub fn telemetry(&self) -> Option<Arc<Telemetry>> {
+    pub fn trace_service(&self) -> Option<Arc<TraceService>> {
         read(&self.inner.telemetry).clone()
     }
 
@@ -424,7 +424,7 @@ impl RuntimeManager {
         if interval > 0 {
             configuration.spawn_file_watch(Duration::from_millis(interval), cancel.clone());
         }
-        if let Some(telemetry) = self.telemetry() {
+        if let Some(telemetry) = self.trace_service() {
             telemetry.follow_config(configuration.subscribe(), cancel.clone());
         }
         Ok(())

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager};
 use plba_contracts::ApplicationModule;
-use plba_tracing::{Telemetry, TracingError};
+use plba_tracing::{TraceService, TracingError};
 
 /// Why the runtime could not be created or run.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum PlbaError {
     Config(#[from] ConfigLoadError),
     /// Logging or tracing could not be set up.
     #[error(transparent)]
-    Telemetry(#[from] TracingError),
+    TraceService(#[from] TracingError),
     /// The runtime refused an operation (a module failed to register, a signal handler
     /// could not be installed, …).
     #[error(transparent)]
@@ -94,7 +94,7 @@ pub fn create_runtime(
     let configuration = Arc::new(ConfigurationManager::load(options.config)?);
     let telemetry = if options.install_telemetry {
         let current = configuration.current();
-        Some(Arc::new(Telemetry::install(
+        Some(Arc::new(TraceService::install(
             current.platform(),
             current.log(),
         )?))
@@ -120,7 +120,7 @@ pub async fn run(
 
 /// Exports buffered spans and stops the exporter, off the async threads.
 pub async fn flush_telemetry(runtime: &RuntimeManager) {
-    if let Some(telemetry) = runtime.telemetry() {
+    if let Some(telemetry) = runtime.trace_service() {
         let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
 }
