@@ -330,3 +330,42 @@ async fn reload_with_a_valid_file_notifies_subscribers() {
     let app: serde_json::Value = provider.section("app").unwrap().unwrap();
     assert_eq!(app["limit"], 7, "the live provider follows reloads");
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid_and_complete() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/plba.example.yaml");
+    let snapshot = ConfigSource::new()
+        .with_file(&example)
+        .with_env_vars(Vec::<(String, String)>::new())
+        .load()
+        .unwrap();
+    // The example spells out the defaults: loading it changes nothing.
+    assert_eq!(snapshot.platform(), &plba_config::PlatformConfig::default());
+    assert_eq!(snapshot.log(), &plba_config::LogConfig::default());
+    let text = std::fs::read_to_string(&example).unwrap();
+    for key in [
+        "stop_timeout_ms",
+        "force_grace_ms",
+        "config_watch_interval_ms",
+        "exporter",
+        "service_name",
+        "sample_ratio",
+        "recent_traces",
+        "endpoint",
+        "timeout_ms",
+        "max_queue_size",
+        "max_export_batch_size",
+        "scheduled_delay_ms",
+        "headers",
+        "level",
+        "targets",
+        "format",
+        "output",
+    ] {
+        assert!(
+            text.contains(&format!("{key}:")),
+            "the example does not document `{key}`"
+        );
+    }
+}
