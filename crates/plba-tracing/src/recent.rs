@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use plba_contracts::TaskId;
 use serde::Serialize;
 
 /// Steps kept per task; a task retried more often keeps its first and latest steps.
@@ -47,8 +48,8 @@ pub struct RecentTraces {
 
 #[derive(Default)]
 struct Inner {
-    order: VecDeque<String>,
-    traces: HashMap<String, TaskTrace>,
+    order: VecDeque<TaskId>,
+    traces: HashMap<TaskId, TaskTrace>,
 }
 
 impl RecentTraces {
@@ -62,7 +63,7 @@ impl RecentTraces {
 
     pub(crate) fn record(
         &self,
-        task_id: String,
+        task_id: TaskId,
         task_name: &str,
         destination: &str,
         trace_id: Option<String>,
@@ -78,19 +79,16 @@ impl RecentTraces {
                     inner.traces.remove(&oldest);
                 }
             }
-            inner.order.push_back(task_id.clone());
+            inner.order.push_back(task_id);
         }
-        let trace = inner
-            .traces
-            .entry(task_id.clone())
-            .or_insert_with(|| TaskTrace {
-                trace_id: None,
-                task_id,
-                task_name: task_name.to_owned(),
-                destination: destination.to_owned(),
-                steps: Vec::new(),
-                outcome: None,
-            });
+        let trace = inner.traces.entry(task_id).or_insert_with(|| TaskTrace {
+            trace_id: None,
+            task_id: task_id.to_string(),
+            task_name: task_name.to_owned(),
+            destination: destination.to_owned(),
+            steps: Vec::new(),
+            outcome: None,
+        });
         if trace.trace_id.is_none() {
             trace.trace_id = trace_id;
         }
@@ -115,10 +113,14 @@ impl RecentTraces {
             .collect()
     }
 
-    /// The trace of a task, looked up by trace id or task id.
+    /// The trace of a task, looked up by task id or trace id.
     pub fn get(&self, id: &str) -> Option<TaskTrace> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.traces.get(id).cloned().or_else(|| {
+        let by_task = id
+            .parse::<TaskId>()
+            .ok()
+            .and_then(|task| inner.traces.get(&task));
+        by_task.cloned().or_else(|| {
             inner
                 .traces
                 .values()
@@ -144,23 +146,23 @@ mod tests {
     #[test]
     fn keeps_the_newest_tasks_and_their_outcome() {
         let recent = RecentTraces::new(2);
-        for id in ["a", "b", "c"] {
-            recent.record(
-                id.into(),
-                "t",
-                "q",
-                Some(format!("trace-{id}")),
-                step("published"),
-            );
+        let ids: Vec<TaskId> = (0..3).map(|_| TaskId::generate()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            recent.record(*id, "t", "q", Some(format!("trace-{n}")), step("published"));
         }
-        recent.record("c".into(), "t", "q", None, step("succeeded"));
-        let all = recent.recent(10);
-        assert_eq!(
-            all.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(),
-            ["c", "b"]
+        recent.record(ids[2], "t", "q", None, step("succeeded"));
+        let newest: Vec<String> = recent
+            .recent(10)
+            .iter()
+            .map(|t| t.task_id.clone())
+            .collect();
+        assert_eq!(newest, [ids[2].to_string(), ids[1].to_string()]);
+        assert!(recent.get(&ids[0].to_string()).is_none(), "oldest evicted");
+        assert!(
+            recent.get(&ids[1].to_string()).is_some(),
+            "found by task id"
         );
-        assert!(recent.get("a").is_none(), "oldest evicted");
-        let c = recent.get("trace-c").unwrap();
+        let c = recent.get("trace-2").unwrap();
         assert_eq!(c.outcome, Some("succeeded"));
         assert_eq!(c.steps.len(), 2);
     }

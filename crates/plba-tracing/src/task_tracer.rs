@@ -50,7 +50,7 @@ impl OtelTaskTracer {
         detail: Option<&str>,
     ) {
         self.recent.record(
-            task.id.to_string(),
+            task.id,
             &task.name,
             destination,
             trace_id,

@@ -82,8 +82,14 @@ impl TraceService {
                 directives: platform.tracing.level.clone(),
                 reason: e.to_string(),
             })?;
+        // Busy/idle timings, thread and source-location attributes cost clock reads and
+        // allocations on every task span and tell an operator little: off.
         let spans: BoxedLayer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("plba"))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
             .with_filter(
                 Targets::new()
                     .with_target(TASK_TARGET, LevelFilter::TRACE)

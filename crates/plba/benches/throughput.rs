@@ -12,11 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use plba::contracts::{Task, TaskError, TaskHandler, TaskQueue, async_trait};
+use plba::config::{LogConfig, PlatformConfig};
+use plba::contracts::{
+    NoopTaskTracer, Task, TaskError, TaskHandler, TaskQueue, TaskTracer, async_trait,
+};
 use plba::queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba::tracing_setup::TraceService;
 use plba::workers::QueueWorkerPool;
 use plba::{RuntimeManager, RuntimeOptions};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 const CAPACITY: usize = 1024;
 const CONSUMERS: usize = 3;
@@ -85,7 +90,9 @@ impl TaskHandler for Noop {
     }
 }
 
-async fn runtime_path(total: u64) -> anyhow::Result<Duration> {
+/// The runtime path; with `tracer`, every task gets a producer span (injected traceparent)
+/// and its handler runs in a consumer span.
+async fn runtime_path(total: u64, tracer: Option<Arc<dyn TaskTracer>>) -> anyhow::Result<Duration> {
     let queue = Arc::new(MemoryQueue::new(
         "bench",
         MemoryQueueOptions {
@@ -100,6 +107,7 @@ async fn runtime_path(total: u64) -> anyhow::Result<Duration> {
         Arc::new(Noop(Arc::clone(&finish))),
     )
     .concurrency(CONSUMERS)
+    .tracer(tracer.clone().unwrap_or_else(NoopTaskTracer::shared))
     .into_spec();
     let module_queue = Arc::clone(&queue);
     let module = BenchModule::new(move |registry| {
@@ -113,7 +121,15 @@ async fn runtime_path(total: u64) -> anyhow::Result<Duration> {
     let producer_queue = Arc::clone(&queue);
     tokio::spawn(async move {
         for _ in 0..total {
-            if producer_queue.publish(make_task()).await.is_err() {
+            let mut task = make_task();
+            let published = match &tracer {
+                Some(tracer) => {
+                    let span = tracer.publish_span("bench", &mut task);
+                    producer_queue.publish(task).instrument(span).await
+                }
+                None => producer_queue.publish(task).await,
+            };
+            if published.is_err() {
                 return;
             }
         }
@@ -174,46 +190,55 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() -> anyhow::Result<()> {
     let total = env_u64("PLBA_BENCH_TASKS", 1_000_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 5)?.max(1);
+    // The default platform tracing (OTel spans, exporter none) with logs at warn, as a
+    // production process would run; the untraced paths pay only for an idle subscriber.
+    let log = LogConfig {
+        level: "warn".to_owned(),
+        ..LogConfig::default()
+    };
+    let trace_service = TraceService::install(&PlatformConfig::default(), &log)?;
+    let tracer = trace_service.task_tracer();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut raw = Vec::new();
-    let mut plba = Vec::new();
+    let (mut raw, mut plain, mut traced) = (Vec::new(), Vec::new(), Vec::new());
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
     runtime.block_on(async {
         // Warm-up: allocator pools, thread start-up.
         raw_loop(total / 10).await;
-        runtime_path(total / 10).await?;
+        runtime_path(total / 10, None).await?;
+        runtime_path(total / 10, Some(Arc::clone(&tracer))).await?;
         for _ in 0..runs {
-            // Alternate so machine noise hits both paths alike.
-            raw.push(total as f64 / raw_loop(total).await.as_secs_f64());
-            plba.push(total as f64 / runtime_path(total).await?.as_secs_f64());
+            // Interleave so machine noise hits every path alike.
+            raw.push(rate(raw_loop(total).await));
+            plain.push(rate(runtime_path(total, None).await?));
+            traced.push(rate(runtime_path(total, Some(Arc::clone(&tracer))).await?));
         }
         anyhow::Ok(())
     })?;
     let raw_median = median(raw.clone());
-    let plba_median = median(plba.clone());
-    let fmt = |v: f64| format!("{:.0}", v);
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}"
     );
     println!();
     println!("| path | median tasks/s | min | max | vs raw |");
     println!("|---|---:|---:|---:|---:|");
-    println!(
-        "| raw async-channel loop (1 producer, 3 consumers) | {} | {} | {} | 1.00 |",
-        fmt(raw_median),
-        fmt(min(&raw)),
-        fmt(max(&raw))
-    );
-    println!(
-        "| MemoryQueue → QueueWorker ×3 (no-op handler, ack) | {} | {} | {} | {:.2} |",
-        fmt(plba_median),
-        fmt(min(&plba)),
-        fmt(max(&plba)),
-        plba_median / raw_median
-    );
+    for (name, values) in [
+        ("raw async-channel loop (1 producer, 3 consumers)", &raw),
+        ("MemoryQueue → QueueWorker ×3 (no-op handler, ack)", &plain),
+        (
+            "same, with task tracing (producer + consumer spans, traceparent; exporter none)",
+            &traced,
+        ),
+    ] {
+        let median = median(values.clone());
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {name} | {median:.0} | {min:.0} | {max:.0} | {:.2} |",
+            median / raw_median
+        );
+    }
     Ok(())
 }
