@@ -19,6 +19,8 @@ pub struct PlatformConfig {
     pub config_watch_interval_ms: u64,
     /// Task tracing and export.
     pub tracing: TracingConfig,
+    /// The HTTP control plane.
+    pub control: ControlConfig,
 }
 
 impl Default for PlatformConfig {
@@ -28,6 +30,7 @@ impl Default for PlatformConfig {
             force_grace_ms: 2_000,
             config_watch_interval_ms: 0,
             tracing: TracingConfig::default(),
+            control: ControlConfig::default(),
         }
     }
 }
@@ -208,5 +211,62 @@ impl TracingConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// What a control-plane token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlRole {
+    /// Read status, health, metrics and traces.
+    Viewer,
+    /// Everything a viewer may, plus the actions (stop, start, reload, shutdown).
+    Admin,
+}
+
+/// A bearer token of the control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlToken {
+    /// Who holds it: written to the audit log instead of the token.
+    pub name: String,
+    /// The token (give it as `token_file: /path` or through env).
+    pub token: Secret<String>,
+    /// What it may do.
+    pub role: ControlRole,
+}
+
+/// The `platform.control` section: the HTTP control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Serve the control plane at all.
+    pub enabled: bool,
+    /// Address and port; loopback by default.
+    pub bind: String,
+    /// Bearer tokens. Without any, every action is refused.
+    pub tokens: Vec<ControlToken>,
+    /// Require a viewer (or admin) token for the read endpoints too; `/health/live` and
+    /// `/health/ready` always stay open for probes.
+    pub protect_reads: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time allowed to send the request headers, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// Time allowed for a whole request (headers, body and answer), in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: "127.0.0.1:9090".to_owned(),
+            tokens: Vec::new(),
+            protect_reads: false,
+            max_body_bytes: 64 * 1024,
+            header_timeout_ms: 5_000,
+            request_timeout_ms: 30_000,
+        }
     }
 }

@@ -41,6 +41,12 @@ pub(crate) fn resolve_files(
     prefix: &str,
     origins: &mut BTreeMap<String, String>,
 ) -> Result<(), ConfigLoadError> {
+    if let Value::Array(items) = value {
+        for (index, item) in items.iter_mut().enumerate() {
+            resolve_files(item, &format!("{prefix}.{index}"), origins)?;
+        }
+        return Ok(());
+    }
     let Value::Object(map) = value else {
         return Ok(());
     };
@@ -137,6 +143,21 @@ mod tests {
         resolved.insert("db.url".to_owned(), "file".to_owned());
         assert!(is_secret_path("db.url", &resolved));
         assert!(!is_secret_path("db.urls", &resolved));
+    }
+
+    #[test]
+    fn files_inside_lists_are_resolved() {
+        let dir = std::env::temp_dir().join(format!("plba-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "t0k\n").unwrap();
+        let mut value =
+            serde_json::json!({"tokens": [{"name": "ops", "token_file": file.to_str().unwrap()}]});
+        let mut origins = BTreeMap::new();
+        resolve_files(&mut value, "", &mut origins).unwrap();
+        assert_eq!(value["tokens"][0]["token"], "t0k");
+        assert!(origins.contains_key("tokens.0.token"), "{origins:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@
 mod config;
 mod handler;
 mod health;
+mod metrics;
 mod module;
 mod queue;
 mod secret;
@@ -34,6 +35,9 @@ pub use tokio_util::sync::CancellationToken;
 pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
+pub use metrics::{
+    HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
+};
 pub use module::{
     ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
     WorkerFactory, WorkerSpec,

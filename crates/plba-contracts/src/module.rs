@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigError, ConfigProvider, ConfigProviderExt};
 use crate::health::{HealthContributor, HealthOptions};
+use crate::metrics::MetricsSource;
 use crate::queue::TaskQueue;
 use crate::trace::TaskTracer;
 use crate::worker::Worker;
@@ -256,6 +257,9 @@ pub trait Registry {
         contributor: Arc<dyn HealthContributor>,
         options: HealthOptions,
     ) -> Result<(), RegistryError>;
+
+    /// Declares a source of metrics for `/metrics`.
+    fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError>;
 
     /// Puts a named service in the container, for other modules to use.
     fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError>;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use plba_contracts::{
-    ConfigProvider, HealthContributor, HealthOptions, Registry, RegistryError, ServiceRef,
-    TaskQueue, TaskTracer, WorkerSpec,
+    ConfigProvider, HealthContributor, HealthOptions, MetricsSource, Registry, RegistryError,
+    ServiceRef, TaskQueue, TaskTracer, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
@@ -17,6 +17,7 @@ pub(crate) struct Pending {
     pub(crate) queues: Vec<Arc<dyn TaskQueue>>,
     pub(crate) health: Vec<(String, Arc<dyn HealthContributor>, HealthOptions)>,
     pub(crate) services: Vec<(String, ServiceRef)>,
+    pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
 }
 
 /// Names the runtime already holds, to refuse duplicates across modules.
@@ -98,6 +99,11 @@ impl Registry for ModuleRegistry<'_> {
         self.pending
             .health
             .push((name.to_owned(), contributor, options));
+        Ok(())
+    }
+
+    fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError> {
+        self.pending.metrics.push(source);
         Ok(())
     }
 

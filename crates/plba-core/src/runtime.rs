@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use plba_contracts::{
     ApplicationModule, CancellationToken, ConfigProvider, EmptyConfig, HealthOptions,
-    NoopTaskTracer, TaskQueue, TaskTracer,
+    MetricsSource, NoopTaskTracer, TaskQueue, TaskTracer,
 };
 use plba_health::{HealthRegistry, HealthSnapshot, ProbeResult};
 use serde::Serialize;
@@ -141,6 +141,7 @@ struct Inner {
     lifecycle: tokio::sync::Mutex<()>,
     supervisor: WorkerSupervisor,
     queues: RwLock<Vec<Arc<dyn TaskQueue>>>,
+    metrics: RwLock<Vec<Arc<dyn MetricsSource>>>,
     health: HealthRegistry,
     services: ServiceContainer,
     modules: Mutex<Vec<String>>,
@@ -177,6 +178,7 @@ impl RuntimeManager {
                 lifecycle: tokio::sync::Mutex::new(()),
                 supervisor: WorkerSupervisor::new(),
                 queues: RwLock::new(Vec::new()),
+                metrics: RwLock::new(Vec::new()),
                 health: HealthRegistry::new(),
                 services: ServiceContainer::new(),
                 modules: Mutex::new(Vec::new()),
@@ -303,6 +305,7 @@ impl RuntimeManager {
             let _ = inner.health.register(&name, contributor, options);
         }
         write(&inner.queues).extend(pending.queues);
+        write(&inner.metrics).extend(pending.metrics);
         lock(&inner.modules).push(module.name().to_owned());
         tracing::info!(module = module.name(), "module registered");
         Ok(())
@@ -483,6 +486,11 @@ impl RuntimeManager {
             .await
             .is_ok_and(|joined| joined.is_ok());
         plba_health::liveness(answered)
+    }
+
+    /// The metrics sources modules registered (worker pools and the like).
+    pub fn metrics_sources(&self) -> Vec<Arc<dyn MetricsSource>> {
+        read(&self.inner.metrics).clone()
     }
 
     /// What everything is doing now: lifecycle, each worker copy, each queue's stats.

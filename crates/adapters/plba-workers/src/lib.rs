@@ -6,6 +6,7 @@
 //!   panic is caught and retried like a transient error.
 //! - [`IntervalWorker`]: runs a [`Routine`] every period (housekeeping, polling).
 
+mod histogram;
 mod interval_worker;
 mod metrics;
 mod panic_message;

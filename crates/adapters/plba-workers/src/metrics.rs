@@ -2,7 +2,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use plba_contracts::{MetricFamily, MetricKind, MetricValue, MetricsSource};
 use serde::Serialize;
+
+use crate::histogram::DurationHistogram;
 
 /// Live counters of one [`crate::QueueWorkerPool`], shared by all its copies.
 #[derive(Debug, Default)]
@@ -15,6 +20,7 @@ pub struct QueueWorkerMetrics {
     pub(crate) released: AtomicU64,
     pub(crate) settle_errors: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) duration: DurationHistogram,
 }
 
 /// A point-in-time copy of [`QueueWorkerMetrics`].
@@ -64,5 +70,60 @@ impl QueueWorkerMetrics {
 
     pub(crate) fn end(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Exposes one pool's [`QueueWorkerMetrics`] to `/metrics`, labelled by queue and worker pool.
+pub(crate) struct PoolMetricsSource {
+    pub(crate) queue: String,
+    pub(crate) worker: String,
+    pub(crate) metrics: Arc<QueueWorkerMetrics>,
+}
+
+impl MetricsSource for PoolMetricsSource {
+    fn collect(&self) -> Vec<MetricFamily> {
+        let labels = [
+            ("queue", self.queue.as_str()),
+            ("worker", self.worker.as_str()),
+        ];
+        let s = self.metrics.snapshot();
+        let counter = |name: &str, help: &str, value: u64| {
+            MetricFamily::new(name, help, MetricKind::Counter)
+                .with_sample(&labels, MetricValue::Counter(value))
+        };
+        vec![
+            counter(
+                "plba_tasks_processed_total",
+                "Tasks handled successfully and acked.",
+                s.processed,
+            ),
+            counter(
+                "plba_tasks_failed_total",
+                "Handler failures (transient, permanent or panic).",
+                s.failed,
+            ),
+            counter(
+                "plba_tasks_retried_total",
+                "Failed tasks requeued for another attempt.",
+                s.retried,
+            ),
+            counter("plba_tasks_dead_total", "Tasks dead-lettered.", s.dead),
+            counter("plba_task_panics_total", "Handler panics caught.", s.panics),
+            MetricFamily::new(
+                "plba_tasks_in_flight",
+                "Tasks being handled now.",
+                MetricKind::Gauge,
+            )
+            .with_sample(&labels, MetricValue::Gauge(s.in_flight as f64)),
+            MetricFamily::new(
+                "plba_handler_duration_seconds",
+                "Time spent in the task handler.",
+                MetricKind::Histogram,
+            )
+            .with_sample(
+                &labels,
+                MetricValue::Histogram(self.metrics.duration.value()),
+            ),
+        ]
     }
 }

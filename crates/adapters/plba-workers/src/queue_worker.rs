@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    Backoff, Delivery, NackOutcome, NoopTaskTracer, QueueError, StatusCell, TaskHandler,
-    TaskOutcome, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerSpec,
-    WorkerStatus, async_trait,
+    Backoff, Delivery, MetricsSource, NackOutcome, NoopTaskTracer, QueueError, Registry,
+    RegistryError, StatusCell, TaskHandler, TaskOutcome, TaskQueue, TaskTracer, Worker,
+    WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
 };
 use tracing::Instrument;
 
-use crate::metrics::QueueWorkerMetrics;
+use crate::metrics::{PoolMetricsSource, QueueWorkerMetrics};
 use crate::panic_message::panic_message;
 
 /// How a queue worker retries failed tasks.
@@ -80,6 +80,7 @@ where
         let metrics = &*self.metrics;
         metrics.begin();
         let span = self.tracer.process_span(self.queue.name(), &delivery.task);
+        let started = tokio::time::Instant::now();
         let outcome = {
             let handling = AssertUnwindSafe(self.handler.handle(&delivery.task))
                 .catch_unwind()
@@ -91,6 +92,9 @@ where
             }
         };
         metrics.end();
+        if outcome.is_some() {
+            metrics.duration.observe(started.elapsed());
+        }
         let task_id = delivery.task.id;
         let attempt = delivery.task.attempt;
         let settled = match outcome {
@@ -280,6 +284,27 @@ where
     /// The pool's counters (keep a clone before [`into_spec`](Self::into_spec)).
     pub fn metrics(&self) -> Arc<QueueWorkerMetrics> {
         Arc::clone(&self.metrics)
+    }
+
+    /// The pool's counters as a `/metrics` source, labelled with the queue and pool names.
+    pub fn metrics_source(&self) -> Arc<dyn MetricsSource> {
+        Arc::new(PoolMetricsSource {
+            queue: self.queue.name().to_owned(),
+            worker: self.name.clone(),
+            metrics: Arc::clone(&self.metrics),
+        })
+    }
+
+    /// Registers the pool (its worker spec and its metrics) with `registry`; returns its
+    /// counters.
+    pub fn register(
+        self,
+        registry: &mut dyn Registry,
+    ) -> Result<Arc<QueueWorkerMetrics>, RegistryError> {
+        let metrics = self.metrics();
+        registry.add_metrics_source(self.metrics_source())?;
+        registry.add_worker(self.into_spec())?;
+        Ok(metrics)
     }
 
     /// The spec to hand to `Registry::add_worker`.
