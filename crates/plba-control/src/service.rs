@@ -1,0 +1,316 @@
+//! The control plane's actions, independent of HTTP.
+
+use std::sync::Arc;
+
+use plba_config::{ControlConfig, ControlRole};
+use plba_core::{CoreError, RuntimeManager, RuntimeState};
+use plba_tracing::RecentTraces;
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, identify};
+use crate::metrics::render_metrics;
+
+/// What a caller asks the control plane to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Liveness probe.
+    Live,
+    /// Readiness probe.
+    Ready,
+    /// Aggregated health with every contributor.
+    Health,
+    /// Runtime, pools and queues.
+    Status,
+    /// Prometheus text.
+    Metrics,
+    /// The most recent task traces.
+    Traces {
+        /// At most this many.
+        limit: usize,
+    },
+    /// One task trace, by task id or trace id.
+    Trace {
+        /// The id.
+        id: String,
+    },
+    /// Stop the workers; the process and the control plane stay up.
+    Stop,
+    /// Start the workers again.
+    Start,
+    /// Reload the configuration.
+    Reload,
+    /// Stop gracefully and let the process exit.
+    Shutdown,
+}
+
+impl Action {
+    /// The action's name in the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Ready => "ready",
+            Self::Health => "health",
+            Self::Status => "status",
+            Self::Metrics => "metrics",
+            Self::Traces { .. } => "traces",
+            Self::Trace { .. } => "trace",
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Reload => "reload",
+            Self::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether the action changes something (and so needs an admin token and is audited).
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Self::Stop | Self::Start | Self::Reload | Self::Shutdown
+        )
+    }
+
+    fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
+        match self {
+            Self::Live | Self::Ready => None,
+            _ if self.is_mutating() => Some(ControlRole::Admin),
+            _ if protect_reads => Some(ControlRole::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// An answer body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplyBody {
+    /// JSON.
+    Json(Value),
+    /// Text with its content type (metrics).
+    Text {
+        /// The `Content-Type`.
+        content_type: &'static str,
+        /// The text.
+        text: String,
+    },
+}
+
+/// An answer: an HTTP-style status code and a body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// 200, 202, 401, 403, 404, 409, 422, 503, …
+    pub status: u16,
+    /// The body.
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, value: Value) -> Self {
+        Self {
+            status,
+            body: ReplyBody::Json(value),
+        }
+    }
+
+    /// The stable error shape: `{"error": {"code": …, "message": …}}`.
+    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self::json(
+            status,
+            json!({ "error": { "code": code, "message": message.into() } }),
+        )
+    }
+}
+
+/// Performs control-plane actions on a runtime, checking bearer tokens and writing an audit
+/// line for every mutating action.
+pub struct ControlPlaneService {
+    runtime: RuntimeManager,
+    config: ControlConfig,
+    traces: Option<Arc<RecentTraces>>,
+}
+
+/// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
+const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl ControlPlaneService {
+    /// A service over `runtime`, with tokens and options from `config`; traces come from the
+    /// runtime's trace service when it has one.
+    pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
+        let traces = runtime.trace_service().map(|t| t.recent_traces());
+        Self {
+            runtime,
+            config,
+            traces,
+        }
+    }
+
+    /// The configuration it serves with.
+    pub fn config(&self) -> &ControlConfig {
+        &self.config
+    }
+
+    /// Performs `action` for the caller presenting `authorization` (an `Authorization`
+    /// header value).
+    pub async fn perform(&self, action: Action, authorization: Option<&str>) -> Reply {
+        let caller = identify(&self.config.tokens, authorization);
+        if let Some(denied) = self.authorize(&action, &caller) {
+            if action.is_mutating() {
+                tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status, "control action refused");
+            }
+            return denied;
+        }
+        let reply = self.run(&action).await;
+        if action.is_mutating() {
+            tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = reply.status, "control action");
+        }
+        reply
+    }
+
+    fn authorize(&self, action: &Action, caller: &Caller) -> Option<Reply> {
+        let required = action.required_role(self.config.protect_reads)?;
+        if self.config.tokens.is_empty() && action.is_mutating() {
+            return Some(Reply::error(
+                403,
+                "actions_disabled",
+                "control actions are disabled: no control token is configured (platform.control.tokens)",
+            ));
+        }
+        match caller {
+            Caller::Anonymous => Some(Reply::error(
+                401,
+                "unauthorized",
+                "a bearer token is required",
+            )),
+            Caller::Unknown => Some(Reply::error(
+                401,
+                "unauthorized",
+                "the bearer token is not valid",
+            )),
+            Caller::Known { role, .. } if *role < required => Some(Reply::error(
+                403,
+                "forbidden",
+                format!("this token's role may not perform `{}`", action.name()),
+            )),
+            Caller::Known { .. } => None,
+        }
+    }
+
+    async fn run(&self, action: &Action) -> Reply {
+        match action {
+            Action::Live => {
+                let probe = self.runtime.liveness().await;
+                Reply::json(
+                    if probe.ok { 200 } else { 503 },
+                    json!({ "status": if probe.ok { "ok" } else { "unhealthy" }, "reason": probe.reason }),
+                )
+            }
+            Action::Ready => {
+                let probe = self.runtime.readiness().await;
+                Reply::json(
+                    if probe.ok { 200 } else { 503 },
+                    json!({
+                        "status": if probe.ok { "ready" } else { "not_ready" },
+                        "state": self.runtime.state(),
+                        "health": probe.state,
+                        "reason": probe.reason,
+                    }),
+                )
+            }
+            Action::Health => {
+                let health = self.runtime.health().await;
+                let contributors: Vec<Value> = health
+                    .contributors
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "name": c.name,
+                            "state": c.state,
+                            "reason": c.reason,
+                            "critical": c.critical,
+                            "latency_ms": c.latency.as_secs_f64() * 1000.0,
+                        })
+                    })
+                    .collect();
+                let status = if health.state == plba_contracts::HealthState::Unhealthy {
+                    503
+                } else {
+                    200
+                };
+                Reply::json(
+                    status,
+                    json!({ "status": health.state, "contributors": contributors }),
+                )
+            }
+            Action::Status => {
+                let status = self.runtime.status().await;
+                let generation = self
+                    .runtime
+                    .configuration()
+                    .map(|c| c.current().generation());
+                Reply::json(
+                    200,
+                    json!({
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "state": status.state,
+                        "uptime_seconds": status.uptime.map(|u| u.as_secs_f64()),
+                        "modules": self.runtime.modules(),
+                        "config_generation": generation,
+                        "workers": status.workers,
+                        "queues": status.queues,
+                    }),
+                )
+            }
+            Action::Metrics => Reply {
+                status: 200,
+                body: ReplyBody::Text {
+                    content_type: METRICS_CONTENT_TYPE,
+                    text: render_metrics(&self.runtime).await,
+                },
+            },
+            Action::Traces { limit } => match &self.traces {
+                Some(traces) => Reply::json(200, json!({ "traces": traces.recent(*limit) })),
+                None => Reply::json(200, json!({ "traces": [] })),
+            },
+            Action::Trace { id } => match self.traces.as_ref().and_then(|t| t.get(id)) {
+                Some(trace) => Reply::json(200, json!(trace)),
+                None => Reply::error(404, "not_found", format!("no recent trace for {id:?}")),
+            },
+            Action::Stop => {
+                let report = self.runtime.stop().await;
+                Reply::json(
+                    200,
+                    json!({ "state": self.runtime.state(), "stop": report }),
+                )
+            }
+            Action::Start => match self.runtime.start().await {
+                Ok(()) => Reply::json(200, json!({ "state": self.runtime.state() })),
+                Err(CoreError::InvalidState { state, .. }) => Reply::error(
+                    409,
+                    "conflict",
+                    format!("cannot start while the runtime is {state}"),
+                ),
+                Err(error) => Reply::error(500, "start_failed", error.to_string()),
+            },
+            Action::Reload => match self.runtime.reload_config().await {
+                Ok(snapshot) => Reply::json(
+                    200,
+                    json!({ "reloaded": true, "generation": snapshot.generation() }),
+                ),
+                Err(CoreError::NoConfiguration) => Reply::error(
+                    409,
+                    "no_configuration",
+                    "this runtime was not built from a configuration file",
+                ),
+                Err(error) => Reply::error(422, "invalid_configuration", error.to_string()),
+            },
+            Action::Shutdown => {
+                self.runtime.request_shutdown();
+                let state = self.runtime.state();
+                let note = if state == RuntimeState::Running {
+                    "stopping gracefully, then exiting"
+                } else {
+                    "exiting"
+                };
+                Reply::json(202, json!({ "shutting_down": true, "note": note }))
+            }
+        }
+    }
+}
