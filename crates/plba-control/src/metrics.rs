@@ -143,10 +143,10 @@ fn merge(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
     for family in families {
         match merged.get_mut(&family.name) {
             Some(existing) if existing.kind == family.kind => {
-                existing.samples.extend(family.samples)
+                existing.samples.extend(family.samples);
             }
             Some(_) => {
-                tracing::warn!(metric = %family.name, "two metric sources disagree on the kind of a metric; keeping the first")
+                tracing::warn!(metric = %family.name, "two metric sources disagree on the kind of a metric; keeping the first");
             }
             None => {
                 merged.insert(family.name.clone(), family);
@@ -177,17 +177,36 @@ impl Collector for Snapshot {
                 let mut encoder = metric.encode_family(&labels)?;
                 match &sample.value {
                     MetricValue::Counter(v) => {
-                        encoder.encode_counter::<NoLabelSet, _, u64>(v, None)?
+                        encoder.encode_counter::<NoLabelSet, _, u64>(v, None)?;
                     }
                     MetricValue::Gauge(v) => encoder.encode_gauge(v)?,
                     MetricValue::Histogram(h) => {
-                        encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+                        let buckets = per_bucket_counts(&h.buckets, h.count);
+                        encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
                     }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The contract's buckets are cumulative (Prometheus' own convention); prometheus-client
+/// wants per-bucket counts and accumulates them itself. Adds the `+Inf` bucket.
+fn per_bucket_counts(cumulative: &[(f64, u64)], count: u64) -> Vec<(f64, u64)> {
+    let mut previous = 0;
+    let mut buckets: Vec<(f64, u64)> = cumulative
+        .iter()
+        .map(|&(bound, total)| {
+            let in_bucket = total.saturating_sub(previous);
+            previous = total;
+            (bound, in_bucket)
+        })
+        .collect();
+    if buckets.last().is_none_or(|&(bound, _)| bound.is_finite()) {
+        buckets.push((f64::INFINITY, count.saturating_sub(previous)));
+    }
+    buckets
 }
 
 fn encode(families: Vec<MetricFamily>) -> String {
@@ -198,4 +217,18 @@ fn encode(families: Vec<MetricFamily>) -> String {
         tracing::error!(%error, "cannot encode metrics");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cumulative_buckets_become_per_bucket_counts_with_inf() {
+        let buckets = per_bucket_counts(&[(0.1, 2), (1.0, 5), (10.0, 5)], 7);
+        assert_eq!(
+            buckets,
+            vec![(0.1, 2), (1.0, 3), (10.0, 0), (f64::INFINITY, 2)]
+        );
+    }
 }

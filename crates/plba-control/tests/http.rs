@@ -1,0 +1,535 @@
+//! The control plane over real HTTP: endpoints, probes, actions, tokens, bad requests,
+//! and Prometheus metrics that move.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::Method;
+use plba_config::{ConfigSource, ConfigurationManager, ControlConfig, ControlRole, ControlToken};
+use plba_contracts::{
+    HealthContributor, HealthOptions, HealthReport, Secret, Task, TaskQueue, async_trait,
+};
+use plba_control::{ControlClient, ControlPlaneService, ControlServer};
+use plba_core::{RuntimeManager, RuntimeState};
+use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba_testkit::handlers::GateHandler;
+use plba_testkit::module::FnModule;
+use plba_testkit::wait::{eventually, eventually_async, within};
+use plba_workers::QueueWorkerPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const ADMIN: &str = "admin-t0ken";
+const VIEWER: &str = "viewer-t0ken";
+
+/// A critical contributor the test can turn unhealthy.
+struct Switch(Mutex<HealthReport>);
+
+#[async_trait]
+impl HealthContributor for Switch {
+    async fn check(&self) -> HealthReport {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+struct Fixture {
+    runtime: RuntimeManager,
+    server: ControlServer,
+    queue: Arc<MemoryQueue>,
+    handler: Arc<GateHandler>,
+    database: Arc<Switch>,
+    config_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn start(control: ControlConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config_file = dir.path().join("plba.yaml");
+        std::fs::write(&config_file, "jobs:\n  greeting: hi\n").unwrap();
+        let source = ConfigSource::new()
+            .with_file(&config_file)
+            .with_env_vars(Vec::<(String, String)>::new());
+        let configuration = Arc::new(ConfigurationManager::load(source).unwrap());
+        let runtime = RuntimeManager::from_configuration(configuration, None);
+        let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
+        let handler = Arc::new(GateHandler::new());
+        let database = Arc::new(Switch(Mutex::new(HealthReport::ok())));
+        let module = {
+            let (queue, handler, database) = (queue.clone(), handler.clone(), database.clone());
+            FnModule::new("jobs", move |registry| {
+                registry.add_queue(queue.clone())?;
+                registry.add_health_contributor(
+                    "database",
+                    database.clone(),
+                    HealthOptions::critical(),
+                )?;
+                QueueWorkerPool::new("jobs-workers", queue.clone(), handler.clone())
+                    .concurrency(3)
+                    .register(registry)?;
+                Ok(())
+            })
+        };
+        runtime.register(&module).unwrap();
+        runtime.start().await.unwrap();
+        let control = ControlConfig {
+            bind: "127.0.0.1:0".into(),
+            ..control
+        };
+        let service = Arc::new(ControlPlaneService::new(runtime.clone(), control));
+        let server = ControlServer::start(service).await.unwrap();
+        Self {
+            runtime,
+            server,
+            queue,
+            handler,
+            database,
+            config_file,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.server.local_addr())
+    }
+
+    fn client(&self, token: Option<&str>) -> ControlClient {
+        let client = ControlClient::new(self.url());
+        match token {
+            Some(token) => client.with_token(Secret::new(token.to_owned())),
+            None => client,
+        }
+    }
+}
+
+fn with_tokens() -> ControlConfig {
+    ControlConfig {
+        tokens: vec![
+            ControlToken {
+                name: "ops".into(),
+                token: Secret::new(ADMIN.into()),
+                role: ControlRole::Admin,
+            },
+            ControlToken {
+                name: "grafana".into(),
+                token: Secret::new(VIEWER.into()),
+                role: ControlRole::Viewer,
+            },
+        ],
+        ..ControlConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_with_its_status_code_and_json_shape() {
+    let fx = Fixture::start(with_tokens()).await;
+    let anyone = fx.client(None);
+
+    let live = anyone.request(Method::GET, "/health/live").await.unwrap();
+    assert_eq!(
+        (live.status, live.json()["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let ready = anyone.request(Method::GET, "/health/ready").await.unwrap();
+    assert_eq!(
+        (ready.status, ready.json()["status"].as_str()),
+        (200, Some("ready"))
+    );
+    assert_eq!(ready.json()["state"], "running");
+
+    let health = anyone.health().await.unwrap();
+    assert_eq!(health.status, 200);
+    let body = health.json();
+    assert_eq!(body["status"], "ok");
+    let contributors = body["contributors"].as_array().unwrap();
+    let names: Vec<&str> = contributors
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["database", "worker:jobs-workers"]);
+    for c in contributors {
+        assert_eq!(c["state"], "ok");
+        assert_eq!(c["critical"], true);
+        assert!(c["latency_ms"].is_number());
+        assert!(c["reason"].is_null());
+    }
+
+    fx.queue.publish(Task::new("job", "1")).await.unwrap();
+    eventually(DEADLINE, "task in flight", || fx.handler.started() == 1).await;
+    let status = anyone.status().await.unwrap();
+    assert_eq!(status.status, 200);
+    let body = status.json();
+    assert_eq!(body["state"], "running");
+    assert_eq!(body["modules"], serde_json::json!(["jobs"]));
+    assert_eq!(body["config_generation"], 0);
+    assert!(body["uptime_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(body["version"].is_string());
+    let pool = &body["workers"][0];
+    assert_eq!(pool["name"], "jobs-workers");
+    assert_eq!(pool["status"], "busy");
+    assert_eq!(pool["copies"].as_array().unwrap().len(), 3);
+    assert_eq!(pool["copies"][0]["restarts"], 0);
+    let queue = &body["queues"][0];
+    assert_eq!(queue["name"], "jobs");
+    assert_eq!(queue["stats"]["in_flight"], 1);
+    fx.handler.open();
+
+    let traces = anyone
+        .request(Method::GET, "/traces?limit=5")
+        .await
+        .unwrap();
+    assert_eq!(
+        (traces.status, traces.json()["traces"].is_array()),
+        (200, true)
+    );
+    let missing = anyone.request(Method::GET, "/traces/0123").await.unwrap();
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_503_while_stopping_and_while_a_critical_contributor_is_unhealthy() {
+    let fx = Fixture::start(with_tokens()).await;
+    let anyone = fx.client(None);
+    let admin = fx.client(Some(ADMIN));
+    let ready = || async { anyone.request(Method::GET, "/health/ready").await.unwrap() };
+    assert_eq!(ready().await.status, 200);
+
+    *fx.database.0.lock().unwrap() = HealthReport::unhealthy("connection refused");
+    let not_ready = ready().await;
+    assert_eq!(not_ready.status, 503);
+    assert_eq!(not_ready.json()["reason"], "database: connection refused");
+    assert_eq!(anyone.health().await.unwrap().status, 503);
+    *fx.database.0.lock().unwrap() = HealthReport::ok();
+    assert_eq!(ready().await.status, 200, "back to ready");
+
+    // A task in flight keeps the stop in progress, so readiness can be seen failing during it.
+    fx.queue.publish(Task::new("job", "1")).await.unwrap();
+    eventually(DEADLINE, "task in flight", || fx.handler.started() == 1).await;
+    let stopping = tokio::spawn({
+        let admin = fx.client(Some(ADMIN));
+        async move { admin.stop().await.unwrap() }
+    });
+    eventually(DEADLINE, "runtime stopping", || {
+        fx.runtime.state() == RuntimeState::Stopping
+    })
+    .await;
+    let during = ready().await;
+    assert_eq!(
+        (during.status, during.json()["state"].as_str()),
+        (503, Some("stopping"))
+    );
+    fx.handler.open();
+    let stopped = within(DEADLINE, "stop action", stopping).await.unwrap();
+    assert_eq!(stopped.status, 200);
+    assert_eq!(stopped.json()["stop"]["graceful"], true);
+    assert_eq!(ready().await.status, 503, "stopped is not ready");
+    assert_eq!(
+        anyone
+            .request(Method::GET, "/health/live")
+            .await
+            .unwrap()
+            .status,
+        200,
+        "the process is alive"
+    );
+
+    let started = admin.start().await.unwrap();
+    assert_eq!(
+        (started.status, started.json()["state"].as_str()),
+        (200, Some("running"))
+    );
+    assert_eq!(ready().await.status, 200);
+    fx.queue.publish(Task::new("job", "2")).await.unwrap();
+    eventually(DEADLINE, "workers run again", || fx.handler.finished() == 2).await;
+    assert_eq!(admin.start().await.unwrap().status, 409, "already running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_the_runtime() {
+    let fx = Fixture::start(with_tokens()).await;
+    fx.runtime.stop().await;
+    let running = tokio::spawn({
+        let runtime = fx.runtime.clone();
+        async move { runtime.run_until_shutdown().await }
+    });
+    eventually(DEADLINE, "running", || {
+        fx.runtime.state() == RuntimeState::Running
+    })
+    .await;
+    let reply = fx.client(Some(ADMIN)).shutdown().await.unwrap();
+    assert_eq!(
+        (reply.status, reply.json()["shutting_down"].as_bool()),
+        (202, Some(true))
+    );
+    let report = within(DEADLINE, "run_until_shutdown returns", running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.graceful);
+    assert_eq!(fx.runtime.state(), RuntimeState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_decide_who_may_do_what() {
+    let fx = Fixture::start(with_tokens()).await;
+    let anonymous = fx.client(None).reload().await.unwrap();
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["error"]["code"], "unauthorized");
+    assert_eq!(fx.client(Some("wrong")).reload().await.unwrap().status, 401);
+    let viewer = fx.client(Some(VIEWER)).reload().await.unwrap();
+    assert_eq!(
+        (viewer.status, viewer.json()["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(fx.client(Some(ADMIN)).reload().await.unwrap().status, 200);
+    assert_eq!(
+        fx.client(None).status().await.unwrap().status,
+        200,
+        "reads are open by default"
+    );
+
+    // Reads can be protected too; probes stay open.
+    let guarded = Fixture::start(ControlConfig {
+        protect_reads: true,
+        ..with_tokens()
+    })
+    .await;
+    assert_eq!(guarded.client(None).status().await.unwrap().status, 401);
+    assert_eq!(
+        guarded.client(Some(VIEWER)).status().await.unwrap().status,
+        200
+    );
+    assert_eq!(
+        guarded
+            .client(Some(VIEWER))
+            .request(Method::GET, "/metrics")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        guarded
+            .client(None)
+            .request(Method::GET, "/health/ready")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // No token configured: actions are refused, not open.
+    let open = Fixture::start(ControlConfig::default()).await;
+    let refused = open.client(Some(ADMIN)).stop().await.unwrap();
+    assert_eq!(
+        (refused.status, refused.json()["error"]["code"].as_str()),
+        (403, Some("actions_disabled"))
+    );
+    assert_eq!(open.runtime.state(), RuntimeState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_answers_with_the_validation_error_and_keeps_the_old_config() {
+    let fx = Fixture::start(with_tokens()).await;
+    let admin = fx.client(Some(ADMIN));
+    std::fs::write(&fx.config_file, "jobs:\n  greeting: hello\n").unwrap();
+    let ok = admin.reload().await.unwrap();
+    assert_eq!(
+        (ok.status, ok.json()["generation"].as_u64()),
+        (200, Some(1))
+    );
+
+    std::fs::write(&fx.config_file, "platform:\n  stop_timeout_ms: soon\n").unwrap();
+    let rejected = admin.reload().await.unwrap();
+    assert_eq!(rejected.status, 422);
+    let message = rejected.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("`platform.stop_timeout_ms`") && message.contains("line 2"),
+        "{message}"
+    );
+    let status = admin.status().await.unwrap().json();
+    assert_eq!(
+        status["config_generation"], 1,
+        "the accepted configuration stays in force"
+    );
+}
+
+/// Sends raw bytes and returns the status line of the answer (empty if none).
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = within(DEADLINE, "raw answer", stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_4xx_json_and_the_server_keeps_answering() {
+    let fx = Fixture::start(ControlConfig {
+        max_body_bytes: 1024,
+        header_timeout_ms: 300,
+        request_timeout_ms: 300,
+        ..with_tokens()
+    })
+    .await;
+    let addr = fx.server.local_addr();
+    let admin = |body: &str| {
+        format!(
+            "POST /actions/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    assert_eq!(
+        raw(addr, admin("{not json").as_bytes()).await,
+        "HTTP/1.1 400 Bad Request"
+    );
+    assert_eq!(
+        raw(addr, admin(&"x".repeat(4096)).as_bytes()).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(raw(addr, admin("{}").as_bytes()).await, "HTTP/1.1 200 OK");
+
+    let anyone = fx.client(None);
+    let unknown = anyone.request(Method::GET, "/admin").await.unwrap();
+    assert_eq!(
+        (unknown.status, unknown.json()["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let wrong = anyone.request(Method::DELETE, "/status").await.unwrap();
+    assert_eq!(
+        (wrong.status, wrong.json()["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let wrong = anyone.request(Method::GET, "/actions/stop").await.unwrap();
+    assert_eq!(wrong.status, 405);
+
+    // Not HTTP at all, a header that never ends, a body that never arrives: a 4xx or a
+    // closed connection within the configured timeouts, and no crash.
+    assert!(
+        raw(addr, b"\x00\x01garbage\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    let slow_header = raw(addr, b"GET /status HTTP/1.1\r\nHost: x\r\nX-Long: ").await;
+    assert!(
+        slow_header.is_empty() || slow_header.starts_with("HTTP/1.1 408"),
+        "{slow_header}"
+    );
+    let truncated = format!(
+        "POST /actions/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    assert_eq!(
+        raw(addr, truncated.as_bytes()).await,
+        "HTTP/1.1 408 Request Timeout"
+    );
+    assert_eq!(
+        anyone
+            .request(Method::GET, "/health/live")
+            .await
+            .unwrap()
+            .status,
+        200,
+        "still serving"
+    );
+    assert_eq!(fx.runtime.state(), RuntimeState::Running);
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+async fn scrape(client: &ControlClient) -> prometheus_parse::Scrape {
+    let reply = client.request(Method::GET, "/metrics").await.unwrap();
+    assert_eq!(reply.status, 200);
+    let lines = reply.body.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text_and_counters_move() {
+    let fx = Fixture::start(with_tokens()).await;
+    let client = fx.client(None);
+    let pool = [("queue", "jobs"), ("worker", "jobs-workers")];
+
+    let before = scrape(&client).await;
+    assert_eq!(
+        sample(&before, "plba_tasks_processed_total", &pool),
+        Some(0.0)
+    );
+    assert_eq!(sample(&before, "plba_build_info", &[]), Some(1.0));
+    assert_eq!(
+        sample(&before, "plba_runtime_state", &[("state", "running")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &before,
+            "plba_health_state",
+            &[("contributor", "database"), ("state", "ok")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &before,
+            "plba_worker_restarts_total",
+            &[("worker", "jobs-workers")]
+        ),
+        Some(0.0)
+    );
+
+    fx.handler.open();
+    for i in 0..5 {
+        fx.queue
+            .publish(Task::new("job", i.to_string()))
+            .await
+            .unwrap();
+    }
+    eventually_async(DEADLINE, "five tasks acked", || async {
+        fx.queue.stats().await.unwrap().acked == 5
+    })
+    .await;
+    let after = scrape(&client).await;
+    assert_eq!(
+        sample(&after, "plba_tasks_processed_total", &pool),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&after, "plba_queue_acked_total", &[("queue", "jobs")]),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&after, "plba_queue_published_total", &[("queue", "jobs")]),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&after, "plba_queue_depth", &[("queue", "jobs")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&after, "plba_handler_duration_seconds", &pool),
+        Some(5.0),
+        "five observations in the histogram"
+    );
+}
