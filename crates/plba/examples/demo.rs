@@ -128,12 +128,11 @@ impl ApplicationModule for Demo {
                 Duration::from_millis(200),
             )),
         ))?;
-        registry.add_worker(
-            QueueWorkerPool::new("order-handlers", queue.clone(), Arc::new(OrderHandler))
-                .concurrency(3)
-                .tracer(registry.tracer())
-                .into_spec(),
-        )?;
+        // Registers the pool's workers and its metrics (/metrics).
+        QueueWorkerPool::new("order-handlers", queue.clone(), Arc::new(OrderHandler))
+            .concurrency(3)
+            .tracer(registry.tracer())
+            .register(registry)?;
         registry.add_worker(
             WorkerSpec::single(
                 "reporter",
@@ -184,12 +183,11 @@ async fn run() -> anyhow::Result<()> {
         });
     }
     tracing::info!("demo running; press Ctrl-C to stop");
-    let report = runtime.run_until_shutdown().await?;
+    let report = plba::run_runtime(&runtime).await?;
     let status = runtime.status().await;
     for queue in &status.queues {
         tracing::info!(queue = %queue.name, stats = ?queue.stats, "final queue stats");
     }
     tracing::info!(graceful = report.graceful, took = ?report.took, "demo stopped");
-    plba::flush_telemetry(&runtime).await;
     Ok(())
 }

@@ -25,6 +25,7 @@
 
 pub use plba_config as config;
 pub use plba_contracts as contracts;
+pub use plba_control as control;
 pub use plba_core::{
     CopyStatus, CoreError, PoolStatus, QueueStatus, RuntimeManager, RuntimeOptions, RuntimeState,
     RuntimeStatus, ServiceContainer, StopReport,
@@ -49,6 +50,9 @@ pub enum PlbaError {
     /// Logging or tracing could not be set up.
     #[error(transparent)]
     TraceService(#[from] TracingError),
+    /// The control plane could not be started.
+    #[error(transparent)]
+    Control(#[from] plba_control::ControlError),
     /// The runtime refused an operation (a module failed to register, a signal handler
     /// could not be installed, …).
     #[error(transparent)]
@@ -106,16 +110,45 @@ pub fn create_runtime(
     Ok(runtime)
 }
 
-/// [`create_runtime`], then run until SIGTERM/SIGINT (a second signal forces the stop) or a
-/// shutdown request, then flush buffered spans.
+/// [`create_runtime`], start the control plane (unless `platform.control.enabled` is off),
+/// run until SIGTERM/SIGINT (a second signal forces the stop) or the shutdown action, then
+/// stop the control plane and flush buffered spans.
 pub async fn run(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<StopReport, PlbaError> {
     let runtime = create_runtime(module, options)?;
-    let report = runtime.run_until_shutdown().await?;
-    flush_telemetry(&runtime).await;
-    Ok(report)
+    run_runtime(&runtime).await
+}
+
+/// The part of [`run`] after [`create_runtime`], for launchers that inspect the runtime first.
+pub async fn run_runtime(runtime: &RuntimeManager) -> Result<StopReport, PlbaError> {
+    let control = start_control_plane(runtime).await?;
+    let report = runtime.run_until_shutdown().await;
+    if let Some(server) = control {
+        server.stop().await;
+    }
+    flush_telemetry(runtime).await;
+    Ok(report?)
+}
+
+/// Serves the control plane as `platform.control` says; `None` when it is disabled or the
+/// runtime has no configuration.
+pub async fn start_control_plane(
+    runtime: &RuntimeManager,
+) -> Result<Option<plba_control::ControlServer>, PlbaError> {
+    let Some(configuration) = runtime.configuration() else {
+        return Ok(None);
+    };
+    let control = configuration.current().platform().control.clone();
+    if !control.enabled {
+        return Ok(None);
+    }
+    let service = Arc::new(plba_control::ControlPlaneService::new(
+        runtime.clone(),
+        control,
+    ));
+    Ok(Some(plba_control::ControlServer::start(service).await?))
 }
 
 /// Exports buffered spans and stops the exporter, off the async threads.
