@@ -1,0 +1,81 @@
+//! The two sides a mail task meets: the backend that stores mail, the domain that reads it.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use plba_contracts::{TaskError, async_trait};
+
+use crate::reference::MailRef;
+
+/// One message as fetched, without side effects on the mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMail {
+    /// Where it came from.
+    pub reference: MailRef,
+    /// The whole RFC 5322 message.
+    pub bytes: Bytes,
+    /// When the mailbox received it (file time, IMAP INTERNALDATE), if known.
+    pub received_at: Option<SystemTime>,
+}
+
+/// Why a backend operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message is no longer in the mailbox (completed elsewhere, or deleted).
+    #[error("message {key} is gone from {mailbox}")]
+    Gone {
+        /// The mailbox.
+        mailbox: String,
+        /// The message key.
+        key: String,
+    },
+    /// The message is over the configured size limit; it is never fetched whole.
+    #[error("message {key} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// The message key.
+        key: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The mailbox could not be reached or changed; retrying may help.
+    #[error("mailbox {mailbox}: {reason}")]
+    Unavailable {
+        /// The mailbox.
+        mailbox: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Where messages live: fetch one, and complete it once its outcome is known.
+///
+/// # Protocol
+///
+/// [`fetch`](Self::fetch) has no side effect (the message stays unseen). After the domain's
+/// outcome, exactly one of [`mark_seen`](Self::mark_seen) (success) or
+/// [`mark_rejected`](Self::mark_rejected) (permanent failure) is called; a transient failure
+/// calls neither. Both are idempotent: completing a message that is already complete
+/// succeeds, because a completion can be retried after a crash.
+#[async_trait]
+pub trait MailBackend: Send + Sync + 'static {
+    /// Reads the message.
+    async fn fetch(&self, reference: &MailRef) -> Result<RawMail, MailError>;
+
+    /// Marks the message seen (done).
+    async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError>;
+
+    /// Marks the message as failed for good (flagged or moved aside, never deleted).
+    async fn mark_rejected(&self, reference: &MailRef, reason: &str) -> Result<(), MailError>;
+}
+
+/// The domain's side: turns one message into a business outcome.
+///
+/// `Ok` means the outcome is stored; a permanent error means the message can never succeed
+/// (the domain has recorded why); a transient error means "try again later".
+#[async_trait]
+pub trait MailHandler: Send + Sync + 'static {
+    /// Handles one message.
+    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError>;
+}
