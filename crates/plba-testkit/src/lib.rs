@@ -9,6 +9,7 @@
 
 pub mod handlers;
 pub mod logs;
+pub mod mail;
 pub mod module;
 pub mod otlp;
 pub mod queue;

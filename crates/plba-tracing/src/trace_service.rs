@@ -67,6 +67,7 @@ impl TraceService {
         let (filter, handle) = reload::Layer::new(env_filter(&log.directives())?);
         let fmt: BoxedLayer = match log.format {
             LogFormat::Pretty => tracing_subscriber::fmt::layer()
+                .fmt_fields(readable_fields())
                 .with_writer(writer)
                 .with_filter(filter)
                 .boxed(),
@@ -169,6 +170,24 @@ impl TraceService {
             tracing::warn!(%error, "span exporter did not shut down cleanly");
         }
     }
+}
+
+/// Field formatting for human-readable lines: the OpenTelemetry attributes of task spans
+/// (`otel.*`, `messaging.*`) are for trace backends and would drown every log line; the task
+/// id and name stay (as `messaging.message.id` they are dropped, as `plba.*` they show).
+fn readable_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let name = field.name();
+        if name.starts_with("otel.") || name.starts_with("messaging.") {
+            Ok(())
+        } else if name == "message" {
+            write!(writer, "{value:?}")
+        } else {
+            write!(writer, "{name}={value:?}")
+        }
+    })
+    .delimited(" ")
 }
 
 fn build_provider(config: &TracingConfig) -> Result<SdkTracerProvider, TracingError> {

@@ -129,19 +129,42 @@ impl Maildir {
         &self.options
     }
 
-    /// Delivers a message the Maildir way: written to `tmp/`, then renamed into `new/`, so a
-    /// reader never sees half a message. Returns its key.
-    pub async fn deliver(&self, message: Bytes) -> Result<String, MaildirError> {
+    /// A unique file name for a new message (time, process, counter).
+    fn unique_key() -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        let key = format!(
+        format!(
             "{}.M{}P{}Q{}.plba",
             now.as_secs(),
             now.subsec_micros(),
             std::process::id(),
             DELIVERIES.fetch_add(1, Ordering::Relaxed)
-        );
+        )
+    }
+
+    /// [`deliver`](Self::deliver) for start-up code and tools outside an async context.
+    pub fn deliver_blocking(&self, message: &[u8]) -> Result<String, MaildirError> {
+        let key = Self::unique_key();
+        let tmp = self.root.join("tmp").join(&key);
+        let new = self.root.join("new").join(&key);
+        std::fs::write(&tmp, message).map_err(|source| MaildirError::Io {
+            action: "write",
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &new).map_err(|source| MaildirError::Io {
+            action: "rename into new/",
+            path: new,
+            source,
+        })?;
+        Ok(key)
+    }
+
+    /// Delivers a message the Maildir way: written to `tmp/`, then renamed into `new/`, so a
+    /// reader never sees half a message. Returns its key.
+    pub async fn deliver(&self, message: Bytes) -> Result<String, MaildirError> {
+        let key = Self::unique_key();
         let tmp = self.root.join("tmp").join(&key);
         let new = self.root.join("new").join(&key);
         tokio::fs::write(&tmp, &message)

@@ -1,0 +1,93 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// mail_order_bot: turns order mails (CSV or XLSX attachments) into orders.
+#[derive(Debug, Parser)]
+#[command(name = "mail_order_bot", version)]
+pub(crate) struct Cli {
+    /// A YAML configuration file, on top of the built-in defaults.
+    #[arg(long, short, global = true, env = "MAIL_ORDER_BOT_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Override one setting: `--set mail_order_bot.workers=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub(crate) overrides: Vec<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the bot until Ctrl-C or SIGTERM (the default).
+    Run,
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig,
+    /// Deliver mail files (.eml) into the configured Maildir.
+    Deliver {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Stored orders.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// Rejected mails.
+    #[command(subcommand)]
+    Rejections(RejectionsCommand),
+    /// Ask a running bot for its status.
+    Status(Remote),
+    /// Ask a running bot for its health.
+    Health(Remote),
+    /// Stop a running bot's workers (the process stays up).
+    Stop(Remote),
+    /// Start a running bot's workers again.
+    Start(Remote),
+    /// Make a running bot reload its configuration.
+    Reload(Remote),
+    /// Stop a running bot gracefully and let it exit.
+    Shutdown(Remote),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrdersCommand {
+    /// The most recent orders.
+    List(Listing),
+    /// One order with its lines.
+    Show {
+        /// The order id.
+        id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RejectionsCommand {
+    /// The most recent rejections with their reasons.
+    List(Listing),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Listing {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Remote {
+    /// The control plane's URL (default: from platform.control.bind).
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// A control-plane token (admin for actions).
+    #[arg(long, env = "PLBA_CONTROL_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}

@@ -1,0 +1,279 @@
+//! What each command does.
+
+#![allow(clippy::print_stdout)] // a CLI's job is to print
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mail_order_bot::{
+    AppConfig, MODULE, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents,
+};
+use plba::config::{ConfigSnapshot, ConfigSource};
+use plba::contracts::Secret;
+use plba::control::{ClientReply, ControlClient};
+use plba_mail_maildir::Maildir;
+
+use crate::cli::{Cli, Command, Listing, OrdersCommand, RejectionsCommand, Remote};
+
+/// The configuration every command reads: built-in defaults, `--config`, env, `--set`.
+fn source(cli: &Cli) -> ConfigSource {
+    let mut source = ConfigSource::new().with_defaults(
+        "built-in defaults",
+        include_str!("../../config/default.yaml"),
+    );
+    if let Some(file) = &cli.config {
+        source = source.with_file(file);
+    }
+    for assignment in &cli.overrides {
+        source = source.with_override(assignment.clone());
+    }
+    source
+}
+
+fn app_config(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
+    Ok(snapshot.section::<AppConfig>(MODULE)?.unwrap_or_default())
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let source = source(&cli);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(source).await,
+        Command::CheckConfig => {
+            let snapshot = source.load()?;
+            app_config(&snapshot)?;
+            print!("{}", snapshot.redacted_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliver { files } => deliver(&source.load()?, &files).await,
+        Command::Orders(OrdersCommand::List(listing)) => {
+            list_orders(&store(&source)?, &listing).await
+        }
+        Command::Orders(OrdersCommand::Show { id, json }) => {
+            show_order(&store(&source)?, id, json).await
+        }
+        Command::Rejections(RejectionsCommand::List(listing)) => {
+            list_rejections(&store(&source)?, &listing).await
+        }
+        Command::Status(remote) => {
+            remote_call(&source, remote, |c| {
+                Box::pin(async move { c.status().await })
+            })
+            .await
+        }
+        Command::Health(remote) => {
+            remote_call(&source, remote, |c| {
+                Box::pin(async move { c.health().await })
+            })
+            .await
+        }
+        Command::Stop(remote) => {
+            remote_call(&source, remote, |c| Box::pin(async move { c.stop().await })).await
+        }
+        Command::Start(remote) => {
+            remote_call(&source, remote, |c| {
+                Box::pin(async move { c.start().await })
+            })
+            .await
+        }
+        Command::Reload(remote) => {
+            remote_call(&source, remote, |c| {
+                Box::pin(async move { c.reload().await })
+            })
+            .await
+        }
+        Command::Shutdown(remote) => {
+            remote_call(&source, remote, |c| {
+                Box::pin(async move { c.shutdown().await })
+            })
+            .await
+        }
+    }
+}
+
+async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
+    let runtime =
+        plba::create_runtime(&MailOrderBot::new(), plba::PlbaOptions::from_source(source))?;
+    tracing::info!(
+        "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops"
+    );
+    let report = plba::run_runtime(&runtime).await?;
+    tracing::info!(graceful = report.graceful, took = ?report.took, "mail_order_bot stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn store(source: &ConfigSource) -> anyhow::Result<SqliteOrderStore> {
+    let config = app_config(&source.load()?)?;
+    Ok(SqliteOrderStore::open(&config.store.sqlite_path)?)
+}
+
+async fn deliver(
+    snapshot: &ConfigSnapshot,
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let config = app_config(snapshot)?;
+    let SourceConfig::Maildir { maildir } = config.source;
+    let maildir = Maildir::open(maildir)?;
+    let mut failed = false;
+    for file in files {
+        let delivered = async {
+            let bytes = tokio::fs::read(file)
+                .await
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            Ok::<_, anyhow::Error>(maildir.deliver(bytes.into()).await?)
+        };
+        match delivered.await {
+            Ok(key) => println!("delivered {} as {key}", file.display()),
+            Err(error) => {
+                println!("not delivered {}: {error:#}", file.display());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn when(ms: i64) -> String {
+    // Civil date from days since the epoch (Howard Hinnant's algorithm), UTC.
+    let seconds = ms.div_euclid(1000);
+    let (days, rem) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+async fn list_orders(store: &SqliteOrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
+    let orders = store.list_orders(listing.limit).await?;
+    if listing.json {
+        println!("{}", serde_json::to_string_pretty(&orders)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>5}  {:<10}  {:<32}  {:>5}  {:>5}  {:>10}  created",
+        "id", "customer", "message-id", "lines", "qty", "total"
+    );
+    for order in &orders {
+        println!(
+            "{:>5}  {:<10}  {:<32}  {:>5}  {:>5}  {:>10}  {}",
+            order.id,
+            order.order.customer_id,
+            order.order.message_id,
+            order.order.lines.len(),
+            order.total_quantity,
+            order
+                .total_cents
+                .map(format_cents)
+                .unwrap_or_else(|| "-".to_owned()),
+            when(order.created_at_ms)
+        );
+    }
+    println!("{} order(s)", orders.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show_order(store: &SqliteOrderStore, id: i64, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(order) = store.get_order(id).await? else {
+        println!("no order {id}");
+        return Ok(ExitCode::FAILURE);
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&order)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "order {} for {} ({})",
+        order.id, order.order.customer_id, order.order.sender
+    );
+    println!(
+        "message-id {}  subject {:?}",
+        order.order.message_id,
+        order.order.subject.as_deref().unwrap_or("")
+    );
+    for line in &order.order.lines {
+        let price = line
+            .unit_price_cents
+            .map(format_cents)
+            .unwrap_or_else(|| "-".to_owned());
+        println!(
+            "  {:<16} {:>6} × {:>10}   ({})",
+            line.sku, line.quantity, price, line.attachment
+        );
+    }
+    let total = order
+        .total_cents
+        .map(format_cents)
+        .unwrap_or_else(|| "-".to_owned());
+    println!("total quantity {}  total {total}", order.total_quantity);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_rejections(store: &SqliteOrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
+    let rejections = store.list_rejections(listing.limit).await?;
+    if listing.json {
+        println!("{}", serde_json::to_string_pretty(&rejections)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for rejection in &rejections {
+        let r = &rejection.rejection;
+        println!(
+            "{:>5}  {}  from {}  {}",
+            rejection.id,
+            r.message_key,
+            r.sender.as_deref().unwrap_or("?"),
+            when(rejection.created_at_ms)
+        );
+        for reason in &r.reasons {
+            println!("         - {reason}");
+        }
+    }
+    println!("{} rejection(s)", rejections.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+type Call = fn(
+    Arc<ControlClient>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<ClientReply, plba::control::ControlError>> + Send>,
+>;
+
+async fn remote_call(
+    source: &ConfigSource,
+    remote: Remote,
+    call: Call,
+) -> anyhow::Result<ExitCode> {
+    let url = match remote.url {
+        Some(url) => url,
+        None => format!("http://{}", source.load()?.platform().control.bind),
+    };
+    let mut client = ControlClient::new(url);
+    if let Some(token) = remote.token {
+        client = client.with_token(Secret::new(token));
+    }
+    let reply = call(Arc::new(client)).await?;
+    let body = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(reply.body.clone());
+    println!("{body}");
+    Ok(if reply.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

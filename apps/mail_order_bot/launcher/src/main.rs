@@ -1,0 +1,25 @@
+//! The `mail_order_bot` binary: the PLBA runtime with the mail_order_bot module, and
+//! operator commands around it.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::dispatch(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            // For the operator: the whole chain of causes, no backtrace.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("mail_order_bot: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The `mail_order_bot` configuration section.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use plba_mail_maildir::MaildirOptions;
+use plba_queue_memory::MemoryQueueOptions;
+use serde::Deserialize;
+
+/// Where mail comes from. Chosen by configuration only; the domain code is the same.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A local Maildir (the embedded default).
+    Maildir {
+        /// The Maildir's options.
+        #[serde(flatten)]
+        maildir: MaildirOptions,
+    },
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self::Maildir {
+            maildir: MaildirOptions::default(),
+        }
+    }
+}
+
+/// Limits that keep hostile or broken mail from costing unbounded time or memory.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest order attachment, in bytes (after decoding).
+    pub max_attachment_bytes: usize,
+    /// Most order lines in one mail (all attachments together).
+    pub max_lines: usize,
+    /// Largest uncompressed size of an XLSX file's parts, in bytes (zip-bomb guard).
+    pub max_xlsx_uncompressed_bytes: u64,
+    /// Most reasons listed in one rejection (the rest are counted).
+    pub max_reasons: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_attachment_bytes: 5 * 1024 * 1024,
+            max_lines: 10_000,
+            max_xlsx_uncompressed_bytes: 50 * 1024 * 1024,
+            max_reasons: 20,
+        }
+    }
+}
+
+/// Retry backoff for failed mails (transient failures only).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First delay, in milliseconds.
+    pub initial_ms: u64,
+    /// Largest delay, in milliseconds.
+    pub max_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_ms: 1_000,
+            max_ms: 60_000,
+        }
+    }
+}
+
+/// The order store.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite database file (created when missing).
+    pub sqlite_path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            sqlite_path: PathBuf::from("data/orders.db"),
+        }
+    }
+}
+
+/// The whole `mail_order_bot` section.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// Where mail comes from.
+    pub source: SourceConfig,
+    /// The in-process queue between the source and the order handlers.
+    pub queue: MemoryQueueOptions,
+    /// How many mails are processed at once.
+    pub workers: usize,
+    /// Retry backoff for transient failures.
+    pub retry: RetryConfig,
+    /// Where orders and rejections are stored.
+    pub store: StoreConfig,
+    /// Sender allowlist: an address (`orders@acme.example`) or a domain (`@acme.example`) →
+    /// customer id. An exact address wins over its domain.
+    pub customers: BTreeMap<String, String>,
+    /// Optional catalog: a CSV file with a `sku` column (and optionally `unit_price`). When
+    /// set, unknown SKUs are rejected and missing prices are filled in.
+    pub catalog: Option<PathBuf>,
+    /// Input limits.
+    pub limits: Limits,
+    /// Deliver the bundled sample mails into the Maildir when the bot creates it (first start).
+    pub seed_samples: bool,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            source: SourceConfig::default(),
+            queue: MemoryQueueOptions::default(),
+            workers: 3,
+            retry: RetryConfig::default(),
+            store: StoreConfig::default(),
+            customers: BTreeMap::new(),
+            catalog: None,
+            limits: Limits::default(),
+            seed_samples: false,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! mail_order_bot: customers e-mail orders as CSV or XLSX attachments; the bot turns each
+//! mail into an order (once per Message-ID) or a recorded rejection with its reasons.
+//!
+//! This library is the domain. It depends on `plba-contracts` and the adapters it picks
+//! (mail sources, the memory queue, generic workers) and on nothing of the runtime: the
+//! launcher links the runtime. Swapping the mail source or the queue is configuration.
+//!
+//! - [`process_mail`]: the pure decision for one mail (MIME → attachments → lines →
+//!   validation → [`Decision`]).
+//! - [`OrderMailHandler`]: runs the decision off the async threads and stores the outcome.
+//! - [`OrderStore`] / [`SqliteOrderStore`]: orders and rejections, idempotent on Message-ID.
+//! - [`MailOrderBot`]: the application module wiring source → queue → handlers → store.
+
+mod config;
+mod error;
+mod handler;
+mod model;
+mod module;
+mod money;
+mod process;
+mod rules;
+mod samples;
+mod store;
+mod store_sqlite;
+mod table;
+
+pub use config::{AppConfig, Limits, RetryConfig, SourceConfig, StoreConfig};
+pub use error::DomainError;
+pub use handler::OrderMailHandler;
+pub use model::{Decision, NewOrder, NewRejection, Order, OrderLine, Rejection};
+pub use module::{MODULE, MailOrderBot};
+pub use money::format_cents;
+pub use process::process_mail;
+pub use rules::{Catalog, Rules};
+pub use samples::SAMPLES;
+pub use store::{OrderStore, Stored};
+pub use store_sqlite::SqliteOrderStore;

@@ -1,0 +1,128 @@
+//! The application module: what mail_order_bot asks the runtime to run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_contracts::{
+    ApplicationModule, Backoff, HealthContributor, HealthOptions, HealthReport, Registry,
+    RegistryError, RegistryExt, WorkerSpec, async_trait,
+};
+use plba_mail::{InFlight, MailTaskHandler};
+use plba_mail_maildir::{Maildir, MaildirSource};
+use plba_queue_memory::MemoryQueue;
+use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
+
+use crate::config::{AppConfig, SourceConfig};
+use crate::handler::OrderMailHandler;
+use crate::rules::Rules;
+use crate::samples::SAMPLES;
+use crate::store::OrderStore;
+use crate::store_sqlite::SqliteOrderStore;
+
+/// The module's name and configuration section.
+pub const MODULE: &str = "mail_order_bot";
+
+/// mail_order_bot: mail source → queue → order handlers → order store.
+#[derive(Default)]
+pub struct MailOrderBot {
+    store: Option<Arc<dyn OrderStore>>,
+}
+
+impl MailOrderBot {
+    /// The module with the store its configuration names.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The module with this store instead (tests, other backends).
+    pub fn with_store(store: Arc<dyn OrderStore>) -> Self {
+        Self { store: Some(store) }
+    }
+}
+
+fn module_error(reason: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Module {
+        module: MODULE.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reports the order store's health: a critical dependency.
+struct StoreHealth(Arc<dyn OrderStore>);
+
+#[async_trait]
+impl HealthContributor for StoreHealth {
+    async fn check(&self) -> HealthReport {
+        match self.0.ping().await {
+            Ok(()) => HealthReport::ok(),
+            Err(error) => HealthReport::unhealthy(error.to_string()),
+        }
+    }
+}
+
+impl ApplicationModule for MailOrderBot {
+    fn name(&self) -> &str {
+        MODULE
+    }
+
+    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+        let config: AppConfig = registry.own_section()?;
+        if config.workers == 0 {
+            return Err(module_error("`mail_order_bot.workers` must be at least 1"));
+        }
+        let rules = Arc::new(Rules::from_config(&config).map_err(module_error)?);
+        let store: Arc<dyn OrderStore> = match &self.store {
+            Some(store) => Arc::clone(store),
+            None => {
+                Arc::new(SqliteOrderStore::open(&config.store.sqlite_path).map_err(module_error)?)
+            }
+        };
+        registry.add_health_contributor(
+            "order-store",
+            Arc::new(StoreHealth(Arc::clone(&store))),
+            HealthOptions::critical(),
+        )?;
+
+        let queue = Arc::new(MemoryQueue::new("mail", config.queue).map_err(module_error)?);
+        registry.add_queue(queue.clone())?;
+        let in_flight = Arc::new(InFlight::new());
+        let tracer = registry.tracer();
+
+        let SourceConfig::Maildir { maildir } = &config.source;
+        let fresh = !maildir.path.join("new").is_dir();
+        let maildir = Arc::new(Maildir::open(maildir.clone()).map_err(module_error)?);
+        if fresh && config.seed_samples {
+            for (name, bytes) in SAMPLES {
+                maildir.deliver_blocking(bytes).map_err(module_error)?;
+                tracing::info!(sample = name, "sample mail delivered");
+            }
+        }
+        registry.add_worker(WorkerSpec::single(
+            "mail-source",
+            Arc::new(MaildirSource::new(
+                Arc::clone(&maildir),
+                queue.clone(),
+                Arc::clone(&in_flight),
+                Arc::clone(&tracer),
+            )),
+        ))?;
+
+        let handler = MailTaskHandler::new(
+            maildir,
+            Arc::new(OrderMailHandler::new(rules, store)),
+            in_flight,
+            config.queue.max_attempts,
+        );
+        QueueWorkerPool::new("order-handlers", queue, Arc::new(handler))
+            .concurrency(config.workers)
+            .options(QueueWorkerOptions {
+                retry_backoff: Backoff::new(
+                    Duration::from_millis(config.retry.initial_ms),
+                    Duration::from_millis(config.retry.max_ms.max(config.retry.initial_ms)),
+                ),
+            })
+            .tracer(tracer)
+            .register(registry)?;
+        Ok(())
+    }
+}

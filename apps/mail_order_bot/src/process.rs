@@ -1,0 +1,243 @@
+//! Processing one mail: MIME, attachments, lines, validation → an order or a rejection.
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+use crate::model::{Decision, NewOrder, NewRejection, OrderLine};
+use crate::money::parse_cents;
+use crate::rules::Rules;
+use crate::table::{Table, read_csv_table, read_xlsx_table};
+
+/// Which kind of order attachment a MIME part is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    Xlsx,
+}
+
+fn attachment_kind(name: &str, content_type: Option<(&str, Option<&str>)>) -> Option<Kind> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        return Some(Kind::Csv);
+    }
+    if lower.ends_with(".xlsx") {
+        return Some(Kind::Xlsx);
+    }
+    match content_type {
+        Some(("text", Some(sub))) if sub.eq_ignore_ascii_case("csv") => Some(Kind::Csv),
+        Some(("application", Some(sub)))
+            if sub
+                .eq_ignore_ascii_case("vnd.openxmlformats-officedocument.spreadsheetml.sheet") =>
+        {
+            Some(Kind::Xlsx)
+        }
+        _ => None,
+    }
+}
+
+/// Collects reasons, keeping the first `max` and counting the rest.
+struct Reasons {
+    list: Vec<String>,
+    max: usize,
+    dropped: usize,
+}
+
+impl Reasons {
+    fn push(&mut self, reason: String) {
+        if self.list.len() < self.max {
+            self.list.push(reason);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty() && self.dropped == 0
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.list.push(format!("… and {} more", self.dropped));
+        }
+        self.list
+    }
+}
+
+/// Decides what one mail becomes. Pure and synchronous (CPU-bound: call it off the async
+/// threads); never panics on any input.
+pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules) -> Decision {
+    let reject = |message_key: String,
+                  sender: Option<String>,
+                  subject: Option<String>,
+                  reasons: Vec<String>| {
+        Decision::Rejected(NewRejection {
+            message_key,
+            sender,
+            subject,
+            received_at_ms,
+            reasons,
+        })
+    };
+    let Some(message) = MessageParser::default().parse(bytes) else {
+        return reject(
+            key.to_owned(),
+            None,
+            None,
+            vec!["not a readable e-mail message".to_owned()],
+        );
+    };
+    let subject = message.subject().map(str::to_owned);
+    let sender = message
+        .from()
+        .and_then(|from| from.first())
+        .and_then(|addr| addr.address())
+        .map(|a| a.trim().to_ascii_lowercase());
+    let message_id = message.message_id().map(str::to_owned);
+    let message_key = message_id.clone().unwrap_or_else(|| key.to_owned());
+
+    let mut reasons = Reasons {
+        list: Vec::new(),
+        max: rules.limits().max_reasons.max(1),
+        dropped: 0,
+    };
+    if message_id.is_none() {
+        reasons
+            .push("the mail has no Message-ID, so it cannot be recorded exactly once".to_owned());
+    }
+    let customer = match &sender {
+        None => {
+            reasons.push("the mail has no sender address".to_owned());
+            None
+        }
+        Some(address) => match rules.customer_for(address) {
+            Some(customer) => Some(customer.to_owned()),
+            None => {
+                reasons.push(format!("unknown sender {address}"));
+                None
+            }
+        },
+    };
+
+    let limits = rules.limits();
+    let mut lines = Vec::new();
+    let mut attachments = 0;
+    for part in message.attachments() {
+        let name = part.attachment_name().unwrap_or("(unnamed)").to_owned();
+        let content_type = part.content_type().map(|ct| (ct.ctype(), ct.subtype()));
+        let Some(kind) = attachment_kind(&name, content_type) else {
+            continue;
+        };
+        attachments += 1;
+        let contents = part.contents();
+        if contents.len() > limits.max_attachment_bytes {
+            reasons.push(format!(
+                "attachment {name} is {} bytes, over the {}-byte limit",
+                contents.len(),
+                limits.max_attachment_bytes
+            ));
+            continue;
+        }
+        let room = limits.max_lines.saturating_sub(lines.len());
+        let table = match kind {
+            Kind::Csv => read_csv_table(contents, room),
+            Kind::Xlsx => read_xlsx_table(contents, room, limits.max_xlsx_uncompressed_bytes),
+        };
+        match table {
+            Ok(table) => read_lines(&name, table, rules, &mut lines, &mut reasons),
+            Err(problem) if problem.starts_with("has more than") => reasons.push(format!(
+                "attachment {name}: the mail has more than {} order lines",
+                limits.max_lines
+            )),
+            Err(problem) => reasons.push(format!("attachment {name} {problem}")),
+        }
+    }
+    if attachments == 0 {
+        reasons.push("no order attachment (a .csv or .xlsx file)".to_owned());
+    } else if lines.is_empty() && reasons.is_empty() {
+        reasons.push("the order attachments hold no order lines".to_owned());
+    }
+
+    match (customer, message_id, sender) {
+        (Some(customer_id), Some(message_id), Some(sender)) if reasons.is_empty() => {
+            Decision::Order(NewOrder {
+                message_id,
+                customer_id,
+                sender,
+                subject,
+                received_at_ms,
+                lines,
+            })
+        }
+        (_, _, sender) => reject(message_key, sender, subject, reasons.finish()),
+    }
+}
+
+/// Validates the rows of one attachment into order lines.
+fn read_lines(
+    name: &str,
+    table: Table,
+    rules: &Rules,
+    lines: &mut Vec<OrderLine>,
+    reasons: &mut Reasons,
+) {
+    let column = |wanted: &[&str]| {
+        table
+            .header
+            .iter()
+            .position(|h| wanted.iter().any(|w| h.trim().eq_ignore_ascii_case(w)))
+    };
+    let (Some(sku_col), Some(qty_col)) = (column(&["sku"]), column(&["quantity", "qty"])) else {
+        reasons.push(format!(
+            "attachment {name} needs a header row with `sku` and `quantity` columns (found: {})",
+            table.header.join(", ")
+        ));
+        return;
+    };
+    let price_col = column(&["unit_price", "price"]);
+    for (line, cells) in table.rows {
+        let cell = |i: usize| cells.get(i).map(String::as_str).unwrap_or("").trim();
+        let sku = cell(sku_col);
+        if sku.is_empty() {
+            reasons.push(format!("{name} line {line}: the SKU is empty"));
+            continue;
+        }
+        let quantity = match cell(qty_col).parse::<u32>() {
+            Ok(0) => {
+                reasons.push(format!("{name} line {line}: quantity must be above zero"));
+                continue;
+            }
+            Ok(q) => q,
+            Err(_) => {
+                reasons.push(format!(
+                    "{name} line {line}: quantity {:?} is not a whole number",
+                    cell(qty_col)
+                ));
+                continue;
+            }
+        };
+        let mut unit_price_cents = match price_col.map(cell).filter(|p| !p.is_empty()) {
+            Some(text) => match parse_cents(text) {
+                Ok(cents) => Some(cents),
+                Err(problem) => {
+                    reasons.push(format!("{name} line {line}: {problem}"));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        if let Some(catalog) = rules.catalog() {
+            match catalog.lookup(sku) {
+                None => {
+                    reasons.push(format!("{name} line {line}: unknown SKU {sku:?}"));
+                    continue;
+                }
+                Some(price) => unit_price_cents = unit_price_cents.or(price),
+            }
+        }
+        lines.push(OrderLine {
+            sku: sku.to_owned(),
+            quantity,
+            unit_price_cents,
+            attachment: name.to_owned(),
+        });
+    }
+}

@@ -1,0 +1,43 @@
+//! The order store: where orders and rejections are kept.
+
+use plba_contracts::async_trait;
+
+use crate::error::DomainError;
+use crate::model::{NewOrder, NewRejection, Order, Rejection};
+
+/// What storing an order did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A new order with this id.
+    Created(i64),
+    /// An order with the same Message-ID existed already (a redelivered mail): nothing new.
+    AlreadyExists(i64),
+}
+
+/// Keeps orders and rejections.
+///
+/// # Protocol
+///
+/// Creating an order is idempotent on its Message-ID, and recording a rejection on its
+/// message key: a mail delivered again (after a crash, a lost ack) changes nothing. Every
+/// error is a failure of the store (unreachable, locked, full): retrying may help.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Stores an order once per Message-ID.
+    async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError>;
+
+    /// Records a rejection once per message key.
+    async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError>;
+
+    /// The most recent orders, newest first.
+    async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError>;
+
+    /// One order.
+    async fn get_order(&self, id: i64) -> Result<Option<Order>, DomainError>;
+
+    /// The most recent rejections, newest first.
+    async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError>;
+
+    /// A cheap round trip, for health checks.
+    async fn ping(&self) -> Result<(), DomainError>;
+}

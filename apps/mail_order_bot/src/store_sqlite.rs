@@ -1,0 +1,280 @@
+//! The SQLite order store (one embedded file).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use plba_contracts::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::OnceCell;
+
+use crate::error::DomainError;
+use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
+use crate::store::{OrderStore, Stored};
+
+/// Schema migrations, embedded in the binary, applied in order once each.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_orders.sql"))];
+
+fn now_ms() -> i64 {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
+/// locked at start-up is a transient failure of the first mail, not a crash.
+pub struct SqliteOrderStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    migrated: OnceCell<()>,
+}
+
+impl SqliteOrderStore {
+    /// A store on the file at `path` (created, with its folder, when missing).
+    pub fn open(path: &Path) -> Result<Self, DomainError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DomainError::Store(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| {
+                DomainError::Config(format!("invalid database path {}: {e}", path.display()))
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+            migrated: OnceCell::new(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn ready(&self) -> Result<&SqlitePool, DomainError> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for (version, sql) in MIGRATIONS {
+                    let applied: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = ?",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if applied.is_none() {
+                        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                            .bind(version)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<(), DomainError>(())
+            })
+            .await?;
+        Ok(&self.pool)
+    }
+
+    async fn lines_of(
+        &self,
+        pool: &SqlitePool,
+        order_id: i64,
+    ) -> Result<Vec<OrderLine>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT sku, quantity, unit_price_cents, attachment FROM order_lines WHERE order_id = ? ORDER BY line_no",
+        )
+        .bind(order_id)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OrderLine {
+                    sku: row.try_get("sku")?,
+                    quantity: u32::try_from(row.try_get::<i64, _>("quantity")?).unwrap_or(0),
+                    unit_price_cents: row.try_get("unit_price_cents")?,
+                    attachment: row.try_get("attachment")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DomainError::from)
+    }
+
+    async fn order_from(&self, pool: &SqlitePool, row: &SqliteRow) -> Result<Order, DomainError> {
+        let id: i64 = row.try_get("id")?;
+        let order = NewOrder {
+            message_id: row.try_get("message_id")?,
+            customer_id: row.try_get("customer_id")?,
+            sender: row.try_get("sender")?,
+            subject: row.try_get("subject")?,
+            received_at_ms: row.try_get("received_at_ms")?,
+            lines: self.lines_of(pool, id).await?,
+        };
+        Ok(Order {
+            id,
+            total_quantity: u64::try_from(row.try_get::<i64, _>("total_quantity")?).unwrap_or(0),
+            total_cents: row.try_get("total_cents")?,
+            created_at_ms: row.try_get("created_at_ms")?,
+            order,
+        })
+    }
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents"
+    };
+}
+
+#[async_trait]
+impl OrderStore for SqliteOrderStore {
+    async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
+        let pool = self.ready().await?;
+        let mut tx = pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
+        )
+        .bind(&order.message_id)
+        .bind(&order.customer_id)
+        .bind(&order.sender)
+        .bind(&order.subject)
+        .bind(order.received_at_ms)
+        .bind(now_ms())
+        .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
+        .bind(order.total_cents())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let existing: i64 = sqlx::query_scalar("SELECT id FROM orders WHERE message_id = ?")
+                .bind(&order.message_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(Stored::AlreadyExists(existing));
+        }
+        let id = inserted.last_insert_rowid();
+        for (number, line) in order.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
+            .bind(&line.sku)
+            .bind(i64::from(line.quantity))
+            .bind(line.unit_price_cents)
+            .bind(&line.attachment)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Stored::Created(id))
+    }
+
+    async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
+        let pool = self.ready().await?;
+        let reasons = serde_json::to_string(&rejection.reasons)
+            .map_err(|e| DomainError::Store(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+        )
+        .bind(&rejection.message_key)
+        .bind(&rejection.sender)
+        .bind(&rejection.subject)
+        .bind(rejection.received_at_ms)
+        .bind(now_ms())
+        .bind(reasons)
+        .execute(pool)
+        .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
+            .bind(&rejection.message_key)
+            .fetch_one(pool)
+            .await?;
+        Ok(id)
+    }
+
+    async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in &rows {
+            orders.push(self.order_from(pool, row).await?);
+        }
+        Ok(orders)
+    }
+
+    async fn get_order(&self, id: i64) -> Result<Option<Order>, DomainError> {
+        let pool = self.ready().await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.order_from(pool, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons FROM rejections ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let reasons: String = row.try_get("reasons")?;
+                Ok(Rejection {
+                    id: row.try_get("id")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    rejection: NewRejection {
+                        message_key: row.try_get("message_key")?,
+                        sender: row.try_get("sender")?,
+                        subject: row.try_get("subject")?,
+                        received_at_ms: row.try_get("received_at_ms")?,
+                        reasons: serde_json::from_str(&reasons)
+                            .unwrap_or_else(|_| vec![reasons.clone()]),
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DomainError::from)
+    }
+
+    async fn ping(&self) -> Result<(), DomainError> {
+        let pool = self.ready().await?;
+        sqlx::query("SELECT 1").execute(pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Attachments as tables of text cells: CSV (any of the accepted encodings) and XLSX.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Xlsx};
+
+/// A header row and numbered data rows (numbers as the customer sees them: the header is
+/// line 1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Table {
+    pub(crate) header: Vec<String>,
+    pub(crate) rows: Vec<(usize, Vec<String>)>,
+}
+
+/// Decodes CSV text: UTF-8 with or without BOM, else Windows-1252 (what spreadsheet programs
+/// on Windows write). Binary content is refused.
+fn decode_text(bytes: &[u8]) -> Result<String, String> {
+    if bytes.contains(&0) {
+        return Err("is not a text file (it contains NUL bytes)".to_owned());
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            Ok(text.into_owned())
+        }
+    }
+}
+
+/// `;` when the header line has more semicolons than commas, else `,`.
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    if header.matches(';').count() > header.matches(',').count() {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Reads a CSV attachment, stopping (with an error) past `max_rows` data rows, so a huge
+/// file costs bounded memory.
+pub(crate) fn read_csv_table(bytes: &[u8], max_rows: usize) -> Result<Table, String> {
+    let text = decode_text(bytes)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(&text))
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(Ok(record)) => record.iter().map(|c| c.trim().to_owned()).collect(),
+        Some(Err(e)) => return Err(format!("has an unreadable header: {e}")),
+        None => return Err("is empty".to_owned()),
+    };
+    let mut rows = Vec::new();
+    for (index, record) in records.enumerate() {
+        let line = index + 2;
+        let record = record.map_err(|e| format!("line {line} is not valid CSV: {e}"))?;
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if rows.len() == max_rows {
+            return Err(format!("has more than {max_rows} order lines"));
+        }
+        rows.push((line, record.iter().map(|c| c.trim().to_owned()).collect()));
+    }
+    Ok(Table { header, rows })
+}
+
+/// Checks an XLSX (zip) archive's declared sizes before anything is decompressed: the sum
+/// of uncompressed sizes is bounded, so a zip bomb is refused without being inflated.
+fn guard_zip(bytes: &[u8], max_uncompressed: u64) -> Result<(), String> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("is not an XLSX file: {e}"))?;
+    let mut total: u64 = 0;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| format!("is not an XLSX file: {e}"))?;
+        total = total.saturating_add(entry.size());
+        if total > max_uncompressed {
+            return Err(format!(
+                "expands to more than {max_uncompressed} bytes (a zip bomb, or far too large)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_owned(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads the first sheet of an XLSX attachment.
+pub(crate) fn read_xlsx_table(
+    bytes: &[u8],
+    max_rows: usize,
+    max_uncompressed: u64,
+) -> Result<Table, String> {
+    guard_zip(bytes, max_uncompressed)?;
+    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
+        .map_err(|e| format!("is not a readable XLSX file: {e}"))?;
+    let range = workbook
+        .worksheet_range_at(0)
+        .ok_or_else(|| "has no worksheet".to_owned())?
+        .map_err(|e| format!("has an unreadable first sheet: {e}"))?;
+    let mut rows_iter = range.rows();
+    let header = match rows_iter.next() {
+        Some(cells) => cells.iter().map(cell_text).collect(),
+        None => return Err("has an empty first sheet".to_owned()),
+    };
+    let mut rows = Vec::new();
+    for (index, cells) in rows_iter.enumerate() {
+        let cells: Vec<String> = cells.iter().map(cell_text).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        if rows.len() == max_rows {
+            return Err(format!("has more than {max_rows} order lines"));
+        }
+        rows.push((index + 2, cells));
+    }
+    Ok(Table { header, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_bom_semicolons_and_windows_1252() {
+        let table = read_csv_table(b"\xEF\xBB\xBFsku;quantity\nA-1;2\n\n", 10).unwrap();
+        assert_eq!(table.header, ["sku", "quantity"]);
+        assert_eq!(
+            table.rows,
+            vec![(2, vec!["A-1".to_owned(), "2".to_owned()])]
+        );
+        // "Café" in Windows-1252: 0xE9 is not valid UTF-8 on its own.
+        let table = read_csv_table(b"sku,quantity,note\nCAF\xC9,1,caf\xE9\n", 10).unwrap();
+        assert_eq!(table.rows[0].1[2], "café");
+    }
+
+    #[test]
+    fn csv_limits_and_binary() {
+        let err = read_csv_table(b"sku,quantity\na,1\nb,1\nc,1\n", 2).unwrap_err();
+        assert_eq!(err, "has more than 2 order lines");
+        assert!(
+            read_csv_table(b"sku\x00,quantity\n", 10)
+                .unwrap_err()
+                .contains("not a text file")
+        );
+        assert_eq!(read_csv_table(b"", 10).unwrap_err(), "is empty");
+    }
+
+    #[test]
+    fn a_zip_that_is_not_an_xlsx_is_refused_cleanly() {
+        assert!(
+            read_xlsx_table(b"PK\x03\x04garbage", 10, 1000)
+                .unwrap_err()
+                .contains("not an XLSX file")
+        );
+        assert!(
+            read_xlsx_table(b"plain text", 10, 1000)
+                .unwrap_err()
+                .contains("not an XLSX file")
+        );
+    }
+}

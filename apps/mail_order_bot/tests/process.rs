@@ -1,0 +1,246 @@
+//! The decision for one mail, on the shipped samples and on hostile input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::collections::BTreeMap;
+
+use mail_order_bot::{Catalog, Decision, Limits, Rules, SAMPLES, process_mail};
+use plba_testkit::mail::MailBuilder;
+
+fn rules() -> Rules {
+    Rules::new(
+        BTreeMap::from([
+            ("@acme.example".to_owned(), "ACME".to_owned()),
+            ("buyer@globex.example".to_owned(), "GLOBEX".to_owned()),
+        ]),
+        None,
+        Limits::default(),
+    )
+}
+
+fn sample(name: &str) -> &'static [u8] {
+    SAMPLES.iter().find(|(n, _)| n.starts_with(name)).unwrap().1
+}
+
+fn order(bytes: &[u8], rules: &Rules) -> mail_order_bot::NewOrder {
+    match process_mail(bytes, "key", 0, rules) {
+        Decision::Order(order) => order,
+        Decision::Rejected(rejection) => panic!("rejected: {:?}", rejection.reasons),
+    }
+}
+
+fn rejection(bytes: &[u8], rules: &Rules) -> Vec<String> {
+    match process_mail(bytes, "key", 0, rules) {
+        Decision::Rejected(rejection) => rejection.reasons,
+        Decision::Order(order) => panic!("became an order: {order:?}"),
+    }
+}
+
+#[test]
+fn valid_samples_become_orders_with_lines_and_totals() {
+    let rules = rules();
+    let csv = order(sample("01"), &rules);
+    assert_eq!(
+        (csv.customer_id.as_str(), csv.message_id.as_str()),
+        ("ACME", "0001@acme.example")
+    );
+    let skus: Vec<(&str, u32, Option<i64>)> = csv
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.quantity, l.unit_price_cents))
+        .collect();
+    assert_eq!(skus, [("A-100", 2, Some(1250)), ("B-200", 1, Some(9900))]);
+    assert_eq!(csv.total_cents(), Some(12400));
+
+    let xlsx = order(sample("02"), &rules);
+    assert_eq!(xlsx.customer_id, "GLOBEX");
+    let skus: Vec<(&str, u32, Option<i64>)> = xlsx
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.quantity, l.unit_price_cents))
+        .collect();
+    assert_eq!(skus, [("C-300", 5, Some(320)), ("A-100", 1, Some(1250))]);
+    assert_eq!(xlsx.total_cents(), Some(2850));
+
+    let legacy = order(sample("03"), &rules);
+    assert_eq!(legacy.lines.len(), 2);
+    assert_eq!(legacy.lines[0].unit_price_cents, Some(475), "decimal comma");
+    assert_eq!(legacy.total_cents(), Some(3 * 475 + 10 * 99));
+
+    let two = order(sample("04"), &rules);
+    let parts: Vec<(&str, &str, u32)> = two
+        .lines
+        .iter()
+        .map(|l| (l.attachment.as_str(), l.sku.as_str(), l.quantity))
+        .collect();
+    assert_eq!(
+        parts,
+        [("part-1.csv", "A-100", 4), ("part-2.xlsx", "B-200", 2)]
+    );
+    assert_eq!(two.total_cents(), None, "no prices given");
+    assert_eq!(two.total_quantity(), 6);
+
+    assert_eq!(
+        order(sample("08"), &rules).message_id,
+        csv.message_id,
+        "the duplicate carries the same Message-ID"
+    );
+}
+
+#[test]
+fn invalid_samples_are_rejected_with_every_reason() {
+    let rules = rules();
+    assert_eq!(
+        rejection(sample("05"), &rules),
+        ["unknown sender someone@unknown.example"]
+    );
+    assert_eq!(
+        rejection(sample("06"), &rules),
+        ["no order attachment (a .csv or .xlsx file)"]
+    );
+    assert_eq!(
+        rejection(sample("07"), &rules),
+        [
+            "broken.csv line 2: quantity must be above zero",
+            "broken.csv line 3: quantity \"many\" is not a whole number",
+            "broken.csv line 4: the SKU is empty",
+            "broken.csv line 5: \"free\" is not a price (use 12.50)",
+        ]
+    );
+}
+
+#[test]
+fn a_catalog_rejects_unknown_skus_and_fills_prices() {
+    let catalog = Catalog::new([("A-100".to_owned(), Some(1000)), ("B-200".to_owned(), None)]);
+    let rules = Rules::new(
+        BTreeMap::from([("@acme.example".to_owned(), "ACME".to_owned())]),
+        Some(catalog),
+        Limits::default(),
+    );
+    let mail = MailBuilder::new("orders@acme.example", "<c@acme.example>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\na-100,2\nZ-9,1\n")
+        .build();
+    assert_eq!(
+        rejection(&mail, &rules),
+        ["o.csv line 3: unknown SKU \"Z-9\""]
+    );
+    let mail = MailBuilder::new("orders@acme.example", "<d@acme.example>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\na-100,2\n")
+        .build();
+    assert_eq!(order(&mail, &rules).lines[0].unit_price_cents, Some(1000));
+}
+
+fn acme(attachment: (&str, &str, &[u8])) -> Vec<u8> {
+    MailBuilder::new("orders@acme.example", "<hostile@acme.example>")
+        .attachment(attachment.0, attachment.1, attachment.2)
+        .build()
+}
+
+#[test]
+fn hostile_input_is_a_clean_rejection() {
+    let rules = rules();
+
+    let truncated = &sample("01")[..300];
+    let reasons = rejection(truncated, &rules);
+    assert!(
+        !reasons.is_empty(),
+        "a truncated mail is rejected, not accepted half"
+    );
+
+    let limits = Limits {
+        max_attachment_bytes: 1024,
+        ..Limits::default()
+    };
+    let small = Rules::new(
+        BTreeMap::from([("@acme.example".to_owned(), "ACME".to_owned())]),
+        None,
+        limits,
+    );
+    let big = vec![b'x'; 4096];
+    assert_eq!(
+        rejection(&acme(("big.csv", "text/csv", &big)), &small),
+        ["attachment big.csv is 4096 bytes, over the 1024-byte limit"]
+    );
+
+    let mut million = String::from("sku,quantity\n");
+    for i in 0..1_000_000 {
+        million.push_str(&format!("S{i},1\n"));
+    }
+    // Over the default 5 MiB attachment limit already…
+    assert_eq!(
+        rejection(&acme(("huge.csv", "text/csv", million.as_bytes())), &rules),
+        ["attachment huge.csv is 9888903 bytes, over the 5242880-byte limit"]
+    );
+    // …and with a generous size limit, the line limit stops the read early.
+    let roomy = Rules::new(
+        BTreeMap::from([("@acme.example".to_owned(), "ACME".to_owned())]),
+        None,
+        Limits {
+            max_attachment_bytes: 64 * 1024 * 1024,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        rejection(&acme(("huge.csv", "text/csv", million.as_bytes())), &roomy),
+        ["attachment huge.csv: the mail has more than 10000 order lines"]
+    );
+
+    let binary: Vec<u8> = (0..=255u8).cycle().take(2048).collect();
+    assert_eq!(
+        rejection(&acme(("image.csv", "text/csv", &binary)), &rules),
+        ["attachment image.csv is not a text file (it contains NUL bytes)"]
+    );
+
+    let bomb = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/zip-bomb.xlsx"
+    ))
+    .unwrap();
+    let reasons = rejection(
+        &acme(("bomb.xlsx", "application/octet-stream", &bomb)),
+        &rules,
+    );
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].contains("expands to more than 52428800 bytes"),
+        "{reasons:?}"
+    );
+
+    let not_xlsx = rejection(
+        &acme(("fake.xlsx", "application/octet-stream", b"just text")),
+        &rules,
+    );
+    assert!(
+        not_xlsx[0].starts_with("attachment fake.xlsx is not an XLSX file"),
+        "{not_xlsx:?}"
+    );
+
+    // Invalid UTF-8 is read as Windows-1252: a line with a broken SKU is still a clean outcome.
+    let latin = rejection(
+        &acme(("l.csv", "text/csv", b"sku,quantity\nA\xff,zero\n")),
+        &rules,
+    );
+    assert_eq!(
+        latin,
+        ["l.csv line 2: quantity \"zero\" is not a whole number"]
+    );
+
+    let no_id = MailBuilder::new("orders@acme.example", "<x>")
+        .without_message_id()
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA,1\n")
+        .build();
+    assert_eq!(
+        rejection(&no_id, &rules),
+        ["the mail has no Message-ID, so it cannot be recorded exactly once"]
+    );
+
+    assert_eq!(rejection(b"", &rules).len(), 1);
+    assert!(!rejection(b"\x00\x01\x02garbage", &rules).is_empty());
+    let header_only = rejection(&acme(("h.csv", "text/csv", b"sku,quantity\n")), &rules);
+    assert_eq!(header_only, ["the order attachments hold no order lines"]);
+    let no_columns = rejection(&acme(("n.csv", "text/csv", b"item,count\nA,1\n")), &rules);
+    assert!(
+        no_columns[0].contains("needs a header row with `sku` and `quantity`"),
+        "{no_columns:?}"
+    );
+}
