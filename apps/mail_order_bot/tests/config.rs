@@ -1,0 +1,46 @@
+//! The shipped configurations decode into the module's configuration type.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use mail_order_bot::{AppConfig, MODULE};
+use plba_config::ConfigSource;
+
+fn load(yaml_path: &str) -> AppConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(yaml_path);
+    let snapshot = ConfigSource::new()
+        .with_file(&path)
+        .with_env_vars(Vec::<(String, String)>::new())
+        .load()
+        .unwrap();
+    snapshot.section::<AppConfig>(MODULE).unwrap().unwrap()
+}
+
+#[test]
+fn the_example_configuration_spells_out_the_defaults() {
+    assert_eq!(
+        load("../../deploy/mail_order_bot.example.yaml"),
+        AppConfig::default()
+    );
+}
+
+#[test]
+fn the_embedded_default_configuration_is_valid() {
+    let config = load("config/default.yaml");
+    assert!(config.seed_samples);
+    assert_eq!(config.customers.len(), 2);
+}
+
+#[test]
+fn a_typo_in_the_section_is_an_error_naming_the_key() {
+    let snapshot = ConfigSource::new()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_override("mail_order_bot.worker=5")
+        .load()
+        .unwrap();
+    let err = snapshot.section::<AppConfig>(MODULE).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`mail_order_bot.worker` (from --set mail_order_bot.worker)"),
+        "{err}"
+    );
+}
