@@ -13,4 +13,5 @@ pub mod mail;
 pub mod module;
 pub mod otlp;
 pub mod queue;
+pub mod servers;
 pub mod wait;

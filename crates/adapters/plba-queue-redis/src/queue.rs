@@ -1,0 +1,633 @@
+//! The Redis Streams queue.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use plba_contracts::{
+    DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, Task, TaskQueue,
+    async_trait,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Script, Value};
+
+use crate::keys::Keys;
+use crate::options::{RedisQueueError, RedisQueueOptions};
+use crate::scripts::{MOVE_DUE, RECLAIM};
+use crate::wire::{decode, encode, now_ms};
+
+/// A task queue in Redis Streams, shared by every process that opens the same name on the
+/// same Redis. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    keys: Keys,
+    options: RedisQueueOptions,
+    client: Client,
+    commands: ConnectionManager,
+    /// Connections for blocking reads, one per concurrent `consume` (a blocking read would
+    /// stall every other command on a shared connection).
+    readers: Mutex<Vec<MultiplexedConnection>>,
+    /// Unique per process start, so a restarted process never inherits a dead one's entries
+    /// by name: the janitor hands those over after the visibility timeout.
+    consumer: String,
+    /// Entries handed out and not yet settled, kept alive by the heartbeat.
+    leased: Mutex<HashSet<String>>,
+    move_due: Script,
+    reclaim: Script,
+}
+
+fn unavailable(queue: &str, error: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable {
+        queue: queue.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn consumer_name() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}-{}-{nanos:x}", std::process::id())
+}
+
+impl RedisQueue {
+    /// Connects, creates the consumer group when missing, and starts the maintenance task
+    /// (delayed tasks, janitor, heartbeat) on the current tokio runtime.
+    pub async fn connect(
+        name: impl Into<String>,
+        options: RedisQueueOptions,
+    ) -> Result<Self, RedisQueueError> {
+        let name = name.into();
+        if options.block_ms + 1_000 >= options.visibility_timeout_ms {
+            return Err(RedisQueueError::Invalid {
+                queue: name,
+                reason: "visibility_timeout_ms must exceed block_ms by more than a second"
+                    .to_owned(),
+            });
+        }
+        let client = Client::open(options.url.as_str()).map_err(|e| RedisQueueError::Url {
+            queue: name.clone(),
+            reason: e.to_string(),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.command_timeout()))
+            .set_connection_timeout(Some(options.command_timeout()));
+        let unreachable = |e: redis::RedisError| RedisQueueError::Unreachable {
+            queue: name.clone(),
+            reason: e.to_string(),
+        };
+        let mut commands = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(unreachable)?;
+        let keys = Keys::new(&options.prefix, &name);
+        let created: Result<Value, _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&keys.stream)
+            .arg(&options.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut commands)
+            .await;
+        if let Err(error) = created
+            && error.code() != Some("BUSYGROUP")
+        {
+            return Err(unreachable(error));
+        }
+        let queue = Self {
+            inner: Arc::new(Inner {
+                name,
+                keys,
+                client,
+                commands,
+                readers: Mutex::new(Vec::new()),
+                consumer: consumer_name(),
+                leased: Mutex::new(HashSet::new()),
+                move_due: Script::new(MOVE_DUE),
+                reclaim: Script::new(RECLAIM),
+                options,
+            }),
+        };
+        tokio::spawn(maintain(Arc::downgrade(&queue.inner)));
+        Ok(queue)
+    }
+
+    /// A health contributor for this queue's Redis: degraded while it does not answer,
+    /// unhealthy once that lasts `outage_limit`.
+    pub fn health_contributor(
+        &self,
+        outage_limit: Duration,
+    ) -> Arc<dyn plba_contracts::HealthContributor> {
+        Arc::new(crate::health::RedisHealth::new(
+            self.inner.commands.clone(),
+            outage_limit,
+        ))
+    }
+
+    /// This process's consumer name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.inner.consumer
+    }
+
+    /// Moves every dead letter back into the queue with a fresh attempt count; returns how
+    /// many were moved.
+    pub async fn replay_dead_letters(&self) -> Result<usize, QueueError> {
+        let inner = &self.inner;
+        let mut conn = inner.commands.clone();
+        let entries: Value = redis::cmd("XRANGE")
+            .arg(&inner.keys.dead)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&inner.name, e))?;
+        let mut moved = 0;
+        for (id, fields) in stream_entries(&entries) {
+            let Some(mut task) = field(&fields, "task").and_then(|t| decode(t).ok()) else {
+                continue;
+            };
+            task.attempt = 0;
+            redis::pipe()
+                .atomic()
+                .cmd("XADD")
+                .arg(&inner.keys.stream)
+                .arg("*")
+                .arg("task")
+                .arg(encode(&task, 0))
+                .ignore()
+                .cmd("XDEL")
+                .arg(&inner.keys.dead)
+                .arg(&id)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| unavailable(&inner.name, e))?;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    async fn reader(&self) -> Result<MultiplexedConnection, QueueError> {
+        if let Some(conn) = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        {
+            return Ok(conn);
+        }
+        // The response timeout must outlast BLOCK, or the client gives up on a read the
+        // server still holds open, and the next entry goes to a reader nobody listens to.
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(self.inner.options.block() + Duration::from_secs(5)))
+            .set_connection_timeout(Some(self.inner.options.command_timeout()));
+        self.inner
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| unavailable(&self.inner.name, e))
+    }
+
+    fn lease(&self, id: &str) {
+        self.inner
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned());
+    }
+
+    fn unlease(&self, id: &str) {
+        self.inner
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    fn receipt_id(&self, delivery: &Delivery) -> Result<String, QueueError> {
+        delivery
+            .receipt
+            .key()
+            .map(str::to_owned)
+            .ok_or_else(|| QueueError::Misuse {
+                queue: self.inner.name.clone(),
+                reason: "a delivery from another queue was settled here".to_owned(),
+            })
+    }
+
+    /// Acks and deletes `id` and runs `then` in the same transaction.
+    async fn settle(&self, id: &str, then: redis::Pipeline) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let mut pipe = then;
+        pipe.cmd("XACK")
+            .arg(&inner.keys.stream)
+            .arg(&inner.options.group)
+            .arg(id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&inner.keys.stream)
+            .arg(id)
+            .ignore();
+        let mut conn = inner.commands.clone();
+        let result = pipe.query_async::<()>(&mut conn).await;
+        self.unlease(id);
+        result.map_err(|e| unavailable(&inner.name, e))
+    }
+}
+
+/// Entries of an `XRANGE`/`XREADGROUP` reply: `(id, [field, value, …])`.
+fn stream_entries(value: &Value) -> Vec<(String, Vec<Vec<u8>>)> {
+    let Value::Array(entries) = value else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Value::Array(pair) if pair.len() == 2 => {
+                let id = match &pair[0] {
+                    Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    Value::SimpleString(s) => s.clone(),
+                    _ => return None,
+                };
+                let fields = match &pair[1] {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|v| match v {
+                            Value::BulkString(b) => b.clone(),
+                            Value::SimpleString(s) => s.as_bytes().to_vec(),
+                            _ => Vec::new(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some((id, fields))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn field<'a>(fields: &'a [Vec<u8>], name: &str) -> Option<&'a [u8]> {
+    fields
+        .chunks(2)
+        .find(|pair| pair.first().is_some_and(|k| k == name.as_bytes()))
+        .and_then(|pair| pair.get(1))
+        .map(Vec::as_slice)
+}
+
+/// The entries of the one stream in an `XREADGROUP` reply.
+fn read_group_entries(value: &Value) -> Vec<(String, Vec<Vec<u8>>)> {
+    match value {
+        Value::Array(streams) => streams
+            .iter()
+            .flat_map(|stream| match stream {
+                Value::Array(pair) if pair.len() == 2 => stream_entries(&pair[1]),
+                _ => Vec::new(),
+            })
+            .collect(),
+        Value::Map(streams) => streams
+            .iter()
+            .flat_map(|(_, entries)| stream_entries(entries))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Background upkeep while the queue is alive: due delayed tasks back into the stream;
+/// every visibility timeout / 4, the janitor and the heartbeat.
+async fn maintain(inner: Weak<Inner>) {
+    let mut last_janitor = tokio::time::Instant::now();
+    loop {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let interval = inner.options.maintenance_interval();
+        let mut conn = inner.commands.clone();
+        let moved: Result<i64, _> = inner
+            .move_due
+            .key(&inner.keys.stream)
+            .key(&inner.keys.delayed)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await;
+        if let Err(error) = moved {
+            tracing::debug!(queue = %inner.name, %error, "moving delayed tasks failed; will retry");
+        }
+        if last_janitor.elapsed() >= inner.options.visibility_timeout() / 4 {
+            last_janitor = tokio::time::Instant::now();
+            heartbeat(&inner, &mut conn).await;
+            let reclaimed: Result<i64, _> = inner
+                .reclaim
+                .key(&inner.keys.stream)
+                .arg(&inner.options.group)
+                .arg(format!("{}-janitor", inner.consumer))
+                .arg(
+                    u64::try_from(inner.options.visibility_timeout().as_millis())
+                        .unwrap_or(u64::MAX),
+                )
+                .invoke_async(&mut conn)
+                .await;
+            match reclaimed {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(queue = %inner.name, reclaimed = n, "redelivering tasks whose consumer stopped answering");
+                }
+                Err(error) => {
+                    tracing::debug!(queue = %inner.name, %error, "janitor failed; will retry");
+                }
+            }
+        }
+        drop(inner);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Resets the idle time of entries this process is still working on.
+async fn heartbeat(inner: &Inner, conn: &mut ConnectionManager) {
+    let ids: Vec<String> = inner
+        .leased
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let result: Result<Value, _> = redis::cmd("XCLAIM")
+        .arg(&inner.keys.stream)
+        .arg(&inner.options.group)
+        .arg(&inner.consumer)
+        .arg(0)
+        .arg(&ids)
+        .arg("JUSTID")
+        .query_async(conn)
+        .await;
+    if let Err(error) = result {
+        tracing::debug!(queue = %inner.name, %error, "heartbeat failed");
+    }
+}
+
+#[async_trait]
+impl TaskQueue for RedisQueue {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn publish(&self, task: Task) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let mut conn = inner.commands.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&inner.keys.stream)
+            .arg("*")
+            .arg("task")
+            .arg(encode(&task, 0))
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(&inner.keys.stats)
+            .arg("published")
+            .arg(1)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| unavailable(&inner.name, e))
+    }
+
+    async fn consume(&self) -> Result<Delivery, QueueError> {
+        let inner = &self.inner;
+        loop {
+            let mut reader = self.reader().await?;
+            let reply: Result<Value, _> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&inner.options.group)
+                .arg(&inner.consumer)
+                .arg("COUNT")
+                .arg(1)
+                .arg("BLOCK")
+                .arg(inner.options.block_ms)
+                .arg("STREAMS")
+                .arg(&inner.keys.stream)
+                .arg(">")
+                .query_async(&mut reader)
+                .await;
+            let reply = reply.map_err(|e| unavailable(&inner.name, e))?;
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(reader);
+            let Some((id, fields)) = read_group_entries(&reply).into_iter().next() else {
+                continue;
+            };
+            let decoded = field(&fields, "task")
+                .ok_or_else(|| "entry has no `task` field".to_owned())
+                .and_then(decode);
+            match decoded {
+                Ok(mut task) => {
+                    task.attempt = task.attempt.saturating_add(1);
+                    self.lease(&id);
+                    return Ok(Delivery {
+                        task,
+                        receipt: Receipt::from_key(id),
+                    });
+                }
+                Err(reason) => {
+                    // Bad stored data never stops the queue: it is moved aside, with the reason.
+                    tracing::error!(queue = %inner.name, entry = %id, %reason, "corrupt entry moved to the dead letters");
+                    let raw = field(&fields, "task")
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_default();
+                    let mut dead = redis::pipe();
+                    dead.atomic()
+                        .cmd("XADD")
+                        .arg(&inner.keys.dead)
+                        .arg("*")
+                        .arg("raw")
+                        .arg(raw)
+                        .arg("reason")
+                        .arg(format!("corrupt entry: {reason}"))
+                        .arg("dead_at_ms")
+                        .arg(now_ms())
+                        .ignore();
+                    self.settle(&id, dead).await?;
+                }
+            }
+        }
+    }
+
+    async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
+        let id = self.receipt_id(&delivery)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HINCRBY")
+            .arg(&self.inner.keys.stats)
+            .arg("acked")
+            .arg(1)
+            .ignore();
+        self.settle(&id, pipe).await
+    }
+
+    async fn nack(
+        &self,
+        delivery: Delivery,
+        retry_delay: Option<Duration>,
+        reason: &str,
+    ) -> Result<NackOutcome, QueueError> {
+        if delivery.task.attempt >= self.inner.options.max_attempts {
+            let reason = format!("attempts exhausted ({}): {reason}", delivery.task.attempt);
+            self.dead_letter(delivery, &reason).await?;
+            return Ok(NackOutcome::DeadLettered);
+        }
+        let id = self.receipt_id(&delivery)?;
+        let inner = &self.inner;
+        let stored = encode(&delivery.task, delivery.task.attempt);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        match retry_delay.filter(|d| !d.is_zero()) {
+            Some(delay) => {
+                let due =
+                    now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                pipe.cmd("ZADD")
+                    .arg(&inner.keys.delayed)
+                    .arg(due)
+                    .arg(stored)
+                    .ignore();
+            }
+            None => {
+                pipe.cmd("XADD")
+                    .arg(&inner.keys.stream)
+                    .arg("*")
+                    .arg("task")
+                    .arg(stored)
+                    .ignore();
+            }
+        }
+        pipe.cmd("HINCRBY")
+            .arg(&inner.keys.stats)
+            .arg("retried")
+            .arg(1)
+            .ignore();
+        self.settle(&id, pipe).await?;
+        Ok(NackOutcome::Requeued)
+    }
+
+    async fn dead_letter(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
+        let id = self.receipt_id(&delivery)?;
+        let inner = &self.inner;
+        tracing::warn!(queue = %inner.name, task_id = %delivery.task.id, attempt = delivery.task.attempt, reason, "task dead-lettered");
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(&inner.keys.dead)
+            .arg("*")
+            .arg("task")
+            .arg(encode(&delivery.task, delivery.task.attempt))
+            .arg("reason")
+            .arg(reason)
+            .arg("dead_at_ms")
+            .arg(now_ms())
+            .ignore();
+        self.settle(&id, pipe).await
+    }
+
+    async fn release(&self, delivery: Delivery) -> Result<(), QueueError> {
+        let id = self.receipt_id(&delivery)?;
+        let inner = &self.inner;
+        let attempt = delivery.task.attempt.saturating_sub(1);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(&inner.keys.stream)
+            .arg("*")
+            .arg("task")
+            .arg(encode(&delivery.task, attempt))
+            .ignore();
+        self.settle(&id, pipe).await
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let inner = &self.inner;
+        let mut conn = inner.commands.clone();
+        let (length, pending, delayed, dead, counters): (u64, Value, u64, u64, Vec<(String, u64)>) =
+            redis::pipe()
+                .cmd("XLEN")
+                .arg(&inner.keys.stream)
+                .cmd("XPENDING")
+                .arg(&inner.keys.stream)
+                .arg(&inner.options.group)
+                .cmd("ZCARD")
+                .arg(&inner.keys.delayed)
+                .cmd("XLEN")
+                .arg(&inner.keys.dead)
+                .cmd("HGETALL")
+                .arg(&inner.keys.stats)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&inner.name, e))?;
+        let in_flight = match &pending {
+            Value::Array(summary) => match summary.first() {
+                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let counter = |name: &str| {
+            counters
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or(0, |(_, v)| *v)
+        };
+        Ok(QueueStats {
+            depth: length.saturating_sub(in_flight),
+            in_flight,
+            delayed,
+            dead,
+            published: counter("published"),
+            acked: counter("acked"),
+            retried: counter("retried"),
+            capacity: None,
+        })
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let inner = &self.inner;
+        let mut conn = inner.commands.clone();
+        let entries: Value = redis::cmd("XREVRANGE")
+            .arg(&inner.keys.dead)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&inner.name, e))?;
+        Ok(stream_entries(&entries)
+            .into_iter()
+            .filter_map(|(_, fields)| {
+                let task = decode(field(&fields, "task")?).ok()?;
+                let reason = field(&fields, "reason")
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                    .unwrap_or_default();
+                let dead_at_ms: u64 = field(&fields, "dead_at_ms")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                    .unwrap_or(0);
+                Some(DeadLetter {
+                    task,
+                    reason,
+                    dead_at: UNIX_EPOCH + Duration::from_millis(dead_at_ms),
+                })
+            })
+            .collect())
+    }
+}

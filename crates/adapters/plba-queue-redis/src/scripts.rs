@@ -1,0 +1,39 @@
+//! Lua scripts: each runs atomically on the queue's hash slot.
+
+/// Moves due delayed tasks back into the stream. KEYS: stream, delayed. ARGV: now (ms).
+pub(crate) const MOVE_DUE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 200)
+for _, task in ipairs(due) do
+  redis.call('XADD', KEYS[1], '*', 'task', task)
+  redis.call('ZREM', KEYS[2], task)
+end
+return #due
+";
+
+/// Takes over entries idle longer than the visibility timeout (their consumer died), and
+/// publishes them again with the lost delivery counted; the old entries are acked and
+/// deleted. KEYS: stream. ARGV: group, janitor consumer, min idle (ms).
+pub(crate) const RECLAIM: &str = r"
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', 100)
+local moved = 0
+for _, entry in ipairs(claimed[2]) do
+  local id = entry[1]
+  local fields = entry[2]
+  local task = nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'task' then task = fields[i + 1] end
+  end
+  if task then
+    local ok, decoded = pcall(cjson.decode, task)
+    if ok and type(decoded) == 'table' and type(decoded.attempt) == 'number' then
+      decoded.attempt = decoded.attempt + 1
+      task = cjson.encode(decoded)
+    end
+    redis.call('XADD', KEYS[1], '*', 'task', task)
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  redis.call('XDEL', KEYS[1], id)
+  moved = moved + 1
+end
+return moved
+";
