@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
+use plba_queue_redis::RedisQueueOptions;
 use serde::Deserialize;
 
 /// Where mail comes from. Chosen by configuration only; the domain code is the same.
@@ -23,6 +24,42 @@ impl Default for SourceConfig {
     fn default() -> Self {
         Self::Maildir {
             maildir: MaildirOptions::default(),
+        }
+    }
+}
+
+/// The queue between the mail source and the order handlers. Chosen by configuration only.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QueueConfig {
+    /// In-process (the embedded default): one bot process.
+    Memory {
+        /// The memory queue's options.
+        #[serde(flatten)]
+        memory: MemoryQueueOptions,
+    },
+    /// Redis Streams: several bot processes on several hosts share the work.
+    Redis {
+        /// The Redis queue's options.
+        #[serde(flatten)]
+        redis: RedisQueueOptions,
+    },
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self::Memory {
+            memory: MemoryQueueOptions::default(),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Deliveries before a task is dead-lettered.
+    pub fn max_attempts(&self) -> u32 {
+        match self {
+            Self::Memory { memory } => memory.max_attempts,
+            Self::Redis { redis } => redis.max_attempts,
         }
     }
 }
@@ -93,8 +130,8 @@ impl Default for StoreConfig {
 pub struct AppConfig {
     /// Where mail comes from.
     pub source: SourceConfig,
-    /// The in-process queue between the source and the order handlers.
-    pub queue: MemoryQueueOptions,
+    /// The queue between the source and the order handlers.
+    pub queue: QueueConfig,
     /// How many mails are processed at once.
     pub workers: usize,
     /// Retry backoff for transient failures.
@@ -117,7 +154,7 @@ impl Default for AppConfig {
     fn default() -> Self {
         Self {
             source: SourceConfig::default(),
-            queue: MemoryQueueOptions::default(),
+            queue: QueueConfig::default(),
             workers: 3,
             retry: RetryConfig::default(),
             store: StoreConfig::default(),

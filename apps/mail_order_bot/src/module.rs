@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use plba_contracts::{
     ApplicationModule, Backoff, HealthContributor, HealthOptions, HealthReport, Registry,
-    RegistryError, RegistryExt, WorkerSpec, async_trait,
+    RegistryError, RegistryExt, TaskQueue, WorkerSpec, async_trait,
 };
 use plba_mail::{InFlight, MailTaskHandler};
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
+use plba_queue_redis::LazyRedisQueue;
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
-use crate::config::{AppConfig, SourceConfig};
+use crate::config::{AppConfig, QueueConfig, SourceConfig};
 use crate::handler::OrderMailHandler;
 use crate::rules::Rules;
 use crate::samples::SAMPLES;
@@ -83,7 +84,20 @@ impl ApplicationModule for MailOrderBot {
             HealthOptions::critical(),
         )?;
 
-        let queue = Arc::new(MemoryQueue::new("mail", config.queue).map_err(module_error)?);
+        let queue: Arc<dyn TaskQueue> = match &config.queue {
+            QueueConfig::Memory { memory } => {
+                Arc::new(MemoryQueue::new("mail", *memory).map_err(module_error)?)
+            }
+            QueueConfig::Redis { redis } => {
+                let queue = LazyRedisQueue::new("mail", redis.clone()).map_err(module_error)?;
+                registry.add_health_contributor(
+                    "queue-redis",
+                    queue.health_contributor(Duration::from_secs(30)),
+                    HealthOptions::critical(),
+                )?;
+                Arc::new(queue)
+            }
+        };
         registry.add_queue(queue.clone())?;
         let in_flight = Arc::new(InFlight::new());
         let tracer = registry.tracer();
@@ -111,7 +125,7 @@ impl ApplicationModule for MailOrderBot {
             maildir,
             Arc::new(OrderMailHandler::new(rules, store)),
             in_flight,
-            config.queue.max_attempts,
+            config.queue.max_attempts(),
         );
         QueueWorkerPool::new("order-handlers", queue, Arc::new(handler))
             .concurrency(config.workers)

@@ -16,6 +16,7 @@ use plba_contracts::async_trait;
 use plba_core::{RuntimeManager, RuntimeOptions, RuntimeState};
 use plba_mail_maildir::{Maildir, MaildirOptions};
 use plba_testkit::mail::MailBuilder;
+use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::{eventually, eventually_async, within};
 use tokio::sync::Semaphore;
 
@@ -38,12 +39,16 @@ impl Setup {
     }
 
     fn config(&self) -> serde_json::Value {
+        self.config_with_queue(serde_json::json!({ "kind": "memory", "max_attempts": 1000 }))
+    }
+
+    fn config_with_queue(&self, queue: serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "mail_order_bot": {
                 "source": { "kind": "maildir", "path": self.maildir_path, "rescan_interval_ms": 50 },
                 "store": { "sqlite_path": self.db_path },
                 "workers": 3,
-                "queue": { "max_attempts": 1000 },
+                "queue": queue,
                 "retry": { "initial_ms": 10, "max_ms": 50 },
                 "customers": { "@acme.example": "ACME", "buyer@globex.example": "GLOBEX" }
             }
@@ -59,12 +64,20 @@ impl Setup {
     }
 
     async fn runtime(&self, module: &MailOrderBot) -> RuntimeManager {
+        self.runtime_with(module, self.config()).await
+    }
+
+    async fn runtime_with(
+        &self,
+        module: &MailOrderBot,
+        config: serde_json::Value,
+    ) -> RuntimeManager {
         let runtime = RuntimeManager::with_config(
             RuntimeOptions {
                 stop_timeout: Duration::from_secs(30),
                 ..RuntimeOptions::default()
             },
-            Arc::new(self.config()),
+            Arc::new(config),
         );
         runtime.register(module).unwrap();
         runtime.start().await.unwrap();
@@ -88,12 +101,24 @@ fn cur_files(path: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_gets_its_expected_outcome() {
     let setup = Setup::new();
+    check_samples(&setup, setup.config()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_samples_give_the_same_outcomes_over_a_redis_queue() {
+    let redis = RedisServer::start().expect("redis-server is needed");
+    let setup = Setup::new();
+    let queue = serde_json::json!({ "kind": "redis", "url": redis.url(), "max_attempts": 1000 });
+    check_samples(&setup, setup.config_with_queue(queue)).await;
+}
+
+async fn check_samples(setup: &Setup, config: serde_json::Value) {
     let maildir = setup.maildir();
     let mut keys = Vec::new();
     for (_, bytes) in SAMPLES {
         keys.push(maildir.deliver(Bytes::from_static(bytes)).await.unwrap());
     }
-    let runtime = setup.runtime(&MailOrderBot::new()).await;
+    let runtime = setup.runtime_with(&MailOrderBot::new(), config).await;
     eventually_async(DEADLINE, "every sample processed", || async {
         maildir.scan_new().await.unwrap().is_empty()
     })

@@ -14,11 +14,13 @@
 
 mod health;
 mod keys;
+mod lazy;
 mod options;
 mod queue;
 mod scripts;
 mod wire;
 
 pub use health::RedisHealth;
+pub use lazy::LazyRedisQueue;
 pub use options::{RedisQueueError, RedisQueueOptions};
 pub use queue::RedisQueue;
