@@ -39,10 +39,10 @@ impl Setup {
     }
 
     fn config(&self) -> serde_json::Value {
-        self.config_with_queue(serde_json::json!({ "kind": "memory", "max_attempts": 1000 }))
+        self.config_with_queue(&serde_json::json!({ "kind": "memory", "max_attempts": 1000 }))
     }
 
-    fn config_with_queue(&self, queue: serde_json::Value) -> serde_json::Value {
+    fn config_with_queue(&self, queue: &serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "mail_order_bot": {
                 "source": { "kind": "maildir", "path": self.maildir_path, "rescan_interval_ms": 50 },
@@ -109,7 +109,7 @@ async fn the_same_samples_give_the_same_outcomes_over_a_redis_queue() {
     let redis = RedisServer::start().expect("redis-server is needed");
     let setup = Setup::new();
     let queue = serde_json::json!({ "kind": "redis", "url": redis.url(), "max_attempts": 1000 });
-    check_samples(&setup, setup.config_with_queue(queue)).await;
+    check_samples(&setup, setup.config_with_queue(&queue)).await;
 }
 
 async fn check_samples(setup: &Setup, config: serde_json::Value) {
