@@ -99,12 +99,23 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    persistent: bool,
 }
 
 impl RedisServer {
     /// Installs (when missing) and starts a server; `None` only outside CI when Redis cannot
     /// be had.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`start`](Self::start), with an append-only file fsynced on every write, so the
+    /// data survives [`restart`](Self::restart).
+    pub fn start_persistent() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Option<Self> {
         let binary = match ensure_installed("redis-server", "redis-server") {
             Ok(binary) => binary,
             Err(why) => {
@@ -118,6 +129,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             child: None,
+            persistent,
         };
         server.spawn();
         Some(server)
@@ -133,7 +145,9 @@ impl RedisServer {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                if self.persistent { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
                 "--dir",
             ])
             .arg(self.dir.path())
@@ -181,7 +195,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again on the same port (data is gone: no persistence).
+    /// Starts it again on the same port; the data survives only for a persistent server.
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();

@@ -63,7 +63,9 @@ async fn child_worker_process() {
     let recorder = Arc::new(Recorder {
         connection: client.get_multiplexed_async_connection().await.unwrap(),
     });
-    let spec = QueueWorkerPool::new("crash-workers", queue, recorder).concurrency(3).into_spec();
+    let spec = QueueWorkerPool::new("crash-workers", queue, recorder)
+        .concurrency(3)
+        .into_spec();
     let stop = CancellationToken::new();
     for copy in 0..spec.copies() {
         let worker = spec.build(copy);
@@ -76,7 +78,12 @@ async fn child_worker_process() {
 
 fn spawn_child(url: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_worker_process", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_worker_process",
+            "--nocapture",
+        ])
         .env(CHILD_URL, url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,7 +92,11 @@ fn spawn_child(url: &str) -> Child {
 }
 
 async fn handled(conn: &mut redis::aio::MultiplexedConnection) -> Vec<(String, u64)> {
-    redis::cmd("HGETALL").arg("crash-test:handled").query_async(conn).await.unwrap()
+    redis::cmd("HGETALL")
+        .arg("crash-test:handled")
+        .query_async(conn)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,10 +115,14 @@ async fn a_killed_worker_process_loses_no_task() {
 
     let mut victim = spawn_child(&url);
     let mut survivor = spawn_child(&url);
-    eventually_async(Duration::from_secs(60), "a third of the tasks handled", || {
-        let mut conn = conn.clone();
-        async move { handled(&mut conn).await.len() >= TASKS / 3 }
-    })
+    eventually_async(
+        Duration::from_secs(60),
+        "a third of the tasks handled",
+        || {
+            let mut conn = conn.clone();
+            async move { handled(&mut conn).await.len() >= TASKS / 3 }
+        },
+    )
     .await;
     victim.kill().unwrap();
     victim.wait().unwrap();
@@ -116,7 +131,10 @@ async fn a_killed_worker_process_loses_no_task() {
         let queue = queue.clone();
         async move {
             let stats = queue.stats().await.unwrap();
-            stats.acked as usize >= TASKS && stats.depth == 0 && stats.in_flight == 0 && stats.delayed == 0
+            stats.acked as usize >= TASKS
+                && stats.depth == 0
+                && stats.in_flight == 0
+                && stats.delayed == 0
         }
     })
     .await;
@@ -124,12 +142,23 @@ async fn a_killed_worker_process_loses_no_task() {
     survivor.wait().unwrap();
 
     let stats = queue.stats().await.unwrap();
-    assert_eq!(stats.acked as usize, TASKS, "acked exactly once each: {stats:?}");
+    assert_eq!(
+        stats.acked as usize, TASKS,
+        "acked exactly once each: {stats:?}"
+    );
     assert_eq!(stats.dead, 0);
     let handled = handled(&mut conn).await;
-    let seen: std::collections::HashSet<String> = handled.iter().map(|(id, _)| id.clone()).collect();
+    let seen: std::collections::HashSet<String> =
+        handled.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(seen, ids, "every task handled at least once");
     let twice: Vec<&(String, u64)> = handled.iter().filter(|(_, n)| *n > 1).collect();
-    eprintln!("crash test: {} of {TASKS} tasks handled twice (the killed process's in-flight work)", twice.len());
-    assert!(twice.len() <= 3, "more duplicates than the killed process had in flight: {}", twice.len());
+    eprintln!(
+        "crash test: {} of {TASKS} tasks handled twice (the killed process's in-flight work)",
+        twice.len()
+    );
+    assert!(
+        twice.len() <= 3,
+        "more duplicates than the killed process had in flight: {}",
+        twice.len()
+    );
 }

@@ -1,0 +1,105 @@
+//! Redis restarted mid-run: consumers reconnect, health goes degraded then ok, no task lost.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_contracts::{Backoff, HealthState, RestartPolicy, Task, TaskQueue};
+use plba_core::{RuntimeManager, RuntimeOptions};
+use plba_queue_redis::{RedisQueue, RedisQueueOptions};
+use plba_testkit::handlers::CountingHandler;
+use plba_testkit::module::FnModule;
+use plba_testkit::servers::RedisServer;
+use plba_testkit::wait::{eventually, eventually_async};
+use plba_workers::QueueWorkerPool;
+
+const TASKS: usize = 2_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
+    let mut redis = RedisServer::start_persistent().expect("redis-server is needed");
+    let options = RedisQueueOptions {
+        url: redis.url(),
+        block_ms: 200,
+        visibility_timeout_ms: 2_000,
+        command_timeout_ms: 1_000,
+        max_attempts: 1_000,
+        ..RedisQueueOptions::default()
+    };
+    let queue = Arc::new(RedisQueue::connect("restart", options).await.unwrap());
+    for i in 0..TASKS {
+        queue
+            .publish(Task::new("job", i.to_string()))
+            .await
+            .unwrap();
+    }
+    let health = queue.health_contributor(Duration::from_secs(60));
+    let handler = Arc::new(CountingHandler::new());
+    let spec = QueueWorkerPool::new("workers", queue.clone(), handler.clone())
+        .concurrency(3)
+        .into_spec()
+        .with_restart_policy(RestartPolicy {
+            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
+            max_restarts: 1_000,
+            window: Duration::from_secs(60),
+        });
+    let runtime = RuntimeManager::new(RuntimeOptions::default());
+    runtime
+        .register(&FnModule::new("m", move |registry| {
+            registry.add_health_contributor(
+                "redis",
+                health.clone(),
+                plba_contracts::HealthOptions::critical(),
+            )?;
+            registry.add_worker(spec.clone())
+        }))
+        .unwrap();
+    runtime.start().await.unwrap();
+    eventually(Duration::from_secs(60), "some tasks handled", || {
+        handler.distinct() >= TASKS / 4
+    })
+    .await;
+
+    redis.kill();
+    eventually_async(
+        Duration::from_secs(30),
+        "health degraded while Redis is down",
+        || async {
+            runtime
+                .health()
+                .await
+                .contributors
+                .iter()
+                .any(|c| c.name == "redis" && c.state == HealthState::Degraded)
+        },
+    )
+    .await;
+    redis.restart();
+    eventually_async(Duration::from_secs(60), "health ok again", || async {
+        runtime
+            .health()
+            .await
+            .contributors
+            .iter()
+            .any(|c| c.name == "redis" && c.state == HealthState::Ok)
+    })
+    .await;
+    eventually_async(
+        Duration::from_secs(120),
+        "every task handled and settled",
+        || async {
+            let Ok(stats) = queue.stats().await else {
+                return false;
+            };
+            handler.distinct() == TASKS
+                && stats.depth == 0
+                && stats.in_flight == 0
+                && stats.delayed == 0
+        },
+    )
+    .await;
+    runtime.stop().await;
+    assert_eq!(handler.distinct(), TASKS, "no task lost");
+    assert_eq!(queue.stats().await.unwrap().dead, 0);
+}
