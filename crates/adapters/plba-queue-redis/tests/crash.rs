@@ -131,7 +131,7 @@ async fn a_killed_worker_process_loses_no_task() {
         let queue = queue.clone();
         async move {
             let stats = queue.stats().await.unwrap();
-            stats.acked as usize >= TASKS
+            usize::try_from(stats.acked).unwrap() >= TASKS
                 && stats.depth == 0
                 && stats.in_flight == 0
                 && stats.delayed == 0
@@ -143,7 +143,8 @@ async fn a_killed_worker_process_loses_no_task() {
 
     let stats = queue.stats().await.unwrap();
     assert_eq!(
-        stats.acked as usize, TASKS,
+        usize::try_from(stats.acked).unwrap(),
+        TASKS,
         "acked exactly once each: {stats:?}"
     );
     assert_eq!(stats.dead, 0);
