@@ -64,6 +64,29 @@ impl QueueConfig {
     }
 }
 
+/// A lease in Redis that lets only one of several bot processes poll a shared mailbox.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceLeaseConfig {
+    /// The Redis holding the lease.
+    pub url: String,
+    /// Key prefix.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The lease expires this long after its holder's last renewal (the takeover time when
+    /// the holder dies), in milliseconds.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub ttl_ms: u64,
+}
+
+fn default_prefix() -> String {
+    "plba".to_owned()
+}
+
+fn default_lease_ttl_ms() -> u64 {
+    10_000
+}
+
 /// Limits that keep hostile or broken mail from costing unbounded time or memory.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +155,8 @@ pub struct AppConfig {
     pub source: SourceConfig,
     /// The queue between the source and the order handlers.
     pub queue: QueueConfig,
+    /// When several bot processes read one mailbox: only the lease holder polls it.
+    pub source_lease: Option<SourceLeaseConfig>,
     /// How many mails are processed at once.
     pub workers: usize,
     /// Retry backoff for transient failures.
@@ -155,6 +180,7 @@ impl Default for AppConfig {
         Self {
             source: SourceConfig::default(),
             queue: QueueConfig::default(),
+            source_lease: None,
             workers: 3,
             retry: RetryConfig::default(),
             store: StoreConfig::default(),

@@ -24,7 +24,9 @@ mod store;
 mod store_sqlite;
 mod table;
 
-pub use config::{AppConfig, Limits, QueueConfig, RetryConfig, SourceConfig, StoreConfig};
+pub use config::{
+    AppConfig, Limits, QueueConfig, RetryConfig, SourceConfig, SourceLeaseConfig, StoreConfig,
+};
 pub use error::DomainError;
 pub use handler::OrderMailHandler;
 pub use model::{Decision, NewOrder, NewRejection, Order, OrderLine, Rejection};

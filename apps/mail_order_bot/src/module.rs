@@ -10,7 +10,7 @@ use plba_contracts::{
 use plba_mail::{InFlight, MailTaskHandler};
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
-use plba_queue_redis::LazyRedisQueue;
+use plba_queue_redis::{LazyRedisQueue, RedisLease};
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
 use crate::config::{AppConfig, QueueConfig, SourceConfig};
@@ -111,15 +111,20 @@ impl ApplicationModule for MailOrderBot {
                 tracing::info!(sample = name, "sample mail delivered");
             }
         }
-        registry.add_worker(WorkerSpec::single(
-            "mail-source",
-            Arc::new(MaildirSource::new(
-                Arc::clone(&maildir),
-                queue.clone(),
-                Arc::clone(&in_flight),
-                Arc::clone(&tracer),
-            )),
-        ))?;
+        let mut source = MaildirSource::new(
+            Arc::clone(&maildir),
+            queue.clone(),
+            Arc::clone(&in_flight),
+            Arc::clone(&tracer),
+        );
+        if let Some(lease) = &config.source_lease {
+            let name = format!("mail-source:{}", maildir.name());
+            let ttl = Duration::from_millis(lease.ttl_ms.max(300));
+            let lease =
+                RedisLease::new(&lease.url, &lease.prefix, &name, ttl).map_err(module_error)?;
+            source = source.with_lease(Arc::new(lease));
+        }
+        registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
 
         let handler = MailTaskHandler::new(
             maildir,

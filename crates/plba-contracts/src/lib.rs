@@ -19,6 +19,7 @@
 mod config;
 mod handler;
 mod health;
+mod lease;
 mod metrics;
 mod module;
 mod queue;
@@ -35,6 +36,7 @@ pub use tokio_util::sync::CancellationToken;
 pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
+pub use lease::Lease;
 pub use metrics::{
     HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
 };

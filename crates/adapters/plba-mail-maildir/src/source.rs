@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use inotify::{Inotify, WatchMask};
 use plba_contracts::{
-    StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
+    Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
     WorkerStatus, async_trait,
 };
 use plba_mail::{InFlight, MailRef};
@@ -27,6 +27,7 @@ pub struct MaildirSource {
     status: StatusCell,
     last_error: Mutex<Option<String>>,
     scans: AtomicU64,
+    lease: Option<Arc<dyn Lease>>,
 }
 
 impl MaildirSource {
@@ -45,7 +46,16 @@ impl MaildirSource {
             status: StatusCell::new(WorkerStatus::Stopped),
             last_error: Mutex::new(None),
             scans: AtomicU64::new(0),
+            lease: None,
         }
+    }
+
+    /// Polls only while holding `lease`: when several processes read one mailbox, one of
+    /// them publishes, and another takes over when it dies.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Arc<dyn Lease>) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// How many scans of `new/` have completed (for status and tests).
@@ -61,6 +71,12 @@ impl MaildirSource {
     /// forgets the message it was publishing) when a stop is requested.
     async fn publish_new(&self, ctx: &WorkerContext) -> Result<usize, String> {
         let keys = self.maildir.scan_new().await.map_err(|e| e.to_string())?;
+        // Messages completed elsewhere (another process, or a redelivery) leave the set.
+        let present: std::collections::HashSet<String> = keys
+            .iter()
+            .map(|key| MailRef::new(self.maildir.name(), key.clone()).identity())
+            .collect();
+        self.in_flight.retain(|identity| present.contains(identity));
         let mut published = 0;
         for key in keys {
             let reference = MailRef::new(self.maildir.name(), key);
@@ -112,10 +128,30 @@ impl Worker for MaildirSource {
                 None
             }
         };
-        let rescan = self.maildir.options().rescan_interval();
+        let rescan = match &self.lease {
+            Some(lease) => self
+                .maildir
+                .options()
+                .rescan_interval()
+                .min(lease.renew_interval()),
+            None => self.maildir.options().rescan_interval(),
+        };
         loop {
-            self.status.set(WorkerStatus::Busy);
-            match self.publish_new(&ctx).await {
+            let holding = match &self.lease {
+                Some(lease) => lease.hold().await,
+                None => true,
+            };
+            self.status.set(if holding {
+                WorkerStatus::Busy
+            } else {
+                WorkerStatus::Idle
+            });
+            let scanned = if holding {
+                self.publish_new(&ctx).await
+            } else {
+                Ok(0)
+            };
+            match scanned {
                 Ok(published) => {
                     if published > 0 {
                         tracing::debug!(
@@ -150,6 +186,9 @@ impl Worker for MaildirSource {
                 }
                 () = tokio::time::sleep(rescan) => {}
             }
+        }
+        if let Some(lease) = &self.lease {
+            lease.release().await;
         }
         self.status.set(WorkerStatus::Stopped);
         Ok(())

@@ -42,6 +42,12 @@ impl InFlight {
         self.lock().is_empty()
     }
 
+    /// Keeps only the identities for which `keep` answers true (a source drops messages that
+    /// are no longer in its mailbox, e.g. completed by another process).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.lock().retain(|identity| keep(identity));
+    }
+
     /// Forgets everything (e.g. after a mailbox's UIDVALIDITY changed).
     pub fn clear(&self) {
         self.lock().clear();

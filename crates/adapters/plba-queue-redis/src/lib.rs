@@ -15,6 +15,7 @@
 mod health;
 mod keys;
 mod lazy;
+mod lease;
 mod options;
 mod queue;
 mod scripts;
@@ -22,5 +23,6 @@ mod wire;
 
 pub use health::RedisHealth;
 pub use lazy::LazyRedisQueue;
+pub use lease::RedisLease;
 pub use options::{RedisQueueError, RedisQueueOptions};
 pub use queue::RedisQueue;
