@@ -104,6 +104,8 @@ pub struct QueueStats {
     pub retried: u64,
     /// The bound on `depth`, if the backend has one.
     pub capacity: Option<u64>,
+    /// Consumers registered with a shared backend (every process's readers), if it tracks them.
+    pub consumers: Option<u64>,
 }
 
 /// Why a queue operation failed.

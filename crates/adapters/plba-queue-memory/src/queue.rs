@@ -244,6 +244,7 @@ impl TaskQueue for MemoryQueue {
             acked: c.acked.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             capacity: Some(self.inner.options.capacity as u64),
+            consumers: None,
         })
     }
 

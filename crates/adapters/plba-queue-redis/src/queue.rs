@@ -244,6 +244,45 @@ impl RedisQueue {
     }
 }
 
+/// The `consumers` count of `group` in an `XINFO GROUPS` reply (a list of field/value lists).
+fn group_consumers(groups: &Value, group: &str) -> Option<u64> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let Value::Array(groups) = groups else {
+        return None;
+    };
+    groups.iter().find_map(|info| {
+        let pairs: Vec<(String, &Value)> = match info {
+            Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|p| Some((text(p.first()?)?, p.get(1)?)))
+                .collect(),
+            Value::Map(items) => items
+                .iter()
+                .filter_map(|(k, v)| Some((text(k)?, v)))
+                .collect(),
+            _ => return None,
+        };
+        let name = pairs
+            .iter()
+            .find(|(k, _)| k == "name")
+            .and_then(|(_, v)| text(v))?;
+        if name != group {
+            return None;
+        }
+        pairs
+            .iter()
+            .find(|(k, _)| k == "consumers")
+            .and_then(|(_, v)| match v {
+                Value::Int(n) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+    })
+}
+
 /// Entries of an `XRANGE`/`XREADGROUP` reply: `(id, [field, value, …])`.
 fn stream_entries(value: &Value) -> Vec<(String, Vec<Vec<u8>>)> {
     let Value::Array(entries) = value else {
@@ -559,22 +598,25 @@ impl TaskQueue for RedisQueue {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let inner = &self.inner;
         let mut conn = inner.commands.clone();
-        let (length, pending, delayed, dead, counters): (u64, Value, u64, u64, Vec<(String, u64)>) =
-            redis::pipe()
-                .cmd("XLEN")
-                .arg(&inner.keys.stream)
-                .cmd("XPENDING")
-                .arg(&inner.keys.stream)
-                .arg(&inner.options.group)
-                .cmd("ZCARD")
-                .arg(&inner.keys.delayed)
-                .cmd("XLEN")
-                .arg(&inner.keys.dead)
-                .cmd("HGETALL")
-                .arg(&inner.keys.stats)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| unavailable(&inner.name, e))?;
+        type Replies = (u64, Value, u64, u64, Vec<(String, u64)>, Value);
+        let (length, pending, delayed, dead, counters, groups): Replies = redis::pipe()
+            .cmd("XLEN")
+            .arg(&inner.keys.stream)
+            .cmd("XPENDING")
+            .arg(&inner.keys.stream)
+            .arg(&inner.options.group)
+            .cmd("ZCARD")
+            .arg(&inner.keys.delayed)
+            .cmd("XLEN")
+            .arg(&inner.keys.dead)
+            .cmd("HGETALL")
+            .arg(&inner.keys.stats)
+            .cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&inner.keys.stream)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&inner.name, e))?;
         let in_flight = match &pending {
             Value::Array(summary) => match summary.first() {
                 Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
@@ -597,6 +639,7 @@ impl TaskQueue for RedisQueue {
             acked: counter("acked"),
             retried: counter("retried"),
             capacity: None,
+            consumers: group_consumers(&groups, &inner.options.group),
         })
     }
 

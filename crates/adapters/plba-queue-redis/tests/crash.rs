@@ -142,6 +142,10 @@ async fn a_killed_worker_process_loses_no_task() {
     survivor.wait().unwrap();
 
     let stats = queue.stats().await.unwrap();
+    assert!(
+        stats.consumers.unwrap() >= 2,
+        "both processes joined the group: {stats:?}"
+    );
     assert_eq!(
         usize::try_from(stats.acked).unwrap(),
         TASKS,
