@@ -24,6 +24,7 @@ use plba_contracts::{
 };
 use plba_control::{ControlPlaneService, ControlServer};
 use plba_core::{RuntimeManager, RuntimeOptions};
+use plba_testkit::bench::{env_u64, median, table_row};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A hello-world server: the floor any HTTP endpoint on hyper stands on.
@@ -122,15 +123,6 @@ async fn load(
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-fn env_u64(name: &str, default: u64) -> anyhow::Result<u64> {
-    std::env::var(name).map_or(Ok(default), |v| Ok(v.parse()?))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let seconds = env_u64("PLBA_BENCH_SECONDS", 3)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 5)?.max(1);
@@ -158,7 +150,7 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok((bare, control))
     })?;
-    let bare_median = median(bare.clone());
+    let bare_median = median(&bare);
     println!(
         "runs: {runs} × {seconds} s, keep-alive connections: {connections}, tokio worker threads: 2 (server and load generator share them)"
     );
@@ -169,13 +161,7 @@ fn main() -> anyhow::Result<()> {
         ("bare hyper hello-world", &bare),
         ("control plane GET /health/ready", &control),
     ] {
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(0.0, f64::max);
-        let median = median(values.clone());
-        println!(
-            "| {name} | {median:.0} | {min:.0} | {max:.0} | {:.2} |",
-            median / bare_median
-        );
+        println!("{}", table_row(name, values, bare_median));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod bench;
 pub mod handlers;
 pub mod logs;
 pub mod mail;

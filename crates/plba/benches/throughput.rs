@@ -20,6 +20,7 @@ use plba::queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba::tracing_setup::TraceService;
 use plba::workers::QueueWorkerPool;
 use plba::{RuntimeManager, RuntimeOptions};
+use plba_testkit::bench::{env_u64, median, table_row};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
@@ -175,18 +176,6 @@ impl plba::contracts::ApplicationModule for BenchModule {
     }
 }
 
-fn env_u64(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(value) => Ok(value.parse()?),
-        Err(_) => Ok(default),
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let total = env_u64("PLBA_BENCH_TASKS", 1_000_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 5)?.max(1);
@@ -217,7 +206,7 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
-    let raw_median = median(raw.clone());
+    let raw_median = median(&raw);
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}"
     );
@@ -232,13 +221,7 @@ fn main() -> anyhow::Result<()> {
             &traced,
         ),
     ] {
-        let median = median(values.clone());
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(0.0, f64::max);
-        println!(
-            "| {name} | {median:.0} | {min:.0} | {max:.0} | {:.2} |",
-            median / raw_median
-        );
+        println!("{}", table_row(name, values, raw_median));
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use plba_contracts::{
     async_trait,
 };
 use plba_queue_redis::{RedisQueue, RedisQueueOptions};
+use plba_testkit::bench::{env_u64, median, table_row};
 use plba_testkit::servers::RedisServer;
 use plba_workers::QueueWorkerPool;
 use redis::Value;
@@ -177,15 +178,6 @@ async fn queue_path(url: &str, name: &str, total: u64) -> anyhow::Result<Duratio
     Ok(elapsed)
 }
 
-fn env_u64(name: &str, default: u64) -> anyhow::Result<u64> {
-    std::env::var(name).map_or(Ok(default), |v| Ok(v.parse()?))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let total = env_u64("PLBA_BENCH_TASKS", 20_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 3)?.max(1);
@@ -215,7 +207,7 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok((raw, queue))
     })?;
-    let raw_median = median(raw.clone());
+    let raw_median = median(&raw);
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}, redis-server on loopback"
     );
@@ -226,13 +218,7 @@ fn main() -> anyhow::Result<()> {
         ("raw XADD / XREADGROUP COUNT 1 / XACK loop", &raw),
         ("RedisQueue → QueueWorker ×3 (no-op handler, ack)", &queue),
     ] {
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(0.0, f64::max);
-        let m = median(values.clone());
-        println!(
-            "| {name} | {m:.0} | {min:.0} | {max:.0} | {:.2} |",
-            m / raw_median
-        );
+        println!("{}", table_row(name, values, raw_median));
     }
     Ok(())
 }

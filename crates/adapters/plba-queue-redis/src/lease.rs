@@ -1,6 +1,6 @@
 //! A lease in Redis: `SET NX PX`, renewed and released only by its holder.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use plba_contracts::{Lease, async_trait};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -54,17 +54,10 @@ impl RedisLease {
             queue: format!("lease {name}"),
             reason: e.to_string(),
         })?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "host".to_owned());
         Ok(Self {
             client,
             key: format!("{prefix}:lease:{{{name}}}"),
-            holder: format!("{host}-{}-{nanos:x}", std::process::id()),
+            holder: crate::queue::process_identity(),
             ttl,
             connection: OnceCell::new(),
             hold: Script::new(HOLD),

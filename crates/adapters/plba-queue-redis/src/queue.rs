@@ -48,7 +48,8 @@ fn unavailable(queue: &str, error: impl std::fmt::Display) -> QueueError {
     }
 }
 
-fn consumer_name() -> String {
+/// `host-pid-start`: unique per process start, readable in `XINFO CONSUMERS` and lease keys.
+pub(crate) fn process_identity() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -109,7 +110,7 @@ impl RedisQueue {
                 client,
                 commands,
                 readers: Mutex::new(Vec::new()),
-                consumer: consumer_name(),
+                consumer: process_identity(),
                 leased: Mutex::new(HashSet::new()),
                 move_due: Script::new(MOVE_DUE),
                 reclaim: Script::new(RECLAIM),
