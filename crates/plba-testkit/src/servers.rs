@@ -207,3 +207,218 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A private Dovecot IMAP server on 127.0.0.1: its own configuration in a temporary
+/// directory, one user (`test` / `secret`), Maildir storage, plaintext login allowed (loopback
+/// only). Nothing system-wide is touched.
+pub struct Dovecot {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+/// The test user's name and password.
+pub const IMAP_USER: (&str, &str) = ("test", "secret");
+
+impl Dovecot {
+    /// Installs `dovecot-imapd` when missing and starts a server; `None` only outside CI
+    /// when Dovecot cannot be had.
+    pub fn start() -> Option<Self> {
+        let binary = match ensure_installed("dovecot", "dovecot-imapd") {
+            Ok(binary) => binary,
+            Err(why) => {
+                unavailable("dovecot", &why)?;
+                return None;
+            }
+        };
+        let dir = tempfile::tempdir().expect("temp dir for dovecot");
+        let mut server = Self {
+            binary,
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.configure();
+        server.spawn();
+        Some(server)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn configure(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let root = self.dir.path();
+        // Dovecot's unprivileged processes must reach the mail below the temp dir.
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temp dir");
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(root.join(sub)).expect("dovecot dirs");
+        }
+        let users = self.path("users");
+        std::fs::write(
+            &users,
+            format!("{}:{{PLAIN}}{}::::::\n", IMAP_USER.0, IMAP_USER.1),
+        )
+        .expect("users file");
+        let status = Command::new("chown")
+            .args(["-R", "dovecot:dovecot"])
+            .arg(root.join("mail"))
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown of the mail directory failed");
+        let root = root.display();
+        let config = format!(
+            "base_dir = {root}/run\nstate_dir = {root}/state\nlog_path = {root}/dovecot.log\n\
+             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+             mail_location = maildir:{root}/mail/%u/Maildir\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {root}/users\n}}\n\
+             userdb {{\n  driver = passwd-file\n  args = username_format=%u {root}/users\n  default_fields = uid=dovecot gid=dovecot home={root}/mail/%u\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+            port = self.port
+        );
+        std::fs::write(self.path("dovecot.conf"), config).expect("dovecot.conf");
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(&self.binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(self.path("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut reader = std::io::BufReader::new(stream);
+                let mut greeting = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut greeting).is_ok()
+                    && greeting.starts_with("* OK")
+                {
+                    return;
+                }
+            }
+            let log = std::fs::read_to_string(self.path("dovecot.log")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "dovecot did not answer on port {}: {log}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The IMAP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Appends a message to `mailbox` (created if missing) as the test user, unseen.
+    pub fn append(&self, mailbox: &str, message: &[u8]) {
+        use std::io::{BufRead, Write};
+        let stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to dovecot");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut writer = stream.try_clone().expect("clone stream");
+        let mut reader = std::io::BufReader::new(stream);
+        let expect = |reader: &mut std::io::BufReader<std::net::TcpStream>, tag: &str| {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).expect("read from dovecot");
+                if line.starts_with(tag) {
+                    assert!(line.contains("OK") || tag == "+", "dovecot said {line}");
+                    return;
+                }
+                assert!(!line.is_empty(), "dovecot closed the connection");
+            }
+        };
+        expect(&mut reader, "* OK");
+        write!(writer, "a1 LOGIN {} {}\r\n", IMAP_USER.0, IMAP_USER.1).expect("write");
+        expect(&mut reader, "a1 ");
+        write!(writer, "a2 CREATE \"{mailbox}\"\r\n").expect("write");
+        loop {
+            let mut answer = String::new();
+            reader.read_line(&mut answer).expect("read");
+            if answer.starts_with("a2 ") {
+                break;
+            }
+        }
+        write!(writer, "a3 APPEND \"{mailbox}\" {{{}}}\r\n", message.len()).expect("write");
+        expect(&mut reader, "+");
+        writer.write_all(message).expect("write message");
+        writer.write_all(b"\r\n").expect("write");
+        expect(&mut reader, "a3 ");
+        write!(writer, "a4 LOGOUT\r\n").expect("write");
+    }
+
+    /// Runs `doveadm -c <conf> <args>` and returns its standard output.
+    pub fn doveadm(&self, args: &[&str]) -> String {
+        let output = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.path("dovecot.conf"))
+            .args(args)
+            .output()
+            .expect("run doveadm");
+        assert!(
+            output.status.success(),
+            "doveadm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Stops the server (as a crash would) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same mail.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_dovecot_accepts_appends() {
+        let Some(dovecot) = Dovecot::start() else {
+            return;
+        };
+        dovecot.append("INBOX", b"Subject: hello\r\n\r\nbody\r\n");
+        let status = dovecot.doveadm(&[
+            "mailbox",
+            "status",
+            "-u",
+            IMAP_USER.0,
+            "messages unseen",
+            "INBOX",
+        ]);
+        assert!(
+            status.contains("messages=1") && status.contains("unseen=1"),
+            "{status}"
+        );
+    }
+}
