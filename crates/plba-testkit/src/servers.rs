@@ -361,20 +361,27 @@ impl Dovecot {
         write!(writer, "a4 LOGOUT\r\n").expect("write");
     }
 
-    /// Runs `doveadm -c <conf> <args>` and returns its standard output.
+    /// Runs `doveadm -c <conf> <args>` and returns its standard output; panics on failure.
     pub fn doveadm(&self, args: &[&str]) -> String {
+        self.try_doveadm(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs `doveadm -c <conf> <args>`: standard output, or the error it printed.
+    pub fn try_doveadm(&self, args: &[&str]) -> Result<String, String> {
         let output = Command::new("doveadm")
             .arg("-c")
             .arg(self.path("dovecot.conf"))
             .args(args)
             .output()
-            .expect("run doveadm");
-        assert!(
-            output.status.success(),
-            "doveadm {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .map_err(|e| format!("cannot run doveadm: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "doveadm {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
     }
 
     /// Stops the server (as a crash would) and waits for it to exit.

@@ -1,0 +1,23 @@
+//! An IMAP mail source for PLBA (polling), plugging into the same completion mechanism as
+//! the Maildir source: the domain never sees IMAP.
+//!
+//! - [`ImapMailbox`] is the [`MailBackend`](plba_mail::MailBackend): `UID FETCH … BODY.PEEK[]`
+//!   without side effects (size checked first), `UID STORE +FLAGS (\Seen)` on success, and
+//!   `\Flagged` or `UID MOVE` to a folder on a permanent failure. Completions use their own
+//!   connection, serialised, reconnecting when it breaks.
+//! - [`ImapPollSource`] is the worker: `UID SEARCH UNSEEN` every poll interval, one task per
+//!   message not in flight (mailbox, UIDVALIDITY and UID in the payload); a UIDVALIDITY change
+//!   resets the in-flight set; connection errors reconnect with exponential backoff, health
+//!   degraded meanwhile and unhealthy after a configured outage.
+//!
+//! This version speaks plain IMAP only, which the configuration must ask for explicitly;
+//! TLS (implicit and STARTTLS) and IDLE are the next steps.
+
+mod mailbox;
+mod options;
+mod session;
+mod source;
+
+pub use mailbox::ImapMailbox;
+pub use options::{ImapError, ImapOptions, Security};
+pub use source::ImapPollSource;

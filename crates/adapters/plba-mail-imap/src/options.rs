@@ -1,0 +1,121 @@
+//! Options of an IMAP mailbox.
+
+use std::time::Duration;
+
+use plba_contracts::Secret;
+use serde::Deserialize;
+
+/// How the connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// Plain text: only for loopback tests, and only when asked for explicitly.
+    Plain,
+}
+
+/// One IMAP mailbox to read orders from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapOptions {
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Connection security; there is deliberately no default.
+    pub security: Security,
+    /// Login name.
+    pub user: String,
+    /// Password (give it as `password_file` or through env).
+    pub password: Secret<String>,
+    /// The folder to read.
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    /// Poll every this many milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Larger messages are rejected without being fetched whole.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: u64,
+    /// Move rejected messages to this folder (created when missing); when unset they are
+    /// flagged `\Flagged` and `\Seen` where they are.
+    #[serde(default)]
+    pub rejected_folder: Option<String>,
+    /// Timeout of one IMAP command, in milliseconds.
+    #[serde(default = "default_command_ms")]
+    pub command_timeout_ms: u64,
+    /// First reconnect delay, in milliseconds (doubles up to `reconnect_max_ms`).
+    #[serde(default = "default_reconnect_ms")]
+    pub reconnect_initial_ms: u64,
+    /// Largest reconnect delay, in milliseconds.
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// Unhealthy once the server has been unreachable this long, in milliseconds.
+    #[serde(default = "default_outage_ms")]
+    pub unhealthy_after_ms: u64,
+}
+
+fn default_mailbox() -> String {
+    "INBOX".to_owned()
+}
+fn default_poll_ms() -> u64 {
+    30_000
+}
+fn default_max_message() -> u64 {
+    25 * 1024 * 1024
+}
+fn default_command_ms() -> u64 {
+    30_000
+}
+fn default_reconnect_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_ms() -> u64 {
+    60_000
+}
+fn default_outage_ms() -> u64 {
+    300_000
+}
+
+impl ImapOptions {
+    /// The mailbox name used in message references: `user@host:port/folder`.
+    pub fn mailbox_name(&self) -> String {
+        format!("{}@{}:{}/{}", self.user, self.host, self.port, self.mailbox)
+    }
+
+    pub(crate) fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms.max(100))
+    }
+}
+
+/// Why an IMAP operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    /// The server could not be reached or the connection broke.
+    #[error("IMAP server {server}: {reason}")]
+    Connection {
+        /// `host:port`.
+        server: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The server refused the login (the password is never shown).
+    #[error("IMAP login as {user} on {server} refused: {reason}")]
+    Login {
+        /// `host:port`.
+        server: String,
+        /// The user.
+        user: String,
+        /// The server's answer.
+        reason: String,
+    },
+    /// A command failed or timed out.
+    #[error("IMAP {command} on {server}: {reason}")]
+    Command {
+        /// `host:port`.
+        server: String,
+        /// The command.
+        command: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}

@@ -1,0 +1,80 @@
+//! Connecting and logging in, every call under a timeout.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_imap::Session;
+use tokio::net::TcpStream;
+
+use crate::options::{ImapError, ImapOptions, Security};
+
+/// A logged-in IMAP session.
+pub(crate) type ImapSession = Session<TcpStream>;
+
+/// Runs an IMAP step under the command timeout; the crate itself has none.
+pub(crate) async fn timed<T, E: std::fmt::Display>(
+    options: &ImapOptions,
+    command: &'static str,
+    step: impl Future<Output = Result<T, E>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(options.command_timeout(), step).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(ImapError::Command {
+            server: server(options),
+            command,
+            reason: error.to_string(),
+        }),
+        Err(_) => Err(ImapError::Command {
+            server: server(options),
+            command,
+            reason: format!("no answer within {:?}", options.command_timeout()),
+        }),
+    }
+}
+
+pub(crate) fn server(options: &ImapOptions) -> String {
+    format!("{}:{}", options.host, options.port)
+}
+
+/// Connects, reads the greeting and logs in.
+pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapError> {
+    let connection_error = |reason: String| ImapError::Connection {
+        server: server(options),
+        reason,
+    };
+    let Security::Plain = options.security;
+    let stream = tokio::time::timeout(
+        options.command_timeout(),
+        TcpStream::connect((options.host.as_str(), options.port)),
+    )
+    .await
+    .map_err(|_| connection_error("connect timed out".to_owned()))?
+    .map_err(|e| connection_error(e.to_string()))?;
+    let mut client = async_imap::Client::new(stream);
+    let greeting = tokio::time::timeout(options.command_timeout(), client.read_response())
+        .await
+        .map_err(|_| connection_error("no greeting".to_owned()))?
+        .map_err(|e| connection_error(e.to_string()))?;
+    if greeting.is_none() {
+        return Err(connection_error("closed before the greeting".to_owned()));
+    }
+    let login = client.login(&options.user, options.password.expose());
+    match tokio::time::timeout(options.command_timeout(), login).await {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((error, _client))) => Err(ImapError::Login {
+            server: server(options),
+            user: options.user.clone(),
+            reason: error.to_string(),
+        }),
+        Err(_) => Err(connection_error("login timed out".to_owned())),
+    }
+}
+
+/// Exponential backoff for reconnects.
+pub(crate) fn reconnect_delay(options: &ImapOptions, failures: u32) -> Duration {
+    let initial = Duration::from_millis(options.reconnect_initial_ms.max(1));
+    let max = Duration::from_millis(options.reconnect_max_ms.max(options.reconnect_initial_ms));
+    initial
+        .saturating_mul(1 << failures.saturating_sub(1).min(20))
+        .min(max)
+}

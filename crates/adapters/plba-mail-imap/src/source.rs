@@ -1,0 +1,204 @@
+//! The polling worker: `UID SEARCH UNSEEN`, one task per message not in flight.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plba_contracts::{
+    StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
+    WorkerStatus, async_trait,
+};
+use plba_mail::{InFlight, MailRef};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::options::{ImapError, ImapOptions};
+use crate::session::{ImapSession, connect, reconnect_delay, timed};
+
+/// Polls one IMAP folder and publishes its unseen messages, each once while in flight.
+pub struct ImapPollSource {
+    options: ImapOptions,
+    queue: Arc<dyn TaskQueue>,
+    in_flight: Arc<InFlight>,
+    tracer: Arc<dyn TaskTracer>,
+    status: StatusCell,
+    /// When the server stopped answering, and why; `None` while connected.
+    outage: Mutex<Option<(Instant, String)>>,
+    uidvalidity: AtomicU32,
+    polls: AtomicU64,
+}
+
+impl ImapPollSource {
+    /// A source publishing the folder's unseen messages to `queue`.
+    pub fn new(
+        options: ImapOptions,
+        queue: Arc<dyn TaskQueue>,
+        in_flight: Arc<InFlight>,
+        tracer: Arc<dyn TaskTracer>,
+    ) -> Self {
+        Self {
+            options,
+            queue,
+            in_flight,
+            tracer,
+            status: StatusCell::new(WorkerStatus::Stopped),
+            outage: Mutex::new(None),
+            uidvalidity: AtomicU32::new(0),
+            polls: AtomicU64::new(0),
+        }
+    }
+
+    /// How many polls completed (for status and tests).
+    pub fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
+    }
+
+    fn set_outage(&self, error: Option<&ImapError>) {
+        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            None => *outage = None,
+            Some(error) => {
+                let since = outage
+                    .as_ref()
+                    .map_or_else(Instant::now, |(since, _)| *since);
+                *outage = Some((since, error.to_string()));
+            }
+        }
+    }
+
+    /// One poll: select, check UIDVALIDITY, search unseen, publish what is new.
+    async fn poll(&self, session: &mut ImapSession, ctx: &WorkerContext) -> Result<(), ImapError> {
+        let options = &self.options;
+        let mailbox = timed(options, "SELECT", session.select(&options.mailbox)).await?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        let previous = self.uidvalidity.swap(validity, Ordering::Relaxed);
+        if previous != 0 && previous != validity {
+            tracing::warn!(mailbox = %options.mailbox_name(), previous, validity, "UIDVALIDITY changed: rescanning the folder");
+            self.in_flight.clear();
+        }
+        let mut uids: Vec<u32> = timed(options, "UID SEARCH", session.uid_search("UNSEEN"))
+            .await?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        let name = options.mailbox_name();
+        let present: std::collections::HashSet<String> = uids
+            .iter()
+            .map(|uid| MailRef::new(name.clone(), format!("{validity}:{uid}")).identity())
+            .collect();
+        // Messages seen elsewhere (completed) leave the in-flight set.
+        self.in_flight.retain(|identity| present.contains(identity));
+        for uid in uids {
+            let reference = MailRef {
+                mailbox: name.clone(),
+                key: format!("{validity}:{uid}"),
+                uidvalidity: Some(validity),
+                uid: Some(uid),
+            };
+            let identity = reference.identity();
+            if !self.in_flight.begin(&identity) {
+                continue;
+            }
+            let Ok(mut task) = reference.to_task() else {
+                self.in_flight.end(&identity);
+                continue;
+            };
+            let span = self.tracer.publish_span(self.queue.name(), &mut task);
+            let published = tokio::select! {
+                biased;
+                () = ctx.stop_token().cancelled() => None,
+                published = self.queue.publish(task).instrument(span) => Some(published),
+            };
+            match published {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    self.in_flight.end(&identity);
+                    tracing::warn!(%error, "cannot publish a mail task; will retry on the next poll");
+                    break;
+                }
+                None => {
+                    self.in_flight.end(&identity);
+                    break;
+                }
+            }
+        }
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Worker for ImapPollSource {
+    async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
+        self.status.set(WorkerStatus::Starting);
+        let interval = Duration::from_millis(self.options.poll_interval_ms.max(10));
+        let mut session: Option<ImapSession> = None;
+        let mut failures: u32 = 0;
+        loop {
+            if session.is_none() {
+                match connect(&self.options).await {
+                    Ok(connected) => {
+                        session = Some(connected);
+                        failures = 0;
+                        self.set_outage(None);
+                    }
+                    Err(error) => {
+                        failures = failures.saturating_add(1);
+                        let delay = reconnect_delay(&self.options, failures);
+                        tracing::warn!(%error, retry_in = ?delay, "IMAP connection failed");
+                        self.set_outage(Some(&error));
+                        self.status.set(WorkerStatus::Starting);
+                        tokio::select! {
+                            () = ctx.stop_token().cancelled() => break,
+                            () = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                }
+            }
+            if let Some(active) = session.as_mut() {
+                self.status.set(WorkerStatus::Busy);
+                match self.poll(active, &ctx).await {
+                    Ok(()) => {
+                        self.polls.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "IMAP poll failed; reconnecting");
+                        self.set_outage(Some(&error));
+                        session = None;
+                        continue;
+                    }
+                }
+            }
+            self.status.set(WorkerStatus::Idle);
+            tokio::select! {
+                () = ctx.stop_token().cancelled() => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+        if let Some(mut active) = session {
+            let _ = timed(&self.options, "LOGOUT", active.logout()).await;
+        }
+        self.status.set(WorkerStatus::Stopped);
+        Ok(())
+    }
+
+    fn status(&self) -> WorkerStatus {
+        self.status.get()
+    }
+
+    fn health(&self) -> WorkerHealth {
+        let outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        match &*outage {
+            None => WorkerHealth::Ok,
+            Some((since, reason))
+                if since.elapsed() >= Duration::from_millis(self.options.unhealthy_after_ms) =>
+            {
+                WorkerHealth::unhealthy(format!(
+                    "IMAP unreachable for {:?}: {reason}",
+                    since.elapsed()
+                ))
+            }
+            Some((_, reason)) => WorkerHealth::degraded(format!("reconnecting: {reason}")),
+        }
+    }
+}

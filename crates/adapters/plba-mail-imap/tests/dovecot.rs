@@ -1,0 +1,198 @@
+//! The IMAP polling source and backend against a real Dovecot.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_contracts::{
+    CancellationToken, NoopTaskTracer, Secret, TaskError, TaskQueue, Worker, WorkerContext,
+    async_trait,
+};
+use plba_mail::{InFlight, MailHandler, MailTaskHandler, RawMail};
+use plba_mail_imap::{ImapMailbox, ImapOptions, ImapPollSource, Security};
+use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba_testkit::servers::{Dovecot, IMAP_USER};
+use plba_testkit::wait::{eventually, eventually_async};
+use plba_workers::QueueWorker;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn options(dovecot: &Dovecot, rejected_folder: Option<&str>) -> ImapOptions {
+    ImapOptions {
+        host: "127.0.0.1".into(),
+        port: dovecot.port(),
+        security: Security::Plain,
+        user: IMAP_USER.0.into(),
+        password: Secret::new(IMAP_USER.1.into()),
+        mailbox: "INBOX".into(),
+        poll_interval_ms: 50,
+        max_message_bytes: 4096,
+        rejected_folder: rejected_folder.map(str::to_owned),
+        command_timeout_ms: 10_000,
+        reconnect_initial_ms: 50,
+        reconnect_max_ms: 500,
+        unhealthy_after_ms: 60_000,
+    }
+}
+
+/// Decides by subject: `ok`, `bad` (permanent), anything else transient.
+struct BySubject;
+
+#[async_trait]
+impl MailHandler for BySubject {
+    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError> {
+        let text = String::from_utf8_lossy(&mail.bytes);
+        if text.contains("Subject: ok") {
+            Ok(())
+        } else if text.contains("Subject: bad") {
+            Err(TaskError::permanent("bad order"))
+        } else {
+            Err(TaskError::transient("try later"))
+        }
+    }
+}
+
+fn flags(dovecot: &Dovecot, mailbox: &str) -> String {
+    dovecot.doveadm(&[
+        "fetch",
+        "-u",
+        IMAP_USER.0,
+        "uid flags hdr.subject",
+        "mailbox",
+        mailbox,
+        "all",
+    ])
+}
+
+async fn run(
+    dovecot: &Dovecot,
+    rejected_folder: Option<&str>,
+) -> (Arc<MemoryQueue>, CancellationToken) {
+    let options = options(dovecot, rejected_folder);
+    let queue = Arc::new(
+        MemoryQueue::new(
+            "mail",
+            MemoryQueueOptions {
+                max_attempts: 1000,
+                ..MemoryQueueOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let in_flight = Arc::new(InFlight::new());
+    let source = ImapPollSource::new(
+        options.clone(),
+        queue.clone(),
+        in_flight.clone(),
+        NoopTaskTracer::shared(),
+    );
+    let backend = Arc::new(ImapMailbox::new(options));
+    let handler = Arc::new(MailTaskHandler::new(
+        backend,
+        Arc::new(BySubject),
+        in_flight,
+        1000,
+    ));
+    let worker = QueueWorker::new(
+        queue.clone(),
+        handler,
+        plba_workers::QueueWorkerOptions {
+            retry_backoff: plba_contracts::Backoff::new(
+                Duration::from_millis(20),
+                Duration::from_millis(100),
+            ),
+        },
+        Arc::default(),
+    );
+    let stop = CancellationToken::new();
+    for (copy, w) in [Arc::new(source) as Arc<dyn Worker>, Arc::new(worker)]
+        .into_iter()
+        .enumerate()
+    {
+        let ctx = WorkerContext::new(copy, stop.clone(), CancellationToken::new());
+        tokio::spawn(async move { w.run(ctx).await });
+    }
+    (queue, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_completed_with_flags_and_transient_ones_stay_unseen() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    dovecot.append("INBOX", b"Subject: ok\r\nMessage-ID: <1@x>\r\n\r\nfine\r\n");
+    dovecot.append(
+        "INBOX",
+        b"Subject: bad\r\nMessage-ID: <2@x>\r\n\r\nbroken\r\n",
+    );
+    dovecot.append(
+        "INBOX",
+        b"Subject: later\r\nMessage-ID: <3@x>\r\n\r\nwait\r\n",
+    );
+    let big = format!("Subject: ok\r\n\r\n{}\r\n", "x".repeat(8192));
+    dovecot.append("INBOX", big.as_bytes());
+    let (queue, stop) = run(&dovecot, None).await;
+
+    eventually(DEADLINE, "completed", || {
+        let listing = flags(&dovecot, "INBOX");
+        listing.matches("\\Seen").count() == 3
+    })
+    .await;
+    let listing = flags(&dovecot, "INBOX");
+    assert_eq!(
+        listing.matches("\\Flagged").count(),
+        2,
+        "the bad one and the too-large one: {listing}"
+    );
+    eventually_async(DEADLINE, "the transient one is retried", || async {
+        queue.stats().await.unwrap().retried >= 2
+    })
+    .await;
+    let unseen = dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"]);
+    assert!(
+        unseen.contains("unseen=1"),
+        "only the transient failure stays unseen: {unseen}"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_messages_can_be_moved_to_a_folder() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    dovecot.append(
+        "INBOX",
+        b"Subject: bad\r\nMessage-ID: <2@x>\r\n\r\nbroken\r\n",
+    );
+    dovecot.append("INBOX", b"Subject: ok\r\nMessage-ID: <1@x>\r\n\r\nfine\r\n");
+    let (_queue, stop) = run(&dovecot, Some("Rejected")).await;
+    eventually(DEADLINE, "moved", || {
+        dovecot
+            .try_doveadm(&[
+                "mailbox",
+                "status",
+                "-u",
+                IMAP_USER.0,
+                "messages",
+                "Rejected",
+            ])
+            .is_ok_and(|status| status.contains("messages=1"))
+    })
+    .await;
+    eventually(DEADLINE, "inbox done", || {
+        dovecot
+            .doveadm(&[
+                "mailbox",
+                "status",
+                "-u",
+                IMAP_USER.0,
+                "messages unseen",
+                "INBOX",
+            ])
+            .contains("messages=1 unseen=0")
+    })
+    .await;
+    stop.cancel();
+}
