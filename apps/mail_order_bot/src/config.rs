@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use plba_mail_imap::ImapOptions;
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
 use plba_queue_redis::RedisQueueOptions;
@@ -17,6 +18,12 @@ pub enum SourceConfig {
         /// The Maildir's options.
         #[serde(flatten)]
         maildir: MaildirOptions,
+    },
+    /// An IMAP folder, polled.
+    ImapPoll {
+        /// The IMAP options.
+        #[serde(flatten)]
+        imap: ImapOptions,
     },
 }
 

@@ -7,7 +7,8 @@ use plba_contracts::{
     ApplicationModule, Backoff, HealthContributor, HealthOptions, HealthReport, Registry,
     RegistryError, RegistryExt, TaskQueue, WorkerSpec, async_trait,
 };
-use plba_mail::{InFlight, MailTaskHandler};
+use plba_mail::{InFlight, MailBackend, MailTaskHandler};
+use plba_mail_imap::{ImapMailbox, ImapPollSource};
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
 use plba_queue_redis::{LazyRedisQueue, RedisLease};
@@ -102,32 +103,51 @@ impl ApplicationModule for MailOrderBot {
         let in_flight = Arc::new(InFlight::new());
         let tracer = registry.tracer();
 
-        let SourceConfig::Maildir { maildir } = &config.source;
-        let fresh = !maildir.path.join("new").is_dir();
-        let maildir = Arc::new(Maildir::open(maildir.clone()).map_err(module_error)?);
-        if fresh && config.seed_samples {
-            for (name, bytes) in SAMPLES {
-                maildir.deliver_blocking(bytes).map_err(module_error)?;
-                tracing::info!(sample = name, "sample mail delivered");
+        let backend: Arc<dyn MailBackend> = match &config.source {
+            SourceConfig::Maildir { maildir } => {
+                let fresh = !maildir.path.join("new").is_dir();
+                let maildir = Arc::new(Maildir::open(maildir.clone()).map_err(module_error)?);
+                if fresh && config.seed_samples {
+                    for (name, bytes) in SAMPLES {
+                        maildir.deliver_blocking(bytes).map_err(module_error)?;
+                        tracing::info!(sample = name, "sample mail delivered");
+                    }
+                }
+                let mut source = MaildirSource::new(
+                    Arc::clone(&maildir),
+                    queue.clone(),
+                    Arc::clone(&in_flight),
+                    Arc::clone(&tracer),
+                );
+                if let Some(lease) = &config.source_lease {
+                    let name = format!("mail-source:{}", maildir.name());
+                    let ttl = Duration::from_millis(lease.ttl_ms.max(300));
+                    let lease = RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
+                        .map_err(module_error)?;
+                    source = source.with_lease(Arc::new(lease));
+                }
+                registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
+                maildir
             }
-        }
-        let mut source = MaildirSource::new(
-            Arc::clone(&maildir),
-            queue.clone(),
-            Arc::clone(&in_flight),
-            Arc::clone(&tracer),
-        );
-        if let Some(lease) = &config.source_lease {
-            let name = format!("mail-source:{}", maildir.name());
-            let ttl = Duration::from_millis(lease.ttl_ms.max(300));
-            let lease =
-                RedisLease::new(&lease.url, &lease.prefix, &name, ttl).map_err(module_error)?;
-            source = source.with_lease(Arc::new(lease));
-        }
-        registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
+            SourceConfig::ImapPoll { imap } => {
+                if config.source_lease.is_some() {
+                    return Err(module_error(
+                        "`source_lease` is supported with a maildir source only, for now",
+                    ));
+                }
+                let source = ImapPollSource::new(
+                    imap.clone(),
+                    queue.clone(),
+                    Arc::clone(&in_flight),
+                    Arc::clone(&tracer),
+                );
+                registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
+                Arc::new(ImapMailbox::new(imap.clone()))
+            }
+        };
 
         let handler = MailTaskHandler::new(
-            maildir,
+            backend,
             Arc::new(OrderMailHandler::new(rules, store)),
             in_flight,
             config.queue.max_attempts(),

@@ -389,3 +389,74 @@ async fn a_graceful_stop_mid_run_leaves_nothing_half_done_and_a_restart_finishes
     );
     assert_eq!(cur_files(&setup.maildir_path).len(), MAILS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_samples_give_the_same_outcomes_over_imap_polling() {
+    let Some(dovecot) = plba_testkit::servers::Dovecot::start() else {
+        return;
+    };
+    for (_, bytes) in SAMPLES {
+        dovecot.append("INBOX", bytes);
+    }
+    let setup = Setup::new();
+    let mut config = setup.config();
+    config["mail_order_bot"]["source"] = serde_json::json!({
+        "kind": "imap_poll",
+        "host": "127.0.0.1",
+        "port": dovecot.port(),
+        "security": "plain",
+        "user": plba_testkit::servers::IMAP_USER.0,
+        "password": plba_testkit::servers::IMAP_USER.1,
+        "poll_interval_ms": 100,
+    });
+    let runtime = setup.runtime_with(&MailOrderBot::new(), config).await;
+    let user = plba_testkit::servers::IMAP_USER.0;
+    eventually(DEADLINE, "every sample seen", || {
+        dovecot
+            .doveadm(&["mailbox", "status", "-u", user, "messages unseen", "INBOX"])
+            .contains("messages=8 unseen=0")
+    })
+    .await;
+    within(DEADLINE, "stop", runtime.stop()).await;
+
+    let store = setup.store();
+    let mut orders: Vec<String> = store
+        .list_orders(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.order.message_id)
+        .collect();
+    orders.sort();
+    assert_eq!(
+        orders,
+        [
+            "0001@acme.example",
+            "0002@globex.example",
+            "0003@acme.example",
+            "0004@acme.example"
+        ]
+    );
+    let mut rejected: Vec<String> = store
+        .list_rejections(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.rejection.message_key)
+        .collect();
+    rejected.sort();
+    assert_eq!(
+        rejected,
+        [
+            "0005@unknown.example",
+            "0006@acme.example",
+            "0007@acme.example"
+        ]
+    );
+    let flags = dovecot.doveadm(&["fetch", "-u", user, "flags", "mailbox", "INBOX", "all"]);
+    assert_eq!(
+        flags.matches("\\Flagged").count(),
+        3,
+        "the three rejected mails are flagged: {flags}"
+    );
+}

@@ -112,7 +112,9 @@ async fn deliver(
     files: &[std::path::PathBuf],
 ) -> anyhow::Result<ExitCode> {
     let config = app_config(snapshot)?;
-    let SourceConfig::Maildir { maildir } = config.source;
+    let SourceConfig::Maildir { maildir } = config.source else {
+        anyhow::bail!("`deliver` writes into a Maildir; the configured source is not a maildir");
+    };
     let maildir = Maildir::open(maildir)?;
     let mut failed = false;
     for file in files {
