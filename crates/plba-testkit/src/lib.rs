@@ -15,4 +15,5 @@ pub mod module;
 pub mod otlp;
 pub mod queue;
 pub mod servers;
+pub mod tls;
 pub mod wait;

@@ -215,6 +215,7 @@ pub struct Dovecot {
     binary: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -225,6 +226,16 @@ impl Dovecot {
     /// Installs `dovecot-imapd` when missing and starts a server; `None` only outside CI
     /// when Dovecot cannot be had.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Like [`start`](Self::start), with TLS: implicit TLS on [`tls_port`](Self::tls_port)
+    /// and STARTTLS on [`port`](Self::port), using the given certificate and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let binary = match ensure_installed("dovecot", "dovecot-imapd") {
             Ok(binary) => binary,
             Err(why) => {
@@ -236,10 +247,11 @@ impl Dovecot {
         let mut server = Self {
             binary,
             port: free_port(),
+            tls_port: tls.map(|_| free_port()),
             dir,
             child: None,
         };
-        server.configure();
+        server.configure(tls);
         server.spawn();
         Some(server)
     }
@@ -248,7 +260,7 @@ impl Dovecot {
         self.dir.path().join(name)
     }
 
-    fn configure(&self) {
+    fn configure(&self, tls: Option<(&str, &str)>) {
         use std::os::unix::fs::PermissionsExt;
         let root = self.dir.path();
         // Dovecot's unprivileged processes must reach the mail below the temp dir.
@@ -269,15 +281,29 @@ impl Dovecot {
             .status()
             .expect("chown");
         assert!(status.success(), "chown of the mail directory failed");
+        let ssl = match tls {
+            None => "ssl = no\n".to_owned(),
+            Some((cert, key)) => {
+                std::fs::write(root.join("cert.pem"), cert).expect("certificate file");
+                std::fs::write(root.join("key.pem"), key).expect("key file");
+                format!(
+                    "ssl = yes\nssl_cert = <{0}/cert.pem\nssl_key = <{0}/key.pem\n",
+                    root.display()
+                )
+            }
+        };
+        let imaps = self.tls_port.map_or("port = 0".to_owned(), |port| {
+            format!("port = {port}\n    ssl = yes")
+        });
         let root = root.display();
         let config = format!(
             "base_dir = {root}/run\nstate_dir = {root}/state\nlog_path = {root}/dovecot.log\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             protocols = imap\nlisten = 127.0.0.1\n{ssl}disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\nfirst_valid_uid = 1\n\
              mail_location = maildir:{root}/mail/%u/Maildir\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {root}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {root}/users\n  default_fields = uid=dovecot gid=dovecot home={root}/mail/%u\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    {imaps}\n  }}\n}}\n",
             port = self.port
         );
         std::fs::write(self.path("dovecot.conf"), config).expect("dovecot.conf");
@@ -315,9 +341,14 @@ impl Dovecot {
         }
     }
 
-    /// The IMAP port on 127.0.0.1.
+    /// The IMAP port on 127.0.0.1 (STARTTLS available when started with TLS).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The implicit-TLS (IMAPS) port, when started with TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// Appends a message to `mailbox` (created if missing) as the test user, unseen.

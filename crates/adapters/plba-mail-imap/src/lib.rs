@@ -10,13 +10,14 @@
 //!   resets the in-flight set; connection errors reconnect with exponential backoff, health
 //!   degraded meanwhile and unhealthy after a configured outage.
 //!
-//! This version speaks plain IMAP only, which the configuration must ask for explicitly;
-//! TLS (implicit and STARTTLS) and IDLE are the next steps.
+//! Connections use implicit TLS by default, or STARTTLS, verified against the system's roots
+//! or a configured CA file (rustls); plain text only when the configuration says so.
 
 mod mailbox;
 mod options;
 mod session;
 mod source;
+mod stream;
 
 pub use mailbox::ImapMailbox;
 pub use options::{ImapError, ImapOptions, Security};

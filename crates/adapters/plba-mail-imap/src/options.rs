@@ -6,9 +6,14 @@ use plba_contracts::Secret;
 use serde::Deserialize;
 
 /// How the connection is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Security {
+    /// Implicit TLS from the first byte (IMAPS, usually port 993): the default.
+    #[default]
+    Tls,
+    /// Plain text upgraded with STARTTLS (usually port 143); refused if the server cannot.
+    Starttls,
     /// Plain text: only for loopback tests, and only when asked for explicitly.
     Plain,
 }
@@ -21,8 +26,12 @@ pub struct ImapOptions {
     pub host: String,
     /// Server port.
     pub port: u16,
-    /// Connection security; there is deliberately no default.
+    /// Connection security (default: implicit TLS).
+    #[serde(default)]
     pub security: Security,
+    /// Trust only this CA (PEM) instead of the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Login name.
     pub user: String,
     /// Password (give it as `password_file` or through env).

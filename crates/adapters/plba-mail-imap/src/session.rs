@@ -7,9 +7,10 @@ use async_imap::Session;
 use tokio::net::TcpStream;
 
 use crate::options::{ImapError, ImapOptions, Security};
+use crate::stream::{ImapStream, start_tls, tls_connector};
 
 /// A logged-in IMAP session.
-pub(crate) type ImapSession = Session<TcpStream>;
+pub(crate) type ImapSession = Session<ImapStream>;
 
 /// Runs an IMAP step under the command timeout; the crate itself has none.
 pub(crate) async fn timed<T, E: std::fmt::Display>(
@@ -42,14 +43,35 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
         server: server(options),
         reason,
     };
-    let Security::Plain = options.security;
-    let stream = tokio::time::timeout(
+    let connector = match options.security {
+        Security::Plain => None,
+        Security::Tls | Security::Starttls => {
+            Some(tls_connector(options.ca_file.as_deref()).map_err(&connection_error)?)
+        }
+    };
+    let tcp = tokio::time::timeout(
         options.command_timeout(),
         TcpStream::connect((options.host.as_str(), options.port)),
     )
     .await
     .map_err(|_| connection_error("connect timed out".to_owned()))?
     .map_err(|e| connection_error(e.to_string()))?;
+    let handshake = |stream| async {
+        let connector = connector
+            .as_ref()
+            .ok_or_else(|| connection_error("no TLS connector".to_owned()))?;
+        tokio::time::timeout(
+            options.command_timeout(),
+            start_tls(connector, &options.host, stream),
+        )
+        .await
+        .map_err(|_| connection_error("TLS handshake timed out".to_owned()))?
+        .map_err(&connection_error)
+    };
+    let stream = match options.security {
+        Security::Plain | Security::Starttls => ImapStream::Plain(tcp),
+        Security::Tls => handshake(tcp).await?,
+    };
     let mut client = async_imap::Client::new(stream);
     let greeting = tokio::time::timeout(options.command_timeout(), client.read_response())
         .await
@@ -57,6 +79,19 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
         .map_err(|e| connection_error(e.to_string()))?;
     if greeting.is_none() {
         return Err(connection_error("closed before the greeting".to_owned()));
+    }
+    if options.security == Security::Starttls {
+        tokio::time::timeout(
+            options.command_timeout(),
+            client.run_command_and_check_ok("STARTTLS", None),
+        )
+        .await
+        .map_err(|_| connection_error("STARTTLS timed out".to_owned()))?
+        .map_err(|e| connection_error(format!("the server refused STARTTLS: {e}")))?;
+        let ImapStream::Plain(tcp) = client.into_inner() else {
+            return Err(connection_error("STARTTLS on a TLS stream".to_owned()));
+        };
+        client = async_imap::Client::new(handshake(tcp).await?);
     }
     let login = client.login(&options.user, options.password.expose());
     match tokio::time::timeout(options.command_timeout(), login).await {

@@ -23,6 +23,7 @@ fn options(dovecot: &Dovecot, rejected_folder: Option<&str>) -> ImapOptions {
         host: "127.0.0.1".into(),
         port: dovecot.port(),
         security: Security::Plain,
+        ca_file: None,
         user: IMAP_USER.0.into(),
         password: Secret::new(IMAP_USER.1.into()),
         mailbox: "INBOX".into(),
@@ -69,7 +70,10 @@ async fn run(
     dovecot: &Dovecot,
     rejected_folder: Option<&str>,
 ) -> (Arc<MemoryQueue>, CancellationToken) {
-    let options = options(dovecot, rejected_folder);
+    run_with(options(dovecot, rejected_folder)).await
+}
+
+async fn run_with(options: ImapOptions) -> (Arc<MemoryQueue>, CancellationToken) {
     let queue = Arc::new(
         MemoryQueue::new(
             "mail",
@@ -192,6 +196,82 @@ async fn rejected_messages_can_be_moved_to_a_folder() {
                 "INBOX",
             ])
             .contains("messages=1 unseen=0")
+    })
+    .await;
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is_refused() {
+    let certificates = plba_testkit::tls::certificates();
+    let Some(dovecot) = Dovecot::start_tls(&certificates.cert_pem, &certificates.key_pem) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &certificates.ca_pem).unwrap();
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <tls@x>\r\n\r\nover TLS\r\n",
+    );
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <starttls@x>\r\n\r\nover STARTTLS\r\n",
+    );
+
+    // Without the CA, the server's certificate is not trusted: the connection is refused.
+    let untrusted = ImapOptions {
+        security: Security::Tls,
+        port: dovecot.tls_port().unwrap(),
+        ..options(&dovecot, None)
+    };
+    let mailbox = ImapMailbox::new(untrusted);
+    let reference = plba_mail::MailRef {
+        mailbox: mailbox.name().to_owned(),
+        key: "1:1".into(),
+        uidvalidity: None,
+        uid: Some(1),
+    };
+    let refused = plba_mail::MailBackend::fetch(&mailbox, &reference)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("TLS handshake failed") && refused.to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+
+    // Implicit TLS with the CA: the first message is processed.
+    let tls = ImapOptions {
+        security: Security::Tls,
+        port: dovecot.tls_port().unwrap(),
+        ca_file: Some(ca_file.clone()),
+        ..options(&dovecot, None)
+    };
+    let (_queue, stop) = run_with(tls).await;
+    eventually(DEADLINE, "processed over TLS", || {
+        dovecot
+            .doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+            .contains("unseen=0")
+    })
+    .await;
+    stop.cancel();
+
+    // STARTTLS on the plain port, with the CA.
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <starttls2@x>\r\n\r\nagain\r\n",
+    );
+    let starttls = ImapOptions {
+        security: Security::Starttls,
+        ca_file: Some(ca_file),
+        ..options(&dovecot, None)
+    };
+    let (_queue, stop) = run_with(starttls).await;
+    eventually(DEADLINE, "processed over STARTTLS", || {
+        dovecot
+            .doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+            .contains("unseen=0")
     })
     .await;
     stop.cancel();
