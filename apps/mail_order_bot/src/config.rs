@@ -25,6 +25,12 @@ pub enum SourceConfig {
         #[serde(flatten)]
         imap: ImapOptions,
     },
+    /// An IMAP folder watched with IDLE (polling when the server lacks IDLE).
+    ImapIdle {
+        /// The IMAP options.
+        #[serde(flatten)]
+        imap: ImapOptions,
+    },
 }
 
 impl Default for SourceConfig {

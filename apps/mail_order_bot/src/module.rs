@@ -8,7 +8,7 @@ use plba_contracts::{
     RegistryError, RegistryExt, TaskQueue, WorkerSpec, async_trait,
 };
 use plba_mail::{InFlight, MailBackend, MailTaskHandler};
-use plba_mail_imap::{ImapMailbox, ImapPollSource};
+use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
 use plba_queue_redis::{LazyRedisQueue, RedisLease};
@@ -129,17 +129,22 @@ impl ApplicationModule for MailOrderBot {
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
                 maildir
             }
-            SourceConfig::ImapPoll { imap } => {
+            SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
                 if config.source_lease.is_some() {
                     return Err(module_error(
                         "`source_lease` is supported with a maildir source only, for now",
                     ));
                 }
-                let source = ImapPollSource::new(
+                let mode = match &config.source {
+                    SourceConfig::ImapIdle { .. } => ImapMode::Idle,
+                    _ => ImapMode::Poll,
+                };
+                let source = ImapSource::new(
                     imap.clone(),
                     queue.clone(),
                     Arc::clone(&in_flight),
                     Arc::clone(&tracer),
+                    mode,
                 );
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
                 Arc::new(ImapMailbox::new(imap.clone()))

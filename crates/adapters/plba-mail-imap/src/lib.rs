@@ -1,12 +1,12 @@
-//! An IMAP mail source for PLBA (polling), plugging into the same completion mechanism as
+//! IMAP mail sources for PLBA (polling and IDLE), plugging into the same completion mechanism as
 //! the Maildir source: the domain never sees IMAP.
 //!
 //! - [`ImapMailbox`] is the [`MailBackend`](plba_mail::MailBackend): `UID FETCH … BODY.PEEK[]`
 //!   without side effects (size checked first), `UID STORE +FLAGS (\Seen)` on success, and
 //!   `\Flagged` or `UID MOVE` to a folder on a permanent failure. Completions use their own
 //!   connection, serialised, reconnecting when it breaks.
-//! - [`ImapPollSource`] is the worker: `UID SEARCH UNSEEN` every poll interval, one task per
-//!   message not in flight (mailbox, UIDVALIDITY and UID in the payload); a UIDVALIDITY change
+//! - [`ImapSource`] is the worker, polling or with IDLE ([`ImapMode`]): `UID SEARCH UNSEEN`,
+//!   one task per message not in flight (mailbox, UIDVALIDITY and UID in the payload); a UIDVALIDITY change
 //!   resets the in-flight set; connection errors reconnect with exponential backoff, health
 //!   degraded meanwhile and unhealthy after a configured outage.
 //!
@@ -21,4 +21,4 @@ mod stream;
 
 pub use mailbox::ImapMailbox;
 pub use options::{ImapError, ImapOptions, Security};
-pub use source::ImapPollSource;
+pub use source::{ImapMode, ImapSource};

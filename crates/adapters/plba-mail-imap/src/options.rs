@@ -39,9 +39,13 @@ pub struct ImapOptions {
     /// The folder to read.
     #[serde(default = "default_mailbox")]
     pub mailbox: String,
-    /// Poll every this many milliseconds.
+    /// Poll every this many milliseconds (with IDLE: rescan at least this often anyway).
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// With IDLE, re-issue it after this many milliseconds (RFC 2177: servers may drop an
+    /// IDLE after 30 minutes).
+    #[serde(default = "default_idle_max_ms")]
+    pub idle_max_ms: u64,
     /// Larger messages are rejected without being fetched whole.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: u64,
@@ -68,6 +72,9 @@ fn default_mailbox() -> String {
 }
 fn default_poll_ms() -> u64 {
     30_000
+}
+fn default_idle_max_ms() -> u64 {
+    28 * 60 * 1000
 }
 fn default_max_message() -> u64 {
     25 * 1024 * 1024

@@ -15,8 +15,19 @@ use tracing::Instrument;
 use crate::options::{ImapError, ImapOptions};
 use crate::session::{ImapSession, connect, reconnect_delay, timed};
 
-/// Polls one IMAP folder and publishes its unseen messages, each once while in flight.
-pub struct ImapPollSource {
+/// How a source learns about new mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImapMode {
+    /// `UID SEARCH UNSEEN` every poll interval.
+    Poll,
+    /// IMAP IDLE (RFC 2177): woken by the server when mail arrives, re-issued before
+    /// `idle_max_ms`, rescanning at least every poll interval; polling when the server lacks
+    /// IDLE.
+    Idle,
+}
+
+/// Watches one IMAP folder and publishes its unseen messages, each once while in flight.
+pub struct ImapSource {
     options: ImapOptions,
     queue: Arc<dyn TaskQueue>,
     in_flight: Arc<InFlight>,
@@ -26,15 +37,18 @@ pub struct ImapPollSource {
     outage: Mutex<Option<(Instant, String)>>,
     uidvalidity: AtomicU32,
     polls: AtomicU64,
+    idles: AtomicU64,
+    mode: ImapMode,
 }
 
-impl ImapPollSource {
+impl ImapSource {
     /// A source publishing the folder's unseen messages to `queue`.
     pub fn new(
         options: ImapOptions,
         queue: Arc<dyn TaskQueue>,
         in_flight: Arc<InFlight>,
         tracer: Arc<dyn TaskTracer>,
+        mode: ImapMode,
     ) -> Self {
         Self {
             options,
@@ -45,12 +59,55 @@ impl ImapPollSource {
             outage: Mutex::new(None),
             uidvalidity: AtomicU32::new(0),
             polls: AtomicU64::new(0),
+            idles: AtomicU64::new(0),
+            mode,
         }
     }
 
-    /// How many polls completed (for status and tests).
+    /// How many scans of the folder completed (for status and tests).
     pub fn polls(&self) -> u64 {
         self.polls.load(Ordering::Relaxed)
+    }
+
+    /// How many times the source entered IDLE (for status and tests).
+    pub fn idles(&self) -> u64 {
+        self.idles.load(Ordering::Relaxed)
+    }
+
+    /// Waits in IDLE until the server reports something, the wait times out (then IDLE is
+    /// re-issued) or a stop is requested. Returns the session, or `None` on a stop.
+    async fn idle(
+        &self,
+        session: ImapSession,
+        ctx: &WorkerContext,
+    ) -> Result<Option<ImapSession>, ImapError> {
+        let options = &self.options;
+        let idle_max = Duration::from_millis(options.idle_max_ms.max(100));
+        let rescan = Duration::from_millis(options.poll_interval_ms.max(10));
+        let mut handle = session.idle();
+        timed(options, "IDLE", handle.init()).await?;
+        self.idles.fetch_add(1, Ordering::Relaxed);
+        let stopped = {
+            // Keep the interrupt handle bound: dropping it would end the wait at once.
+            let (wait, _interrupt) = handle.wait_with_timeout(idle_max.min(rescan));
+            tokio::select! {
+                outcome = tokio::time::timeout(idle_max, wait) => {
+                    match outcome {
+                        Ok(Ok(_)) | Err(_) => false,
+                        Ok(Err(error)) => {
+                            return Err(ImapError::Command {
+                                server: crate::session::server(options),
+                                command: "IDLE",
+                                reason: error.to_string(),
+                            });
+                        }
+                    }
+                }
+                () = ctx.stop_token().cancelled() => true,
+            }
+        };
+        let session = timed(options, "DONE", handle.done()).await?;
+        Ok((!stopped).then_some(session))
     }
 
     fn set_outage(&self, error: Option<&ImapError>) {
@@ -128,17 +185,19 @@ impl ImapPollSource {
 }
 
 #[async_trait]
-impl Worker for ImapPollSource {
+impl Worker for ImapSource {
     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
         self.status.set(WorkerStatus::Starting);
         let interval = Duration::from_millis(self.options.poll_interval_ms.max(10));
         let mut session: Option<ImapSession> = None;
         let mut failures: u32 = 0;
+        let mut idle_supported: Option<bool> = None;
         loop {
             if session.is_none() {
                 match connect(&self.options).await {
                     Ok(connected) => {
                         session = Some(connected);
+                        idle_supported = None;
                         failures = 0;
                         self.set_outage(None);
                     }
@@ -170,6 +229,34 @@ impl Worker for ImapPollSource {
                 }
             }
             self.status.set(WorkerStatus::Idle);
+            if self.mode == ImapMode::Idle
+                && let Some(mut active) = session.take()
+            {
+                if idle_supported.is_none() {
+                    let capabilities =
+                        timed(&self.options, "CAPABILITY", active.capabilities()).await;
+                    idle_supported = Some(capabilities.is_ok_and(|c| c.has_str("IDLE")));
+                    if idle_supported == Some(false) {
+                        tracing::warn!(mailbox = %self.options.mailbox_name(), "the server lacks IDLE; polling instead");
+                    }
+                }
+                if idle_supported == Some(true) {
+                    match self.idle(active, &ctx).await {
+                        Ok(Some(back)) => {
+                            session = Some(back);
+                            continue;
+                        }
+                        Ok(None) => break,
+                        Err(error) => {
+                            tracing::warn!(%error, "IMAP IDLE failed; reconnecting");
+                            self.set_outage(Some(&error));
+                            idle_supported = None;
+                            continue;
+                        }
+                    }
+                }
+                session = Some(active);
+            }
             tokio::select! {
                 () = ctx.stop_token().cancelled() => break,
                 () = tokio::time::sleep(interval) => {}

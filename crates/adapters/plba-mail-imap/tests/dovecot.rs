@@ -10,7 +10,7 @@ use plba_contracts::{
     async_trait,
 };
 use plba_mail::{InFlight, MailHandler, MailTaskHandler, RawMail};
-use plba_mail_imap::{ImapMailbox, ImapOptions, ImapPollSource, Security};
+use plba_mail_imap::{ImapMailbox, ImapMode, ImapOptions, ImapSource, Security};
 use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba_testkit::servers::{Dovecot, IMAP_USER};
 use plba_testkit::wait::{eventually, eventually_async};
@@ -28,6 +28,7 @@ fn options(dovecot: &Dovecot, rejected_folder: Option<&str>) -> ImapOptions {
         password: Secret::new(IMAP_USER.1.into()),
         mailbox: "INBOX".into(),
         poll_interval_ms: 50,
+        idle_max_ms: 60_000,
         max_message_bytes: 4096,
         rejected_folder: rejected_folder.map(str::to_owned),
         command_timeout_ms: 10_000,
@@ -74,6 +75,21 @@ async fn run(
 }
 
 async fn run_with(options: ImapOptions) -> (Arc<MemoryQueue>, CancellationToken) {
+    let (queue, stop, _, _) = run_mode(options, ImapMode::Poll).await;
+    (queue, stop)
+}
+
+/// Runs a source in `mode` and one QueueWorker; returns the queue, the stop token, the source
+/// and the source's task.
+async fn run_mode(
+    options: ImapOptions,
+    mode: ImapMode,
+) -> (
+    Arc<MemoryQueue>,
+    CancellationToken,
+    Arc<ImapSource>,
+    tokio::task::JoinHandle<()>,
+) {
     let queue = Arc::new(
         MemoryQueue::new(
             "mail",
@@ -85,12 +101,13 @@ async fn run_with(options: ImapOptions) -> (Arc<MemoryQueue>, CancellationToken)
         .unwrap(),
     );
     let in_flight = Arc::new(InFlight::new());
-    let source = ImapPollSource::new(
+    let source = Arc::new(ImapSource::new(
         options.clone(),
         queue.clone(),
         in_flight.clone(),
         NoopTaskTracer::shared(),
-    );
+        mode,
+    ));
     let backend = Arc::new(ImapMailbox::new(options));
     let handler = Arc::new(MailTaskHandler::new(
         backend,
@@ -110,14 +127,16 @@ async fn run_with(options: ImapOptions) -> (Arc<MemoryQueue>, CancellationToken)
         Arc::default(),
     );
     let stop = CancellationToken::new();
-    for (copy, w) in [Arc::new(source) as Arc<dyn Worker>, Arc::new(worker)]
-        .into_iter()
-        .enumerate()
-    {
-        let ctx = WorkerContext::new(copy, stop.clone(), CancellationToken::new());
-        tokio::spawn(async move { w.run(ctx).await });
-    }
-    (queue, stop)
+    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+    let source_task = tokio::spawn({
+        let source = Arc::clone(&source);
+        async move {
+            let _ = source.run(ctx).await;
+        }
+    });
+    let ctx = WorkerContext::new(1, stop.clone(), CancellationToken::new());
+    tokio::spawn(async move { worker.run(ctx).await });
+    (queue, stop, source, source_task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,6 +291,63 @@ async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is
         dovecot
             .doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
             .contains("unseen=0")
+    })
+    .await;
+    stop.cancel();
+}
+
+fn idle_options(dovecot: &Dovecot, idle_max_ms: u64) -> ImapOptions {
+    ImapOptions {
+        // A poll an hour away: only IDLE can notice new mail in time.
+        poll_interval_ms: 3_600_000,
+        idle_max_ms,
+        ..options(dovecot, None)
+    }
+}
+
+fn unseen(dovecot: &Dovecot) -> String {
+    dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_notices_new_mail_without_waiting_for_a_poll_and_stops_promptly() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let (_queue, stop, source, task) =
+        run_mode(idle_options(&dovecot, 3_600_000), ImapMode::Idle).await;
+    eventually(DEADLINE, "idling", || source.idles() >= 1).await;
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <idle@x>\r\n\r\nwake up\r\n",
+    );
+    eventually(DEADLINE, "processed while idling", || {
+        unseen(&dovecot).contains("unseen=0")
+    })
+    .await;
+    eventually(DEADLINE, "idling again", || source.idles() >= 2).await;
+    stop.cancel();
+    plba_testkit::wait::within(Duration::from_secs(5), "stop while in IDLE", task)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_is_reissued_after_its_maximum_and_keeps_working() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let (_queue, stop, source, _task) = run_mode(idle_options(&dovecot, 200), ImapMode::Idle).await;
+    eventually(DEADLINE, "IDLE re-issued several times", || {
+        source.idles() >= 4
+    })
+    .await;
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <re-idle@x>\r\n\r\nstill listening\r\n",
+    );
+    eventually(DEADLINE, "processed after re-IDLE", || {
+        unseen(&dovecot).contains("unseen=0")
     })
     .await;
     stop.cancel();
