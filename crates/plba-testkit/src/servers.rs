@@ -299,7 +299,7 @@ impl Dovecot {
         let config = format!(
             "base_dir = {root}/run\nstate_dir = {root}/state\nlog_path = {root}/dovecot.log\n\
              protocols = imap\nlisten = 127.0.0.1\n{ssl}disable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+             auth_mechanisms = plain login\nauth_failure_delay = 0\nlogin_trusted_networks = 127.0.0.0/8\nfirst_valid_uid = 1\n\
              mail_location = maildir:{root}/mail/%u/Maildir\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {root}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {root}/users\n  default_fields = uid=dovecot gid=dovecot home={root}/mail/%u\n}}\n\
@@ -310,10 +310,13 @@ impl Dovecot {
     }
 
     fn spawn(&mut self) {
+        use std::os::unix::process::CommandExt;
         let child = Command::new(&self.binary)
             .arg("-F")
             .arg("-c")
             .arg(self.path("dovecot.conf"))
+            // Its own process group, so a stop takes every Dovecot process down at once.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -415,10 +418,12 @@ impl Dovecot {
         }
     }
 
-    /// Stops the server (as a crash would) and waits for it to exit.
+    /// Kills every Dovecot process (as a crash or a power cut would: open connections break)
+    /// and waits for the server to exit.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = child.wait();
         }
     }

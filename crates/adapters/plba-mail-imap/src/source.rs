@@ -38,6 +38,7 @@ pub struct ImapSource {
     uidvalidity: AtomicU32,
     polls: AtomicU64,
     idles: AtomicU64,
+    connects: AtomicU64,
     mode: ImapMode,
 }
 
@@ -60,6 +61,7 @@ impl ImapSource {
             uidvalidity: AtomicU32::new(0),
             polls: AtomicU64::new(0),
             idles: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
             mode,
         }
     }
@@ -67,6 +69,11 @@ impl ImapSource {
     /// How many scans of the folder completed (for status and tests).
     pub fn polls(&self) -> u64 {
         self.polls.load(Ordering::Relaxed)
+    }
+
+    /// How many connection attempts were made (for status and tests: reconnects back off).
+    pub fn connection_attempts(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
     }
 
     /// How many times the source entered IDLE (for status and tests).
@@ -194,7 +201,13 @@ impl Worker for ImapSource {
         let mut idle_supported: Option<bool> = None;
         loop {
             if session.is_none() {
-                match connect(&self.options).await {
+                self.connects.fetch_add(1, Ordering::Relaxed);
+                // A stop must not wait for a slow server (a login may be delayed on purpose).
+                let connected = tokio::select! {
+                    () = ctx.stop_token().cancelled() => break,
+                    connected = connect(&self.options) => connected,
+                };
+                match connected {
                     Ok(connected) => {
                         session = Some(connected);
                         idle_supported = None;
@@ -216,7 +229,11 @@ impl Worker for ImapSource {
             }
             if let Some(active) = session.as_mut() {
                 self.status.set(WorkerStatus::Busy);
-                match self.poll(active, &ctx).await {
+                let polled = tokio::select! {
+                    () = ctx.stop_token().cancelled() => break,
+                    polled = self.poll(active, &ctx) => polled,
+                };
+                match polled {
                     Ok(()) => {
                         self.polls.fetch_add(1, Ordering::Relaxed);
                     }

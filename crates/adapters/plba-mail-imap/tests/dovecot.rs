@@ -352,3 +352,82 @@ async fn idle_is_reissued_after_its_maximum_and_keeps_working() {
     .await;
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_a_clear_unhealthy_state_without_a_busy_loop() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let options = ImapOptions {
+        password: Secret::new("wrong".into()),
+        reconnect_initial_ms: 100,
+        reconnect_max_ms: 400,
+        unhealthy_after_ms: 300,
+        ..options(&dovecot, None)
+    };
+    let (_queue, stop, source, _task) = run_mode(options, ImapMode::Poll).await;
+    eventually(DEADLINE, "unhealthy", || {
+        source.health().state() == plba_contracts::HealthState::Unhealthy
+    })
+    .await;
+    let reason = source.health().reason().unwrap().to_owned();
+    assert!(
+        reason.contains("login as test") && reason.contains("refused"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("wrong"),
+        "the password never shows: {reason}"
+    );
+    let before = source.connection_attempts();
+    let window = std::time::Instant::now();
+    eventually(DEADLINE, "another attempt", || {
+        source.connection_attempts() > before
+    })
+    .await;
+    assert!(
+        window.elapsed() >= Duration::from_millis(100),
+        "reconnects back off instead of looping: {:?}",
+        window.elapsed()
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_reconnected_and_nothing_is_lost_or_done_twice() {
+    let Some(mut dovecot) = Dovecot::start() else {
+        return;
+    };
+    let options = ImapOptions {
+        reconnect_initial_ms: 50,
+        reconnect_max_ms: 200,
+        // A server that stops answering is noticed through command timeouts.
+        command_timeout_ms: 1_000,
+        ..options(&dovecot, None)
+    };
+    let (_queue, stop, source, _task) = run_mode(options, ImapMode::Idle).await;
+    eventually(DEADLINE, "idling", || source.idles() >= 1).await;
+    dovecot.kill();
+    eventually(DEADLINE, "degraded while the server is down", || {
+        source.health().state() == plba_contracts::HealthState::Degraded
+    })
+    .await;
+    dovecot.restart();
+    for n in 0..3 {
+        dovecot.append(
+            "INBOX",
+            format!("Subject: ok\r\nMessage-ID: <after-restart-{n}@x>\r\n\r\nx\r\n").as_bytes(),
+        );
+    }
+    eventually(DEADLINE, "all processed after the restart", || {
+        unseen(&dovecot).contains("unseen=0")
+    })
+    .await;
+    eventually(DEADLINE, "healthy again", || {
+        source.health().state() == plba_contracts::HealthState::Ok
+    })
+    .await;
+    let messages = dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "messages", "INBOX"]);
+    assert!(messages.contains("messages=3"), "{messages}");
+    stop.cancel();
+}
