@@ -44,3 +44,28 @@ fn a_typo_in_the_section_is_an_error_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn the_imap_example_configuration_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("imap-password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/mail_order_bot.imap.example.yaml");
+    let snapshot = ConfigSource::new()
+        .with_file(&path)
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_override(format!(
+            "mail_order_bot.source.password_file={}",
+            password.display()
+        ))
+        .load()
+        .unwrap();
+    let config = snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    let mail_order_bot::SourceConfig::ImapIdle { imap } = config.source else {
+        panic!("the example uses imap_idle");
+    };
+    assert_eq!(imap.password.expose(), "s3cret");
+    assert_eq!(imap.security, plba_mail_imap::Security::Tls);
+    assert!(!snapshot.redacted_yaml().contains("s3cret"));
+}

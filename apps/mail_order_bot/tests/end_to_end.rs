@@ -392,6 +392,15 @@ async fn a_graceful_stop_mid_run_leaves_nothing_half_done_and_a_restart_finishes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_samples_give_the_same_outcomes_over_imap_polling() {
+    imap_samples("imap_poll").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_samples_give_the_same_outcomes_over_imap_idle_even_across_a_uidvalidity_change() {
+    imap_samples("imap_idle").await;
+}
+
+async fn imap_samples(kind: &str) {
     let Some(dovecot) = plba_testkit::servers::Dovecot::start() else {
         return;
     };
@@ -401,7 +410,7 @@ async fn the_same_samples_give_the_same_outcomes_over_imap_polling() {
     let setup = Setup::new();
     let mut config = setup.config();
     config["mail_order_bot"]["source"] = serde_json::json!({
-        "kind": "imap_poll",
+        "kind": kind,
         "host": "127.0.0.1",
         "port": dovecot.port(),
         "security": "plain",
@@ -411,52 +420,75 @@ async fn the_same_samples_give_the_same_outcomes_over_imap_polling() {
     });
     let runtime = setup.runtime_with(&MailOrderBot::new(), config).await;
     let user = plba_testkit::servers::IMAP_USER.0;
-    eventually(DEADLINE, "every sample seen", || {
+    let all_seen = || {
         dovecot
             .doveadm(&["mailbox", "status", "-u", user, "messages unseen", "INBOX"])
             .contains("messages=8 unseen=0")
-    })
-    .await;
-    within(DEADLINE, "stop", runtime.stop()).await;
+    };
+    eventually(DEADLINE, "every sample seen", all_seen).await;
 
-    let store = setup.store();
-    let mut orders: Vec<String> = store
-        .list_orders(100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.order.message_id)
-        .collect();
-    orders.sort();
-    assert_eq!(
-        orders,
-        [
-            "0001@acme.example",
-            "0002@globex.example",
-            "0003@acme.example",
-            "0004@acme.example"
-        ]
-    );
-    let mut rejected: Vec<String> = store
-        .list_rejections(100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.rejection.message_key)
-        .collect();
-    rejected.sort();
-    assert_eq!(
-        rejected,
-        [
-            "0005@unknown.example",
-            "0006@acme.example",
-            "0007@acme.example"
-        ]
-    );
-    let flags = dovecot.doveadm(&["fetch", "-u", user, "flags", "mailbox", "INBOX", "all"]);
-    assert_eq!(
-        flags.matches("\\Flagged").count(),
-        3,
-        "the three rejected mails are flagged: {flags}"
-    );
+    let check = async || {
+        let store = setup.store();
+        let mut orders: Vec<String> = store
+            .list_orders(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.order.message_id)
+            .collect();
+        orders.sort();
+        assert_eq!(
+            orders,
+            [
+                "0001@acme.example",
+                "0002@globex.example",
+                "0003@acme.example",
+                "0004@acme.example"
+            ]
+        );
+        let mut rejected: Vec<String> = store
+            .list_rejections(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.rejection.message_key)
+            .collect();
+        rejected.sort();
+        assert_eq!(
+            rejected,
+            [
+                "0005@unknown.example",
+                "0006@acme.example",
+                "0007@acme.example"
+            ]
+        );
+        let flags = dovecot.doveadm(&["fetch", "-u", user, "flags", "mailbox", "INBOX", "all"]);
+        assert_eq!(
+            flags.matches("\\Flagged").count(),
+            3,
+            "the three rejected mails are flagged: {flags}"
+        );
+    };
+    check().await;
+
+    if kind == "imap_idle" {
+        // The mailbox is recreated under a new UIDVALIDITY with the same mails, unseen again:
+        // they are processed again and the Message-ID idempotency creates no second order.
+        dovecot.doveadm(&["expunge", "-u", user, "mailbox", "INBOX", "all"]);
+        dovecot.doveadm(&[
+            "mailbox",
+            "update",
+            "-u",
+            user,
+            "--uid-validity",
+            "4242",
+            "INBOX",
+        ]);
+        for (_, bytes) in SAMPLES {
+            dovecot.append("INBOX", bytes);
+        }
+        eventually(DEADLINE, "every sample seen again", all_seen).await;
+        check().await;
+    }
+    within(DEADLINE, "stop", runtime.stop()).await;
 }

@@ -80,10 +80,26 @@ impl ImapMailbox {
                 reason: "no session".to_owned(),
             }));
         };
-        // A message from before a UIDVALIDITY change cannot be addressed any more; the source
-        // publishes the mailbox's messages again under the new validity.
+        // The folder may have changed UIDVALIDITY since it was selected: select again before
+        // deciding. A message from before the change cannot be addressed any more; the source
+        // publishes the folder's messages again under the new validity.
         if reference.uidvalidity.is_some() && reference.uidvalidity != *uidvalidity {
-            return Err(self.gone(reference));
+            match timed(
+                &self.options,
+                "SELECT",
+                session.select(&self.options.mailbox),
+            )
+            .await
+            {
+                Ok(selected) => *uidvalidity = selected.uid_validity,
+                Err(error) => {
+                    *guard = None;
+                    return Err(self.unavailable(&error));
+                }
+            }
+            if reference.uidvalidity != *uidvalidity {
+                return Err(self.gone(reference));
+            }
         }
         let Some(uid) = reference.uid else {
             return Err(self.gone(reference));

@@ -38,6 +38,18 @@ fn options(dovecot: &Dovecot, rejected_folder: Option<&str>) -> ImapOptions {
     }
 }
 
+/// Every mail handled, by Message-ID, across the tests of this binary.
+static HANDLED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn handled_count(message_id: &str) -> usize {
+    HANDLED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|id| id.as_str() == message_id)
+        .count()
+}
+
 /// Decides by subject: `ok`, `bad` (permanent), anything else transient.
 struct BySubject;
 
@@ -45,6 +57,9 @@ struct BySubject;
 impl MailHandler for BySubject {
     async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError> {
         let text = String::from_utf8_lossy(&mail.bytes);
+        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
+            HANDLED.lock().unwrap().push(id.trim().to_owned());
+        }
         if text.contains("Subject: ok") {
             Ok(())
         } else if text.contains("Subject: bad") {
@@ -429,5 +444,12 @@ async fn a_restarted_server_is_reconnected_and_nothing_is_lost_or_done_twice() {
     .await;
     let messages = dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "messages", "INBOX"]);
     assert!(messages.contains("messages=3"), "{messages}");
+    for n in 0..3 {
+        assert_eq!(
+            handled_count(&format!("<after-restart-{n}@x>")),
+            1,
+            "handled exactly once"
+        );
+    }
     stop.cancel();
 }
