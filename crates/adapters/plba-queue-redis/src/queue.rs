@@ -158,11 +158,7 @@ impl RedisQueue {
             task.attempt = 0;
             redis::pipe()
                 .atomic()
-                .cmd("XADD")
-                .arg(&inner.keys.stream)
-                .arg("*")
-                .arg("task")
-                .arg(encode(&task, 0))
+                .add_command(push_task(&inner.keys.stream, encode(&task, 0)))
                 .ignore()
                 .cmd("XDEL")
                 .arg(&inner.keys.dead)
@@ -282,6 +278,13 @@ fn group_consumers(groups: &Value, group: &str) -> Option<u64> {
                 _ => None,
             })
     })
+}
+
+/// `XADD <stream> * task <encoded>`: how every task enters a stream.
+fn push_task(stream: &str, encoded: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*").arg("task").arg(encoded);
+    cmd
 }
 
 /// Entries of an `XRANGE`/`XREADGROUP` reply: `(id, [field, value, …])`.
@@ -428,11 +431,7 @@ impl TaskQueue for RedisQueue {
         let mut conn = inner.commands.clone();
         redis::pipe()
             .atomic()
-            .cmd("XADD")
-            .arg(&inner.keys.stream)
-            .arg("*")
-            .arg("task")
-            .arg(encode(&task, 0))
+            .add_command(push_task(&inner.keys.stream, encode(&task, 0)))
             .ignore()
             .cmd("HINCRBY")
             .arg(&inner.keys.stats)
@@ -545,11 +544,7 @@ impl TaskQueue for RedisQueue {
                     .ignore();
             }
             None => {
-                pipe.cmd("XADD")
-                    .arg(&inner.keys.stream)
-                    .arg("*")
-                    .arg("task")
-                    .arg(stored)
+                pipe.add_command(push_task(&inner.keys.stream, stored))
                     .ignore();
             }
         }
@@ -587,11 +582,10 @@ impl TaskQueue for RedisQueue {
         let attempt = delivery.task.attempt.saturating_sub(1);
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .cmd("XADD")
-            .arg(&inner.keys.stream)
-            .arg("*")
-            .arg("task")
-            .arg(encode(&delivery.task, attempt))
+            .add_command(push_task(
+                &inner.keys.stream,
+                encode(&delivery.task, attempt),
+            ))
             .ignore();
         self.settle(&id, pipe).await
     }
