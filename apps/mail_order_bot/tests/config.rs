@@ -69,3 +69,35 @@ fn the_imap_example_configuration_is_valid() {
     assert_eq!(imap.security, plba_mail_imap::Security::Tls);
     assert!(!snapshot.redacted_yaml().contains("s3cret"));
 }
+
+#[test]
+fn the_kubernetes_example_embeds_a_valid_configuration_and_probes_the_control_plane() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes/mail_order_bot.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config_map = text.split("\n---\n").next().unwrap();
+    let embedded = config_map.split("config.yaml: |\n").nth(1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The secrets the manifest mounts, as files in a temporary directory.
+    for name in ["control-token", "imap-password"] {
+        std::fs::write(dir.path().join(name), "x\n").unwrap();
+    }
+    let yaml: String = embedded
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "/etc/mail_order_bot/secrets",
+            &dir.path().display().to_string(),
+        );
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let source = ConfigSource::new()
+        .with_file(&file)
+        .with_env_vars(Vec::<(String, String)>::new());
+    let snapshot = source.load().unwrap();
+    snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    assert_eq!(snapshot.platform().control.bind, "0.0.0.0:9090");
+    assert!(text.contains("path: /health/live") && text.contains("path: /health/ready"));
+}
