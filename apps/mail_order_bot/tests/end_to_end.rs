@@ -422,7 +422,7 @@ async fn imap_samples(kind: &str) {
     let user = plba_testkit::servers::IMAP_USER.0;
     let all_seen = || {
         dovecot
-            .doveadm(&["mailbox", "status", "-u", user, "messages unseen", "INBOX"])
+            .mailbox_status("messages unseen", "INBOX")
             .contains("messages=8 unseen=0")
     };
     eventually(DEADLINE, "every sample seen", all_seen).await;

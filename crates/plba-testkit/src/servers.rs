@@ -395,6 +395,12 @@ impl Dovecot {
         write!(writer, "a4 LOGOUT\r\n").expect("write");
     }
 
+    /// The test user's `doveadm mailbox status` line for `items` (e.g. `"messages unseen"`)
+    /// of `mailbox`: `messages=3 unseen=0`. Panics when the mailbox does not exist.
+    pub fn mailbox_status(&self, items: &str, mailbox: &str) -> String {
+        self.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, items, mailbox])
+    }
+
     /// Runs `doveadm -c <conf> <args>` and returns its standard output; panics on failure.
     pub fn doveadm(&self, args: &[&str]) -> String {
         self.try_doveadm(args).unwrap_or_else(|e| panic!("{e}"))
@@ -451,14 +457,7 @@ mod tests {
             return;
         };
         dovecot.append("INBOX", b"Subject: hello\r\n\r\nbody\r\n");
-        let status = dovecot.doveadm(&[
-            "mailbox",
-            "status",
-            "-u",
-            IMAP_USER.0,
-            "messages unseen",
-            "INBOX",
-        ]);
+        let status = dovecot.mailbox_status("messages unseen", "INBOX");
         assert!(
             status.contains("messages=1") && status.contains("unseen=1"),
             "{status}"

@@ -187,7 +187,7 @@ async fn messages_are_completed_with_flags_and_transient_ones_stay_unseen() {
         queue.stats().await.unwrap().retried >= 2
     })
     .await;
-    let unseen = dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"]);
+    let unseen = dovecot.mailbox_status("unseen", "INBOX");
     assert!(
         unseen.contains("unseen=1"),
         "only the transient failure stays unseen: {unseen}"
@@ -221,14 +221,7 @@ async fn rejected_messages_can_be_moved_to_a_folder() {
     .await;
     eventually(DEADLINE, "inbox done", || {
         dovecot
-            .doveadm(&[
-                "mailbox",
-                "status",
-                "-u",
-                IMAP_USER.0,
-                "messages unseen",
-                "INBOX",
-            ])
+            .mailbox_status("messages unseen", "INBOX")
             .contains("messages=1 unseen=0")
     })
     .await;
@@ -285,7 +278,7 @@ async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is
     let (_queue, stop) = run_with(tls).await;
     eventually(DEADLINE, "processed over TLS", || {
         dovecot
-            .doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+            .mailbox_status("unseen", "INBOX")
             .contains("unseen=0")
     })
     .await;
@@ -304,7 +297,7 @@ async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is
     let (_queue, stop) = run_with(starttls).await;
     eventually(DEADLINE, "processed over STARTTLS", || {
         dovecot
-            .doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+            .mailbox_status("unseen", "INBOX")
             .contains("unseen=0")
     })
     .await;
@@ -321,7 +314,7 @@ fn idle_options(dovecot: &Dovecot, idle_max_ms: u64) -> ImapOptions {
 }
 
 fn unseen(dovecot: &Dovecot) -> String {
-    dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "unseen", "INBOX"])
+    dovecot.mailbox_status("unseen", "INBOX")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,7 +435,7 @@ async fn a_restarted_server_is_reconnected_and_nothing_is_lost_or_done_twice() {
         source.health().state() == plba_contracts::HealthState::Ok
     })
     .await;
-    let messages = dovecot.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, "messages", "INBOX"]);
+    let messages = dovecot.mailbox_status("messages", "INBOX");
     assert!(messages.contains("messages=3"), "{messages}");
     for n in 0..3 {
         assert_eq!(
