@@ -362,8 +362,10 @@ mod tests {
         }
     }
 
+    /// Runs one worker copy over a fresh queue holding one task, handled by `script`
+    /// (given the attempt number).
     async fn run_one(
-        handler: Scripted,
+        script: fn(u32) -> Result<(), TaskError>,
         max_attempts: u32,
     ) -> (
         Arc<MemoryQueue>,
@@ -381,7 +383,10 @@ mod tests {
             )
             .unwrap(),
         );
-        let handler = Arc::new(handler);
+        let handler = Arc::new(Scripted {
+            calls: AtomicU32::new(0),
+            script,
+        });
         let metrics = Arc::new(QueueWorkerMetrics::default());
         let worker = QueueWorker::new(
             Arc::clone(&queue),
@@ -399,15 +404,12 @@ mod tests {
     #[tokio::test]
     async fn transient_errors_are_retried_until_success() {
         let (queue, metrics, handler, stop) = run_one(
-            Scripted {
-                calls: AtomicU32::new(0),
-                script: |attempt| {
-                    if attempt < 3 {
-                        Err(TaskError::transient("not yet"))
-                    } else {
-                        Ok(())
-                    }
-                },
+            |attempt| {
+                if attempt < 3 {
+                    Err(TaskError::transient("not yet"))
+                } else {
+                    Ok(())
+                }
             },
             5,
         )
@@ -425,14 +427,8 @@ mod tests {
 
     #[tokio::test]
     async fn permanent_errors_dead_letter_without_retry() {
-        let (queue, metrics, handler, stop) = run_one(
-            Scripted {
-                calls: AtomicU32::new(0),
-                script: |_| Err(TaskError::permanent("unknown customer")),
-            },
-            5,
-        )
-        .await;
+        let (queue, metrics, handler, stop) =
+            run_one(|_| Err(TaskError::permanent("unknown customer")), 5).await;
         eventually(Duration::from_secs(10), "task dead", || {
             metrics.snapshot().dead == 1
         })
@@ -446,12 +442,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_is_retried_and_the_task_survives() {
         let (queue, metrics, handler, stop) = run_one(
-            Scripted {
-                calls: AtomicU32::new(0),
-                script: |attempt| {
-                    assert!(attempt > 1, "first attempt panics");
-                    Ok(())
-                },
+            |attempt| {
+                assert!(attempt > 1, "first attempt panics");
+                Ok(())
             },
             5,
         )
@@ -468,14 +461,8 @@ mod tests {
 
     #[tokio::test]
     async fn attempts_exhausted_go_to_dead_letter() {
-        let (queue, metrics, handler, stop) = run_one(
-            Scripted {
-                calls: AtomicU32::new(0),
-                script: |_| Err(TaskError::transient("always down")),
-            },
-            3,
-        )
-        .await;
+        let (queue, metrics, handler, stop) =
+            run_one(|_| Err(TaskError::transient("always down")), 3).await;
         eventually(Duration::from_secs(10), "task dead", || {
             metrics.snapshot().dead == 1
         })
