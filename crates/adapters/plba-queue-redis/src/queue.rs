@@ -13,7 +13,7 @@ use redis::{AsyncConnectionConfig, Client, Script, Value};
 
 use crate::keys::Keys;
 use crate::options::{RedisQueueError, RedisQueueOptions};
-use crate::scripts::{MOVE_DUE, RECLAIM};
+use crate::scripts::{MOVE_DUE, RECLAIM, RESCUE};
 use crate::wire::{decode, encode, now_ms};
 
 /// A task queue in Redis Streams, shared by every process that opens the same name on the
@@ -39,6 +39,7 @@ struct Inner {
     leased: Mutex<HashSet<String>>,
     move_due: Script,
     reclaim: Script,
+    rescue: Script,
 }
 
 fn unavailable(queue: &str, error: impl std::fmt::Display) -> QueueError {
@@ -114,6 +115,7 @@ impl RedisQueue {
                 leased: Mutex::new(HashSet::new()),
                 move_due: Script::new(MOVE_DUE),
                 reclaim: Script::new(RECLAIM),
+                rescue: Script::new(RESCUE),
                 options,
             }),
         };
@@ -349,6 +351,7 @@ fn read_group_entries(value: &Value) -> Vec<(String, Vec<Vec<u8>>)> {
 /// every visibility timeout / 4, the janitor and the heartbeat.
 async fn maintain(inner: Weak<Inner>) {
     let mut last_janitor = tokio::time::Instant::now();
+    let mut last_rescue = tokio::time::Instant::now();
     loop {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -364,6 +367,10 @@ async fn maintain(inner: Weak<Inner>) {
             .await;
         if let Err(error) = moved {
             tracing::debug!(queue = %inner.name, %error, "moving delayed tasks failed; will retry");
+        }
+        if last_rescue.elapsed() >= ORPHAN_CHECK {
+            last_rescue = tokio::time::Instant::now();
+            rescue_orphans(&inner, &mut conn).await;
         }
         if last_janitor.elapsed() >= inner.options.visibility_timeout() / 4 {
             last_janitor = tokio::time::Instant::now();
@@ -391,6 +398,65 @@ async fn maintain(inner: Weak<Inner>) {
         }
         drop(inner);
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// How often this process looks for its own orphaned entries.
+const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+
+/// An entry pending for this consumer this long without a lease was never handed to a
+/// handler: leases are taken as soon as a read returns.
+const ORPHAN_IDLE_MS: u64 = 500;
+
+/// Finds entries the server delivered to this process's consumer that no handler holds —
+/// a blocking read cancelled after the server answered it (a `consume` dropped at a stop) —
+/// and publishes them again at once, instead of leaving them to the janitor's visibility
+/// timeout.
+async fn rescue_orphans(inner: &Inner, conn: &mut ConnectionManager) {
+    let pending: Result<Value, _> = redis::cmd("XPENDING")
+        .arg(&inner.keys.stream)
+        .arg(&inner.options.group)
+        .arg("IDLE")
+        .arg(ORPHAN_IDLE_MS)
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .arg(&inner.consumer)
+        .query_async(conn)
+        .await;
+    let Ok(Value::Array(entries)) = pending else {
+        return;
+    };
+    let orphans: Vec<String> = {
+        let leased = inner.leased.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::Array(fields) => match fields.first() {
+                    Some(Value::BulkString(id)) => Some(String::from_utf8_lossy(id).into_owned()),
+                    Some(Value::SimpleString(id)) => Some(id.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .filter(|id| !leased.contains(id))
+            .collect()
+    };
+    if orphans.is_empty() {
+        return;
+    }
+    let mut invocation = inner.rescue.key(&inner.keys.stream);
+    invocation.arg(&inner.options.group);
+    for id in &orphans {
+        invocation.arg(id);
+    }
+    match invocation.invoke_async::<i64>(conn).await {
+        Ok(n) => {
+            tracing::debug!(queue = %inner.name, rescued = n, "republished entries no handler received");
+        }
+        Err(error) => {
+            tracing::debug!(queue = %inner.name, %error, "rescuing orphaned entries failed; will retry");
+        }
     }
 }
 

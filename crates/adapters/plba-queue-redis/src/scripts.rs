@@ -37,3 +37,23 @@ for _, entry in ipairs(claimed[2]) do
 end
 return moved
 ";
+
+/// Publishes again entries delivered to this process that no handler ever received (a
+/// blocking read that was cancelled after the server had answered it), attempt unchanged;
+/// the old entries are acked and deleted. KEYS: stream. ARGV: group, ids…
+pub(crate) const RESCUE: &str = r"
+local rescued = 0
+for i = 2, #ARGV do
+  local entries = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if entries[1] then
+    local fields = entries[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'task' then redis.call('XADD', KEYS[1], '*', 'task', fields[j + 1]) end
+    end
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+  rescued = rescued + 1
+end
+return rescued
+";
