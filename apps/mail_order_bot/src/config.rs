@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use plba_contracts::ConfigError;
 use plba_mail_imap::ImapOptions;
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
@@ -202,5 +203,154 @@ impl Default for AppConfig {
             limits: Limits::default(),
             seed_samples: false,
         }
+    }
+}
+
+/// Most order handlers one process runs: each holds a parsed mail in memory.
+pub const MAX_WORKERS: usize = 256;
+
+impl AppConfig {
+    /// Checks what the types alone cannot (ranges, paths, combinations), naming the
+    /// offending key relative to the section. Used by `check-config`, start-up and reload
+    /// alike, so each refuses the same mistakes.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(ConfigError::invalid(
+                "workers",
+                format!("must be between 1 and {MAX_WORKERS}"),
+            ));
+        }
+        match &self.source {
+            SourceConfig::Maildir { maildir } => maildir.check(),
+            SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
+                if self.source_lease.is_some() {
+                    return Err(ConfigError::invalid(
+                        "source_lease",
+                        "is supported with a maildir source only, for now",
+                    ));
+                }
+                imap.check()
+            }
+        }
+        .map_err(|e| e.within("source"))?;
+        match &self.queue {
+            QueueConfig::Memory { memory } => memory.check(),
+            QueueConfig::Redis { redis } => redis.check(),
+        }
+        .map_err(|e| e.within("queue"))?;
+        self.store.check()?;
+        if self.retry.initial_ms == 0 {
+            return Err(ConfigError::invalid(
+                "retry.initial_ms",
+                "must be at least 1",
+            ));
+        }
+        self.limits.check()?;
+        if let Some(lease) = &self.source_lease
+            && redis_url_scheme(&lease.url).is_none()
+        {
+            return Err(ConfigError::invalid(
+                "source_lease.url",
+                "not a Redis URL (redis://host:port/db)",
+            ));
+        }
+        if let Some(catalog) = &self.catalog
+            && !catalog.is_file()
+        {
+            return Err(ConfigError::invalid(
+                "catalog",
+                format!("{} is not a readable file", catalog.display()),
+            ));
+        }
+        for (address, customer) in &self.customers {
+            let valid = address.strip_prefix('@').map_or_else(
+                || {
+                    address
+                        .split_once('@')
+                        .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                },
+                |d| !d.is_empty() && !d.contains('@'),
+            );
+            if !valid || customer.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("customers.{address}"),
+                    "expected `address@domain` or `@domain` mapped to a customer id",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings that differ from `running` and take effect only after a restart (the
+    /// source, queue, store, worker count, retry backoff and lease are built at start-up;
+    /// customers, limits and the catalog apply live).
+    pub fn restart_required(&self, running: &AppConfig) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut differs = |key: &str, changed: bool| {
+            if changed {
+                keys.push(format!("mail_order_bot.{key}"));
+            }
+        };
+        differs("source", self.source != running.source);
+        differs("queue", self.queue != running.queue);
+        differs("store", self.store != running.store);
+        differs("workers", self.workers != running.workers);
+        differs("retry", self.retry != running.retry);
+        differs("source_lease", self.source_lease != running.source_lease);
+        keys
+    }
+}
+
+fn redis_url_scheme(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    (["redis", "rediss", "redis+unix", "unix"].contains(&scheme) && !rest.is_empty())
+        .then_some(scheme)
+}
+
+impl StoreConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let path = self.sqlite_path.to_string_lossy();
+        let in_memory = path.is_empty()
+            || path == ":memory:"
+            || path.starts_with("file::memory:")
+            || path.contains("mode=memory");
+        if in_memory {
+            return Err(ConfigError::invalid(
+                "store.sqlite_path",
+                "must be a file: an in-memory database loses every order when the process exits, after the mails were marked seen",
+            ));
+        }
+        if self.sqlite_path.is_dir() {
+            return Err(ConfigError::invalid(
+                "store.sqlite_path",
+                format!(
+                    "{} is a directory; name the database file",
+                    self.sqlite_path.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    fn check(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("max_attachment_bytes", self.max_attachment_bytes as u64),
+            ("max_lines", self.max_lines as u64),
+            (
+                "max_xlsx_uncompressed_bytes",
+                self.max_xlsx_uncompressed_bytes,
+            ),
+            ("max_reasons", self.max_reasons as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    format!("limits.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -4,38 +4,38 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use plba_contracts::{TaskError, async_trait};
-use plba_mail::{MailHandler, RawMail};
+use plba_mail::{MailHandler, MailOutcome, RawMail};
 
+use crate::live_config::LiveRules;
 use crate::model::Decision;
 use crate::process::process_mail;
-use crate::rules::Rules;
 use crate::store::{OrderStore, Stored};
 
 /// Turns a mail into an order (stored once per Message-ID) or a recorded rejection.
 ///
-/// A rejection is a permanent failure: the mail is marked as rejected and never retried. A
-/// store failure is transient: the mail stays unseen and is retried.
+/// Both are handled outcomes: the mail is marked seen (a rejection also flagged or moved)
+/// and never retried. A store failure is transient: the mail stays unseen and is retried.
 pub struct OrderMailHandler {
-    rules: Arc<Rules>,
+    rules: Arc<LiveRules>,
     store: Arc<dyn OrderStore>,
 }
 
 impl OrderMailHandler {
-    /// A handler applying `rules` and writing to `store`.
-    pub fn new(rules: Arc<Rules>, store: Arc<dyn OrderStore>) -> Self {
+    /// A handler applying the rules in force in `rules` and writing to `store`.
+    pub fn new(rules: Arc<LiveRules>, store: Arc<dyn OrderStore>) -> Self {
         Self { rules, store }
     }
 }
 
 #[async_trait]
 impl MailHandler for OrderMailHandler {
-    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError> {
+    async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError> {
         let received_at_ms = mail
             .received_at
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .unwrap_or(0);
-        let rules = Arc::clone(&self.rules);
+        let rules = self.rules.current();
         let bytes = mail.bytes.clone();
         let key = mail.reference.key.clone();
         // MIME, CSV and XLSX parsing are CPU work: keep them off the async threads.
@@ -45,40 +45,34 @@ impl MailHandler for OrderMailHandler {
                 .map_err(|e| {
                     TaskError::transient("mail processing was interrupted").with_source(e)
                 })?;
+        let unavailable = |e| TaskError::transient("the order store is unavailable").with_source(e);
         match decision {
-            Decision::Order(order) => {
-                tracing::info!(
-                    message_id = %order.message_id,
-                    customer = %order.customer_id,
-                    lines = order.lines.len(),
-                    "mail parsed into an order"
-                );
-                match self.store.create_order(&order).await {
-                    Ok(Stored::Created(id)) => {
-                        tracing::info!(
-                            order_id = id,
-                            total_quantity = order.total_quantity(),
-                            "order stored"
-                        );
-                        Ok(())
-                    }
-                    Ok(Stored::AlreadyExists(id)) => {
-                        tracing::info!(order_id = id, message_id = %order.message_id, "duplicate mail: the order exists already");
-                        Ok(())
-                    }
-                    Err(error) => {
-                        Err(TaskError::transient("the order store is unavailable")
-                            .with_source(error))
-                    }
-                }
-            }
+            Decision::Order(order) => match self.store.create_order(&order).await {
+                Ok(Stored::Created(id)) => Ok(MailOutcome::done(
+                    "order",
+                    format!(
+                        "order {id} stored for {} ({} lines, {} units, Message-ID {})",
+                        order.customer_id,
+                        order.lines.len(),
+                        order.total_quantity(),
+                        order.message_id
+                    ),
+                )),
+                Ok(Stored::AlreadyExists(id)) => Ok(MailOutcome::done(
+                    "duplicate",
+                    format!(
+                        "duplicate mail: order {id} exists already for Message-ID {}",
+                        order.message_id
+                    ),
+                )),
+                Err(error) => Err(unavailable(error)),
+            },
             Decision::Rejected(rejection) => {
-                let reasons = rejection.reasons.join("; ");
-                tracing::info!(message_key = %rejection.message_key, %reasons, "mail rejected");
-                self.store.record_rejection(&rejection).await.map_err(|e| {
-                    TaskError::transient("the order store is unavailable").with_source(e)
-                })?;
-                Err(TaskError::permanent(reasons))
+                self.store
+                    .record_rejection(&rejection)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(MailOutcome::rejected(rejection.reasons.join("; ")))
             }
         }
     }

@@ -14,6 +14,7 @@
 mod config;
 mod error;
 mod handler;
+mod live_config;
 mod model;
 mod module;
 mod money;
@@ -25,10 +26,12 @@ mod store_sqlite;
 mod table;
 
 pub use config::{
-    AppConfig, Limits, QueueConfig, RetryConfig, SourceConfig, SourceLeaseConfig, StoreConfig,
+    AppConfig, Limits, MAX_WORKERS, QueueConfig, RetryConfig, SourceConfig, SourceLeaseConfig,
+    StoreConfig,
 };
 pub use error::DomainError;
 pub use handler::OrderMailHandler;
+pub use live_config::{LiveRules, read_config};
 pub use model::{Decision, NewOrder, NewRejection, Order, OrderLine, Rejection};
 pub use module::{MODULE, MailOrderBot};
 pub use money::format_cents;

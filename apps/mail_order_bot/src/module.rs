@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plba_contracts::{
-    ApplicationModule, Backoff, HealthContributor, HealthOptions, HealthReport, Registry,
-    RegistryError, RegistryExt, TaskQueue, WorkerSpec, async_trait,
+    ApplicationModule, Backoff, ConfigError, ConfigProvider, HealthContributor, HealthOptions,
+    HealthReport, Registry, RegistryError, TaskQueue, WorkerSpec, async_trait,
 };
 use plba_mail::{InFlight, MailBackend, MailTaskHandler};
 use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
@@ -14,9 +14,9 @@ use plba_queue_memory::MemoryQueue;
 use plba_queue_redis::{LazyRedisQueue, RedisLease};
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
-use crate::config::{AppConfig, QueueConfig, SourceConfig};
+use crate::config::{QueueConfig, SourceConfig};
 use crate::handler::OrderMailHandler;
-use crate::rules::Rules;
+use crate::live_config::{ConfigFollower, LiveRules, read_rules};
 use crate::samples::SAMPLES;
 use crate::store::OrderStore;
 use crate::store_sqlite::SqliteOrderStore;
@@ -67,12 +67,17 @@ impl ApplicationModule for MailOrderBot {
         MODULE
     }
 
+    fn check_config(&self, config: &dyn ConfigProvider) -> Result<(), ConfigError> {
+        read_rules(config).map(drop)
+    }
+
     fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
-        let config: AppConfig = registry.own_section()?;
-        if config.workers == 0 {
-            return Err(module_error("`mail_order_bot.workers` must be at least 1"));
-        }
-        let rules = Arc::new(Rules::from_config(&config).map_err(module_error)?);
+        let (config, rules) = read_rules(registry.config())?;
+        let rules = Arc::new(LiveRules::new(rules));
+        registry.add_config_subscriber(Arc::new(ConfigFollower::new(
+            config.clone(),
+            Arc::clone(&rules),
+        )))?;
         let store: Arc<dyn OrderStore> = match &self.store {
             Some(store) => Arc::clone(store),
             None => {
@@ -130,11 +135,6 @@ impl ApplicationModule for MailOrderBot {
                 maildir
             }
             SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
-                if config.source_lease.is_some() {
-                    return Err(module_error(
-                        "`source_lease` is supported with a maildir source only, for now",
-                    ));
-                }
                 let mode = match &config.source {
                     SourceConfig::ImapIdle { .. } => ImapMode::Idle,
                     _ => ImapMode::Poll,
@@ -157,6 +157,7 @@ impl ApplicationModule for MailOrderBot {
             in_flight,
             config.queue.max_attempts(),
         );
+        registry.add_metrics_source(handler.outcomes())?;
         QueueWorkerPool::new("order-handlers", queue, Arc::new(handler))
             .concurrency(config.workers)
             .options(QueueWorkerOptions {

@@ -71,3 +71,24 @@ impl From<ConfigLoadError> for ConfigError {
         }
     }
 }
+
+impl From<ConfigError> for ConfigLoadError {
+    fn from(error: ConfigError) -> Self {
+        match error {
+            ConfigError::Invalid {
+                key,
+                origin,
+                reason,
+            } => ConfigLoadError::Invalid {
+                key,
+                origin,
+                reason,
+            },
+            ConfigError::Unavailable { reason } => ConfigLoadError::Invalid {
+                key: String::new(),
+                origin: None,
+                reason,
+            },
+        }
+    }
+}

@@ -12,11 +12,16 @@
 //!   `private_key`, `credentials` — never appear in errors, logs or the effective-config dump.
 //! - Errors name the key path and where its value came from: the file (with the line), the
 //!   env variable or the `--set` argument.
+//! - A map with a `kind` key (a tagged section: a mail source, a queue) is replaced whole
+//!   when a higher source names another `kind`, so no key of the old kind is inherited; keys
+//!   declared with [`ConfigSource::with_whole_value`] (an allowlist) are always replaced
+//!   whole by the highest source that sets them.
 //! - [`ConfigurationManager::reload`] re-reads everything and validates it whole before it
 //!   replaces the current configuration; on error the old one stays in force. Subscribers
 //!   see each accepted configuration through a `tokio::sync::watch` channel.
 
 mod error;
+mod layering;
 mod location;
 mod manager;
 mod platform;

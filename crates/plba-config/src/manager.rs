@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use plba_contracts::{CancellationToken, ConfigError, ConfigProvider};
+use plba_contracts::{CancellationToken, ConfigError, ConfigProvider, ConfigSubscriber};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -13,7 +13,21 @@ use crate::error::ConfigLoadError;
 use crate::snapshot::ConfigSnapshot;
 use crate::source::ConfigSource;
 
-type Validator = Box<dyn Fn(&ConfigSnapshot) -> Result<(), ConfigLoadError> + Send + Sync>;
+/// Checks that a section decodes as `T`: what [`ConfigurationManager::require_section`]
+/// subscribes.
+struct SectionCheck<T> {
+    key: String,
+    decodes: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned + 'static> ConfigSubscriber for SectionCheck<T> {
+    fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError> {
+        use plba_contracts::ConfigProviderExt;
+        candidate.section::<T>(&self.key).map(|_| Vec::new())
+    }
+
+    fn apply(&self, _config: &dyn ConfigProvider) {}
+}
 
 /// Holds the current configuration and replaces it, whole and validated, on reload.
 ///
@@ -32,7 +46,7 @@ type Validator = Box<dyn Fn(&ConfigSnapshot) -> Result<(), ConfigLoadError> + Se
 pub struct ConfigurationManager {
     source: ConfigSource,
     current: watch::Sender<Arc<ConfigSnapshot>>,
-    validators: Mutex<Vec<(String, Validator)>>,
+    subscribers: Mutex<Vec<(String, Arc<dyn ConfigSubscriber>)>>,
     reloading: Mutex<()>,
 }
 
@@ -43,7 +57,7 @@ impl ConfigurationManager {
         Ok(Self {
             source,
             current: watch::Sender::new(Arc::new(snapshot)),
-            validators: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Vec::new()),
             reloading: Mutex::new(()),
         })
     }
@@ -64,41 +78,66 @@ impl ConfigurationManager {
         &self,
         key: &str,
     ) -> Result<(), ConfigLoadError> {
-        let owned = key.to_owned();
-        let validator: Validator =
-            Box::new(move |snapshot| snapshot.section::<T>(&owned).map(drop));
-        validator(&self.current())?;
-        self.validators
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((key.to_owned(), validator));
+        self.current().section::<T>(key)?;
+        let check = SectionCheck::<T> {
+            key: key.to_owned(),
+            decodes: std::marker::PhantomData,
+        };
+        self.add_subscriber(key, Arc::new(check));
         Ok(())
     }
 
+    /// Makes every reload ask `subscriber` first (its error refuses the reload; what it
+    /// lists needs a restart) and apply the accepted configuration after. `name` says whose
+    /// subscriber it is in logs.
+    pub fn add_subscriber(&self, name: &str, subscriber: Arc<dyn ConfigSubscriber>) {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_owned(), subscriber));
+    }
+
     /// Re-reads every source. The new configuration replaces the current one only if it is
-    /// valid as a whole (platform sections and every required section); otherwise the
-    /// current one stays in force and the error is returned (and logged).
+    /// valid as a whole (platform sections and every subscriber's check); otherwise the
+    /// current one stays in force and the error is returned (and logged). Once installed,
+    /// every subscriber applies it; the snapshot lists what needs a restart to take effect
+    /// ([`ConfigSnapshot::restart_required`]).
     ///
     /// Reads files: from async code call [`reload_async`](Self::reload_async).
     pub fn reload(&self) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self.current.borrow().generation() + 1;
+        let subscribers = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let candidate = self
             .source
             .merge()
             .and_then(|merged| ConfigSnapshot::build(merged, generation))
-            .and_then(|snapshot| {
-                let validators = self.validators.lock().unwrap_or_else(|e| e.into_inner());
-                for (_, validate) in validators.iter() {
-                    validate(&snapshot)?;
+            .and_then(|mut snapshot| {
+                let mut restart = Vec::new();
+                for (_, subscriber) in &subscribers {
+                    restart.extend(subscriber.check(&snapshot)?);
                 }
+                restart.sort();
+                restart.dedup();
+                snapshot.set_restart_required(restart);
                 Ok(snapshot)
             });
         match candidate {
             Ok(snapshot) => {
                 let snapshot = Arc::new(snapshot);
                 self.current.send_replace(Arc::clone(&snapshot));
-                tracing::info!(generation, "configuration reloaded");
+                for (_, subscriber) in &subscribers {
+                    subscriber.apply(snapshot.as_ref());
+                }
+                if snapshot.restart_required().is_empty() {
+                    tracing::info!(generation, "configuration reloaded");
+                } else {
+                    tracing::warn!(generation, restart_required = ?snapshot.restart_required(), "configuration reloaded; these changes take effect after a restart");
+                }
                 Ok(snapshot)
             }
             Err(error) => {

@@ -270,3 +270,25 @@ impl Default for ControlConfig {
         }
     }
 }
+
+impl ControlConfig {
+    /// Checks what the control plane would otherwise refuse only when it starts.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        if self.enabled && self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "platform.control.bind".to_owned(),
+                format!(
+                    "{:?} is not an IP address and port (e.g. 127.0.0.1:9090; host names are not resolved, ports go up to 65535)",
+                    self.bind
+                ),
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err((
+                "platform.control.max_body_bytes".to_owned(),
+                "must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -34,6 +34,61 @@ pub(crate) fn is_secret_path(path: &str, resolved: &BTreeMap<String, String>) ->
             .any(|secret| path == secret || path.starts_with(&format!("{secret}.")))
 }
 
+/// Whether the value at `path` itself may be a secret, so an error about it must not show
+/// it: its own name is a secret's, it lies under `headers`, or it came from a secret file.
+/// Unlike [`is_secret_path`], the other fields of an entry in a secret-named list (a token's
+/// `name` and `role`) are not secrets.
+pub(crate) fn may_hold_secret(path: &str, resolved: &BTreeMap<String, String>) -> bool {
+    let parts: Vec<&str> = path.split('.').collect();
+    let own = parts
+        .iter()
+        .rev()
+        .find(|p| p.parse::<usize>().is_err())
+        .is_some_and(|name| is_secret_name(name));
+    let under_headers = parts
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|p| p.eq_ignore_ascii_case("headers"));
+    own || under_headers
+        || resolved
+            .keys()
+            .any(|secret| path == secret || path.starts_with(&format!("{secret}.")))
+}
+
+/// The dotted paths of secret values written as plain values (not through `<key>_file`),
+/// so the caller can warn about those that stand in the configuration file.
+pub(crate) fn plain_secret_paths(
+    value: &Value,
+    prefix: &str,
+    resolved: &BTreeMap<String, String>,
+    found: &mut Vec<String>,
+) {
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        Value::Null => return,
+        _ => {
+            if may_hold_secret(prefix, resolved) && !resolved.contains_key(prefix) {
+                found.push(prefix.to_owned());
+            }
+            return;
+        }
+    };
+    for (key, child) in children {
+        let path = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        plain_secret_paths(child, &path, resolved, found);
+    }
+}
+
 /// Replaces every `<key>_file: path` by `<key>: <file content>`; records each resolved key
 /// with a description of its origin.
 pub(crate) fn resolve_files(

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::ConfigLoadError;
 use crate::location::line_of;
 use crate::platform::{LogConfig, PlatformConfig};
-use crate::secrets::{is_secret_path, redact, resolve_files};
+use crate::secrets::{is_secret_path, may_hold_secret, plain_secret_paths, redact, resolve_files};
 use crate::source::Merged;
 
 /// An immutable, validated configuration. Readers hold an `Arc` of it; a reload builds a new
@@ -28,6 +28,8 @@ pub struct ConfigSnapshot {
     generation: u64,
     loaded_at: SystemTime,
     file_modified: Option<SystemTime>,
+    restart_required: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl ConfigSnapshot {
@@ -36,6 +38,7 @@ impl ConfigSnapshot {
             figment,
             file_text,
             file_modified,
+            sections,
         } = merged;
         let mut value: Value = figment.extract().map_err(|e| ConfigLoadError::Invalid {
             key: e.path.join("."),
@@ -54,7 +57,12 @@ impl ConfigSnapshot {
             generation,
             loaded_at: SystemTime::now(),
             file_modified,
+            restart_required: Vec::new(),
+            warnings: Vec::new(),
         };
+        if let Some(sections) = &sections {
+            snapshot.check_sections(sections)?;
+        }
         snapshot.platform = snapshot.section("platform")?.unwrap_or_default();
         snapshot.log = snapshot.section("log")?.unwrap_or_default();
         let invalid = |(key, reason): (String, String)| ConfigLoadError::Invalid {
@@ -64,7 +72,49 @@ impl ConfigSnapshot {
         };
         snapshot.log.validate().map_err(invalid)?;
         snapshot.platform.tracing.validate().map_err(invalid)?;
+        snapshot.platform.control.validate().map_err(invalid)?;
+        snapshot.warnings = snapshot.inline_secret_warnings();
         Ok(snapshot)
+    }
+
+    /// A warning for every secret written inline in the configuration file: the file is
+    /// what gets copied, committed and attached to tickets.
+    fn inline_secret_warnings(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        plain_secret_paths(&self.value, "", &self.secret_origins, &mut paths);
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let origin = self.origin_of(&path)?;
+                origin.starts_with("file ").then(|| {
+                    let name = path.rsplit('.').next().unwrap_or(&path);
+                    format!(
+                        "`{path}` is written inline in {origin}: give it as `{name}_file: /path/to/secret` or through the environment, so the file holds no secret"
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Refuses a top-level section that is neither `platform`, `log` nor one of `modules`.
+    fn check_sections(&self, modules: &[String]) -> Result<(), ConfigLoadError> {
+        let Some(top) = self.value.as_object() else {
+            return Ok(());
+        };
+        let known =
+            |name: &str| name == "platform" || name == "log" || modules.iter().any(|m| m == name);
+        match top.keys().find(|name| !known(name)) {
+            None => Ok(()),
+            Some(unknown) => {
+                let mut expected = vec!["platform".to_owned(), "log".to_owned()];
+                expected.extend(modules.iter().cloned());
+                Err(ConfigLoadError::Invalid {
+                    origin: self.origin_of(unknown),
+                    key: unknown.clone(),
+                    reason: format!("unknown section; expected one of {}", expected.join(", ")),
+                })
+            }
+        }
     }
 
     /// The `platform` section.
@@ -80,6 +130,22 @@ impl ConfigSnapshot {
     /// 0 for the first load, then one more for every accepted reload.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The settings this configuration changed that take effect only after a restart (as
+    /// the subscribers reported when it was reloaded); empty for the first load.
+    pub fn restart_required(&self) -> &[String] {
+        &self.restart_required
+    }
+
+    pub(crate) fn set_restart_required(&mut self, keys: Vec<String>) {
+        self.restart_required = keys;
+    }
+
+    /// Things worth an operator's attention that do not make the configuration invalid
+    /// (a secret written inline in the file). The launcher logs or prints them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// When this configuration was read.
@@ -115,7 +181,7 @@ impl ConfigSnapshot {
                 {
                     path = format!("{path}.{field}");
                 }
-                if is_secret_path(&path, &self.secret_origins) {
+                if may_hold_secret(&path, &self.secret_origins) {
                     reason = "invalid value (not shown: the key holds a secret)".to_owned();
                 }
                 ConfigLoadError::Invalid {
@@ -193,6 +259,6 @@ impl ConfigProvider for ConfigSnapshot {
     }
 
     fn is_secret(&self, key_path: &str) -> bool {
-        ConfigSnapshot::is_secret(self, key_path)
+        may_hold_secret(key_path, &self.secret_origins)
     }
 }

@@ -6,6 +6,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
 use crate::error::ConfigLoadError;
+use crate::layering::prune_replaced;
 
 /// The inputs of a configuration, in increasing precedence: built-in defaults, the YAML
 /// file, environment variables with the prefix, `--set` overrides.
@@ -27,6 +28,8 @@ pub struct ConfigSource {
     env_prefix: String,
     env_vars: Option<Vec<(String, String)>>,
     overrides: Vec<String>,
+    whole_values: Vec<String>,
+    sections: Option<Vec<String>>,
 }
 
 impl Default for ConfigSource {
@@ -37,6 +40,8 @@ impl Default for ConfigSource {
             env_prefix: "PLBA__".to_owned(),
             env_vars: None,
             overrides: Vec::new(),
+            whole_values: Vec::new(),
+            sections: None,
         }
     }
 }
@@ -89,6 +94,36 @@ impl ConfigSource {
         self
     }
 
+    /// Declares that the value at the dotted `key_path` is stated whole by each source: a
+    /// higher source replaces it instead of merging into it (an allowlist, where an entry
+    /// left over from a lower source would grant what the higher one never named).
+    ///
+    /// ```
+    /// use plba_config::ConfigSource;
+    ///
+    /// let source = ConfigSource::new()
+    ///     .with_defaults("built-in defaults", "app:\n  allow:\n    demo: 1\n")
+    ///     .with_env_vars([("PLBA__APP__ALLOW__REAL", "2")])
+    ///     .with_whole_value("app.allow");
+    /// let app = source.load().unwrap().section::<serde_json::Value>("app").unwrap().unwrap();
+    /// assert_eq!(app["allow"], serde_json::json!({"real": 2}));
+    /// ```
+    #[must_use]
+    pub fn with_whole_value(mut self, key_path: impl Into<String>) -> Self {
+        self.whole_values.push(key_path.into());
+        self
+    }
+
+    /// Names the module sections that may appear besides `platform` and `log`; any other
+    /// top-level section is then an error (a misspelt section would otherwise be ignored and
+    /// the module would run on its defaults). Without this call any section is accepted.
+    #[must_use]
+    pub fn with_sections<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        let known = self.sections.get_or_insert_with(Vec::new);
+        known.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// The configuration file, if any.
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
@@ -100,10 +135,11 @@ impl ConfigSource {
     }
 
     pub(crate) fn merge(&self) -> Result<Merged, ConfigLoadError> {
-        let mut figment = Figment::new();
+        // Lowest precedence first.
+        let mut layers: Vec<Entry> = Vec::new();
         if let Some((name, yaml)) = &self.defaults {
             let value = parse_document(yaml, || name.clone())?;
-            figment = figment.merge(Entry::root(name.clone(), value));
+            layers.push(Entry::root(name.clone(), value));
         }
         let mut file_text = None;
         let mut file_modified = None;
@@ -120,7 +156,7 @@ impl ConfigSource {
                     },
                     other => other,
                 })?;
-            figment = figment.merge(Entry::root_file(path.clone(), value));
+            layers.push(Entry::root_file(path.clone(), value));
             file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             file_text = Some((path.clone(), text));
         }
@@ -146,7 +182,7 @@ impl ConfigSource {
                     reason: "empty key component (use `__` only between keys)".to_owned(),
                 }
             })?;
-            figment = figment.merge(Entry::keyed(origin, &key, scalar(&raw)?));
+            layers.push(Entry::keyed(origin, &key, scalar(&raw)?));
         }
         for assignment in &self.overrides {
             let (key, raw) =
@@ -163,12 +199,22 @@ impl ConfigSource {
                     reason: "empty key component".to_owned(),
                 });
             }
-            figment = figment.merge(Entry::keyed(format!("--set {key}"), key, scalar(raw)?));
+            layers.push(Entry::keyed(format!("--set {key}"), key, scalar(raw)?));
         }
+        for higher in 1..layers.len() {
+            let (lower, upper) = layers.split_at_mut(higher);
+            for layer in lower {
+                prune_replaced(&mut layer.data, &upper[0].data, &self.whole_values);
+            }
+        }
+        let figment = layers
+            .into_iter()
+            .fold(Figment::new(), |figment, layer| figment.merge(layer));
         Ok(Merged {
             figment,
             file_text,
             file_modified,
+            sections: self.sections.clone(),
         })
     }
 }
@@ -178,6 +224,8 @@ pub(crate) struct Merged {
     pub(crate) figment: Figment,
     pub(crate) file_text: Option<(PathBuf, String)>,
     pub(crate) file_modified: Option<std::time::SystemTime>,
+    /// The module sections allowed besides `platform` and `log`, when restricted.
+    pub(crate) sections: Option<Vec<String>>,
 }
 
 /// `APP__MAX_LINES` → `app.max_lines`; `None` when a component is empty.

@@ -23,6 +23,66 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// An invalid value at `key`, a path relative to the code that checks it; the caller
+    /// that knows where the section sits completes it with [`located`](Self::located).
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            origin: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error with `prefix` in front of its key (a checker of a sub-section
+    /// reports keys relative to it; its caller knows where it sits).
+    #[must_use]
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::Invalid {
+                key,
+                origin,
+                reason,
+            } => Self::Invalid {
+                key: match (prefix.is_empty(), key.is_empty()) {
+                    (true, _) => key,
+                    (false, true) => prefix.to_owned(),
+                    (false, false) => format!("{prefix}.{key}"),
+                },
+                origin,
+                reason,
+            },
+            other => other,
+        }
+    }
+
+    /// [`within`](Self::within) `prefix`, then, when still unknown, the origin of the value
+    /// as `config` records it (file and line, env variable, `--set`).
+    ///
+    /// ```
+    /// use plba_contracts::ConfigError;
+    ///
+    /// let error = ConfigError::invalid("capacity", "must be at least 1")
+    ///     .located("app.queue", &serde_json::Value::Null);
+    /// assert_eq!(error.to_string(), "invalid configuration at `app.queue.capacity`: must be at least 1");
+    /// ```
+    #[must_use]
+    pub fn located(self, prefix: &str, config: &dyn ConfigProvider) -> Self {
+        match self.within(prefix) {
+            Self::Invalid {
+                key,
+                origin,
+                reason,
+            } => Self::Invalid {
+                origin: origin.or_else(|| config.describe_source(&key)),
+                key,
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 fn origin_suffix(origin: &Option<String>) -> String {
     origin
         .as_ref()
@@ -51,6 +111,55 @@ pub trait ConfigProvider: Send + Sync {
         let _ = key_path;
         false
     }
+}
+
+/// A component that follows configuration reloads: it checks a candidate configuration
+/// before the runtime accepts it, and applies it after.
+///
+/// # Protocol
+///
+/// On a reload (SIGHUP, the file changing, the control plane's reload action) the runtime
+/// calls [`check`](Self::check) on every subscriber with the candidate. If any check fails,
+/// the reload is refused with that error and the configuration in force stays. Otherwise the
+/// candidate is installed and [`apply`](Self::apply) is called on every subscriber. A reload
+/// never reports success for a setting that did not take effect: what `check` lists as
+/// needing a restart is reported to the operator with the reload's outcome.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Limits { max_lines: u32 }
+///
+/// struct LiveLimit(AtomicU32);
+///
+/// impl ConfigSubscriber for LiveLimit {
+///     fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError> {
+///         match candidate.section::<Limits>("limits")? {
+///             Some(limits) if limits.max_lines == 0 => Err(ConfigError::Invalid {
+///                 key: "limits.max_lines".into(),
+///                 origin: candidate.describe_source("limits.max_lines"),
+///                 reason: "must be at least 1".into(),
+///             }),
+///             _ => Ok(Vec::new()), // applies live: nothing needs a restart
+///         }
+///     }
+///
+///     fn apply(&self, config: &dyn ConfigProvider) {
+///         if let Ok(Some(limits)) = config.section::<Limits>("limits") {
+///             self.0.store(limits.max_lines, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// ```
+pub trait ConfigSubscriber: Send + Sync + 'static {
+    /// Checks `candidate`. `Ok` lists the settings (dotted key paths) whose change takes
+    /// effect only after a restart; an error refuses the reload.
+    fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError>;
+
+    /// Applies an accepted configuration. Called only after every subscriber's check passed.
+    fn apply(&self, config: &dyn ConfigProvider);
 }
 
 /// Typed access on top of [`ConfigProvider`].

@@ -33,7 +33,7 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, EmptyConfig};
+pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;

@@ -261,6 +261,13 @@ pub trait Registry {
     /// Declares a source of metrics for `/metrics`.
     fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError>;
 
+    /// Declares a component that checks and applies configuration reloads (see
+    /// [`ConfigSubscriber`](crate::ConfigSubscriber)).
+    fn add_config_subscriber(
+        &mut self,
+        subscriber: Arc<dyn crate::ConfigSubscriber>,
+    ) -> Result<(), RegistryError>;
+
     /// Puts a named service in the container, for other modules to use.
     fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError>;
 
@@ -304,6 +311,15 @@ impl<R: Registry + ?Sized> RegistryExt for R {}
 pub trait ApplicationModule: Send + Sync + 'static {
     /// The module's name; also the key of its configuration section.
     fn name(&self) -> &str;
+
+    /// Checks the module's configuration beyond what its types say (ranges, paths,
+    /// combinations), without side effects. The runtime calls it before
+    /// [`register`](Self::register), and a launcher's `check-config` calls it too, so both
+    /// refuse the same mistakes. The default accepts everything.
+    fn check_config(&self, config: &dyn ConfigProvider) -> Result<(), ConfigError> {
+        let _ = config;
+        Ok(())
+    }
 
     /// Declares what the module contributes.
     fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError>;

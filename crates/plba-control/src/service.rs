@@ -292,7 +292,11 @@ impl ControlPlaneService {
             Action::Reload => match self.runtime.reload_config().await {
                 Ok(snapshot) => Reply::json(
                     200,
-                    json!({ "reloaded": true, "generation": snapshot.generation() }),
+                    json!({
+                        "reloaded": true,
+                        "generation": snapshot.generation(),
+                        "restart_required": snapshot.restart_required(),
+                    }),
                 ),
                 Err(CoreError::NoConfiguration) => Reply::error(
                     409,

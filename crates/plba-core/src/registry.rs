@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use plba_contracts::{
-    ConfigProvider, HealthContributor, HealthOptions, MetricsSource, Registry, RegistryError,
-    ServiceRef, TaskQueue, TaskTracer, WorkerSpec,
+    ConfigProvider, ConfigSubscriber, HealthContributor, HealthOptions, MetricsSource, Registry,
+    RegistryError, ServiceRef, TaskQueue, TaskTracer, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
@@ -18,6 +18,7 @@ pub(crate) struct Pending {
     pub(crate) health: Vec<(String, Arc<dyn HealthContributor>, HealthOptions)>,
     pub(crate) services: Vec<(String, ServiceRef)>,
     pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
+    pub(crate) config_subscribers: Vec<Arc<dyn ConfigSubscriber>>,
 }
 
 /// Names the runtime already holds, to refuse duplicates across modules.
@@ -104,6 +105,14 @@ impl Registry for ModuleRegistry<'_> {
 
     fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError> {
         self.pending.metrics.push(source);
+        Ok(())
+    }
+
+    fn add_config_subscriber(
+        &mut self,
+        subscriber: Arc<dyn ConfigSubscriber>,
+    ) -> Result<(), RegistryError> {
+        self.pending.config_subscribers.push(subscriber);
         Ok(())
     }
 

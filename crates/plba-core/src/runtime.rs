@@ -306,6 +306,11 @@ impl RuntimeManager {
         }
         write(&inner.queues).extend(pending.queues);
         write(&inner.metrics).extend(pending.metrics);
+        if let Some(configuration) = self.configuration() {
+            for subscriber in pending.config_subscribers {
+                configuration.add_subscriber(module.name(), subscriber);
+            }
+        }
         lock(&inner.modules).push(module.name().to_owned());
         tracing::info!(module = module.name(), "module registered");
         Ok(())

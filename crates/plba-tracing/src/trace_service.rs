@@ -51,27 +51,49 @@ impl TraceService {
         platform: &PlatformConfig,
         log: &LogConfig,
     ) -> Result<(Self, Dispatch), TracingError> {
-        let writer = match log.output {
-            LogOutput::Stderr => BoxMakeWriter::new(std::io::stderr),
-            LogOutput::Stdout => BoxMakeWriter::new(std::io::stdout),
+        use std::io::IsTerminal;
+        let (writer, terminal) = match log.output {
+            LogOutput::Stderr => (
+                BoxMakeWriter::new(std::io::stderr),
+                std::io::stderr().is_terminal(),
+            ),
+            LogOutput::Stdout => (
+                BoxMakeWriter::new(std::io::stdout),
+                std::io::stdout().is_terminal(),
+            ),
         };
-        Self::build_with_writer(platform, log, writer)
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self::build_inner(platform, log, writer, terminal && !no_color)
     }
 
-    /// Builds the subscriber with logs going to `writer` (tests capture them this way).
+    /// Builds the subscriber with logs going to `writer` (tests capture them this way),
+    /// without colour codes.
     pub fn build_with_writer(
         platform: &PlatformConfig,
         log: &LogConfig,
         writer: BoxMakeWriter,
     ) -> Result<(Self, Dispatch), TracingError> {
+        Self::build_inner(platform, log, writer, false)
+    }
+
+    /// Colour (ANSI codes) only for a terminal: a file or a pipe gets plain text
+    /// (<https://no-color.org>: `NO_COLOR` turns it off for terminals too).
+    fn build_inner(
+        platform: &PlatformConfig,
+        log: &LogConfig,
+        writer: BoxMakeWriter,
+        ansi: bool,
+    ) -> Result<(Self, Dispatch), TracingError> {
         let (filter, handle) = reload::Layer::new(env_filter(&log.directives())?);
         let fmt: BoxedLayer = match log.format {
             LogFormat::Pretty => tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
                 .fmt_fields(readable_fields())
                 .with_writer(writer)
                 .with_filter(filter)
                 .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
+                .with_ansi(false)
                 .json()
                 .with_writer(writer)
                 .with_filter(filter)

@@ -95,7 +95,12 @@ pub fn create_runtime(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<RuntimeManager, PlbaError> {
-    let configuration = Arc::new(ConfigurationManager::load(options.config)?);
+    let configuration = Arc::new(ConfigurationManager::load(
+        options.config.with_sections([module.name()]),
+    )?);
+    module
+        .check_config(configuration.current().as_ref())
+        .map_err(ConfigLoadError::from)?;
     let telemetry = if options.install_telemetry {
         let current = configuration.current();
         Some(Arc::new(TraceService::install(
@@ -105,9 +110,26 @@ pub fn create_runtime(
     } else {
         None
     };
+    for warning in configuration.current().warnings() {
+        tracing::warn!("{warning}");
+    }
     let runtime = RuntimeManager::from_configuration(configuration, telemetry);
     runtime.register(module)?;
     Ok(runtime)
+}
+
+/// Loads the configuration and checks it exactly as [`create_runtime`] does (unknown
+/// sections, platform sections, the module's own checks) without building or starting
+/// anything: what a launcher's `check-config` runs.
+pub fn check_config(
+    module: &dyn ApplicationModule,
+    source: ConfigSource,
+) -> Result<config::ConfigSnapshot, PlbaError> {
+    let snapshot = source.with_sections([module.name()]).load()?;
+    module
+        .check_config(&snapshot)
+        .map_err(ConfigLoadError::from)?;
+    Ok(snapshot)
 }
 
 /// [`create_runtime`], start the control plane (unless `platform.control.enabled` is off),

@@ -1,13 +1,13 @@
 //! What each command does.
 
-#![allow(clippy::print_stdout)] // a CLI's job is to print
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI's job is to print
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use mail_order_bot::{
-    AppConfig, MODULE, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents,
+    AppConfig, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents, read_config,
 };
 use plba::config::{ConfigSnapshot, ConfigSource};
 use plba::contracts::Secret;
@@ -16,35 +16,56 @@ use plba_mail_maildir::Maildir;
 
 use crate::cli::{Cli, Command, Listing, OrdersCommand, RejectionsCommand, Remote};
 
-/// The configuration every command reads: built-in defaults, `--config`, env, `--set`.
+/// The configuration every command reads: `--config` (or, without one, the embedded demo
+/// configuration), then env, then `--set`. The demo never sits under a user's file: its
+/// sample customers must not reach an allowlist the user wrote.
 fn source(cli: &Cli) -> ConfigSource {
-    let mut source = ConfigSource::new().with_defaults(
-        "built-in defaults",
-        include_str!("../../config/default.yaml"),
-    );
-    if let Some(file) = &cli.config {
-        source = source.with_file(file);
-    }
+    let mut source = ConfigSource::new().with_whole_value(CUSTOMERS);
+    source = match &cli.config {
+        Some(file) => source.with_file(file),
+        None => source.with_defaults(
+            "the embedded demo configuration",
+            include_str!("../../config/default.yaml"),
+        ),
+    };
     for assignment in &cli.overrides {
         source = source.with_override(assignment.clone());
     }
     source
 }
 
+/// The allowlist: each source states it whole.
+const CUSTOMERS: &str = "mail_order_bot.customers";
+
 fn app_config(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
-    Ok(snapshot.section::<AppConfig>(MODULE)?.unwrap_or_default())
+    Ok(read_config(snapshot)?)
+}
+
+/// Validates as `run` would and prints the effective configuration (secrets redacted),
+/// headed by where the allowlist came from, as YAML comments.
+fn check_config(source: ConfigSource) -> anyhow::Result<ExitCode> {
+    let snapshot = plba::check_config(&MailOrderBot::new(), source)?;
+    let app = app_config(&snapshot)?;
+    for warning in snapshot.warnings() {
+        eprintln!("mail_order_bot: warning: {warning}");
+    }
+    let origin = snapshot
+        .origin_of(CUSTOMERS)
+        .unwrap_or_else(|| "nowhere: no sender can order".to_owned());
+    println!(
+        "# {CUSTOMERS}: {} entr{} from {origin}",
+        app.customers.len(),
+        if app.customers.len() == 1 { "y" } else { "ies" }
+    );
+    print!("{}", snapshot.redacted_yaml());
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let source = source(&cli);
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(source).await,
-        Command::CheckConfig => {
-            let snapshot = source.load()?;
-            app_config(&snapshot)?;
-            print!("{}", snapshot.redacted_yaml());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig => check_config(source),
         Command::Deliver { files } => deliver(&source.load()?, &files).await,
         Command::Orders(OrdersCommand::List(listing)) => {
             list_orders(&store(&source)?, &listing).await

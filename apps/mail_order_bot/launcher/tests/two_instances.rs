@@ -17,7 +17,7 @@ fn config(dir: &Path, redis_url: &str) -> std::path::PathBuf {
     std::fs::write(
         &file,
         format!(
-            "platform:\n  control:\n    bind: 127.0.0.1:0\nlog:\n  level: warn\nmail_order_bot:\n  seed_samples: false\n  queue:\n    kind: redis\n    url: {redis_url}\n    block_ms: 200\n    visibility_timeout_ms: 3000\n  source_lease:\n    url: {redis_url}\n    ttl_ms: 1000\n  source:\n    kind: maildir\n    path: data/Maildir\n    rescan_interval_ms: 200\n"
+            "platform:\n  control:\n    bind: 127.0.0.1:0\nlog:\n  level: warn\nmail_order_bot:\n  customers:\n    \"@acme.example\": ACME\n    \"buyer@globex.example\": GLOBEX\n  queue:\n    kind: redis\n    url: {redis_url}\n    block_ms: 200\n    visibility_timeout_ms: 3000\n  source_lease:\n    url: {redis_url}\n    ttl_ms: 1000\n  source:\n    kind: maildir\n    path: data/Maildir\n    rescan_interval_ms: 200\n"
         ),
     )
     .unwrap();

@@ -93,6 +93,55 @@ fn default_outage_ms() -> u64 {
 }
 
 impl ImapOptions {
+    /// Checks the options as configuration without connecting, naming the offending key
+    /// (relative to the options' own section).
+    pub fn check(&self) -> Result<(), plba_contracts::ConfigError> {
+        use plba_contracts::ConfigError;
+        let empty = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                Err(ConfigError::invalid(key, "is empty"))
+            } else {
+                Ok(())
+            }
+        };
+        empty("host", &self.host)?;
+        empty("user", &self.user)?;
+        empty("mailbox", &self.mailbox)?;
+        if self.port == 0 {
+            return Err(ConfigError::invalid("port", "must be between 1 and 65535"));
+        }
+        if self.max_message_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "max_message_bytes",
+                "must be at least 1",
+            ));
+        }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            return Err(ConfigError::invalid(
+                "ca_file",
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+        if let Some(folder) = &self.rejected_folder {
+            let bad = folder.trim().is_empty()
+                || folder.starts_with(['/', '.'])
+                || folder.split(['/', '.']).any(|part| part == "..")
+                || folder.contains(['*', '%', '\r', '\n', '"'])
+                || *folder == self.mailbox;
+            if bad {
+                return Err(ConfigError::invalid(
+                    "rejected_folder",
+                    format!(
+                        "{folder:?} is not a usable folder name; use a plain name such as \"Rejected\" other than the mailbox read"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The mailbox name used in message references: `user@host:port/folder`.
     pub fn mailbox_name(&self) -> String {
         format!("{}@{}:{}/{}", self.user, self.host, self.port, self.mailbox)

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_imap::types::UnsolicitedResponse;
 use plba_contracts::{
     StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
     WorkerStatus, async_trait,
@@ -91,10 +92,21 @@ impl ImapSource {
         let options = &self.options;
         let idle_max = Duration::from_millis(options.idle_max_ms.max(100));
         let rescan = Duration::from_millis(options.poll_interval_ms.max(10));
+        // A message that arrives between the scan's SEARCH and the server accepting IDLE is
+        // announced before `+ idling`; async-imap files such responses with the unsolicited
+        // ones, where the wait below never looks. Keep a receiver to check them.
+        let notices = session.unsolicited_responses.clone();
         let mut handle = session.idle();
         timed(options, "IDLE", handle.init()).await?;
         self.idles.fetch_add(1, Ordering::Relaxed);
-        let stopped = {
+        let mut announced = false;
+        while let Ok(notice) = notices.try_recv() {
+            announced |= matches!(notice, UnsolicitedResponse::Exists(_));
+        }
+        let stopped = if announced {
+            tracing::debug!(mailbox = %options.mailbox_name(), "mailbox changed while entering IDLE: rescanning");
+            false
+        } else {
             // Keep the interrupt handle bound: dropping it would end the wait at once.
             let (wait, _interrupt) = handle.wait_with_timeout(idle_max.min(rescan));
             tokio::select! {
@@ -133,6 +145,9 @@ impl ImapSource {
     /// One poll: select, check UIDVALIDITY, search unseen, publish what is new.
     async fn poll(&self, session: &mut ImapSession, ctx: &WorkerContext) -> Result<(), ImapError> {
         let options = &self.options;
+        // Notices from before this scan are answered by it; whatever arrives from here on
+        // stays queued for the IDLE that follows to see.
+        while session.unsolicited_responses.try_recv().is_ok() {}
         let mailbox = timed(options, "SELECT", session.select(&options.mailbox)).await?;
         let validity = mailbox.uid_validity.unwrap_or(0);
         let previous = self.uidvalidity.swap(validity, Ordering::Relaxed);
@@ -186,7 +201,6 @@ impl ImapSource {
                 }
             }
         }
-        while session.unsolicited_responses.try_recv().is_ok() {}
         Ok(())
     }
 }

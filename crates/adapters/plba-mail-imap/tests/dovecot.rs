@@ -9,7 +9,7 @@ use plba_contracts::{
     CancellationToken, NoopTaskTracer, Secret, TaskError, TaskQueue, Worker, WorkerContext,
     async_trait,
 };
-use plba_mail::{InFlight, MailHandler, MailTaskHandler, RawMail};
+use plba_mail::{InFlight, MailHandler, MailOutcome, MailTaskHandler, RawMail};
 use plba_mail_imap::{ImapMailbox, ImapMode, ImapOptions, ImapSource, Security};
 use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba_testkit::servers::{Dovecot, IMAP_USER};
@@ -50,20 +50,20 @@ fn handled_count(message_id: &str) -> usize {
         .count()
 }
 
-/// Decides by subject: `ok`, `bad` (permanent), anything else transient.
+/// Decides by subject: `ok`, `bad` (a recorded rejection), anything else transient.
 struct BySubject;
 
 #[async_trait]
 impl MailHandler for BySubject {
-    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError> {
+    async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError> {
         let text = String::from_utf8_lossy(&mail.bytes);
         if let Some(id) = text.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
             HANDLED.lock().unwrap().push(id.trim().to_owned());
         }
         if text.contains("Subject: ok") {
-            Ok(())
+            Ok(MailOutcome::done("order", "stored"))
         } else if text.contains("Subject: bad") {
-            Err(TaskError::permanent("bad order"))
+            Ok(MailOutcome::rejected("bad order"))
         } else {
             Err(TaskError::transient("try later"))
         }

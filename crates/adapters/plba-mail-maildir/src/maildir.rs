@@ -39,7 +39,54 @@ impl Default for MaildirOptions {
     }
 }
 
+/// Whether `folder` is a plain Maildir++ folder name (no path, no leading dot).
+fn plain_folder_name(folder: &str) -> bool {
+    !(folder.is_empty() || folder.contains(['/', '\\']) || folder.starts_with('.'))
+}
+
 impl MaildirOptions {
+    /// Checks the options as configuration without touching the mailbox, naming the
+    /// offending key (relative to the options' own section).
+    pub fn check(&self) -> Result<(), plba_contracts::ConfigError> {
+        use plba_contracts::ConfigError;
+        if self.path.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("path", "is empty"));
+        }
+        if self.path.exists() && !self.path.is_dir() {
+            return Err(ConfigError::invalid(
+                "path",
+                format!(
+                    "{} is not a directory (a Maildir holds tmp/, new/ and cur/)",
+                    self.path.display()
+                ),
+            ));
+        }
+        if !self.create && !self.path.join("new").is_dir() {
+            return Err(ConfigError::invalid(
+                "path",
+                format!(
+                    "{} is not a Maildir (no new/) and `create` is off",
+                    self.path.display()
+                ),
+            ));
+        }
+        if self.max_message_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "max_message_bytes",
+                "must be at least 1",
+            ));
+        }
+        if let Some(folder) = &self.rejected_folder
+            && !plain_folder_name(folder)
+        {
+            return Err(ConfigError::invalid(
+                "rejected_folder",
+                format!("{folder:?} is not a plain folder name; use a name such as \"Rejected\""),
+            ));
+        }
+        Ok(())
+    }
+
     /// The rescan interval.
     pub fn rescan_interval(&self) -> Duration {
         Duration::from_millis(self.rescan_interval_ms.max(10))
@@ -87,7 +134,7 @@ impl Maildir {
     /// Opens (and, if asked, creates) the Maildir at `options.path`.
     pub fn open(options: MaildirOptions) -> Result<Self, MaildirError> {
         if let Some(folder) = &options.rejected_folder
-            && (folder.is_empty() || folder.contains(['/', '\\']) || folder.starts_with('.'))
+            && !plain_folder_name(folder)
         {
             return Err(MaildirError::FolderName(folder.clone()));
         }

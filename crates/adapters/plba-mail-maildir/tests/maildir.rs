@@ -10,7 +10,7 @@ use plba_contracts::{
     CancellationToken, NoopTaskTracer, TaskError, TaskHandler, TaskQueue, Worker, WorkerContext,
     async_trait,
 };
-use plba_mail::{InFlight, MailHandler, MailRef, MailTaskHandler, RawMail};
+use plba_mail::{InFlight, MailHandler, MailOutcome, MailRef, MailTaskHandler, RawMail};
 use plba_mail_maildir::{Maildir, MaildirOptions, MaildirSource};
 use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba_testkit::wait::{eventually, eventually_async};
@@ -107,11 +107,11 @@ async fn a_new_message_is_noticed_without_waiting_for_a_rescan() {
     running.stop.cancel();
 }
 
-struct Decides(fn(&RawMail) -> Result<(), TaskError>);
+struct Decides(fn(&RawMail) -> Result<MailOutcome, TaskError>);
 
 #[async_trait]
 impl MailHandler for Decides {
-    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError> {
+    async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError> {
         (self.0)(mail)
     }
 }
@@ -119,7 +119,7 @@ impl MailHandler for Decides {
 async fn complete_one(
     maildir: &Arc<Maildir>,
     body: &'static [u8],
-    decide: fn(&RawMail) -> Result<(), TaskError>,
+    decide: fn(&RawMail) -> Result<MailOutcome, TaskError>,
 ) -> (Result<(), TaskError>, String) {
     let key = maildir.deliver(Bytes::from_static(body)).await.unwrap();
     let reference = MailRef::new(maildir.name(), &key);
@@ -139,15 +139,20 @@ async fn completion_moves_to_cur_with_flags_and_never_deletes() {
 
     let (ok, seen) = complete_one(&maildir, b"Subject: ok\r\n\r\nx", |mail| {
         assert!(mail.bytes.starts_with(b"Subject: ok"));
-        Ok(())
+        Ok(MailOutcome::done("order", "stored"))
     })
     .await;
     assert!(ok.is_ok());
     let (rejected, flagged) = complete_one(&maildir, b"Subject: bad\r\n\r\nx", |_| {
-        Err(TaskError::permanent("no attachment"))
+        Ok(MailOutcome::rejected("no attachment"))
     })
     .await;
-    assert!(!rejected.unwrap_err().is_transient());
+    assert!(rejected.is_ok(), "a recorded rejection is acked");
+    let (failed, failed_key) = complete_one(&maildir, b"Subject: worse\r\n\r\nx", |_| {
+        Err(TaskError::permanent("handler bug"))
+    })
+    .await;
+    assert!(!failed.unwrap_err().is_transient(), "dead-lettered");
     let (retry, unseen) = complete_one(&maildir, b"Subject: later\r\n\r\nx", |_| {
         Err(TaskError::transient("db down"))
     })
@@ -155,16 +160,15 @@ async fn completion_moves_to_cur_with_flags_and_never_deletes() {
     assert!(retry.unwrap_err().is_transient());
     let (too_large, large) = complete_one(&maildir, &[b'x'; 2048], |_| panic!("never read")).await;
     assert!(
-        too_large
-            .unwrap_err()
-            .message()
-            .contains("over the 1024-byte limit")
+        too_large.is_ok(),
+        "a mail over the limit is a handled rejection"
     );
 
     let cur = maildir.list_cur().await.unwrap();
     assert!(cur.contains(&format!("{seen}:2,S")), "{cur:?}");
     assert!(cur.contains(&format!("{flagged}:2,FS")), "{cur:?}");
     assert!(cur.contains(&format!("{large}:2,FS")), "{cur:?}");
+    assert!(cur.contains(&format!("{failed_key}:2,FS")), "{cur:?}");
     assert_eq!(
         maildir.scan_new().await.unwrap(),
         vec![unseen],
@@ -177,7 +181,7 @@ async fn rejected_messages_can_go_to_a_sub_folder() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = maildir(&dir, 1_000, Some("Rejected"));
     let (_, key) = complete_one(&maildir, b"Subject: bad\r\n\r\nx", |_| {
-        Err(TaskError::permanent("unknown sender"))
+        Ok(MailOutcome::rejected("unknown sender"))
     })
     .await;
     let moved = dir

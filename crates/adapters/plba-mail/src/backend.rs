@@ -70,12 +70,49 @@ pub trait MailBackend: Send + Sync + 'static {
     async fn mark_rejected(&self, reference: &MailRef, reason: &str) -> Result<(), MailError>;
 }
 
+/// What the domain made of one message, once its outcome is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// Handled: the message is marked seen. `label` names the outcome in metrics and logs
+    /// (`order`, `duplicate`: a small fixed set, not data); `summary` is the log line.
+    Done {
+        /// The outcome's name.
+        label: &'static str,
+        /// What happened, for the log line.
+        summary: String,
+    },
+    /// The message can never become what the domain wants, and the domain has recorded why:
+    /// the message is marked rejected (flagged or moved) and the task acked.
+    Rejected {
+        /// Why, for the mailbox and the log line.
+        reason: String,
+    },
+}
+
+impl MailOutcome {
+    /// A handled message with outcome `label`.
+    pub fn done(label: &'static str, summary: impl Into<String>) -> Self {
+        Self::Done {
+            label,
+            summary: summary.into(),
+        }
+    }
+
+    /// A rejection the domain has recorded.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self::Rejected {
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The domain's side: turns one message into a business outcome.
 ///
-/// `Ok` means the outcome is stored; a permanent error means the message can never succeed
-/// (the domain has recorded why); a transient error means "try again later".
+/// `Ok` means the outcome is stored (an order, or a recorded rejection); a permanent error
+/// means the message can never succeed and nothing was recorded, so an operator must look
+/// (it is dead-lettered); a transient error means "try again later".
 #[async_trait]
 pub trait MailHandler: Send + Sync + 'static {
     /// Handles one message.
-    async fn handle_mail(&self, mail: &RawMail) -> Result<(), TaskError>;
+    async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError>;
 }

@@ -7,9 +7,14 @@
 //!
 //! | domain outcome | message | task |
 //! |---|---|---|
-//! | `Ok` | marked seen | acked |
-//! | permanent error | marked rejected (flagged / moved), reason logged | dead-lettered |
+//! | `Ok(MailOutcome::Done)` (an order, a duplicate) | marked seen | acked |
+//! | `Ok(MailOutcome::Rejected)` (recorded by the domain) | marked rejected (flagged / moved) | acked |
+//! | permanent error (nothing recorded: an operator must look) | marked rejected | dead-lettered |
 //! | transient error | left unseen | retried by the queue |
+//!
+//! A rejection is handled work, not a failure: it is acked, logged as one INFO line like
+//! every other outcome, and counted by outcome in `plba_mail_outcomes_total`; the dead-letter
+//! place holds only what an operator must act on.
 //!
 //! [`InFlight`] is the set of messages published and not yet completed, shared by the source
 //! and the wrapper, so a message is never published twice while in flight.
@@ -19,7 +24,7 @@ mod in_flight;
 mod reference;
 mod task_handler;
 
-pub use backend::{MailBackend, MailError, MailHandler, RawMail};
+pub use backend::{MailBackend, MailError, MailHandler, MailOutcome, RawMail};
 pub use in_flight::InFlight;
 pub use reference::{MAIL_TASK, MailRef};
-pub use task_handler::MailTaskHandler;
+pub use task_handler::{MailTaskHandler, OutcomeCounts};

@@ -1,12 +1,18 @@
 //! The completion wrapper: fetch, let the domain decide, then complete the message.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use plba_contracts::{Task, TaskError, TaskHandler, async_trait};
+use plba_contracts::{
+    MetricFamily, MetricKind, MetricValue, MetricsSource, Task, TaskError, TaskHandler, async_trait,
+};
 
-use crate::backend::{MailBackend, MailError, MailHandler};
+use crate::backend::{MailBackend, MailError, MailHandler, MailOutcome};
 use crate::in_flight::InFlight;
 use crate::reference::MailRef;
+
+/// The outcome label of a message over the size limit and of one already completed.
+const REJECTED: &str = "rejected";
+const GONE: &str = "already_done";
 
 /// A `TaskHandler` for mail tasks: the domain's [`MailHandler`] never sees the backend, and
 /// the backend completes a message only after the domain's outcome is known.
@@ -14,11 +20,53 @@ use crate::reference::MailRef;
 /// `max_attempts` is the queue's attempt limit: a transient failure on the last attempt
 /// releases the message from [`InFlight`] (it stays unseen), so the source publishes it again
 /// on a later scan instead of forgetting it.
+///
+/// It counts outcomes by label; register it (or an `Arc` of it) as a
+/// [`MetricsSource`] to export them as `plba_mail_outcomes_total{outcome}`.
 pub struct MailTaskHandler<B: ?Sized, H: ?Sized> {
     backend: Arc<B>,
     handler: Arc<H>,
     in_flight: Arc<InFlight>,
     max_attempts: u32,
+    outcomes: Arc<OutcomeCounts>,
+}
+
+/// Messages handled, by outcome label.
+#[derive(Debug, Default)]
+pub struct OutcomeCounts(Mutex<Vec<(&'static str, u64)>>);
+
+impl OutcomeCounts {
+    fn add(&self, label: &'static str) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+
+    /// How many messages ended with outcome `label`.
+    pub fn get(&self, label: &str) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        counts
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+impl MetricsSource for OutcomeCounts {
+    fn collect(&self) -> Vec<MetricFamily> {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut family = MetricFamily::new(
+            "plba_mail_outcomes_total",
+            "Mails handled, by outcome (an order, a duplicate, a rejection, …)",
+            MetricKind::Counter,
+        );
+        for (label, n) in counts.iter() {
+            family = family.with_sample(&[("outcome", label)], MetricValue::Counter(*n));
+        }
+        vec![family]
+    }
 }
 
 impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
@@ -34,7 +82,13 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
             handler,
             in_flight,
             max_attempts,
+            outcomes: Arc::default(),
         }
+    }
+
+    /// The outcome counters, to register as a metrics source.
+    pub fn outcomes(&self) -> Arc<OutcomeCounts> {
+        Arc::clone(&self.outcomes)
     }
 
     async fn complete(&self, reference: &MailRef, task: &Task) -> Result<(), TaskError> {
@@ -43,24 +97,36 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
             Err(MailError::Gone { .. }) => {
                 // Completed by an earlier delivery that crashed before its ack, or removed by
                 // someone else: nothing is left to do.
-                tracing::info!(mailbox = %reference.mailbox, key = %reference.key, "message already gone; nothing to do");
+                self.outcomes.add(GONE);
+                tracing::info!(mailbox = %reference.mailbox, key = %reference.key, outcome = GONE, "message already gone; nothing to do");
                 return Ok(());
             }
             Err(error @ MailError::TooLarge { .. }) => {
-                let reason = error.to_string();
-                self.reject(reference, &reason).await?;
-                return Err(TaskError::permanent(reason));
+                return self.reject(reference, &error.to_string()).await;
             }
             Err(error) => {
                 return Err(TaskError::transient("cannot fetch the message").with_source(error));
             }
         };
         match self.handler.handle_mail(&mail).await {
-            Ok(()) => self.backend.mark_seen(reference).await.map_err(|e| {
-                TaskError::transient("message handled but not marked seen").with_source(e)
-            }),
+            Ok(MailOutcome::Done { label, summary }) => {
+                self.backend.mark_seen(reference).await.map_err(|e| {
+                    TaskError::transient("message handled but not marked seen").with_source(e)
+                })?;
+                self.outcomes.add(label);
+                tracing::info!(mailbox = %reference.mailbox, key = %reference.key, outcome = label, "{summary}");
+                Ok(())
+            }
+            Ok(MailOutcome::Rejected { reason }) => self.reject(reference, &reason).await,
             Err(error) if !error.is_transient() => {
-                self.reject(reference, error.message()).await?;
+                // Nothing was recorded: the dead-letter place tells an operator to look.
+                tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, %error, "message failed for good");
+                self.backend
+                    .mark_rejected(reference, error.message())
+                    .await
+                    .map_err(|e| {
+                        TaskError::transient("message failed but not marked").with_source(e)
+                    })?;
                 Err(error)
             }
             Err(error) => {
@@ -70,12 +136,15 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
         }
     }
 
+    /// A handled rejection: marked in the mailbox, counted, logged once, acked.
     async fn reject(&self, reference: &MailRef, reason: &str) -> Result<(), TaskError> {
-        tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, reason, "message rejected");
         self.backend
             .mark_rejected(reference, reason)
             .await
-            .map_err(|e| TaskError::transient("message rejected but not marked").with_source(e))
+            .map_err(|e| TaskError::transient("message rejected but not marked").with_source(e))?;
+        self.outcomes.add(REJECTED);
+        tracing::info!(mailbox = %reference.mailbox, key = %reference.key, outcome = REJECTED, reason, "message rejected");
+        Ok(())
     }
 }
 
@@ -143,18 +212,22 @@ mod tests {
         }
     }
 
-    struct Outcome(fn() -> Result<(), TaskError>);
+    struct Outcome(fn() -> Result<MailOutcome, TaskError>);
 
     #[async_trait]
     impl MailHandler for Outcome {
-        async fn handle_mail(&self, _mail: &RawMail) -> Result<(), TaskError> {
+        async fn handle_mail(&self, _mail: &RawMail) -> Result<MailOutcome, TaskError> {
             (self.0)()
         }
     }
 
+    fn order() -> Result<MailOutcome, TaskError> {
+        Ok(MailOutcome::done("order", "order stored"))
+    }
+
     async fn run(
         backend: Recorder,
-        outcome: fn() -> Result<(), TaskError>,
+        outcome: fn() -> Result<MailOutcome, TaskError>,
         attempt: u32,
     ) -> (Result<(), TaskError>, Vec<String>, bool) {
         let backend = Arc::new(backend);
@@ -176,10 +249,43 @@ mod tests {
 
     #[tokio::test]
     async fn success_marks_seen_and_leaves_flight() {
-        let (result, calls, still) = run(Recorder::default(), || Ok(()), 1).await;
+        let (result, calls, still) = run(Recorder::default(), order, 1).await;
         assert!(result.is_ok());
         assert_eq!(calls, ["seen k1"]);
         assert!(!still);
+    }
+
+    #[tokio::test]
+    async fn a_recorded_rejection_is_marked_and_acked() {
+        let (result, calls, still) = run(
+            Recorder::default(),
+            || Ok(MailOutcome::rejected("unknown sender")),
+            1,
+        )
+        .await;
+        assert!(result.is_ok(), "a rejection is a handled outcome");
+        assert_eq!(calls, ["rejected k1 unknown sender"]);
+        assert!(!still);
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_counted_by_label() {
+        let wrapper = MailTaskHandler::new(
+            Arc::new(Recorder::default()),
+            Arc::new(Outcome(order)),
+            Arc::new(InFlight::new()),
+            3,
+        );
+        for key in ["a", "b"] {
+            wrapper
+                .handle(&MailRef::new("box", key).to_task().unwrap())
+                .await
+                .unwrap();
+        }
+        assert_eq!(wrapper.outcomes().get("order"), 2);
+        let families = wrapper.outcomes().collect();
+        assert_eq!(families[0].name, "plba_mail_outcomes_total");
+        assert_eq!(families[0].samples[0].value, MetricValue::Counter(2));
     }
 
     #[tokio::test]
@@ -235,7 +341,7 @@ mod tests {
     async fn a_task_that_is_not_a_mail_reference_is_permanent() {
         let wrapper = MailTaskHandler::new(
             Arc::new(Recorder::default()),
-            Arc::new(Outcome(|| Ok(()))),
+            Arc::new(Outcome(order)),
             Arc::new(InFlight::new()),
             3,
         );

@@ -52,17 +52,36 @@ pub enum MemoryQueueError {
 }
 
 impl MemoryQueueOptions {
-    pub(crate) fn validate(&self, queue: &str) -> Result<(), MemoryQueueError> {
-        let invalid = |option| MemoryQueueError::InvalidOption {
-            queue: queue.to_owned(),
-            option,
-        };
+    /// The first option that is out of range, if any.
+    fn out_of_range(&self) -> Option<&'static str> {
         if self.capacity == 0 {
-            return Err(invalid("capacity"));
+            Some("capacity")
+        } else if self.max_attempts == 0 {
+            Some("max_attempts")
+        } else {
+            None
         }
-        if self.max_attempts == 0 {
-            return Err(invalid("max_attempts"));
+    }
+
+    /// Checks the options as configuration, naming the offending key (relative to the
+    /// options' own section).
+    pub fn check(&self) -> Result<(), plba_contracts::ConfigError> {
+        match self.out_of_range() {
+            Some(option) => Err(plba_contracts::ConfigError::invalid(
+                option,
+                "must be at least 1",
+            )),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    pub(crate) fn validate(&self, queue: &str) -> Result<(), MemoryQueueError> {
+        match self.out_of_range() {
+            Some(option) => Err(MemoryQueueError::InvalidOption {
+                queue: queue.to_owned(),
+                option,
+            }),
+            None => Ok(()),
+        }
     }
 }

@@ -42,6 +42,28 @@ impl Default for RedisQueueOptions {
 }
 
 impl RedisQueueOptions {
+    /// Checks the options as configuration without connecting, naming the offending key
+    /// (relative to the options' own section).
+    pub fn check(&self) -> Result<(), plba_contracts::ConfigError> {
+        use plba_contracts::ConfigError;
+        if redis::parse_redis_url(&self.url).is_none() {
+            // The URL may hold a password: never echo it.
+            return Err(ConfigError::invalid(
+                "url",
+                "not a Redis URL (redis://host:port/db, rediss:// for TLS, or redis+unix://)",
+            ));
+        }
+        for (key, value) in [("prefix", &self.prefix), ("group", &self.group)] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::invalid(key, "is empty"));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::invalid("max_attempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     pub(crate) fn block(&self) -> Duration {
         Duration::from_millis(self.block_ms.max(1))
     }
