@@ -3,35 +3,76 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use plba_contracts::ConfigError;
+use plba_contracts::{ConfigError, nested_key_error};
 use plba_mail_imap::ImapOptions;
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
 use plba_queue_redis::RedisQueueOptions;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// Where mail comes from. Chosen by configuration only; the domain code is the same.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceConfig {
     /// A local Maildir (the embedded default).
     Maildir {
         /// The Maildir's options.
-        #[serde(flatten)]
         maildir: MaildirOptions,
     },
     /// An IMAP folder, polled.
     ImapPoll {
         /// The IMAP options.
-        #[serde(flatten)]
         imap: ImapOptions,
     },
     /// An IMAP folder watched with IDLE (polling when the server lacks IDLE).
     ImapIdle {
         /// The IMAP options.
-        #[serde(flatten)]
         imap: ImapOptions,
     },
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (kind, body) = split_kind(deserializer, "maildir")?;
+        match kind.as_str() {
+            "maildir" => decode_body(body).map(|maildir| Self::Maildir { maildir }),
+            "imap_poll" => decode_body(body).map(|imap| Self::ImapPoll { imap }),
+            "imap_idle" => decode_body(body).map(|imap| Self::ImapIdle { imap }),
+            other => Err(nested_key_error(
+                "kind",
+                format!("unknown kind {other:?}; expected maildir, imap_poll or imap_idle"),
+            )),
+        }
+    }
+}
+
+/// A tagged section as its `kind` (or `default` when absent) and the rest of its keys.
+fn split_kind<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    default: &str,
+) -> Result<(String, serde_json::Value), D::Error> {
+    let mut body = serde_json::Map::deserialize(deserializer)?;
+    let kind = match body.remove("kind") {
+        None => default.to_owned(),
+        Some(serde_json::Value::String(kind)) => kind.to_ascii_lowercase(),
+        Some(other) => {
+            return Err(nested_key_error(
+                "kind",
+                format!("expected a name, found {other}"),
+            ));
+        }
+    };
+    Ok((kind, serde_json::Value::Object(body)))
+}
+
+/// Decodes the body of a tagged section on its own, so an error names the key inside it
+/// (serde cannot follow the path into a flattened, internally tagged enum).
+fn decode_body<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    body: serde_json::Value,
+) -> Result<T, E> {
+    serde_path_to_error::deserialize(body).map_err(|error| {
+        let path = error.path().to_string();
+        nested_key_error(&path, error.into_inner())
+    })
 }
 
 impl Default for SourceConfig {
@@ -43,21 +84,32 @@ impl Default for SourceConfig {
 }
 
 /// The queue between the mail source and the order handlers. Chosen by configuration only.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueueConfig {
     /// In-process (the embedded default): one bot process.
     Memory {
         /// The memory queue's options.
-        #[serde(flatten)]
         memory: MemoryQueueOptions,
     },
     /// Redis Streams: several bot processes on several hosts share the work.
     Redis {
         /// The Redis queue's options.
-        #[serde(flatten)]
         redis: RedisQueueOptions,
     },
+}
+
+impl<'de> Deserialize<'de> for QueueConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (kind, body) = split_kind(deserializer, "memory")?;
+        match kind.as_str() {
+            "memory" => decode_body(body).map(|memory| Self::Memory { memory }),
+            "redis" => decode_body(body).map(|redis| Self::Redis { redis }),
+            other => Err(nested_key_error(
+                "kind",
+                format!("unknown kind {other:?}; expected memory or redis"),
+            )),
+        }
+    }
 }
 
 impl Default for QueueConfig {

@@ -6,8 +6,9 @@
 //!
 //! - Values from env and `--set` are read as YAML scalars, as if written in the file:
 //!   `PLBA__APP__LIMIT=42` is a number, `PLBA__APP__NAME='"007"'` a string.
-//! - Any string setting `<key>` can be given as `<key>_file: /path`: the file's content
-//!   (without its final newline) becomes the value, and the key is treated as a secret.
+//! - A secret setting `<key>` (named like `password`, `token`, `secret`, …) can be given as
+//!   `<key>_file: /path`: the file's content (without its final newline) becomes the value.
+//!   Other keys ending in `_file` (`ca_file`) are ordinary settings naming a file.
 //! - Secrets — those, and keys named like `password`, `secret`, `token`, `api_key`,
 //!   `private_key`, `credentials` — never appear in errors, logs or the effective-config dump.
 //! - Errors name the key path and where its value came from: the file (with the line), the

@@ -89,7 +89,8 @@ pub(crate) fn plain_secret_paths(
     }
 }
 
-/// Replaces every `<key>_file: path` by `<key>: <file content>`; records each resolved key
+/// Replaces every `<secret key>_file: path` (`password_file`, `token_file`, …) by
+/// `<secret key>: <file content>`; records each resolved key
 /// with a description of its origin.
 pub(crate) fn resolve_files(
     value: &mut Value,
@@ -107,7 +108,13 @@ pub(crate) fn resolve_files(
     };
     let file_keys: Vec<String> = map
         .iter()
-        .filter(|(k, v)| k.len() > "_file".len() && k.ends_with("_file") && v.is_string())
+        .filter(|(k, v)| {
+            // Only secrets are read from files: `ca_file` or `log_file` name files the
+            // program itself opens.
+            k.strip_suffix("_file")
+                .is_some_and(|base| !base.is_empty() && is_secret_name(base))
+                && v.is_string()
+        })
         .map(|(k, _)| k.clone())
         .collect();
     for file_key in file_keys {

@@ -167,20 +167,12 @@ impl ConfigSnapshot {
         serde_path_to_error::deserialize(value.clone())
             .map(Some)
             .map_err(|error| {
-                let inner = error.path().to_string();
-                let mut path = if inner.is_empty() || inner == "." {
-                    key.to_owned()
-                } else {
-                    format!("{key}.{inner}")
-                };
-                let mut reason = error.into_inner().to_string();
-                // Name the unknown key itself, not the struct it was found in.
-                if let Some(rest) = reason.strip_prefix("unknown field `")
-                    && let Some((field, _)) = rest.split_once('`')
-                    && !path.ends_with(&format!(".{field}"))
-                {
-                    path = format!("{path}.{field}");
-                }
+                let serde_path = error.path().to_string();
+                let (path, mut reason) = plba_contracts::full_key_and_reason(
+                    key,
+                    &serde_path,
+                    error.into_inner().to_string(),
+                );
                 if may_hold_secret(&path, &self.secret_origins) {
                     reason = "invalid value (not shown: the key holds a secret)".to_owned();
                 }
@@ -195,6 +187,9 @@ impl ConfigSnapshot {
     /// Where the value at the dotted `key_path` came from: `file <path> line <n>`,
     /// `env <VAR>`, `--set <key>`, or the defaults' name.
     pub fn origin_of(&self, key_path: &str) -> Option<String> {
+        // serde writes list indices as `tokens[0]`; the file's structure reads `tokens.0`.
+        let normal = key_path.replace('[', ".").replace(']', "");
+        let key_path = normal.as_str();
         if let Some(origin) = self
             .secret_origins
             .iter()

@@ -1,5 +1,7 @@
 //! Configuration as a module sees it: its own typed section.
 
+use std::fmt;
+
 use serde::de::DeserializeOwned;
 
 /// Why a configuration section could not be read.
@@ -81,6 +83,63 @@ impl ConfigError {
             other => other,
         }
     }
+}
+
+/// A serde error raised while decoding part of a value on its own (the body of a tagged
+/// section, decoded once its `kind` is known), carrying the key path inside that part so
+/// [`ConfigProviderExt::section`] can report the full key instead of the part's root.
+///
+/// ```
+/// use plba_contracts::{ConfigProviderExt, nested_key_error};
+///
+/// #[derive(Debug)]
+/// struct Port(u16);
+/// impl<'de> serde::Deserialize<'de> for Port {
+///     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+///         let raw = serde_json::Value::deserialize(d)?;
+///         raw.get("port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok()).map(Port)
+///             .ok_or_else(|| nested_key_error("port", "expected a port number"))
+///     }
+/// }
+/// let config = serde_json::json!({ "server": { "port": -1 } });
+/// let error = config.section::<Port>("server").unwrap_err();
+/// assert!(error.to_string().contains("`server.port`"), "{error}");
+/// ```
+pub fn nested_key_error<E: serde::de::Error>(path: &str, reason: impl fmt::Display) -> E {
+    E::custom(format_args!("{NESTED}{path}`: {reason}"))
+}
+
+const NESTED: &str = "at key `";
+
+/// Splits a message made by [`nested_key_error`] into the inner key path and the reason.
+pub fn split_nested_key_error(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix(NESTED)?;
+    let (path, reason) = rest.split_once("`: ")?;
+    Some((path, reason))
+}
+
+/// `key` + the path serde reported + the path inside a nested decode, and the reason.
+pub fn full_key_and_reason(key: &str, serde_path: &str, message: String) -> (String, String) {
+    let mut path = if serde_path.is_empty() || serde_path == "." {
+        key.to_owned()
+    } else {
+        format!("{key}.{serde_path}")
+    };
+    let mut reason = message;
+    if let Some((inner, rest)) = split_nested_key_error(&reason) {
+        if !inner.is_empty() && inner != "." {
+            path = format!("{path}.{inner}");
+        }
+        reason = rest.to_owned();
+    }
+    // Name the unknown key itself, not the struct it was found in.
+    if let Some(rest) = reason.strip_prefix("unknown field `")
+        && let Some((field, _)) = rest.split_once('`')
+        && !path.ends_with(&format!(".{field}"))
+    {
+        path = format!("{path}.{field}");
+    }
+    (path, reason)
 }
 
 fn origin_suffix(origin: &Option<String>) -> String {
@@ -191,16 +250,13 @@ pub trait ConfigProviderExt: ConfigProvider {
         serde_path_to_error::deserialize(value)
             .map(Some)
             .map_err(|err| {
-                let inner = err.path().to_string();
-                let key_path = if inner.is_empty() || inner == "." {
-                    key.to_owned()
-                } else {
-                    format!("{key}.{inner}")
-                };
+                let serde_path = err.path().to_string();
+                let (key_path, reason) =
+                    full_key_and_reason(key, &serde_path, err.into_inner().to_string());
                 let reason = if self.is_secret(&key_path) {
                     "invalid value (not shown: the key holds a secret)".to_owned()
                 } else {
-                    err.into_inner().to_string()
+                    reason
                 };
                 ConfigError::Invalid {
                     origin: self.describe_source(&key_path),

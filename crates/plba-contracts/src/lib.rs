@@ -33,7 +33,10 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig};
+pub use config::{
+    ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig,
+    full_key_and_reason, nested_key_error, split_nested_key_error,
+};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod mail;
 pub mod module;
 pub mod otlp;
+pub mod process;
 pub mod queue;
 pub mod servers;
 pub mod tls;

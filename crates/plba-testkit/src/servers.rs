@@ -401,6 +401,27 @@ impl Dovecot {
         self.doveadm(&["mailbox", "status", "-u", IMAP_USER.0, items, mailbox])
     }
 
+    /// How many messages `mailbox` holds and how many of them are unseen; `None` while the
+    /// mailbox does not exist.
+    pub fn message_counts(&self, mailbox: &str) -> Option<(u64, u64)> {
+        let status = self
+            .try_doveadm(&[
+                "mailbox",
+                "status",
+                "-u",
+                IMAP_USER.0,
+                "messages unseen",
+                mailbox,
+            ])
+            .ok()?;
+        let value = |name: &str| {
+            status
+                .split_whitespace()
+                .find_map(|item| item.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+        };
+        Some((value("messages")?, value("unseen")?))
+    }
+
     /// Runs `doveadm -c <conf> <args>` and returns its standard output; panics on failure.
     pub fn doveadm(&self, args: &[&str]) -> String {
         self.try_doveadm(args).unwrap_or_else(|e| panic!("{e}"))

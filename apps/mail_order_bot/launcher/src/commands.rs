@@ -49,14 +49,17 @@ fn check_config(source: ConfigSource) -> anyhow::Result<ExitCode> {
     for warning in snapshot.warnings() {
         eprintln!("mail_order_bot: warning: {warning}");
     }
-    let origin = snapshot
-        .origin_of(CUSTOMERS)
-        .unwrap_or_else(|| "nowhere: no sender can order".to_owned());
-    println!(
-        "# {CUSTOMERS}: {} entr{} from {origin}",
-        app.customers.len(),
-        if app.customers.len() == 1 { "y" } else { "ies" }
-    );
+    if app.customers.is_empty() {
+        println!("# {CUSTOMERS}: none configured: every mail will be rejected (unknown sender)");
+    } else {
+        let origin = snapshot
+            .origin_of(CUSTOMERS)
+            .unwrap_or_else(|| "an unknown source".to_owned());
+        println!("# {CUSTOMERS}: {} from {origin}:", app.customers.len());
+        for (address, customer) in &app.customers {
+            println!("#   {address} -> {customer}");
+        }
+    }
     print!("{}", snapshot.redacted_yaml());
     Ok(ExitCode::SUCCESS)
 }

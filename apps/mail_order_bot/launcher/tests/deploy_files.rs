@@ -1,0 +1,292 @@
+//! Every file under `deploy/` that configures the bot, run the way an operator runs it: the
+//! built binary, the shipped file with only the server addresses and secrets filled in, real
+//! servers (Dovecot, Redis) on loopback. Each run processes the sample mails end to end and
+//! is checked where the operator would look: the mailbox, the order store, `/metrics`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::path::Path;
+
+use plba_testkit::process::{http_get, wait_until};
+use plba_testkit::servers::{Dovecot, IMAP_USER, RedisServer};
+use support::{
+    DEADLINE, cli_ok, control_addr, example_with_customers, listed, metric, repo_file, samples,
+    start_bot, wait_ready,
+};
+
+const DEMO_CUSTOMERS: &str = "    \"@acme.example\": ACME\n    \"buyer@globex.example\": GLOBEX\n";
+
+fn cur_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("data/Maildir/cur"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The systemd unit's command line (`ExecStart`), with its configuration path pointing at
+/// `config` instead of `/etc/mail_order_bot/config.yaml`.
+fn unit_command_line(config: &Path) -> Vec<String> {
+    let unit = std::fs::read_to_string(repo_file("deploy/mail_order_bot.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/mail_order_bot"));
+    words
+        .map(|w| {
+            if w == "/etc/mail_order_bot/config.yaml" {
+                config.display().to_string()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_systemd_unit_runs_the_maildir_example_and_every_mail_gets_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, example_with_customers(DEMO_CUSTOMERS)).unwrap();
+    let config_arg = config.display().to_string();
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+
+    let checked = cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
+    assert!(
+        checked.contains("buyer@globex.example -> GLOBEX"),
+        "{checked}"
+    );
+    let mut deliver = vec![
+        "--config".to_owned(),
+        config_arg.clone(),
+        "deliver".to_owned(),
+    ];
+    deliver.extend(samples().iter().map(|p| p.display().to_string()));
+    let deliver: Vec<&str> = deliver.iter().map(String::as_str).collect();
+    cli_ok(dir.path(), &deliver, &env);
+
+    let args = unit_command_line(&config);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bot = start_bot(dir.path(), &args, &env);
+    wait_ready(&bot, addr);
+    wait_until(DEADLINE, "the eight samples completed", || {
+        cur_count(dir.path()) == 8
+    });
+    let metrics = http_get(addr, "/metrics").unwrap().body;
+    let status = http_get(addr, "/status").unwrap().body;
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "exit {exit:?}:\n{log}");
+
+    assert_eq!(
+        metric(&metrics, "plba_mail_outcomes_total{outcome=\"order\"}"),
+        4.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "plba_mail_outcomes_total{outcome=\"duplicate\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "plba_mail_outcomes_total{outcome=\"rejected\"}"),
+        3.0
+    );
+    assert_eq!(
+        metric(&metrics, "plba_tasks_failed_total"),
+        0.0,
+        "a rejection is a handled outcome, not a failure"
+    );
+    assert_eq!(metric(&metrics, "plba_queue_dead_letters"), 0.0);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["queues"][0]["stats"]["dead"], 0, "{status}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file:\n{log}"
+    );
+    assert!(
+        !log.contains(" WARN "),
+        "a clean run warns about nothing:\n{log}"
+    );
+
+    let config_args = ["--config", config_arg.as_str()];
+    assert_eq!(listed(dir.path(), "orders", &config_args, &[]).len(), 4);
+    let rejections = listed(dir.path(), "rejections", &config_args, &[]);
+    assert_eq!(rejections.len(), 3);
+    let flagged = std::fs::read_dir(dir.path().join("data/Maildir/cur"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(":2,FS")
+        })
+        .count();
+    assert_eq!(flagged, 3, "each rejected mail is flagged in the mailbox");
+}
+
+/// The IMAP example as shipped (`imap_idle`, implicit TLS), or with `kind` edited to
+/// `imap_poll`, against a private Dovecot with TLS: only the server, the CA and the
+/// password file are supplied, through the environment.
+fn run_imap_example(kind: &str) {
+    let certificates = plba_testkit::tls::certificates();
+    let Some(dovecot) = Dovecot::start_tls(&certificates.cert_pem, &certificates.key_pem) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &certificates.ca_pem).unwrap();
+    let password = dir.path().join("imap-password");
+    std::fs::write(&password, format!("{}\n", IMAP_USER.1)).unwrap();
+    let example =
+        std::fs::read_to_string(repo_file("deploy/mail_order_bot.imap.example.yaml")).unwrap();
+    assert!(example.contains("kind: imap_idle"));
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        example.replace("kind: imap_idle", &format!("kind: {kind}")),
+    )
+    .unwrap();
+    let addr = control_addr();
+    let env = [
+        ("PLBA__PLATFORM__CONTROL__BIND", addr.to_string()),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__HOST", "localhost".to_owned()),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__PORT",
+            dovecot.tls_port().unwrap().to_string(),
+        ),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__CA_FILE",
+            ca.display().to_string(),
+        ),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", IMAP_USER.0.to_owned()),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__PASSWORD_FILE",
+            password.display().to_string(),
+        ),
+        // A poll every second keeps the polling variant quick; IDLE needs none.
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__POLL_INTERVAL_MS",
+            "1000".to_owned(),
+        ),
+    ];
+    let config_arg = config.display().to_string();
+    let checked = cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
+    assert!(
+        !checked.contains(IMAP_USER.1),
+        "the password is never shown"
+    );
+    for sample in samples() {
+        dovecot.append("INBOX", &std::fs::read(sample).unwrap());
+    }
+    let bot = start_bot(dir.path(), &["--config", &config_arg, "run"], &env);
+    wait_ready(&bot, addr);
+    // The example names only @acme.example: its three orders and its duplicate stay in the
+    // INBOX, seen; GLOBEX's order is rejected like the unknown sender and the two bad mails,
+    // and the example moves rejections to its `Rejected` folder.
+    wait_until(DEADLINE, "every sample completed", || {
+        dovecot.message_counts("INBOX") == Some((4, 0))
+            && dovecot.message_counts("Rejected") == Some((4, 0))
+    });
+    let metrics = http_get(addr, "/metrics").unwrap().body;
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "exit {exit:?}:\n{log}");
+    let config_args = ["--config", config_arg.as_str()];
+    assert_eq!(listed(dir.path(), "orders", &config_args, &env).len(), 3);
+    assert_eq!(
+        listed(dir.path(), "rejections", &config_args, &env).len(),
+        4
+    );
+    assert_eq!(
+        metric(&metrics, "plba_tasks_failed_total"),
+        0.0,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_imap_example_runs_as_shipped_over_idle_and_tls() {
+    run_imap_example("imap_idle");
+}
+
+#[test]
+fn the_imap_example_runs_with_polling() {
+    run_imap_example("imap_poll");
+}
+
+#[test]
+fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
+    let manifest =
+        std::fs::read_to_string(repo_file("deploy/kubernetes/mail_order_bot.yaml")).unwrap();
+    let config_map = manifest.split("\n---\n").next().unwrap();
+    let embedded = config_map.split("config.yaml: |\n").nth(1).unwrap();
+    let certificates = plba_testkit::tls::certificates();
+    let Some(dovecot) = Dovecot::start_tls(&certificates.cert_pem, &certificates.key_pem) else {
+        return;
+    };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The manifest mounts secrets at /etc/mail_order_bot/secrets: here, a directory of ours.
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("control-token"), "admin-token\n").unwrap();
+    std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &certificates.ca_pem).unwrap();
+    let yaml = embedded
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "/etc/mail_order_bot/secrets",
+            &secrets.display().to_string(),
+        );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let addr = control_addr();
+    let env = [
+        ("PLBA__PLATFORM__CONTROL__BIND", addr.to_string()),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__HOST", "localhost".to_owned()),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__PORT",
+            dovecot.tls_port().unwrap().to_string(),
+        ),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__CA_FILE",
+            ca.display().to_string(),
+        ),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", IMAP_USER.0.to_owned()),
+        ("PLBA__MAIL_ORDER_BOT__QUEUE__URL", redis.url()),
+        (
+            "PLBA__MAIL_ORDER_BOT__STORE__SQLITE_PATH",
+            dir.path().join("orders.db").display().to_string(),
+        ),
+    ];
+    let config_arg = config.display().to_string();
+    cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
+    for sample in samples() {
+        dovecot.append("INBOX", &std::fs::read(sample).unwrap());
+    }
+    // The container's arguments.
+    let bot = start_bot(dir.path(), &["--config", &config_arg, "run"], &env);
+    wait_ready(&bot, addr);
+    // No rejected_folder in the manifest: rejected mails are flagged where they are.
+    wait_until(DEADLINE, "every sample completed", || {
+        dovecot.message_counts("INBOX") == Some((8, 0))
+    });
+    let reload = plba_testkit::process::http_post(addr, "/actions/reload", "admin-token").unwrap();
+    assert_eq!(reload.status, 200, "{}", reload.body);
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "exit {exit:?}:\n{log}");
+    assert!(
+        log.lines().all(|l| l.starts_with('{')),
+        "format: json:\n{log}"
+    );
+    let config_args = ["--config", config_arg.as_str()];
+    assert_eq!(listed(dir.path(), "orders", &config_args, &env).len(), 3);
+}

@@ -1,0 +1,135 @@
+//! What the binary tests share: the built `mail_order_bot`, the shipped files and samples,
+//! and the operator commands that read the results.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use plba_testkit::process::{AppProcess, http_get, wait_until};
+
+/// The built binary, as users run it.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mail_order_bot");
+
+/// How long a test waits for the bot to get through a handful of mails.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A file of the repository, from the workspace root (`deploy/…`).
+pub(crate) fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../..")
+        .join(relative)
+}
+
+/// The bundled sample mails, sorted: 4 orders, 3 rejections, 1 duplicate.
+pub(crate) fn samples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_file("apps/mail_order_bot/samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The binary in `dir` with `args`, no inherited configuration variables.
+pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MAIL_ORDER_BOT_CONFIG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PLBA__") || name == "NO_COLOR" {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Runs a command to completion (check-config, deliver, orders, …).
+pub(crate) fn cli(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    command(dir, args, env).output().unwrap()
+}
+
+/// Standard output of a command that must succeed.
+pub(crate) fn cli_ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
+    let output = cli(dir, args, env);
+    assert!(
+        output.status.success(),
+        "mail_order_bot {args:?} failed: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// Lossy text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Starts `mail_order_bot … run` in `dir`, its output in `dir/bot.log`.
+pub(crate) fn start_bot(dir: &Path, args: &[&str], env: &[(&str, String)]) -> AppProcess {
+    AppProcess::spawn(command(dir, args, env), &dir.join("bot.log"))
+}
+
+/// A control-plane address on loopback at a free port.
+pub(crate) fn control_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], plba_testkit::servers::free_port()))
+}
+
+/// Waits until the control plane at `addr` says ready.
+pub(crate) fn wait_ready(bot: &AppProcess, addr: SocketAddr) {
+    wait_until(DEADLINE, "the bot to be ready", || {
+        assert!(bot_alive(bot), "the bot exited early:\n{}", bot.log());
+        http_get(addr, "/health/ready").is_ok_and(|r| r.status == 200)
+    });
+}
+
+fn bot_alive(bot: &AppProcess) -> bool {
+    Command::new("kill")
+        .args(["-0", &bot.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `orders list --json` / `rejections list --json` as JSON values.
+pub(crate) fn listed(
+    dir: &Path,
+    what: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Vec<serde_json::Value> {
+    let mut all = vec![what, "list", "--json", "--limit", "1000"];
+    all.extend_from_slice(args);
+    let out = cli_ok(dir, &all, env);
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The value of the first sample line that starts with `series` (a name and, optionally,
+/// the start of its labels), 0 when there is none.
+pub(crate) fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(series))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The shipped Maildir example with the customers filled in, as a user would edit it.
+pub(crate) fn example_with_customers(customers: &str) -> String {
+    let example = std::fs::read_to_string(repo_file("deploy/mail_order_bot.example.yaml")).unwrap();
+    assert!(
+        example.contains("  customers: {}\n"),
+        "the example's allowlist line changed"
+    );
+    example.replace("  customers: {}\n", &format!("  customers:\n{customers}"))
+}
