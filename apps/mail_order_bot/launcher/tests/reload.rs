@@ -1,0 +1,142 @@
+//! Reloading a running bot as an operator does: edit the file, send SIGHUP or press the
+//! reload action. What can change live changes; what needs a restart is said so; a broken
+//! file is refused and the running configuration stays.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::path::Path;
+
+use plba_testkit::mail::MailBuilder;
+use plba_testkit::process::{http_get, http_post, wait_until};
+use support::{DEADLINE, cli_ok, control_addr, listed, start_bot, wait_ready};
+
+fn config(addr: std::net::SocketAddr, token_file: &Path, workers: i64, customers: &str) -> String {
+    format!(
+        "platform:\n  control:\n    bind: {addr}\n    tokens:\n      - name: ops\n        token_file: {}\n        role: admin\nmail_order_bot:\n  workers: {workers}\n  source:\n    kind: maildir\n    path: data/Maildir\n    rescan_interval_ms: 100\n  customers:\n{customers}",
+        token_file.display()
+    )
+}
+
+fn deliver(dir: &Path, config: &str, from: &str, message_id: &str) {
+    let mail = MailBuilder::new(from, message_id)
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+        .build();
+    let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
+    std::fs::write(&file, mail).unwrap();
+    cli_ok(
+        dir,
+        &["--config", config, "deliver", &file.display().to_string()],
+        &[],
+    );
+}
+
+fn generation(addr: std::net::SocketAddr) -> u64 {
+    let status: serde_json::Value =
+        serde_json::from_str(&http_get(addr, "/status").unwrap().body).unwrap();
+    status["config_generation"].as_u64().unwrap()
+}
+
+#[test]
+fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "admin-token\n").unwrap();
+    let addr = control_addr();
+    let file = dir.path().join("bot.yaml");
+    let path = file.display().to_string();
+    std::fs::write(
+        &file,
+        config(addr, &token, 3, "    \"a@first.example\": FIRST\n"),
+    )
+    .unwrap();
+    let bot = start_bot(dir.path(), &["--config", &path, "run"], &[]);
+    wait_ready(&bot, addr);
+    let args = ["--config", path.as_str()];
+
+    deliver(dir.path(), &path, "b@second.example", "<before@x>");
+    wait_until(DEADLINE, "the unknown sender rejected", || {
+        listed(dir.path(), "rejections", &args, &[]).len() == 1
+    });
+
+    // The operator adds the customer and sends SIGHUP.
+    std::fs::write(
+        &file,
+        config(
+            addr,
+            &token,
+            3,
+            "    \"a@first.example\": FIRST\n    \"b@second.example\": SECOND\n",
+        ),
+    )
+    .unwrap();
+    bot.signal("HUP");
+    wait_until(DEADLINE, "the reload accepted", || generation(addr) == 1);
+    deliver(dir.path(), &path, "b@second.example", "<after@x>");
+    wait_until(DEADLINE, "the new customer's order stored", || {
+        listed(dir.path(), "orders", &args, &[]).len() == 1
+    });
+    assert_eq!(
+        listed(dir.path(), "orders", &args, &[])[0]["customer_id"],
+        "SECOND"
+    );
+
+    // A change that needs a restart is reported as such, not as applied.
+    std::fs::write(
+        &file,
+        config(addr, &token, 5, "    \"b@second.example\": SECOND\n"),
+    )
+    .unwrap();
+    let reply = http_post(addr, "/actions/reload", "admin-token").unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["generation"], 2);
+    assert_eq!(
+        body["restart_required"],
+        serde_json::json!(["mail_order_bot.workers"]),
+        "{body}"
+    );
+
+    // A broken file is refused, with the key named, and the running configuration stays.
+    std::fs::write(
+        &file,
+        config(addr, &token, 0, "    \"b@second.example\": SECOND\n"),
+    )
+    .unwrap();
+    let reply = http_post(addr, "/actions/reload", "admin-token").unwrap();
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert!(
+        reply.body.contains("mail_order_bot.workers"),
+        "{}",
+        reply.body
+    );
+    bot.signal("HUP");
+    assert_eq!(generation(addr), 2);
+    // The file is broken now, so `deliver` would refuse it too: deliver as an MTA does.
+    let mail = MailBuilder::new("b@second.example", "<still@x>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,1\n")
+        .build();
+    let maildir = dir.path().join("data/Maildir");
+    std::fs::write(maildir.join("tmp/still.eml"), mail).unwrap();
+    std::fs::rename(maildir.join("tmp/still.eml"), maildir.join("new/still.eml")).unwrap();
+    // (The file on disk is still broken; the listing overrides the bad key.)
+    let fixed = [
+        "--config",
+        path.as_str(),
+        "--set",
+        "mail_order_bot.workers=3",
+    ];
+    wait_until(
+        DEADLINE,
+        "mail still processed after the refused reloads",
+        || listed(dir.path(), "orders", &fixed, &[]).len() == 2,
+    );
+
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+    assert!(
+        log.contains("take effect after a restart"),
+        "the log says a restart is needed:\n{log}"
+    );
+}
