@@ -113,6 +113,22 @@ impl ImapMailbox {
     }
 }
 
+/// `RFC822.SIZE` of message `uid`, `None` when this session sees no such message.
+async fn message_size(
+    session: &mut ImapSession,
+    options: &ImapOptions,
+    uid: u32,
+) -> Result<Option<u32>, ImapError> {
+    let sizes = timed(
+        options,
+        "UID FETCH",
+        session.uid_fetch(uid.to_string(), "RFC822.SIZE"),
+    )
+    .await?;
+    let sizes: Vec<_> = timed(options, "UID FETCH", sizes.try_collect::<Vec<_>>()).await?;
+    Ok(sizes.iter().find_map(|f| f.size))
+}
+
 async fn store(
     session: &mut ImapSession,
     options: &ImapOptions,
@@ -136,15 +152,15 @@ impl MailBackend for ImapMailbox {
         let options = &self.options;
         let fetched = self
             .with_session(reference, async |session, uid| {
-                let sizes = timed(
-                    options,
-                    "UID FETCH",
-                    session.uid_fetch(uid.to_string(), "RFC822.SIZE"),
-                )
-                .await?;
-                let sizes: Vec<_> =
-                    timed(options, "UID FETCH", sizes.try_collect::<Vec<_>>()).await?;
-                let Some(size) = sizes.iter().find_map(|f| f.size) else {
+                let mut size = message_size(session, options, uid).await?;
+                if size.is_none() {
+                    // This connection learns of messages that arrived after its last command
+                    // only when it syncs: a message the source just found would look gone.
+                    // NOOP syncs; only a message still missing after it is really gone.
+                    timed(options, "NOOP", session.noop()).await?;
+                    size = message_size(session, options, uid).await?;
+                }
+                let Some(size) = size else {
                     return Ok(None);
                 };
                 if u64::from(size) > limit {
