@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mail_order_bot", version)]
 pub(crate) struct Cli {
-    /// A YAML configuration file, on top of the built-in defaults.
+    /// A YAML configuration file. Without one, the embedded demo configuration runs
+    /// (Maildir, memory queue and SQLite under ./data, sample customers and mails).
     #[arg(long, short, global = true, env = "MAIL_ORDER_BOT_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 
