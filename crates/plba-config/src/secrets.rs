@@ -224,12 +224,23 @@ mod tests {
 
     #[test]
     fn both_key_and_key_file_is_an_error() {
-        let mut value = serde_json::json!({"db": {"url": "a", "url_file": "/nonexistent"}});
+        let mut value =
+            serde_json::json!({"db": {"password": "a", "password_file": "/nonexistent"}});
         let err = resolve_files(&mut value, "", &mut BTreeMap::new()).unwrap_err();
         assert!(
-            err.to_string().contains("both `url` and `url_file`"),
+            err.to_string()
+                .contains("both `password` and `password_file`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_file_setting_that_is_no_secret_stays_a_path() {
+        let mut value = serde_json::json!({"imap": {"ca_file": "/etc/ssl/ca.pem"}});
+        let mut origins = BTreeMap::new();
+        resolve_files(&mut value, "", &mut origins).unwrap();
+        assert_eq!(value["imap"]["ca_file"], "/etc/ssl/ca.pem");
+        assert!(origins.is_empty());
     }
 
     #[test]
