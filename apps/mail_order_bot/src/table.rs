@@ -1,5 +1,6 @@
 //! Attachments as tables of text cells: CSV (any of the accepted encodings) and XLSX.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
@@ -100,7 +101,18 @@ fn cell_text(cell: &Data) -> String {
     }
 }
 
-/// Reads the first sheet of an XLSX attachment.
+/// The widest order sheet read: orders use the first few columns. A value further right is
+/// refused rather than padded, so no sheet costs memory by its dimensions.
+const MAX_XLSX_COLUMNS: u32 = 64;
+
+/// Reads the first sheet of an XLSX attachment, cell by cell.
+///
+/// Memory is bounded by what the sheet holds, not by the range it declares or spans: cells
+/// are streamed from the sheet XML (never materialised as a dense range, which for a sheet
+/// with only A1 and XFD1048576 would be 17 billion cells), only non-empty cells are kept, and
+/// reading stops at the first cell beyond [`MAX_XLSX_COLUMNS`] or past `max_rows` lines. With
+/// the zip guard bounding the decompressed size, one attachment costs at most about
+/// `max_uncompressed` plus `(max_rows + 1) × MAX_XLSX_COLUMNS` cells.
 pub(crate) fn read_xlsx_table(
     bytes: &[u8],
     max_rows: usize,
@@ -109,27 +121,66 @@ pub(crate) fn read_xlsx_table(
     guard_zip(bytes, max_uncompressed)?;
     let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| format!("is not a readable XLSX file: {e}"))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| "has no worksheet".to_owned())?
+    let first = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| "has no worksheet".to_owned())?;
+    let mut cells = workbook
+        .worksheet_cells_reader(&first)
         .map_err(|e| format!("has an unreadable first sheet: {e}"))?;
-    let mut rows_iter = range.rows();
-    let header = match rows_iter.next() {
-        Some(cells) => cells.iter().map(cell_text).collect(),
-        None => return Err("has an empty first sheet".to_owned()),
-    };
-    let mut rows = Vec::new();
-    for (index, cells) in rows_iter.enumerate() {
-        let cells: Vec<String> = cells.iter().map(cell_text).collect();
-        if cells.iter().all(String::is_empty) {
+    // Non-empty cells by row, then column; the header and at most `max_rows` lines.
+    let mut sheet: BTreeMap<u32, Vec<(u32, String)>> = BTreeMap::new();
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| format!("has an unreadable first sheet: {e}"))?
+    {
+        let (row, column) = cell.get_position();
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        if text.is_empty() {
             continue;
         }
-        if rows.len() == max_rows {
+        if column >= MAX_XLSX_COLUMNS {
+            return Err(format!(
+                "has a value in column {} of row {}; an order sheet uses at most the first {MAX_XLSX_COLUMNS} columns",
+                u64::from(column) + 1,
+                u64::from(row) + 1
+            ));
+        }
+        if !sheet.contains_key(&row) && sheet.len() > max_rows {
             return Err(format!("has more than {max_rows} order lines"));
         }
-        rows.push((index + 2, cells));
+        sheet.entry(row).or_default().push((column, text));
     }
-    Ok(Table { header, rows })
+    let mut rows = sheet.into_iter();
+    let Some((_, header)) = rows.next() else {
+        return Err("has an empty first sheet".to_owned());
+    };
+    Ok(Table {
+        header: dense(header),
+        rows: rows
+            .map(|(row, cells)| {
+                (
+                    usize::try_from(row).unwrap_or(usize::MAX).saturating_add(1),
+                    dense(cells),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// A row's cells by position, empty strings in the gaps (columns are bounded, so the gaps are).
+fn dense(cells: Vec<(u32, String)>) -> Vec<String> {
+    let width = cells
+        .iter()
+        .map(|(c, _)| *c as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut row = vec![String::new(); width];
+    for (column, text) in cells {
+        row[column as usize] = text;
+    }
+    row
 }
 
 #[cfg(test)]

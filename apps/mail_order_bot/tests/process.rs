@@ -244,3 +244,60 @@ fn hostile_input_is_a_clean_rejection() {
         "{no_columns:?}"
     );
 }
+
+#[test]
+fn a_sparse_xlsx_costs_what_it_holds_not_what_it_spans() {
+    let rules = rules();
+    // A1 and XFD1048576 alone: a dense range would be 17 billion cells (calamine's range
+    // allocation of 512 GiB aborted the process, on every restart).
+    let far_corner = plba_testkit::xlsx::xlsx(&[("A1", "sku"), ("XFD1048576", "x")]);
+    let reasons = rejection(
+        &acme(("corner.xlsx", "application/octet-stream", &far_corner)),
+        &rules,
+    );
+    assert_eq!(
+        reasons,
+        [
+            "attachment corner.xlsx has a value in column 16384 of row 1048576; an order sheet uses at most the first 64 columns"
+        ]
+    );
+    // Far down in an allowed column: refused by the line limit, not read to the end.
+    let far_down = plba_testkit::xlsx::xlsx(&[
+        ("A1", "sku"),
+        ("B1", "quantity"),
+        ("A2", "A-1"),
+        ("B2", "1"),
+        ("Z1048576", "x"),
+    ]);
+    let small = Rules::new(
+        BTreeMap::from([("@acme.example".to_owned(), "ACME".to_owned())]),
+        None,
+        Limits {
+            max_lines: 1,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        rejection(
+            &acme(("down.xlsx", "application/octet-stream", &far_down)),
+            &small
+        ),
+        ["attachment down.xlsx: the mail has more than 1 order lines"]
+    );
+    // Gaps are fine: the lines keep the row numbers the customer sees.
+    let gappy = plba_testkit::xlsx::xlsx(&[
+        ("A1", "sku"),
+        ("C1", "quantity"),
+        ("A5", "A-1"),
+        ("C5", "3"),
+    ]);
+    let placed = order(
+        &acme(("gaps.xlsx", "application/octet-stream", &gappy)),
+        &rules,
+    );
+    assert_eq!(placed.lines.len(), 1);
+    assert_eq!(
+        (placed.lines[0].sku.as_str(), placed.lines[0].quantity),
+        ("A-1", 3)
+    );
+}

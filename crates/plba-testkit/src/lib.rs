@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod bench;
+pub mod disk;
 pub mod handlers;
 pub mod logs;
 pub mod mail;
@@ -18,3 +19,4 @@ pub mod queue;
 pub mod servers;
 pub mod tls;
 pub mod wait;
+pub mod xlsx;

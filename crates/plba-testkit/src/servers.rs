@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
@@ -22,7 +22,7 @@ fn find(binary: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -81,7 +81,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Handles an unavailable server: a failure under CI, a skip message elsewhere.
-fn unavailable(what: &str, why: &str) -> Option<std::convert::Infallible> {
+pub(crate) fn unavailable(what: &str, why: &str) -> Option<std::convert::Infallible> {
     assert!(
         !in_ci(),
         "{what} is required under CI=true but unavailable: {why}"
