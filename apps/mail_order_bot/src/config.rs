@@ -298,13 +298,8 @@ impl AppConfig {
             ));
         }
         self.limits.check()?;
-        if let Some(lease) = &self.source_lease
-            && redis_url_scheme(&lease.url).is_none()
-        {
-            return Err(ConfigError::invalid(
-                "source_lease.url",
-                "not a Redis URL (redis://host:port/db)",
-            ));
+        if let Some(lease) = &self.source_lease {
+            plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
         }
         if let Some(catalog) = &self.catalog
             && !catalog.is_file()
@@ -351,12 +346,6 @@ impl AppConfig {
         differs("source_lease", self.source_lease != running.source_lease);
         keys
     }
-}
-
-fn redis_url_scheme(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    (["redis", "rediss", "redis+unix", "unix"].contains(&scheme) && !rest.is_empty())
-        .then_some(scheme)
 }
 
 impl StoreConfig {

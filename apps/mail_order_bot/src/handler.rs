@@ -4,12 +4,18 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use plba_contracts::{TaskError, async_trait};
-use plba_mail::{MailHandler, MailOutcome, RawMail};
+use plba_mail::{MailHandler, MailOutcome, MailRef, RawMail};
 
+use crate::error::DomainError;
 use crate::live_config::LiveRules;
-use crate::model::Decision;
+use crate::model::{Decision, NewRejection};
 use crate::process::process_mail;
 use crate::store::{OrderStore, Stored};
+
+/// A store failure: transient, the mail stays unseen and is retried.
+fn unavailable(error: DomainError) -> TaskError {
+    TaskError::transient("the order store is unavailable").with_source(error)
+}
 
 /// Turns a mail into an order (stored once per Message-ID) or a recorded rejection.
 ///
@@ -45,7 +51,6 @@ impl MailHandler for OrderMailHandler {
                 .map_err(|e| {
                     TaskError::transient("mail processing was interrupted").with_source(e)
                 })?;
-        let unavailable = |e| TaskError::transient("the order store is unavailable").with_source(e);
         match decision {
             Decision::Order(order) => match self.store.create_order(&order).await {
                 Ok(Stored::Created(id)) => Ok(MailOutcome::done(
@@ -75,5 +80,20 @@ impl MailHandler for OrderMailHandler {
                 Ok(MailOutcome::rejected(rejection.reasons.join("; ")))
             }
         }
+    }
+
+    async fn record_unread(&self, reference: &MailRef, reason: &str) -> Result<(), TaskError> {
+        let rejection = NewRejection {
+            message_key: reference.key.clone(),
+            sender: None,
+            subject: None,
+            received_at_ms: 0,
+            reasons: vec![reason.to_owned()],
+        };
+        self.store
+            .record_rejection(&rejection)
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 }

@@ -15,40 +15,58 @@ use figment::value::{Dict, Value};
 /// The key that names the variant of a tagged section.
 const TAG: &str = "kind";
 
-/// Removes from `lower` whatever `higher` replaces as a whole. `whole` holds dotted key
-/// paths whose value a higher source always replaces.
-pub(crate) fn prune_replaced(lower: &mut Dict, higher: &Dict, whole: &[String]) {
-    prune_at(lower, higher, "", whole);
+/// What the launcher declared about particular keys.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Declared {
+    /// Dotted key paths whose value a higher source always replaces.
+    pub(crate) whole: Vec<String>,
+    /// Tagged sections and the `kind` they have when a source leaves it out.
+    pub(crate) tagged: Vec<(String, String)>,
 }
 
-fn prune_at(lower: &mut Dict, higher: &Dict, prefix: &str, whole: &[String]) {
+/// Removes from `lower` whatever `higher` replaces as a whole.
+pub(crate) fn prune_replaced(lower: &mut Dict, higher: &Dict, declared: &Declared) {
+    prune_at(lower, higher, "", declared);
+}
+
+fn prune_at(lower: &mut Dict, higher: &Dict, prefix: &str, declared: &Declared) {
     for (key, high) in higher {
         let path = if prefix.is_empty() {
             key.clone()
         } else {
             format!("{prefix}.{key}")
         };
-        if whole.contains(&path) {
+        if declared.whole.contains(&path) {
             lower.remove(key);
             continue;
         }
         let (Some(Value::Dict(_, low)), Value::Dict(_, high)) = (lower.get_mut(key), high) else {
             continue;
         };
-        if switches_kind(low, high) {
+        let default_kind = declared
+            .tagged
+            .iter()
+            .find(|(tagged, _)| *tagged == path)
+            .map(|(_, kind)| kind.as_str());
+        if switches_kind(low, high, default_kind) {
             lower.remove(key);
         } else {
-            prune_at(low, high, &path, whole);
+            prune_at(low, high, &path, declared);
         }
     }
 }
 
-/// Whether both maps name a `kind` and the names differ.
-fn switches_kind(lower: &Dict, higher: &Dict) -> bool {
-    match (lower.get(TAG), higher.get(TAG)) {
-        (Some(low), Some(high)) => tag_text(low) != tag_text(high),
-        _ => false,
-    }
+/// Whether the higher map names a `kind` other than the lower one's. A map without `kind`
+/// has the declared default kind, if any; otherwise it cannot be compared and is merged.
+fn switches_kind(lower: &Dict, higher: &Dict, default_kind: Option<&str>) -> bool {
+    let Some(high) = higher.get(TAG).and_then(tag_text) else {
+        return false;
+    };
+    let low = match lower.get(TAG) {
+        Some(low) => tag_text(low),
+        None => default_kind.map(str::to_ascii_lowercase),
+    };
+    low.is_some_and(|low| low != high)
 }
 
 fn tag_text(value: &Value) -> Option<String> {
@@ -59,7 +77,14 @@ fn tag_text(value: &Value) -> Option<String> {
 mod tests {
     use figment::value::{Dict, Value};
 
-    use super::prune_replaced;
+    use super::{Declared, prune_replaced};
+
+    fn whole(paths: &[&str]) -> Declared {
+        Declared {
+            whole: paths.iter().map(|p| (*p).to_owned()).collect(),
+            tagged: Vec::new(),
+        }
+    }
 
     fn dict(yaml: &str) -> Dict {
         let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
@@ -74,7 +99,7 @@ mod tests {
     fn a_switched_kind_drops_the_other_kinds_keys() {
         let mut lower = dict("app:\n  source:\n    kind: maildir\n    path: data\n  workers: 3\n");
         let higher = dict("app:\n  source:\n    kind: imap_idle\n    host: h\n");
-        prune_replaced(&mut lower, &higher, &[]);
+        prune_replaced(&mut lower, &higher, &whole(&[]));
         assert_eq!(yaml(&lower), yaml(&dict("app:\n  workers: 3\n")));
     }
 
@@ -83,7 +108,7 @@ mod tests {
         let mut lower = dict("app:\n  source:\n    kind: maildir\n    path: data\n");
         let higher = dict("app:\n  source:\n    kind: Maildir\n    rescan_ms: 5\n");
         let before = yaml(&lower);
-        prune_replaced(&mut lower, &higher, &[]);
+        prune_replaced(&mut lower, &higher, &whole(&[]));
         assert_eq!(yaml(&lower), before);
     }
 
@@ -92,15 +117,34 @@ mod tests {
         let mut lower = dict("app:\n  source:\n    kind: maildir\n    path: data\n");
         let higher = dict("app:\n  source:\n    path: other\n");
         let before = yaml(&lower);
-        prune_replaced(&mut lower, &higher, &[]);
+        prune_replaced(&mut lower, &higher, &whole(&[]));
         assert_eq!(yaml(&lower), before);
+    }
+
+    #[test]
+    fn a_map_without_kind_has_its_declared_default_kind() {
+        let mut lower = dict("app:\n  source:\n    path: data\n");
+        let higher = dict("app:\n  source:\n    kind: imap_idle\n");
+        let declared = Declared {
+            whole: Vec::new(),
+            tagged: vec![("app.source".to_owned(), "maildir".to_owned())],
+        };
+        prune_replaced(&mut lower, &higher, &declared);
+        assert_eq!(yaml(&lower), yaml(&dict("app: {}\n")));
+        let mut same = dict("app:\n  source:\n    path: data\n");
+        let higher = dict("app:\n  source:\n    kind: maildir\n");
+        prune_replaced(&mut same, &higher, &declared);
+        assert_eq!(
+            yaml(&same),
+            yaml(&dict("app:\n  source:\n    path: data\n"))
+        );
     }
 
     #[test]
     fn a_whole_value_key_is_replaced_not_merged() {
         let mut lower = dict("app:\n  customers:\n    '@demo.example': DEMO\n  workers: 3\n");
         let higher = dict("app:\n  customers:\n    'a@real.example': REAL\n");
-        prune_replaced(&mut lower, &higher, &["app.customers".to_owned()]);
+        prune_replaced(&mut lower, &higher, &whole(&["app.customers"]));
         assert_eq!(yaml(&lower), yaml(&dict("app:\n  workers: 3\n")));
     }
 }

@@ -15,8 +15,11 @@ pub(crate) fn line_of(text: &str, path: &str) -> Option<usize> {
             continue;
         }
         let mut indent = line.len() - trimmed.len();
+        // YAML lets a list sit at its key's own indentation (`tokens:` then `- name: a`).
+        let item_of_parent = trimmed.starts_with('-')
+            && parts.get(depth).is_some_and(|p| p.parse::<usize>().is_ok());
         if let Some(parent) = parent_indent
-            && indent <= parent
+            && (indent < parent || (indent == parent && !item_of_parent))
         {
             return None;
         }
@@ -101,6 +104,9 @@ log:
         assert_eq!(line_of(yaml, "platform.control.tokens.1.role"), Some(8));
         assert_eq!(line_of(yaml, "platform.control.tokens.1"), Some(6));
         assert_eq!(line_of(yaml, "platform.control.tokens.2"), None);
+        let flush = "control:\n  tokens:\n  - name: a\n    role: admin\n  - name: b\n    role: x\nother: 1\n";
+        assert_eq!(line_of(flush, "control.tokens.1.role"), Some(6));
+        assert_eq!(line_of(flush, "control.tokens.0.name"), Some(3));
     }
 
     #[test]

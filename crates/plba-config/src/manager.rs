@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ConfigLoadError;
+use crate::platform::platform_restart_required;
 use crate::snapshot::ConfigSnapshot;
 use crate::source::ConfigSource;
 
@@ -117,7 +118,11 @@ impl ConfigurationManager {
             .merge()
             .and_then(|merged| ConfigSnapshot::build(merged, generation))
             .and_then(|mut snapshot| {
-                let mut restart = Vec::new();
+                let running = self.current();
+                let mut restart = platform_restart_required(
+                    (running.platform(), running.log()),
+                    (snapshot.platform(), snapshot.log()),
+                );
                 for (_, subscriber) in &subscribers {
                     restart.extend(subscriber.check(&snapshot)?);
                 }
@@ -132,6 +137,9 @@ impl ConfigurationManager {
                 self.current.send_replace(Arc::clone(&snapshot));
                 for (_, subscriber) in &subscribers {
                     subscriber.apply(snapshot.as_ref());
+                }
+                for warning in snapshot.warnings() {
+                    tracing::warn!("{warning}");
                 }
                 if snapshot.restart_required().is_empty() {
                     tracing::info!(generation, "configuration reloaded");
@@ -243,6 +251,6 @@ impl ConfigProvider for LiveConfig {
     }
 
     fn is_secret(&self, key_path: &str) -> bool {
-        self.0.borrow().is_secret(key_path)
+        ConfigProvider::is_secret(self.0.borrow().as_ref(), key_path)
     }
 }

@@ -292,3 +292,35 @@ impl ControlConfig {
         Ok(())
     }
 }
+
+/// The platform settings that differ between two configurations and take effect only at the
+/// next start (the runtime, the control plane and the exporters are built at start-up; the
+/// log filter alone follows reloads).
+pub(crate) fn platform_restart_required(
+    running: (&PlatformConfig, &LogConfig),
+    candidate: (&PlatformConfig, &LogConfig),
+) -> Vec<String> {
+    let ((old, old_log), (new, new_log)) = (running, candidate);
+    [
+        (
+            "platform.stop_timeout_ms",
+            old.stop_timeout_ms != new.stop_timeout_ms,
+        ),
+        (
+            "platform.force_grace_ms",
+            old.force_grace_ms != new.force_grace_ms,
+        ),
+        (
+            "platform.config_watch_interval_ms",
+            old.config_watch_interval_ms != new.config_watch_interval_ms,
+        ),
+        ("platform.tracing", old.tracing != new.tracing),
+        ("platform.control", old.control != new.control),
+        ("log.format", old_log.format != new_log.format),
+        ("log.output", old_log.output != new_log.output),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(key, _)| key.to_owned())
+    .collect()
+}

@@ -34,26 +34,41 @@ pub(crate) fn is_secret_path(path: &str, resolved: &BTreeMap<String, String>) ->
             .any(|secret| path == secret || path.starts_with(&format!("{secret}.")))
 }
 
-/// Whether the value at `path` itself may be a secret, so an error about it must not show
-/// it: its own name is a secret's, it lies under `headers`, or it came from a secret file.
-/// Unlike [`is_secret_path`], the other fields of an entry in a secret-named list (a token's
-/// `name` and `role`) are not secrets.
+/// Whether the value at `path` may be or hold a secret, so an error about it must not show
+/// it: a component is secret-named (or lies under `headers`), or the value came from a
+/// secret file. The one exception is a field beside the secret in an entry of a list of
+/// records: `tokens[0].name` and `tokens[0].role` are not secrets, `tokens[0].token` is.
 pub(crate) fn may_hold_secret(path: &str, resolved: &BTreeMap<String, String>) -> bool {
-    let parts: Vec<&str> = path.split('.').collect();
-    let own = parts
-        .iter()
-        .rev()
-        .find(|p| p.parse::<usize>().is_err())
-        .is_some_and(|name| is_secret_name(name));
-    let under_headers = parts
-        .iter()
-        .rev()
-        .skip(1)
-        .any(|p| p.eq_ignore_ascii_case("headers"));
-    own || under_headers
-        || resolved
-            .keys()
-            .any(|secret| path == secret || path.starts_with(&format!("{secret}.")))
+    let normal = path.replace('[', ".").replace(']', "");
+    let parts: Vec<&str> = normal.split('.').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.eq_ignore_ascii_case("headers") && i + 1 < parts.len() {
+            return true;
+        }
+        if is_secret_name(part) {
+            let entry_field =
+                parts.get(i + 1).is_some_and(|p| p.parse::<usize>().is_ok()) && i + 2 < parts.len();
+            if !entry_field {
+                return true;
+            }
+        }
+    }
+    resolved
+        .keys()
+        .any(|secret| normal == *secret || normal.starts_with(&format!("{secret}.")))
+}
+
+/// `url` with the password of its user information replaced by `[redacted]`, when it has
+/// one (`redis://:pw@host/` → `redis://:[redacted]@host/`).
+pub(crate) fn mask_url_password(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, host) = rest[..authority_end].rsplit_once('@')?;
+    let (user, _password) = userinfo.split_once(':')?;
+    Some(format!(
+        "{scheme}://{user}:{REDACTED}@{host}{}",
+        &rest[authority_end..]
+    ))
 }
 
 /// The dotted paths of secret values written as plain values (not through `<key>_file`),
@@ -71,13 +86,13 @@ pub(crate) fn plain_secret_paths(
             .enumerate()
             .map(|(i, v)| (i.to_string(), v))
             .collect(),
-        Value::Null => return,
-        _ => {
+        Value::String(_) => {
             if may_hold_secret(prefix, resolved) && !resolved.contains_key(prefix) {
                 found.push(prefix.to_owned());
             }
             return;
         }
+        _ => return,
     };
     for (key, child) in children {
         let path = if prefix.is_empty() {
@@ -183,6 +198,7 @@ pub(crate) fn redact(value: &Value, prefix: &str, resolved: &BTreeMap<String, St
         Value::Array(items) => {
             Value::Array(items.iter().map(|v| redact(v, prefix, resolved)).collect())
         }
+        Value::String(text) => mask_url_password(text).map_or_else(|| value.clone(), Value::String),
         other => other.clone(),
     }
 }
@@ -190,6 +206,35 @@ pub(crate) fn redact(value: &Value, prefix: &str, resolved: &BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_beside_a_secret_in_a_list_entry_are_not_secrets() {
+        let none = BTreeMap::new();
+        assert!(!may_hold_secret("platform.control.tokens[0].role", &none));
+        assert!(!may_hold_secret("platform.control.tokens.1.name", &none));
+        assert!(may_hold_secret("platform.control.tokens[0].token", &none));
+        assert!(may_hold_secret("app.credentials.key", &none));
+        assert!(may_hold_secret("app.passwords.0", &none));
+        assert!(may_hold_secret(
+            "platform.tracing.otlp.headers.x-api-key",
+            &none
+        ));
+        assert!(!may_hold_secret("app.queue.url", &none));
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_masked() {
+        assert_eq!(
+            mask_url_password("redis://:hunter2@db.example:6379/0").as_deref(),
+            Some("redis://:[redacted]@db.example:6379/0")
+        );
+        assert_eq!(
+            mask_url_password("postgres://app:pw@h/orders").as_deref(),
+            Some("postgres://app:[redacted]@h/orders")
+        );
+        assert_eq!(mask_url_password("redis://db.example:6379/"), None);
+        assert_eq!(mask_url_password("orders@acme.example"), None);
+    }
 
     #[test]
     fn recognises_secret_names_at_any_depth() {

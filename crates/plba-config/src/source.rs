@@ -6,7 +6,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
 use crate::error::ConfigLoadError;
-use crate::layering::prune_replaced;
+use crate::layering::{Declared, prune_replaced};
 
 /// The inputs of a configuration, in increasing precedence: built-in defaults, the YAML
 /// file, environment variables with the prefix, `--set` overrides.
@@ -28,7 +28,7 @@ pub struct ConfigSource {
     env_prefix: String,
     env_vars: Option<Vec<(String, String)>>,
     overrides: Vec<String>,
-    whole_values: Vec<String>,
+    declared: Declared,
     sections: Option<Vec<String>>,
 }
 
@@ -40,7 +40,7 @@ impl Default for ConfigSource {
             env_prefix: "PLBA__".to_owned(),
             env_vars: None,
             overrides: Vec::new(),
-            whole_values: Vec::new(),
+            declared: Declared::default(),
             sections: None,
         }
     }
@@ -110,7 +110,33 @@ impl ConfigSource {
     /// ```
     #[must_use]
     pub fn with_whole_value(mut self, key_path: impl Into<String>) -> Self {
-        self.whole_values.push(key_path.into());
+        self.declared.whole.push(key_path.into());
+        self
+    }
+
+    /// Declares the tagged section at `key_path` (a map chosen by its `kind` key) and the kind
+    /// it has when a source leaves `kind` out, so a higher source that names another kind
+    /// replaces it whole even when the lower one relied on the default.
+    ///
+    /// ```
+    /// use plba_config::ConfigSource;
+    ///
+    /// let source = ConfigSource::new()
+    ///     .with_defaults("file", "app:\n  source:\n    path: /srv/mail\n")
+    ///     .with_env_vars([("PLBA__APP__SOURCE__KIND", "imap_idle")])
+    ///     .with_tagged("app.source", "maildir");
+    /// let app = source.load().unwrap().section::<serde_json::Value>("app").unwrap().unwrap();
+    /// assert_eq!(app["source"], serde_json::json!({"kind": "imap_idle"}));
+    /// ```
+    #[must_use]
+    pub fn with_tagged(
+        mut self,
+        key_path: impl Into<String>,
+        default_kind: impl Into<String>,
+    ) -> Self {
+        self.declared
+            .tagged
+            .push((key_path.into(), default_kind.into()));
         self
     }
 
@@ -135,11 +161,13 @@ impl ConfigSource {
     }
 
     pub(crate) fn merge(&self) -> Result<Merged, ConfigLoadError> {
-        // Lowest precedence first.
-        let mut layers: Vec<Entry> = Vec::new();
+        // Lowest precedence first, each with its source: defaults 0, file 1, env 2, `--set` 3.
+        // A source replaces what a lower source states, never what its own other entries
+        // (one per variable or argument, for precise origins) state.
+        let mut layers: Vec<(u8, Entry)> = Vec::new();
         if let Some((name, yaml)) = &self.defaults {
             let value = parse_document(yaml, || name.clone())?;
-            layers.push(Entry::root(name.clone(), value));
+            layers.push((0, Entry::root(name.clone(), value)));
         }
         let mut file_text = None;
         let mut file_modified = None;
@@ -156,7 +184,7 @@ impl ConfigSource {
                     },
                     other => other,
                 })?;
-            layers.push(Entry::root_file(path.clone(), value));
+            layers.push((1, Entry::root_file(path.clone(), value)));
             file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             file_text = Some((path.clone(), text));
         }
@@ -182,7 +210,7 @@ impl ConfigSource {
                     reason: "empty key component (use `__` only between keys)".to_owned(),
                 }
             })?;
-            layers.push(Entry::keyed(origin, &key, scalar(&raw)?));
+            layers.push((2, Entry::keyed(origin, &key, scalar(&raw)?)));
         }
         for assignment in &self.overrides {
             let (key, raw) =
@@ -199,17 +227,18 @@ impl ConfigSource {
                     reason: "empty key component".to_owned(),
                 });
             }
-            layers.push(Entry::keyed(format!("--set {key}"), key, scalar(raw)?));
+            layers.push((3, Entry::keyed(format!("--set {key}"), key, scalar(raw)?)));
         }
         for higher in 1..layers.len() {
             let (lower, upper) = layers.split_at_mut(higher);
-            for layer in lower {
-                prune_replaced(&mut layer.data, &upper[0].data, &self.whole_values);
+            let (source, upper) = (upper[0].0, &upper[0].1);
+            for (_, layer) in lower.iter_mut().filter(|(s, _)| *s < source) {
+                prune_replaced(&mut layer.data, &upper.data, &self.declared);
             }
         }
         let figment = layers
             .into_iter()
-            .fold(Figment::new(), |figment, layer| figment.merge(layer));
+            .fold(Figment::new(), |figment, (_, layer)| figment.merge(layer));
         Ok(Merged {
             figment,
             file_text,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mail_order_bot::{
-    AppConfig, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents, read_config,
+    AppConfig, MODULE, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents,
+    read_config,
 };
 use plba::config::{ConfigSnapshot, ConfigSource};
 use plba::contracts::Secret;
@@ -16,13 +17,28 @@ use plba_mail_maildir::Maildir;
 
 use crate::cli::{Cli, Command, Listing, OrdersCommand, RejectionsCommand, Remote};
 
-/// The configuration every command reads: `--config` (or, without one, the embedded demo
-/// configuration), then env, then `--set`. The demo never sits under a user's file: its
-/// sample customers must not reach an allowlist the user wrote.
+/// The configuration every command reads: `--config` (or, for a bare run, the embedded demo
+/// configuration), then env, then `--set`. The demo never sits under anything a user wrote
+/// for the bot: its sample customers must not reach a real allowlist, nor its samples a real
+/// mailbox. It applies only when no file is given and no env variable or `--set` touches the
+/// `mail_order_bot` section.
 fn source(cli: &Cli) -> ConfigSource {
-    let mut source = ConfigSource::new().with_whole_value(CUSTOMERS);
+    let mut source = ConfigSource::new()
+        .with_whole_value(CUSTOMERS)
+        .with_tagged("mail_order_bot.source", "maildir")
+        .with_tagged("mail_order_bot.queue", "memory");
+    let configures_the_bot = cli
+        .overrides
+        .iter()
+        .any(|o| o.trim_start().starts_with("mail_order_bot."))
+        || std::env::vars_os().any(|(name, _)| {
+            name.to_string_lossy()
+                .to_ascii_uppercase()
+                .starts_with("PLBA__MAIL_ORDER_BOT__")
+        });
     source = match &cli.config {
         Some(file) => source.with_file(file),
+        None if configures_the_bot => source,
         None => source.with_defaults(
             "the embedded demo configuration",
             include_str!("../../config/default.yaml"),
@@ -39,6 +55,12 @@ const CUSTOMERS: &str = "mail_order_bot.customers";
 
 fn app_config(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
     Ok(read_config(snapshot)?)
+}
+
+/// The section decoded but not checked: for the commands that only read the store or write
+/// into the Maildir, which must work on an operator's machine that lacks, say, the catalog.
+fn app_section(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
+    Ok(snapshot.section::<AppConfig>(MODULE)?.unwrap_or_default())
 }
 
 /// Validates as `run` would and prints the effective configuration (secrets redacted),
@@ -127,7 +149,7 @@ async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
 }
 
 fn store(source: &ConfigSource) -> anyhow::Result<SqliteOrderStore> {
-    let config = app_config(&source.load()?)?;
+    let config = app_section(&source.load()?)?;
     Ok(SqliteOrderStore::open(&config.store.sqlite_path)?)
 }
 
@@ -135,7 +157,7 @@ async fn deliver(
     snapshot: &ConfigSnapshot,
     files: &[std::path::PathBuf],
 ) -> anyhow::Result<ExitCode> {
-    let config = app_config(snapshot)?;
+    let config = app_section(snapshot)?;
     let SourceConfig::Maildir { maildir } = config.source else {
         anyhow::bail!("`deliver` writes into a Maildir; the configured source is not a maildir");
     };

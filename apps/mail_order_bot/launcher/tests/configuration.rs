@@ -8,7 +8,7 @@ mod support;
 
 use plba_testkit::mail::MailBuilder;
 use plba_testkit::process::wait_until;
-use support::{DEADLINE, cli, cli_ok, control_addr, listed, start_bot, text};
+use support::{DEADLINE, cli, cli_ok, control_addr, listed, run_to_exit, start_bot, text};
 
 /// Writes `yaml` as `bot.yaml` in a fresh directory.
 fn file(yaml: &str) -> (tempfile::TempDir, String) {
@@ -81,10 +81,16 @@ fn check_config_and_run_refuse_the_same_mistakes_naming_file_line_and_key() {
     for (yaml, key, line) in cases {
         let (dir, path) = file(yaml);
         let checked = cli(dir.path(), &["--config", &path, "check-config"], &[]);
-        let ran = cli(dir.path(), &["--config", &path, "run"], &[]);
-        for (what, output) in [("check-config", &checked), ("run", &ran)] {
-            let error = text(&output.stderr);
-            assert!(!output.status.success(), "{what} accepted {yaml:?}");
+        let (ran, ran_log) = run_to_exit(dir.path(), &["--config", &path, "run"], &[], "run.log");
+        for (what, success, error) in [
+            (
+                "check-config",
+                checked.status.success(),
+                text(&checked.stderr),
+            ),
+            ("run", ran.success(), ran_log.clone()),
+        ] {
+            assert!(!success, "{what} accepted {yaml:?}");
             assert!(
                 error.contains(key) && error.contains(&format!("{path} line {line}")),
                 "{what} on {yaml:?} should name {key} at line {line}: {error}"
@@ -96,11 +102,7 @@ fn check_config_and_run_refuse_the_same_mistakes_naming_file_line_and_key() {
             );
             assert!(!error.contains("panicked"), "{error}");
         }
-        assert_eq!(
-            text(&checked.stderr),
-            text(&ran.stderr),
-            "one validation for both"
-        );
+        assert_eq!(text(&checked.stderr), ran_log, "one validation for both");
     }
     let (dir, path) = file(
         "platform:\n  control:\n    tokens:\n      - name: ops\n        token: t\n        role: superuser\n",
@@ -131,35 +133,59 @@ fn a_secret_written_in_the_file_is_warned_about_and_never_printed() {
 
 #[test]
 fn switching_the_source_kind_never_inherits_the_other_kinds_keys() {
-    let dir = tempfile::tempdir().unwrap();
+    // The file relies on the default kind (maildir); the environment switches to IMAP.
+    let (dir, path) = file("mail_order_bot:\n  source:\n    path: /srv/mail/Maildir\n");
     let password = dir.path().join("pw");
     std::fs::write(&password, "s3cret\n").unwrap();
-    // The embedded default is a Maildir with a `path`: switching to IMAP from the command
-    // line must not carry it over.
-    let out = cli_ok(
-        dir.path(),
-        &[
-            "check-config",
-            "--set",
-            "mail_order_bot.source.kind=imap_idle",
-            "--set",
-            "mail_order_bot.source.host=imap.example.com",
-            "--set",
-            "mail_order_bot.source.port=993",
-            "--set",
-            "mail_order_bot.source.user=orders",
-        ],
-        &[(
+    let env = [
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__KIND", "imap_idle".to_owned()),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__HOST",
+            "imap.example.com".to_owned(),
+        ),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__PORT", "993".to_owned()),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", "orders".to_owned()),
+        (
             "PLBA__MAIL_ORDER_BOT__SOURCE__PASSWORD_FILE",
             password.display().to_string(),
-        )],
-    );
+        ),
+    ];
+    let out = cli_ok(dir.path(), &["--config", &path, "check-config"], &env);
     let config: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
     let source = &config["mail_order_bot"]["source"];
     assert_eq!(source["kind"], "imap_idle", "{out}");
     assert!(
         source.get("path").is_none(),
         "the Maildir path leaked: {out}"
+    );
+}
+
+#[test]
+fn configuring_the_bot_without_a_file_leaves_the_demo_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli_ok(
+        dir.path(),
+        &[
+            "check-config",
+            "--set",
+            "mail_order_bot.source.path=mail/Maildir",
+        ],
+        &[],
+    );
+    assert!(
+        out.contains("none configured: every mail will be rejected"),
+        "no demo customers: {out}"
+    );
+    let config: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert!(
+        config["mail_order_bot"].get("seed_samples").is_none(),
+        "{out}"
+    );
+    // Without anything, the demo runs, as the README's first command shows.
+    let demo = cli_ok(dir.path(), &["check-config"], &[]);
+    assert!(
+        demo.contains("from the embedded demo configuration"),
+        "{demo}"
     );
 }
 

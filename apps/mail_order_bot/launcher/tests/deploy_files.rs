@@ -166,12 +166,16 @@ fn run_imap_example(kind: &str) {
             "PLBA__MAIL_ORDER_BOT__SOURCE__PASSWORD_FILE",
             password.display().to_string(),
         ),
-        // A poll every second keeps the polling variant quick; IDLE needs none.
-        (
+    ];
+    // A poll every second keeps the polling variant quick; IDLE runs with the shipped
+    // interval (a minute), so only a working IDLE finishes in time.
+    let mut env = env.to_vec();
+    if kind == "imap_poll" {
+        env.push((
             "PLBA__MAIL_ORDER_BOT__SOURCE__POLL_INTERVAL_MS",
             "1000".to_owned(),
-        ),
-    ];
+        ));
+    }
     let config_arg = config.display().to_string();
     let checked = cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
     assert!(
@@ -186,7 +190,13 @@ fn run_imap_example(kind: &str) {
     // The example names only @acme.example: its three orders and its duplicate stay in the
     // INBOX, seen; GLOBEX's order is rejected like the unknown sender and the two bad mails,
     // and the example moves rejections to its `Rejected` folder.
-    wait_until(DEADLINE, "every sample completed", || {
+    // Well under the shipped one-minute poll interval: IDLE must do it.
+    let deadline = if kind == "imap_idle" {
+        std::time::Duration::from_secs(20)
+    } else {
+        DEADLINE
+    };
+    wait_until(deadline, "every sample completed", || {
         dovecot.message_counts("INBOX") == Some((4, 0))
             && dovecot.message_counts("Rejected") == Some((4, 0))
     });

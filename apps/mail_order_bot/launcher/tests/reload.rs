@@ -19,6 +19,19 @@ fn config(addr: std::net::SocketAddr, token_file: &Path, workers: i64, customers
     )
 }
 
+fn deliver_lines(dir: &Path, config: &str, from: &str, message_id: &str, lines: &[u8]) {
+    let mail = MailBuilder::new(from, message_id)
+        .attachment("o.csv", "text/csv", lines)
+        .build();
+    let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
+    std::fs::write(&file, mail).unwrap();
+    cli_ok(
+        dir,
+        &["--config", config, "deliver", &file.display().to_string()],
+        &[],
+    );
+}
+
 fn deliver(dir: &Path, config: &str, from: &str, message_id: &str) {
     let mail = MailBuilder::new(from, message_id)
         .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
@@ -82,10 +95,12 @@ fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_br
         "SECOND"
     );
 
-    // A change that needs a restart is reported as such, not as applied.
+    // A change that needs a restart is reported as such, not as applied; the limits that
+    // came with it apply at once.
     std::fs::write(
         &file,
-        config(addr, &token, 5, "    \"b@second.example\": SECOND\n"),
+        config(addr, &token, 5, "    \"b@second.example\": SECOND\n")
+            + "  limits:\n    max_lines: 1\n",
     )
     .unwrap();
     let reply = http_post(addr, "/actions/reload", "admin-token").unwrap();
@@ -98,7 +113,26 @@ fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_br
         "{body}"
     );
 
-    // A broken file is refused, with the key named, and the running configuration stays.
+    deliver_lines(
+        dir.path(),
+        &path,
+        "b@second.example",
+        "<two-lines@x>",
+        b"sku,quantity\nA-1,1\nB-2,1\n",
+    );
+    wait_until(
+        DEADLINE,
+        "the two-line order refused by the new limit",
+        || listed(dir.path(), "rejections", &args, &[]).len() == 2,
+    );
+    let latest = &listed(dir.path(), "rejections", &args, &[])[0];
+    assert!(
+        latest.to_string().contains("more than 1 order lines"),
+        "{latest}"
+    );
+
+    // A broken file is refused, with the key named, and the running configuration stays,
+    // whether the reload comes from the action or from SIGHUP.
     std::fs::write(
         &file,
         config(addr, &token, 0, "    \"b@second.example\": SECOND\n"),
@@ -112,26 +146,18 @@ fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_br
         reply.body
     );
     bot.signal("HUP");
+    wait_until(DEADLINE, "the SIGHUP reload refused too", || {
+        bot.log().matches("configuration reload rejected").count() == 2
+    });
     assert_eq!(generation(addr), 2);
-    // The file is broken now, so `deliver` would refuse it too: deliver as an MTA does.
-    let mail = MailBuilder::new("b@second.example", "<still@x>")
-        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,1\n")
-        .build();
-    let maildir = dir.path().join("data/Maildir");
-    std::fs::write(maildir.join("tmp/still.eml"), mail).unwrap();
-    std::fs::rename(maildir.join("tmp/still.eml"), maildir.join("new/still.eml")).unwrap();
-    // (The file on disk is still broken; the listing overrides the bad key.)
-    let fixed = [
-        "--config",
-        path.as_str(),
-        "--set",
-        "mail_order_bot.workers=3",
-    ];
+    // Read-only commands and `deliver` still work on the broken file.
+    deliver(dir.path(), &path, "b@second.example", "<still@x>");
     wait_until(
         DEADLINE,
         "mail still processed after the refused reloads",
-        || listed(dir.path(), "orders", &fixed, &[]).len() == 2,
+        || listed(dir.path(), "orders", &args, &[]).len() == 2,
     );
+    assert_eq!(listed(dir.path(), "rejections", &args, &[]).len(), 2);
 
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");

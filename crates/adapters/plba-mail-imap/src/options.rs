@@ -125,11 +125,15 @@ impl ImapOptions {
             ));
         }
         if let Some(folder) = &self.rejected_folder {
+            // Folder names are compared as IMAP does: INBOX in any case is the INBOX.
+            let same = |a: &str, b: &str| {
+                a == b || (a.eq_ignore_ascii_case("INBOX") && b.eq_ignore_ascii_case("INBOX"))
+            };
             let bad = folder.trim().is_empty()
                 || folder.starts_with(['/', '.'])
-                || folder.split(['/', '.']).any(|part| part == "..")
+                || folder.contains("..")
                 || folder.contains(['*', '%', '\r', '\n', '"'])
-                || *folder == self.mailbox;
+                || same(folder, &self.mailbox);
             if bad {
                 return Err(ConfigError::invalid(
                     "rejected_folder",

@@ -99,7 +99,9 @@ impl ImapSource {
         let mut handle = session.idle();
         timed(options, "IDLE", handle.init()).await?;
         self.idles.fetch_add(1, Ordering::Relaxed);
-        let mut announced = false;
+        // async-imap drops notices when its channel (100) is full: then an EXISTS may be
+        // among the lost ones, so rescan.
+        let mut announced = notices.is_full();
         while let Ok(notice) = notices.try_recv() {
             announced |= matches!(notice, UnsolicitedResponse::Exists(_));
         }

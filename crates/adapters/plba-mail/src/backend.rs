@@ -115,4 +115,12 @@ impl MailOutcome {
 pub trait MailHandler: Send + Sync + 'static {
     /// Handles one message.
     async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError>;
+
+    /// Records that the message at `reference` is rejected without being read (it is over
+    /// the size limit), so every message ends with an outcome the domain recorded. An error
+    /// leaves the message unseen for a retry. The default records nothing.
+    async fn record_unread(&self, reference: &MailRef, reason: &str) -> Result<(), TaskError> {
+        let _ = (reference, reason);
+        Ok(())
+    }
 }

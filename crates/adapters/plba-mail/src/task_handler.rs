@@ -102,7 +102,9 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
                 return Ok(());
             }
             Err(error @ MailError::TooLarge { .. }) => {
-                return self.reject(reference, &error.to_string()).await;
+                let reason = error.to_string();
+                self.handler.record_unread(reference, &reason).await?;
+                return self.reject(reference, &reason).await;
             }
             Err(error) => {
                 return Err(TaskError::transient("cannot fetch the message").with_source(error));

@@ -24,5 +24,5 @@ mod wire;
 pub use health::RedisHealth;
 pub use lazy::LazyRedisQueue;
 pub use lease::RedisLease;
-pub use options::{RedisQueueError, RedisQueueOptions};
+pub use options::{RedisQueueError, RedisQueueOptions, check_url};
 pub use queue::RedisQueue;

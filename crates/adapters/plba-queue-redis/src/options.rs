@@ -41,16 +41,28 @@ impl Default for RedisQueueOptions {
     }
 }
 
+/// Checks that `url` is a Redis URL, as configuration (the key is the caller's; the URL may
+/// hold a password, so it is never echoed).
+pub fn check_url(url: &str) -> Result<(), plba_contracts::ConfigError> {
+    if redis::parse_redis_url(url).is_none() {
+        return Err(plba_contracts::ConfigError::invalid(
+            "",
+            "not a Redis URL (redis://host:port/db, rediss:// for TLS, or redis+unix://)",
+        ));
+    }
+    Ok(())
+}
+
 impl RedisQueueOptions {
     /// Checks the options as configuration without connecting, naming the offending key
     /// (relative to the options' own section).
     pub fn check(&self) -> Result<(), plba_contracts::ConfigError> {
         use plba_contracts::ConfigError;
-        if redis::parse_redis_url(&self.url).is_none() {
-            // The URL may hold a password: never echo it.
+        check_url(&self.url).map_err(|e| e.within("url"))?;
+        if self.block_ms + 1_000 >= self.visibility_timeout_ms {
             return Err(ConfigError::invalid(
-                "url",
-                "not a Redis URL (redis://host:port/db, rediss:// for TLS, or redis+unix://)",
+                "visibility_timeout_ms",
+                "must exceed block_ms by more than a second",
             ));
         }
         for (key, value) in [("prefix", &self.prefix), ("group", &self.group)] {

@@ -69,11 +69,10 @@ impl RedisQueue {
         options: RedisQueueOptions,
     ) -> Result<Self, RedisQueueError> {
         let name = name.into();
-        if options.block_ms + 1_000 >= options.visibility_timeout_ms {
+        if let Err(error) = options.check() {
             return Err(RedisQueueError::Invalid {
                 queue: name,
-                reason: "visibility_timeout_ms must exceed block_ms by more than a second"
-                    .to_owned(),
+                reason: error.to_string(),
             });
         }
         let client = Client::open(options.url.as_str()).map_err(|e| RedisQueueError::Url {

@@ -56,6 +56,23 @@ pub(crate) fn cli(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     command(dir, args, env).output().unwrap()
 }
 
+/// Runs a command that must end by itself (a refused `run`), killing it and failing the test
+/// if it is still running after `DEADLINE`; returns its exit status and what it printed.
+pub(crate) fn run_to_exit(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+    log: &str,
+) -> (std::process::ExitStatus, String) {
+    let mut process = AppProcess::spawn(command(dir, args, env), &dir.join(log));
+    let mut status = None;
+    wait_until(DEADLINE, "the command to end by itself", || {
+        status = process.exited();
+        status.is_some()
+    });
+    (status.unwrap(), process.log())
+}
+
 /// Standard output of a command that must succeed.
 pub(crate) fn cli_ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
     let output = cli(dir, args, env);

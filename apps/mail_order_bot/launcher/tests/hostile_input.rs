@@ -1,0 +1,76 @@
+//! Hostile mail through the built binary: nothing crashes the bot or loops it, every mail
+//! ends with a recorded outcome, and the good mail beside it is processed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use plba_testkit::mail::MailBuilder;
+use plba_testkit::process::wait_until;
+use plba_testkit::xlsx::xlsx;
+use support::{DEADLINE, cli_ok, control_addr, listed, start_bot};
+
+#[test]
+fn a_sparse_xlsx_and_an_oversized_mail_are_recorded_rejections_and_the_bot_keeps_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bot.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "platform:\n  control:\n    bind: {}\nmail_order_bot:\n  source:\n    kind: maildir\n    path: data/Maildir\n    rescan_interval_ms: 100\n    max_message_bytes: 20000\n  customers:\n    \"@acme.example\": ACME\n",
+            control_addr()
+        ),
+    )
+    .unwrap();
+    let path = config.display().to_string();
+    // Only A1 and XFD1048576: its dense range would be 17 billion cells.
+    let corner = MailBuilder::new("orders@acme.example", "<corner@x>")
+        .attachment(
+            "corner.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &xlsx(&[("A1", "sku"), ("XFD1048576", "1")]),
+        )
+        .build();
+    let oversized = MailBuilder::new("orders@acme.example", "<big@x>")
+        .attachment("big.csv", "text/csv", &b"A-1,1\n".repeat(10_000))
+        .build();
+    let good = MailBuilder::new("orders@acme.example", "<good@x>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+        .build();
+    for (name, mail) in [("corner", &corner), ("big", &oversized), ("good", &good)] {
+        let file = dir.path().join(format!("{name}.eml"));
+        std::fs::write(&file, mail).unwrap();
+        cli_ok(
+            dir.path(),
+            &["--config", &path, "deliver", &file.display().to_string()],
+            &[],
+        );
+    }
+    let bot = start_bot(dir.path(), &["--config", &path, "run"], &[]);
+    let args = ["--config", path.as_str()];
+    wait_until(DEADLINE, "all three mails completed", || {
+        std::fs::read_dir(dir.path().join("data/Maildir/cur")).is_ok_and(|d| d.count() == 3)
+    });
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(
+        exit.success(),
+        "the bot survived and stopped cleanly:\n{log}"
+    );
+    assert_eq!(listed(dir.path(), "orders", &args, &[]).len(), 1);
+    let rejections = listed(dir.path(), "rejections", &args, &[]).to_vec();
+    let reasons: Vec<String> = rejections
+        .iter()
+        .map(|r| r["reasons"].to_string())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("column 16384")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("over the 20000-byte limit")),
+        "the oversized mail is recorded too: {reasons:?}"
+    );
+}
