@@ -49,13 +49,14 @@ fn module_error(reason: impl std::fmt::Display) -> RegistryError {
     }
 }
 
-/// Reports the order store's health: a critical dependency.
+/// Reports whether the order store can write: a critical dependency (a store that only
+/// reads would let mails be fetched and never stored).
 struct StoreHealth(Arc<dyn OrderStore>);
 
 #[async_trait]
 impl HealthContributor for StoreHealth {
     async fn check(&self) -> HealthReport {
-        match self.0.ping().await {
+        match self.0.check_writable().await {
             Ok(()) => HealthReport::ok(),
             Err(error) => HealthReport::unhealthy(error.to_string()),
         }

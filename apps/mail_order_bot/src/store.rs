@@ -38,6 +38,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// The most recent rejections, newest first.
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError>;
 
-    /// A cheap round trip, for health checks.
-    async fn ping(&self) -> Result<(), DomainError>;
+    /// Whether the store can write now (a small write, for health checks): an error says
+    /// why not. A store that answers reads but cannot write is not healthy.
+    async fn check_writable(&self) -> Result<(), DomainError>;
 }

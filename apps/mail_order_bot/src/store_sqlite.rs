@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use plba_contracts::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
@@ -14,7 +14,10 @@ use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
 use crate::store::{OrderStore, Stored};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_orders.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_orders.sql")),
+    (2, include_str!("../migrations/0002_store_probe.sql")),
+];
 
 fn now_ms() -> i64 {
     let elapsed = SystemTime::now()
@@ -25,10 +28,19 @@ fn now_ms() -> i64 {
 
 /// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
 /// locked at start-up is a transient failure of the first mail, not a crash.
+///
+/// Every write runs in its own `BEGIN IMMEDIATE … COMMIT` on one pooled connection, and a
+/// connection that saw any error is closed, never returned to the pool: after a failed
+/// COMMIT (a full disk) SQLite can leave it inside the transaction, so later "commits" on it
+/// would only release savepoints of a transaction that never reaches the file; and a
+/// connection opened while the file was read-only stays read-only. An order is reported
+/// stored only once its COMMIT succeeded.
 pub struct SqliteOrderStore {
     pool: SqlitePool,
     path: PathBuf,
     migrated: OnceCell<()>,
+    /// The last order or rejection write failed (and none succeeded since): why.
+    write_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl SqliteOrderStore {
@@ -54,6 +66,7 @@ impl SqliteOrderStore {
             pool,
             path: path.to_owned(),
             migrated: OnceCell::new(),
+            write_failure: std::sync::Mutex::new(None),
         })
     }
 
@@ -65,32 +78,48 @@ impl SqliteOrderStore {
     async fn ready(&self) -> Result<&SqlitePool, DomainError> {
         self.migrated
             .get_or_try_init(|| async {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
-                )
-                .execute(&mut *tx)
-                .await?;
-                for (version, sql) in MIGRATIONS {
-                    let applied: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM schema_migrations WHERE version = ?",
+                write_transaction(&self.pool, async |conn| {
+                    sqlx::query(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
                     )
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
-                    if applied.is_none() {
-                        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                        sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
-                            .bind(version)
-                            .execute(&mut *tx)
-                            .await?;
+                    for (version, sql) in MIGRATIONS {
+                        let applied: Option<i64> = sqlx::query_scalar(
+                            "SELECT version FROM schema_migrations WHERE version = ?",
+                        )
+                        .bind(version)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if applied.is_none() {
+                            sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+                            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                                .bind(version)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                     }
-                }
-                tx.commit().await?;
-                Ok::<(), DomainError>(())
+                    Ok(())
+                })
+                .await
             })
             .await?;
         Ok(&self.pool)
+    }
+
+    /// [`write_transaction`] on the migrated store, remembering whether the write failed,
+    /// for the health check.
+    async fn write<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, DomainError> {
+        let result = match self.ready().await {
+            Ok(pool) => write_transaction(pool, work).await,
+            Err(error) => Err(error),
+        };
+        *self.write_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            result.as_ref().err().map(ToString::to_string);
+        result
     }
 
     async fn lines_of(
@@ -137,6 +166,34 @@ impl SqliteOrderStore {
     }
 }
 
+/// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` on one connection of `pool`. On any error
+/// the transaction is rolled back and the connection closed instead of pooled (see
+/// [`SqliteOrderStore`] for why).
+async fn write_transaction<T>(
+    pool: &SqlitePool,
+    work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+) -> Result<T, DomainError> {
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        match work(&mut conn).await {
+            Ok(value) => {
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(error)
+            }
+        }
+    }
+    .await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    result.map_err(DomainError::from)
+}
+
 macro_rules! order_columns {
     () => {
         "id, message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents"
@@ -146,69 +203,70 @@ macro_rules! order_columns {
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
-        let pool = self.ready().await?;
-        let mut tx = pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
-        )
-        .bind(&order.message_id)
-        .bind(&order.customer_id)
-        .bind(&order.sender)
-        .bind(&order.subject)
-        .bind(order.received_at_ms)
-        .bind(now_ms())
-        .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
-        .bind(order.total_cents())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            let existing: i64 = sqlx::query_scalar("SELECT id FROM orders WHERE message_id = ?")
-                .bind(&order.message_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            return Ok(Stored::AlreadyExists(existing));
-        }
-        let id = inserted.last_insert_rowid();
-        for (number, line) in order.lines.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
+        self.write(async |conn| {
+            let inserted = sqlx::query(
+                "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
             )
-            .bind(id)
-            .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
-            .bind(&line.sku)
-            .bind(i64::from(line.quantity))
-            .bind(line.unit_price_cents)
-            .bind(&line.attachment)
-            .execute(&mut *tx)
+            .bind(&order.message_id)
+            .bind(&order.customer_id)
+            .bind(&order.sender)
+            .bind(&order.subject)
+            .bind(order.received_at_ms)
+            .bind(now_ms())
+            .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
+            .bind(order.total_cents())
+            .execute(&mut *conn)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(Stored::Created(id))
+            if inserted.rows_affected() == 0 {
+                let existing: i64 =
+                    sqlx::query_scalar("SELECT id FROM orders WHERE message_id = ?")
+                        .bind(&order.message_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                return Ok(Stored::AlreadyExists(existing));
+            }
+            let id = inserted.last_insert_rowid();
+            for (number, line) in order.lines.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
+                .bind(&line.sku)
+                .bind(i64::from(line.quantity))
+                .bind(line.unit_price_cents)
+                .bind(&line.attachment)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(Stored::Created(id))
+        })
+        .await
     }
 
     async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
-        let pool = self.ready().await?;
         let reasons = serde_json::to_string(&rejection.reasons)
             .map_err(|e| DomainError::Store(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
-        )
-        .bind(&rejection.message_key)
-        .bind(&rejection.sender)
-        .bind(&rejection.subject)
-        .bind(rejection.received_at_ms)
-        .bind(now_ms())
-        .bind(reasons)
-        .execute(pool)
-        .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
+        self.write(async |conn| {
+            sqlx::query(
+                "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+            )
             .bind(&rejection.message_key)
-            .fetch_one(pool)
+            .bind(&rejection.sender)
+            .bind(&rejection.subject)
+            .bind(rejection.received_at_ms)
+            .bind(now_ms())
+            .bind(&reasons)
+            .execute(&mut *conn)
             .await?;
-        Ok(id)
+            sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
+                .bind(&rejection.message_key)
+                .fetch_one(&mut *conn)
+                .await
+        })
+        .await
     }
 
     async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {
@@ -272,9 +330,26 @@ impl OrderStore for SqliteOrderStore {
             .map_err(DomainError::from)
     }
 
-    async fn ping(&self) -> Result<(), DomainError> {
+    async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
-        sqlx::query("SELECT 1").execute(pool).await?;
-        Ok(())
+        write_transaction(pool, async |conn| {
+            sqlx::query("UPDATE store_probe SET checked_at_ms = ? WHERE id = 1")
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+        })
+        .await?;
+        let failure = self
+            .write_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match failure {
+            None => Ok(()),
+            Some(reason) => Err(DomainError::Store(format!(
+                "the last order or rejection could not be stored: {reason}"
+            ))),
+        }
     }
 }

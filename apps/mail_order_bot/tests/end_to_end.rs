@@ -265,8 +265,8 @@ impl OrderStore for Controlled {
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
         self.inner.list_rejections(limit).await
     }
-    async fn ping(&self) -> Result<(), DomainError> {
-        self.inner.ping().await
+    async fn check_writable(&self) -> Result<(), DomainError> {
+        self.inner.check_writable().await
     }
 }
 

@@ -80,6 +80,12 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// Whether this process runs as root, which `what` needs: outside CI a test without it is
+/// skipped (with a message), under `CI=true` it fails.
+pub fn running_as_root(what: &str) -> bool {
+    is_root() || unavailable(what, "it needs root").is_some()
+}
+
 /// Handles an unavailable server: a failure under CI, a skip message elsewhere.
 pub(crate) fn unavailable(what: &str, why: &str) -> Option<std::convert::Infallible> {
     assert!(
