@@ -63,13 +63,34 @@ impl MailHandler for OrderMailHandler {
                         order.message_id
                     ),
                 )),
-                Ok(Stored::AlreadyExists(id)) => Ok(MailOutcome::done(
-                    "duplicate",
-                    format!(
-                        "duplicate mail: order {id} exists already for Message-ID {}",
-                        order.message_id
-                    ),
-                )),
+                Ok(Stored::AlreadyExists { id, sender }) if sender == order.sender => {
+                    Ok(MailOutcome::done(
+                        "duplicate",
+                        format!(
+                            "duplicate mail: order {id} exists already for Message-ID {}",
+                            order.message_id
+                        ),
+                    ))
+                }
+                Ok(Stored::AlreadyExists { id, sender }) => {
+                    // Not a redelivery: someone else reuses the Message-ID. Keep a record.
+                    let reason = format!(
+                        "Message-ID {} is already used by order {id} from {sender}, not by {}",
+                        order.message_id, order.sender
+                    );
+                    let rejection = NewRejection {
+                        message_key: format!("{}#{}", order.message_id, order.sender),
+                        sender: Some(order.sender.clone()),
+                        subject: order.subject.clone(),
+                        received_at_ms: order.received_at_ms,
+                        reasons: vec![reason.clone()],
+                    };
+                    self.store
+                        .record_rejection(&rejection)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(MailOutcome::rejected(reason))
+                }
                 Err(error) => Err(unavailable(error)),
             },
             Decision::Rejected(rejection) => {

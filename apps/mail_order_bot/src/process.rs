@@ -1,6 +1,10 @@
 //! Processing one mail: MIME, attachments, lines, validation → an order or a rejection.
 
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{
+    Encoding, HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 
 use crate::model::{Decision, NewOrder, NewRejection, OrderLine};
 use crate::money::parse_cents;
@@ -31,6 +35,80 @@ fn attachment_kind(name: &str, content_type: Option<(&str, Option<&str>)>) -> Op
             Some(Kind::Xlsx)
         }
         _ => None,
+    }
+}
+
+/// Longest SKU accepted: catalog keys are short; a megabyte "SKU" is hostile input.
+const MAX_SKU_CHARS: usize = 64;
+
+/// Longest subject stored (longer ones are cut, marked with `…`).
+const MAX_SUBJECT_CHARS: usize = 500;
+
+/// The Message-ID as sent, without its angle brackets and losing nothing: bytes that are not
+/// UTF-8 are written `\xNN` (and a backslash `\\`), so two different IDs never become one
+/// key, as they would through a lossy decoding. `None` when the header is missing or blank.
+fn message_id_of(message: &Message<'_>) -> Option<String> {
+    let header = message
+        .headers()
+        .iter()
+        .find(|h| h.name == HeaderName::MessageId)?;
+    let raw = message
+        .raw_message()
+        .get(header.offset_start as usize..header.offset_end as usize)?;
+    // Unfold and trim: the value may continue on indented lines.
+    let unfolded: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
+    let value = unfolded.trim_ascii();
+    let id = match (
+        value.iter().position(|b| *b == b'<'),
+        value.iter().rposition(|b| *b == b'>'),
+    ) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value,
+    };
+    let id = id.trim_ascii();
+    if id.is_empty() {
+        return None;
+    }
+    Some(lossless_text(id))
+}
+
+/// `bytes` as text: UTF-8 runs as they are, other bytes as `\xNN`, backslashes doubled.
+fn lossless_text(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
+}
+
+/// The bytes of an attachment as sent, transfer encoding undone but no charset applied:
+/// mail-parser decodes text parts with their charset and replaces what it cannot decode
+/// (or a charset it does not know) with U+FFFD, which would silently alter a SKU.
+fn attachment_bytes<'a>(
+    message: &'a Message<'_>,
+    part: &'a MessagePart<'_>,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    match part.body {
+        PartType::Text(_) | PartType::Html(_) => {
+            let raw = message
+                .raw_message()
+                .get(part.offset_body as usize..part.offset_end as usize)?;
+            match part.encoding {
+                Encoding::Base64 => base64_decode(raw).map(std::borrow::Cow::Owned),
+                Encoding::QuotedPrintable => {
+                    quoted_printable_decode(raw).map(std::borrow::Cow::Owned)
+                }
+                Encoding::None => Some(std::borrow::Cow::Borrowed(raw)),
+            }
+        }
+        _ => Some(std::borrow::Cow::Borrowed(part.contents())),
     }
 }
 
@@ -85,13 +163,20 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
             vec!["not a readable e-mail message".to_owned()],
         );
     };
-    let subject = message.subject().map(str::to_owned);
+    let subject = message.subject().map(|s| {
+        if s.chars().count() > MAX_SUBJECT_CHARS {
+            let cut: String = s.chars().take(MAX_SUBJECT_CHARS).collect();
+            format!("{cut}…")
+        } else {
+            s.to_owned()
+        }
+    });
     let sender = message
         .from()
         .and_then(|from| from.first())
         .and_then(|addr| addr.address())
         .map(|a| a.trim().to_ascii_lowercase());
-    let message_id = message.message_id().map(str::to_owned);
+    let message_id = message_id_of(&message);
     let message_key = message_id.clone().unwrap_or_else(|| key.to_owned());
 
     let mut reasons = Reasons {
@@ -127,7 +212,16 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
             continue;
         };
         attachments += 1;
-        let contents = part.contents();
+        let Some(contents) = attachment_bytes(&message, part) else {
+            reasons.push(format!(
+                "attachment {name} cannot be decoded (broken transfer encoding)"
+            ));
+            continue;
+        };
+        let charset = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .map(str::to_owned);
         if contents.len() > limits.max_attachment_bytes {
             reasons.push(format!(
                 "attachment {name} is {} bytes, over the {}-byte limit",
@@ -138,8 +232,8 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         }
         let room = limits.max_lines.saturating_sub(lines.len());
         let table = match kind {
-            Kind::Csv => read_csv_table(contents, room),
-            Kind::Xlsx => read_xlsx_table(contents, room, limits.max_xlsx_uncompressed_bytes),
+            Kind::Csv => read_csv_table(&contents, room, charset.as_deref()),
+            Kind::Xlsx => read_xlsx_table(&contents, room, limits.max_xlsx_uncompressed_bytes),
         };
         match table {
             Ok(table) => read_lines(&name, table, rules, &mut lines, &mut reasons),
@@ -198,6 +292,12 @@ fn read_lines(
         let sku = cell(sku_col);
         if sku.is_empty() {
             reasons.push(format!("{name} line {line}: the SKU is empty"));
+            continue;
+        }
+        if sku.chars().count() > MAX_SKU_CHARS {
+            reasons.push(format!(
+                "{name} line {line}: the SKU is longer than {MAX_SKU_CHARS} characters"
+            ));
             continue;
         }
         let quantity = match cell(qty_col).parse::<u32>() {

@@ -34,7 +34,7 @@ impl Catalog {
             path: path.to_owned(),
             reason,
         };
-        let table = read_csv_table(&bytes, 1_000_000).map_err(catalog_error)?;
+        let table = read_csv_table(&bytes, 1_000_000, None).map_err(catalog_error)?;
         let Table { header, rows, .. } = table;
         let column = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
         let sku = column("sku").ok_or_else(|| catalog_error("no `sku` column".to_owned()))?;

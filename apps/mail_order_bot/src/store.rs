@@ -6,12 +6,18 @@ use crate::error::DomainError;
 use crate::model::{NewOrder, NewRejection, Order, Rejection};
 
 /// What storing an order did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stored {
     /// A new order with this id.
     Created(i64),
-    /// An order with the same Message-ID existed already (a redelivered mail): nothing new.
-    AlreadyExists(i64),
+    /// An order with the same Message-ID existed already: nothing new was stored.
+    AlreadyExists {
+        /// The existing order.
+        id: i64,
+        /// Who sent the mail that created it (a different sender reusing the Message-ID is
+        /// suspicious, not a redelivery).
+        sender: String,
+    },
 }
 
 /// Keeps orders and rejections.

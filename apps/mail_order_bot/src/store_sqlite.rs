@@ -219,12 +219,12 @@ impl OrderStore for SqliteOrderStore {
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
-                let existing: i64 =
-                    sqlx::query_scalar("SELECT id FROM orders WHERE message_id = ?")
+                let (id, sender): (i64, String) =
+                    sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = ?")
                         .bind(&order.message_id)
                         .fetch_one(&mut *conn)
                         .await?;
-                return Ok(Stored::AlreadyExists(existing));
+                return Ok(Stored::AlreadyExists { id, sender });
             }
             let id = inserted.last_insert_rowid();
             for (number, line) in order.lines.iter().enumerate() {

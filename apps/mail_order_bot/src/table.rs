@@ -13,11 +13,31 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<(usize, Vec<String>)>,
 }
 
-/// Decodes CSV text: UTF-8 with or without BOM, else Windows-1252 (what spreadsheet programs
-/// on Windows write). Binary content is refused.
-fn decode_text(bytes: &[u8]) -> Result<String, String> {
+/// Decodes CSV text. With a declared charset (`text/csv; charset=Shift_JIS`), exactly that
+/// charset: text that is not valid in it is refused, never altered. Without one: UTF-8 with or
+/// without BOM, else Windows-1252 (what spreadsheet programs on Windows write). Binary content
+/// is refused.
+fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String, String> {
     if bytes.contains(&0) {
         return Err("is not a text file (it contains NUL bytes)".to_owned());
+    }
+    if let Some(label) = charset {
+        let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes())
+            .ok_or_else(|| format!("declares the unknown charset {label:?}"))?;
+        let bytes = if encoding == encoding_rs::UTF_8 {
+            bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+        } else {
+            bytes
+        };
+        return encoding
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(std::borrow::Cow::into_owned)
+            .ok_or_else(|| {
+                format!(
+                    "is not valid {} text, as its charset declares",
+                    encoding.name()
+                )
+            });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
@@ -41,8 +61,12 @@ fn delimiter(text: &str) -> u8 {
 
 /// Reads a CSV attachment, stopping (with an error) past `max_rows` data rows, so a huge
 /// file costs bounded memory.
-pub(crate) fn read_csv_table(bytes: &[u8], max_rows: usize) -> Result<Table, String> {
-    let text = decode_text(bytes)?;
+pub(crate) fn read_csv_table(
+    bytes: &[u8],
+    max_rows: usize,
+    charset: Option<&str>,
+) -> Result<Table, String> {
+    let text = decode_text(bytes, charset)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(&text))
         .flexible(true)
@@ -189,27 +213,27 @@ mod tests {
 
     #[test]
     fn csv_with_bom_semicolons_and_windows_1252() {
-        let table = read_csv_table(b"\xEF\xBB\xBFsku;quantity\nA-1;2\n\n", 10).unwrap();
+        let table = read_csv_table(b"\xEF\xBB\xBFsku;quantity\nA-1;2\n\n", 10, None).unwrap();
         assert_eq!(table.header, ["sku", "quantity"]);
         assert_eq!(
             table.rows,
             vec![(2, vec!["A-1".to_owned(), "2".to_owned()])]
         );
         // "Café" in Windows-1252: 0xE9 is not valid UTF-8 on its own.
-        let table = read_csv_table(b"sku,quantity,note\nCAF\xC9,1,caf\xE9\n", 10).unwrap();
+        let table = read_csv_table(b"sku,quantity,note\nCAF\xC9,1,caf\xE9\n", 10, None).unwrap();
         assert_eq!(table.rows[0].1[2], "café");
     }
 
     #[test]
     fn csv_limits_and_binary() {
-        let err = read_csv_table(b"sku,quantity\na,1\nb,1\nc,1\n", 2).unwrap_err();
+        let err = read_csv_table(b"sku,quantity\na,1\nb,1\nc,1\n", 2, None).unwrap_err();
         assert_eq!(err, "has more than 2 order lines");
         assert!(
-            read_csv_table(b"sku\x00,quantity\n", 10)
+            read_csv_table(b"sku\x00,quantity\n", 10, None)
                 .unwrap_err()
                 .contains("not a text file")
         );
-        assert_eq!(read_csv_table(b"", 10).unwrap_err(), "is empty");
+        assert_eq!(read_csv_table(b"", 10, None).unwrap_err(), "is empty");
     }
 
     #[test]

@@ -301,3 +301,83 @@ fn a_sparse_xlsx_costs_what_it_holds_not_what_it_spans() {
         ("A-1", 3)
     );
 }
+
+/// A mail whose Message-ID header holds `id` as raw bytes (which need not be UTF-8).
+fn with_raw_message_id(id: &[u8]) -> Vec<u8> {
+    let mail = MailBuilder::new("orders@acme.example", "<PLACEHOLDER>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,1\n")
+        .build();
+    let at = mail
+        .windows(b"<PLACEHOLDER>".len())
+        .position(|w| w == b"<PLACEHOLDER>")
+        .unwrap();
+    let mut patched = mail[..at].to_vec();
+    patched.extend_from_slice(id);
+    patched.extend_from_slice(&mail[at + b"<PLACEHOLDER>".len()..]);
+    patched
+}
+
+#[test]
+fn message_ids_that_differ_in_bytes_stay_different() {
+    let rules = rules();
+    let ff = order(&with_raw_message_id(b"<dup\xff@rt>"), &rules);
+    let fe = order(&with_raw_message_id(b"<dup\xfe@rt>"), &rules);
+    assert_ne!(
+        ff.message_id, fe.message_id,
+        "no lossy decoding merges them"
+    );
+    assert_eq!(ff.message_id, "dup\\xFF@rt");
+    // A backslash in a real ID cannot pose as an escaped byte.
+    let literal = order(&with_raw_message_id(b"<dup\\xFF@rt>"), &rules);
+    assert_ne!(literal.message_id, ff.message_id);
+    // Plain IDs are kept as they are (what earlier versions stored).
+    assert_eq!(order(sample("01"), &rules).message_id, "0001@acme.example");
+    // A quoted local part is a Message-ID, not a missing one.
+    let quoted = order(&with_raw_message_id(b"<\"order 7\"@shop.example>"), &rules);
+    assert_eq!(quoted.message_id, "\"order 7\"@shop.example");
+}
+
+#[test]
+fn a_declared_charset_is_honoured_and_undecodable_text_is_refused() {
+    let rules = rules();
+    // "テスト-1" in Shift_JIS.
+    let sjis = b"sku,quantity\n\x83\x65\x83\x58\x83\x67-1,2\n";
+    let placed = order(
+        &acme(("o.csv", "text/csv; charset=Shift_JIS", sjis)),
+        &rules,
+    );
+    assert_eq!(placed.lines[0].sku, "テスト-1");
+    let broken = rejection(
+        &acme((
+            "o.csv",
+            "text/csv; charset=utf-8",
+            b"sku,quantity\nA\xff-1,2\n",
+        )),
+        &rules,
+    );
+    assert_eq!(
+        broken,
+        ["attachment o.csv is not valid UTF-8 text, as its charset declares"]
+    );
+    let unknown = rejection(
+        &acme((
+            "o.csv",
+            "text/csv; charset=x-martian",
+            b"sku,quantity\nA-1,2\n",
+        )),
+        &rules,
+    );
+    assert_eq!(
+        unknown,
+        ["attachment o.csv declares the unknown charset \"x-martian\""]
+    );
+}
+
+#[test]
+fn an_overlong_sku_is_refused() {
+    let long = format!("sku,quantity\n{},1\n", "S".repeat(5_000));
+    assert_eq!(
+        rejection(&acme(("o.csv", "text/csv", long.as_bytes())), &rules()),
+        ["o.csv line 2: the SKU is longer than 64 characters"]
+    );
+}

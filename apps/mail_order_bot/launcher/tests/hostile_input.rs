@@ -74,3 +74,110 @@ fn a_sparse_xlsx_and_an_oversized_mail_are_recorded_rejections_and_the_bot_keeps
         "the oversized mail is recorded too: {reasons:?}"
     );
 }
+
+/// `mail` with its Message-ID header value replaced by raw `id` bytes.
+fn with_raw_message_id(mail: Vec<u8>, id: &[u8]) -> Vec<u8> {
+    let marker = b"<PLACEHOLDER>";
+    let at = mail
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .unwrap();
+    let mut patched = mail[..at].to_vec();
+    patched.extend_from_slice(id);
+    patched.extend_from_slice(&mail[at + marker.len()..]);
+    patched
+}
+
+#[test]
+fn message_ids_keep_their_bytes_a_reused_id_is_recorded_and_charsets_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bot.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "platform:\n  control:\n    bind: {}\nmail_order_bot:\n  source:\n    kind: maildir\n    path: data/Maildir\n    rescan_interval_ms: 100\n  workers: 1\n  customers:\n    \"@acme.example\": ACME\n    \"@globex.example\": GLOBEX\n",
+            control_addr()
+        ),
+    )
+    .unwrap();
+    let path = config.display().to_string();
+    let csv = b"sku,quantity\nA-1,1\n";
+    let placeholder = |from: &str| {
+        MailBuilder::new(from, "<PLACEHOLDER>")
+            .attachment("o.csv", "text/csv", csv)
+            .build()
+    };
+    // "テスト-1" in Shift_JIS, declared as such.
+    let sjis = MailBuilder::new("orders@acme.example", "<sjis@x>")
+        .attachment(
+            "o.csv",
+            "text/csv; charset=Shift_JIS",
+            b"sku,quantity\n\x83\x65\x83\x58\x83\x67-1,2\n",
+        )
+        .build();
+    let mails = [
+        (
+            "ff",
+            with_raw_message_id(placeholder("orders@acme.example"), b"<dup\xff@rt>"),
+        ),
+        (
+            "fe",
+            with_raw_message_id(placeholder("orders@acme.example"), b"<dup\xfe@rt>"),
+        ),
+        ("sjis", sjis),
+    ];
+    for (name, mail) in &mails {
+        let file = dir.path().join(format!("{name}.eml"));
+        std::fs::write(&file, mail).unwrap();
+        cli_ok(
+            dir.path(),
+            &["--config", &path, "deliver", &file.display().to_string()],
+            &[],
+        );
+    }
+    let bot = start_bot(dir.path(), &["--config", &path, "run"], &[]);
+    let cur = dir.path().join("data/Maildir/cur");
+    wait_until(DEADLINE, "the first mails completed", || {
+        std::fs::read_dir(&cur).is_ok_and(|d| d.count() == 3)
+    });
+    // Another customer reusing an existing Message-ID, after the first order exists.
+    let reuse = MailBuilder::new("buyer@globex.example", "<sjis@x>")
+        .attachment("o.csv", "text/csv", csv)
+        .build();
+    let file = dir.path().join("reuse.eml");
+    std::fs::write(&file, reuse).unwrap();
+    cli_ok(
+        dir.path(),
+        &["--config", &path, "deliver", &file.display().to_string()],
+        &[],
+    );
+    wait_until(DEADLINE, "the reused Message-ID handled", || {
+        std::fs::read_dir(&cur).is_ok_and(|d| d.count() == 4)
+    });
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+
+    let args = ["--config", path.as_str()];
+    let orders = listed(dir.path(), "orders", &args, &[]);
+    let mut ids: Vec<String> = orders
+        .iter()
+        .map(|o| o["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["dup\\xFE@rt", "dup\\xFF@rt", "sjis@x"],
+        "two different IDs, two orders"
+    );
+    let sjis_order = orders.iter().find(|o| o["message_id"] == "sjis@x").unwrap();
+    assert_eq!(sjis_order["lines"][0]["sku"], "テスト-1");
+    let rejections = listed(dir.path(), "rejections", &args, &[]);
+    assert_eq!(rejections.len(), 1, "{rejections:?}");
+    assert!(
+        rejections[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("already used by order"),
+        "{rejections:?}"
+    );
+}
