@@ -7,7 +7,9 @@
 //! struct Factory;
 //! #[plba_contracts::async_trait]
 //! impl plba_testkit::queue::QueueFactory for Factory {
-//!     async fn create(&self, spec: plba_testkit::queue::ConformanceSpec) -> std::sync::Arc<dyn plba_contracts::TaskQueue> { … }
+//!     async fn create(&self, spec: plba_testkit::queue::ConformanceSpec) -> std::sync::Arc<dyn plba_contracts::TaskQueue> {
+//!         todo!("build the backend's queue as `spec` says")
+//!     }
 //!     fn bounded(&self) -> bool { true }
 //! }
 //! plba_testkit::task_queue_conformance!(Factory);

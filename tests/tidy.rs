@@ -1,0 +1,53 @@
+//! Tidy checks on the source tree itself: what a reviewer would otherwise have to catch.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file of the workspace's own crates, tests and benches included.
+fn rust_sources(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_sources(&path, found);
+            }
+        } else if name.ends_with(".rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// Files that start with a `//!` comment, after any leading blank lines.
+fn starts_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with("//!"))
+}
+
+#[test]
+fn every_source_file_says_what_it_holds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for top in ["crates", "apps", "tests"] {
+        rust_sources(&root.join(top), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files: wrong root?", files.len());
+    let undocumented: Vec<String> = files
+        .iter()
+        .filter(|f| !starts_with_module_doc(&std::fs::read_to_string(f).unwrap()))
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "these files do not start with a `//!` doc saying what they hold: {undocumented:#?}"
+    );
+}
+
+#[test]
+fn the_check_recognises_a_missing_module_doc() {
+    assert!(starts_with_module_doc("\n//! The queue.\nuse x;\n"));
+    assert!(!starts_with_module_doc("use x;\n//! late\n"));
+    assert!(!starts_with_module_doc("/// An item doc, not a module doc.\nfn f() {}\n"));
+}
