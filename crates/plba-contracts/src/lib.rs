@@ -22,6 +22,7 @@ mod health;
 mod lease;
 mod metrics;
 mod module;
+mod panic;
 mod queue;
 mod secret;
 mod status;
@@ -47,6 +48,7 @@ pub use module::{
     ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
     WorkerFactory, WorkerSpec,
 };
+pub use panic::panic_message;
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;

@@ -20,7 +20,7 @@ pub enum CoreError {
         /// What was attempted.
         action: &'static str,
         /// The state it was attempted in.
-        state: crate::RuntimeState,
+        state: crate::state::RuntimeState,
     },
     /// The runtime was not built from a configuration manager, so there is nothing to reload.
     #[error("this runtime has no configuration manager to reload")]

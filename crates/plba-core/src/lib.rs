@@ -13,12 +13,14 @@ mod error;
 mod registry;
 mod runtime;
 pub mod signals;
+mod state;
 mod status;
 mod supervisor;
 mod sync;
 
 pub use container::ServiceContainer;
 pub use error::CoreError;
-pub use runtime::{RuntimeManager, RuntimeOptions, RuntimeState, StopReport};
+pub use runtime::{RuntimeManager, RuntimeOptions, StopReport};
+pub use state::RuntimeState;
 pub use status::{CopyStatus, PoolStatus, QueueStatus, RuntimeStatus};
 pub use supervisor::WorkerSupervisor;

@@ -10,6 +10,9 @@ use plba_contracts::{
 
 use crate::container::ServiceContainer;
 
+/// The prefix of the health contributors the runtime registers for worker pools.
+pub(crate) const WORKER_HEALTH_PREFIX: &str = "worker:";
+
 /// What one module declared, not yet committed to the runtime.
 #[derive(Default)]
 pub(crate) struct Pending {
@@ -92,6 +95,15 @@ impl Registry for ModuleRegistry<'_> {
         contributor: Arc<dyn HealthContributor>,
         options: HealthOptions,
     ) -> Result<(), RegistryError> {
+        if name.starts_with(WORKER_HEALTH_PREFIX) {
+            return Err(RegistryError::Invalid {
+                kind: "health contributor",
+                name: name.to_owned(),
+                reason: format!(
+                    "names starting with `{WORKER_HEALTH_PREFIX}` are the runtime's own checks of worker pools"
+                ),
+            });
+        }
         if self.taken.health.iter().any(|n| n == name)
             || self.pending.health.iter().any(|(n, _, _)| n == name)
         {

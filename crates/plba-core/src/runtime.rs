@@ -18,46 +18,12 @@ use plba_tracing::TraceService;
 
 use crate::container::ServiceContainer;
 use crate::error::CoreError;
-use crate::registry::{ModuleRegistry, Taken};
+use crate::registry::{ModuleRegistry, Taken, WORKER_HEALTH_PREFIX};
 use crate::signals::StopSignals;
+use crate::state::RuntimeState;
 use crate::status::{QueueStatus, RuntimeStatus};
 use crate::supervisor::WorkerSupervisor;
 use crate::sync::{lock, read, write};
-
-/// The lifecycle: created → starting → running → stopping → stopped → starting → …
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuntimeState {
-    /// Modules may register; nothing runs yet.
-    Created,
-    /// Workers are being spawned.
-    Starting,
-    /// Workers run.
-    Running,
-    /// A stop is in progress: no new work is taken, work in hand finishes.
-    Stopping,
-    /// Nothing runs; `start` may be called again.
-    Stopped,
-}
-
-impl RuntimeState {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-        }
-    }
-}
-
-impl fmt::Display for RuntimeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Runtime settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,7 +266,7 @@ impl RuntimeManager {
                 critical: spec.is_critical(),
                 timeout: inner.options.worker_health_timeout,
             };
-            let name = format!("worker:{}", spec.name());
+            let name = format!("{WORKER_HEALTH_PREFIX}{}", spec.name());
             let contributor = inner.supervisor.add_pool(spec);
             let _ = inner.health.register(&name, contributor, options);
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use plba_contracts::{HealthState, QueueStats, WorkerStatus};
 use serde::Serialize;
 
-use crate::runtime::RuntimeState;
+use crate::state::RuntimeState;
 
 /// One copy of a worker pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -219,14 +219,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
 async fn supervise(
     pool: Arc<Pool>,
     slot: Arc<Slot>,
@@ -260,12 +252,15 @@ async fn supervise_copy(
                 match AssertUnwindSafe(worker.run(ctx)).catch_unwind().await {
                     Ok(Ok(())) => None,
                     Ok(Err(error)) => Some(error_chain(&error)),
-                    Err(panic) => Some(format!("panicked: {}", panic_text(panic.as_ref()))),
+                    Err(panic) => Some(format!(
+                        "panicked: {}",
+                        plba_contracts::panic_message(panic.as_ref())
+                    )),
                 }
             }
             Err(panic) => Some(format!(
                 "worker factory panicked: {}",
-                panic_text(panic.as_ref())
+                plba_contracts::panic_message(panic.as_ref())
             )),
         };
         if stop.is_cancelled() {

@@ -490,3 +490,31 @@ impl Worker for Idle {
         self.0.get()
     }
 }
+
+#[tokio::test]
+async fn a_module_cannot_take_over_a_worker_pools_health_check() {
+    let module = FnModule::new("m", move |registry| {
+        registry.add_worker(WorkerSpec::single(
+            "w",
+            Arc::new(PanicsOnce {
+                runs: Arc::new(AtomicUsize::new(0)),
+                status: StatusCell::default(),
+            }),
+        ))?;
+        registry.add_health_contributor(
+            "worker:w",
+            Arc::new(Fixed(HealthReport::ok())),
+            plba_contracts::HealthOptions::critical(),
+        )
+    });
+    let runtime = RuntimeManager::new(RuntimeOptions::default());
+    let error = runtime.register(&module).unwrap_err().to_string();
+    assert!(
+        error.contains("\"worker:w\"") && error.contains("the runtime's own checks"),
+        "{error}"
+    );
+    assert!(
+        runtime.modules().is_empty(),
+        "nothing of the module was kept"
+    );
+}

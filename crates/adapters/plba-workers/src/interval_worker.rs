@@ -11,8 +11,6 @@ use plba_contracts::{
 };
 use tokio::time::MissedTickBehavior;
 
-use crate::panic_message::panic_message;
-
 /// A periodic job: housekeeping, a poll, a report.
 #[async_trait]
 pub trait Routine: Send + Sync + 'static {
@@ -88,7 +86,10 @@ impl<R: Routine + ?Sized> Worker for IntervalWorker<R> {
                     self.record(Some(error.to_string()));
                 }
                 Err(panic) => {
-                    let message = format!("routine panicked: {}", panic_message(panic.as_ref()));
+                    let message = format!(
+                        "routine panicked: {}",
+                        plba_contracts::panic_message(panic.as_ref())
+                    );
                     tracing::error!(%message, "periodic routine panicked");
                     self.record(Some(message));
                 }

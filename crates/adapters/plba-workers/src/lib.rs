@@ -9,7 +9,6 @@
 mod histogram;
 mod interval_worker;
 mod metrics;
-mod panic_message;
 mod queue_worker;
 
 pub use interval_worker::{IntervalWorker, Routine};

@@ -13,7 +13,6 @@ use plba_contracts::{
 use tracing::Instrument;
 
 use crate::metrics::{PoolMetricsSource, QueueWorkerMetrics};
-use crate::panic_message::panic_message;
 
 /// How a queue worker retries failed tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +137,10 @@ where
             Some(Err(panic)) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.panics);
-                let reason = format!("handler panicked: {}", panic_message(panic.as_ref()));
+                let reason = format!(
+                    "handler panicked: {}",
+                    plba_contracts::panic_message(panic.as_ref())
+                );
                 tracing::error!(parent: &span, queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
                 self.retry(delivery, &reason).await
             }
