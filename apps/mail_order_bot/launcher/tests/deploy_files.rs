@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use plba_testkit::process::{http_get, wait_until};
@@ -127,6 +128,24 @@ fn the_systemd_unit_runs_the_maildir_example_and_every_mail_gets_its_outcome() {
     assert_eq!(flagged, 3, "each rejected mail is flagged in the mailbox");
 }
 
+/// What an operator fills in through the environment to point a shipped IMAP configuration
+/// at a server: the control address, the private Dovecot (implicit TLS), its CA, the user.
+fn server_env(addr: SocketAddr, dovecot: &Dovecot, ca: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("PLBA__PLATFORM__CONTROL__BIND", addr.to_string()),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__HOST", "localhost".to_owned()),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__PORT",
+            dovecot.tls_port().unwrap().to_string(),
+        ),
+        (
+            "PLBA__MAIL_ORDER_BOT__SOURCE__CA_FILE",
+            ca.display().to_string(),
+        ),
+        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", IMAP_USER.0.to_owned()),
+    ]
+}
+
 /// The IMAP example as shipped (`imap_idle`, implicit TLS), or with `kind` edited to
 /// `imap_poll`, against a private Dovecot with TLS: only the server, the CA and the
 /// password file are supplied, through the environment.
@@ -150,26 +169,13 @@ fn run_imap_example(kind: &str) {
     )
     .unwrap();
     let addr = control_addr();
-    let env = [
-        ("PLBA__PLATFORM__CONTROL__BIND", addr.to_string()),
-        ("PLBA__MAIL_ORDER_BOT__SOURCE__HOST", "localhost".to_owned()),
-        (
-            "PLBA__MAIL_ORDER_BOT__SOURCE__PORT",
-            dovecot.tls_port().unwrap().to_string(),
-        ),
-        (
-            "PLBA__MAIL_ORDER_BOT__SOURCE__CA_FILE",
-            ca.display().to_string(),
-        ),
-        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", IMAP_USER.0.to_owned()),
-        (
-            "PLBA__MAIL_ORDER_BOT__SOURCE__PASSWORD_FILE",
-            password.display().to_string(),
-        ),
-    ];
+    let mut env = server_env(addr, &dovecot, &ca);
+    env.push((
+        "PLBA__MAIL_ORDER_BOT__SOURCE__PASSWORD_FILE",
+        password.display().to_string(),
+    ));
     // A poll every second keeps the polling variant quick; IDLE runs with the shipped
     // interval (a minute), so only a working IDLE finishes in time.
-    let mut env = env.to_vec();
     if kind == "imap_poll" {
         env.push((
             "PLBA__MAIL_ORDER_BOT__SOURCE__POLL_INTERVAL_MS",
@@ -259,24 +265,12 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
     let addr = control_addr();
-    let env = [
-        ("PLBA__PLATFORM__CONTROL__BIND", addr.to_string()),
-        ("PLBA__MAIL_ORDER_BOT__SOURCE__HOST", "localhost".to_owned()),
-        (
-            "PLBA__MAIL_ORDER_BOT__SOURCE__PORT",
-            dovecot.tls_port().unwrap().to_string(),
-        ),
-        (
-            "PLBA__MAIL_ORDER_BOT__SOURCE__CA_FILE",
-            ca.display().to_string(),
-        ),
-        ("PLBA__MAIL_ORDER_BOT__SOURCE__USER", IMAP_USER.0.to_owned()),
-        ("PLBA__MAIL_ORDER_BOT__QUEUE__URL", redis.url()),
-        (
-            "PLBA__MAIL_ORDER_BOT__STORE__SQLITE_PATH",
-            dir.path().join("orders.db").display().to_string(),
-        ),
-    ];
+    let mut env = server_env(addr, &dovecot, &ca);
+    env.push(("PLBA__MAIL_ORDER_BOT__QUEUE__URL", redis.url()));
+    env.push((
+        "PLBA__MAIL_ORDER_BOT__STORE__SQLITE_PATH",
+        dir.path().join("orders.db").display().to_string(),
+    ));
     let config_arg = config.display().to_string();
     cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
     for sample in samples() {

@@ -8,7 +8,7 @@ mod support;
 use plba_testkit::mail::MailBuilder;
 use plba_testkit::process::wait_until;
 use plba_testkit::xlsx::xlsx;
-use support::{DEADLINE, cli_ok, control_addr, listed, start_bot};
+use support::{DEADLINE, control_addr, deliver, listed, start_bot};
 
 #[test]
 fn a_sparse_xlsx_and_an_oversized_mail_are_recorded_rejections_and_the_bot_keeps_going() {
@@ -38,13 +38,7 @@ fn a_sparse_xlsx_and_an_oversized_mail_are_recorded_rejections_and_the_bot_keeps
         .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
         .build();
     for (name, mail) in [("corner", &corner), ("big", &oversized), ("good", &good)] {
-        let file = dir.path().join(format!("{name}.eml"));
-        std::fs::write(&file, mail).unwrap();
-        cli_ok(
-            dir.path(),
-            &["--config", &path, "deliver", &file.display().to_string()],
-            &[],
-        );
+        deliver(dir.path(), &path, name, mail);
     }
     let bot = start_bot(dir.path(), &["--config", &path, "run"], &[]);
     let args = ["--config", path.as_str()];
@@ -127,13 +121,7 @@ fn message_ids_keep_their_bytes_a_reused_id_is_recorded_and_charsets_are_honoure
         ("sjis", sjis),
     ];
     for (name, mail) in &mails {
-        let file = dir.path().join(format!("{name}.eml"));
-        std::fs::write(&file, mail).unwrap();
-        cli_ok(
-            dir.path(),
-            &["--config", &path, "deliver", &file.display().to_string()],
-            &[],
-        );
+        deliver(dir.path(), &path, name, mail);
     }
     let bot = start_bot(dir.path(), &["--config", &path, "run"], &[]);
     let cur = dir.path().join("data/Maildir/cur");
@@ -144,13 +132,7 @@ fn message_ids_keep_their_bytes_a_reused_id_is_recorded_and_charsets_are_honoure
     let reuse = MailBuilder::new("buyer@globex.example", "<sjis@x>")
         .attachment("o.csv", "text/csv", csv)
         .build();
-    let file = dir.path().join("reuse.eml");
-    std::fs::write(&file, reuse).unwrap();
-    cli_ok(
-        dir.path(),
-        &["--config", &path, "deliver", &file.display().to_string()],
-        &[],
-    );
+    deliver(dir.path(), &path, "reuse", &reuse);
     wait_until(DEADLINE, "the reused Message-ID handled", || {
         std::fs::read_dir(&cur).is_ok_and(|d| d.count() == 4)
     });

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use plba_testkit::mail::MailBuilder;
 use plba_testkit::process::{http_get, http_post, wait_until};
-use support::{DEADLINE, cli_ok, control_addr, listed, start_bot, wait_ready};
+use support::{DEADLINE, control_addr, listed, start_bot, wait_ready};
 
 fn config(addr: std::net::SocketAddr, token_file: &Path, workers: i64, customers: &str) -> String {
     format!(
@@ -23,26 +23,11 @@ fn deliver_lines(dir: &Path, config: &str, from: &str, message_id: &str, lines: 
     let mail = MailBuilder::new(from, message_id)
         .attachment("o.csv", "text/csv", lines)
         .build();
-    let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
-    std::fs::write(&file, mail).unwrap();
-    cli_ok(
-        dir,
-        &["--config", config, "deliver", &file.display().to_string()],
-        &[],
-    );
+    support::deliver(dir, config, message_id.trim_matches(['<', '>']), &mail);
 }
 
 fn deliver(dir: &Path, config: &str, from: &str, message_id: &str) {
-    let mail = MailBuilder::new(from, message_id)
-        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
-        .build();
-    let file = dir.join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
-    std::fs::write(&file, mail).unwrap();
-    cli_ok(
-        dir,
-        &["--config", config, "deliver", &file.display().to_string()],
-        &[],
-    );
+    deliver_lines(dir, config, from, message_id, b"sku,quantity\nA-1,2\n");
 }
 
 fn generation(addr: std::net::SocketAddr) -> u64 {

@@ -84,6 +84,18 @@ pub(crate) fn cli_ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Strin
     text(&output.stdout)
 }
 
+/// Writes `mail` as `dir/<name>.eml` and delivers it with `mail_order_bot deliver`, as an
+/// operator would.
+pub(crate) fn deliver(dir: &Path, config: &str, name: &str, mail: &[u8]) {
+    let file = dir.join(format!("{name}.eml"));
+    std::fs::write(&file, mail).unwrap();
+    cli_ok(
+        dir,
+        &["--config", config, "deliver", &file.display().to_string()],
+        &[],
+    );
+}
+
 /// Lossy text.
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
