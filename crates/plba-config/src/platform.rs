@@ -251,10 +251,21 @@ pub struct ControlConfig {
     pub protect_reads: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Time allowed to send the request headers, in milliseconds.
+    /// Time allowed to send the request headers, in milliseconds. It also bounds how long a
+    /// kept-alive connection may sit idle before its next request.
     pub header_timeout_ms: u64,
     /// Time allowed for a whole request (headers, body and answer), in milliseconds.
     pub request_timeout_ms: u64,
+    /// Time allowed to send the request body once the headers are in, in milliseconds (never
+    /// more than `request_timeout_ms`). The token is checked from the headers first, so only
+    /// an authorised caller ever gets this long.
+    pub body_timeout_ms: u64,
+    /// Most connections open at once, so a flood cannot use up the process's file
+    /// descriptors. At the cap a new connection closes the longest-idle one (a connection
+    /// between requests or still sending its headers); an eighth of the slots (at least one)
+    /// is kept for `/health/live` and `/health/ready`: other requests beyond the rest get a
+    /// 503, so probes still answer however busy the control plane is.
+    pub max_connections: usize,
 }
 
 impl Default for ControlConfig {
@@ -267,6 +278,8 @@ impl Default for ControlConfig {
             max_body_bytes: 64 * 1024,
             header_timeout_ms: 5_000,
             request_timeout_ms: 30_000,
+            body_timeout_ms: 5_000,
+            max_connections: 256,
         }
     }
 }
@@ -287,6 +300,22 @@ impl ControlConfig {
             return Err((
                 "platform.control.max_body_bytes".to_owned(),
                 "must be at least 1".to_owned(),
+            ));
+        }
+        if self.body_timeout_ms == 0 {
+            return Err((
+                "platform.control.body_timeout_ms".to_owned(),
+                "must be at least 1".to_owned(),
+            ));
+        }
+        // One slot for the probes and one for everything else, at the very least.
+        if self.max_connections < 2 {
+            return Err((
+                "platform.control.max_connections".to_owned(),
+                format!(
+                    "{} is too few: at least 2 (one is kept for the health probes)",
+                    self.max_connections
+                ),
             ));
         }
         Ok(())

@@ -365,6 +365,8 @@ fn the_shipped_example_configuration_is_valid_and_complete() {
         "max_body_bytes",
         "header_timeout_ms",
         "request_timeout_ms",
+        "body_timeout_ms",
+        "max_connections",
         "level",
         "targets",
         "format",

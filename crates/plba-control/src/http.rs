@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use plba_contracts::CancellationToken;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::connections::Slot;
 use crate::error::ControlError;
 use crate::service::{Action, ControlPlaneService, Reply, ReplyBody};
 
@@ -88,7 +91,11 @@ async fn accept_loop(
     service: Arc<ControlPlaneService>,
     cancel: CancellationToken,
 ) {
+    // The header timeout also bounds a kept-alive connection's wait for its next request
+    // (hyper restarts it whenever the connection goes idle), so no connection holds its slot
+    // for longer without a request in progress.
     let header_timeout = Duration::from_millis(service.config().header_timeout_ms);
+    let limiter = Arc::clone(service.connections());
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,
@@ -103,12 +110,20 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(slot) = limiter.admit() else {
+            refuse(&stream);
+            continue;
+        };
+        let evicted = slot.evicted();
+        let slot = Arc::new(slot);
         let service = Arc::clone(&service);
         let cancel = cancel.clone();
         tokio::spawn(async move {
+            // The slot lives as long as the connection: the handler owns it.
             let handler = hyper::service::service_fn(move |request| {
                 let service = Arc::clone(&service);
-                async move { Ok::<_, Infallible>(respond(&service, request).await) }
+                let slot = Arc::clone(&slot);
+                async move { Ok::<_, Infallible>(respond(&service, &slot, request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -117,6 +132,9 @@ async fn accept_loop(
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                // Closed to make room: it had no request in progress, so dropping it loses
+                // nothing and frees its descriptor at once.
+                () = evicted.cancelled() => {}
                 () = cancel.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
@@ -126,65 +144,132 @@ async fn accept_loop(
     }
 }
 
+/// Turns away a connection when every connection under the cap has a request in progress:
+/// a 503 if the socket takes it without waiting, then the connection is closed, so a refused
+/// connection never holds a descriptor.
+fn refuse(stream: &TcpStream) {
+    const BODY: &str = r#"{"error":{"code":"overloaded","message":"the control plane is at its connection cap; retry shortly"}}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // Best effort: a full socket buffer just means the client sees the connection close.
+    let _ = stream.try_write(answer.as_bytes());
+}
+
 /// Handles one request; never panics (a panic inside an action becomes a 500).
 async fn respond(
     service: &ControlPlaneService,
+    slot: &Slot,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let reply = match AssertUnwindSafe(handle(service, request))
+    let probe = route(
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    )
+    .is_ok_and(|action| action.is_probe());
+    let Some(_in_progress) = slot.begin(probe) else {
+        // Only the probes' reserve is left: answer at once and close, freeing the slot.
+        let mut response = to_response(Reply::error(
+            503,
+            "overloaded",
+            "the control plane is at its connection cap; retry shortly",
+        ));
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    };
+    let (reply, body_unread) = match AssertUnwindSafe(handle(service, request))
         .catch_unwind()
         .await
     {
-        Ok(reply) => reply,
+        Ok(handled) => handled,
         Err(_) => {
             tracing::error!("control plane request handler panicked");
-            Reply::error(500, "internal", "the request could not be handled")
+            (
+                Reply::error(500, "internal", "the request could not be handled"),
+                false,
+            )
         }
     };
-    to_response(reply)
+    let mut response = to_response(reply);
+    if body_unread {
+        // The rest of the body is not read: say the connection ends with this answer.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
-async fn handle(service: &ControlPlaneService, request: Request<Incoming>) -> Reply {
+/// The reply, and whether the request's body was left (partly) unread.
+async fn handle(service: &ControlPlaneService, request: Request<Incoming>) -> (Reply, bool) {
     let (parts, body) = request.into_parts();
+    let announced = !body.is_end_stream();
     let action = match route(&parts.method, parts.uri.path(), parts.uri.query()) {
         Ok(action) => action,
-        Err(reply) => return reply,
+        Err(reply) => return (reply, announced),
+    };
+    // The token is in the headers: check it before spending any time on the body, so an
+    // unauthorised client cannot hold a connection by sending its body slowly.
+    let authorization = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = match service.authenticate(&action, authorization) {
+        Ok(caller) => caller,
+        Err(denied) => return (denied, announced),
     };
     if parts.method == Method::POST {
-        let limit = service.config().max_body_bytes;
-        let timeout = Duration::from_millis(service.config().request_timeout_ms);
+        let config = service.config();
+        let limit = config.max_body_bytes;
+        let too_large = || {
+            Reply::error(
+                413,
+                "payload_too_large",
+                format!("the body is over {limit} bytes"),
+            )
+        };
+        // A declared length over the limit is refused before a byte of the body is read.
+        if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+            return (too_large(), true);
+        }
+        let timeout = Duration::from_millis(config.body_timeout_ms.min(config.request_timeout_ms));
         let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
         let bytes = match collected {
             Err(_) => {
-                return Reply::error(408, "request_timeout", "the request body took too long");
-            }
-            Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Reply::error(
-                    413,
-                    "payload_too_large",
-                    format!("the body is over {limit} bytes"),
+                return (
+                    Reply::error(408, "request_timeout", "the request body took too long"),
+                    true,
                 );
             }
+            Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return (too_large(), true);
+            }
             Ok(Err(error)) => {
-                return Reply::error(400, "bad_request", format!("cannot read the body: {error}"));
+                return (
+                    Reply::error(400, "bad_request", format!("cannot read the body: {error}")),
+                    true,
+                );
             }
             Ok(Ok(collected)) => collected.to_bytes(),
         };
         if !bytes.iter().all(u8::is_ascii_whitespace)
             && let Err(error) = serde_json::from_slice::<serde_json::Value>(&bytes)
         {
-            return Reply::error(
-                400,
-                "invalid_json",
-                format!("the body is not JSON: {error}"),
+            return (
+                Reply::error(
+                    400,
+                    "invalid_json",
+                    format!("the body is not JSON: {error}"),
+                ),
+                false,
             );
         }
     }
-    let authorization = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    service.perform(action, authorization).await
+    (service.perform_as(&action, &caller).await, false)
 }
 
 fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Reply> {

@@ -15,9 +15,16 @@
 //! | POST | `/actions/stop`, `/actions/start`, `/actions/reload`, `/actions/shutdown` | admin | JSON |
 //!
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! The server holds at most `max_connections` connections: at the cap a new connection closes
+//! the longest-idle one, and an eighth of the slots is kept for the two probes (other requests
+//! beyond the rest get a 503 with `Connection: close`), so a flood neither exhausts the
+//! process's file descriptors nor silences the probes. A token is checked from the headers
+//! before any body is read, and a body must arrive within `body_timeout_ms`.
 
 mod auth;
 mod client;
+mod connections;
 mod error;
 mod http;
 mod metrics;

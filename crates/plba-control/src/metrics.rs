@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use plba_contracts::{HealthState, MetricFamily, MetricKind, MetricValue};
 use plba_core::{RuntimeManager, RuntimeState};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -16,7 +16,16 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// per contributor, build info) and every module's `MetricsSource`, and renders them in the
 /// OpenMetrics text format (which Prometheus scrapes).
 pub async fn render_metrics(runtime: &RuntimeManager) -> String {
+    render_metrics_with(runtime, Vec::new()).await
+}
+
+/// [`render_metrics`] plus `extra` families (the control plane's own connection metrics).
+pub(crate) async fn render_metrics_with(
+    runtime: &RuntimeManager,
+    extra: Vec<MetricFamily>,
+) -> String {
     let mut families = runtime_families(runtime).await;
+    families.extend(extra);
     for source in runtime.metrics_sources() {
         families.extend(source.collect());
     }
@@ -173,21 +182,30 @@ impl Collector for Snapshot {
             };
             let mut metric = encoder.encode_descriptor(name, &family.help, None, metric_type)?;
             for sample in &family.samples {
-                let labels: Vec<(String, String)> = sample.labels.clone();
-                let mut encoder = metric.encode_family(&labels)?;
-                match &sample.value {
-                    MetricValue::Counter(v) => {
-                        encoder.encode_counter::<NoLabelSet, _, u64>(v, None)?;
-                    }
-                    MetricValue::Gauge(v) => encoder.encode_gauge(v)?,
-                    MetricValue::Histogram(h) => {
-                        let buckets = per_bucket_counts(&h.buckets, h.count);
-                        encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
-                    }
+                if sample.labels.is_empty() {
+                    // A family encoder would write an empty `{}`, which some parsers refuse.
+                    encode_value(&mut metric, &sample.value)?;
+                } else {
+                    let labels: Vec<(String, String)> = sample.labels.clone();
+                    encode_value(&mut metric.encode_family(&labels)?, &sample.value)?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+fn encode_value(
+    encoder: &mut MetricEncoder<'_>,
+    value: &MetricValue,
+) -> Result<(), std::fmt::Error> {
+    match value {
+        MetricValue::Counter(v) => encoder.encode_counter::<NoLabelSet, _, u64>(v, None),
+        MetricValue::Gauge(v) => encoder.encode_gauge(v),
+        MetricValue::Histogram(h) => {
+            let buckets = per_bucket_counts(&h.buckets, h.count);
+            encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)
+        }
     }
 }
 

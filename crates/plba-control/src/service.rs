@@ -8,7 +8,8 @@ use plba_tracing::RecentTraces;
 use serde_json::{Value, json};
 
 use crate::auth::{Caller, identify};
-use crate::metrics::render_metrics;
+use crate::connections::ConnectionLimiter;
+use crate::metrics::render_metrics_with;
 
 /// What a caller asks the control plane to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +70,11 @@ impl Action {
         )
     }
 
+    /// Whether the action is a probe, which the connection cap keeps a reserve for.
+    pub fn is_probe(&self) -> bool {
+        matches!(self, Self::Live | Self::Ready)
+    }
+
     fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
         match self {
             Self::Live | Self::Ready => None,
@@ -125,6 +131,7 @@ pub struct ControlPlaneService {
     runtime: RuntimeManager,
     config: ControlConfig,
     traces: Option<Arc<RecentTraces>>,
+    connections: Arc<ConnectionLimiter>,
 }
 
 /// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
@@ -135,10 +142,12 @@ impl ControlPlaneService {
     /// runtime's trace service when it has one.
     pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
         let traces = runtime.trace_service().map(|t| t.recent_traces());
+        let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
         Self {
             runtime,
             config,
             traces,
+            connections,
         }
     }
 
@@ -147,17 +156,43 @@ impl ControlPlaneService {
         &self.config
     }
 
+    /// The connection cap the HTTP server enforces (its metrics are part of `/metrics`).
+    pub(crate) fn connections(&self) -> &Arc<ConnectionLimiter> {
+        &self.connections
+    }
+
     /// Performs `action` for the caller presenting `authorization` (an `Authorization`
     /// header value).
     pub async fn perform(&self, action: Action, authorization: Option<&str>) -> Reply {
-        let caller = identify(&self.config.tokens, authorization);
-        if let Some(denied) = self.authorize(&action, &caller) {
-            if action.is_mutating() {
-                tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status, "control action refused");
-            }
-            return denied;
+        match self.authenticate(&action, authorization) {
+            Ok(caller) => self.perform_as(&action, &caller).await,
+            Err(denied) => denied,
         }
-        let reply = self.run(&action).await;
+    }
+
+    /// Who presents `authorization`, when they may perform `action`; otherwise the refusal
+    /// (written to the audit log for a mutating action). Needs nothing but the headers, so
+    /// the HTTP server checks it before reading any request body.
+    pub(crate) fn authenticate(
+        &self,
+        action: &Action,
+        authorization: Option<&str>,
+    ) -> Result<Caller, Reply> {
+        let caller = identify(&self.config.tokens, authorization);
+        match self.authorize(action, &caller) {
+            None => Ok(caller),
+            Some(denied) => {
+                if action.is_mutating() {
+                    tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status, "control action refused");
+                }
+                Err(denied)
+            }
+        }
+    }
+
+    /// Performs `action` for a caller [`authenticate`](Self::authenticate) let through.
+    pub(crate) async fn perform_as(&self, action: &Action, caller: &Caller) -> Reply {
+        let reply = self.run(action).await;
         if action.is_mutating() {
             tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = reply.status, "control action");
         }
@@ -262,7 +297,7 @@ impl ControlPlaneService {
                 status: 200,
                 body: ReplyBody::Text {
                     content_type: METRICS_CONTENT_TYPE,
-                    text: render_metrics(&self.runtime).await,
+                    text: render_metrics_with(&self.runtime, self.connections.families()).await,
                 },
             },
             Action::Traces { limit } => match &self.traces {

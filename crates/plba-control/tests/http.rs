@@ -533,3 +533,304 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() {
         "five observations in the histogram"
     );
 }
+
+/// How long a client waits for an answer that must come "at once": far below the 30 s
+/// request timeout and the minute-long header timeouts the flood tests configure, so an
+/// answer within it cannot have come from those.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Reads one HTTP/1.1 answer (head, then a `Content-Length` body) from `stream`; panics when
+/// it does not arrive within [`PROMPTLY`].
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    let read = async {
+        let mut answer = Vec::new();
+        let mut buf = [0_u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a whole answer: {text:?}");
+            answer.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(PROMPTLY, read)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {PROMPTLY:?}"))
+}
+
+/// Sends `request` on a new connection and returns the answer.
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut stream).await
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+}
+
+/// Whether the server closes `stream` (end of file or reset) within [`PROMPTLY`], without
+/// having sent anything.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = [0_u8; 64];
+    matches!(
+        tokio::time::timeout(PROMPTLY, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// A connection that sent the head of a POST and then trickles its body one byte every
+/// 100 ms, as a slow client does, until the test ends.
+struct SlowUpload {
+    reader: tokio::net::tcp::OwnedReadHalf,
+    trickle: tokio::task::JoinHandle<()>,
+}
+
+impl SlowUpload {
+    async fn start(
+        addr: std::net::SocketAddr,
+        path: &str,
+        token: Option<&str>,
+        length: usize,
+    ) -> Self {
+        Self::open(addr, path, token, length, "").await
+    }
+
+    /// Like [`start`](Self::start), returning only once the server is reading the body: it
+    /// asks for `100 Continue`, which hyper sends when the handler first reads the body.
+    async fn start_in_progress(
+        addr: std::net::SocketAddr,
+        path: &str,
+        token: Option<&str>,
+        length: usize,
+    ) -> Self {
+        let mut upload = Self::open(addr, path, token, length, "Expect: 100-continue\r\n").await;
+        let continued = upload.status_line().await;
+        assert_eq!(continued, "HTTP/1.1 100 Continue", "the body is being read");
+        upload
+    }
+
+    async fn open(
+        addr: std::net::SocketAddr,
+        path: &str,
+        token: Option<&str>,
+        length: usize,
+        extra: &str,
+    ) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        writer
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}{extra}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let trickle = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                every.tick().await;
+                if writer.write_all(b" ").await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { reader, trickle }
+    }
+
+    /// The answer's status line, which must come within [`PROMPTLY`].
+    async fn status_line(&mut self) -> String {
+        let mut answer = Vec::new();
+        let mut buf = [0_u8; 1024];
+        let read = async {
+            while !answer.windows(2).any(|w| w == b"\r\n") {
+                let n = self.reader.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed without an answer");
+                answer.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(PROMPTLY, read)
+            .await
+            .unwrap_or_else(|_| panic!("no answer within {PROMPTLY:?}"));
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        text.lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for SlowUpload {
+    fn drop(&mut self) {
+        self.trickle.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_cap_are_closed_oldest_first_and_probes_still_answer() {
+    const CAP: usize = 8;
+    const OPENED: usize = 30;
+    // A minute of header timeout: only the cap can close these connections in time.
+    let fx = Fixture::start(ControlConfig {
+        max_connections: CAP,
+        header_timeout_ms: 60_000,
+        ..with_tokens()
+    })
+    .await;
+    let addr = fx.server.local_addr();
+    let mut idle = Vec::new();
+    for _ in 0..OPENED {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    for (i, stream) in idle.iter_mut().take(OPENED - CAP).enumerate() {
+        assert!(
+            closed_by_server(stream).await,
+            "idle connection {i} of {OPENED} is still open beyond a cap of {CAP}"
+        );
+    }
+
+    // Probes answer, and so do the other endpoints: each takes an idle connection's slot.
+    for path in ["/health/ready", "/health/live", "/status"] {
+        let answer = exchange(addr, &get(path)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let metrics = scrape(&fx.client(None)).await;
+    let open = sample(&metrics, "plba_control_connections", &[]).unwrap();
+    assert!(
+        (1.0..=CAP as f64).contains(&open),
+        "{open} connections open"
+    );
+    assert_eq!(
+        sample(&metrics, "plba_control_connections_max", &[]),
+        Some(CAP as f64)
+    );
+    assert!(
+        sample(&metrics, "plba_control_connections_evicted_total", &[]).unwrap()
+            >= (OPENED - CAP) as f64
+    );
+    assert_eq!(fx.runtime.state(), RuntimeState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_that_goes_idle_is_closed_by_the_header_timeout() {
+    let fx = Fixture::start(ControlConfig {
+        header_timeout_ms: 300,
+        ..with_tokens()
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(fx.server.local_addr())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_answer(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert!(
+        closed_by_server(&mut stream).await,
+        "an idle kept-alive connection holds its slot forever"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_other_requests_get_a_quick_503_while_probes_still_answer() {
+    // Of 8 slots, one is kept for the probes: 7 requests in progress fill the rest.
+    const CAP: usize = 8;
+    let fx = Fixture::start(ControlConfig {
+        max_connections: CAP,
+        body_timeout_ms: 60_000,
+        request_timeout_ms: 60_000,
+        ..with_tokens()
+    })
+    .await;
+    let addr = fx.server.local_addr();
+    let mut uploads = Vec::new();
+    for _ in 0..CAP - 1 {
+        uploads
+            .push(SlowUpload::start_in_progress(addr, "/actions/reload", Some(ADMIN), 1_000).await);
+    }
+    let refused = within(DEADLINE, "a request beyond the share refused", async {
+        loop {
+            let answer = exchange(addr, &get("/status")).await;
+            if answer.starts_with("HTTP/1.1 503") {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let lower = refused.to_ascii_lowercase();
+    assert!(lower.contains("connection: close"), "{refused}");
+    assert!(lower.contains("retry-after:"), "{refused}");
+    assert!(refused.contains("\"overloaded\""), "{refused}");
+
+    for path in ["/health/ready", "/health/live"] {
+        let answer = exchange(addr, &get(path)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+
+    drop(uploads);
+    eventually_async(DEADLINE, "served again once the uploads ended", || async {
+        exchange(addr, &get("/status"))
+            .await
+            .starts_with("HTTP/1.1 200")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_refused_from_the_headers_when_they_do_not_allow_it() {
+    // The request timeout stays at its default 30 s; every answer must come well before.
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    let huge = 100_000_000;
+    let mut anonymous = SlowUpload::start(addr, "/actions/stop", None, huge).await;
+    assert_eq!(anonymous.status_line().await, "HTTP/1.1 401 Unauthorized");
+    let mut wrong = SlowUpload::start(addr, "/actions/stop", Some("wrong"), huge).await;
+    assert_eq!(wrong.status_line().await, "HTTP/1.1 401 Unauthorized");
+    let mut viewer = SlowUpload::start(addr, "/actions/stop", Some(VIEWER), huge).await;
+    assert_eq!(viewer.status_line().await, "HTTP/1.1 403 Forbidden");
+    // An admin announcing a body over `max_body_bytes` is refused before it is sent.
+    let mut oversized = SlowUpload::start(addr, "/actions/stop", Some(ADMIN), huge).await;
+    assert_eq!(
+        oversized.status_line().await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(fx.runtime.state(), RuntimeState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorised_slow_body_is_cut_off_by_the_body_timeout() {
+    // The body timeout is far shorter than the request timeout (30 s by default).
+    let fx = Fixture::start(ControlConfig {
+        body_timeout_ms: 500,
+        ..with_tokens()
+    })
+    .await;
+    let mut upload = SlowUpload::start(
+        fx.server.local_addr(),
+        "/actions/reload",
+        Some(ADMIN),
+        1_000,
+    )
+    .await;
+    assert_eq!(upload.status_line().await, "HTTP/1.1 408 Request Timeout");
+    assert_eq!(fx.runtime.state(), RuntimeState::Running);
+}

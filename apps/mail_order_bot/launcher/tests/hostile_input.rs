@@ -70,7 +70,7 @@ fn a_sparse_xlsx_and_an_oversized_mail_are_recorded_rejections_and_the_bot_keeps
 }
 
 /// `mail` with its Message-ID header value replaced by raw `id` bytes.
-fn with_raw_message_id(mail: Vec<u8>, id: &[u8]) -> Vec<u8> {
+fn with_raw_message_id(mail: &[u8], id: &[u8]) -> Vec<u8> {
     let marker = b"<PLACEHOLDER>";
     let at = mail
         .windows(marker.len())
@@ -112,11 +112,11 @@ fn message_ids_keep_their_bytes_a_reused_id_is_recorded_and_charsets_are_honoure
     let mails = [
         (
             "ff",
-            with_raw_message_id(placeholder("orders@acme.example"), b"<dup\xff@rt>"),
+            with_raw_message_id(&placeholder("orders@acme.example"), b"<dup\xff@rt>"),
         ),
         (
             "fe",
-            with_raw_message_id(placeholder("orders@acme.example"), b"<dup\xfe@rt>"),
+            with_raw_message_id(&placeholder("orders@acme.example"), b"<dup\xfe@rt>"),
         ),
         ("sjis", sjis),
     ];
