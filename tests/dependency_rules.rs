@@ -151,6 +151,27 @@ fn a_domain_library_depending_on_the_runtime_is_caught() {
 }
 
 #[test]
+fn the_core_depending_on_configuration_is_caught() {
+    let mut packages = BASE.to_vec();
+    packages[1] = (
+        "plba-core",
+        "crates/plba-core",
+        &[("plba-contracts", None), ("plba-config", None)],
+    );
+    packages.push((
+        "plba-config",
+        "crates/plba-config",
+        &[("plba-contracts", None)],
+    ));
+    let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("plba-core") && violations[0].contains("depends on plba-config"),
+        "{violations:?}"
+    );
+}
+
+#[test]
 fn a_platform_crate_without_the_prefix_is_caught() {
     let mut packages = BASE.to_vec();
     packages.push(("runtime-utils", "crates/runtime-utils", &[]));

@@ -9,6 +9,8 @@
 //! 3. A domain library (`apps/*`, launchers excepted) depends on `plba-contracts` and adapters
 //!    only, so it compiles without the runtime.
 //! 4. Library crates under `crates/` are named `plba-*` (or `plba`).
+//! 5. `plba-core` (the lifecycle core) depends on `plba-contracts` and `plba-health` only:
+//!    configuration and telemetry are wired by the `plba` facade, not by the core.
 //!
 //! Only normal and build dependencies count: tests may use anything.
 
@@ -39,6 +41,7 @@ struct Dependency {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layer {
     Contracts,
+    Core,
     Adapter,
     Domain,
     Launcher,
@@ -49,6 +52,8 @@ enum Layer {
 fn layer(name: &str, relative_path: &str) -> Layer {
     if name == "plba-contracts" {
         Layer::Contracts
+    } else if name == "plba-core" {
+        Layer::Core
     } else if relative_path.starts_with("crates/adapters/") {
         Layer::Adapter
     } else if relative_path.starts_with("apps/") {
@@ -85,7 +90,7 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
     let mut violations = Vec::new();
     for package in &metadata.packages {
         let (own_layer, path) = &layers[package.name.as_str()];
-        if *own_layer == Layer::Platform && !package.name.starts_with("plba") {
+        if matches!(own_layer, Layer::Platform | Layer::Core) && !package.name.starts_with("plba") {
             violations.push(format!(
                 "{} ({path}) is a platform crate whose name does not start with `plba-`",
                 package.name
@@ -103,6 +108,7 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
         for (dep, dep_layer) in internal {
             let allowed = match own_layer {
                 Layer::Contracts => false,
+                Layer::Core => dep == "plba-contracts" || dep == "plba-health",
                 Layer::Adapter => matches!(dep_layer, Layer::Contracts | Layer::Adapter),
                 Layer::Domain => matches!(dep_layer, Layer::Contracts | Layer::Adapter),
                 Layer::Launcher | Layer::Platform | Layer::Other => true,
@@ -110,6 +116,9 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
             if !allowed {
                 let rule = match own_layer {
                     Layer::Contracts => "plba-contracts may depend on no other workspace crate",
+                    Layer::Core => {
+                        "plba-core may depend on plba-contracts and plba-health only (configuration and telemetry belong to the facade)"
+                    }
                     Layer::Adapter => {
                         "adapters may depend on plba-contracts and other adapters only"
                     }

@@ -33,7 +33,11 @@ fn every_source_file_says_what_it_holds() {
     for top in ["crates", "apps", "tests"] {
         rust_sources(&root.join(top), &mut files);
     }
-    assert!(files.len() > 50, "found only {} files: wrong root?", files.len());
+    assert!(
+        files.len() > 50,
+        "found only {} files: wrong root?",
+        files.len()
+    );
     let undocumented: Vec<String> = files
         .iter()
         .filter(|f| !starts_with_module_doc(&std::fs::read_to_string(f).unwrap()))
@@ -49,5 +53,7 @@ fn every_source_file_says_what_it_holds() {
 fn the_check_recognises_a_missing_module_doc() {
     assert!(starts_with_module_doc("\n//! The queue.\nuse x;\n"));
     assert!(!starts_with_module_doc("use x;\n//! late\n"));
-    assert!(!starts_with_module_doc("/// An item doc, not a module doc.\nfn f() {}\n"));
+    assert!(!starts_with_module_doc(
+        "/// An item doc, not a module doc.\nfn f() {}\n"
+    ));
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use plba_config::{ControlConfig, ControlRole};
+use plba_config::{ConfigurationManager, ControlConfig, ControlRole};
 use plba_core::{CoreError, RuntimeManager, RuntimeState};
 use plba_tracing::RecentTraces;
 use serde_json::{Value, json};
@@ -130,6 +130,7 @@ impl Reply {
 pub struct ControlPlaneService {
     runtime: RuntimeManager,
     config: ControlConfig,
+    configuration: Option<Arc<ConfigurationManager>>,
     traces: Option<Arc<RecentTraces>>,
     connections: Arc<ConnectionLimiter>,
 }
@@ -138,17 +139,32 @@ pub struct ControlPlaneService {
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl ControlPlaneService {
-    /// A service over `runtime`, with tokens and options from `config`; traces come from the
-    /// runtime's trace service when it has one.
+    /// A service over `runtime`, with tokens and options from `config`. Without
+    /// [`with_configuration`](Self::with_configuration) the reload action answers 409; without
+    /// [`with_traces`](Self::with_traces) `/traces` is empty.
     pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
-        let traces = runtime.trace_service().map(|t| t.recent_traces());
         let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
         Self {
             runtime,
             config,
-            traces,
+            configuration: None,
+            traces: None,
             connections,
         }
+    }
+
+    /// The configuration the reload action reloads and `/status` reports the generation of.
+    #[must_use]
+    pub fn with_configuration(mut self, configuration: Arc<ConfigurationManager>) -> Self {
+        self.configuration = Some(configuration);
+        self
+    }
+
+    /// Where `/traces` reads the recent task traces.
+    #[must_use]
+    pub fn with_traces(mut self, traces: Arc<RecentTraces>) -> Self {
+        self.traces = Some(traces);
+        self
     }
 
     /// The configuration it serves with.
@@ -277,8 +293,8 @@ impl ControlPlaneService {
             Action::Status => {
                 let status = self.runtime.status().await;
                 let generation = self
-                    .runtime
-                    .configuration()
+                    .configuration
+                    .as_ref()
                     .map(|c| c.current().generation());
                 Reply::json(
                     200,
@@ -324,21 +340,23 @@ impl ControlPlaneService {
                 ),
                 Err(error) => Reply::error(500, "start_failed", error.to_string()),
             },
-            Action::Reload => match self.runtime.reload_config().await {
-                Ok(snapshot) => Reply::json(
-                    200,
-                    json!({
-                        "reloaded": true,
-                        "generation": snapshot.generation(),
-                        "restart_required": snapshot.restart_required(),
-                    }),
-                ),
-                Err(CoreError::NoConfiguration) => Reply::error(
+            Action::Reload => match &self.configuration {
+                None => Reply::error(
                     409,
                     "no_configuration",
                     "this runtime was not built from a configuration file",
                 ),
-                Err(error) => Reply::error(422, "invalid_configuration", error.to_string()),
+                Some(configuration) => match configuration.reload_async().await {
+                    Ok(snapshot) => Reply::json(
+                        200,
+                        json!({
+                            "reloaded": true,
+                            "generation": snapshot.generation(),
+                            "restart_required": snapshot.restart_required(),
+                        }),
+                    ),
+                    Err(error) => Reply::error(422, "invalid_configuration", error.to_string()),
+                },
             },
             Action::Shutdown => {
                 self.runtime.request_shutdown();

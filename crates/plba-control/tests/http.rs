@@ -53,7 +53,10 @@ impl Fixture {
             .with_file(&config_file)
             .with_env_vars(Vec::<(String, String)>::new());
         let configuration = Arc::new(ConfigurationManager::load(source).unwrap());
-        let runtime = RuntimeManager::from_configuration(configuration, None);
+        let runtime = RuntimeManager::with_config(
+            plba_core::RuntimeOptions::default(),
+            configuration.provider(),
+        );
         let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
         let handler = Arc::new(GateHandler::new());
         let database = Arc::new(Switch(Mutex::new(HealthReport::ok())));
@@ -78,7 +81,9 @@ impl Fixture {
             bind: "127.0.0.1:0".into(),
             ..control
         };
-        let service = Arc::new(ControlPlaneService::new(runtime.clone(), control));
+        let service = Arc::new(
+            ControlPlaneService::new(runtime.clone(), control).with_configuration(configuration),
+        );
         let server = ControlServer::start(service).await.unwrap();
         Self {
             runtime,

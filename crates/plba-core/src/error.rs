@@ -22,15 +22,6 @@ pub enum CoreError {
         /// The state it was attempted in.
         state: crate::state::RuntimeState,
     },
-    /// The runtime was not built from a configuration manager, so there is nothing to reload.
-    #[error("this runtime has no configuration manager to reload")]
-    NoConfiguration,
-    /// The configuration could not be (re)loaded; the previous one stays in force.
-    #[error(transparent)]
-    Config(#[from] plba_config::ConfigLoadError),
-    /// Logging or tracing could not be set up.
-    #[error(transparent)]
-    TraceService(#[from] plba_tracing::TracingError),
     /// Installing the signal handlers failed.
     #[error("cannot listen for {signal}: {source}")]
     Signal {

@@ -20,7 +20,7 @@ mod sync;
 
 pub use container::ServiceContainer;
 pub use error::CoreError;
-pub use runtime::{RuntimeManager, RuntimeOptions, StopReport};
+pub use runtime::{RuntimeManager, RuntimeOptions, StopReport, SubscriberSink};
 pub use state::RuntimeState;
 pub use status::{CopyStatus, PoolStatus, QueueStatus, RuntimeStatus};
 pub use supervisor::WorkerSupervisor;

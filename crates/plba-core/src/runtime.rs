@@ -5,16 +5,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use plba_contracts::{
-    ApplicationModule, CancellationToken, ConfigProvider, EmptyConfig, HealthOptions,
-    MetricsSource, NoopTaskTracer, TaskQueue, TaskTracer,
+    ApplicationModule, CancellationToken, ConfigProvider, ConfigSubscriber, EmptyConfig,
+    HealthOptions, MetricsSource, NoopTaskTracer, TaskQueue, TaskTracer,
 };
 use plba_health::{HealthRegistry, HealthSnapshot, ProbeResult};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-use plba_config::{ConfigSnapshot, ConfigurationManager};
-use plba_tracing::TraceService;
 
 use crate::container::ServiceContainer;
 use crate::error::CoreError;
@@ -34,17 +31,6 @@ pub struct RuntimeOptions {
     pub force_grace: Duration,
     /// Timeout of the per-pool worker health checks.
     pub worker_health_timeout: Duration,
-}
-
-impl RuntimeOptions {
-    /// The options the `platform` section asks for.
-    pub fn from_platform(platform: &plba_config::PlatformConfig) -> Self {
-        Self {
-            stop_timeout: Duration::from_millis(platform.stop_timeout_ms),
-            force_grace: Duration::from_millis(platform.force_grace_ms),
-            ..Self::default()
-        }
-    }
 }
 
 impl Default for RuntimeOptions {
@@ -113,8 +99,17 @@ struct Inner {
     modules: Mutex<Vec<String>>,
     started_at: Mutex<Option<Instant>>,
     shutdown: CancellationToken,
-    configuration: RwLock<Option<Arc<ConfigurationManager>>>,
-    telemetry: RwLock<Option<Arc<TraceService>>>,
+    /// Where config subscribers go (the configuration manager, wired by the facade); until
+    /// one is set they wait here.
+    config_sink: Mutex<ConfigSink>,
+}
+
+/// Receives the `ConfigSubscriber`s modules register, with the module's name.
+pub type SubscriberSink = Box<dyn Fn(&str, Arc<dyn ConfigSubscriber>) + Send + Sync>;
+
+enum ConfigSink {
+    Waiting(Vec<(String, Arc<dyn ConfigSubscriber>)>),
+    Set(SubscriberSink),
 }
 
 impl fmt::Debug for RuntimeManager {
@@ -150,50 +145,22 @@ impl RuntimeManager {
                 modules: Mutex::new(Vec::new()),
                 started_at: Mutex::new(None),
                 shutdown: CancellationToken::new(),
-                configuration: RwLock::new(None),
-                telemetry: RwLock::new(None),
+                config_sink: Mutex::new(ConfigSink::Waiting(Vec::new())),
             }),
         }
     }
 
-    /// A runtime driven by a configuration manager: options from its `platform` section,
-    /// modules read the live configuration, and when `telemetry` is given, modules get its
-    /// tracer and the log filter follows reloads.
-    pub fn from_configuration(
-        configuration: Arc<ConfigurationManager>,
-        telemetry: Option<Arc<TraceService>>,
-    ) -> Self {
-        let options = RuntimeOptions::from_platform(configuration.current().platform());
-        let runtime = Self::with_config(options, configuration.provider());
-        if let Some(telemetry) = &telemetry {
-            runtime.set_tracer(telemetry.task_tracer());
+    /// Hands every `ConfigSubscriber` a module registered (earlier or from now on) to `sink`
+    /// — the launcher's configuration manager, which asks them to check and apply reloads.
+    /// The runtime itself knows nothing of where configuration comes from.
+    pub fn set_config_sink(&self, sink: SubscriberSink) {
+        let mut current = lock(&self.inner.config_sink);
+        if let ConfigSink::Waiting(waiting) = &mut *current {
+            for (module, subscriber) in waiting.drain(..) {
+                sink(&module, subscriber);
+            }
         }
-        *write(&runtime.inner.configuration) = Some(configuration);
-        *write(&runtime.inner.telemetry) = telemetry;
-        runtime
-    }
-
-    /// The configuration manager, when the runtime was built from one.
-    pub fn configuration(&self) -> Option<Arc<ConfigurationManager>> {
-        read(&self.inner.configuration).clone()
-    }
-
-    /// The telemetry, when the runtime was built with it.
-    pub fn trace_service(&self) -> Option<Arc<TraceService>> {
-        read(&self.inner.telemetry).clone()
-    }
-
-    /// Re-reads the configuration (the control plane's reload action). The new
-    /// configuration is installed only if valid; otherwise the old one stays and the
-    /// validation error is returned.
-    pub async fn reload_config(&self) -> Result<Arc<ConfigSnapshot>, CoreError> {
-        let Some(configuration) = self.configuration() else {
-            return Err(CoreError::NoConfiguration);
-        };
-        configuration
-            .reload_async()
-            .await
-            .map_err(CoreError::Config)
+        *current = ConfigSink::Set(sink);
     }
 
     /// Sets the tracer handed to modules registered from now on (the facade installs the
@@ -272,10 +239,18 @@ impl RuntimeManager {
         }
         write(&inner.queues).extend(pending.queues);
         write(&inner.metrics).extend(pending.metrics);
-        if let Some(configuration) = self.configuration() {
-            for subscriber in pending.config_subscribers {
-                configuration.add_subscriber(module.name(), subscriber);
+        match &mut *lock(&inner.config_sink) {
+            ConfigSink::Set(sink) => {
+                for subscriber in pending.config_subscribers {
+                    sink(module.name(), subscriber);
+                }
             }
+            ConfigSink::Waiting(waiting) => waiting.extend(
+                pending
+                    .config_subscribers
+                    .into_iter()
+                    .map(|s| (module.name().to_owned(), s)),
+            ),
         }
         lock(&inner.modules).push(module.name().to_owned());
         tracing::info!(module = module.name(), "module registered");
@@ -358,9 +333,6 @@ impl RuntimeManager {
     /// then stops gracefully; a second signal during the stop forces it.
     pub async fn run_until_shutdown(&self) -> Result<StopReport, CoreError> {
         let mut signals = StopSignals::install()?;
-        let background = CancellationToken::new();
-        let _stop_background = background.clone().drop_guard();
-        self.spawn_config_followers(&background)?;
         self.start().await?;
         tokio::select! {
             signal = signals.recv() => {
@@ -379,29 +351,6 @@ impl RuntimeManager {
                 }
             }
         }
-    }
-
-    /// SIGHUP → reload; optional file polling; log filter following reloads. All end when
-    /// `cancel` fires.
-    fn spawn_config_followers(&self, cancel: &CancellationToken) -> Result<(), CoreError> {
-        let Some(configuration) = self.configuration() else {
-            return Ok(());
-        };
-        #[cfg(unix)]
-        configuration
-            .spawn_sighup_reload(cancel.clone())
-            .map_err(|source| CoreError::Signal {
-                signal: "SIGHUP",
-                source,
-            })?;
-        let interval = configuration.current().platform().config_watch_interval_ms;
-        if interval > 0 {
-            configuration.spawn_file_watch(Duration::from_millis(interval), cancel.clone());
-        }
-        if let Some(telemetry) = self.trace_service() {
-            telemetry.follow_config(configuration.subscribe(), cancel.clone());
-        }
-        Ok(())
     }
 
     /// The lifecycle state now.

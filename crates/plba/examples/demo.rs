@@ -174,7 +174,8 @@ async fn run() -> anyhow::Result<()> {
     if let Some(file) = std::env::var_os("PLBA_CONFIG") {
         source = source.with_file(file);
     }
-    let runtime = plba::create_runtime(&Demo, plba::PlbaOptions::from_source(source))?;
+    let application = plba::create_runtime(&Demo, plba::PlbaOptions::from_source(source))?;
+    let runtime = application.runtime().clone();
     if let Some(seconds) = seconds {
         let runtime = runtime.clone();
         tokio::spawn(async move {
@@ -183,7 +184,7 @@ async fn run() -> anyhow::Result<()> {
         });
     }
     tracing::info!("demo running; press Ctrl-C to stop");
-    let report = plba::run_runtime(&runtime).await?;
+    let report = plba::run_runtime(&application).await?;
     let status = runtime.status().await;
     for queue in &status.queues {
         tracing::info!(queue = %queue.name, stats = ?queue.stats, "final queue stats");

@@ -1,7 +1,8 @@
 //! PLBA: a platform runtime for business applications.
 //!
 //! This facade is what a launcher depends on: [`create_runtime`] loads the configuration,
-//! sets up logging and tracing and assembles a [`RuntimeManager`] from an application module;
+//! sets up logging and tracing and assembles an [`Application`] (the lifecycle core,
+//! [`RuntimeManager`], with the configuration and telemetry that drive it) from a module;
 //! [`run`] runs it until SIGTERM/SIGINT.
 //! Domain libraries do not depend on this crate: they depend on [`contracts`] and the
 //! adapter crates they pick.
@@ -35,10 +36,14 @@ pub use plba_queue_memory as queue_memory;
 pub use plba_tracing as tracing_setup;
 pub use plba_workers as workers;
 
+mod application;
+
+pub use application::{Application, runtime_options};
+
 use std::sync::Arc;
 
 use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager};
-use plba_contracts::ApplicationModule;
+use plba_contracts::{ApplicationModule, CancellationToken};
 use plba_tracing::{TraceService, TracingError};
 
 /// Why the runtime could not be created or run.
@@ -57,6 +62,15 @@ pub enum PlbaError {
     /// could not be installed, …).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A signal handler could not be installed.
+    #[error("cannot listen for {signal}: {source}")]
+    Signal {
+        /// Which signal.
+        signal: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How [`create_runtime`] assembles an application.
@@ -94,7 +108,7 @@ impl PlbaOptions {
 pub fn create_runtime(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
-) -> Result<RuntimeManager, PlbaError> {
+) -> Result<Application, PlbaError> {
     let configuration = Arc::new(ConfigurationManager::load(
         options.config.with_sections([module.name()]),
     )?);
@@ -113,9 +127,9 @@ pub fn create_runtime(
     for warning in configuration.current().warnings() {
         tracing::warn!("{warning}");
     }
-    let runtime = RuntimeManager::from_configuration(configuration, telemetry);
-    runtime.register(module)?;
-    Ok(runtime)
+    let application = Application::new(configuration, telemetry);
+    application.runtime().register(module)?;
+    Ok(application)
 }
 
 /// Loads the configuration and checks it exactly as [`create_runtime`] does (unknown
@@ -139,43 +153,53 @@ pub async fn run(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<StopReport, PlbaError> {
-    let runtime = create_runtime(module, options)?;
-    run_runtime(&runtime).await
+    let application = create_runtime(module, options)?;
+    run_runtime(&application).await
 }
 
-/// The part of [`run`] after [`create_runtime`], for launchers that inspect the runtime first.
-pub async fn run_runtime(runtime: &RuntimeManager) -> Result<StopReport, PlbaError> {
-    let control = start_control_plane(runtime).await?;
-    let report = runtime.run_until_shutdown().await;
+/// The part of [`run`] after [`create_runtime`], for launchers that inspect the runtime first:
+/// follows the configuration (SIGHUP, file watch, log filter), serves the control plane,
+/// runs until a stop signal or the shutdown action.
+pub async fn run_runtime(application: &Application) -> Result<StopReport, PlbaError> {
+    let following = CancellationToken::new();
+    let _stop_following = following.clone().drop_guard();
+    application.follow_configuration(&following)?;
+    let control = start_control_plane(application).await?;
+    let report = application.runtime().run_until_shutdown().await;
     if let Some(server) = control {
         server.stop().await;
     }
-    flush_telemetry(runtime).await;
+    flush_telemetry(application).await;
     Ok(report?)
 }
 
-/// Serves the control plane as `platform.control` says; `None` when it is disabled or the
-/// runtime has no configuration.
+/// Serves the control plane as `platform.control` says; `None` when it is disabled.
 pub async fn start_control_plane(
-    runtime: &RuntimeManager,
+    application: &Application,
 ) -> Result<Option<plba_control::ControlServer>, PlbaError> {
-    let Some(configuration) = runtime.configuration() else {
-        return Ok(None);
-    };
-    let control = configuration.current().platform().control.clone();
+    let control = application
+        .configuration()
+        .current()
+        .platform()
+        .control
+        .clone();
     if !control.enabled {
         return Ok(None);
     }
-    let service = Arc::new(plba_control::ControlPlaneService::new(
-        runtime.clone(),
-        control,
-    ));
-    Ok(Some(plba_control::ControlServer::start(service).await?))
+    let mut service =
+        plba_control::ControlPlaneService::new(application.runtime().clone(), control)
+            .with_configuration(Arc::clone(application.configuration()));
+    if let Some(telemetry) = application.telemetry() {
+        service = service.with_traces(telemetry.recent_traces());
+    }
+    Ok(Some(
+        plba_control::ControlServer::start(Arc::new(service)).await?,
+    ))
 }
 
 /// Exports buffered spans and stops the exporter, off the async threads.
-pub async fn flush_telemetry(runtime: &RuntimeManager) {
-    if let Some(telemetry) = runtime.trace_service() {
+pub async fn flush_telemetry(application: &Application) {
+    if let Some(telemetry) = application.telemetry().cloned() {
         let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
 }

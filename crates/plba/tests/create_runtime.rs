@@ -50,7 +50,7 @@ fn options(yaml: &str, dir: &tempfile::TempDir) -> PlbaOptions {
 async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::default();
-    let runtime = plba::create_runtime(
+    let application = plba::create_runtime(
         &shop,
         options(
             "platform:\n  stop_timeout_ms: 1500\nshop:\n  greeting: hello\n  copies: 2\n",
@@ -58,6 +58,7 @@ async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
         ),
     )
     .unwrap();
+    let runtime = application.runtime();
     assert_eq!(runtime.options().stop_timeout, Duration::from_millis(1500));
     assert_eq!(
         *shop.seen.lock().unwrap(),
@@ -67,7 +68,7 @@ async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
         })
     );
     assert_eq!(runtime.state(), RuntimeState::Created);
-    let reloaded = runtime.reload_config().await.unwrap();
+    let reloaded = application.reload().await.unwrap();
     assert_eq!(reloaded.generation(), 1);
 }
 

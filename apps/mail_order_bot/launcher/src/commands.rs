@@ -138,12 +138,12 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
-    let runtime =
+    let application =
         plba::create_runtime(&MailOrderBot::new(), plba::PlbaOptions::from_source(source))?;
     tracing::info!(
         "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops"
     );
-    let report = plba::run_runtime(&runtime).await?;
+    let report = plba::run_runtime(&application).await?;
     tracing::info!(graceful = report.graceful, took = ?report.took, "mail_order_bot stopped");
     Ok(ExitCode::SUCCESS)
 }

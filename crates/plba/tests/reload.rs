@@ -1,4 +1,5 @@
-//! A running runtime reloads its configuration on SIGHUP and, when asked to, on file change.
+//! A running application reloads its configuration on SIGHUP and, when asked to, on file
+//! change.
 //! In a test binary of its own, because SIGHUP goes to the whole process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
@@ -6,11 +7,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use plba::Application;
 use plba_config::{ConfigSource, ConfigurationManager};
 use plba_core::{RuntimeManager, RuntimeState};
 use plba_testkit::wait::{eventually, within};
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// `yaml` with the control plane turned off: this test is about the configuration followers
+/// alone, and the default control port may be taken.
+fn without_control(yaml: &str) -> String {
+    let off = "platform:\n  control:\n    enabled: false\n";
+    match yaml.strip_prefix("platform:\n") {
+        Some(rest) => format!("{off}{rest}"),
+        None => format!("{off}{yaml}"),
+    }
+}
 
 async fn run(
     yaml: &str,
@@ -21,17 +33,15 @@ async fn run(
     std::path::PathBuf,
 ) {
     let file = dir.path().join("plba.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    std::fs::write(&file, without_control(yaml)).unwrap();
     let source = ConfigSource::new()
         .with_file(&file)
         .with_env_vars(Vec::<(String, String)>::new());
     let manager = Arc::new(ConfigurationManager::load(source).unwrap());
-    let runtime = RuntimeManager::from_configuration(Arc::clone(&manager), None);
+    let application = Application::new(Arc::clone(&manager), None);
+    let runtime = application.runtime().clone();
     let mut state = runtime.subscribe_state();
-    tokio::spawn({
-        let runtime = runtime.clone();
-        async move { runtime.run_until_shutdown().await }
-    });
+    tokio::spawn(async move { plba::run_runtime(&application).await });
     within(
         DEADLINE,
         "running",
@@ -47,7 +57,7 @@ async fn sighup_and_file_changes_reload_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
 
     let (runtime, manager, file) = run("app:\n  greeting: hello\n", &dir).await;
-    std::fs::write(&file, "app:\n  greeting: bonjour\n").unwrap();
+    std::fs::write(&file, without_control("app:\n  greeting: bonjour\n")).unwrap();
     let status = std::process::Command::new("kill")
         .args(["-HUP", &std::process::id().to_string()])
         .status()
@@ -73,7 +83,7 @@ async fn sighup_and_file_changes_reload_the_configuration() {
     .await;
     std::fs::write(
         &file,
-        "platform:\n  config_watch_interval_ms: 20\napp:\n  n: 2\n",
+        without_control("platform:\n  config_watch_interval_ms: 20\napp:\n  n: 2\n"),
     )
     .unwrap();
     eventually(DEADLINE, "reloaded on file change", || {
