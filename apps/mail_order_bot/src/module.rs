@@ -91,6 +91,7 @@ impl ApplicationModule for MailOrderBot {
             HealthOptions::critical(),
         )?;
 
+        let in_flight = Arc::new(InFlight::new());
         let queue: Arc<dyn TaskQueue> = match &config.queue {
             QueueConfig::Memory { memory } => {
                 Arc::new(MemoryQueue::new("mail", *memory).map_err(module_error)?)
@@ -99,14 +100,17 @@ impl ApplicationModule for MailOrderBot {
                 let queue = LazyRedisQueue::new("mail", redis.clone()).map_err(module_error)?;
                 registry.add_health_contributor(
                     "queue-redis",
-                    queue.health_contributor(Duration::from_secs(30)),
+                    queue.health_contributor(),
                     HealthOptions::critical(),
                 )?;
+                // Tasks Redis lost are forgotten as in flight, so the next scan publishes
+                // their still-unseen mails again.
+                let in_flight = Arc::clone(&in_flight);
+                queue.on_contents_lost(move || in_flight.clear());
                 Arc::new(queue)
             }
         };
         registry.add_queue(queue.clone())?;
-        let in_flight = Arc::new(InFlight::new());
         let tracer = registry.tracer();
 
         let backend: Arc<dyn MailBackend> = match &config.source {

@@ -206,6 +206,32 @@ impl RedisServer {
         self.kill();
         self.spawn();
     }
+
+    /// Starts it again on the same port with no data at all, even for a persistent server
+    /// (as a server whose disk was lost comes back).
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        for file in ["appendonly.aof", "dump.rdb", "appendonlydir"] {
+            let path = self.dir.path().join(file);
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&path);
+        }
+        self.spawn();
+    }
+
+    /// Sends `FLUSHALL` (every key of every database is gone at once) and waits for the OK.
+    pub fn flushall(&self) {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        stream.write_all(b"FLUSHALL\r\n").expect("send FLUSHALL");
+        let mut answer = [0u8; 5];
+        stream.read_exact(&mut answer).expect("FLUSHALL answer");
+        assert_eq!(&answer, b"+OK\r\n", "FLUSHALL refused");
+    }
 }
 
 impl Drop for RedisServer {

@@ -1,7 +1,12 @@
 //! A Maildir directory and the `MailBackend` over it.
 
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
 use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -126,6 +131,9 @@ pub struct Maildir {
     root: PathBuf,
     name: String,
     options: MaildirOptions,
+    /// Files in `new/` whose name is not UTF-8 and that could not be renamed: reported
+    /// once, then skipped quietly while they stay.
+    unreadable: Mutex<HashSet<OsString>>,
 }
 
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
@@ -158,7 +166,33 @@ impl Maildir {
             name: root.display().to_string(),
             root,
             options,
+            unreadable: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Creates the directories (`tmp/`, `new/`, `cur/`) that went missing since
+    /// [`open`](Self::open) — the Maildir was deleted — when `create` is on; returns whether
+    /// anything was created. Without `create` it creates nothing.
+    pub async fn recreate(&self) -> Result<bool, MaildirError> {
+        if !self.options.create {
+            return Ok(false);
+        }
+        let mut created = false;
+        for sub in ["tmp", "new", "cur"] {
+            let dir = self.root.join(sub);
+            if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|source| MaildirError::Io {
+                    action: "create",
+                    path: dir.clone(),
+                    source,
+                })?;
+            created = true;
+        }
+        Ok(created)
     }
 
     /// The mailbox name used in message references (the root path).
@@ -232,6 +266,10 @@ impl Maildir {
     }
 
     /// The keys of the messages in `new/`, oldest name first.
+    ///
+    /// A message's key is its file name, so it must be UTF-8: a file whose name is not is
+    /// renamed once to a UTF-8 name (each invalid byte written `%XX`) and listed under it,
+    /// never lost nor skipped; one that cannot be renamed is reported once and skipped.
     pub async fn scan_new(&self) -> Result<Vec<String>, MaildirError> {
         let dir = self.root.join("new");
         let io = |source| MaildirError::Io {
@@ -241,23 +279,70 @@ impl Maildir {
         };
         let mut entries = tokio::fs::read_dir(&dir).await.map_err(io)?;
         let mut keys = Vec::new();
+        let mut unreadable = HashSet::new();
         while let Some(entry) = entries.next_entry().await.map_err(io)? {
-            let Ok(name) = entry.file_name().into_string() else {
-                tracing::warn!(path = %entry.path().display(), "skipping a file whose name is not UTF-8");
-                continue;
-            };
-            if !name.starts_with('.')
-                && entry
+            let raw = entry.file_name();
+            if raw.as_bytes().starts_with(b".")
+                || !entry
                     .file_type()
                     .await
                     .map(|t| t.is_file())
                     .unwrap_or(false)
             {
-                keys.push(name);
+                continue;
+            }
+            match raw.into_string() {
+                Ok(name) => keys.push(name),
+                Err(raw) => match self.rename_to_utf8(&dir, &raw).await {
+                    Some(name) => keys.push(name),
+                    None => {
+                        unreadable.insert(raw);
+                    }
+                },
             }
         }
+        // Forget the ones gone since, so a later file of the same name is reported again.
+        self.unreadable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| unreadable.contains(name));
         keys.sort();
         Ok(keys)
+    }
+
+    /// Renames `new/<raw>`, whose name is not UTF-8, to its [`utf8_name`]; `None` (reported
+    /// the first time only) when that fails. Never replaces another file: the new name is
+    /// linked first, which fails when taken, and the old one removed after (on a file
+    /// system without hard links, a rename when the name is free).
+    async fn rename_to_utf8(&self, dir: &Path, raw: &OsStr) -> Option<String> {
+        let name = utf8_name(raw.as_bytes());
+        let from = dir.join(raw);
+        let to = dir.join(&name);
+        let renamed = match tokio::fs::hard_link(&from, &to).await {
+            Ok(()) => tokio::fs::remove_file(&from).await,
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => Err(error),
+            Err(error) => match tokio::fs::try_exists(&to).await {
+                Ok(false) => tokio::fs::rename(&from, &to).await,
+                _ => Err(error),
+            },
+        };
+        match renamed {
+            Ok(()) => {
+                tracing::warn!(maildir = %self.name, from = %from.display(), to = %name, "renamed a message whose file name is not UTF-8");
+                Some(name)
+            }
+            Err(error) => {
+                let first = self
+                    .unreadable
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(raw.to_owned());
+                if first {
+                    tracing::warn!(maildir = %self.name, path = %from.display(), %error, "a message whose file name is not UTF-8 cannot be renamed; skipping it until it is");
+                }
+                None
+            }
+        }
     }
 
     /// The messages in `cur/` (file names with their flags), for tests and tools.
@@ -320,6 +405,19 @@ impl Maildir {
     }
 }
 
+/// `bytes` as UTF-8: valid parts kept, each invalid byte written `%XX`.
+fn utf8_name(bytes: &[u8]) -> String {
+    let mut name = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        name.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(name, "%{byte:02X}");
+        }
+    }
+    name
+}
+
 #[async_trait]
 impl MailBackend for Maildir {
     async fn fetch(&self, reference: &MailRef) -> Result<RawMail, MailError> {
@@ -378,5 +476,47 @@ impl MailBackend for Maildir {
             }
             None => self.complete(reference, self.root.join("cur"), "FS").await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly on broken setup
+
+    use super::*;
+
+    #[test]
+    fn invalid_bytes_are_escaped_and_the_rest_kept() {
+        assert_eq!(utf8_name(b"plain.M1P2"), "plain.M1P2");
+        assert_eq!(utf8_name(b"a\xff\xfeb:2,S"), "a%FF%FEb:2,S");
+        assert_eq!(utf8_name("é\u{1F600}".as_bytes()), "é\u{1F600}");
+        assert_eq!(utf8_name(b"\xc3"), "%C3", "a truncated sequence");
+    }
+
+    #[tokio::test]
+    async fn a_name_that_cannot_be_renamed_is_skipped_and_remembered_while_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(MaildirOptions {
+            path: dir.path().join("m"),
+            ..MaildirOptions::default()
+        })
+        .unwrap();
+        let new = dir.path().join("m/new");
+        // The UTF-8 name is taken, so the rename must not happen (nothing is replaced).
+        std::fs::write(new.join("x%FF"), b"taken").unwrap();
+        let raw = OsStr::from_bytes(b"x\xff");
+        std::fs::write(new.join(raw), b"odd").unwrap();
+        for _ in 0..3 {
+            assert_eq!(maildir.scan_new().await.unwrap(), vec!["x%FF".to_owned()]);
+            assert!(maildir.unreadable.lock().unwrap().contains(raw));
+        }
+        assert_eq!(std::fs::read(new.join("x%FF")).unwrap(), b"taken");
+        assert_eq!(std::fs::read(new.join(raw)).unwrap(), b"odd");
+        std::fs::remove_file(new.join(raw)).unwrap();
+        maildir.scan_new().await.unwrap();
+        assert!(
+            maildir.unreadable.lock().unwrap().is_empty(),
+            "forgotten once gone"
+        );
     }
 }

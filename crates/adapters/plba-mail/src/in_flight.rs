@@ -48,7 +48,10 @@ impl InFlight {
         self.lock().retain(|identity| keep(identity));
     }
 
-    /// Forgets everything (e.g. after a mailbox's UIDVALIDITY changed).
+    /// Forgets everything, so the next scan publishes every unseen message again: after a
+    /// mailbox's UIDVALIDITY changed, or when the queue lost the tasks it held (a Redis
+    /// restarted without its data). A message still in a handler may then be handled twice;
+    /// handlers are idempotent on the Message-ID, so that costs only the work.
     pub fn clear(&self) {
         self.lock().clear();
     }

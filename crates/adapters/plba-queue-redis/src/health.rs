@@ -1,50 +1,29 @@
-//! Health of the Redis connection.
+//! Health of a Redis queue: whether a task can be consumed now.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::Arc;
 
 use plba_contracts::{HealthContributor, HealthReport, async_trait};
-use redis::aio::ConnectionManager;
-use tokio::time::Instant;
 
-/// Degraded while Redis does not answer, unhealthy once that has lasted `outage_limit`.
+use crate::condition::Condition;
+
+/// Unhealthy while no task can be consumed — Redis unreachable (down, restarting, loading)
+/// or the consumer group missing and not recreated yet — for as long as that lasts; ok
+/// otherwise. It reports what the queue's own round trips (consumers' reads, the
+/// maintenance task every few milliseconds) found, so a check never waits on Redis.
+/// Made by [`RedisQueue::health_contributor`](crate::RedisQueue::health_contributor).
 pub struct RedisHealth {
-    connection: ConnectionManager,
-    outage_limit: Duration,
-    failing_since: Mutex<Option<Instant>>,
+    condition: Arc<Condition>,
 }
 
 impl RedisHealth {
-    /// A contributor pinging through `connection`.
-    pub fn new(connection: ConnectionManager, outage_limit: Duration) -> Self {
-        Self {
-            connection,
-            outage_limit,
-            failing_since: Mutex::new(None),
-        }
+    pub(crate) fn new(condition: Arc<Condition>) -> Self {
+        Self { condition }
     }
 }
 
 #[async_trait]
 impl HealthContributor for RedisHealth {
     async fn check(&self) -> HealthReport {
-        let mut conn = self.connection.clone();
-        let answered: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-        let mut since = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
-        match answered {
-            Ok(_) => {
-                *since = None;
-                HealthReport::ok()
-            }
-            Err(error) => {
-                let started = *since.get_or_insert_with(Instant::now);
-                let down = started.elapsed();
-                if down >= self.outage_limit {
-                    HealthReport::unhealthy(format!("Redis unreachable for {down:?}: {error}"))
-                } else {
-                    HealthReport::degraded(format!("Redis unreachable, reconnecting: {error}"))
-                }
-            }
-        }
+        self.condition.health()
     }
 }

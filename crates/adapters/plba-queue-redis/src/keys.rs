@@ -7,6 +7,9 @@ pub(crate) struct Keys {
     pub(crate) delayed: String,
     pub(crate) dead: String,
     pub(crate) stats: String,
+    /// Changes whenever the consumer group had to be created: whatever the queue held before
+    /// may be gone (see `scripts::ENSURE_GROUP`).
+    pub(crate) epoch: String,
 }
 
 impl Keys {
@@ -17,6 +20,7 @@ impl Keys {
             delayed: format!("{base}:delayed"),
             dead: format!("{base}:dead"),
             stats: format!("{base}:stats"),
+            epoch: format!("{base}:epoch"),
         }
     }
 }
@@ -31,5 +35,6 @@ mod tests {
         assert_eq!(keys.stream, "plba:{orders}:stream");
         assert_eq!(keys.delayed, "plba:{orders}:delayed");
         assert_eq!(keys.dead, "plba:{orders}:dead");
+        assert_eq!(keys.epoch, "plba:{orders}:epoch");
     }
 }

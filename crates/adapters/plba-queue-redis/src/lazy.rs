@@ -1,7 +1,7 @@
 //! A Redis queue that connects on first use, for code that must build its queues without
 //! awaiting (module registration).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plba_contracts::{
@@ -10,11 +10,13 @@ use plba_contracts::{
 };
 use tokio::sync::OnceCell;
 
+use crate::condition::LostListeners;
 use crate::options::{RedisQueueError, RedisQueueOptions};
 use crate::queue::RedisQueue;
 
 /// A [`RedisQueue`] that connects on its first operation and keeps trying on later ones while
-/// Redis is unreachable (each failed attempt is a transient `QueueError::Unavailable`).
+/// Redis is unreachable (each failed attempt is a transient `QueueError::Unavailable`, except
+/// for `consume`, which waits until it can connect).
 #[derive(Clone)]
 pub struct LazyRedisQueue {
     inner: Arc<Lazy>,
@@ -24,7 +26,14 @@ struct Lazy {
     name: String,
     options: RedisQueueOptions,
     queue: OnceCell<RedisQueue>,
+    /// Why the last attempt to connect failed, for health and stats until one succeeds.
+    last_error: Mutex<Option<String>>,
+    /// Handed to the queue when it connects.
+    lost: Arc<LostListeners>,
 }
+
+/// The longest pause of a consumer between attempts to connect.
+const CONNECT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 impl LazyRedisQueue {
     /// Checks the URL now; connects later.
@@ -42,20 +51,48 @@ impl LazyRedisQueue {
                 name,
                 options,
                 queue: OnceCell::new(),
+                last_error: Mutex::new(None),
+                lost: Arc::default(),
             }),
         })
     }
 
+    async fn connect(&self) -> Result<&RedisQueue, RedisQueueError> {
+        let lazy = &self.inner;
+        let connected = lazy
+            .queue
+            .get_or_try_init(|| {
+                RedisQueue::connect_with(
+                    lazy.name.clone(),
+                    lazy.options.clone(),
+                    Arc::clone(&lazy.lost),
+                )
+            })
+            .await;
+        *lazy.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            connected.as_ref().err().map(ToString::to_string);
+        connected
+    }
+
     /// The connected queue, connecting now if needed.
     pub async fn get(&self) -> Result<&RedisQueue, QueueError> {
-        let lazy = &self.inner;
-        lazy.queue
-            .get_or_try_init(|| RedisQueue::connect(lazy.name.clone(), lazy.options.clone()))
-            .await
-            .map_err(|e| QueueError::Unavailable {
-                queue: lazy.name.clone(),
-                reason: e.to_string(),
-            })
+        self.connect().await.map_err(|e| QueueError::Unavailable {
+            queue: self.inner.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Why no task can be consumed yet, when the queue has not connected.
+    fn not_connected(&self) -> String {
+        match &*self
+            .inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(error) => format!("not connected to Redis yet: {error}"),
+            None => "not connected to Redis yet".to_owned(),
+        }
     }
 
     /// The options (for the attempt limit and the like).
@@ -63,12 +100,18 @@ impl LazyRedisQueue {
         &self.inner.options
     }
 
-    /// A health contributor: unhealthy while the queue cannot connect for `outage_limit`,
-    /// then the connected queue's own health.
-    pub fn health_contributor(&self, outage_limit: Duration) -> Arc<dyn HealthContributor> {
+    /// See [`RedisQueue::on_contents_lost`]; listeners added before the queue connects are
+    /// kept for it.
+    pub fn on_contents_lost(&self, listener: impl Fn() + Send + Sync + 'static) {
+        self.inner.lost.add(Arc::new(listener));
+    }
+
+    /// A health contributor: unhealthy until the queue has connected, then the connected
+    /// queue's own health (see [`RedisQueue::health_contributor`]). It never connects or
+    /// waits on Redis itself.
+    pub fn health_contributor(&self) -> Arc<dyn HealthContributor> {
         Arc::new(LazyHealth {
             queue: self.clone(),
-            outage_limit,
             health: OnceCell::new(),
         })
     }
@@ -76,22 +119,21 @@ impl LazyRedisQueue {
 
 struct LazyHealth {
     queue: LazyRedisQueue,
-    outage_limit: Duration,
     health: OnceCell<Arc<dyn HealthContributor>>,
 }
 
 #[async_trait]
 impl HealthContributor for LazyHealth {
     async fn check(&self) -> HealthReport {
-        match self.queue.get().await {
-            Ok(queue) => {
+        match self.queue.inner.queue.get() {
+            Some(queue) => {
                 let health = self
                     .health
-                    .get_or_init(|| async { queue.health_contributor(self.outage_limit) })
+                    .get_or_init(|| async { queue.health_contributor() })
                     .await;
                 health.check().await
             }
-            Err(error) => HealthReport::degraded(format!("not connected yet: {error}")),
+            None => HealthReport::unhealthy(self.queue.not_connected()),
         }
     }
 }
@@ -106,8 +148,25 @@ impl TaskQueue for LazyRedisQueue {
         self.get().await?.publish(task).await
     }
 
+    /// Waits until the queue can connect (an unreachable Redis is waited out, as the
+    /// connected queue's `consume` does), then for a task.
     async fn consume(&self) -> Result<Delivery, QueueError> {
-        self.get().await?.consume().await
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.connect().await {
+                Ok(queue) => return queue.consume().await,
+                Err(RedisQueueError::Unreachable { .. }) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(CONNECT_PAUSE_MAX);
+                }
+                Err(error) => {
+                    return Err(QueueError::Unavailable {
+                        queue: self.inner.name.clone(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
@@ -131,8 +190,16 @@ impl TaskQueue for LazyRedisQueue {
         self.get().await?.release(delivery).await
     }
 
+    /// The connected queue's stats; before it connected, an error at once (stats serve
+    /// status and metrics, which must not wait for a connection).
     async fn stats(&self) -> Result<QueueStats, QueueError> {
-        self.get().await?.stats().await
+        match self.inner.queue.get() {
+            Some(queue) => queue.stats().await,
+            None => Err(QueueError::Unavailable {
+                queue: self.inner.name.clone(),
+                reason: self.not_connected(),
+            }),
+        }
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {

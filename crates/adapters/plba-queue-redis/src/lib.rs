@@ -11,7 +11,13 @@
 //!   (`XAUTOCLAIM`) and publishes them again with the attempt counted; while a handler runs,
 //!   its entry's idle time is reset periodically (heartbeat), so a slow task is not stolen.
 //! - All keys of a queue share one hash slot (`{name}`), so scripts work on Redis Cluster.
+//! - Redis losing the queue (restarted without its data, `FLUSHALL`) is survived: consumers
+//!   and the maintenance task recreate the stream and group, and every process is told
+//!   through [`RedisQueue::on_contents_lost`] so lost work can be published again. While
+//!   no task can be consumed the queue's health is unhealthy; health and stats never wait
+//!   on Redis.
 
+mod condition;
 mod health;
 mod keys;
 mod lazy;

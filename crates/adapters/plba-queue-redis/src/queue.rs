@@ -1,6 +1,7 @@
 //! The Redis Streams queue.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,12 +9,14 @@ use plba_contracts::{
     DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, Task, TaskQueue,
     async_trait,
 };
+use redis::aio::ConnectionLike;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Script, Value};
+use redis::{AsyncConnectionConfig, Client, RedisError, Script, Value};
 
+use crate::condition::{Condition, LostListeners, is_missing_group, is_outage};
 use crate::keys::Keys;
 use crate::options::{RedisQueueError, RedisQueueOptions};
-use crate::scripts::{MOVE_DUE, RECLAIM, RESCUE};
+use crate::scripts::{ENSURE_GROUP, MOVE_DUE, RECLAIM, RESCUE};
 use crate::wire::{decode, encode, now_ms};
 
 /// A task queue in Redis Streams, shared by every process that opens the same name on the
@@ -40,7 +43,25 @@ struct Inner {
     move_due: Script,
     reclaim: Script,
     rescue: Script,
+    ensure_group: Script,
+    /// What health and stats report without a round trip.
+    condition: Arc<Condition>,
+    /// Told when the queue's contents were lost.
+    lost: Arc<LostListeners>,
+    /// The queue's epoch as this process last saw it (see `scripts::ENSURE_GROUP`).
+    epoch: Mutex<String>,
+    /// How many times the contents were lost while this queue was open.
+    losses: AtomicU64,
 }
+
+/// The first pause of a consumer waiting for Redis to come back; it doubles up to
+/// [`OUTAGE_PAUSE_MAX`], so a consumer notices the return within a second.
+const OUTAGE_PAUSE_MIN: Duration = Duration::from_millis(50);
+const OUTAGE_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// The longest `stats` waits for Redis: status and metrics are served to probes and
+/// scrapers with their own short timeouts, and must answer whatever Redis does.
+const STATS_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn unavailable(queue: &str, error: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable {
@@ -63,12 +84,20 @@ pub(crate) fn process_identity() -> String {
 
 impl RedisQueue {
     /// Connects, creates the consumer group when missing, and starts the maintenance task
-    /// (delayed tasks, janitor, heartbeat) on the current tokio runtime.
+    /// (delayed tasks, janitor, heartbeat, lost-contents watch) on the current tokio runtime.
     pub async fn connect(
         name: impl Into<String>,
         options: RedisQueueOptions,
     ) -> Result<Self, RedisQueueError> {
-        let name = name.into();
+        Self::connect_with(name.into(), options, Arc::default()).await
+    }
+
+    /// [`connect`](Self::connect), telling `lost` when the contents are lost.
+    pub(crate) async fn connect_with(
+        name: String,
+        options: RedisQueueOptions,
+        lost: Arc<LostListeners>,
+    ) -> Result<Self, RedisQueueError> {
         if let Err(error) = options.check() {
             return Err(RedisQueueError::Invalid {
                 queue: name,
@@ -90,19 +119,16 @@ impl RedisQueue {
             .await
             .map_err(unreachable)?;
         let keys = Keys::new(&options.prefix, &name);
-        let created: Result<Value, _> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&keys.stream)
+        let ensure_group = Script::new(ENSURE_GROUP);
+        // The epoch seen now is the baseline: only a later change means a loss.
+        let epoch: String = ensure_group
+            .key(&keys.stream)
+            .key(&keys.epoch)
             .arg(&options.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut commands)
-            .await;
-        if let Err(error) = created
-            && error.code() != Some("BUSYGROUP")
-        {
-            return Err(unreachable(error));
-        }
+            .arg(process_identity())
+            .invoke_async(&mut commands)
+            .await
+            .map_err(unreachable)?;
         let queue = Self {
             inner: Arc::new(Inner {
                 name,
@@ -115,6 +141,11 @@ impl RedisQueue {
                 move_due: Script::new(MOVE_DUE),
                 reclaim: Script::new(RECLAIM),
                 rescue: Script::new(RESCUE),
+                ensure_group,
+                condition: Arc::default(),
+                lost,
+                epoch: Mutex::new(epoch),
+                losses: AtomicU64::new(0),
                 options,
             }),
         };
@@ -122,16 +153,26 @@ impl RedisQueue {
         Ok(queue)
     }
 
-    /// A health contributor for this queue's Redis: degraded while it does not answer,
-    /// unhealthy once that lasts `outage_limit`.
-    pub fn health_contributor(
-        &self,
-        outage_limit: Duration,
-    ) -> Arc<dyn plba_contracts::HealthContributor> {
-        Arc::new(crate::health::RedisHealth::new(
-            self.inner.commands.clone(),
-            outage_limit,
-        ))
+    /// A health contributor for this queue: unhealthy while no task can be consumed (Redis
+    /// unreachable, or the consumer group missing and not recreated yet), ok otherwise. It
+    /// answers from what the queue's own round trips found, never waiting on Redis.
+    pub fn health_contributor(&self) -> Arc<dyn plba_contracts::HealthContributor> {
+        Arc::new(crate::health::RedisHealth::new(Arc::clone(
+            &self.inner.condition,
+        )))
+    }
+
+    /// Calls `listener` whenever this queue finds that Redis lost its contents (restarted
+    /// without its data, `FLUSHALL`, the keys deleted): the tasks published before are gone,
+    /// so whoever published them and still waits for them to complete must publish them
+    /// again. Every process using the queue is told, whichever one recreated it.
+    pub fn on_contents_lost(&self, listener: impl Fn() + Send + Sync + 'static) {
+        self.inner.lost.add(Arc::new(listener));
+    }
+
+    /// How many times the contents were found lost since this queue connected.
+    pub fn contents_lost(&self) -> u64 {
+        self.inner.losses.load(Ordering::Relaxed)
     }
 
     /// This process's consumer name in the group.
@@ -173,7 +214,7 @@ impl RedisQueue {
         Ok(moved)
     }
 
-    async fn reader(&self) -> Result<MultiplexedConnection, QueueError> {
+    async fn reader(&self) -> Result<MultiplexedConnection, RedisError> {
         if let Some(conn) = self
             .inner
             .readers
@@ -192,7 +233,14 @@ impl RedisQueue {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| unavailable(&self.inner.name, e))
+    }
+
+    fn return_reader(&self, reader: MultiplexedConnection) {
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(reader);
     }
 
     fn lease(&self, id: &str) {
@@ -237,8 +285,58 @@ impl RedisQueue {
             .ignore();
         let mut conn = inner.commands.clone();
         let result = pipe.query_async::<()>(&mut conn).await;
+        inner.observe(&result);
         self.unlease(id);
         result.map_err(|e| unavailable(&inner.name, e))
+    }
+}
+
+impl Inner {
+    /// Records what a round trip says about Redis.
+    fn observe<T>(&self, result: &Result<T, RedisError>) {
+        match result {
+            Ok(_) => self.condition.reachable(&self.name),
+            Err(error) if is_outage(error) => self.condition.unreachable(&self.name, error),
+            // Redis answered, if with an error.
+            Err(_) => self.condition.reachable(&self.name),
+        }
+    }
+
+    /// Recreates the stream and consumer group when missing (through `conn`, any working
+    /// connection) and adopts the queue's epoch, announcing a loss when it changed.
+    async fn ensure_group(&self, conn: &mut impl ConnectionLike) -> Result<(), RedisError> {
+        let epoch: Result<String, _> = self
+            .ensure_group
+            .key(&self.keys.stream)
+            .key(&self.keys.epoch)
+            .arg(&self.options.group)
+            .arg(process_identity())
+            .invoke_async(conn)
+            .await;
+        self.observe(&epoch);
+        let epoch = epoch?;
+        self.condition.group_present();
+        self.adopt_epoch(epoch);
+        Ok(())
+    }
+
+    /// Takes `epoch` as the queue's current one; a change means Redis lost what the queue
+    /// held, and the listeners are told so their work is published again.
+    fn adopt_epoch(&self, epoch: String) {
+        {
+            let mut current = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+            if *current == epoch {
+                return;
+            }
+            *current = epoch;
+        }
+        self.losses.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            queue = %self.name,
+            "Redis lost this queue's contents (restarted without its data, flushed, or the keys \
+             were deleted); stream and consumer group recreated, publishers told to publish their unfinished work again"
+        );
+        self.lost.notify();
     }
 }
 
@@ -346,8 +444,9 @@ fn read_group_entries(value: &Value) -> Vec<(String, Vec<Vec<u8>>)> {
     }
 }
 
-/// Background upkeep while the queue is alive: due delayed tasks back into the stream;
-/// every visibility timeout / 4, the janitor and the heartbeat.
+/// Background upkeep while the queue is alive: due delayed tasks back into the stream (each
+/// round also tells the health whether Redis answers); every second, the lost-contents watch
+/// and the orphan rescue; every visibility timeout / 4, the janitor and the heartbeat.
 async fn maintain(inner: Weak<Inner>) {
     let mut last_janitor = tokio::time::Instant::now();
     let mut last_rescue = tokio::time::Instant::now();
@@ -364,11 +463,13 @@ async fn maintain(inner: Weak<Inner>) {
             .arg(now_ms())
             .invoke_async(&mut conn)
             .await;
+        inner.observe(&moved);
         if let Err(error) = moved {
             tracing::debug!(queue = %inner.name, %error, "moving delayed tasks failed; will retry");
         }
         if last_rescue.elapsed() >= ORPHAN_CHECK {
             last_rescue = tokio::time::Instant::now();
+            watch_epoch(&inner, &mut conn).await;
             rescue_orphans(&inner, &mut conn).await;
         }
         if last_janitor.elapsed() >= inner.options.visibility_timeout() / 4 {
@@ -390,6 +491,9 @@ async fn maintain(inner: Weak<Inner>) {
                 Ok(n) => {
                     tracing::warn!(queue = %inner.name, reclaimed = n, "redelivering tasks whose consumer stopped answering");
                 }
+                Err(error) if is_missing_group(&error) => {
+                    recreate_group(&inner, &mut conn, error.to_string()).await;
+                }
                 Err(error) => {
                     tracing::debug!(queue = %inner.name, %error, "janitor failed; will retry");
                 }
@@ -400,8 +504,38 @@ async fn maintain(inner: Weak<Inner>) {
     }
 }
 
-/// How often this process looks for its own orphaned entries.
+/// How often this process looks for its own orphaned entries and checks the queue's epoch.
 const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+
+/// Reads the queue's epoch: a new one means another process recreated the queue after a
+/// loss; none at all means the keys are gone (Redis restarted empty or was flushed) and
+/// nobody recreated them yet, so this process does. Either way the listeners hear of it,
+/// even when no consumer of this process ever saw `NOGROUP`.
+async fn watch_epoch(inner: &Inner, conn: &mut ConnectionManager) {
+    let epoch: Result<Option<String>, _> = redis::cmd("GET")
+        .arg(&inner.keys.epoch)
+        .query_async(conn)
+        .await;
+    inner.observe(&epoch);
+    match epoch {
+        Ok(Some(epoch)) => inner.adopt_epoch(epoch),
+        Ok(None) => {
+            let why = format!("the queue's keys are gone (no {})", inner.keys.epoch);
+            recreate_group(inner, conn, why).await;
+        }
+        Err(error) => {
+            tracing::debug!(queue = %inner.name, %error, "reading the queue's epoch failed; will retry");
+        }
+    }
+}
+
+/// Marks the group missing (health: unhealthy) and recreates it.
+async fn recreate_group(inner: &Inner, conn: &mut ConnectionManager, why: String) {
+    inner.condition.group_missing(why);
+    if let Err(error) = inner.ensure_group(conn).await {
+        tracing::debug!(queue = %inner.name, %error, "recreating the consumer group failed; will retry");
+    }
+}
 
 /// An entry pending for this consumer this long without a lease was never handed to a
 /// handler: leases are taken as soon as a read returns.
@@ -423,8 +557,13 @@ async fn rescue_orphans(inner: &Inner, conn: &mut ConnectionManager) {
         .arg(&inner.consumer)
         .query_async(conn)
         .await;
-    let Ok(Value::Array(entries)) = pending else {
-        return;
+    let entries = match pending {
+        Ok(Value::Array(entries)) => entries,
+        Err(error) if is_missing_group(&error) => {
+            recreate_group(inner, conn, error.to_string()).await;
+            return;
+        }
+        _ => return,
     };
     let orphans: Vec<String> = {
         let leased = inner.leased.lock().unwrap_or_else(|e| e.into_inner());
@@ -494,7 +633,7 @@ impl TaskQueue for RedisQueue {
     async fn publish(&self, task: Task) -> Result<(), QueueError> {
         let inner = &self.inner;
         let mut conn = inner.commands.clone();
-        redis::pipe()
+        let published = redis::pipe()
             .atomic()
             .add_command(push_task(&inner.keys.stream, encode(&task, 0)))
             .ignore()
@@ -504,14 +643,31 @@ impl TaskQueue for RedisQueue {
             .arg(1)
             .ignore()
             .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| unavailable(&inner.name, e))
+            .await;
+        inner.observe(&published);
+        published.map_err(|e| unavailable(&inner.name, e))
     }
 
+    /// Waits for a task, and through an outage too: while Redis is unreachable or
+    /// loading it retries (pausing up to a second), and when the stream or the consumer
+    /// group is gone it recreates them. Either is the queue's to handle; failing would
+    /// only make the worker restart, back off, and be taken for broken long after Redis is
+    /// back. The queue's health says meanwhile that nothing can be consumed.
     async fn consume(&self) -> Result<Delivery, QueueError> {
         let inner = &self.inner;
+        let mut pause = OUTAGE_PAUSE_MIN;
+        let mut recreated = false;
         loop {
-            let mut reader = self.reader().await?;
+            let mut reader = match self.reader().await {
+                Ok(reader) => reader,
+                Err(error) if is_outage(&error) => {
+                    inner.condition.unreachable(&inner.name, &error);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                    continue;
+                }
+                Err(error) => return Err(unavailable(&inner.name, error)),
+            };
             let reply: Result<Value, _> = redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(&inner.options.group)
@@ -525,12 +681,38 @@ impl TaskQueue for RedisQueue {
                 .arg(">")
                 .query_async(&mut reader)
                 .await;
-            let reply = reply.map_err(|e| unavailable(&inner.name, e))?;
-            inner
-                .readers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(reader);
+            inner.observe(&reply);
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) if is_missing_group(&error) => {
+                    // Redis lost the group (or the whole stream): recreate both through
+                    // this connection, which works, and read again.
+                    inner.condition.group_missing(error.to_string());
+                    let ensured = inner.ensure_group(&mut reader).await;
+                    self.return_reader(reader);
+                    if let Err(error) = ensured {
+                        tracing::debug!(queue = %inner.name, %error, "recreating the consumer group failed; will retry");
+                    }
+                    // Straight back to reading the first time; should the group keep
+                    // vanishing (or fail to be made), pause rather than hammer Redis.
+                    if recreated {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                    }
+                    recreated = true;
+                    continue;
+                }
+                Err(error) if is_outage(&error) => {
+                    // The connection is dropped with the error; the next round opens one.
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                    continue;
+                }
+                Err(error) => return Err(unavailable(&inner.name, error)),
+            };
+            pause = OUTAGE_PAUSE_MIN;
+            recreated = false;
+            self.return_reader(reader);
             let Some((id, fields)) = read_group_entries(&reply).into_iter().next() else {
                 continue;
             };
@@ -655,12 +837,18 @@ impl TaskQueue for RedisQueue {
         self.settle(&id, pipe).await
     }
 
+    /// Live counts, or at once an error while Redis is known to be unusable; a Redis that
+    /// does not answer within a fraction of a second is an error too (status and metrics
+    /// must answer whatever Redis does).
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let inner = &self.inner;
+        if let Some(reason) = inner.condition.blocked() {
+            return Err(unavailable(&inner.name, reason));
+        }
         let mut conn = inner.commands.clone();
         type Replies = (u64, Value, u64, u64, Vec<(String, u64)>, Value);
-        let (length, pending, delayed, dead, counters, groups): Replies = redis::pipe()
-            .cmd("XLEN")
+        let mut pipe = redis::pipe();
+        pipe.cmd("XLEN")
             .arg(&inner.keys.stream)
             .cmd("XPENDING")
             .arg(&inner.keys.stream)
@@ -673,10 +861,22 @@ impl TaskQueue for RedisQueue {
             .arg(&inner.keys.stats)
             .cmd("XINFO")
             .arg("GROUPS")
-            .arg(&inner.keys.stream)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| unavailable(&inner.name, e))?;
+            .arg(&inner.keys.stream);
+        let query = pipe.query_async(&mut conn);
+        let limit = STATS_TIMEOUT.min(inner.options.command_timeout());
+        let (length, pending, delayed, dead, counters, groups): Replies =
+            match tokio::time::timeout(limit, query).await {
+                Ok(replies) => {
+                    inner.observe(&replies);
+                    replies.map_err(|e| unavailable(&inner.name, e))?
+                }
+                Err(_) => {
+                    return Err(unavailable(
+                        &inner.name,
+                        format!("Redis did not answer within {limit:?}"),
+                    ));
+                }
+            };
         let in_flight = match &pending {
             Value::Array(summary) => match summary.first() {
                 Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),

@@ -57,3 +57,20 @@ for i = 2, #ARGV do
 end
 return rescued
 ";
+
+/// Creates the consumer group (and the stream) when missing, reading from the start of the
+/// stream so that tasks published meanwhile are kept, and returns the queue's epoch: a token
+/// replaced whenever the group had to be created, because then whatever the queue held may
+/// be gone (Redis restarted empty, `FLUSHALL`, the keys deleted). Every process compares it
+/// with the one it saw, so each learns of a loss, whichever process recreated the group.
+/// KEYS: stream, epoch. ARGV: group, a fresh epoch.
+pub(crate) const ENSURE_GROUP: &str = r"
+local created = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+if type(created) == 'table' and created.err then
+  if not string.find(created.err, 'BUSYGROUP', 1, true) then return created end
+  redis.call('SET', KEYS[2], ARGV[2], 'NX')
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+return redis.call('GET', KEYS[2])
+";

@@ -1,4 +1,5 @@
-//! Redis restarted mid-run: consumers reconnect, health goes degraded then ok, no task lost.
+//! Redis restarted mid-run: consumers reconnect, health goes unhealthy (nothing can be
+//! consumed) then ok, no task lost.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -34,7 +35,7 @@ async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
             .await
             .unwrap();
     }
-    let health = queue.health_contributor(Duration::from_secs(60));
+    let health = queue.health_contributor();
     let handler = Arc::new(CountingHandler::new());
     let spec = QueueWorkerPool::new("workers", queue.clone(), handler.clone())
         .concurrency(3)
@@ -64,14 +65,14 @@ async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
     redis.kill();
     eventually_async(
         Duration::from_secs(30),
-        "health degraded while Redis is down",
+        "health unhealthy while Redis is down",
         || async {
             runtime
                 .health()
                 .await
                 .contributors
                 .iter()
-                .any(|c| c.name == "redis" && c.state == HealthState::Degraded)
+                .any(|c| c.name == "redis" && c.state == HealthState::Unhealthy)
         },
     )
     .await;
