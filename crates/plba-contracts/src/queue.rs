@@ -12,30 +12,46 @@ use crate::task::Task;
 ///
 /// Opaque to workers and handlers: a memory queue stores a sequence number, a Redis queue a
 /// stream entry id. Backends build it with [`Receipt::from_seq`] or [`Receipt::from_key`] and
-/// read it back with [`Receipt::seq`] / [`Receipt::key`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Receipt(ReceiptRepr);
+/// read it back with [`Receipt::seq`] / [`Receipt::key`]. It names the queue that issued it,
+/// so settling a delivery on another queue is an error ([`Receipt::check_queue`]), and it is
+/// not `Clone`: one delivery, one settlement.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Receipt {
+    queue: Arc<str>,
+    repr: ReceiptRepr,
+}
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 enum ReceiptRepr {
     Seq(u64),
     Key(Arc<str>),
 }
 
 impl Receipt {
-    /// A receipt that is a number.
-    pub fn from_seq(seq: u64) -> Self {
-        Self(ReceiptRepr::Seq(seq))
+    /// A receipt of queue `queue` that is a number.
+    pub fn from_seq(queue: impl Into<Arc<str>>, seq: u64) -> Self {
+        Self {
+            queue: queue.into(),
+            repr: ReceiptRepr::Seq(seq),
+        }
     }
 
-    /// A receipt that is a string key (e.g. a stream entry id).
-    pub fn from_key(key: impl Into<Arc<str>>) -> Self {
-        Self(ReceiptRepr::Key(key.into()))
+    /// A receipt of queue `queue` that is a string key (e.g. a stream entry id).
+    pub fn from_key(queue: impl Into<Arc<str>>, key: impl Into<Arc<str>>) -> Self {
+        Self {
+            queue: queue.into(),
+            repr: ReceiptRepr::Key(key.into()),
+        }
+    }
+
+    /// The name of the queue that issued it.
+    pub fn queue(&self) -> &str {
+        &self.queue
     }
 
     /// The number, if this receipt was built from one.
     pub fn seq(&self) -> Option<u64> {
-        match &self.0 {
+        match &self.repr {
             ReceiptRepr::Seq(seq) => Some(*seq),
             ReceiptRepr::Key(_) => None,
         }
@@ -43,23 +59,65 @@ impl Receipt {
 
     /// The key, if this receipt was built from one.
     pub fn key(&self) -> Option<&str> {
-        match &self.0 {
+        match &self.repr {
             ReceiptRepr::Key(key) => Some(key),
             ReceiptRepr::Seq(_) => None,
+        }
+    }
+
+    /// `Ok` when queue `name` issued this receipt; a backend calls it before settling.
+    ///
+    /// ```
+    /// use plba_contracts::{QueueError, Receipt};
+    ///
+    /// let receipt = Receipt::from_seq("orders", 7);
+    /// assert!(receipt.check_queue("orders").is_ok());
+    /// assert!(matches!(receipt.check_queue("mail"), Err(QueueError::WrongQueue { .. })));
+    /// ```
+    pub fn check_queue(&self, name: &str) -> Result<(), QueueError> {
+        if *self.queue == *name {
+            Ok(())
+        } else {
+            Err(QueueError::WrongQueue {
+                queue: name.to_owned(),
+                issued_by: self.queue.to_string(),
+            })
         }
     }
 }
 
 /// A task handed to one consumer, together with what the queue needs to settle it.
 ///
-/// Settling consumes the delivery, so a delivery is acked, nacked, released or
-/// dead-lettered at most once by construction.
+/// Settling consumes the delivery, and a delivery cannot be copied or taken apart outside
+/// its backend, so it is acked, nacked, released or dead-lettered at most once by
+/// construction.
 #[derive(Debug)]
 pub struct Delivery {
-    /// The task, with `attempt` already counting this delivery.
-    pub task: Task,
+    task: Task,
+    receipt: Receipt,
+}
+
+impl Delivery {
+    /// What a backend hands out: the task (with `attempt` already counting this delivery)
+    /// and its receipt.
+    pub fn new(task: Task, receipt: Receipt) -> Self {
+        Self { task, receipt }
+    }
+
+    /// The task.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
     /// The backend's handle for this delivery.
-    pub receipt: Receipt,
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The task and the receipt, for the backend settling the delivery.
+    pub fn into_parts(self) -> (Task, Receipt) {
+        (self.task, self.receipt)
+    }
 }
 
 /// What a [`TaskQueue::nack`] did with the task.
@@ -148,6 +206,14 @@ pub enum QueueError {
         queue: String,
         /// What was wrong.
         reason: String,
+    },
+    /// A delivery was settled on a queue other than the one that handed it out.
+    #[error("queue {queue:?} cannot settle a delivery of queue {issued_by:?}")]
+    WrongQueue {
+        /// The queue asked to settle.
+        queue: String,
+        /// The queue that issued the delivery.
+        issued_by: String,
     },
 }
 

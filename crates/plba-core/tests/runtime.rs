@@ -161,8 +161,8 @@ async fn force_stop_after_the_timeout_ends_a_handler_that_never_returns() {
     assert_eq!((stats.depth, stats.in_flight), (1, 0), "{stats:?}");
     assert_eq!(metrics.snapshot().released, 1);
     let delivery = queue.consume().await.unwrap();
-    assert_eq!(delivery.task.id, ids[0]);
-    assert_eq!(delivery.task.attempt, 1);
+    assert_eq!(delivery.task().id, ids[0]);
+    assert_eq!(delivery.task().attempt, 1);
 }
 
 struct PanicsOnFirstAttempt {

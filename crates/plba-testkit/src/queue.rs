@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use plba_contracts::{NackOutcome, Task, TaskId, TaskQueue, async_trait};
+use plba_contracts::{NackOutcome, QueueError, Task, TaskId, TaskQueue, async_trait};
 
 use crate::wait::within;
 
@@ -67,7 +67,7 @@ fn sample(n: u32) -> Task {
 async fn assert_nothing_within(queue: &dyn TaskQueue, window: Duration, what: &str) {
     if let Ok(result) = tokio::time::timeout(window, queue.consume()).await {
         let delivery = result.expect("consume failed");
-        panic!("{what}: unexpectedly delivered {:?}", delivery.task);
+        panic!("{what}: unexpectedly delivered {:?}", delivery.task());
     }
 }
 
@@ -83,10 +83,11 @@ pub async fn publish_consume_ack(factory: &dyn QueueFactory) {
     for _ in 0..3 {
         let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
         assert_eq!(
-            delivery.task.attempt, 1,
+            delivery.task().attempt,
+            1,
             "first delivery counts as attempt 1"
         );
-        received.push(delivery.task.clone());
+        received.push(delivery.task().clone());
         queue.ack(delivery).await.unwrap();
     }
     received.sort_by_key(|t| t.id);
@@ -132,8 +133,8 @@ pub async fn nack_redelivers_with_attempt_counted(factory: &dyn QueueFactory) {
     let outcome = queue.nack(first, None, "transient").await.unwrap();
     assert_eq!(outcome, NackOutcome::Requeued);
     let second = within(PROMPT, "redelivery", queue.consume()).await.unwrap();
-    assert_eq!(second.task.id, task.id);
-    assert_eq!(second.task.attempt, 2);
+    assert_eq!(second.task().id, task.id);
+    assert_eq!(second.task().attempt, 2);
     queue.ack(second).await.unwrap();
     assert_eq!(queue.stats().await.unwrap().retried, 1);
 }
@@ -160,7 +161,7 @@ pub async fn nack_with_delay_redelivers_after_the_delay(factory: &dyn QueueFacto
         "redelivered after {:?}, before the {delay:?} delay",
         nacked_at.elapsed()
     );
-    assert_eq!(again.task.attempt, 2);
+    assert_eq!(again.task().attempt, 2);
     queue.ack(again).await.unwrap();
 }
 
@@ -181,7 +182,7 @@ pub async fn dead_letter_after_max_attempts(factory: &dyn QueueFactory) {
         NackOutcome::Requeued
     );
     let second = within(PROMPT, "consume", queue.consume()).await.unwrap();
-    assert_eq!(second.task.attempt, 2);
+    assert_eq!(second.task().attempt, 2);
     assert_eq!(
         queue.nack(second, None, "db down").await.unwrap(),
         NackOutcome::DeadLettered
@@ -232,7 +233,7 @@ pub async fn release_does_not_charge_an_attempt(factory: &dyn QueueFactory) {
     let again = within(PROMPT, "consume after release", queue.consume())
         .await
         .unwrap();
-    assert_eq!(again.task.attempt, 1);
+    assert_eq!(again.task().attempt, 1);
     queue.ack(again).await.unwrap();
 }
 
@@ -279,7 +280,7 @@ pub async fn cancelled_consume_loses_nothing(factory: &dyn QueueFactory) {
     let task = sample(9);
     queue.publish(task.clone()).await.unwrap();
     let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
-    assert_eq!(delivery.task.id, task.id);
+    assert_eq!(delivery.task().id, task.id);
     queue.ack(delivery).await.unwrap();
 }
 
@@ -310,7 +311,7 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
         consumers.push(tokio::spawn(async move {
             loop {
                 let delivery = queue.consume().await.unwrap();
-                *seen.lock().unwrap().entry(delivery.task.id).or_default() += 1;
+                *seen.lock().unwrap().entry(delivery.task().id).or_default() += 1;
                 queue.ack(delivery).await.unwrap();
                 done.add_permits(1);
             }
@@ -332,6 +333,23 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
     assert_eq!(stats.acked, u64::from(TASKS));
 }
 
+/// A delivery settled on another queue is refused, and the issuing queue can still settle it:
+/// a receipt identifies its queue.
+pub async fn a_delivery_settles_only_on_its_own_queue(factory: &dyn QueueFactory) {
+    let first = factory.create(ConformanceSpec::default()).await;
+    let other = factory.create(ConformanceSpec::default()).await;
+    first.publish(sample(1)).await.unwrap();
+    let delivery = within(PROMPT, "delivery", first.consume()).await.unwrap();
+    let refused = other.ack(delivery).await;
+    assert!(
+        matches!(refused, Err(QueueError::WrongQueue { .. })),
+        "{refused:?}"
+    );
+    // Refused before anything was settled, on either queue.
+    assert_eq!(first.stats().await.unwrap().acked, 0);
+    assert_eq!(other.stats().await.unwrap().acked, 0);
+}
+
 /// Expands to one `#[tokio::test]` per conformance check for the given factory expression.
 /// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
 #[macro_export]
@@ -348,6 +366,7 @@ macro_rules! task_queue_conformance {
             full_queue_makes_the_producer_wait,
             cancelled_consume_loses_nothing,
             concurrent_consumers_get_each_task_once,
+            a_delivery_settles_only_on_its_own_queue,
         );
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {

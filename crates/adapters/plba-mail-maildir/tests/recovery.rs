@@ -209,6 +209,6 @@ async fn a_file_name_that_is_not_utf8_is_renamed_once_and_published() {
         "renamed to a UTF-8 name, invalid bytes escaped, nothing lost"
     );
     let delivery = running.queue.consume().await.unwrap();
-    let reference = MailRef::from_task(&delivery.task).unwrap();
+    let reference = MailRef::from_task(delivery.task()).unwrap();
     assert_eq!(reference.key, "1700000000.M1P1.bad%FF%FE.host");
 }

@@ -13,7 +13,7 @@
 //! let queue = MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap();
 //! queue.publish(Task::new("order.created", "42")).await.unwrap();
 //! let delivery = queue.consume().await.unwrap();
-//! assert_eq!(delivery.task.attempt, 1);
+//! assert_eq!(delivery.task().attempt, 1);
 //! queue.ack(delivery).await.unwrap();
 //! assert_eq!(queue.stats().await.unwrap().acked, 1);
 //! # });

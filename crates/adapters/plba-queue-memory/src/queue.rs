@@ -21,6 +21,9 @@ pub struct MemoryQueue {
 
 struct Inner {
     name: String,
+    /// This queue's identity in receipts: its name and an instance number, since two memory
+    /// queues of one name in one process are still two queues. Shared by every receipt.
+    receipt_queue: Arc<str>,
     options: MemoryQueueOptions,
     tx: Sender<Task>,
     rx: Receiver<Task>,
@@ -38,6 +41,9 @@ struct Counters {
     dead_total: AtomicU64,
 }
 
+/// Numbers memory queues, for their receipts.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
 impl MemoryQueue {
     /// A queue named `name`.
     pub fn new(
@@ -49,6 +55,10 @@ impl MemoryQueue {
         let (tx, rx) = async_channel::bounded(options.capacity);
         Ok(Self {
             inner: Arc::new(Inner {
+                receipt_queue: Arc::from(format!(
+                    "{name}#{}",
+                    INSTANCES.fetch_add(1, Ordering::Relaxed)
+                )),
                 name,
                 options,
                 tx,
@@ -188,15 +198,15 @@ impl TaskQueue for MemoryQueue {
             .counters
             .in_flight
             .fetch_add(1, Ordering::Relaxed);
-        Ok(Delivery {
-            task,
-            // The memory queue settles by ownership of the delivery; it needs no receipt.
-            receipt: Receipt::from_seq(0),
-        })
+        // The memory queue settles by ownership of the delivery: its receipt only names the
+        // queue, so a delivery settled on another queue is refused.
+        let receipt = Receipt::from_seq(Arc::clone(&self.inner.receipt_queue), 0);
+        Ok(Delivery::new(task, receipt))
     }
 
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
-        drop(delivery);
+        let (_, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
         self.inner.settle();
         self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -208,8 +218,9 @@ impl TaskQueue for MemoryQueue {
         retry_delay: Option<Duration>,
         reason: &str,
     ) -> Result<NackOutcome, QueueError> {
+        let (task, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
         self.inner.settle();
-        let task = delivery.task;
         if task.attempt >= self.inner.options.max_attempts {
             let reason = format!("attempts exhausted ({}): {reason}", task.attempt);
             self.inner.push_dead(task, &reason);
@@ -221,14 +232,17 @@ impl TaskQueue for MemoryQueue {
     }
 
     async fn dead_letter(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
+        let (task, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
         self.inner.settle();
-        self.inner.push_dead(delivery.task, reason);
+        self.inner.push_dead(task, reason);
         Ok(())
     }
 
     async fn release(&self, delivery: Delivery) -> Result<(), QueueError> {
+        let (mut task, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
         self.inner.settle();
-        let mut task = delivery.task;
         task.attempt = task.attempt.saturating_sub(1);
         self.requeue(task, None)
     }
@@ -315,7 +329,7 @@ mod tests {
         assert_eq!(outcome, NackOutcome::DeadLettered);
         assert_eq!(queue.replay_dead_letters().await.unwrap(), 1);
         let delivery = queue.consume().await.unwrap();
-        assert_eq!(delivery.task.attempt, 1);
+        assert_eq!(delivery.task().attempt, 1);
         assert_eq!(queue.stats().await.unwrap().dead, 0);
     }
 

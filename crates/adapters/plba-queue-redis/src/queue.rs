@@ -28,6 +28,8 @@ pub struct RedisQueue {
 
 struct Inner {
     name: String,
+    /// The name again, shared by every receipt (no allocation per delivery).
+    receipt_queue: Arc<str>,
     keys: Keys,
     options: RedisQueueOptions,
     client: Client,
@@ -131,6 +133,7 @@ impl RedisQueue {
             .map_err(unreachable)?;
         let queue = Self {
             inner: Arc::new(Inner {
+                receipt_queue: Arc::from(name.as_str()),
                 name,
                 keys,
                 client,
@@ -260,13 +263,14 @@ impl RedisQueue {
     }
 
     fn receipt_id(&self, delivery: &Delivery) -> Result<String, QueueError> {
-        delivery
-            .receipt
+        let receipt = delivery.receipt();
+        receipt.check_queue(&self.inner.name)?;
+        receipt
             .key()
             .map(str::to_owned)
             .ok_or_else(|| QueueError::Misuse {
                 queue: self.inner.name.clone(),
-                reason: "a delivery from another queue was settled here".to_owned(),
+                reason: "a delivery without a stream entry id was settled here".to_owned(),
             })
     }
 
@@ -723,10 +727,10 @@ impl TaskQueue for RedisQueue {
                 Ok(mut task) => {
                     task.attempt = task.attempt.saturating_add(1);
                     self.lease(&id);
-                    return Ok(Delivery {
+                    return Ok(Delivery::new(
                         task,
-                        receipt: Receipt::from_key(id),
-                    });
+                        Receipt::from_key(Arc::clone(&self.inner.receipt_queue), id),
+                    ));
                 }
                 Err(reason) => {
                     // Bad stored data never stops the queue: it is moved aside, with the reason.
@@ -770,14 +774,14 @@ impl TaskQueue for RedisQueue {
         retry_delay: Option<Duration>,
         reason: &str,
     ) -> Result<NackOutcome, QueueError> {
-        if delivery.task.attempt >= self.inner.options.max_attempts {
-            let reason = format!("attempts exhausted ({}): {reason}", delivery.task.attempt);
+        if delivery.task().attempt >= self.inner.options.max_attempts {
+            let reason = format!("attempts exhausted ({}): {reason}", delivery.task().attempt);
             self.dead_letter(delivery, &reason).await?;
             return Ok(NackOutcome::DeadLettered);
         }
         let id = self.receipt_id(&delivery)?;
         let inner = &self.inner;
-        let stored = encode(&delivery.task, delivery.task.attempt);
+        let stored = encode(delivery.task(), delivery.task().attempt);
         let mut pipe = redis::pipe();
         pipe.atomic();
         match retry_delay.filter(|d| !d.is_zero()) {
@@ -807,14 +811,14 @@ impl TaskQueue for RedisQueue {
     async fn dead_letter(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
         let id = self.receipt_id(&delivery)?;
         let inner = &self.inner;
-        tracing::warn!(queue = %inner.name, task_id = %delivery.task.id, attempt = delivery.task.attempt, reason, "task dead-lettered");
+        tracing::warn!(queue = %inner.name, task_id = %delivery.task().id, attempt = delivery.task().attempt, reason, "task dead-lettered");
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("XADD")
             .arg(&inner.keys.dead)
             .arg("*")
             .arg("task")
-            .arg(encode(&delivery.task, delivery.task.attempt))
+            .arg(encode(delivery.task(), delivery.task().attempt))
             .arg("reason")
             .arg(reason)
             .arg("dead_at_ms")
@@ -826,12 +830,12 @@ impl TaskQueue for RedisQueue {
     async fn release(&self, delivery: Delivery) -> Result<(), QueueError> {
         let id = self.receipt_id(&delivery)?;
         let inner = &self.inner;
-        let attempt = delivery.task.attempt.saturating_sub(1);
+        let attempt = delivery.task().attempt.saturating_sub(1);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .add_command(push_task(
                 &inner.keys.stream,
-                encode(&delivery.task, attempt),
+                encode(delivery.task(), attempt),
             ))
             .ignore();
         self.settle(&id, pipe).await

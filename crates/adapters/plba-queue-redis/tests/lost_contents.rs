@@ -64,7 +64,7 @@ async fn consumers_carry_on_after_a_flushall() {
     redis.flushall();
     queue.publish(Task::new("job", "after")).await.unwrap();
     let after = next_delivery(&queue, "a task published after FLUSHALL").await;
-    assert_eq!(after.task.payload.as_ref(), b"after");
+    assert_eq!(after.task().payload.as_ref(), b"after");
     queue.ack(after).await.unwrap();
     let health = queue.health_contributor();
     eventually_async(DEADLINE, "health ok after recovery", || async {
@@ -111,7 +111,7 @@ async fn lost_contents_are_announced_once_per_loss() {
     .await;
     queue.publish(Task::new("job", "fresh")).await.unwrap();
     let fresh = next_delivery(&queue, "a task after the loss").await;
-    assert_eq!(fresh.task.payload.as_ref(), b"fresh");
+    assert_eq!(fresh.task().payload.as_ref(), b"fresh");
     queue.ack(fresh).await.unwrap();
     assert_eq!(
         losses.load(Ordering::SeqCst),

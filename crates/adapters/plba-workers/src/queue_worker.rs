@@ -78,10 +78,10 @@ where
     async fn process(&self, delivery: Delivery, ctx: &WorkerContext) {
         let metrics = &*self.metrics;
         metrics.begin();
-        let span = self.tracer.process_span(self.queue.name(), &delivery.task);
+        let span = self.tracer.process_span(self.queue.name(), delivery.task());
         let started = tokio::time::Instant::now();
         let outcome = {
-            let handling = AssertUnwindSafe(self.handler.handle(&delivery.task))
+            let handling = AssertUnwindSafe(self.handler.handle(delivery.task()))
                 .catch_unwind()
                 .instrument(span.clone());
             tokio::select! {
@@ -94,15 +94,15 @@ where
         if outcome.is_some() {
             metrics.duration.observe(started.elapsed());
         }
-        let task_id = delivery.task.id;
-        let attempt = delivery.task.attempt;
+        let task_id = delivery.task().id;
+        let attempt = delivery.task().attempt;
         let settled = match outcome {
             None => {
                 QueueWorkerMetrics::bump(&metrics.released);
                 tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
                 self.tracer.record_outcome(
                     self.queue.name(),
-                    &delivery.task,
+                    delivery.task(),
                     TaskOutcome::Released,
                 );
                 self.queue.release(delivery).await
@@ -111,7 +111,7 @@ where
                 QueueWorkerMetrics::bump(&metrics.processed);
                 self.tracer.record_outcome(
                     self.queue.name(),
-                    &delivery.task,
+                    delivery.task(),
                     TaskOutcome::Succeeded,
                 );
                 self.queue.ack(delivery).await
@@ -122,7 +122,7 @@ where
                 tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed permanently");
                 self.tracer.record_outcome(
                     self.queue.name(),
-                    &delivery.task,
+                    delivery.task(),
                     TaskOutcome::DeadLettered {
                         reason: error.message(),
                     },
@@ -153,8 +153,8 @@ where
     }
 
     async fn retry(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
-        let delay = self.options.retry_backoff.delay(delivery.task.attempt);
-        let task = delivery.task.clone();
+        let delay = self.options.retry_backoff.delay(delivery.task().attempt);
+        let task = delivery.task().clone();
         let outcome = self.queue.nack(delivery, Some(delay), reason).await?;
         let traced = match outcome {
             NackOutcome::Requeued => {
