@@ -14,15 +14,42 @@ pub enum DomainError {
         reason: String,
     },
     /// The order store failed; retrying may help.
-    #[error("order store: {0}")]
-    Store(String),
+    #[error("order store: {what}")]
+    Store {
+        /// What was being done, or what is wrong.
+        what: String,
+        /// The underlying error, when there is one (sqlx, I/O, JSON), kept for inspection.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The configuration is unusable.
     #[error("{0}")]
     Config(String),
 }
 
+impl DomainError {
+    /// A store failure described by `what`, without an underlying error.
+    pub fn store(what: impl Into<String>) -> Self {
+        Self::Store {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A store failure while doing `what`, caused by `source`.
+    pub fn store_caused(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Store {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
 impl From<sqlx::Error> for DomainError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Store(error.to_string())
+        Self::store_caused("database error", error)
     }
 }

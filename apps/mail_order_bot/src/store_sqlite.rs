@@ -48,7 +48,7 @@ impl SqliteOrderStore {
     pub fn open(path: &Path) -> Result<Self, DomainError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                DomainError::Store(format!("cannot create {}: {e}", parent.display()))
+                DomainError::store_caused(format!("cannot create {}", parent.display()), e)
             })?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
@@ -247,7 +247,7 @@ impl OrderStore for SqliteOrderStore {
 
     async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
         let reasons = serde_json::to_string(&rejection.reasons)
-            .map_err(|e| DomainError::Store(e.to_string()))?;
+            .map_err(|e| DomainError::store_caused("cannot encode the rejection reasons", e))?;
         self.write(async |conn| {
             sqlx::query(
                 "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
@@ -347,7 +347,7 @@ impl OrderStore for SqliteOrderStore {
             .clone();
         match failure {
             None => Ok(()),
-            Some(reason) => Err(DomainError::Store(format!(
+            Some(reason) => Err(DomainError::store(format!(
                 "the last order or rejection could not be stored: {reason}"
             ))),
         }

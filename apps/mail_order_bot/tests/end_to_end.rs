@@ -246,7 +246,7 @@ impl OrderStore for Controlled {
     async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
-            return Err(DomainError::Store("database is unavailable (test)".into()));
+            return Err(DomainError::store("database is unavailable (test)"));
         }
         if let Some(gate) = &self.gate {
             gate.acquire().await.unwrap().forget();

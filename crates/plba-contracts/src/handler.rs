@@ -83,7 +83,8 @@ impl fmt::Display for TaskError {
         };
         write!(f, "{kind}: {}", self.message)?;
         if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+            // The whole chain: a task's failure is logged as this one line.
+            write!(f, ": {}", crate::error_chain(source.as_ref()))?;
         }
         Ok(())
     }

@@ -22,8 +22,8 @@ mod health;
 mod lease;
 mod metrics;
 mod module;
-mod panic;
 mod queue;
+mod report;
 mod secret;
 mod status;
 mod task;
@@ -48,8 +48,8 @@ pub use module::{
     ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
     WorkerFactory, WorkerSpec,
 };
-pub use panic::panic_message;
 pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
+pub use report::{error_chain, panic_message};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};

@@ -1,7 +1,6 @@
 //! WorkerSupervisor: runs pools of worker copies and restarts them when they fail.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -209,16 +208,6 @@ async fn wait_all(tasks: &mut Vec<JoinHandle<()>>) {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 async fn supervise(
     pool: Arc<Pool>,
     slot: Arc<Slot>,
@@ -251,7 +240,7 @@ async fn supervise_copy(
                 let ctx = WorkerContext::new(copy, stop.clone(), force.clone());
                 match AssertUnwindSafe(worker.run(ctx)).catch_unwind().await {
                     Ok(Ok(())) => None,
-                    Ok(Err(error)) => Some(error_chain(&error)),
+                    Ok(Err(error)) => Some(plba_contracts::error_chain(&error)),
                     Err(panic) => Some(format!(
                         "panicked: {}",
                         plba_contracts::panic_message(panic.as_ref())

@@ -39,10 +39,11 @@ impl ImapMailbox {
         &self.options
     }
 
-    fn unavailable(&self, error: &ImapError) -> MailError {
+    fn unavailable(&self, error: ImapError) -> MailError {
         MailError::Unavailable {
             mailbox: self.name.clone(),
-            reason: error.to_string(),
+            what: "the IMAP server did not complete the request".to_owned(),
+            source: Box::new(error),
         }
     }
 
@@ -64,18 +65,18 @@ impl ImapMailbox {
         if guard.is_none() {
             let mut session = connect(&self.options)
                 .await
-                .map_err(|e| self.unavailable(&e))?;
+                .map_err(|e| self.unavailable(e))?;
             let selected = timed(
                 &self.options,
                 "SELECT",
                 session.select(&self.options.mailbox),
             )
             .await
-            .map_err(|e| self.unavailable(&e))?;
+            .map_err(|e| self.unavailable(e))?;
             *guard = Some((session, selected.uid_validity));
         }
         let Some((session, uidvalidity)) = guard.as_mut() else {
-            return Err(self.unavailable(&ImapError::Connection {
+            return Err(self.unavailable(ImapError::Connection {
                 server: self.options.host.clone(),
                 reason: "no session".to_owned(),
             }));
@@ -94,7 +95,7 @@ impl ImapMailbox {
                 Ok(selected) => *uidvalidity = selected.uid_validity,
                 Err(error) => {
                     *guard = None;
-                    return Err(self.unavailable(&error));
+                    return Err(self.unavailable(error));
                 }
             }
             if reference.uidvalidity != *uidvalidity {
@@ -109,7 +110,7 @@ impl ImapMailbox {
         if result.is_err() {
             *guard = None;
         }
-        result.map_err(|e| self.unavailable(&e))
+        result.map_err(|e| self.unavailable(e))
     }
 }
 

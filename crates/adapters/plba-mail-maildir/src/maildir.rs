@@ -364,10 +364,11 @@ impl Maildir {
         Ok(names)
     }
 
-    fn unavailable(&self, reason: impl std::fmt::Display) -> MailError {
+    fn unavailable(&self, what: String, source: std::io::Error) -> MailError {
         MailError::Unavailable {
             mailbox: self.name.clone(),
-            reason: reason.to_string(),
+            what,
+            source: Box::new(source),
         }
     }
 
@@ -396,11 +397,10 @@ impl Maildir {
         match tokio::fs::rename(&from, &to).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.unavailable(format!(
-                "cannot move {} to {}: {e}",
-                from.display(),
-                to.display()
-            ))),
+            Err(e) => Err(self.unavailable(
+                format!("cannot move {} to {}", from.display(), to.display()),
+                e,
+            )),
         }
     }
 }
@@ -431,7 +431,7 @@ impl MailBackend for Maildir {
                     key: reference.key.clone(),
                 });
             }
-            Err(e) => return Err(self.unavailable(format!("cannot stat {}: {e}", path.display()))),
+            Err(e) => return Err(self.unavailable(format!("cannot stat {}", path.display()), e)),
         };
         if metadata.len() > self.options.max_message_bytes {
             return Err(MailError::TooLarge {
@@ -448,7 +448,7 @@ impl MailBackend for Maildir {
                     key: reference.key.clone(),
                 });
             }
-            Err(e) => return Err(self.unavailable(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(self.unavailable(format!("cannot read {}", path.display()), e)),
         };
         Ok(RawMail {
             reference: reference.clone(),
@@ -469,7 +469,7 @@ impl MailBackend for Maildir {
                     tokio::fs::create_dir_all(sub.join(dir))
                         .await
                         .map_err(|e| {
-                            self.unavailable(format!("cannot create {}: {e}", sub.display()))
+                            self.unavailable(format!("cannot create {}", sub.display()), e)
                         })?;
                 }
                 self.complete(reference, sub.join("cur"), "S").await

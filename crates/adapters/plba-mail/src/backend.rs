@@ -40,12 +40,15 @@ pub enum MailError {
         limit: u64,
     },
     /// The mailbox could not be reached or changed; retrying may help.
-    #[error("mailbox {mailbox}: {reason}")]
+    #[error("mailbox {mailbox}: {what}")]
     Unavailable {
         /// The mailbox.
         mailbox: String,
-        /// What failed.
-        reason: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed (the I/O or protocol error), kept for inspection.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
