@@ -3,8 +3,9 @@
 //! - [`RuntimeManager`]: registers application modules, starts their workers, stops them
 //!   gracefully (then by force after a timeout), starts them again, and answers status,
 //!   health, liveness and readiness.
-//! - [`WorkerSupervisor`]: runs each worker pool's copies, restarts failed copies with
-//!   exponential backoff, and turns a pool unhealthy when it exceeds its restart budget.
+//! - the worker supervisor (internal, driven by the runtime): runs each worker pool's copies,
+//!   restarts failed copies with exponential backoff, and turns a pool unhealthy when it
+//!   exceeds its restart budget.
 //! - [`ServiceContainer`]: typed, named services shared between modules.
 //! - [`signals`]: SIGTERM/SIGINT → graceful stop, a second signal → force.
 
@@ -23,4 +24,3 @@ pub use error::CoreError;
 pub use runtime::{RuntimeManager, RuntimeOptions, StopReport, SubscriberSink};
 pub use state::RuntimeState;
 pub use status::{CopyStatus, PoolStatus, QueueStatus, RuntimeStatus};
-pub use supervisor::WorkerSupervisor;

@@ -23,7 +23,7 @@ use crate::sync::{lock, read, write};
 ///
 /// Internally synchronised: status can be read while a stop is in progress.
 #[derive(Default)]
-pub struct WorkerSupervisor {
+pub(crate) struct WorkerSupervisor {
     pools: RwLock<Vec<Arc<Pool>>>,
     running: Mutex<Option<Running>>,
     force: Mutex<Option<CancellationToken>>,
@@ -61,13 +61,13 @@ struct RestartLog {
 
 impl WorkerSupervisor {
     /// A supervisor with no pools.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds a pool; it starts with the next [`start`](Self::start). Returns its health
     /// contributor for the caller to register.
-    pub fn add_pool(&self, spec: WorkerSpec) -> Arc<dyn HealthContributor> {
+    pub(crate) fn add_pool(&self, spec: WorkerSpec) -> Arc<dyn HealthContributor> {
         let copies = (0..spec.copies())
             .map(|_| Arc::new(Slot::default()))
             .collect();
@@ -81,7 +81,7 @@ impl WorkerSupervisor {
     }
 
     /// The pools' names, in registration order.
-    pub fn pool_names(&self) -> Vec<String> {
+    pub(crate) fn pool_names(&self) -> Vec<String> {
         read(&self.pools)
             .iter()
             .map(|p| p.spec.name().to_owned())
@@ -89,12 +89,12 @@ impl WorkerSupervisor {
     }
 
     /// Whether copies are running (between `start` and the end of `stop`).
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         lock(&self.force).is_some()
     }
 
     /// Spawns every copy of every pool on the current tokio runtime. Does nothing if running.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         let mut running = lock(&self.running);
         if running.is_some() || self.is_running() {
             return;
@@ -125,7 +125,7 @@ impl WorkerSupervisor {
     /// Asks every copy to stop taking work, without waiting: running copies report
     /// `Stopping` from now on. [`stop`](Self::stop) does this too; calling it first lets the
     /// caller publish its own "stopping" state only once no copy can take new work.
-    pub fn request_stop(&self) {
+    pub(crate) fn request_stop(&self) {
         for pool in read(&self.pools).iter() {
             pool.stopping.store(true, Ordering::Relaxed);
         }
@@ -135,7 +135,7 @@ impl WorkerSupervisor {
     }
 
     /// Turns a stop in progress (or the next one) into a forced stop at once.
-    pub fn force(&self) {
+    pub(crate) fn force(&self) {
         if let Some(force) = lock(&self.force).as_ref() {
             force.cancel();
         }
@@ -144,7 +144,7 @@ impl WorkerSupervisor {
     /// Stops every copy: asks them to stop and waits up to `timeout`; then forces (copies give
     /// back their work and return) and, after `grace`, aborts what still runs. Returns how many
     /// copies had to be forced.
-    pub async fn stop(&self, timeout: Duration, grace: Duration) -> usize {
+    pub(crate) async fn stop(&self, timeout: Duration, grace: Duration) -> usize {
         self.request_stop();
         let Some(running) = lock(&self.running).take() else {
             return 0;
@@ -193,7 +193,7 @@ impl WorkerSupervisor {
     }
 
     /// Status of every pool and copy.
-    pub fn status(&self) -> Vec<PoolStatus> {
+    pub(crate) fn status(&self) -> Vec<PoolStatus> {
         read(&self.pools).iter().map(|pool| pool.status()).collect()
     }
 }
