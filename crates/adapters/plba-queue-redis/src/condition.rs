@@ -9,12 +9,12 @@ use redis::RedisError;
 use tokio::time::Instant;
 
 /// Whether a task can be consumed now, and if not, why.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Condition {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// Since when round trips fail to reach Redis, and the latest failure.
     unreachable: Option<(Instant, String)>,

@@ -11,6 +11,7 @@ use crate::condition::Condition;
 /// otherwise. It reports what the queue's own round trips (consumers' reads, the
 /// maintenance task every few milliseconds) found, so a check never waits on Redis.
 /// Made by [`RedisQueue::health_contributor`](crate::RedisQueue::health_contributor).
+#[derive(Debug)]
 pub struct RedisHealth {
     condition: Arc<Condition>,
 }

@@ -11,7 +11,8 @@ use plba_contracts::{
 use tokio::sync::OnceCell;
 
 use crate::condition::LostListeners;
-use crate::options::{RedisQueueError, RedisQueueOptions};
+use crate::error::{RedisQueueError, unavailable, unavailable_because};
+use crate::options::RedisQueueOptions;
 use crate::queue::RedisQueue;
 
 /// A [`RedisQueue`] that connects on its first operation and keeps trying on later ones while
@@ -20,6 +21,16 @@ use crate::queue::RedisQueue;
 #[derive(Clone)]
 pub struct LazyRedisQueue {
     inner: Arc<Lazy>,
+}
+
+impl std::fmt::Debug for LazyRedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the options: the URL may hold a password.
+        f.debug_struct("LazyRedisQueue")
+            .field("name", &self.inner.name)
+            .field("queue", &self.inner.queue.get())
+            .finish_non_exhaustive()
+    }
 }
 
 struct Lazy {
@@ -42,10 +53,8 @@ impl LazyRedisQueue {
         options: RedisQueueOptions,
     ) -> Result<Self, RedisQueueError> {
         let name = name.into();
-        redis::Client::open(options.url.as_str()).map_err(|e| RedisQueueError::Url {
-            queue: name.clone(),
-            reason: e.to_string(),
-        })?;
+        redis::Client::open(options.url.as_str())
+            .map_err(|e| RedisQueueError::url(name.as_str(), e))?;
         Ok(Self {
             inner: Arc::new(Lazy {
                 name,
@@ -69,17 +78,19 @@ impl LazyRedisQueue {
                 )
             })
             .await;
-        *lazy.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
-            connected.as_ref().err().map(ToString::to_string);
+        // The whole chain: health shows only this text, not the error.
+        *lazy.last_error.lock().unwrap_or_else(|e| e.into_inner()) = connected
+            .as_ref()
+            .err()
+            .map(|e| plba_contracts::error_chain(e));
         connected
     }
 
     /// The connected queue, connecting now if needed.
     pub async fn get(&self) -> Result<&RedisQueue, QueueError> {
-        self.connect().await.map_err(|e| QueueError::Unavailable {
-            queue: self.inner.name.clone(),
-            reason: e.to_string(),
-        })
+        self.connect()
+            .await
+            .map_err(|e| unavailable(&self.inner.name, &e))
     }
 
     /// Why no task can be consumed yet, when the queue has not connected.
@@ -159,12 +170,7 @@ impl TaskQueue for LazyRedisQueue {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(CONNECT_PAUSE_MAX);
                 }
-                Err(error) => {
-                    return Err(QueueError::Unavailable {
-                        queue: self.inner.name.clone(),
-                        reason: error.to_string(),
-                    });
-                }
+                Err(error) => return Err(unavailable(&self.inner.name, &error)),
             }
         }
     }
@@ -195,10 +201,7 @@ impl TaskQueue for LazyRedisQueue {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         match self.inner.queue.get() {
             Some(queue) => queue.stats().await,
-            None => Err(QueueError::Unavailable {
-                queue: self.inner.name.clone(),
-                reason: self.not_connected(),
-            }),
+            None => Err(unavailable_because(&self.inner.name, self.not_connected())),
         }
     }
 

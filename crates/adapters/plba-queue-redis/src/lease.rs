@@ -7,7 +7,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 use tokio::sync::OnceCell;
 
-use crate::options::RedisQueueError;
+use crate::error::RedisQueueError;
+use crate::identity::unique_name;
 
 /// Takes or renews: set when free, extend when ours. KEYS: lease. ARGV: holder, ttl ms.
 const HOLD: &str = r"
@@ -50,14 +51,12 @@ impl RedisLease {
         name: &str,
         ttl: Duration,
     ) -> Result<Self, RedisQueueError> {
-        let client = Client::open(url).map_err(|e| RedisQueueError::Url {
-            queue: format!("lease {name}"),
-            reason: e.to_string(),
-        })?;
+        let client =
+            Client::open(url).map_err(|e| RedisQueueError::url(format!("lease {name}"), e))?;
         Ok(Self {
             client,
             key: format!("{prefix}:lease:{{{name}}}"),
-            holder: crate::queue::process_identity(),
+            holder: unique_name(),
             ttl,
             connection: OnceCell::new(),
             hold: Script::new(HOLD),
@@ -77,6 +76,17 @@ impl RedisLease {
 
     fn ttl_ms(&self) -> u64 {
         u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl std::fmt::Debug for RedisLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the client: its connection info may hold a password.
+        f.debug_struct("RedisLease")
+            .field("key", &self.key)
+            .field("holder", &self.holder)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 

@@ -6,7 +6,9 @@
 //!   the `BLOCK` time; ack = `XACK` + `XDEL`.
 //! - A transient failure goes to a sorted set of delayed tasks; a Lua script moves due tasks
 //!   back into the stream atomically. The attempt count travels inside the stored task.
-//! - After `max_attempts`, a task goes to the `<queue>:dead` stream, listable and replayable.
+//! - After `max_attempts`, a task goes to the `<queue>:dead` stream, listable and replayable,
+//!   and bounded (`dead_letter_capacity`, oldest dropped). An entry that is not a task at all
+//!   goes there too, raw, listed under a [`CORRUPT_ENTRY`] stand-in; replay leaves it there.
 //! - Crash recovery: a janitor claims entries pending longer than the visibility timeout
 //!   (`XAUTOCLAIM`) and publishes them again with the attempt counted; while a handler runs,
 //!   its entry's idle time is reset periodically (heartbeat), so a slow task is not stolen.
@@ -17,18 +19,33 @@
 //!   no task can be consumed the queue's health is unhealthy; health and stats never wait
 //!   on Redis.
 
+//!
+//! Layout: `queue.rs` is the queue (connect, the `TaskQueue` operations); `shared.rs` what
+//! its handles and its maintenance task share; `maintenance.rs` the background upkeep;
+//! `dead.rs` the dead-letter stream; `reply.rs` reads Redis replies (RESP2 and RESP3);
+//! `wire.rs` the stored form of a task; `identity.rs` the names unique to a process start;
+//! `scripts.rs` the Lua scripts; `condition.rs` what health and stats answer from.
+
 mod condition;
+mod dead;
+mod error;
 mod health;
+mod identity;
 mod keys;
 mod lazy;
 mod lease;
+mod maintenance;
 mod options;
 mod queue;
+mod reply;
 mod scripts;
+mod shared;
 mod wire;
 
+pub use dead::{CORRUPT_ENTRY, DEAD_LETTER_ID, ReplayReport};
+pub use error::RedisQueueError;
 pub use health::RedisHealth;
 pub use lazy::LazyRedisQueue;
 pub use lease::RedisLease;
-pub use options::{RedisQueueError, RedisQueueOptions, check_url};
+pub use options::{RedisQueueOptions, check_url};
 pub use queue::RedisQueue;

@@ -20,6 +20,11 @@ pub struct RedisQueueOptions {
     pub visibility_timeout_ms: u64,
     /// Deliveries after which a nacked task goes to the dead-letter stream.
     pub max_attempts: u32,
+    /// Most dead letters kept in the `<queue>:dead` stream: beyond it Redis drops the oldest
+    /// as new ones come (`XADD … MAXLEN ~`), so a flood of poison tasks or corrupt entries
+    /// cannot fill Redis. The trim is approximate: Redis removes whole stream nodes (100
+    /// entries each by default), so up to about that many more may be kept. At least 1.
+    pub dead_letter_capacity: usize,
     /// How often delayed tasks are moved back and the janitor runs, in milliseconds.
     pub maintenance_interval_ms: u64,
     /// Timeout of ordinary commands, in milliseconds.
@@ -35,6 +40,8 @@ impl Default for RedisQueueOptions {
             block_ms: 1_000,
             visibility_timeout_ms: 60_000,
             max_attempts: 5,
+            // As the memory queue's: enough to inspect an incident, bounded in memory.
+            dead_letter_capacity: 10_000,
             maintenance_interval_ms: 50,
             command_timeout_ms: 5_000,
         }
@@ -73,6 +80,13 @@ impl RedisQueueOptions {
         if self.max_attempts == 0 {
             return Err(ConfigError::invalid("max_attempts", "must be at least 1"));
         }
+        // `MAXLEN ~ 0` would throw every dead letter away, unseen.
+        if self.dead_letter_capacity == 0 {
+            return Err(ConfigError::invalid(
+                "dead_letter_capacity",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 
@@ -93,31 +107,35 @@ impl RedisQueueOptions {
     }
 }
 
-/// Why a Redis queue could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum RedisQueueError {
-    /// The URL is not a Redis URL.
-    #[error("invalid Redis URL for queue {queue:?}: {reason}")]
-    Url {
-        /// The queue.
-        queue: String,
-        /// What is wrong (the URL itself is not repeated: it may hold a password).
-        reason: String,
-    },
-    /// Redis did not answer.
-    #[error("queue {queue:?}: Redis is unreachable: {reason}")]
-    Unreachable {
-        /// The queue.
-        queue: String,
-        /// The client's message.
-        reason: String,
-    },
-    /// An option is out of range.
-    #[error("queue {queue:?}: {reason}")]
-    Invalid {
-        /// The queue.
-        queue: String,
-        /// What is wrong.
-        reason: String,
-    },
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_the_check() {
+        assert_eq!(RedisQueueOptions::default().check(), Ok(()));
+        assert_eq!(RedisQueueOptions::default().dead_letter_capacity, 10_000);
+    }
+
+    #[test]
+    fn a_dead_letter_capacity_of_zero_is_refused() {
+        let options = RedisQueueOptions {
+            dead_letter_capacity: 0,
+            ..RedisQueueOptions::default()
+        };
+        let error = options
+            .check()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("dead_letter_capacity"), "{error}");
+    }
+
+    #[test]
+    fn the_capacity_can_be_configured() {
+        let options: RedisQueueOptions =
+            serde_json::from_str(r#"{"dead_letter_capacity": 50}"#).unwrap();
+        assert_eq!(options.dead_letter_capacity, 50);
+        assert_eq!(options.max_attempts, 5, "the rest keep their defaults");
+    }
 }

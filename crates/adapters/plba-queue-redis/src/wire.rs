@@ -1,4 +1,5 @@
-//! A task as stored in Redis: one JSON document, payload in base64.
+//! A task as stored in Redis: one JSON document, payload in base64, in the `task` field of a
+//! stream entry.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -6,8 +7,37 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use plba_contracts::{Metadata, Task, TaskId};
+use plba_contracts::{Metadata, ParseTaskIdError, Task, TaskId};
 use serde::{Deserialize, Serialize};
+
+/// The stream entry field holding the stored task (in the queue's stream and in the dead
+/// letters).
+pub(crate) const TASK_FIELD: &str = "task";
+
+/// `XADD <stream> * task <encoded>`: how every task enters a stream.
+pub(crate) fn push_task(stream: &str, encoded: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*").arg(TASK_FIELD).arg(encoded);
+    cmd
+}
+
+/// Why a stored entry is not a task. The underlying error is kept as the source; its text
+/// ends up in the dead letter's reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// The entry has no `task` field at all.
+    #[error("entry has no `{TASK_FIELD}` field")]
+    Missing,
+    /// The field is not the JSON document `encode` writes.
+    #[error("not a task document")]
+    Document(#[source] serde_json::Error),
+    /// The document's id is not a task id.
+    #[error("bad task id")]
+    Id(#[source] ParseTaskIdError),
+    /// The payload is not base64.
+    #[error("payload is not base64")]
+    Payload(#[source] base64::DecodeError),
+}
 
 /// The stored form. `attempt` counts deliveries made so far (a consumer adds one).
 #[derive(Serialize, Deserialize)]
@@ -39,13 +69,12 @@ pub(crate) fn encode(task: &Task, attempt: u32) -> String {
 }
 
 /// The task with `attempt` = stored deliveries (the caller adds the current one).
-pub(crate) fn decode(text: &[u8]) -> Result<Task, String> {
-    let wire: Wire<'_> =
-        serde_json::from_slice(text).map_err(|e| format!("not a task document: {e}"))?;
-    let id: TaskId = wire.id.parse().map_err(|e| format!("{e}"))?;
+pub(crate) fn decode(text: &[u8]) -> Result<Task, DecodeError> {
+    let wire: Wire<'_> = serde_json::from_slice(text).map_err(DecodeError::Document)?;
+    let id: TaskId = wire.id.parse().map_err(DecodeError::Id)?;
     let payload = STANDARD
         .decode(wire.payload.as_bytes())
-        .map_err(|e| format!("payload is not base64: {e}"))?;
+        .map_err(DecodeError::Payload)?;
     Ok(Task {
         id,
         name: Cow::Owned(wire.name.into_owned()),
@@ -76,6 +105,18 @@ mod tests {
         assert_eq!(decoded.payload, task.payload);
         assert_eq!(decoded.metadata, task.metadata);
         assert_eq!(decoded.attempt, 3);
-        assert!(decode(b"{garbage").is_err());
+        assert!(matches!(decode(b"{garbage"), Err(DecodeError::Document(_))));
+    }
+
+    #[test]
+    fn a_bad_payload_keeps_its_cause() {
+        let mut text = encode(&Task::new("t", "x"), 0);
+        text = text.replace("\"eA==\"", "\"not base64!\"");
+        let error = decode(text.as_bytes()).err();
+        let Some(DecodeError::Payload(_)) = &error else {
+            panic!("{error:?} from {text}");
+        };
+        let chain = plba_contracts::error_chain(error.as_ref().unwrap());
+        assert!(chain.starts_with("payload is not base64: "), "{chain}");
     }
 }

@@ -1,4 +1,5 @@
-//! The Redis queue runs the shared `TaskQueue` conformance suite against a real redis-server.
+//! The Redis queue runs the shared `TaskQueue` conformance suite against a real redis-server,
+//! over RESP2 (the default) and over RESP3 (`?protocol=resp3`), whose replies differ in shape.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -13,13 +14,24 @@ use plba_testkit::servers::RedisServer;
 struct RedisFactory {
     server: RedisServer,
     queues: AtomicUsize,
+    /// Appended to the server's URL (`?protocol=resp3`, or nothing).
+    query: &'static str,
 }
 
 impl RedisFactory {
     fn new() -> Self {
+        Self::with_query("")
+    }
+
+    fn resp3() -> Self {
+        Self::with_query("?protocol=resp3")
+    }
+
+    fn with_query(query: &'static str) -> Self {
         Self {
             server: RedisServer::start().expect("redis-server is needed for the Redis queue tests"),
             queues: AtomicUsize::new(0),
+            query,
         }
     }
 }
@@ -32,7 +44,7 @@ impl QueueFactory for RedisFactory {
             self.queues.fetch_add(1, Ordering::Relaxed)
         );
         let options = RedisQueueOptions {
-            url: self.server.url(),
+            url: format!("{}{}", self.server.url(), self.query),
             max_attempts: spec.max_attempts,
             ..RedisQueueOptions::default()
         };
@@ -45,3 +57,9 @@ impl QueueFactory for RedisFactory {
 }
 
 plba_testkit::task_queue_conformance!(RedisFactory::new());
+
+mod resp3 {
+    use super::RedisFactory;
+
+    plba_testkit::task_queue_conformance!(RedisFactory::resp3());
+}
