@@ -2,6 +2,7 @@
 //! way at `check-config`, start-up and every reload; customers, limits and the catalog
 //! applied live, everything else reported as needing a restart.
 
+use plba_contracts::{Unpoisoned, UnpoisonedRw};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
@@ -39,11 +40,11 @@ impl LiveRules {
 
     /// The rules in force now.
     pub fn current(&self) -> Arc<Rules> {
-        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.0.read_or_recover())
     }
 
     fn replace(&self, rules: Arc<Rules>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = rules;
+        *self.0.write_or_recover() = rules;
     }
 }
 
@@ -69,17 +70,12 @@ impl ConfigFollower {
 impl ConfigSubscriber for ConfigFollower {
     fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError> {
         let (app, rules) = read_rules(candidate)?;
-        *self.checked.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(rules));
+        *self.checked.lock_or_recover() = Some(Arc::new(rules));
         Ok(app.restart_required(&self.running))
     }
 
     fn apply(&self, _config: &dyn ConfigProvider) {
-        if let Some(rules) = self
-            .checked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(rules) = self.checked.lock_or_recover().take() {
             self.rules.replace(rules);
             tracing::info!("customers, limits and catalog reloaded");
         }

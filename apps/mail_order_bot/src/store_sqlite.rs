@@ -1,5 +1,6 @@
 //! The SQLite order store (one embedded file).
 
+use plba_contracts::Unpoisoned;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,8 +118,7 @@ impl SqliteOrderStore {
             Ok(pool) => write_transaction(pool, work).await,
             Err(error) => Err(error),
         };
-        *self.write_failure.lock().unwrap_or_else(|e| e.into_inner()) =
-            result.as_ref().err().map(ToString::to_string);
+        *self.write_failure.lock_or_recover() = result.as_ref().err().map(ToString::to_string);
         result
     }
 
@@ -340,11 +340,7 @@ impl OrderStore for SqliteOrderStore {
                 .map(drop)
         })
         .await?;
-        let failure = self
-            .write_failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let failure = self.write_failure.lock_or_recover().clone();
         match failure {
             None => Ok(()),
             Some(reason) => Err(DomainError::store(format!(

@@ -1,5 +1,6 @@
 //! ConfigurationManager: the current configuration, safe reload, subscribers.
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,8 +94,7 @@ impl ConfigurationManager {
     /// subscriber it is in logs.
     pub fn add_subscriber(&self, name: &str, subscriber: Arc<dyn ConfigSubscriber>) {
         self.subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .push((name.to_owned(), subscriber));
     }
 
@@ -106,13 +106,9 @@ impl ConfigurationManager {
     ///
     /// Reads files: from async code call [`reload_async`](Self::reload_async).
     pub fn reload(&self) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.reloading.lock_or_recover();
         let generation = self.current.borrow().generation() + 1;
-        let subscribers = self
-            .subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let subscribers = self.subscribers.lock_or_recover().clone();
         let candidate = self
             .source
             .merge()

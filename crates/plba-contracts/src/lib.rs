@@ -26,6 +26,7 @@ mod queue;
 mod report;
 mod secret;
 mod status;
+mod sync;
 mod task;
 mod trace;
 mod worker;
@@ -52,6 +53,7 @@ pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Recei
 pub use report::{error_chain, panic_message};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
+pub use sync::{Unpoisoned, UnpoisonedRw};
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};

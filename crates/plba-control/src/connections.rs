@@ -16,9 +16,10 @@
 //! Only when every connection is in the middle of a request (the reserve all probing) is a new
 //! connection refused.
 
+use plba_contracts::Unpoisoned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use plba_contracts::{CancellationToken, MetricFamily, MetricKind, MetricValue};
 
@@ -76,7 +77,7 @@ impl ConnectionLimiter {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // The state stays consistent at every step, so a panic elsewhere never invalidates it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock_or_recover()
     }
 
     /// A slot for a newly accepted connection; at the cap the longest-idle connection is told

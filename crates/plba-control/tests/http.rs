@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ struct Switch(Mutex<HealthReport>);
 #[async_trait]
 impl HealthContributor for Switch {
     async fn check(&self) -> HealthReport {
-        self.0.lock().unwrap().clone()
+        self.0.lock_or_recover().clone()
     }
 }
 
@@ -202,12 +203,12 @@ async fn readiness_turns_503_while_stopping_and_while_a_critical_contributor_is_
     let ready = || async { anyone.request(Method::GET, "/health/ready").await.unwrap() };
     assert_eq!(ready().await.status, 200);
 
-    *fx.database.0.lock().unwrap() = HealthReport::unhealthy("connection refused");
+    *fx.database.0.lock_or_recover() = HealthReport::unhealthy("connection refused");
     let not_ready = ready().await;
     assert_eq!(not_ready.status, 503);
     assert_eq!(not_ready.json()["reason"], "database: connection refused");
     assert_eq!(anyone.health().await.unwrap().status, 503);
-    *fx.database.0.lock().unwrap() = HealthReport::ok();
+    *fx.database.0.lock_or_recover() = HealthReport::ok();
     assert_eq!(ready().await.status, 200, "back to ready");
 
     // A task in flight keeps the stop in progress, so readiness can be seen failing during it.

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
+use plba_contracts::Unpoisoned;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +41,7 @@ fn runtime_with<H: TaskHandler>(
     let module_queue = Arc::clone(&queue);
     let module = FnModule::new("jobs", move |registry| {
         registry.add_queue(module_queue.clone())?;
-        if let Some(spec) = spec.lock().unwrap().take() {
+        if let Some(spec) = spec.lock_or_recover().take() {
             registry.add_worker(spec)?;
         }
         Ok(())
@@ -242,7 +243,9 @@ struct AlwaysFails {
 #[async_trait]
 impl Worker for AlwaysFails {
     async fn run(&self, _ctx: WorkerContext) -> Result<(), WorkerError> {
-        self.runs.lock().unwrap().push(tokio::time::Instant::now());
+        self.runs
+            .lock_or_recover()
+            .push(tokio::time::Instant::now());
         Err(WorkerError::new("connection refused"))
     }
 
@@ -274,7 +277,7 @@ async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() 
     runtime.register(&module).unwrap();
     runtime.start().await.unwrap();
 
-    eventually(DEADLINE, "five runs", || runs.lock().unwrap().len() >= 5).await;
+    eventually(DEADLINE, "five runs", || runs.lock_or_recover().len() >= 5).await;
     eventually_async(DEADLINE, "unhealthy past the budget", || async {
         runtime.health().await.state == HealthState::Unhealthy
     })
@@ -296,7 +299,7 @@ async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() 
         "a critical unhealthy pool makes the runtime not ready"
     );
 
-    let runs = runs.lock().unwrap().clone();
+    let runs = runs.lock_or_recover().clone();
     for (i, pair) in runs.windows(2).take(4).enumerate() {
         let gap = pair[1] - pair[0];
         let expected = policy.backoff.delay(u32::try_from(i).unwrap() + 1);
@@ -387,7 +390,7 @@ async fn readiness_follows_lifecycle_and_critical_health() {
     #[async_trait]
     impl HealthContributor for Shared {
         async fn check(&self) -> HealthReport {
-            self.0.lock().unwrap().clone()
+            self.0.lock_or_recover().clone()
         }
     }
     let contributor = Arc::new(Shared(Arc::clone(&database)));
@@ -415,14 +418,14 @@ async fn readiness_follows_lifecycle_and_critical_health() {
         HealthState::Degraded,
         "non-critical unhealthy degrades only"
     );
-    *database.lock().unwrap() = HealthReport::unhealthy("connection refused");
+    *database.lock_or_recover() = HealthReport::unhealthy("connection refused");
     let ready = runtime.readiness().await;
     assert!(!ready.ok);
     assert_eq!(
         ready.reason.as_deref(),
         Some("database: connection refused")
     );
-    *database.lock().unwrap() = HealthReport::ok();
+    *database.lock_or_recover() = HealthReport::ok();
     assert!(runtime.readiness().await.ok, "back to ready");
     runtime.stop().await;
     assert!(!runtime.readiness().await.ok, "not ready when stopped");

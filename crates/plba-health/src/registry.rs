@@ -1,5 +1,6 @@
 //! The registry of health contributors and the concurrent check.
 
+use plba_contracts::UnpoisonedRw;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -91,7 +92,7 @@ impl HealthRegistry {
         contributor: Arc<dyn HealthContributor>,
         options: HealthOptions,
     ) -> Result<(), HealthError> {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write_or_recover();
         if entries.iter().any(|e| e.name == name) {
             return Err(HealthError::Duplicate(name.to_owned()));
         }
@@ -105,7 +106,7 @@ impl HealthRegistry {
 
     /// Removes a contributor; returns whether it was there.
     pub fn unregister(&self, name: &str) -> bool {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write_or_recover();
         let before = entries.len();
         entries.retain(|e| e.name != name);
         entries.len() != before
@@ -113,7 +114,7 @@ impl HealthRegistry {
 
     /// The registered names, in order.
     pub fn names(&self) -> Vec<String> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read_or_recover();
         entries.iter().map(|e| e.name.clone()).collect()
     }
 
@@ -121,7 +122,7 @@ impl HealthRegistry {
     /// reported unhealthy with that reason; the others are not held up.
     pub async fn check(&self) -> HealthSnapshot {
         let entries: Vec<Arc<Entry>> = {
-            let guard = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            let guard = self.entries.read_or_recover();
             guard.clone()
         };
         let checks = entries.iter().map(|entry| check_one(entry));

@@ -1,5 +1,6 @@
 //! Task handlers that record what they handled.
 
+use plba_contracts::Unpoisoned;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -20,8 +21,7 @@ impl CountingHandler {
     /// How many handle calls there were in total.
     pub fn total(&self) -> usize {
         self.counts
-            .lock()
-            .unwrap()
+            .lock_or_recover()
             .values()
             .map(|&n| n as usize)
             .sum()
@@ -29,19 +29,18 @@ impl CountingHandler {
 
     /// How many distinct tasks were handled.
     pub fn distinct(&self) -> usize {
-        self.counts.lock().unwrap().len()
+        self.counts.lock_or_recover().len()
     }
 
     /// How often `id` was handled.
     pub fn count(&self, id: TaskId) -> u32 {
-        self.counts.lock().unwrap().get(&id).copied().unwrap_or(0)
+        self.counts.lock_or_recover().get(&id).copied().unwrap_or(0)
     }
 
     /// Ids handled more than once, with their counts.
     pub fn duplicates(&self) -> Vec<(TaskId, u32)> {
         self.counts
-            .lock()
-            .unwrap()
+            .lock_or_recover()
             .iter()
             .filter(|&(_, &n)| n > 1)
             .map(|(&id, &n)| (id, n))
@@ -52,7 +51,7 @@ impl CountingHandler {
 #[async_trait]
 impl TaskHandler for CountingHandler {
     async fn handle(&self, task: &Task) -> Result<(), TaskError> {
-        *self.counts.lock().unwrap().entry(task.id).or_default() += 1;
+        *self.counts.lock_or_recover().entry(task.id).or_default() += 1;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Capturing log output in tests.
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 
 /// A `MakeWriter` that collects everything written to it, for asserting on log output.
@@ -14,13 +15,13 @@ impl CapturedLogs {
 
     /// Everything captured so far.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&self.0.lock_or_recover()).into_owned()
     }
 }
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0.lock_or_recover().extend_from_slice(buf);
         Ok(buf.len())
     }
 

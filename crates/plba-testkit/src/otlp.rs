@@ -1,5 +1,6 @@
 //! An in-process OTLP/HTTP trace receiver, and a server that never answers.
 
+use plba_contracts::Unpoisoned;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -62,7 +63,7 @@ impl OtlpReceiver {
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<Span> {
-        self.spans.lock().unwrap().clone()
+        self.spans.lock_or_recover().clone()
     }
 }
 
@@ -83,7 +84,7 @@ async fn receive(
     let Ok(export) = ExportTraceServiceRequest::decode(body) else {
         return status(400);
     };
-    let mut spans = collected.lock().unwrap();
+    let mut spans = collected.lock_or_recover();
     for resource in export.resource_spans {
         for scope in resource.scope_spans {
             spans.extend(scope.spans);

@@ -15,6 +15,7 @@
 //! plba_testkit::task_queue_conformance!(Factory);
 //! ```
 
+use plba_contracts::Unpoisoned;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -311,7 +312,10 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
         consumers.push(tokio::spawn(async move {
             loop {
                 let delivery = queue.consume().await.unwrap();
-                *seen.lock().unwrap().entry(delivery.task().id).or_default() += 1;
+                *seen
+                    .lock_or_recover()
+                    .entry(delivery.task().id)
+                    .or_default() += 1;
                 queue.ack(delivery).await.unwrap();
                 done.add_permits(1);
             }
@@ -325,7 +329,7 @@ pub async fn concurrent_consumers_get_each_task_once(factory: &dyn QueueFactory)
         consumer.abort();
     }
     {
-        let seen = seen.lock().unwrap();
+        let seen = seen.lock_or_recover();
         assert_eq!(seen.len(), ids.len(), "every task delivered");
         assert!(seen.values().all(|&n| n == 1), "a task was delivered twice");
     }

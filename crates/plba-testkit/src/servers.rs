@@ -4,6 +4,7 @@
 //! Under `CI=true` a server that cannot be had is a test failure; elsewhere the test is
 //! skipped with a message, so a laptop without root can still run the rest.
 
+use plba_contracts::Unpoisoned;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -38,7 +39,7 @@ pub fn ensure_installed(binary: &str, package: &str) -> Result<PathBuf, String> 
     if let Some(path) = find(binary) {
         return Ok(path);
     }
-    let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = APT.lock_or_recover();
     if let Some(path) = find(binary) {
         return Ok(path);
     }

@@ -1,5 +1,6 @@
 //! A bounded record of the most recent task traces, for "what happened to this task?".
 
+use plba_contracts::Unpoisoned;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -72,7 +73,7 @@ impl RecentTraces {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock_or_recover();
         if !inner.traces.contains_key(&task_id) {
             while inner.order.len() >= self.capacity {
                 if let Some(oldest) = inner.order.pop_front() {
@@ -103,7 +104,7 @@ impl RecentTraces {
 
     /// The most recent traces, newest first, at most `limit`.
     pub fn recent(&self, limit: usize) -> Vec<TaskTrace> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner.lock_or_recover();
         inner
             .order
             .iter()
@@ -115,7 +116,7 @@ impl RecentTraces {
 
     /// The trace of a task, looked up by task id or trace id.
     pub fn get(&self, id: &str) -> Option<TaskTrace> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner.lock_or_recover();
         let by_task = id
             .parse::<TaskId>()
             .ok()

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
+use plba_contracts::Unpoisoned;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ impl ApplicationModule for Shop {
     }
 
     fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
-        *self.seen.lock().unwrap() = Some(registry.own_section::<ShopConfig>()?);
+        *self.seen.lock_or_recover() = Some(registry.own_section::<ShopConfig>()?);
         Ok(())
     }
 }
@@ -61,7 +62,7 @@ async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
     let runtime = application.runtime();
     assert_eq!(runtime.options().stop_timeout, Duration::from_millis(1500));
     assert_eq!(
-        *shop.seen.lock().unwrap(),
+        *shop.seen.lock_or_recover(),
         Some(ShopConfig {
             greeting: "hello".into(),
             copies: 2
@@ -84,7 +85,7 @@ fn a_bad_configuration_stops_before_anything_is_registered() {
     assert!(matches!(err, PlbaError::Config(_)), "{err}");
     assert!(err.to_string().contains("`platform.unknown`"), "{err}");
     assert!(
-        shop.seen.lock().unwrap().is_none(),
+        shop.seen.lock_or_recover().is_none(),
         "the module never ran register"
     );
 

@@ -1,5 +1,6 @@
 //! The polling worker: `UID SEARCH UNSEEN`, one task per message not in flight.
 
+use plba_contracts::Unpoisoned;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,7 +133,7 @@ impl ImapSource {
     }
 
     fn set_outage(&self, error: Option<&ImapError>) {
-        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut outage = self.outage.lock_or_recover();
         match error {
             None => *outage = None,
             Some(error) => {
@@ -307,7 +308,7 @@ impl Worker for ImapSource {
     }
 
     fn health(&self) -> WorkerHealth {
-        let outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        let outage = self.outage.lock_or_recover();
         match &*outage {
             None => WorkerHealth::Ok,
             Some((since, reason))

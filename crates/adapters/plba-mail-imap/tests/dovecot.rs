@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
+use plba_contracts::Unpoisoned;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +44,7 @@ static HANDLED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new()
 
 fn handled_count(message_id: &str) -> usize {
     HANDLED
-        .lock()
-        .unwrap()
+        .lock_or_recover()
         .iter()
         .filter(|id| id.as_str() == message_id)
         .count()
@@ -58,7 +58,7 @@ impl MailHandler for BySubject {
     async fn handle_mail(&self, mail: &RawMail) -> Result<MailOutcome, TaskError> {
         let text = String::from_utf8_lossy(&mail.bytes);
         if let Some(id) = text.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
-            HANDLED.lock().unwrap().push(id.trim().to_owned());
+            HANDLED.lock_or_recover().push(id.trim().to_owned());
         }
         if text.contains("Subject: ok") {
             Ok(MailOutcome::done("order", "stored"))

@@ -1,5 +1,6 @@
 //! A Maildir directory and the `MailBackend` over it.
 
+use plba_contracts::Unpoisoned;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
@@ -303,8 +304,7 @@ impl Maildir {
         }
         // Forget the ones gone since, so a later file of the same name is reported again.
         self.unreadable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .retain(|name| unreadable.contains(name));
         keys.sort();
         Ok(keys)
@@ -332,11 +332,7 @@ impl Maildir {
                 Some(name)
             }
             Err(error) => {
-                let first = self
-                    .unreadable
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(raw.to_owned());
+                let first = self.unreadable.lock_or_recover().insert(raw.to_owned());
                 if first {
                     tracing::warn!(maildir = %self.name, path = %from.display(), %error, "a message whose file name is not UTF-8 cannot be renamed; skipping it until it is");
                 }
@@ -508,14 +504,14 @@ mod tests {
         std::fs::write(new.join(raw), b"odd").unwrap();
         for _ in 0..3 {
             assert_eq!(maildir.scan_new().await.unwrap(), vec!["x%FF".to_owned()]);
-            assert!(maildir.unreadable.lock().unwrap().contains(raw));
+            assert!(maildir.unreadable.lock_or_recover().contains(raw));
         }
         assert_eq!(std::fs::read(new.join("x%FF")).unwrap(), b"taken");
         assert_eq!(std::fs::read(new.join(raw)).unwrap(), b"odd");
         std::fs::remove_file(new.join(raw)).unwrap();
         maildir.scan_new().await.unwrap();
         assert!(
-            maildir.unreadable.lock().unwrap().is_empty(),
+            maildir.unreadable.lock_or_recover().is_empty(),
             "forgotten once gone"
         );
     }

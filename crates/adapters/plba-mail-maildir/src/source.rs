@@ -1,5 +1,6 @@
 //! The worker that publishes one task per message in `new/`.
 
+use plba_contracts::Unpoisoned;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,7 +73,7 @@ impl MaildirSource {
     }
 
     fn record(&self, error: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+        *self.last_error.lock_or_recover() = error;
     }
 
     /// Publishes what is new; returns how many messages were published. Stops early (and
@@ -250,12 +251,7 @@ impl MaildirSource {
                 self.record(None);
             }
             Err(error) => {
-                let repeated = self
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_deref()
-                    == Some(error.as_str());
+                let repeated = self.last_error.lock_or_recover().as_deref() == Some(error.as_str());
                 if repeated {
                     tracing::debug!(maildir = self.maildir.name(), %error, "scan failed again; will rescan");
                 } else {
@@ -344,7 +340,7 @@ impl Worker for MaildirSource {
     }
 
     fn health(&self) -> WorkerHealth {
-        match &*self.last_error.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.last_error.lock_or_recover() {
             None => WorkerHealth::Ok,
             Some(error) => WorkerHealth::degraded(format!("last scan failed: {error}")),
         }

@@ -1,5 +1,6 @@
 //! The set of messages published and not yet completed.
 
+use plba_contracts::Unpoisoned;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -58,6 +59,6 @@ impl InFlight {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         // Plain data: a panic elsewhere while locked leaves it usable.
-        self.identities.lock().unwrap_or_else(|e| e.into_inner())
+        self.identities.lock_or_recover()
     }
 }

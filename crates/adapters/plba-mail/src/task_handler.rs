@@ -1,5 +1,6 @@
 //! The completion wrapper: fetch, let the domain decide, then complete the message.
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 
 use plba_contracts::{
@@ -37,7 +38,7 @@ pub struct OutcomeCounts(Mutex<Vec<(&'static str, u64)>>);
 
 impl OutcomeCounts {
     fn add(&self, label: &'static str) {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.0.lock_or_recover();
         match counts.iter_mut().find(|(l, _)| *l == label) {
             Some((_, n)) => *n += 1,
             None => counts.push((label, 1)),
@@ -46,7 +47,7 @@ impl OutcomeCounts {
 
     /// How many messages ended with outcome `label`.
     pub fn get(&self, label: &str) -> u64 {
-        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = self.0.lock_or_recover();
         counts
             .iter()
             .find(|(l, _)| *l == label)
@@ -56,7 +57,7 @@ impl OutcomeCounts {
 
 impl MetricsSource for OutcomeCounts {
     fn collect(&self) -> Vec<MetricFamily> {
-        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = self.0.lock_or_recover();
         let mut family = MetricFamily::new(
             "plba_mail_outcomes_total",
             "Mails handled, by outcome (an order, a duplicate, a rejection, …)",
@@ -200,15 +201,13 @@ mod tests {
         }
         async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError> {
             self.calls
-                .lock()
-                .unwrap()
+                .lock_or_recover()
                 .push(format!("seen {}", reference.key));
             Ok(())
         }
         async fn mark_rejected(&self, reference: &MailRef, reason: &str) -> Result<(), MailError> {
             self.calls
-                .lock()
-                .unwrap()
+                .lock_or_recover()
                 .push(format!("rejected {} {reason}", reference.key));
             Ok(())
         }
@@ -245,7 +244,7 @@ mod tests {
         let mut task = reference.to_task().unwrap();
         task.attempt = attempt;
         let result = wrapper.handle(&task).await;
-        let calls = backend.calls.lock().unwrap().clone();
+        let calls = backend.calls.lock_or_recover().clone();
         (result, calls, in_flight.contains(&reference.identity()))
     }
 

@@ -1,5 +1,6 @@
 //! The memory queue itself.
 
+use plba_contracts::Unpoisoned;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,7 +139,7 @@ impl MemoryQueue {
 impl Inner {
     fn lock_dead(&self) -> std::sync::MutexGuard<'_, VecDeque<DeadLetter>> {
         // A panic while holding this lock cannot leave the deque inconsistent: keep using it.
-        self.dead.lock().unwrap_or_else(|e| e.into_inner())
+        self.dead.lock_or_recover()
     }
 
     fn settle(&self) {

@@ -2,6 +2,7 @@
 //! (consumers' reads, the maintenance task), so health and stats answer from memory at once
 //! instead of waiting on a Redis that may not answer.
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 
 use plba_contracts::HealthReport;
@@ -25,7 +26,7 @@ struct State {
 impl Condition {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Plain data: a panic elsewhere while locked leaves it usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_or_recover()
     }
 
     /// A round trip succeeded.
@@ -118,19 +119,12 @@ pub(crate) struct LostListeners {
 
 impl LostListeners {
     pub(crate) fn add(&self, listener: LostListener) {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(listener);
+        self.listeners.lock_or_recover().push(listener);
     }
 
     pub(crate) fn notify(&self) {
         // Called outside the lock: a listener may take its own locks.
-        let listeners: Vec<LostListener> = self
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let listeners: Vec<LostListener> = self.listeners.lock_or_recover().clone();
         for listener in listeners {
             listener();
         }

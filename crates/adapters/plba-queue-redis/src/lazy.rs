@@ -1,6 +1,7 @@
 //! A Redis queue that connects on first use, for code that must build its queues without
 //! awaiting (module registration).
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ impl LazyRedisQueue {
             })
             .await;
         // The whole chain: health shows only this text, not the error.
-        *lazy.last_error.lock().unwrap_or_else(|e| e.into_inner()) = connected
+        *lazy.last_error.lock_or_recover() = connected
             .as_ref()
             .err()
             .map(|e| plba_contracts::error_chain(e));
@@ -95,12 +96,7 @@ impl LazyRedisQueue {
 
     /// Why no task can be consumed yet, when the queue has not connected.
     fn not_connected(&self) -> String {
-        match &*self
-            .inner
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        match &*self.inner.last_error.lock_or_recover() {
             Some(error) => format!("not connected to Redis yet: {error}"),
             None => "not connected to Redis yet".to_owned(),
         }

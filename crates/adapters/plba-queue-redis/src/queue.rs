@@ -2,6 +2,7 @@
 //! consume, settle, stats, dead letters). Replies are read in `reply.rs`, the background
 //! upkeep runs in `maintenance.rs`, the dead-letter stream is handled in `dead.rs`.
 
+use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,13 +134,7 @@ impl RedisQueue {
     }
 
     async fn reader(&self) -> Result<MultiplexedConnection, RedisError> {
-        if let Some(conn) = self
-            .readers
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
+        if let Some(conn) = self.readers.idle.lock_or_recover().pop() {
             return Ok(conn);
         }
         // The response timeout must outlast BLOCK, or the client gives up on a read the
@@ -155,11 +150,7 @@ impl RedisQueue {
     }
 
     fn return_reader(&self, reader: MultiplexedConnection) {
-        self.readers
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(reader);
+        self.readers.idle.lock_or_recover().push(reader);
     }
 
     fn receipt_id(&self, delivery: &Delivery) -> Result<String, QueueError> {

@@ -2,6 +2,7 @@
 //! commands, the keys and options, the entries in hand, and what the queue knows about its
 //! Redis (reachable? group present? which epoch?).
 
+use plba_contracts::Unpoisoned;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,7 +109,7 @@ impl Shared {
     /// held, and the listeners are told so their work is published again.
     pub(crate) fn adopt_epoch(&self, epoch: String) {
         {
-            let mut current = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+            let mut current = self.epoch.lock_or_recover();
             if *current == epoch {
                 return;
             }
@@ -145,7 +146,7 @@ pub(crate) struct InHand {
 impl InHand {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         // Plain data: a panic elsewhere while locked leaves it usable.
-        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+        self.ids.lock_or_recover()
     }
 
     /// Entry `id` was handed to a handler.

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
+use plba_contracts::Unpoisoned;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,7 +37,7 @@ async fn next_delivery(queue: &dyn TaskQueue, what: &str) -> Delivery {
         if let Ok(Ok(delivery)) =
             tokio::time::timeout(Duration::from_secs(2), queue.consume()).await
         {
-            *got.lock().unwrap() = Some(delivery);
+            *got.lock_or_recover() = Some(delivery);
             return true;
         }
         false

@@ -1,5 +1,6 @@
 //! IntervalWorker: a routine run every period.
 
+use plba_contracts::Unpoisoned;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,7 +57,7 @@ impl<R: Routine + ?Sized> IntervalWorker<R> {
     }
 
     fn record(&self, failure: Option<String>) {
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+        *self.last_failure.lock_or_recover() = failure;
     }
 }
 
@@ -105,7 +106,7 @@ impl<R: Routine + ?Sized> Worker for IntervalWorker<R> {
     }
 
     fn health(&self) -> WorkerHealth {
-        match &*self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.last_failure.lock_or_recover() {
             None => WorkerHealth::Ok,
             Some(failure) => WorkerHealth::degraded(format!("last run failed: {failure}")),
         }
