@@ -1,6 +1,6 @@
 //! Tracing and logging for PLBA.
 //!
-//! - [`TraceService`] sets up `tracing`: log lines (pretty or JSON, stdout or stderr) under a
+//! - [`Telemetry`] sets up `tracing`: log lines (pretty or JSON, stdout or stderr) under a
 //!   filter that can be changed live, and OpenTelemetry spans exported by the configured
 //!   exporter (none, log, OTLP over HTTP/protobuf) through a bounded batch queue, so export
 //!   never blocks or fails task processing.
@@ -16,9 +16,9 @@ mod exporter_log;
 mod propagation;
 mod recent;
 mod task_tracer;
-mod trace_service;
+mod telemetry;
 
 pub use error::TracingError;
 pub use recent::{RecentTraces, TaskTrace, TraceStep};
 pub use task_tracer::OtelTaskTracer;
-pub use trace_service::TraceService;
+pub use telemetry::Telemetry;

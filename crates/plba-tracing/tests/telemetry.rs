@@ -19,7 +19,7 @@ use plba_testkit::handlers::CountingHandler;
 use plba_testkit::logs::CapturedLogs;
 use plba_testkit::otlp::{OtlpReceiver, attribute, blackhole, hex};
 use plba_testkit::wait::{eventually, eventually_async, within};
-use plba_tracing::TraceService;
+use plba_tracing::Telemetry;
 use plba_workers::{QueueWorker, QueueWorkerMetrics, QueueWorkerOptions};
 use tracing::Instrument;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -67,7 +67,7 @@ fn spawn_worker<H: TaskHandler>(
 #[tokio::test(flavor = "current_thread")]
 async fn the_handler_span_is_a_child_of_the_producer_span_in_the_exported_trace() {
     let receiver = OtlpReceiver::start().await;
-    let (telemetry, dispatch) = TraceService::build_with_writer(
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
         &otlp_platform(receiver.endpoint()),
         &LogConfig::default(),
         BoxMakeWriter::new(std::io::sink),
@@ -176,7 +176,7 @@ async fn a_collector_that_never_answers_neither_slows_nor_loses_tasks() {
     // If exporting blocked task processing, each stuck export would cost a minute.
     platform.tracing.otlp.timeout_ms = 60_000;
     platform.tracing.otlp.max_queue_size = 256;
-    let (telemetry, dispatch) = TraceService::build_with_writer(
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
         &platform,
         &LogConfig::default(),
         BoxMakeWriter::new(std::io::sink),
@@ -221,7 +221,7 @@ async fn log_levels_follow_a_config_reload() {
         Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
     let logs = CapturedLogs::new();
     let current = manager.current();
-    let (telemetry, dispatch) = TraceService::build_with_writer(
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
         current.platform(),
         current.log(),
         BoxMakeWriter::new(logs.clone()),

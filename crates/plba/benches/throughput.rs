@@ -8,20 +8,16 @@
 #![allow(clippy::print_stdout)] // a bench binary's job is to print its table
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use plba::config::{LogConfig, PlatformConfig};
-use plba::contracts::{
-    NoopTaskTracer, Task, TaskError, TaskHandler, TaskQueue, TaskTracer, async_trait,
-};
+use plba::contracts::{NoopTaskTracer, Task, TaskQueue, TaskTracer};
 use plba::queue_memory::{MemoryQueue, MemoryQueueOptions};
-use plba::tracing_setup::TraceService;
+use plba::telemetry::Telemetry;
 use plba::workers::QueueWorkerPool;
 use plba::{RuntimeManager, RuntimeOptions};
-use plba_testkit::bench::{env_u64, median, table_row};
-use tokio::sync::Notify;
+use plba_testkit::bench::{CountingNoop, Finish, env_u64, median, table_row};
 use tracing::Instrument;
 
 const CAPACITY: usize = 1024;
@@ -31,29 +27,6 @@ const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-
 /// The task shape both paths carry: fresh id, static name, 100-byte payload, a traceparent.
 fn make_task() -> Task {
     Task::new("bench.task", Bytes::from(vec![b'x'; 100])).with_metadata("traceparent", TRACEPARENT)
-}
-
-/// Counts tasks and wakes the waiter when the last one arrives.
-struct Finish {
-    seen: AtomicU64,
-    total: u64,
-    done: Notify,
-}
-
-impl Finish {
-    fn new(total: u64) -> Arc<Self> {
-        Arc::new(Self {
-            seen: AtomicU64::new(0),
-            total,
-            done: Notify::new(),
-        })
-    }
-
-    fn count(&self) {
-        if self.seen.fetch_add(1, Ordering::Relaxed) + 1 == self.total {
-            self.done.notify_one();
-        }
-    }
 }
 
 async fn raw_loop(total: u64) -> Duration {
@@ -77,18 +50,8 @@ async fn raw_loop(total: u64) -> Duration {
             }
         }
     });
-    finish.done.notified().await;
+    finish.wait().await;
     started.elapsed()
-}
-
-struct Noop(Arc<Finish>);
-
-#[async_trait]
-impl TaskHandler for Noop {
-    async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
-        self.0.count();
-        Ok(())
-    }
 }
 
 /// The runtime path; with `tracer`, every task gets a producer span (injected traceparent)
@@ -105,7 +68,7 @@ async fn runtime_path(total: u64, tracer: Option<Arc<dyn TaskTracer>>) -> anyhow
     let spec = QueueWorkerPool::new(
         "bench-workers",
         Arc::clone(&queue),
-        Arc::new(Noop(Arc::clone(&finish))),
+        Arc::new(CountingNoop(Arc::clone(&finish))),
     )
     .concurrency(CONSUMERS)
     .tracer(tracer.clone().unwrap_or_else(NoopTaskTracer::shared))
@@ -135,7 +98,7 @@ async fn runtime_path(total: u64, tracer: Option<Arc<dyn TaskTracer>>) -> anyhow
             }
         }
     });
-    finish.done.notified().await;
+    finish.wait().await;
     let elapsed = started.elapsed();
     runtime.stop().await;
     let acked = queue.stats().await?.acked;
@@ -185,7 +148,7 @@ fn main() -> anyhow::Result<()> {
         level: "warn".to_owned(),
         ..LogConfig::default()
     };
-    let trace_service = TraceService::install(&PlatformConfig::default(), &log)?;
+    let trace_service = Telemetry::install(&PlatformConfig::default(), &log)?;
     let tracer = trace_service.task_tracer();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

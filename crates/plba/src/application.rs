@@ -8,7 +8,7 @@ use std::time::Duration;
 use plba_config::{ConfigLoadError, ConfigSnapshot, ConfigurationManager, PlatformConfig};
 use plba_contracts::CancellationToken;
 use plba_core::{RuntimeManager, RuntimeOptions};
-use plba_tracing::TraceService;
+use plba_tracing::Telemetry;
 
 use crate::PlbaError;
 
@@ -17,7 +17,7 @@ use crate::PlbaError;
 pub struct Application {
     runtime: RuntimeManager,
     configuration: Arc<ConfigurationManager>,
-    telemetry: Option<Arc<TraceService>>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -45,7 +45,7 @@ impl Application {
     /// with `telemetry`, modules get its tracer.
     pub fn new(
         configuration: Arc<ConfigurationManager>,
-        telemetry: Option<Arc<TraceService>>,
+        telemetry: Option<Arc<Telemetry>>,
     ) -> Self {
         let runtime = RuntimeManager::with_config(
             runtime_options(configuration.current().platform()),
@@ -76,7 +76,7 @@ impl Application {
     }
 
     /// Logging and tracing, when this application installed them.
-    pub fn telemetry(&self) -> Option<&Arc<TraceService>> {
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
         self.telemetry.as_ref()
     }
 

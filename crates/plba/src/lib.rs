@@ -33,7 +33,7 @@ pub use plba_core::{
 };
 pub use plba_health as health;
 pub use plba_queue_memory as queue_memory;
-pub use plba_tracing as tracing_setup;
+pub use plba_tracing as telemetry;
 pub use plba_workers as workers;
 
 mod application;
@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager};
 use plba_contracts::{ApplicationModule, CancellationToken};
-use plba_tracing::{TraceService, TracingError};
+use plba_tracing::{Telemetry, TracingError};
 
 /// Why the runtime could not be created or run.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ pub enum PlbaError {
     Config(#[from] ConfigLoadError),
     /// Logging or tracing could not be set up.
     #[error(transparent)]
-    TraceService(#[from] TracingError),
+    Telemetry(#[from] TracingError),
     /// The control plane could not be started.
     #[error(transparent)]
     Control(#[from] plba_control::ControlError),
@@ -117,7 +117,7 @@ pub fn create_runtime(
         .map_err(ConfigLoadError::from)?;
     let telemetry = if options.install_telemetry {
         let current = configuration.current();
-        Some(Arc::new(TraceService::install(
+        Some(Arc::new(Telemetry::install(
             current.platform(),
             current.log(),
         )?))

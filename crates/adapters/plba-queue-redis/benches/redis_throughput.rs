@@ -9,19 +9,14 @@
 #![allow(clippy::print_stdout, clippy::expect_used)] // a bench prints its table; setup failures abort it
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use plba_contracts::{
-    CancellationToken, Task, TaskError, TaskHandler, TaskQueue, WorkerContext, WorkerSpec,
-    async_trait,
-};
+use plba_contracts::{CancellationToken, Task, TaskQueue, WorkerContext, WorkerSpec};
 use plba_queue_redis::{RedisQueue, RedisQueueOptions};
-use plba_testkit::bench::{env_u64, median, table_row};
+use plba_testkit::bench::{CountingNoop, Finish, env_u64, median, table_row};
 use plba_testkit::servers::RedisServer;
 use plba_workers::QueueWorkerPool;
 use redis::Value;
-use tokio::sync::Notify;
 
 const CONSUMERS: usize = 3;
 
@@ -35,30 +30,6 @@ fn run_pool(spec: &WorkerSpec) -> CancellationToken {
         tokio::spawn(async move { worker.run(ctx).await });
     }
     stop
-}
-
-struct Finish {
-    seen: AtomicU64,
-    total: u64,
-    done: Notify,
-}
-
-impl Finish {
-    fn count(&self) {
-        if self.seen.fetch_add(1, Ordering::Relaxed) + 1 == self.total {
-            self.done.notify_one();
-        }
-    }
-}
-
-struct Noop(Arc<Finish>);
-
-#[async_trait]
-impl TaskHandler for Noop {
-    async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
-        self.0.count();
-        Ok(())
-    }
 }
 
 fn payload() -> Vec<u8> {
@@ -76,11 +47,7 @@ async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duratio
         .arg("MKSTREAM")
         .query_async(&mut commands)
         .await;
-    let finish = Arc::new(Finish {
-        seen: AtomicU64::new(0),
-        total,
-        done: Notify::new(),
-    });
+    let finish = Finish::new(total);
     for consumer in 0..CONSUMERS {
         let client = client.clone();
         let finish = Arc::clone(&finish);
@@ -130,7 +97,7 @@ async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duratio
             .query_async(&mut commands)
             .await?;
     }
-    finish.done.notified().await;
+    finish.wait().await;
     Ok(started.elapsed())
 }
 
@@ -159,20 +126,20 @@ async fn queue_path(url: &str, name: &str, total: u64) -> anyhow::Result<Duratio
         ..RedisQueueOptions::default()
     };
     let queue = Arc::new(RedisQueue::connect(name, options).await?);
-    let finish = Arc::new(Finish {
-        seen: AtomicU64::new(0),
-        total,
-        done: Notify::new(),
-    });
-    let spec = QueueWorkerPool::new("bench", queue.clone(), Arc::new(Noop(Arc::clone(&finish))))
-        .concurrency(CONSUMERS)
-        .into_spec();
+    let finish = Finish::new(total);
+    let spec = QueueWorkerPool::new(
+        "bench",
+        queue.clone(),
+        Arc::new(CountingNoop(Arc::clone(&finish))),
+    )
+    .concurrency(CONSUMERS)
+    .into_spec();
     let stop = run_pool(&spec);
     let started = Instant::now();
     for _ in 0..total {
         queue.publish(Task::new("bench.task", payload())).await?;
     }
-    finish.done.notified().await;
+    finish.wait().await;
     let elapsed = started.elapsed();
     stop.cancel();
     Ok(elapsed)

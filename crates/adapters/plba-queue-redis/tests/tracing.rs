@@ -14,7 +14,7 @@ use plba_queue_redis::{RedisQueue, RedisQueueOptions};
 use plba_testkit::otlp::{OtlpReceiver, hex};
 use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::eventually;
-use plba_tracing::TraceService;
+use plba_tracing::Telemetry;
 use plba_workers::{QueueWorker, QueueWorkerMetrics, QueueWorkerOptions};
 use tracing::Instrument;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -37,7 +37,7 @@ async fn the_handler_span_is_a_child_of_the_producer_span_across_redis() {
     platform.tracing.exporter = TraceExporter::Otlp;
     platform.tracing.otlp.endpoint = receiver.endpoint();
     platform.tracing.otlp.scheduled_delay_ms = 50;
-    let (traces, dispatch) = TraceService::build_with_writer(
+    let (traces, dispatch) = Telemetry::build_with_writer(
         &platform,
         &LogConfig::default(),
         BoxMakeWriter::new(std::io::sink),

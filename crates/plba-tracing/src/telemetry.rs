@@ -1,4 +1,4 @@
-//! TraceService: the subscriber (logs + spans), the exporter, the live log filter.
+//! Telemetry: the subscriber (logs + spans), the exporter, the live log filter.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -29,7 +29,7 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// The process's logging and tracing, as configured by the `log` and `platform.tracing`
 /// sections. Keep it alive for the process's lifetime and call [`shutdown`](Self::shutdown)
 /// at exit to flush spans.
-pub struct TraceService {
+pub struct Telemetry {
     provider: SdkTracerProvider,
     tracer: Arc<OtelTaskTracer>,
     recent: Arc<RecentTraces>,
@@ -45,7 +45,7 @@ fn env_filter(directives: &str) -> Result<EnvFilter, TracingError> {
         })
 }
 
-impl TraceService {
+impl Telemetry {
     /// Builds the subscriber with logs going where `log.output` says.
     pub fn build(
         platform: &PlatformConfig,
