@@ -56,4 +56,4 @@ pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
-pub use worker::{Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus};
+pub use worker::{Worker, WorkerContext, WorkerError, WorkerStatus};

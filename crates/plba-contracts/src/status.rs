@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::Serialize;
 
-/// What a worker is doing now (not whether it is well: that is [`crate::WorkerHealth`]).
+/// What a worker is doing now (not whether it is well: that is [`crate::HealthReport`], from `Worker::health`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerStatus {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::health::HealthReport as WorkerHealth;
+use crate::health::HealthReport;
 pub use crate::status::WorkerStatus;
 
 /// What the supervisor hands a worker copy each time it runs it.
@@ -120,7 +120,7 @@ pub trait Worker: Send + Sync + 'static {
     fn status(&self) -> WorkerStatus;
 
     /// Whether the worker is operational; ok unless the worker tracks something better.
-    fn health(&self) -> WorkerHealth {
-        WorkerHealth::Ok
+    fn health(&self) -> HealthReport {
+        HealthReport::Ok
     }
 }

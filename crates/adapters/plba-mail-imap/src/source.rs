@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_imap::types::UnsolicitedResponse;
 use plba_contracts::{
-    StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
+    HealthReport, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
 use plba_mail::{InFlight, MailRef};
@@ -307,19 +307,19 @@ impl Worker for ImapSource {
         self.status.get()
     }
 
-    fn health(&self) -> WorkerHealth {
+    fn health(&self) -> HealthReport {
         let outage = self.outage.lock_or_recover();
         match &*outage {
-            None => WorkerHealth::Ok,
+            None => HealthReport::Ok,
             Some((since, reason))
                 if since.elapsed() >= Duration::from_millis(self.options.unhealthy_after_ms) =>
             {
-                WorkerHealth::unhealthy(format!(
+                HealthReport::unhealthy(format!(
                     "IMAP unreachable for {:?}: {reason}",
                     since.elapsed()
                 ))
             }
-            Some((_, reason)) => WorkerHealth::degraded(format!("reconnecting: {reason}")),
+            Some((_, reason)) => HealthReport::degraded(format!("reconnecting: {reason}")),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use inotify::{EventMask, Inotify, WatchMask};
 use plba_contracts::{
-    Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerHealth,
+    HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
 use plba_mail::{InFlight, MailRef};
@@ -339,10 +339,10 @@ impl Worker for MaildirSource {
         self.status.get()
     }
 
-    fn health(&self) -> WorkerHealth {
+    fn health(&self) -> HealthReport {
         match &*self.last_error.lock_or_recover() {
-            None => WorkerHealth::Ok,
-            Some(error) => WorkerHealth::degraded(format!("last scan failed: {error}")),
+            None => HealthReport::Ok,
+            Some(error) => HealthReport::degraded(format!("last scan failed: {error}")),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    StatusCell, TaskError, Worker, WorkerContext, WorkerError, WorkerHealth, WorkerStatus,
+    HealthReport, StatusCell, TaskError, Worker, WorkerContext, WorkerError, WorkerStatus,
     async_trait,
 };
 use tokio::time::MissedTickBehavior;
@@ -105,10 +105,10 @@ impl<R: Routine + ?Sized> Worker for IntervalWorker<R> {
         self.status.get()
     }
 
-    fn health(&self) -> WorkerHealth {
+    fn health(&self) -> HealthReport {
         match &*self.last_failure.lock_or_recover() {
-            None => WorkerHealth::Ok,
-            Some(failure) => WorkerHealth::degraded(format!("last run failed: {failure}")),
+            None => HealthReport::Ok,
+            Some(failure) => HealthReport::degraded(format!("last run failed: {failure}")),
         }
     }
 }
