@@ -1,46 +1,159 @@
 //! The `mail_order_bot` configuration section.
+//!
+//! The grammar is the same in every build: a section that names an adapter this build was
+//! compiled without (see [`Adapter`]) still parses, as [`NotBuilt`], and
+//! [`AppConfig::check`] refuses it naming the missing cargo feature.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use plba_contracts::{ConfigError, nested_key_error};
+#[cfg(feature = "imap")]
 use plba_mail_imap::ImapOptions;
+#[cfg(feature = "maildir")]
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
+#[cfg(feature = "redis")]
 use plba_queue_redis::RedisQueueOptions;
 use serde::{Deserialize, Deserializer};
+
+/// An adapter a deployment picks at compile time: a cargo feature of this crate and of the
+/// launcher. The SQLite store is not one of them: every build has it (feature `sqlite`,
+/// required), and the memory queue is always there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Adapter {
+    /// The Maildir mail source (`source.kind: maildir`): feature `maildir`.
+    Maildir,
+    /// The IMAP mail sources (`source.kind: imap_poll` or `imap_idle`), with rustls:
+    /// feature `imap`.
+    Imap,
+    /// The Redis queue (`queue.kind: redis`) and the source lease (`source_lease`):
+    /// feature `redis`.
+    Redis,
+}
+
+impl Adapter {
+    /// The cargo feature that compiles it in.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            Self::Maildir => "maildir",
+            Self::Imap => "imap",
+            Self::Redis => "redis",
+        }
+    }
+
+    /// Whether this build has it.
+    pub const fn compiled_in(self) -> bool {
+        match self {
+            Self::Maildir => cfg!(feature = "maildir"),
+            Self::Imap => cfg!(feature = "imap"),
+            Self::Redis => cfg!(feature = "redis"),
+        }
+    }
+}
+
+/// A section whose `kind` names an adapter this build was compiled without. It parses, so
+/// the grammar is the same in every build; [`AppConfig::check`] refuses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotBuilt {
+    /// The `kind` the section names (`imap_idle`, `redis`, …).
+    pub kind: String,
+    /// The adapter that kind needs.
+    pub adapter: Adapter,
+}
+
+impl NotBuilt {
+    fn new(kind: &str, adapter: Adapter) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            adapter,
+        }
+    }
+
+    /// The refusal, at `kind` relative to the section that names it.
+    pub fn error(&self) -> ConfigError {
+        ConfigError::invalid(
+            "kind",
+            format!(
+                "{} needs a mail_order_bot built with the `{}` feature",
+                self.kind,
+                self.adapter.feature()
+            ),
+        )
+    }
+}
 
 /// Where mail comes from. Chosen by configuration only; the domain code is the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceConfig {
     /// A local Maildir (the embedded default).
+    #[cfg(feature = "maildir")]
     Maildir {
         /// The Maildir's options.
         maildir: MaildirOptions,
     },
     /// An IMAP folder, polled.
+    #[cfg(feature = "imap")]
     ImapPoll {
         /// The IMAP options.
         imap: ImapOptions,
     },
     /// An IMAP folder watched with IDLE (polling when the server lacks IDLE).
+    #[cfg(feature = "imap")]
     ImapIdle {
         /// The IMAP options.
         imap: ImapOptions,
     },
+    /// A source kind this build was compiled without: refused by [`AppConfig::check`].
+    NotBuilt(NotBuilt),
 }
 
 impl<'de> Deserialize<'de> for SourceConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (kind, body) = split_kind(deserializer, "maildir")?;
-        match kind.as_str() {
-            "maildir" => decode_body(body).map(|maildir| Self::Maildir { maildir }),
-            "imap_poll" => decode_body(body).map(|imap| Self::ImapPoll { imap }),
-            "imap_idle" => decode_body(body).map(|imap| Self::ImapIdle { imap }),
-            other => Err(nested_key_error(
-                "kind",
-                format!("unknown kind {other:?}; expected maildir, imap_poll or imap_idle"),
-            )),
+        Self::decode(&kind, body, Adapter::compiled_in)
+    }
+}
+
+impl SourceConfig {
+    /// The source `kind` names, decoded from `body` when `built` has its adapter, else
+    /// [`SourceConfig::NotBuilt`]. (`built` is [`Adapter::compiled_in`] but for tests.)
+    fn decode<E: serde::de::Error>(
+        kind: &str,
+        body: serde_json::Value,
+        built: impl Fn(Adapter) -> bool,
+    ) -> Result<Self, E> {
+        let adapter = match kind {
+            "maildir" => Adapter::Maildir,
+            "imap_poll" | "imap_idle" => Adapter::Imap,
+            other => {
+                return Err(nested_key_error(
+                    "kind",
+                    format!("unknown kind {other:?}; expected maildir, imap_poll or imap_idle"),
+                ));
+            }
+        };
+        if built(adapter)
+            && let Some(source) = Self::compiled(kind, body)
+        {
+            return source;
+        }
+        Ok(Self::NotBuilt(NotBuilt::new(kind, adapter)))
+    }
+
+    /// The variant for `kind` when this build has it.
+    fn compiled<E: serde::de::Error>(
+        kind: &str,
+        body: serde_json::Value,
+    ) -> Option<Result<Self, E>> {
+        match kind {
+            #[cfg(feature = "maildir")]
+            "maildir" => Some(decode_body(body).map(|maildir| Self::Maildir { maildir })),
+            #[cfg(feature = "imap")]
+            "imap_poll" => Some(decode_body(body).map(|imap| Self::ImapPoll { imap })),
+            #[cfg(feature = "imap")]
+            "imap_idle" => Some(decode_body(body).map(|imap| Self::ImapIdle { imap })),
+            _ => None,
         }
     }
 }
@@ -75,11 +188,20 @@ fn decode_body<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     })
 }
 
+#[cfg(feature = "maildir")]
 impl Default for SourceConfig {
     fn default() -> Self {
         Self::Maildir {
             maildir: MaildirOptions::default(),
         }
+    }
+}
+
+/// The default kind is `maildir` in every build; without it, the default is refused.
+#[cfg(not(feature = "maildir"))]
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self::NotBuilt(NotBuilt::new("maildir", Adapter::Maildir))
     }
 }
 
@@ -92,23 +214,57 @@ pub enum QueueConfig {
         memory: MemoryQueueOptions,
     },
     /// Redis Streams: several bot processes on several hosts share the work.
+    #[cfg(feature = "redis")]
     Redis {
         /// The Redis queue's options.
         redis: RedisQueueOptions,
     },
+    /// A queue kind this build was compiled without: refused by [`AppConfig::check`].
+    NotBuilt(NotBuilt),
 }
 
 impl<'de> Deserialize<'de> for QueueConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (kind, body) = split_kind(deserializer, "memory")?;
-        match kind.as_str() {
+        Self::decode(&kind, body, Adapter::compiled_in)
+    }
+}
+
+impl QueueConfig {
+    /// The queue `kind` names, decoded from `body` when `built` has its adapter, else
+    /// [`QueueConfig::NotBuilt`]. (`built` is [`Adapter::compiled_in`] but for tests.)
+    fn decode<E: serde::de::Error>(
+        kind: &str,
+        body: serde_json::Value,
+        built: impl Fn(Adapter) -> bool,
+    ) -> Result<Self, E> {
+        match kind {
             "memory" => decode_body(body).map(|memory| Self::Memory { memory }),
-            "redis" => decode_body(body).map(|redis| Self::Redis { redis }),
+            "redis" => {
+                if built(Adapter::Redis)
+                    && let Some(queue) = Self::compiled_redis(body)
+                {
+                    return queue;
+                }
+                Ok(Self::NotBuilt(NotBuilt::new(kind, Adapter::Redis)))
+            }
             other => Err(nested_key_error(
                 "kind",
                 format!("unknown kind {other:?}; expected memory or redis"),
             )),
         }
+    }
+
+    /// The Redis variant when this build has it.
+    #[cfg(feature = "redis")]
+    fn compiled_redis<E: serde::de::Error>(body: serde_json::Value) -> Option<Result<Self, E>> {
+        Some(decode_body(body).map(|redis| Self::Redis { redis }))
+    }
+
+    /// The Redis variant when this build has it.
+    #[cfg(not(feature = "redis"))]
+    fn compiled_redis<E: serde::de::Error>(_body: serde_json::Value) -> Option<Result<Self, E>> {
+        None
     }
 }
 
@@ -116,16 +272,6 @@ impl Default for QueueConfig {
     fn default() -> Self {
         Self::Memory {
             memory: MemoryQueueOptions::default(),
-        }
-    }
-}
-
-impl QueueConfig {
-    /// Deliveries before a task is dead-lettered.
-    pub fn max_attempts(&self) -> u32 {
-        match self {
-            Self::Memory { memory } => memory.max_attempts,
-            Self::Redis { redis } => redis.max_attempts,
         }
     }
 }
@@ -272,8 +418,11 @@ impl AppConfig {
                 format!("must be between 1 and {MAX_WORKERS}"),
             ));
         }
+        self.check_adapters(Adapter::compiled_in)?;
         match &self.source {
+            #[cfg(feature = "maildir")]
             SourceConfig::Maildir { maildir } => maildir.check(),
+            #[cfg(feature = "imap")]
             SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
                 if self.source_lease.is_some() {
                     return Err(ConfigError::invalid(
@@ -283,11 +432,14 @@ impl AppConfig {
                 }
                 imap.check()
             }
+            SourceConfig::NotBuilt(missing) => Err(missing.error()),
         }
         .map_err(|e| e.within("source"))?;
         match &self.queue {
             QueueConfig::Memory { memory } => memory.check(),
+            #[cfg(feature = "redis")]
             QueueConfig::Redis { redis } => redis.check(),
+            QueueConfig::NotBuilt(missing) => Err(missing.error()),
         }
         .map_err(|e| e.within("queue"))?;
         self.store.check()?;
@@ -298,6 +450,7 @@ impl AppConfig {
             ));
         }
         self.limits.check()?;
+        #[cfg(feature = "redis")]
         if let Some(lease) = &self.source_lease {
             plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
         }
@@ -324,6 +477,24 @@ impl AppConfig {
                     "expected `address@domain` or `@domain` mapped to a customer id",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses the first adapter the configuration names that `built` lacks (`built` is
+    /// [`Adapter::compiled_in`] but for tests), naming the key and the missing feature.
+    fn check_adapters(&self, built: impl Fn(Adapter) -> bool) -> Result<(), ConfigError> {
+        if let SourceConfig::NotBuilt(missing) = &self.source {
+            return Err(missing.error().within("source"));
+        }
+        if let QueueConfig::NotBuilt(missing) = &self.queue {
+            return Err(missing.error().within("queue"));
+        }
+        if self.source_lease.is_some() && !built(Adapter::Redis) {
+            return Err(ConfigError::invalid(
+                "source_lease",
+                "needs a mail_order_bot built with the `redis` feature (the lease lives in Redis)",
+            ));
         }
         Ok(())
     }
@@ -393,5 +564,162 @@ impl Limits {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The refusal of adapters a build lacks, tested in any build: the set of compiled-in
+    //! adapters is a parameter, so the default (full) build can play a minimal one.
+
+    use super::*;
+
+    fn without(missing: Adapter) -> impl Fn(Adapter) -> bool {
+        move |adapter| adapter != missing
+    }
+
+    fn refusal(config: &AppConfig, built: impl Fn(Adapter) -> bool) -> String {
+        config
+            .check_adapters(built)
+            .expect_err("refused")
+            .within("mail_order_bot")
+            .to_string()
+    }
+
+    #[test]
+    fn an_imap_source_in_a_build_without_imap_is_refused_naming_the_feature() {
+        for kind in ["imap_poll", "imap_idle"] {
+            let body = serde_json::json!({ "host": "mail.example", "username": "u" });
+            let source: SourceConfig =
+                SourceConfig::decode::<serde_json::Error>(kind, body, without(Adapter::Imap))
+                    .expect("the grammar is the same in every build");
+            assert_eq!(
+                source,
+                SourceConfig::NotBuilt(NotBuilt::new(kind, Adapter::Imap))
+            );
+            let config = AppConfig {
+                source,
+                ..AppConfig::default()
+            };
+            let message = refusal(&config, without(Adapter::Imap));
+            assert!(
+                message.contains(&format!(
+                    "`mail_order_bot.source.kind`: {kind} needs a mail_order_bot built with the `imap` feature"
+                )),
+                "{message}"
+            );
+            // `check` refuses it as well, whatever this build holds.
+            assert!(config.check().is_err());
+        }
+    }
+
+    #[test]
+    fn a_maildir_source_in_a_build_without_maildir_is_refused_naming_the_feature() {
+        let source = SourceConfig::decode::<serde_json::Error>(
+            "maildir",
+            serde_json::json!({}),
+            without(Adapter::Maildir),
+        )
+        .expect("parses");
+        let config = AppConfig {
+            source,
+            ..AppConfig::default()
+        };
+        let message = refusal(&config, without(Adapter::Maildir));
+        assert!(
+            message.contains("maildir needs a mail_order_bot built with the `maildir` feature"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_redis_queue_in_a_build_without_redis_is_refused_naming_the_feature() {
+        let queue = QueueConfig::decode::<serde_json::Error>(
+            "redis",
+            serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+            without(Adapter::Redis),
+        )
+        .expect("parses");
+        assert_eq!(
+            queue,
+            QueueConfig::NotBuilt(NotBuilt::new("redis", Adapter::Redis))
+        );
+        let config = AppConfig {
+            queue,
+            ..AppConfig::default()
+        };
+        let message = refusal(&config, without(Adapter::Redis));
+        assert!(
+            message.contains(
+                "`mail_order_bot.queue.kind`: redis needs a mail_order_bot built with the `redis` feature"
+            ),
+            "{message}"
+        );
+        assert!(config.check().is_err());
+    }
+
+    #[test]
+    fn a_source_lease_in_a_build_without_redis_is_refused_naming_the_feature() {
+        let config = AppConfig {
+            source_lease: Some(SourceLeaseConfig {
+                url: "redis://127.0.0.1:6379".to_owned(),
+                prefix: default_prefix(),
+                ttl_ms: default_lease_ttl_ms(),
+            }),
+            ..AppConfig::default()
+        };
+        let message = refusal(&config, without(Adapter::Redis));
+        assert!(
+            message.contains(
+                "`mail_order_bot.source_lease`: needs a mail_order_bot built with the `redis` feature"
+            ),
+            "{message}"
+        );
+        // Only the lease's adapter matters: a build without IMAP accepts it.
+        assert!(config.check_adapters(without(Adapter::Imap)).is_ok());
+    }
+
+    #[test]
+    fn unknown_kinds_stay_unknown_whatever_the_build_holds() {
+        for built in [Adapter::compiled_in as fn(Adapter) -> bool, |_| false] {
+            let error =
+                SourceConfig::decode::<serde_json::Error>("pop3", serde_json::json!({}), built)
+                    .expect_err("unknown");
+            assert!(
+                error.to_string().contains("unknown kind \"pop3\""),
+                "{error}"
+            );
+            let error =
+                QueueConfig::decode::<serde_json::Error>("kafka", serde_json::json!({}), built)
+                    .expect_err("unknown");
+            assert!(
+                error.to_string().contains("unknown kind \"kafka\""),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_build_decodes_the_kinds_it_holds_to_their_adapters() {
+        let source = SourceConfig::decode::<serde_json::Error>(
+            "maildir",
+            serde_json::json!({}),
+            Adapter::compiled_in,
+        )
+        .expect("parses");
+        assert_eq!(
+            matches!(source, SourceConfig::NotBuilt(_)),
+            !Adapter::Maildir.compiled_in()
+        );
+        let queue = QueueConfig::decode::<serde_json::Error>(
+            "redis",
+            serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+            Adapter::compiled_in,
+        )
+        .expect("parses");
+        assert_eq!(
+            matches!(queue, QueueConfig::NotBuilt(_)),
+            !Adapter::Redis.compiled_in()
+        );
     }
 }

@@ -5,11 +5,24 @@
 //! (mail sources, the memory queue, generic workers) and on nothing of the runtime: the
 //! launcher links the runtime. Swapping the mail source or the queue is configuration.
 //!
+//! Which adapters a build links is a deployment's choice, made with cargo features (see
+//! [`Adapter`]): `maildir`, `imap` (async-imap, rustls) and `redis` (the Redis queue and
+//! the source lease), plus `sqlite`, the store every build needs. The default is all of
+//! them. A configuration naming an adapter the build lacks still parses and is refused by
+//! [`AppConfig::check`], naming the missing feature.
+//!
 //! - [`process_mail`]: the pure decision for one mail (MIME → attachments → lines →
 //!   validation → [`Decision`]).
 //! - [`OrderMailHandler`]: runs the decision off the async threads and stores the outcome.
 //! - [`OrderStore`] / [`SqliteOrderStore`]: orders and rejections, idempotent on Message-ID.
 //! - [`MailOrderBot`]: the application module wiring source → queue → handlers → store.
+
+#[cfg(not(feature = "sqlite"))]
+compile_error!(
+    "mail_order_bot needs an order store: enable the `sqlite` feature (the only store so far)"
+);
+#[cfg(not(any(feature = "maildir", feature = "imap")))]
+compile_error!("mail_order_bot needs a mail source: enable the `maildir` or the `imap` feature");
 
 mod config;
 mod error;
@@ -26,8 +39,8 @@ mod store_sqlite;
 mod table;
 
 pub use config::{
-    AppConfig, Limits, MAX_WORKERS, QueueConfig, RetryConfig, SourceConfig, SourceLeaseConfig,
-    StoreConfig,
+    Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig, SourceConfig,
+    SourceLeaseConfig, StoreConfig,
 };
 pub use error::DomainError;
 pub use handler::OrderMailHandler;

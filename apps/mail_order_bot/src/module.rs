@@ -8,15 +8,21 @@ use plba_contracts::{
     HealthReport, Registry, RegistryError, TaskQueue, WorkerSpec, async_trait,
 };
 use plba_mail::{InFlight, MailBackend, MailTaskHandler};
+#[cfg(feature = "imap")]
 use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
+#[cfg(feature = "maildir")]
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
-use plba_queue_redis::{LazyRedisQueue, RedisLease};
+#[cfg(feature = "redis")]
+use plba_queue_redis::LazyRedisQueue;
+#[cfg(all(feature = "maildir", feature = "redis"))]
+use plba_queue_redis::RedisLease;
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
 use crate::config::{QueueConfig, SourceConfig};
 use crate::handler::OrderMailHandler;
 use crate::live_config::{ConfigFollower, LiveRules, read_rules};
+#[cfg(feature = "maildir")]
 use crate::samples::SAMPLES;
 use crate::store::OrderStore;
 use crate::store_sqlite::SqliteOrderStore;
@@ -58,7 +64,7 @@ impl HealthContributor for StoreHealth {
     async fn check(&self) -> HealthReport {
         match self.0.check_writable().await {
             Ok(()) => HealthReport::ok(),
-            Err(error) => HealthReport::unhealthy(error.to_string()),
+            Err(error) => HealthReport::unhealthy(plba_contracts::error_chain(&error)),
         }
     }
 }
@@ -92,10 +98,13 @@ impl ApplicationModule for MailOrderBot {
         )?;
 
         let in_flight = Arc::new(InFlight::new());
-        let queue: Arc<dyn TaskQueue> = match &config.queue {
-            QueueConfig::Memory { memory } => {
-                Arc::new(MemoryQueue::new("mail", *memory).map_err(module_error)?)
-            }
+        // Every arm of a kind this build lacks is refused by `read_rules` above.
+        let (queue, max_attempts): (Arc<dyn TaskQueue>, u32) = match &config.queue {
+            QueueConfig::Memory { memory } => (
+                Arc::new(MemoryQueue::new("mail", *memory).map_err(module_error)?),
+                memory.max_attempts,
+            ),
+            #[cfg(feature = "redis")]
             QueueConfig::Redis { redis } => {
                 let queue = LazyRedisQueue::new("mail", redis.clone()).map_err(module_error)?;
                 registry.add_health_contributor(
@@ -107,13 +116,17 @@ impl ApplicationModule for MailOrderBot {
                 // their still-unseen mails again.
                 let in_flight = Arc::clone(&in_flight);
                 queue.on_contents_lost(move || in_flight.clear());
-                Arc::new(queue)
+                (Arc::new(queue), redis.max_attempts)
+            }
+            QueueConfig::NotBuilt(missing) => {
+                return Err(missing.error().within("queue").within(MODULE).into());
             }
         };
         registry.add_queue(queue.clone())?;
         let tracer = registry.tracer();
 
         let backend: Arc<dyn MailBackend> = match &config.source {
+            #[cfg(feature = "maildir")]
             SourceConfig::Maildir { maildir } => {
                 let fresh = !maildir.path.join("new").is_dir();
                 let maildir = Arc::new(Maildir::open(maildir.clone()).map_err(module_error)?);
@@ -123,22 +136,28 @@ impl ApplicationModule for MailOrderBot {
                         tracing::info!(sample = name, "sample mail delivered");
                     }
                 }
-                let mut source = MaildirSource::new(
+                let source = MaildirSource::new(
                     Arc::clone(&maildir),
                     queue.clone(),
                     Arc::clone(&in_flight),
                     Arc::clone(&tracer),
                 );
-                if let Some(lease) = &config.source_lease {
-                    let name = format!("mail-source:{}", maildir.name());
-                    let ttl = Duration::from_millis(lease.ttl_ms.max(300));
-                    let lease = RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
-                        .map_err(module_error)?;
-                    source = source.with_lease(Arc::new(lease));
-                }
+                // Without the `redis` feature `read_rules` refused a lease.
+                #[cfg(feature = "redis")]
+                let source = match &config.source_lease {
+                    Some(lease) => {
+                        let name = format!("mail-source:{}", maildir.name());
+                        let ttl = Duration::from_millis(lease.ttl_ms.max(300));
+                        let lease = RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
+                            .map_err(module_error)?;
+                        source.with_lease(Arc::new(lease))
+                    }
+                    None => source,
+                };
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
                 maildir
             }
+            #[cfg(feature = "imap")]
             SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
                 let mode = match &config.source {
                     SourceConfig::ImapIdle { .. } => ImapMode::Idle,
@@ -154,13 +173,16 @@ impl ApplicationModule for MailOrderBot {
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
                 Arc::new(ImapMailbox::new(imap.clone()))
             }
+            SourceConfig::NotBuilt(missing) => {
+                return Err(missing.error().within("source").within(MODULE).into());
+            }
         };
 
         let handler = MailTaskHandler::new(
             backend,
             Arc::new(OrderMailHandler::new(rules, store)),
             in_flight,
-            config.queue.max_attempts(),
+            max_attempts,
         );
         registry.add_metrics_source(handler.outcomes())?;
         QueueWorkerPool::new("order-handlers", queue, Arc::new(handler))

@@ -5,14 +5,17 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+#[cfg(feature = "maildir")]
 use anyhow::Context;
+#[cfg(feature = "maildir")]
+use mail_order_bot::SourceConfig;
 use mail_order_bot::{
-    AppConfig, MODULE, MailOrderBot, OrderStore, SourceConfig, SqliteOrderStore, format_cents,
-    read_config,
+    AppConfig, MODULE, MailOrderBot, OrderStore, SqliteOrderStore, format_cents, read_config,
 };
 use plba::config::{ConfigSnapshot, ConfigSource};
 use plba::contracts::Secret;
 use plba::control::{ClientReply, ControlClient};
+#[cfg(feature = "maildir")]
 use plba_mail_maildir::Maildir;
 
 use crate::cli::{Cli, Command, Listing, OrdersCommand, RejectionsCommand, Remote};
@@ -153,6 +156,7 @@ fn store(source: &ConfigSource) -> anyhow::Result<SqliteOrderStore> {
     Ok(SqliteOrderStore::open(&config.store.sqlite_path)?)
 }
 
+#[cfg(feature = "maildir")]
 async fn deliver(
     snapshot: &ConfigSnapshot,
     files: &[std::path::PathBuf],
@@ -183,6 +187,17 @@ async fn deliver(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `deliver` in a build without the Maildir adapter.
+#[cfg(not(feature = "maildir"))]
+async fn deliver(
+    _snapshot: &ConfigSnapshot,
+    _files: &[std::path::PathBuf],
+) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "`deliver` writes into a Maildir: it needs a mail_order_bot built with the `maildir` feature"
+    );
 }
 
 fn when(ms: i64) -> String {

@@ -115,10 +115,10 @@ fn two_bots_share_a_mailbox_and_the_survivor_takes_over() {
         .arg("plba:lease:{mail-source:data/Maildir}")
         .query(&mut conn)
         .unwrap();
-    let holder_pid: u32 = holder.rsplit('-').nth(1).unwrap().parse().unwrap();
+    // The holder's id names its process (`host-pid-…`): find which bot that is.
     let index = bots
         .iter()
-        .position(|b| b.id() == holder_pid)
+        .position(|b| holder.split('-').any(|part| part == b.id().to_string()))
         .expect("the holder is one of the bots");
     let mut holder = bots.remove(index);
     holder.kill().unwrap();
