@@ -259,10 +259,11 @@ async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is
         uidvalidity: None,
         uid: Some(1),
     };
-    let refused = plba_mail::MailBackend::fetch(&mailbox, &reference)
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = plba_contracts::error_chain(
+        &plba_mail::MailBackend::fetch(&mailbox, &reference)
+            .await
+            .unwrap_err(),
+    );
     assert!(
         refused.contains("TLS handshake failed") && refused.to_lowercase().contains("certificate"),
         "{refused}"
