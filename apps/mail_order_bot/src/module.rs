@@ -48,11 +48,11 @@ impl MailOrderBot {
     }
 }
 
-fn module_error(reason: impl std::fmt::Display) -> RegistryError {
-    RegistryError::Module {
-        module: MODULE.to_owned(),
-        reason: reason.to_string(),
-    }
+/// A failure to build `what`, keeping its cause.
+fn module_error<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> RegistryError {
+    move |source| RegistryError::module(MODULE, what, source)
 }
 
 /// Reports whether the order store can write: a critical dependency (a store that only
@@ -87,9 +87,10 @@ impl ApplicationModule for MailOrderBot {
         )))?;
         let store: Arc<dyn OrderStore> = match &self.store {
             Some(store) => Arc::clone(store),
-            None => {
-                Arc::new(SqliteOrderStore::open(&config.store.sqlite_path).map_err(module_error)?)
-            }
+            None => Arc::new(
+                SqliteOrderStore::open(&config.store.sqlite_path)
+                    .map_err(module_error("the order store"))?,
+            ),
         };
         registry.add_health_contributor(
             "order-store",
@@ -101,12 +102,15 @@ impl ApplicationModule for MailOrderBot {
         // Every arm of a kind this build lacks is refused by `read_rules` above.
         let (queue, max_attempts): (Arc<dyn TaskQueue>, u32) = match &config.queue {
             QueueConfig::Memory { memory } => (
-                Arc::new(MemoryQueue::new("mail", *memory).map_err(module_error)?),
+                Arc::new(
+                    MemoryQueue::new("mail", *memory).map_err(module_error("the memory queue"))?,
+                ),
                 memory.max_attempts,
             ),
             #[cfg(feature = "redis")]
             QueueConfig::Redis { redis } => {
-                let queue = LazyRedisQueue::new("mail", redis.clone()).map_err(module_error)?;
+                let queue = LazyRedisQueue::new("mail", redis.clone())
+                    .map_err(module_error("the Redis queue"))?;
                 registry.add_health_contributor(
                     "queue-redis",
                     queue.health_contributor(),
@@ -129,10 +133,13 @@ impl ApplicationModule for MailOrderBot {
             #[cfg(feature = "maildir")]
             SourceConfig::Maildir { maildir } => {
                 let fresh = !maildir.path.join("new").is_dir();
-                let maildir = Arc::new(Maildir::open(maildir.clone()).map_err(module_error)?);
+                let maildir =
+                    Arc::new(Maildir::open(maildir.clone()).map_err(module_error("the Maildir"))?);
                 if fresh && config.seed_samples {
                     for (name, bytes) in SAMPLES {
-                        maildir.deliver_blocking(bytes).map_err(module_error)?;
+                        maildir
+                            .deliver_blocking(bytes)
+                            .map_err(module_error("the sample mails"))?;
                         tracing::info!(sample = name, "sample mail delivered");
                     }
                 }
@@ -149,7 +156,7 @@ impl ApplicationModule for MailOrderBot {
                         let name = format!("mail-source:{}", maildir.name());
                         let ttl = Duration::from_millis(lease.ttl_ms.max(300));
                         let lease = RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
-                            .map_err(module_error)?;
+                            .map_err(module_error("the mailbox lease"))?;
                         source.with_lease(Arc::new(lease))
                     }
                     None => source,

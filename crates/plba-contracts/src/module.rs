@@ -222,13 +222,42 @@ pub enum RegistryError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The module failed to build something it needs (e.g. opening its store).
-    #[error("module {module:?} failed to register: {reason}")]
+    #[error("module {module:?} failed to register: {what}")]
     Module {
         /// The module.
         module: String,
-        /// What failed.
-        reason: String,
+        /// What it was building.
+        what: String,
+        /// Why that failed, kept for inspection (the I/O, store or queue error).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+}
+
+impl RegistryError {
+    /// Module `module` could not build `what` because of `source`.
+    ///
+    /// ```
+    /// use plba_contracts::{RegistryError, error_chain};
+    ///
+    /// let io = std::io::Error::other("permission denied");
+    /// let error = RegistryError::module("shop", "the order store", io);
+    /// assert_eq!(
+    ///     error_chain(&error),
+    ///     "module \"shop\" failed to register: the order store: permission denied"
+    /// );
+    /// ```
+    pub fn module(
+        module: impl Into<String>,
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Module {
+            module: module.into(),
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// What a module sees of the runtime while it registers.

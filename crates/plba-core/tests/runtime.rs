@@ -442,10 +442,11 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
 
     let broken = FnModule::new("broken", |registry| {
         registry.add_service("other", Arc::new(2_u8))?;
-        Err(RegistryError::Module {
-            module: "broken".into(),
-            reason: "store unavailable".into(),
-        })
+        Err(RegistryError::module(
+            "broken",
+            "its store",
+            std::io::Error::other("store unavailable"),
+        ))
     });
     let err = runtime.register(&broken).unwrap_err();
     assert!(matches!(err, CoreError::Register { .. }), "{err}");

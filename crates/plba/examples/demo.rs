@@ -108,12 +108,8 @@ impl ApplicationModule for Demo {
 
     fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         let queue = Arc::new(
-            MemoryQueue::new("orders", MemoryQueueOptions::default()).map_err(|e| {
-                RegistryError::Module {
-                    module: "demo".into(),
-                    reason: e.to_string(),
-                }
-            })?,
+            MemoryQueue::new("orders", MemoryQueueOptions::default())
+                .map_err(|e| RegistryError::module("demo", "the orders queue", e))?,
         );
         registry.add_queue(queue.clone())?;
         let producer = Producer {
