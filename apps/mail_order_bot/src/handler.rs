@@ -21,6 +21,7 @@ fn unavailable(error: DomainError) -> TaskError {
 ///
 /// Both are handled outcomes: the mail is marked seen (a rejection also flagged or moved)
 /// and never retried. A store failure is transient: the mail stays unseen and is retried.
+#[derive(Debug)]
 pub struct OrderMailHandler {
     rules: Arc<LiveRules>,
     store: Arc<dyn OrderStore>,

@@ -31,7 +31,7 @@ use crate::store_sqlite::SqliteOrderStore;
 pub const MODULE: &str = "mail_order_bot";
 
 /// mail_order_bot: mail source → queue → order handlers → order store.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct MailOrderBot {
     store: Option<Arc<dyn OrderStore>>,
 }

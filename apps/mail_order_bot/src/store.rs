@@ -48,3 +48,9 @@ pub trait OrderStore: Send + Sync + 'static {
     /// why not. A store that answers reads but cannot write is not healthy.
     async fn check_writable(&self) -> Result<(), DomainError>;
 }
+
+impl std::fmt::Debug for dyn OrderStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn OrderStore")
+    }
+}

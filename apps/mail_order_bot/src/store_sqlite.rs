@@ -36,6 +36,7 @@ fn now_ms() -> i64 {
 /// would only release savepoints of a transaction that never reaches the file; and a
 /// connection opened while the file was read-only stays read-only. An order is reported
 /// stored only once its COMMIT succeeded.
+#[derive(Debug)]
 pub struct SqliteOrderStore {
     pool: SqlitePool,
     path: PathBuf,

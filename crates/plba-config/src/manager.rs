@@ -234,6 +234,15 @@ impl ConfigurationManager {
     }
 }
 
+// By hand: the sources may hold secrets (`--set` values, environment variables).
+impl std::fmt::Debug for ConfigurationManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigurationManager")
+            .field("current", &self.current())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A provider view that follows reloads.
 struct LiveConfig(watch::Receiver<Arc<ConfigSnapshot>>);
 

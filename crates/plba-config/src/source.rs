@@ -21,7 +21,7 @@ use crate::layering::{Declared, prune_replaced};
 /// let snapshot = source.load().unwrap();
 /// assert_eq!(snapshot.section::<serde_json::Value>("app").unwrap().unwrap()["limit"], 3);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConfigSource {
     defaults: Option<(String, String)>,
     file: Option<PathBuf>,
@@ -30,6 +30,23 @@ pub struct ConfigSource {
     overrides: Vec<String>,
     declared: Declared,
     sections: Option<Vec<String>>,
+}
+
+// By hand: `--set` values and environment variables may be secrets; only keys are shown.
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self
+            .overrides
+            .iter()
+            .map(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k))
+            .collect();
+        f.debug_struct("ConfigSource")
+            .field("defaults", &self.defaults.as_ref().map(|(name, _)| name))
+            .field("file", &self.file)
+            .field("env_prefix", &self.env_prefix)
+            .field("overrides", &keys)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ConfigSource {

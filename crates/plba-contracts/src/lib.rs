@@ -22,6 +22,7 @@ mod health;
 mod lease;
 mod metrics;
 mod module;
+mod opaque_debug;
 mod queue;
 mod report;
 mod secret;

@@ -47,6 +47,7 @@ impl ClientReply {
 /// client.reload().await?;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct ControlClient {
     base: String,
     token: Option<Secret<String>>,

@@ -28,6 +28,7 @@ use plba_contracts::{CancellationToken, MetricFamily, MetricKind, MetricValue};
 const MIN_CONNECTIONS: usize = 2;
 
 /// Tracks a control plane's open connections and requests in progress against its cap.
+#[derive(Debug)]
 pub(crate) struct ConnectionLimiter {
     max: usize,
     /// Requests other than probes that may be in progress at once; the other slots are the
@@ -39,7 +40,7 @@ pub(crate) struct ConnectionLimiter {
     refused_requests: AtomicU64,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// Connection ids and idle stamps come from this one counter, so a lower stamp means
     /// idle for longer.
@@ -54,6 +55,7 @@ struct State {
     saturated: bool,
 }
 
+#[derive(Debug)]
 struct Entry {
     /// The key in `State::idle` while the connection has no request in progress.
     idle_since: Option<u64>,

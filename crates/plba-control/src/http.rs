@@ -40,6 +40,7 @@ const TRACES_MAX: usize = 1_000;
 /// server.stop().await;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct ControlServer {
     addr: SocketAddr,
     cancel: CancellationToken,

@@ -127,6 +127,7 @@ impl Reply {
 
 /// Performs control-plane actions on a runtime, checking bearer tokens and writing an audit
 /// line for every mutating action.
+#[derive(Debug)]
 pub struct ControlPlaneService {
     runtime: RuntimeManager,
     config: ControlConfig,

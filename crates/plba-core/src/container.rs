@@ -22,7 +22,7 @@ use crate::sync::{read, write};
 /// assert_eq!(catalog.skus.len(), 1);
 /// assert!(container.get::<String>("catalog").is_none(), "wrong type");
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ServiceContainer {
     services: RwLock<HashMap<String, ServiceRef>>,
 }

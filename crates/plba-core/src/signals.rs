@@ -4,6 +4,7 @@ use crate::error::CoreError;
 
 /// Listens for SIGTERM and SIGINT (Ctrl-C). Install it before starting work so no signal
 /// is missed between start and the first wait.
+#[derive(Debug)]
 pub struct StopSignals {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,

@@ -21,6 +21,7 @@ pub enum HealthError {
     Duplicate(String),
 }
 
+#[derive(Debug)]
 struct Entry {
     name: String,
     contributor: Arc<dyn HealthContributor>,
@@ -74,7 +75,7 @@ pub struct HealthSnapshot {
 /// assert_eq!(snapshot.state, HealthState::Degraded);
 /// # });
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct HealthRegistry {
     entries: RwLock<Vec<Arc<Entry>>>,
 }

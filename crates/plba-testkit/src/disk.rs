@@ -9,6 +9,7 @@ use std::process::Command;
 use crate::servers::{is_root, unavailable};
 
 /// A tmpfs of a fixed size mounted at a directory.
+#[derive(Debug)]
 pub struct SmallDisk {
     mount_point: PathBuf,
     filler: PathBuf,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use plba_contracts::{Task, TaskError, TaskHandler, TaskId, async_trait};
 
 /// Counts how often each task id was handled; always succeeds.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct CountingHandler {
     counts: Mutex<HashMap<TaskId, u32>>,
 }
@@ -57,6 +57,7 @@ impl TaskHandler for CountingHandler {
 }
 
 /// Blocks every task until [`open`](Self::open) is called; counts starts and completions.
+#[derive(Debug)]
 pub struct GateHandler {
     started: std::sync::atomic::AtomicUsize,
     finished: std::sync::atomic::AtomicUsize,
@@ -111,7 +112,7 @@ impl TaskHandler for GateHandler {
 }
 
 /// Never finishes a task (a hung dependency); counts how many it was given.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct HangingHandler {
     started: std::sync::atomic::AtomicUsize,
 }

@@ -4,7 +4,7 @@ use plba_contracts::Unpoisoned;
 use std::sync::{Arc, Mutex};
 
 /// A `MakeWriter` that collects everything written to it, for asserting on log output.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLogs {

@@ -32,3 +32,11 @@ impl ApplicationModule for FnModule {
         (self.register)(registry)
     }
 }
+
+impl std::fmt::Debug for FnModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnModule")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}

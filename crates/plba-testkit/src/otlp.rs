@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Receives OTLP/HTTP protobuf trace exports on loopback and keeps every span.
+#[derive(Debug)]
 pub struct OtlpReceiver {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,

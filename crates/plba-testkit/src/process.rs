@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 /// A child process whose standard output and error go to a log file (so a chatty program
 /// never blocks on a full pipe). Killed when dropped, if still running.
+#[derive(Debug)]
 pub struct AppProcess {
     child: Child,
     log: PathBuf,

@@ -101,6 +101,7 @@ pub(crate) fn unavailable(what: &str, why: &str) -> Option<std::convert::Infalli
 }
 
 /// A private redis-server on 127.0.0.1, no persistence, data in a temporary directory.
+#[derive(Debug)]
 pub struct RedisServer {
     binary: PathBuf,
     port: u16,
@@ -244,6 +245,7 @@ impl Drop for RedisServer {
 /// A private Dovecot IMAP server on 127.0.0.1: its own configuration in a temporary
 /// directory, one user (`test` / `secret`), Maildir storage, plaintext login allowed (loopback
 /// only). Nothing system-wide is touched.
+#[derive(Debug)]
 pub struct Dovecot {
     binary: PathBuf,
     dir: tempfile::TempDir,

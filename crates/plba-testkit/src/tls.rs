@@ -4,6 +4,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 /// PEM texts of a test CA and of a leaf certificate for `localhost` and `127.0.0.1`
 /// (`CA:FALSE`, as rustls requires of a server certificate).
+#[derive(Debug)]
 pub struct TestCertificates {
     /// The CA certificate (what a client trusts).
     pub ca_pem: String,

@@ -42,12 +42,13 @@ pub struct TaskTrace {
 }
 
 /// The last `capacity` task traces, oldest evicted first. Cheap to update: one short lock.
+#[derive(Debug)]
 pub struct RecentTraces {
     capacity: usize,
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Inner {
     order: VecDeque<TaskId>,
     traces: HashMap<TaskId, TaskTrace>,

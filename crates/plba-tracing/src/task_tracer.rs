@@ -19,6 +19,7 @@ pub(crate) const TASK_TARGET: &str = "plba::task";
 /// (`messaging.system`, `messaging.destination.name`, `messaging.operation.type`,
 /// `messaging.message.id`) and carries their context in W3C `traceparent`/`tracestate`
 /// metadata entries.
+#[derive(Debug)]
 pub struct OtelTaskTracer {
     propagator: TraceContextPropagator,
     recent: Arc<RecentTraces>,

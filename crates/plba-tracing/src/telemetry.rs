@@ -29,6 +29,7 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// The process's logging and tracing, as configured by the `log` and `platform.tracing`
 /// sections. Keep it alive for the process's lifetime and call [`shutdown`](Self::shutdown)
 /// at exit to flush spans.
+#[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
     tracer: Arc<OtelTaskTracer>,

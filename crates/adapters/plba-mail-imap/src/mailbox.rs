@@ -13,6 +13,7 @@ use crate::session::{ImapSession, connect, timed};
 
 /// One IMAP folder as a mail backend. Completions run on a connection of their own, one at
 /// a time; a broken connection is dropped and opened again on the next call.
+#[derive(Debug)]
 pub struct ImapMailbox {
     options: ImapOptions,
     name: String,

@@ -29,6 +29,7 @@ pub enum ImapMode {
 }
 
 /// Watches one IMAP folder and publishes its unseen messages, each once while in flight.
+#[derive(Debug)]
 pub struct ImapSource {
     options: ImapOptions,
     queue: Arc<dyn TaskQueue>,

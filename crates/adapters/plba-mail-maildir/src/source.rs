@@ -28,6 +28,7 @@ use crate::maildir::Maildir;
 /// A Maildir deleted under it is created again when `create` is on; a Maildir deleted,
 /// moved away or replaced is watched again as soon as it exists (tried every second), and
 /// scanned then, so nothing that arrived meanwhile waits for a rescan.
+#[derive(Debug)]
 pub struct MaildirSource {
     maildir: Arc<Maildir>,
     queue: Arc<dyn TaskQueue>,

@@ -24,6 +24,7 @@ const GONE: &str = "already_done";
 ///
 /// It counts outcomes by label; register it (or an `Arc` of it) as a
 /// [`MetricsSource`] to export them as `plba_mail_outcomes_total{outcome}`.
+#[derive(Debug)]
 pub struct MailTaskHandler<B: ?Sized, H: ?Sized> {
     backend: Arc<B>,
     handler: Arc<H>,

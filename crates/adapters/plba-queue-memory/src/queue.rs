@@ -42,6 +42,15 @@ struct Counters {
     dead_total: AtomicU64,
 }
 
+impl std::fmt::Debug for MemoryQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryQueue")
+            .field("name", &self.inner.name)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Numbers memory queues, for their receipts.
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 

@@ -38,6 +38,7 @@ pub trait Routine: Send + Sync + 'static {
 /// let worker = IntervalWorker::new(Arc::new(Cleanup), Duration::from_secs(60));
 /// let spec = WorkerSpec::single("cleanup", Arc::new(worker));
 /// ```
+#[derive(Debug)]
 pub struct IntervalWorker<R: ?Sized> {
     routine: Arc<R>,
     period: Duration,

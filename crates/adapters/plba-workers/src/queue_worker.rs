@@ -36,6 +36,7 @@ impl Default for QueueWorkerOptions {
 /// exhausted); permanent error → dead letter. On a graceful stop the copy takes no new task
 /// and finishes the one in hand; on a forced stop it releases the unfinished task back to the
 /// queue and returns.
+#[derive(Debug)]
 pub struct QueueWorker<Q: ?Sized, H: ?Sized> {
     queue: Arc<Q>,
     handler: Arc<H>,
@@ -234,6 +235,7 @@ where
 /// assert_eq!(spec.copies(), 3);
 /// assert_eq!(metrics.snapshot().processed, 0);
 /// ```
+#[derive(Debug)]
 pub struct QueueWorkerPool<Q: ?Sized, H: ?Sized> {
     name: String,
     queue: Arc<Q>,
