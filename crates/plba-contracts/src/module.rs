@@ -222,7 +222,7 @@ pub enum RegistryError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The module failed to build something it needs (e.g. opening its store).
-    #[error("module {module:?} failed to register: {what}")]
+    #[error("module {module:?} cannot build {what}")]
     Module {
         /// The module.
         module: String,
@@ -244,7 +244,7 @@ impl RegistryError {
     /// let error = RegistryError::module("shop", "the order store", io);
     /// assert_eq!(
     ///     error_chain(&error),
-    ///     "module \"shop\" failed to register: the order store: permission denied"
+    ///     "module \"shop\" cannot build the order store: permission denied"
     /// );
     /// ```
     pub fn module(

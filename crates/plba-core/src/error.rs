@@ -6,7 +6,7 @@ use plba_contracts::RegistryError;
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// A module could not be registered.
-    #[error("registering module {module:?} failed: {source}")]
+    #[error("registering module {module:?} failed")]
     Register {
         /// The module.
         module: String,
@@ -23,7 +23,7 @@ pub enum CoreError {
         state: crate::state::RuntimeState,
     },
     /// Installing the signal handlers failed.
-    #[error("cannot listen for {signal}: {source}")]
+    #[error("cannot listen for {signal}")]
     Signal {
         /// Which signal.
         signal: &'static str,

@@ -63,7 +63,7 @@ pub enum PlbaError {
     #[error(transparent)]
     Core(#[from] CoreError),
     /// A signal handler could not be installed.
-    #[error("cannot listen for {signal}: {source}")]
+    #[error("cannot listen for {signal}")]
     Signal {
         /// Which signal.
         signal: &'static str,

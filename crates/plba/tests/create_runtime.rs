@@ -91,6 +91,8 @@ fn a_bad_configuration_stops_before_anything_is_registered() {
 
     let err = plba::create_runtime(&shop, options("shop:\n  copies: many\n", &dir)).unwrap_err();
     assert!(matches!(err, PlbaError::Core(_)), "{err}");
-    assert!(err.to_string().contains("`shop.copies`"), "{err}");
-    assert!(err.to_string().contains("line 2"), "{err}");
+    // What the operator reads: the error with its causes on one line.
+    let shown = plba::contracts::error_chain(&err);
+    assert!(shown.contains("`shop.copies`"), "{shown}");
+    assert!(shown.contains("line 2"), "{shown}");
 }
