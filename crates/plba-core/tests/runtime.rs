@@ -458,12 +458,8 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let clash = FnModule::new("clash", |registry| {
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
-    let err = runtime.register(&clash).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("worker \"w\" is already registered"),
-        "{err}"
-    );
+    let err = plba_contracts::error_chain(&runtime.register(&clash).unwrap_err());
+    assert!(err.contains("worker \"w\" is already registered"), "{err}");
 
     let zero = FnModule::new("zero", |registry| {
         registry.add_worker(WorkerSpec::pool("none", 0, |_| Idle::default()))
@@ -512,7 +508,7 @@ async fn a_module_cannot_take_over_a_worker_pools_health_check() {
         )
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    let error = runtime.register(&module).unwrap_err().to_string();
+    let error = plba_contracts::error_chain(&runtime.register(&module).unwrap_err());
     assert!(
         error.contains("\"worker:w\"") && error.contains("the runtime's own checks"),
         "{error}"
