@@ -13,10 +13,10 @@ use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 #[cfg(feature = "maildir")]
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
-#[cfg(feature = "redis")]
-use plba_queue_redis::LazyRedisQueue;
 #[cfg(all(feature = "maildir", feature = "redis"))]
 use plba_queue_redis::RedisLease;
+#[cfg(feature = "redis")]
+use plba_queue_redis::RedisQueue;
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
 use crate::config::{QueueConfig, SourceConfig};
@@ -69,6 +69,7 @@ impl HealthContributor for StoreHealth {
     }
 }
 
+#[async_trait]
 impl ApplicationModule for MailOrderBot {
     fn name(&self) -> &str {
         MODULE
@@ -78,7 +79,7 @@ impl ApplicationModule for MailOrderBot {
         read_rules(config).map(drop)
     }
 
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         let (config, rules) = read_rules(registry.config())?;
         let rules = Arc::new(LiveRules::new(rules));
         registry.add_config_subscriber(Arc::new(ConfigFollower::new(
@@ -109,7 +110,10 @@ impl ApplicationModule for MailOrderBot {
             ),
             #[cfg(feature = "redis")]
             QueueConfig::Redis { redis } => {
-                let queue = LazyRedisQueue::new("mail", redis.clone())
+                // Connected here, in the start-up phase: a Redis that refuses the bot stops it
+                // before the runtime reports running.
+                let queue = RedisQueue::connect("mail", redis.clone())
+                    .await
                     .map_err(module_error("the Redis queue"))?;
                 registry.add_health_contributor(
                     "queue-redis",
@@ -138,7 +142,8 @@ impl ApplicationModule for MailOrderBot {
                 if fresh && config.seed_samples {
                     for (name, bytes) in SAMPLES {
                         maildir
-                            .deliver_blocking(bytes)
+                            .deliver(bytes::Bytes::from_static(bytes))
+                            .await
                             .map_err(module_error("the sample mails"))?;
                         tracing::info!(sample = name, "sample mail delivered");
                     }

@@ -79,7 +79,7 @@ impl Setup {
             },
             Arc::new(config),
         );
-        runtime.register(module).unwrap();
+        runtime.register(module).await.unwrap();
         runtime.start().await.unwrap();
         runtime
     }

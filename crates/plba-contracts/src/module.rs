@@ -263,7 +263,7 @@ impl RegistryError {
 /// What a module sees of the runtime while it registers.
 ///
 /// Object-safe; typed helpers live in [`RegistryExt`].
-pub trait Registry {
+pub trait Registry: Send {
     /// The registering module's name (also the key of its configuration section).
     fn module_name(&self) -> &str;
 
@@ -334,9 +334,12 @@ impl<R: Registry + ?Sized> RegistryExt for R {}
 ///
 /// # Protocol
 ///
-/// The runtime calls [`register`](Self::register) once, before anything starts. An error
-/// aborts start-up with that error: a module that cannot be assembled (bad config, a store
-/// that cannot be opened) never half-runs.
+/// The runtime calls [`register`](Self::register) once, before anything starts and before it
+/// reports `running`. `register` is the module's start-up phase: it is async, so a module
+/// connects what it needs (a queue server, say) right there, in async code, and declares the
+/// connected resources — no lazy wrappers. An error aborts start-up with that error: a module
+/// that cannot be assembled (bad config, a queue server that refuses it) never half-runs.
+#[async_trait::async_trait]
 pub trait ApplicationModule: Send + Sync + 'static {
     /// The module's name; also the key of its configuration section.
     fn name(&self) -> &str;
@@ -350,6 +353,6 @@ pub trait ApplicationModule: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Declares what the module contributes.
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError>;
+    /// Connects what the module needs and declares what it contributes.
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError>;
 }

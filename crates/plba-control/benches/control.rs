@@ -60,12 +60,13 @@ impl HealthContributor for Database {
 
 struct App;
 
+#[async_trait]
 impl ApplicationModule for App {
     fn name(&self) -> &str {
         "app"
     }
 
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         registry.add_health_contributor("database", Arc::new(Database), HealthOptions::critical())
     }
 }
@@ -73,7 +74,7 @@ impl ApplicationModule for App {
 /// The control plane of a running runtime with one critical health contributor.
 async fn control_plane() -> anyhow::Result<(SocketAddr, ControlServer)> {
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    runtime.register(&App)?;
+    runtime.register(&App).await?;
     runtime.start().await?;
     let config = ControlConfig {
         bind: "127.0.0.1:0".into(),

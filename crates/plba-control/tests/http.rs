@@ -76,7 +76,7 @@ impl Fixture {
                 Ok(())
             })
         };
-        runtime.register(&module).unwrap();
+        runtime.register(&module).await.unwrap();
         runtime.start().await.unwrap();
         let control = ControlConfig {
             bind: "127.0.0.1:0".into(),

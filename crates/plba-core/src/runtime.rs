@@ -66,13 +66,14 @@ pub struct StopReport {
 /// use plba_core::{RuntimeManager, RuntimeOptions, RuntimeState};
 ///
 /// struct Empty;
+/// #[plba_contracts::async_trait]
 /// impl ApplicationModule for Empty {
 ///     fn name(&self) -> &str { "empty" }
-///     fn register(&self, _registry: &mut dyn Registry) -> Result<(), RegistryError> { Ok(()) }
+///     async fn register(&self, _registry: &mut dyn Registry) -> Result<(), RegistryError> { Ok(()) }
 /// }
 ///
 /// let runtime = RuntimeManager::new(RuntimeOptions::default());
-/// runtime.register(&Empty).unwrap();
+/// runtime.register(&Empty).await.unwrap();
 /// runtime.start().await.unwrap();
 /// assert_eq!(runtime.state(), RuntimeState::Running);
 /// let report = runtime.stop().await;
@@ -179,10 +180,11 @@ impl RuntimeManager {
         &self.inner.options
     }
 
-    /// Lets `module` declare its workers, queues, health contributors and services. All or
-    /// nothing: on error nothing of the module is kept. Allowed before the first start and
-    /// while stopped; the new workers run from the next start.
-    pub fn register(&self, module: &dyn ApplicationModule) -> Result<(), CoreError> {
+    /// Runs `module`'s start-up phase: it connects what it needs and declares its workers,
+    /// queues, health contributors and services. All or nothing: on error nothing of the
+    /// module is kept. Allowed before the first start and while stopped; the new workers run
+    /// from the next start.
+    pub async fn register(&self, module: &dyn ApplicationModule) -> Result<(), CoreError> {
         let state = self.state();
         if !matches!(state, RuntimeState::Created | RuntimeState::Stopped) {
             return Err(CoreError::InvalidState {
@@ -209,6 +211,7 @@ impl RuntimeManager {
         };
         module
             .register(&mut registry)
+            .await
             .map_err(|source| CoreError::Register {
                 module: module.name().to_owned(),
                 source,

@@ -28,7 +28,7 @@ fn fast_retries() -> QueueWorkerOptions {
 }
 
 /// A runtime with one memory queue and a 3-copy QueueWorker pool over `handler`.
-fn runtime_with<H: TaskHandler>(
+async fn runtime_with<H: TaskHandler>(
     handler: Arc<H>,
     options: RuntimeOptions,
 ) -> (RuntimeManager, Arc<MemoryQueue>, Arc<QueueWorkerMetrics>) {
@@ -47,7 +47,7 @@ fn runtime_with<H: TaskHandler>(
         Ok(())
     });
     let runtime = RuntimeManager::new(options);
-    runtime.register(&module).unwrap();
+    runtime.register(&module).await.unwrap();
     (runtime, queue, metrics)
 }
 
@@ -64,7 +64,7 @@ async fn publish(queue: &MemoryQueue, n: usize) -> Vec<plba_contracts::TaskId> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_published_task_is_handled_exactly_once() {
     let handler = Arc::new(CountingHandler::new());
-    let (runtime, queue, _) = runtime_with(Arc::clone(&handler), RuntimeOptions::default());
+    let (runtime, queue, _) = runtime_with(Arc::clone(&handler), RuntimeOptions::default()).await;
     runtime.start().await.unwrap();
     let ids = publish(&queue, 1_000).await;
     eventually_async(DEADLINE, "all tasks acked", || async {
@@ -85,7 +85,8 @@ async fn every_published_task_is_handled_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_drains_in_flight_tasks_and_takes_no_new_ones() {
     let handler = Arc::new(GateHandler::new());
-    let (runtime, queue, metrics) = runtime_with(Arc::clone(&handler), RuntimeOptions::default());
+    let (runtime, queue, metrics) =
+        runtime_with(Arc::clone(&handler), RuntimeOptions::default()).await;
     runtime.start().await.unwrap();
     publish(&queue, 5).await;
     eventually(DEADLINE, "three tasks in flight", || handler.started() == 3).await;
@@ -142,7 +143,7 @@ async fn force_stop_after_the_timeout_ends_a_handler_that_never_returns() {
         force_grace: Duration::from_secs(5),
         ..RuntimeOptions::default()
     };
-    let (runtime, queue, metrics) = runtime_with(Arc::clone(&handler), options);
+    let (runtime, queue, metrics) = runtime_with(Arc::clone(&handler), options).await;
     runtime.start().await.unwrap();
     let ids = publish(&queue, 1).await;
     eventually(DEADLINE, "task in flight", || handler.started() == 1).await;
@@ -186,7 +187,8 @@ async fn a_panicking_handler_neither_kills_the_runtime_nor_loses_its_task() {
     let handler = Arc::new(PanicsOnFirstAttempt {
         calls: AtomicUsize::new(0),
     });
-    let (runtime, queue, metrics) = runtime_with(Arc::clone(&handler), RuntimeOptions::default());
+    let (runtime, queue, metrics) =
+        runtime_with(Arc::clone(&handler), RuntimeOptions::default()).await;
     runtime.start().await.unwrap();
     publish(&queue, 10).await;
     eventually(DEADLINE, "all tasks processed", || {
@@ -210,7 +212,7 @@ async fn a_panicking_handler_neither_kills_the_runtime_nor_loses_its_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_again_after_stop_processes_new_work() {
     let handler = Arc::new(CountingHandler::new());
-    let (runtime, queue, _) = runtime_with(Arc::clone(&handler), RuntimeOptions::default());
+    let (runtime, queue, _) = runtime_with(Arc::clone(&handler), RuntimeOptions::default()).await;
     runtime.start().await.unwrap();
     publish(&queue, 10).await;
     eventually(DEADLINE, "first batch", || handler.total() == 10).await;
@@ -274,7 +276,7 @@ async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() 
         )
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    runtime.register(&module).unwrap();
+    runtime.register(&module).await.unwrap();
     runtime.start().await.unwrap();
 
     eventually(DEADLINE, "five runs", || runs.lock_or_recover().len() >= 5).await;
@@ -350,7 +352,7 @@ async fn a_worker_that_panics_is_restarted() {
         registry.add_worker(WorkerSpec::single("w", worker.clone()))
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    runtime.register(&module).unwrap();
+    runtime.register(&module).await.unwrap();
     runtime.start().await.unwrap();
     eventually(DEADLINE, "restarted and idle", || {
         runs.load(Ordering::SeqCst) == 2
@@ -407,7 +409,7 @@ async fn readiness_follows_lifecycle_and_critical_health() {
         )
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    runtime.register(&module).unwrap();
+    runtime.register(&module).await.unwrap();
     assert!(!runtime.readiness().await.ok, "not ready before start");
     assert!(runtime.liveness().await.ok);
     runtime.start().await.unwrap();
@@ -438,7 +440,7 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
         registry.add_service("catalog", Arc::new(1_u8))?;
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
-    runtime.register(&first).unwrap();
+    runtime.register(&first).await.unwrap();
 
     let broken = FnModule::new("broken", |registry| {
         registry.add_service("other", Arc::new(2_u8))?;
@@ -448,7 +450,7 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
             std::io::Error::other("store unavailable"),
         ))
     });
-    let err = runtime.register(&broken).unwrap_err();
+    let err = runtime.register(&broken).await.unwrap_err();
     assert!(matches!(err, CoreError::Register { .. }), "{err}");
     assert!(
         runtime.services().get_dyn("other").is_none(),
@@ -458,17 +460,17 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let clash = FnModule::new("clash", |registry| {
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
-    let err = plba_contracts::error_chain(&runtime.register(&clash).unwrap_err());
+    let err = plba_contracts::error_chain(&runtime.register(&clash).await.unwrap_err());
     assert!(err.contains("worker \"w\" is already registered"), "{err}");
 
     let zero = FnModule::new("zero", |registry| {
         registry.add_worker(WorkerSpec::pool("none", 0, |_| Idle::default()))
     });
-    assert!(runtime.register(&zero).is_err());
+    assert!(runtime.register(&zero).await.is_err());
     assert_eq!(runtime.modules(), vec!["first".to_owned()]);
 
     runtime.start().await.unwrap();
-    let err = runtime.register(&clash).unwrap_err();
+    let err = runtime.register(&clash).await.unwrap_err();
     assert!(matches!(err, CoreError::InvalidState { .. }), "{err}");
     assert!(runtime.start().await.is_err(), "double start refused");
     runtime.stop().await;
@@ -508,7 +510,7 @@ async fn a_module_cannot_take_over_a_worker_pools_health_check() {
         )
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    let error = plba_contracts::error_chain(&runtime.register(&module).unwrap_err());
+    let error = plba_contracts::error_chain(&runtime.register(&module).await.unwrap_err());
     assert!(
         error.contains("\"worker:w\"") && error.contains("the runtime's own checks"),
         "{error}"

@@ -42,7 +42,7 @@ async fn launch(
         stop_timeout: Duration::from_secs(600),
         ..RuntimeOptions::default()
     });
-    runtime.register(&module).unwrap();
+    runtime.register(&module).await.unwrap();
     let mut state = runtime.subscribe_state();
     let running = tokio::spawn({
         let runtime = runtime.clone();

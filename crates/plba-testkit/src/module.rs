@@ -23,12 +23,13 @@ impl FnModule {
     }
 }
 
+#[plba_contracts::async_trait]
 impl ApplicationModule for FnModule {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         (self.register)(registry)
     }
 }

@@ -18,6 +18,7 @@ use plba::telemetry::Telemetry;
 use plba::workers::QueueWorkerPool;
 use plba::{RuntimeManager, RuntimeOptions};
 use plba_testkit::bench::{CountingNoop, Finish, env_u64, median, table_row};
+use plba_testkit::module::FnModule;
 use tracing::Instrument;
 
 const CAPACITY: usize = 1024;
@@ -74,12 +75,12 @@ async fn runtime_path(total: u64, tracer: Option<Arc<dyn TaskTracer>>) -> anyhow
     .tracer(tracer.clone().unwrap_or_else(NoopTaskTracer::shared))
     .into_spec();
     let module_queue = Arc::clone(&queue);
-    let module = BenchModule::new(move |registry| {
+    let module = FnModule::new("bench", move |registry| {
         registry.add_queue(module_queue.clone())?;
         registry.add_worker(spec.clone())
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    runtime.register(&module)?;
+    runtime.register(&module).await?;
     runtime.start().await?;
     let started = Instant::now();
     let producer_queue = Arc::clone(&queue);
@@ -104,39 +105,6 @@ async fn runtime_path(total: u64, tracer: Option<Arc<dyn TaskTracer>>) -> anyhow
     let acked = queue.stats().await?.acked;
     anyhow::ensure!(acked == total, "only {acked} of {total} tasks were acked");
     Ok(elapsed)
-}
-
-type RegisterFn = dyn Fn(&mut dyn plba::contracts::Registry) -> Result<(), plba::contracts::RegistryError>
-    + Send
-    + Sync;
-
-/// The bench's application module: registers what the closure registers.
-struct BenchModule(Box<RegisterFn>);
-
-impl BenchModule {
-    fn new(
-        register: impl Fn(
-            &mut dyn plba::contracts::Registry,
-        ) -> Result<(), plba::contracts::RegistryError>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        Self(Box::new(register))
-    }
-}
-
-impl plba::contracts::ApplicationModule for BenchModule {
-    fn name(&self) -> &str {
-        "bench"
-    }
-
-    fn register(
-        &self,
-        registry: &mut dyn plba::contracts::Registry,
-    ) -> Result<(), plba::contracts::RegistryError> {
-        (self.0)(registry)
-    }
 }
 
 fn main() -> anyhow::Result<()> {

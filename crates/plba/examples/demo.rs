@@ -101,12 +101,13 @@ impl Routine for Reporter {
 
 struct Demo;
 
+#[async_trait]
 impl ApplicationModule for Demo {
     fn name(&self) -> &str {
         "demo"
     }
 
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         let queue = Arc::new(
             MemoryQueue::new("orders", MemoryQueueOptions::default())
                 .map_err(|e| RegistryError::module("demo", "the orders queue", e))?,
@@ -170,7 +171,7 @@ async fn run() -> anyhow::Result<()> {
     if let Some(file) = std::env::var_os("PLBA_CONFIG") {
         source = source.with_file(file);
     }
-    let application = plba::create_runtime(&Demo, plba::PlbaOptions::from_source(source))?;
+    let application = plba::create_runtime(&Demo, plba::PlbaOptions::from_source(source)).await?;
     let runtime = application.runtime().clone();
     if let Some(seconds) = seconds {
         let runtime = runtime.clone();

@@ -11,9 +11,10 @@
 //! use plba::contracts::{ApplicationModule, Registry, RegistryError};
 //!
 //! struct Shop;
+//! #[plba::contracts::async_trait]
 //! impl ApplicationModule for Shop {
 //!     fn name(&self) -> &str { "shop" }
-//!     fn register(&self, _registry: &mut dyn Registry) -> Result<(), RegistryError> { Ok(()) }
+//!     async fn register(&self, _registry: &mut dyn Registry) -> Result<(), RegistryError> { Ok(()) }
 //! }
 //!
 //! #[tokio::main]
@@ -103,9 +104,11 @@ impl PlbaOptions {
 }
 
 /// Loads and validates the configuration, sets up logging and tracing, builds the runtime
-/// and registers `module`: in that order, so a bad configuration stops the process before
-/// anything runs, and every worker starts with logging and tracing in place.
-pub fn create_runtime(
+/// and runs `module`'s start-up phase (its async `register`, which connects what it needs):
+/// in that order, so a bad configuration stops the process before anything runs, every
+/// worker starts with logging and tracing in place, and a resource that cannot be reached is
+/// reported before the runtime says `running`.
+pub async fn create_runtime(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<Application, PlbaError> {
@@ -128,7 +131,7 @@ pub fn create_runtime(
         tracing::warn!("{warning}");
     }
     let application = Application::new(configuration, telemetry);
-    application.runtime().register(module)?;
+    application.runtime().register(module).await?;
     Ok(application)
 }
 
@@ -153,7 +156,7 @@ pub async fn run(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<StopReport, PlbaError> {
-    let application = create_runtime(module, options)?;
+    let application = create_runtime(module, options).await?;
     run_runtime(&application).await
 }
 

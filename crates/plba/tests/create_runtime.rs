@@ -24,12 +24,13 @@ struct Shop {
     seen: Mutex<Option<ShopConfig>>,
 }
 
+#[plba::contracts::async_trait]
 impl ApplicationModule for Shop {
     fn name(&self) -> &str {
         "shop"
     }
 
-    fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
+    async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         *self.seen.lock_or_recover() = Some(registry.own_section::<ShopConfig>()?);
         Ok(())
     }
@@ -58,6 +59,7 @@ async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
             &dir,
         ),
     )
+    .await
     .unwrap();
     let runtime = application.runtime();
     assert_eq!(runtime.options().stop_timeout, Duration::from_millis(1500));
@@ -73,14 +75,15 @@ async fn the_module_gets_its_section_and_the_runtime_its_platform_options() {
     assert_eq!(reloaded.generation(), 1);
 }
 
-#[test]
-fn a_bad_configuration_stops_before_anything_is_registered() {
+#[tokio::test]
+async fn a_bad_configuration_stops_before_anything_is_registered() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::default();
     let err = plba::create_runtime(
         &shop,
         options("platform:\n  stop_timeout_ms: 1500\n  unknown: 1\n", &dir),
     )
+    .await
     .unwrap_err();
     assert!(matches!(err, PlbaError::Config(_)), "{err}");
     assert!(err.to_string().contains("`platform.unknown`"), "{err}");
@@ -89,7 +92,9 @@ fn a_bad_configuration_stops_before_anything_is_registered() {
         "the module never ran register"
     );
 
-    let err = plba::create_runtime(&shop, options("shop:\n  copies: many\n", &dir)).unwrap_err();
+    let err = plba::create_runtime(&shop, options("shop:\n  copies: many\n", &dir))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PlbaError::Core(_)), "{err}");
     // What the operator reads: the error with its causes on one line.
     let shown = plba::contracts::error_chain(&err);

@@ -142,7 +142,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
     let application =
-        plba::create_runtime(&MailOrderBot::new(), plba::PlbaOptions::from_source(source))?;
+        plba::create_runtime(&MailOrderBot::new(), plba::PlbaOptions::from_source(source)).await?;
     tracing::info!(
         "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops"
     );

@@ -225,24 +225,6 @@ impl Maildir {
         )
     }
 
-    /// [`deliver`](Self::deliver) for start-up code and tools outside an async context.
-    pub fn deliver_blocking(&self, message: &[u8]) -> Result<String, MaildirError> {
-        let key = Self::unique_key();
-        let tmp = self.root.join("tmp").join(&key);
-        let new = self.root.join("new").join(&key);
-        std::fs::write(&tmp, message).map_err(|source| MaildirError::Io {
-            action: "write",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &new).map_err(|source| MaildirError::Io {
-            action: "rename into new/",
-            path: new,
-            source,
-        })?;
-        Ok(key)
-    }
-
     /// Delivers a message the Maildir way: written to `tmp/`, then renamed into `new/`, so a
     /// reader never sees half a message. Returns its key.
     pub async fn deliver(&self, message: Bytes) -> Result<String, MaildirError> {

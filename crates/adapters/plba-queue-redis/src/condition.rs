@@ -110,8 +110,7 @@ pub(crate) fn is_missing_group(error: &RedisError) -> bool {
 /// Called when the queue lost tasks: whoever published them must publish them again.
 pub(crate) type LostListener = Arc<dyn Fn() + Send + Sync>;
 
-/// The listeners told when the queue's contents were lost, shared between a
-/// [`crate::LazyRedisQueue`] and the queue it connects later.
+/// The listeners told when the queue's contents were lost.
 #[derive(Default)]
 pub(crate) struct LostListeners {
     listeners: Mutex<Vec<LostListener>>,

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use plba_contracts::{Delivery, HealthContributor, HealthState, Task, TaskQueue};
-use plba_queue_redis::{LazyRedisQueue, RedisQueue, RedisQueueOptions};
-use plba_testkit::servers::{RedisServer, free_port};
+use plba_queue_redis::{RedisQueue, RedisQueueOptions};
+use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::{eventually, eventually_async, within};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -171,20 +171,4 @@ async fn an_outage_is_unhealthy_and_probes_answer_at_once() {
         .await
         .unwrap();
     assert_eq!((stats.depth, stats.in_flight), (0, 0), "{stats:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lazy_queue_without_redis_answers_probes_at_once() {
-    let url = format!("redis://127.0.0.1:{}/", free_port());
-    let queue = LazyRedisQueue::new("never", options(&url)).unwrap();
-    let health = queue.health_contributor();
-    for _ in 0..3 {
-        assert_eq!(
-            state(health.as_ref()).await,
-            HealthState::Unhealthy,
-            "a queue that never connected cannot be consumed"
-        );
-        let stats = within(PROBE, "stats before connecting", queue.stats()).await;
-        assert!(stats.is_err(), "{stats:?}");
-    }
 }

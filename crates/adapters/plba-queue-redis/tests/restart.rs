@@ -55,6 +55,7 @@ async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
             )?;
             registry.add_worker(spec.clone())
         }))
+        .await
         .unwrap();
     runtime.start().await.unwrap();
     eventually(Duration::from_secs(60), "some tasks handled", || {
