@@ -14,10 +14,11 @@ async fn main() -> ExitCode {
     match commands::dispatch(cli).await {
         Ok(code) => code,
         Err(error) => {
-            // For the operator: the whole chain of causes, no backtrace.
+            // For the operator: the whole chain of causes, each once, no backtrace.
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("mail_order_bot: {error:#}");
+                let chain: &(dyn std::error::Error + 'static) = error.as_ref();
+                eprintln!("mail_order_bot: {}", plba::contracts::error_chain(chain));
             }
             ExitCode::FAILURE
         }
