@@ -349,13 +349,7 @@ async fn a_graceful_stop_mid_run_leaves_nothing_half_done_and_a_restart_finishes
         async move { runtime.stop().await }
     });
     let mut state = runtime.subscribe_state();
-    within(
-        DEADLINE,
-        "stopping",
-        state.wait_for(|s| *s == RuntimeState::Stopping),
-    )
-    .await
-    .unwrap();
+    plba_testkit::wait::reach(&mut state, RuntimeState::Stopping, DEADLINE, "stopping").await;
     gate.add_permits(3);
     let report = within(DEADLINE, "graceful stop", stopping).await.unwrap();
     assert!(report.graceful, "{report:?}");

@@ -96,13 +96,13 @@ async fn graceful_stop_drains_in_flight_tasks_and_takes_no_new_ones() {
         async move { runtime.stop().await }
     });
     let mut state = runtime.subscribe_state();
-    within(
+    plba_testkit::wait::reach(
+        &mut state,
+        RuntimeState::Stopping,
         DEADLINE,
         "state stopping",
-        state.wait_for(|s| *s == RuntimeState::Stopping),
     )
-    .await
-    .unwrap();
+    .await;
     assert!(!runtime.readiness().await.ok, "not ready while stopping");
     let pool = &runtime.status().await.workers[0];
     assert!(

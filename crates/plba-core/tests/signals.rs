@@ -48,13 +48,7 @@ async fn launch(
         let runtime = runtime.clone();
         async move { runtime.run_until_shutdown().await }
     });
-    within(
-        DEADLINE,
-        "running",
-        state.wait_for(|s| *s == RuntimeState::Running),
-    )
-    .await
-    .unwrap();
+    plba_testkit::wait::reach(&mut state, RuntimeState::Running, DEADLINE, "running").await;
     (runtime, running, state)
 }
 
@@ -79,13 +73,7 @@ async fn shutdown_request_then_signals_stop_gracefully_then_by_force() {
     eventually(DEADLINE, "task in flight", || handler.started() == 1).await;
 
     send_sigterm();
-    within(
-        DEADLINE,
-        "stopping",
-        state.wait_for(|s| *s == RuntimeState::Stopping),
-    )
-    .await
-    .unwrap();
+    plba_testkit::wait::reach(&mut state, RuntimeState::Stopping, DEADLINE, "stopping").await;
     assert!(
         !running.is_finished(),
         "the graceful stop waits for the task in flight"

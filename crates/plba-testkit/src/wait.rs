@@ -45,3 +45,19 @@ pub async fn within<T>(deadline: Duration, what: &str, future: impl Future<Outpu
         Err(_) => panic!("timed out after {deadline:?}: {what}"),
     }
 }
+
+/// Waits until the value watched through `changes` equals `wanted` (a runtime's lifecycle
+/// state, say: `reach(&mut runtime.subscribe_state(), RuntimeState::Running, …)`); panics
+/// with `what` after `deadline`.
+pub async fn reach<T: PartialEq + std::fmt::Debug>(
+    changes: &mut tokio::sync::watch::Receiver<T>,
+    wanted: T,
+    deadline: Duration,
+    what: &str,
+) {
+    let reached = within(deadline, what, changes.wait_for(|now| *now == wanted)).await;
+    assert!(
+        reached.is_ok(),
+        "{what}: the watched value's sender is gone"
+    );
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use plba::Application;
 use plba_config::{ConfigSource, ConfigurationManager};
 use plba_core::{RuntimeManager, RuntimeState};
-use plba_testkit::wait::{eventually, within};
+use plba_testkit::wait::eventually;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -42,13 +42,7 @@ async fn run(
     let runtime = application.runtime().clone();
     let mut state = runtime.subscribe_state();
     tokio::spawn(async move { plba::run_runtime(&application).await });
-    within(
-        DEADLINE,
-        "running",
-        state.wait_for(|s| *s == RuntimeState::Running),
-    )
-    .await
-    .unwrap();
+    plba_testkit::wait::reach(&mut state, RuntimeState::Running, DEADLINE, "running").await;
     (runtime, manager, file)
 }
 

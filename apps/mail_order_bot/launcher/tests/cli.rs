@@ -4,7 +4,9 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use plba_testkit::process::wait_until;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail_order_bot");
 
@@ -46,15 +48,6 @@ fn check_config_prints_the_effective_configuration_or_a_clear_error() {
     assert!(text(&missing.stderr).contains("cannot read configuration file nope.yaml"));
 }
 
-/// Polls `condition` every 20 ms until it holds or `deadline` passes.
-fn wait_for(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn the_embedded_default_processes_the_samples_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -72,7 +65,7 @@ fn the_embedded_default_processes_the_samples_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let cur = dir.path().join("data/Maildir/cur");
-    wait_for(Duration::from_secs(60), "eight samples completed", || {
+    wait_until(Duration::from_secs(60), "eight samples completed", || {
         std::fs::read_dir(&cur)
             .map(|d| d.count() == 8)
             .unwrap_or(false)

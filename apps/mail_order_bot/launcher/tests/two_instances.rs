@@ -5,9 +5,10 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plba_testkit::mail::MailBuilder;
+use plba_testkit::process::wait_until;
 use plba_testkit::servers::RedisServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail_order_bot");
@@ -44,15 +45,6 @@ fn start_bot(dir: &Path, config: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn wait_for(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
 }
 
 fn cur_count(dir: &Path) -> usize {
@@ -98,7 +90,7 @@ fn two_bots_share_a_mailbox_and_the_survivor_takes_over() {
         start_bot(dir.path(), &config),
         start_bot(dir.path(), &config),
     ];
-    wait_for(Duration::from_secs(60), "every sample completed", || {
+    wait_until(Duration::from_secs(60), "every sample completed", || {
         cur_count(dir.path()) == 8
     });
     let first = orders(dir.path(), &config);
@@ -145,7 +137,7 @@ fn two_bots_share_a_mailbox_and_the_survivor_takes_over() {
     let mut deliver = vec!["deliver"];
     deliver.extend(new_files.iter().map(String::as_str));
     assert!(cli(dir.path(), &config, &deliver).status.success());
-    let took = wait_for(
+    let took = wait_until(
         Duration::from_secs(60),
         "the survivor processes new mail",
         || cur_count(dir.path()) == 13,
