@@ -188,8 +188,11 @@ pub enum QueueError {
     Unavailable {
         /// Queue name.
         queue: String,
-        /// What the backend said.
+        /// What failed (the backend's error, when there is one, is the source).
         reason: String,
+        /// The backend's error, kept for inspection.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A stored entry could not be decoded into a task.
     #[error("queue {queue:?} holds an entry that is not a task: {reason}")]
@@ -218,6 +221,19 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// The backend of queue `queue` failed: `reason` says what failed, `source` why.
+    pub fn unavailable(
+        queue: impl Into<String>,
+        reason: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable {
+            queue: queue.into(),
+            reason: reason.into(),
+            source,
+        }
+    }
+
     /// Whether retrying the same call later can succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Full { .. })

@@ -196,7 +196,7 @@ impl ImapSource {
                 Some(Ok(())) => {}
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
-                    tracing::warn!(%error, "cannot publish a mail task; will retry on the next poll");
+                    tracing::warn!(error = %plba_contracts::error_chain(&error), "cannot publish a mail task; will retry on the next poll");
                     break;
                 }
                 None => {

@@ -106,7 +106,11 @@ impl MaildirSource {
                 Some(Ok(())) => published += 1,
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
-                    return Err(format!("cannot publish {}: {error}", reference.key));
+                    return Err(format!(
+                        "cannot publish {}: {}",
+                        reference.key,
+                        plba_contracts::error_chain(&error)
+                    ));
                 }
                 None => {
                     self.in_flight.end(&identity);

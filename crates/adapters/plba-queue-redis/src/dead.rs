@@ -88,7 +88,7 @@ pub(crate) async fn list(shared: &Shared, limit: usize) -> Result<Vec<DeadLetter
         .arg(limit)
         .query_async(&mut conn)
         .await
-        .map_err(|e| unavailable(&shared.name, &e))?;
+        .map_err(|e| unavailable(&shared.name, e))?;
     Ok(stream_entries(&entries).iter().map(letter).collect())
 }
 
@@ -102,7 +102,7 @@ pub(crate) async fn replay(shared: &Shared) -> Result<ReplayReport, QueueError> 
         .arg("+")
         .query_async(&mut conn)
         .await
-        .map_err(|e| unavailable(&shared.name, &e))?;
+        .map_err(|e| unavailable(&shared.name, e))?;
     let mut report = ReplayReport::default();
     for entry in stream_entries(&entries) {
         let Some(Ok(mut task)) = entry.field(TASK_FIELD).map(decode) else {
@@ -120,7 +120,7 @@ pub(crate) async fn replay(shared: &Shared) -> Result<ReplayReport, QueueError> 
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| unavailable(&shared.name, &e))?;
+            .map_err(|e| unavailable(&shared.name, e))?;
         report.replayed += 1;
     }
     if report.kept_corrupt > 0 {

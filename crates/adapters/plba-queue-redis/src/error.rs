@@ -3,7 +3,7 @@
 
 use std::error::Error;
 
-use plba_contracts::{ConfigError, QueueError, error_chain};
+use plba_contracts::{ConfigError, QueueError};
 
 /// An underlying error kept as the cause.
 type Cause = Box<dyn Error + Send + Sync + 'static>;
@@ -61,23 +61,21 @@ impl RedisQueueError {
     }
 }
 
-/// A transient `QueueError` for a failed round trip. `QueueError::Unavailable` holds text
-/// only, so the whole cause chain goes into it rather than just the outermost message.
-pub(crate) fn unavailable(queue: &str, error: &(dyn Error + 'static)) -> QueueError {
-    unavailable_because(queue, error_chain(error))
+/// A transient `QueueError` for a failed round trip, keeping the client's error as its source.
+pub(crate) fn unavailable(queue: &str, error: impl Error + Send + Sync + 'static) -> QueueError {
+    QueueError::unavailable(queue, "a Redis command failed", Some(Box::new(error)))
 }
 
 /// A transient `QueueError` where no error value exists (a timeout the queue measured
 /// itself, what the condition remembers).
 pub(crate) fn unavailable_because(queue: &str, reason: impl Into<String>) -> QueueError {
-    QueueError::Unavailable {
-        queue: queue.to_owned(),
-        reason: reason.into(),
-    }
+    QueueError::unavailable(queue, reason, None)
 }
 
 #[cfg(test)]
 mod tests {
+    use plba_contracts::error_chain;
+
     use super::*;
 
     #[test]
@@ -101,9 +99,9 @@ mod tests {
             queue: "orders".to_owned(),
             source: ConfigError::invalid("max_attempts", "must be at least 1"),
         };
-        let QueueError::Unavailable { reason, .. } = unavailable("orders", &error) else {
-            panic!("not Unavailable");
-        };
+        let unavailable = unavailable("orders", error);
+        assert!(matches!(unavailable, QueueError::Unavailable { .. }));
+        let reason = error_chain(&unavailable);
         assert!(reason.contains("invalid options"), "{reason}");
         assert!(reason.contains("max_attempts"), "{reason}");
     }

@@ -182,7 +182,7 @@ impl RedisQueue {
         let result = pipe.query_async::<()>(&mut conn).await;
         shared.observe(&result);
         shared.in_hand.let_go(id);
-        result.map_err(|e| unavailable(&shared.name, &e))
+        result.map_err(|e| unavailable(&shared.name, e))
     }
 }
 
@@ -207,7 +207,7 @@ impl TaskQueue for RedisQueue {
             .query_async::<()>(&mut conn)
             .await;
         shared.observe(&published);
-        published.map_err(|e| unavailable(&shared.name, &e))
+        published.map_err(|e| unavailable(&shared.name, e))
     }
 
     /// Waits for a task, and through an outage too: while Redis is unreachable or
@@ -228,7 +228,7 @@ impl TaskQueue for RedisQueue {
                     pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
                     continue;
                 }
-                Err(error) => return Err(unavailable(&shared.name, &error)),
+                Err(error) => return Err(unavailable(&shared.name, error)),
             };
             let reply: Result<Value, _> = redis::cmd("XREADGROUP")
                 .arg("GROUP")
@@ -270,7 +270,7 @@ impl TaskQueue for RedisQueue {
                     pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
                     continue;
                 }
-                Err(error) => return Err(unavailable(&shared.name, &error)),
+                Err(error) => return Err(unavailable(&shared.name, error)),
             };
             pause = OUTAGE_PAUSE_MIN;
             recreated = false;
@@ -415,7 +415,7 @@ impl TaskQueue for RedisQueue {
             match tokio::time::timeout(limit, query).await {
                 Ok(replies) => {
                     shared.observe(&replies);
-                    replies.map_err(|e| unavailable(&shared.name, &e))?
+                    replies.map_err(|e| unavailable(&shared.name, e))?
                 }
                 Err(_) => {
                     return Err(unavailable_because(

@@ -149,7 +149,7 @@ where
         if let Err(error) = settled {
             // The delivery stays unsettled in the backend, which redelivers it (at-least-once).
             QueueWorkerMetrics::bump(&metrics.settle_errors);
-            tracing::error!(queue = self.queue.name(), %task_id, %error, "could not settle delivery");
+            tracing::error!(queue = self.queue.name(), %task_id, error = %plba_contracts::error_chain(&error), "could not settle delivery");
         }
     }
 
