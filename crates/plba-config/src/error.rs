@@ -5,15 +5,16 @@ use std::path::PathBuf;
 use plba_contracts::ConfigError;
 
 /// Why a configuration could not be loaded or reloaded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigLoadError {
     /// The configuration file does not exist or cannot be read.
-    #[error("cannot read configuration file {}: {reason}", path.display())]
+    #[error("cannot read configuration file {}", path.display())]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        reason: String,
+        /// The OS error (shared, so the error stays `Clone`).
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
     },
     /// The file is not valid YAML; `reason` names the line and column.
     #[error("configuration file {} is not valid YAML: {reason}", path.display())]
@@ -32,14 +33,15 @@ pub enum ConfigLoadError {
         reason: String,
     },
     /// A `<key>_file` secret file cannot be read.
-    #[error("cannot read the file for `{key}` ({}): {reason}", path.display())]
+    #[error("cannot read the file for `{key}` ({})", path.display())]
     SecretFile {
         /// The key the file provides.
         key: String,
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        reason: String,
+        /// The OS error (shared, so the error stays `Clone`).
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
     },
     /// A value has the wrong type, a required key is missing, or a key is unknown.
     #[error("invalid configuration at `{key}`{}: {reason}", origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default())]
@@ -66,7 +68,7 @@ impl From<ConfigLoadError> for ConfigError {
                 reason,
             },
             other => ConfigError::Unavailable {
-                reason: other.to_string(),
+                reason: plba_contracts::error_chain(&other),
             },
         }
     }

@@ -145,7 +145,7 @@ impl ConfigurationManager {
                 Ok(snapshot)
             }
             Err(error) => {
-                tracing::warn!(%error, "configuration reload rejected; the previous configuration stays in force");
+                tracing::warn!(error = %plba_contracts::error_chain(&error), "configuration reload rejected; the previous configuration stays in force");
                 Err(error)
             }
         }

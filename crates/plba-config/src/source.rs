@@ -191,7 +191,7 @@ impl ConfigSource {
         if let Some(path) = &self.file {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigLoadError::Unreadable {
                 path: path.clone(),
-                reason: e.to_string(),
+                source: std::sync::Arc::new(e),
             })?;
             let value =
                 parse_document(&text, || path.display().to_string()).map_err(|e| match e {

@@ -87,8 +87,9 @@ fn a_missing_file_is_a_clear_error() {
         .with_file("/nonexistent/plba.yaml")
         .load()
         .unwrap_err();
+    // What an operator reads: the error and its cause, once each.
     assert_eq!(
-        err.to_string(),
+        plba_contracts::error_chain(&err),
         "cannot read configuration file /nonexistent/plba.yaml: No such file or directory (os error 2)"
     );
 }

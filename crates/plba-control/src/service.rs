@@ -356,7 +356,11 @@ impl ControlPlaneService {
                             "restart_required": snapshot.restart_required(),
                         }),
                     ),
-                    Err(error) => Reply::error(422, "invalid_configuration", error.to_string()),
+                    Err(error) => Reply::error(
+                        422,
+                        "invalid_configuration",
+                        plba_contracts::error_chain(&error),
+                    ),
                 },
             },
             Action::Shutdown => {
