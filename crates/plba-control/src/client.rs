@@ -113,9 +113,12 @@ impl ControlClient {
     /// Any request to `path` (which starts with `/`), with an empty body.
     pub async fn request(&self, method: Method, path: &str) -> Result<ClientReply, ControlError> {
         let url = format!("{}{path}", self.base);
-        let failed = |reason: String| ControlError::Request {
-            url: url.clone(),
-            reason,
+        let failed = |what: &str, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+            ControlError::Request {
+                url: url.clone(),
+                what: what.to_owned(),
+                source,
+            }
         };
         let mut builder = Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
@@ -124,19 +127,19 @@ impl ControlClient {
         let request = builder
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::new()))
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed("cannot build the request", Some(Box::new(e))))?;
         let exchange = async {
             let response = self
                 .client
                 .request(request)
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed("no connection or no answer", Some(Box::new(e))))?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed("the answer broke off", Some(Box::new(e))))?
                 .to_bytes();
             Ok(ClientReply {
                 status,
@@ -145,6 +148,6 @@ impl ControlClient {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| failed(&format!("no answer within {:?}", self.timeout), None))?
     }
 }

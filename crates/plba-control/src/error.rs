@@ -4,15 +4,16 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     /// The configured address is not an address.
-    #[error("invalid control plane address {address:?}: {reason}")]
+    #[error("invalid control plane address {address:?}")]
     Address {
         /// What was configured.
         address: String,
-        /// The parser's message.
-        reason: String,
+        /// The parser's error.
+        #[source]
+        source: std::net::AddrParseError,
     },
     /// The listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// Where.
         address: String,
@@ -21,11 +22,14 @@ pub enum ControlError {
         source: std::io::Error,
     },
     /// A client request failed before an answer came back.
-    #[error("request to {url} failed: {reason}")]
+    #[error("request to {url} failed: {what}")]
     Request {
         /// The URL.
         url: String,
-        /// Why.
-        reason: String,
+        /// What failed.
+        what: String,
+        /// The client's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }

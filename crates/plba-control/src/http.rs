@@ -51,13 +51,10 @@ impl ControlServer {
     /// Binds `service.config().bind` and serves until [`stop`](Self::stop).
     pub async fn start(service: Arc<ControlPlaneService>) -> Result<Self, ControlError> {
         let address = service.config().bind.clone();
-        let parsed: SocketAddr =
-            address
-                .parse()
-                .map_err(|e: std::net::AddrParseError| ControlError::Address {
-                    address: address.clone(),
-                    reason: e.to_string(),
-                })?;
+        let parsed: SocketAddr = address.parse().map_err(|source| ControlError::Address {
+            address: address.clone(),
+            source,
+        })?;
         let listener = TcpListener::bind(parsed)
             .await
             .map_err(|source| ControlError::Bind { address, source })?;

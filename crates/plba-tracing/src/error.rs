@@ -4,20 +4,22 @@
 #[derive(Debug, thiserror::Error)]
 pub enum TracingError {
     /// A log or trace filter is invalid.
-    #[error("invalid filter {directives:?}: {reason}")]
+    #[error("invalid filter {directives:?}")]
     Filter {
         /// The directives.
         directives: String,
-        /// The parser's message.
-        reason: String,
+        /// The parser's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The OTLP exporter could not be built.
-    #[error("cannot build the OTLP exporter for {endpoint}: {reason}")]
+    #[error("cannot build the OTLP exporter for {endpoint}")]
     Exporter {
         /// The configured endpoint.
         endpoint: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A global subscriber was already installed.
     #[error("a global tracing subscriber is already installed")]

@@ -42,7 +42,7 @@ fn env_filter(directives: &str) -> Result<EnvFilter, TracingError> {
         .parse(directives)
         .map_err(|e| TracingError::Filter {
             directives: directives.to_owned(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })
 }
 
@@ -104,7 +104,7 @@ impl Telemetry {
         let level =
             LevelFilter::from_str(&platform.tracing.level).map_err(|e| TracingError::Filter {
                 directives: platform.tracing.level.clone(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         // Busy/idle timings, thread and source-location attributes cost clock reads and
         // allocations on every task span and tell an operator little: off.
@@ -255,7 +255,7 @@ fn build_provider(config: &TracingConfig) -> Result<SdkTracerProvider, TracingEr
                 .build()
                 .map_err(|e| TracingError::Exporter {
                     endpoint: config.otlp.endpoint.clone(),
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 })?;
             builder.with_span_processor(
                 BatchSpanProcessor::builder(exporter)
