@@ -79,7 +79,8 @@ impl ImapMailbox {
         let Some((session, uidvalidity)) = guard.as_mut() else {
             return Err(self.unavailable(ImapError::Connection {
                 server: self.options.host.clone(),
-                reason: "no session".to_owned(),
+                what: "no session".to_owned(),
+                source: None,
             }));
         };
         // The folder may have changed UIDVALIDITY since it was selected: select again before

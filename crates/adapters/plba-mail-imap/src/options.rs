@@ -160,12 +160,15 @@ impl ImapOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     /// The server could not be reached or the connection broke.
-    #[error("IMAP server {server}: {reason}")]
+    #[error("IMAP server {server}: {what}")]
     Connection {
         /// `host:port`.
         server: String,
         /// What happened.
-        reason: String,
+        what: String,
+        /// The I/O or protocol error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The server refused the login (the password is never shown).
     #[error("IMAP login as {user} on {server} refused: {reason}")]
@@ -178,13 +181,16 @@ pub enum ImapError {
         reason: String,
     },
     /// A command failed or timed out.
-    #[error("IMAP {command} on {server}: {reason}")]
+    #[error("IMAP {command} on {server}: {what}")]
     Command {
         /// `host:port`.
         server: String,
         /// The command.
         command: &'static str,
         /// What happened.
-        reason: String,
+        what: String,
+        /// The protocol or I/O error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }

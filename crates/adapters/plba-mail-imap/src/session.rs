@@ -13,7 +13,7 @@ use crate::stream::{ImapStream, start_tls, tls_connector};
 pub(crate) type ImapSession = Session<ImapStream>;
 
 /// Runs an IMAP step under the command timeout; the crate itself has none.
-pub(crate) async fn timed<T, E: std::fmt::Display>(
+pub(crate) async fn timed<T, E: std::error::Error + Send + Sync + 'static>(
     options: &ImapOptions,
     command: &'static str,
     step: impl Future<Output = Result<T, E>>,
@@ -23,12 +23,14 @@ pub(crate) async fn timed<T, E: std::fmt::Display>(
         Ok(Err(error)) => Err(ImapError::Command {
             server: server(options),
             command,
-            reason: error.to_string(),
+            what: "failed".to_owned(),
+            source: Some(Box::new(error)),
         }),
         Err(_) => Err(ImapError::Command {
             server: server(options),
             command,
-            reason: format!("no answer within {:?}", options.command_timeout()),
+            what: format!("no answer within {:?}", options.command_timeout()),
+            source: None,
         }),
     }
 }
@@ -39,10 +41,17 @@ pub(crate) fn server(options: &ImapOptions) -> String {
 
 /// Connects, reads the greeting and logs in.
 pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapError> {
-    let connection_error = |reason: String| ImapError::Connection {
+    let connection_error = |what: String| ImapError::Connection {
         server: server(options),
-        reason,
+        what,
+        source: None,
     };
+    let caused =
+        |what: &str, error: Box<dyn std::error::Error + Send + Sync>| ImapError::Connection {
+            server: server(options),
+            what: what.to_owned(),
+            source: Some(error),
+        };
     let connector = match options.security {
         Security::Plain => None,
         Security::Tls | Security::Starttls => {
@@ -55,7 +64,7 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
     )
     .await
     .map_err(|_| connection_error("connect timed out".to_owned()))?
-    .map_err(|e| connection_error(e.to_string()))?;
+    .map_err(|e| caused("cannot connect", Box::new(e)))?;
     let handshake = |stream| async {
         let connector = connector
             .as_ref()
@@ -76,7 +85,7 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
     let greeting = tokio::time::timeout(options.command_timeout(), client.read_response())
         .await
         .map_err(|_| connection_error("no greeting".to_owned()))?
-        .map_err(|e| connection_error(e.to_string()))?;
+        .map_err(|e| caused("cannot read the greeting", Box::new(e)))?;
     if greeting.is_none() {
         return Err(connection_error("closed before the greeting".to_owned()));
     }
@@ -87,7 +96,7 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
         )
         .await
         .map_err(|_| connection_error("STARTTLS timed out".to_owned()))?
-        .map_err(|e| connection_error(format!("the server refused STARTTLS: {e}")))?;
+        .map_err(|e| caused("the server refused STARTTLS", Box::new(e)))?;
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(connection_error("STARTTLS on a TLS stream".to_owned()));
         };

@@ -121,7 +121,8 @@ impl ImapSource {
                             return Err(ImapError::Command {
                                 server: crate::session::server(options),
                                 command: "IDLE",
-                                reason: error.to_string(),
+                                what: "failed".to_owned(),
+                                source: Some(Box::new(error)),
                             });
                         }
                     }
@@ -141,7 +142,7 @@ impl ImapSource {
                 let since = outage
                     .as_ref()
                     .map_or_else(Instant::now, |(since, _)| *since);
-                *outage = Some((since, error.to_string()));
+                *outage = Some((since, plba_contracts::error_chain(error)));
             }
         }
     }
@@ -235,7 +236,7 @@ impl Worker for ImapSource {
                     Err(error) => {
                         failures = failures.saturating_add(1);
                         let delay = reconnect_delay(&self.options, failures);
-                        tracing::warn!(%error, retry_in = ?delay, "IMAP connection failed");
+                        tracing::warn!(error = %plba_contracts::error_chain(&error), retry_in = ?delay, "IMAP connection failed");
                         self.set_outage(Some(&error));
                         self.status.set(WorkerStatus::Starting);
                         tokio::select! {
@@ -256,7 +257,7 @@ impl Worker for ImapSource {
                         self.polls.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "IMAP poll failed; reconnecting");
+                        tracing::warn!(error = %plba_contracts::error_chain(&error), "IMAP poll failed; reconnecting");
                         self.set_outage(Some(&error));
                         session = None;
                         continue;
@@ -283,7 +284,7 @@ impl Worker for ImapSource {
                         }
                         Ok(None) => break,
                         Err(error) => {
-                            tracing::warn!(%error, "IMAP IDLE failed; reconnecting");
+                            tracing::warn!(error = %plba_contracts::error_chain(&error), "IMAP IDLE failed; reconnecting");
                             self.set_outage(Some(&error));
                             idle_supported = None;
                             continue;
