@@ -70,6 +70,23 @@ async fn published(running: &Running) -> u64 {
     running.queue.stats().await.unwrap().published
 }
 
+/// Delivers two messages into the Maildir at `root`, one after the other, and waits for
+/// each to be published: the first by a scan, the second by the restored watch.
+async fn both_published(root: &Path, running: &Running) {
+    deliver(root, "1.M1P1.test");
+    eventually_async(DEADLINE, "a message in the Maildir published", || async {
+        published(running).await == 1
+    })
+    .await;
+    deliver(root, "2.M2P1.test");
+    eventually_async(
+        DEADLINE,
+        "the next one published on notification",
+        || async { published(running).await == 2 },
+    )
+    .await;
+}
+
 /// `rm -rf root` while the source may already be creating the directories again (then
 /// the removal finds the root not empty, and is simply repeated, as an operator would).
 fn remove_maildir(root: &Path) {
@@ -136,18 +153,7 @@ async fn a_maildir_recreated_by_someone_else_is_watched_again() {
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
     }
-    deliver(&root, "1.M1P1.test");
-    eventually_async(DEADLINE, "the message published", || async {
-        published(&running).await == 1
-    })
-    .await;
-    deliver(&root, "2.M2P1.test");
-    eventually_async(
-        DEADLINE,
-        "the next one published on notification",
-        || async { published(&running).await == 2 },
-    )
-    .await;
+    both_published(&root, &running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,20 +169,7 @@ async fn a_maildir_moved_away_and_replaced_is_watched_again() {
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
     }
-    deliver(&root, "1.M1P1.test");
-    eventually_async(
-        DEADLINE,
-        "a message in the new Maildir published",
-        || async { published(&running).await == 1 },
-    )
-    .await;
-    deliver(&root, "2.M2P1.test");
-    eventually_async(
-        DEADLINE,
-        "the next one published on notification",
-        || async { published(&running).await == 2 },
-    )
-    .await;
+    both_published(&root, &running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
