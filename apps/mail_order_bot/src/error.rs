@@ -6,12 +6,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     /// The configured catalog cannot be read.
-    #[error("catalog {}: {reason}", path.display())]
+    #[error("catalog {}: {what}", path.display())]
     Catalog {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        what: String,
+        /// The OS error when the file cannot be read.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The order store failed; retrying may help.
     #[error("order store: {what}")]

@@ -23,8 +23,9 @@ pub fn read_config(config: &dyn ConfigProvider) -> Result<AppConfig, ConfigError
 /// catalog is a configuration error, not a failure of every mail).
 pub(crate) fn read_rules(config: &dyn ConfigProvider) -> Result<(AppConfig, Rules), ConfigError> {
     let app = read_config(config)?;
-    let rules = Rules::from_config(&app)
-        .map_err(|e| ConfigError::invalid("catalog", e.to_string()).located(MODULE, config))?;
+    let rules = Rules::from_config(&app).map_err(|e| {
+        ConfigError::invalid("catalog", plba_contracts::error_chain(&e)).located(MODULE, config)
+    })?;
     Ok((app, rules))
 }
 

@@ -28,11 +28,13 @@ impl Catalog {
     pub fn load(path: &Path) -> Result<Self, DomainError> {
         let bytes = std::fs::read(path).map_err(|e| DomainError::Catalog {
             path: path.to_owned(),
-            reason: e.to_string(),
+            what: "cannot read it".to_owned(),
+            source: Some(e),
         })?;
-        let catalog_error = |reason: String| DomainError::Catalog {
+        let catalog_error = |what: String| DomainError::Catalog {
             path: path.to_owned(),
-            reason,
+            what,
+            source: None,
         };
         let table = read_csv_table(&bytes, 1_000_000, None).map_err(catalog_error)?;
         let Table { header, rows, .. } = table;

@@ -5,32 +5,38 @@ use std::path::PathBuf;
 use plba_contracts::ConfigError;
 
 /// Why a configuration could not be loaded or reloaded.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigLoadError {
     /// The configuration file does not exist or cannot be read.
     #[error("cannot read configuration file {}", path.display())]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The OS error (shared, so the error stays `Clone`).
+        /// The OS error.
         #[source]
-        source: std::sync::Arc<std::io::Error>,
+        source: std::io::Error,
     },
-    /// The file is not valid YAML; `reason` names the line and column.
-    #[error("configuration file {} is not valid YAML: {reason}", path.display())]
+    /// The file is not a valid configuration document (not YAML, or not a mapping).
+    #[error("configuration file {}: {what}", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with line and column.
-        reason: String,
+        /// What is wrong.
+        what: String,
+        /// The YAML parser's error, naming line and column, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A `--set` argument or an environment variable is malformed.
-    #[error("invalid override {origin}: {reason}")]
+    #[error("invalid override {origin}: {what}")]
     Override {
         /// The argument or variable name.
         origin: String,
         /// What is wrong.
-        reason: String,
+        what: String,
+        /// The parser's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A `<key>_file` secret file cannot be read.
     #[error("cannot read the file for `{key}` ({})", path.display())]
@@ -39,9 +45,9 @@ pub enum ConfigLoadError {
         key: String,
         /// The file.
         path: PathBuf,
-        /// The OS error (shared, so the error stays `Clone`).
+        /// The OS error.
         #[source]
-        source: std::sync::Arc<std::io::Error>,
+        source: std::io::Error,
     },
     /// A value has the wrong type, a required key is missing, or a key is unknown.
     #[error("invalid configuration at `{key}`{}: {reason}", origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default())]

@@ -155,7 +155,7 @@ pub(crate) fn resolve_files(
         let content = std::fs::read_to_string(&path).map_err(|e| ConfigLoadError::SecretFile {
             key: path_of(&key),
             path: path.clone(),
-            source: std::sync::Arc::new(e),
+            source: e,
         })?;
         let content = content.trim_end_matches(['\n', '\r']).to_owned();
         origins.insert(

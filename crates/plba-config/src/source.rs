@@ -183,7 +183,12 @@ impl ConfigSource {
         // (one per variable or argument, for precise origins) state.
         let mut layers: Vec<(u8, Entry)> = Vec::new();
         if let Some((name, yaml)) = &self.defaults {
-            let value = parse_document(yaml, || name.clone())?;
+            let value =
+                parse_document(yaml).map_err(|(what, source)| ConfigLoadError::Override {
+                    origin: name.clone(),
+                    what,
+                    source,
+                })?;
             layers.push((0, Entry::root(name.clone(), value)));
         }
         let mut file_text = None;
@@ -191,15 +196,13 @@ impl ConfigSource {
         if let Some(path) = &self.file {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigLoadError::Unreadable {
                 path: path.clone(),
-                source: std::sync::Arc::new(e),
+                source: e,
             })?;
             let value =
-                parse_document(&text, || path.display().to_string()).map_err(|e| match e {
-                    ConfigLoadError::Override { reason, .. } => ConfigLoadError::Syntax {
-                        path: path.clone(),
-                        reason,
-                    },
-                    other => other,
+                parse_document(&text).map_err(|(what, source)| ConfigLoadError::Syntax {
+                    path: path.clone(),
+                    what,
+                    source,
                 })?;
             layers.push((1, Entry::root_file(path.clone(), value)));
             file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -224,7 +227,8 @@ impl ConfigSource {
             let key = env_key(&name[self.env_prefix.len()..]).ok_or_else(|| {
                 ConfigLoadError::Override {
                     origin: origin.clone(),
-                    reason: "empty key component (use `__` only between keys)".to_owned(),
+                    what: "empty key component (use `__` only between keys)".to_owned(),
+                    source: None,
                 }
             })?;
             layers.push((2, Entry::keyed(origin, &key, scalar(&raw)?)));
@@ -235,13 +239,15 @@ impl ConfigSource {
                     .split_once('=')
                     .ok_or_else(|| ConfigLoadError::Override {
                         origin: format!("--set {assignment:?}"),
-                        reason: "expected key.path=value".to_owned(),
+                        what: "expected key.path=value".to_owned(),
+                        source: None,
                     })?;
             let key = key.trim();
             if key.is_empty() || key.split('.').any(str::is_empty) {
                 return Err(ConfigLoadError::Override {
                     origin: format!("--set {key}"),
-                    reason: "empty key component".to_owned(),
+                    what: "empty key component".to_owned(),
+                    source: None,
                 });
             }
             layers.push((3, Entry::keyed(format!("--set {key}"), key, scalar(raw)?)));
@@ -289,29 +295,40 @@ fn scalar(raw: &str) -> Result<Value, ConfigLoadError> {
         .unwrap_or_else(|_| serde_yaml::Value::String(raw.to_owned()));
     Value::serialize(yaml).map_err(|e| ConfigLoadError::Override {
         origin: "value".to_owned(),
-        reason: e.to_string(),
+        what: "cannot be represented".to_owned(),
+        source: Some(Box::new(e)),
     })
 }
 
+/// What is wrong with a document and the parser's error, when there is one.
+type DocumentError = (String, Option<Cause>);
+
+/// An underlying parser error.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// A whole YAML document, which must be a mapping (or empty).
-fn parse_document(text: &str, name: impl Fn() -> String) -> Result<Dict, ConfigLoadError> {
-    let syntax = |reason: String| ConfigLoadError::Override {
-        origin: name(),
-        reason,
+fn parse_document(text: &str) -> Result<Dict, DocumentError> {
+    let not_a_mapping = || {
+        (
+            "the top level must be a mapping of sections".to_owned(),
+            None,
+        )
     };
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| ("not valid YAML".to_owned(), Some(shared(e))))?;
     if yaml.is_null() {
         return Ok(Dict::new());
     }
     if !yaml.is_mapping() {
-        return Err(syntax(
-            "the top level must be a mapping of sections".to_owned(),
-        ));
+        return Err(not_a_mapping());
     }
-    let value = Value::serialize(yaml).map_err(|e| syntax(e.to_string()))?;
-    value
-        .into_dict()
-        .ok_or_else(|| syntax("the top level must be a mapping of sections".to_owned()))
+    let value = Value::serialize(yaml)
+        .map_err(|e| ("cannot be represented".to_owned(), Some(shared(e))))?;
+    value.into_dict().ok_or_else(not_a_mapping)
+}
+
+fn shared(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
+    Box::new(error)
 }
 
 /// One figment provider: a whole document or a single key, with a name that says where it

@@ -76,8 +76,12 @@ fn broken_yaml_names_the_file_and_line() {
     );
     let err = ConfigSource::new().with_file(&file).load().unwrap_err();
     assert!(matches!(err, ConfigLoadError::Syntax { .. }), "{err:?}");
-    let text = err.to_string();
+    // The parser's error stays inspectable as the source; the report names file and line.
+    let parser = std::error::Error::source(&err).expect("the YAML error is kept as the source");
+    assert!(parser.is::<serde_yaml::Error>(), "{parser:?}");
+    let text = plba_contracts::error_chain(&err);
     assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains("not valid YAML"), "{text}");
     assert!(text.contains("line 5"), "{text}");
 }
 

@@ -339,7 +339,9 @@ impl ControlPlaneService {
                     "conflict",
                     format!("cannot start while the runtime is {state}"),
                 ),
-                Err(error) => Reply::error(500, "start_failed", error.to_string()),
+                Err(error) => {
+                    Reply::error(500, "start_failed", plba_contracts::error_chain(&error))
+                }
             },
             Action::Reload => match &self.configuration {
                 None => Reply::error(

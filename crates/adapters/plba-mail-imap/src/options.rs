@@ -171,14 +171,15 @@ pub enum ImapError {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The server refused the login (the password is never shown).
-    #[error("IMAP login as {user} on {server} refused: {reason}")]
+    #[error("IMAP login as {user} on {server} refused")]
     Login {
         /// `host:port`.
         server: String,
         /// The user.
         user: String,
         /// The server's answer.
-        reason: String,
+        #[source]
+        source: async_imap::error::Error,
     },
     /// A command failed or timed out.
     #[error("IMAP {command} on {server}: {what}")]

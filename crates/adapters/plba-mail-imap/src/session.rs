@@ -108,7 +108,7 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
         Ok(Err((error, _client))) => Err(ImapError::Login {
             server: server(options),
             user: options.user.clone(),
-            reason: error.to_string(),
+            source: error,
         }),
         Err(_) => Err(connection_error("login timed out".to_owned())),
     }

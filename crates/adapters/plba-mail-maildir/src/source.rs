@@ -1,6 +1,6 @@
 //! The worker that publishes one task per message in `new/`.
 
-use plba_contracts::Unpoisoned;
+use plba_contracts::{Unpoisoned, error_chain};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,7 +80,7 @@ impl MaildirSource {
     /// Publishes what is new; returns how many messages were published. Stops early (and
     /// forgets the message it was publishing) when a stop is requested.
     async fn publish_new(&self, ctx: &WorkerContext) -> Result<usize, String> {
-        let keys = self.maildir.scan_new().await.map_err(|e| e.to_string())?;
+        let keys = self.maildir.scan_new().await.map_err(|e| error_chain(&e))?;
         // Messages completed elsewhere (another process, or a redelivery) leave the set.
         let present: std::collections::HashSet<String> = keys
             .iter()
@@ -94,7 +94,7 @@ impl MaildirSource {
             if !self.in_flight.begin(&identity) {
                 continue;
             }
-            let mut task = reference.to_task().map_err(|e| e.to_string())?;
+            let mut task = reference.to_task().map_err(|e| error_chain(&e))?;
             let span = self.tracer.publish_span(self.queue.name(), &mut task);
             let publishing = self.queue.publish(task).instrument(span);
             let outcome = tokio::select! {
@@ -215,7 +215,7 @@ impl MaildirSource {
                     scan = true;
                 }
                 Err(error) => {
-                    let error = error.to_string();
+                    let error = error_chain(&error);
                     // Once per distinct failure: retried every second meanwhile.
                     if watch_error.as_deref() != Some(error.as_str()) {
                         tracing::warn!(maildir = self.maildir.name(), %error, "cannot watch new/; relying on rescans, will try again");

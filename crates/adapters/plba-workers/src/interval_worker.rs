@@ -84,8 +84,9 @@ impl<R: Routine + ?Sized> Worker for IntervalWorker<R> {
             match outcome {
                 Ok(Ok(())) => self.record(None),
                 Ok(Err(error)) => {
+                    let error = plba_contracts::error_chain(&error);
                     tracing::warn!(%error, "periodic routine failed");
-                    self.record(Some(error.to_string()));
+                    self.record(Some(error));
                 }
                 Err(panic) => {
                     let message = format!(

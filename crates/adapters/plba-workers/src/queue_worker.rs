@@ -133,7 +133,8 @@ where
             Some(Ok(Err(error))) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed, will retry");
-                self.retry(delivery, &error.to_string()).await
+                self.retry(delivery, &plba_contracts::error_chain(&error))
+                    .await
             }
             Some(Err(panic)) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
