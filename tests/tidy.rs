@@ -57,3 +57,45 @@ fn the_check_recognises_a_missing_module_doc() {
         "/// An item doc, not a module doc.\nfn f() {}\n"
     ));
 }
+
+/// `#[error(...)]` lines that print their `source` field: the cause then shows twice in
+/// `error_chain` (once in the message, once as the source).
+fn messages_repeating_their_source(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("#[error(") && l.contains("{source"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn no_error_message_repeats_its_source() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for top in ["crates", "apps"] {
+        rust_sources(&root.join(top), &mut files);
+    }
+    let repeating: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let shown = f.strip_prefix(&root).unwrap_or(f).display().to_string();
+            messages_repeating_their_source(&std::fs::read_to_string(f).unwrap())
+                .into_iter()
+                .map(move |line| format!("{shown}: {line}"))
+        })
+        .collect();
+    assert!(
+        repeating.is_empty(),
+        "these errors print their source in their own message; keep the cause as the source only \
+         and print reports with `plba_contracts::error_chain`: {repeating:#?}"
+    );
+}
+
+#[test]
+fn the_check_recognises_a_message_that_repeats_its_source() {
+    assert_eq!(
+        messages_repeating_their_source("    #[error(\"cannot read {path}: {source}\")]\n").len(),
+        1
+    );
+    assert!(messages_repeating_their_source("    #[error(\"cannot read {path}\")]\n").is_empty());
+}

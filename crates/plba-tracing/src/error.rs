@@ -25,6 +25,6 @@ pub enum TracingError {
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled,
     /// The live filter could not be swapped.
-    #[error("cannot change the log filter: {0}")]
-    Reload(String),
+    #[error("cannot change the log filter")]
+    Reload(#[source] tracing_subscriber::reload::Error),
 }

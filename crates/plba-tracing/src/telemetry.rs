@@ -143,9 +143,7 @@ impl Telemetry {
     /// restart (they are reported, not applied).
     pub fn apply_log_config(&self, log: &LogConfig) -> Result<(), TracingError> {
         let filter = env_filter(&log.directives())?;
-        self.filter
-            .reload(filter)
-            .map_err(|e| TracingError::Reload(e.to_string()))?;
+        self.filter.reload(filter).map_err(TracingError::Reload)?;
         tracing::info!(filter = %log.directives(), "log filter changed");
         Ok(())
     }

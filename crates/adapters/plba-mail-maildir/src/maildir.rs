@@ -111,7 +111,7 @@ pub enum MaildirError {
         reason: String,
     },
     /// A file operation failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,

@@ -187,7 +187,7 @@ impl MaildirSource {
                     scan = true;
                 }
                 Err(error) => {
-                    tracing::debug!(maildir = self.maildir.name(), %error, "cannot recreate the Maildir yet");
+                    tracing::debug!(maildir = self.maildir.name(), error = %error_chain(&error), "cannot recreate the Maildir yet");
                     break;
                 }
             }
