@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plba_contracts::{
-    CancellationToken, NoopTaskTracer, TaskError, TaskHandler, TaskQueue, Worker, WorkerContext,
-    async_trait,
-};
+use plba_contracts::{TaskError, TaskHandler, TaskQueue, async_trait};
 use plba_mail::{InFlight, MailHandler, MailOutcome, MailRef, MailTaskHandler, RawMail};
-use plba_mail_maildir::{Maildir, MaildirOptions, MaildirSource};
-use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba_mail_maildir::{Maildir, MaildirOptions};
 use plba_testkit::wait::{eventually, eventually_async};
+
+mod support;
+
+use support::run_source;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -28,36 +28,6 @@ fn maildir(dir: &tempfile::TempDir, rescan_ms: u64, rejected_folder: Option<&str
         })
         .unwrap(),
     )
-}
-
-struct Running {
-    source: Arc<MaildirSource>,
-    queue: Arc<MemoryQueue>,
-    in_flight: Arc<InFlight>,
-    stop: CancellationToken,
-}
-
-fn run_source(maildir: &Arc<Maildir>) -> Running {
-    let queue = Arc::new(MemoryQueue::new("mail", MemoryQueueOptions::default()).unwrap());
-    let in_flight = Arc::new(InFlight::new());
-    let source = Arc::new(MaildirSource::new(
-        Arc::clone(maildir),
-        queue.clone(),
-        Arc::clone(&in_flight),
-        NoopTaskTracer::shared(),
-    ));
-    let stop = CancellationToken::new();
-    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
-    tokio::spawn({
-        let source = Arc::clone(&source);
-        async move { source.run(ctx).await }
-    });
-    Running {
-        source,
-        queue,
-        in_flight,
-        stop,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

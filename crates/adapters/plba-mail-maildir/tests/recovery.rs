@@ -10,11 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plba_contracts::{CancellationToken, NoopTaskTracer, TaskQueue, Worker, WorkerContext};
-use plba_mail::{InFlight, MailRef};
-use plba_mail_maildir::{Maildir, MaildirOptions, MaildirSource};
-use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+use plba_contracts::TaskQueue;
+use plba_mail::MailRef;
+use plba_mail_maildir::{Maildir, MaildirOptions};
 use plba_testkit::wait::{eventually, eventually_async};
+
+mod support;
+
+use support::{Running, run_source};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -31,39 +34,6 @@ fn open(root: &Path, rescan_ms: u64, create: bool) -> Arc<Maildir> {
         })
         .unwrap(),
     )
-}
-
-struct Running {
-    source: Arc<MaildirSource>,
-    queue: Arc<MemoryQueue>,
-    stop: CancellationToken,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-fn run_source(maildir: &Arc<Maildir>) -> Running {
-    let queue = Arc::new(MemoryQueue::new("mail", MemoryQueueOptions::default()).unwrap());
-    let source = Arc::new(MaildirSource::new(
-        Arc::clone(maildir),
-        queue.clone(),
-        Arc::new(InFlight::new()),
-        NoopTaskTracer::shared(),
-    ));
-    let stop = CancellationToken::new();
-    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
-    tokio::spawn({
-        let source = Arc::clone(&source);
-        async move { source.run(ctx).await }
-    });
-    Running {
-        source,
-        queue,
-        stop,
-    }
 }
 
 async fn published(running: &Running) -> u64 {

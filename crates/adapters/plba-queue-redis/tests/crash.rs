@@ -19,16 +19,17 @@ use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::eventually_async;
 use plba_workers::QueueWorkerPool;
 
+mod support;
+
+use support::quick_options;
+
 const TASKS: usize = 10_000;
 const CHILD_URL: &str = "PLBA_CRASH_TEST_REDIS_URL";
 
 fn options(url: &str) -> RedisQueueOptions {
     RedisQueueOptions {
-        url: url.to_owned(),
-        block_ms: 200,
-        visibility_timeout_ms: 2_000,
         max_attempts: 100,
-        ..RedisQueueOptions::default()
+        ..quick_options(url)
     }
 }
 

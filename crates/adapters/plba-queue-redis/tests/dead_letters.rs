@@ -13,16 +13,11 @@ use plba_queue_redis::{
 use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::within;
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod support;
 
-fn options(url: &str) -> RedisQueueOptions {
-    RedisQueueOptions {
-        url: url.to_owned(),
-        block_ms: 200,
-        visibility_timeout_ms: 2_000,
-        ..RedisQueueOptions::default()
-    }
-}
+use support::quick_options;
+
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Writes `fields` straight into the queue's stream, as a broken or foreign producer would.
 async fn inject(url: &str, queue: &str, fields: &[(&str, &[u8])]) {
@@ -49,7 +44,7 @@ async fn consume_good(queue: &RedisQueue, payload: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_entry_is_listed_with_its_reason_and_raw_text() {
     let redis = RedisServer::start().expect("redis-server is needed");
-    let queue = RedisQueue::connect("corrupt", options(&redis.url()))
+    let queue = RedisQueue::connect("corrupt", quick_options(&redis.url()))
         .await
         .unwrap();
     inject(&redis.url(), "corrupt", &[("task", b"{not a task")]).await;
@@ -74,7 +69,7 @@ async fn a_corrupt_entry_is_listed_with_its_reason_and_raw_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_moves_tasks_and_keeps_corrupt_entries() {
     let redis = RedisServer::start().expect("redis-server is needed");
-    let queue = RedisQueue::connect("replayed", options(&redis.url()))
+    let queue = RedisQueue::connect("replayed", quick_options(&redis.url()))
         .await
         .unwrap();
     inject(
@@ -119,7 +114,7 @@ async fn a_poison_flood_cannot_fill_redis() {
     let redis = RedisServer::start().expect("redis-server is needed");
     let options = RedisQueueOptions {
         dead_letter_capacity: usize::try_from(CAPACITY).unwrap(),
-        ..options(&redis.url())
+        ..quick_options(&redis.url())
     };
     let queue = RedisQueue::connect("flooded", options).await.unwrap();
     for i in 0..FLOOD {
@@ -155,7 +150,7 @@ async fn nacked_and_dead_lettered_tasks_are_bounded_too() {
     let options = RedisQueueOptions {
         dead_letter_capacity: CAPACITY,
         max_attempts: 1,
-        ..options(&redis.url())
+        ..quick_options(&redis.url())
     };
     let queue = RedisQueue::connect("bounded", options).await.unwrap();
     for i in 0..TASKS {
@@ -180,7 +175,7 @@ async fn a_capacity_of_zero_is_refused_at_connect() {
     let redis = RedisServer::start().expect("redis-server is needed");
     let options = RedisQueueOptions {
         dead_letter_capacity: 0,
-        ..options(&redis.url())
+        ..quick_options(&redis.url())
     };
     let error = RedisQueue::connect("zero", options).await.unwrap_err();
     let chain = plba_contracts::error_chain(&error);

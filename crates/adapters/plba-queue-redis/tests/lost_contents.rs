@@ -12,23 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use plba_contracts::{Delivery, HealthContributor, HealthState, Task, TaskQueue};
-use plba_queue_redis::{RedisQueue, RedisQueueOptions};
+use plba_queue_redis::RedisQueue;
 use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::{eventually, eventually_async, within};
+
+mod support;
+
+use support::quick_options;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// What a probe may take at most: the probes must answer well inside their own timeouts.
 const PROBE: Duration = Duration::from_secs(1);
-
-fn options(url: &str) -> RedisQueueOptions {
-    RedisQueueOptions {
-        url: url.to_owned(),
-        block_ms: 200,
-        visibility_timeout_ms: 2_000,
-        ..RedisQueueOptions::default()
-    }
-}
 
 /// Consumes until a delivery comes (a failed or slow attempt is tried again).
 async fn next_delivery(queue: &dyn TaskQueue, what: &str) -> Delivery {
@@ -55,7 +50,7 @@ async fn state(health: &dyn HealthContributor) -> HealthState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_carry_on_after_a_flushall() {
     let redis = RedisServer::start().expect("redis-server is needed");
-    let queue = RedisQueue::connect("flushed", options(&redis.url()))
+    let queue = RedisQueue::connect("flushed", quick_options(&redis.url()))
         .await
         .unwrap();
     queue.publish(Task::new("job", "before")).await.unwrap();
@@ -77,12 +72,12 @@ async fn consumers_carry_on_after_a_flushall() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_contents_are_announced_once_per_loss() {
     let redis = RedisServer::start().expect("redis-server is needed");
-    let queue = RedisQueue::connect("announced", options(&redis.url()))
+    let queue = RedisQueue::connect("announced", quick_options(&redis.url()))
         .await
         .unwrap();
     // A second process on the same queue: it must hear of the loss even when the first one
     // recreates the group before it looks.
-    let other = RedisQueue::connect("announced", options(&redis.url()))
+    let other = RedisQueue::connect("announced", quick_options(&redis.url()))
         .await
         .unwrap();
     let losses = Arc::new(AtomicUsize::new(0));
@@ -126,7 +121,7 @@ async fn lost_contents_are_announced_once_per_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_unhealthy_and_probes_answer_at_once() {
     let mut redis = RedisServer::start_persistent().expect("redis-server is needed");
-    let queue = RedisQueue::connect("outage", options(&redis.url()))
+    let queue = RedisQueue::connect("outage", quick_options(&redis.url()))
         .await
         .unwrap();
     let losses = Arc::new(AtomicUsize::new(0));

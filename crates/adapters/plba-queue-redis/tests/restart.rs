@@ -15,18 +15,19 @@ use plba_testkit::servers::RedisServer;
 use plba_testkit::wait::{eventually, eventually_async};
 use plba_workers::QueueWorkerPool;
 
+mod support;
+
+use support::quick_options;
+
 const TASKS: usize = 2_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
     let mut redis = RedisServer::start_persistent().expect("redis-server is needed");
     let options = RedisQueueOptions {
-        url: redis.url(),
-        block_ms: 200,
-        visibility_timeout_ms: 2_000,
         command_timeout_ms: 1_000,
         max_attempts: 1_000,
-        ..RedisQueueOptions::default()
+        ..quick_options(&redis.url())
     };
     let queue = Arc::new(RedisQueue::connect("restart", options).await.unwrap());
     for i in 0..TASKS {
