@@ -11,6 +11,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
+use crate::group_commit::GroupCommit;
 use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
 use crate::store::{OrderStore, Stored};
 
@@ -30,7 +31,10 @@ fn now_ms() -> i64 {
 /// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
 /// locked at start-up is a transient failure of the first mail, not a crash.
 ///
-/// Every write runs in its own `BEGIN IMMEDIATE … COMMIT` on one pooled connection, and a
+/// Orders and rejections written at the same time by concurrent handlers share one
+/// `BEGIN IMMEDIATE … COMMIT` (group commit: one `fsync` for the batch); when a batch fails,
+/// each of its writes is tried again in a transaction of its own, so one write's error is
+/// its own. Every write transaction runs on one pooled connection, and a
 /// connection that saw any error is closed, never returned to the pool: after a failed
 /// COMMIT (a full disk) SQLite can leave it inside the transaction, so later "commits" on it
 /// would only release savepoints of a transaction that never reaches the file; and a
@@ -43,6 +47,37 @@ pub struct SqliteOrderStore {
     migrated: OnceCell<()>,
     /// The last order or rejection write failed (and none succeeded since): why.
     write_failure: std::sync::Mutex<Option<String>>,
+    /// Order and rejection writes of concurrent handlers, committed together.
+    writes: GroupCommit<WriteJob, Result<Written, DomainError>>,
+}
+
+/// Most writes one transaction holds.
+const MAX_BATCH: usize = 256;
+
+/// One order or rejection to write.
+#[derive(Debug)]
+enum WriteJob {
+    Order(NewOrder),
+    /// The rejection and its reasons as JSON.
+    Rejection(NewRejection, String),
+}
+
+/// What a [`WriteJob`] wrote.
+#[derive(Debug)]
+enum Written {
+    Order(Stored),
+    Rejection(i64),
+}
+
+impl WriteJob {
+    async fn run(&self, conn: &mut SqliteConnection) -> Result<Written, sqlx::Error> {
+        match self {
+            Self::Order(order) => insert_order(conn, order).await.map(Written::Order),
+            Self::Rejection(rejection, reasons) => insert_rejection(conn, rejection, reasons)
+                .await
+                .map(Written::Rejection),
+        }
+    }
 }
 
 impl SqliteOrderStore {
@@ -69,6 +104,7 @@ impl SqliteOrderStore {
             path: path.to_owned(),
             migrated: OnceCell::new(),
             write_failure: std::sync::Mutex::new(None),
+            writes: GroupCommit::new(MAX_BATCH),
         })
     }
 
@@ -121,6 +157,41 @@ impl SqliteOrderStore {
         };
         *self.write_failure.lock_or_recover() = result.as_ref().err().map(ToString::to_string);
         result
+    }
+
+    /// Writes `job` in a group commit with the writes that arrive meanwhile.
+    async fn write_grouped(&self, job: WriteJob) -> Result<Written, DomainError> {
+        self.writes
+            .submit(job, |jobs| self.write_batch(jobs))
+            .await
+            .unwrap_or_else(|| {
+                Err(DomainError::store(
+                    "the write was abandoned with its batch (the process is stopping)",
+                ))
+            })
+    }
+
+    /// One transaction for all of `jobs`; when it fails, one transaction per job.
+    async fn write_batch(&self, jobs: Vec<WriteJob>) -> Vec<Result<Written, DomainError>> {
+        if jobs.len() > 1 {
+            let together = self
+                .write(async |conn| {
+                    let mut written = Vec::with_capacity(jobs.len());
+                    for job in &jobs {
+                        written.push(job.run(conn).await?);
+                    }
+                    Ok(written)
+                })
+                .await;
+            if let Ok(written) = together {
+                return written.into_iter().map(Ok).collect();
+            }
+        }
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            results.push(self.write(async |conn| job.run(conn).await).await);
+        }
+        results
     }
 
     async fn lines_of(
@@ -195,6 +266,74 @@ async fn write_transaction<T>(
     result.map_err(DomainError::from)
 }
 
+/// Stores `order` once per Message-ID, inside the caller's transaction.
+async fn insert_order(
+    conn: &mut SqliteConnection,
+    order: &NewOrder,
+) -> Result<Stored, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
+    )
+    .bind(&order.message_id)
+    .bind(&order.customer_id)
+    .bind(&order.sender)
+    .bind(&order.subject)
+    .bind(order.received_at_ms)
+    .bind(now_ms())
+    .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
+    .bind(order.total_cents())
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let (id, sender): (i64, String) =
+            sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = ?")
+                .bind(&order.message_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(Stored::AlreadyExists { id, sender });
+    }
+    let id = inserted.last_insert_rowid();
+    for (number, line) in order.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
+        .bind(&line.sku)
+        .bind(i64::from(line.quantity))
+        .bind(line.unit_price_cents)
+        .bind(&line.attachment)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Stored::Created(id))
+}
+
+/// Records `rejection` once per message key, inside the caller's transaction.
+async fn insert_rejection(
+    conn: &mut SqliteConnection,
+    rejection: &NewRejection,
+    reasons: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+    )
+    .bind(&rejection.message_key)
+    .bind(&rejection.sender)
+    .bind(&rejection.subject)
+    .bind(rejection.received_at_ms)
+    .bind(now_ms())
+    .bind(reasons)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
+        .bind(&rejection.message_key)
+        .fetch_one(&mut *conn)
+        .await
+}
+
 macro_rules! order_columns {
     () => {
         "id, message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents"
@@ -204,70 +343,24 @@ macro_rules! order_columns {
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
-        self.write(async |conn| {
-            let inserted = sqlx::query(
-                "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
-            )
-            .bind(&order.message_id)
-            .bind(&order.customer_id)
-            .bind(&order.sender)
-            .bind(&order.subject)
-            .bind(order.received_at_ms)
-            .bind(now_ms())
-            .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
-            .bind(order.total_cents())
-            .execute(&mut *conn)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                let (id, sender): (i64, String) =
-                    sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = ?")
-                        .bind(&order.message_id)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                return Ok(Stored::AlreadyExists { id, sender });
+        match self.write_grouped(WriteJob::Order(order.clone())).await? {
+            Written::Order(stored) => Ok(stored),
+            Written::Rejection(_) => {
+                Err(DomainError::store("an order write answered as a rejection"))
             }
-            let id = inserted.last_insert_rowid();
-            for (number, line) in order.lines.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
-                .bind(&line.sku)
-                .bind(i64::from(line.quantity))
-                .bind(line.unit_price_cents)
-                .bind(&line.attachment)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(Stored::Created(id))
-        })
-        .await
+        }
     }
 
     async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
         let reasons = serde_json::to_string(&rejection.reasons)
             .map_err(|e| DomainError::store_caused("cannot encode the rejection reasons", e))?;
-        self.write(async |conn| {
-            sqlx::query(
-                "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
-            )
-            .bind(&rejection.message_key)
-            .bind(&rejection.sender)
-            .bind(&rejection.subject)
-            .bind(rejection.received_at_ms)
-            .bind(now_ms())
-            .bind(&reasons)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
-                .bind(&rejection.message_key)
-                .fetch_one(&mut *conn)
-                .await
-        })
-        .await
+        match self
+            .write_grouped(WriteJob::Rejection(rejection.clone(), reasons))
+            .await?
+        {
+            Written::Rejection(id) => Ok(id),
+            Written::Order(_) => Err(DomainError::store("a rejection write answered as an order")),
+        }
     }
 
     async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {

@@ -93,6 +93,67 @@ impl MailBuilder {
     }
 }
 
+/// What [`order_mix`] generates for one mail, so a check can count the expected outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixKind {
+    /// A valid order from a known customer (three CSV lines).
+    Order,
+    /// From a sender no customer owns.
+    UnknownSender,
+    /// No order attachment.
+    NoAttachment,
+    /// A CSV with a quantity that is not a number.
+    InvalidLines,
+}
+
+/// The kind of mail `n` of an [`order_mix`]: seven orders in ten, then one of each rejection.
+pub fn mix_kind(n: usize) -> MixKind {
+    match n % 10 {
+        7 => MixKind::UnknownSender,
+        8 => MixKind::NoAttachment,
+        9 => MixKind::InvalidLines,
+        _ => MixKind::Order,
+    }
+}
+
+/// `count` order mails as a busy mailbox holds them: mostly valid CSV orders from
+/// `orders@acme.example` (the customer `"@acme.example"`), some rejections of each kind (see
+/// [`mix_kind`]). Message-IDs are `<{tag}-{n}@acme.example>`, so each run can use fresh ones.
+///
+/// ```
+/// let mails = plba_testkit::mail::order_mix(10, "run1");
+/// assert_eq!(mails.len(), 10);
+/// assert!(String::from_utf8_lossy(&mails[0]).contains("<run1-0@acme.example>"));
+/// ```
+pub fn order_mix(count: usize, tag: &str) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|n| {
+            let id = format!("<{tag}-{n}@acme.example>");
+            let csv = format!(
+                "sku,quantity,unit_price\r\nA-{a},{q},12.50\r\nB-{b},1,99.00\r\nC-7,3,\r\n",
+                a = n % 50,
+                b = n % 7,
+                q = 1 + n % 5
+            );
+            match mix_kind(n) {
+                MixKind::Order => MailBuilder::new("orders@acme.example", &id)
+                    .subject(&format!("Order {n}"))
+                    .attachment("order.csv", "text/csv", csv.as_bytes()),
+                MixKind::UnknownSender => MailBuilder::new("someone@elsewhere.example", &id)
+                    .subject(&format!("Order {n}"))
+                    .attachment("order.csv", "text/csv", csv.as_bytes()),
+                MixKind::NoAttachment => {
+                    MailBuilder::new("orders@acme.example", &id).subject(&format!("Question {n}"))
+                }
+                MixKind::InvalidLines => MailBuilder::new("orders@acme.example", &id)
+                    .subject(&format!("Order {n}"))
+                    .attachment("order.csv", "text/csv", b"sku,quantity\r\nA-1,many\r\n"),
+            }
+            .build()
+        })
+        .collect()
+}
+
 /// Standard base64 with padding.
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -391,13 +391,19 @@ impl Dovecot {
 
     /// Appends a message to `mailbox` (created if missing) as the test user, unseen.
     pub fn append(&self, mailbox: &str, message: &[u8]) {
+        self.append_all(mailbox, &[message]);
+    }
+
+    /// Appends `messages` to `mailbox` (created if missing) in order, unseen, on one
+    /// connection: thousands of mails arrive in well under a second.
+    pub fn append_all(&self, mailbox: &str, messages: &[impl AsRef<[u8]>]) {
         use std::io::{BufRead, Write};
         let stream =
             std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to dovecot");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        let mut writer = stream.try_clone().expect("clone stream");
+        let mut writer = std::io::BufWriter::new(stream.try_clone().expect("clone stream"));
         let mut reader = std::io::BufReader::new(stream);
         let expect = |reader: &mut std::io::BufReader<std::net::TcpStream>, tag: &str| {
             let mut line = String::new();
@@ -413,8 +419,10 @@ impl Dovecot {
         };
         expect(&mut reader, "* OK");
         write!(writer, "a1 LOGIN {} {}\r\n", IMAP_USER.0, IMAP_USER.1).expect("write");
+        writer.flush().expect("write");
         expect(&mut reader, "a1 ");
         write!(writer, "a2 CREATE \"{mailbox}\"\r\n").expect("write");
+        writer.flush().expect("write");
         loop {
             let mut answer = String::new();
             reader.read_line(&mut answer).expect("read");
@@ -422,12 +430,27 @@ impl Dovecot {
                 break;
             }
         }
-        write!(writer, "a3 APPEND \"{mailbox}\" {{{}}}\r\n", message.len()).expect("write");
-        expect(&mut reader, "+");
-        writer.write_all(message).expect("write message");
-        writer.write_all(b"\r\n").expect("write");
-        expect(&mut reader, "a3 ");
+        for (n, message) in messages.iter().enumerate() {
+            let message = message.as_ref();
+            // A non-synchronising literal (LITERAL+): no round trip waiting for `+`.
+            write!(
+                writer,
+                "b{n} APPEND \"{mailbox}\" {{{}+}}\r\n",
+                message.len()
+            )
+            .expect("write");
+            writer.write_all(message).expect("write message");
+            writer.write_all(b"\r\n").expect("write");
+            writer.flush().expect("write");
+            expect(&mut reader, &format!("b{n} "));
+        }
         write!(writer, "a4 LOGOUT\r\n").expect("write");
+        writer.flush().expect("write");
+    }
+
+    /// Removes every message from `mailbox` (which must exist).
+    pub fn empty(&self, mailbox: &str) {
+        self.doveadm(&["expunge", "-u", IMAP_USER.0, "mailbox", mailbox, "all"]);
     }
 
     /// The test user's `doveadm mailbox status` line for `items` (e.g. `"messages unseen"`)

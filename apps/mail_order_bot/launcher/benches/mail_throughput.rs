@@ -1,0 +1,244 @@
+//! End-to-end mail throughput of the shipped binary against a Python loop, in one run.
+//!
+//! `cargo bench -p mail_order_bot_launcher --bench mail_throughput` starts a private Dovecot,
+//! fills its INBOX with generated order mails (seven orders in ten, the rest rejections of
+//! three kinds), and times, per run:
+//!
+//! - the Python loop in `benches/baseline/imap_loop.py` (imaplib + email + csv + sqlite3,
+//!   FETCH in batches of 100, one commit per mail), and
+//! - `mail_order_bot run` with an `imap_idle` source and otherwise default settings, from
+//!   process start until every mail has an outcome and the mailbox has no unseen mail;
+//!
+//! then the same for a Maildir (`benches/baseline/maildir_loop.py` against the bot's
+//! `maildir` source). Each side starts from a full, unseen mailbox and an empty database.
+//! `PLBA_BENCH_MAILS` (default 2000) and `PLBA_BENCH_RUNS` (default 3) change the size.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary prints its table
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use plba_testkit::bench::{env_u64, median, table_row};
+use plba_testkit::mail::{MixKind, mix_kind, order_mix};
+use plba_testkit::process::{AppProcess, http_get};
+use plba_testkit::servers::{Dovecot, IMAP_USER, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mail_order_bot");
+
+/// How long one side may take before the bench gives up on it.
+const PATIENCE: Duration = Duration::from_secs(300);
+
+fn baseline_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/baseline")
+        .join(name)
+}
+
+/// Runs a baseline script to its end; returns the elapsed time and checks its count.
+fn time_python(args: &[&str], expected: usize) -> Duration {
+    let start = Instant::now();
+    let output = Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 is needed for the baseline");
+    let elapsed = start.elapsed();
+    assert!(
+        output.status.success(),
+        "the Python baseline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let handled: usize = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("the baseline prints its count");
+    assert_eq!(handled, expected, "the baseline handled a different number");
+    elapsed
+}
+
+/// The sum of `plba_mail_outcomes_total` on the bot's metrics endpoint.
+fn outcomes(addr: SocketAddr) -> u64 {
+    let Ok(reply) = http_get(addr, "/metrics") else {
+        return 0;
+    };
+    reply
+        .body
+        .lines()
+        .filter(|line| line.starts_with("plba_mail_outcomes_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Starts the bot on `config` in `dir` and returns the time until `done` holds, polled
+/// every 2 ms; the bot is stopped afterwards.
+fn time_bot(dir: &Path, config: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .args(["--config", config, "run"])
+        .env_remove("RUST_LOG");
+    let start = Instant::now();
+    let mut bot = AppProcess::spawn(command, &dir.join("bot.log"));
+    while !done() {
+        assert!(
+            bot.exited().is_none(),
+            "the bot exited early:\n{}",
+            bot.log()
+        );
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the bot did not finish in {PATIENCE:?}:\n{}",
+            bot.log()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = start.elapsed();
+    bot.stop(Duration::from_secs(30));
+    elapsed
+}
+
+/// The bot's configuration: defaults, with `source` and the customer the mails come from.
+fn bot_config(dir: &Path, addr: SocketAddr, source: &str) -> String {
+    let path = dir.join("bot.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "platform:\n  control:\n    bind: {addr}\nmail_order_bot:\n  source:\n{source}  customers:\n    \"@acme.example\": ACME\n  store:\n    sqlite_path: {}\n",
+            dir.join("orders.db").display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+struct Rates {
+    python: Vec<f64>,
+    bot: Vec<f64>,
+}
+
+impl Rates {
+    fn new() -> Self {
+        Self {
+            python: Vec::new(),
+            bot: Vec::new(),
+        }
+    }
+}
+
+fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], rates: &mut Rates) {
+    let n = mails.len();
+    let refill = || {
+        dovecot.empty("INBOX");
+        dovecot.append_all("INBOX", mails);
+        assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, n as u64)));
+    };
+
+    refill();
+    let dir = tempfile::tempdir().unwrap();
+    let port = dovecot.port().to_string();
+    let db = dir.path().join("python.db").display().to_string();
+    let script = baseline_script("imap_loop.py").display().to_string();
+    let elapsed = time_python(
+        &[&script, "127.0.0.1", &port, IMAP_USER.0, IMAP_USER.1, &db],
+        n,
+    );
+    assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
+    rates.python.push(n as f64 / elapsed.as_secs_f64());
+
+    refill();
+    let password = dir.path().join("password");
+    std::fs::write(&password, IMAP_USER.1).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let source = format!(
+        "    kind: imap_idle\n    host: 127.0.0.1\n    port: {port}\n    security: plain\n    user: {}\n    password_file: {}\n",
+        IMAP_USER.0,
+        password.display()
+    );
+    let config = bot_config(dir.path(), addr, &source);
+    let elapsed = time_bot(dir.path(), &config, || {
+        outcomes(addr) >= n as u64 && dovecot.message_counts("INBOX") == Some((n as u64, 0))
+    });
+    rates.bot.push(n as f64 / elapsed.as_secs_f64());
+}
+
+/// A Maildir under `root` holding `mails` in `new/`.
+fn fill_maildir(root: &Path, mails: &[Vec<u8>]) -> PathBuf {
+    let maildir = root.join("Maildir");
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for (n, mail) in mails.iter().enumerate() {
+        std::fs::write(maildir.join("new").join(format!("{n}.bench")), mail).unwrap();
+    }
+    maildir
+}
+
+fn maildir_run(mails: &[Vec<u8>], rates: &mut Rates) {
+    let n = mails.len();
+    let unseen = |maildir: &Path| std::fs::read_dir(maildir.join("new")).unwrap().count();
+
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = fill_maildir(&dir.path().join("python"), mails);
+    let db = dir.path().join("python.db").display().to_string();
+    let script = baseline_script("maildir_loop.py").display().to_string();
+    let elapsed = time_python(&[&script, &maildir.display().to_string(), &db], n);
+    assert_eq!(unseen(&maildir), 0);
+    rates.python.push(n as f64 / elapsed.as_secs_f64());
+
+    let maildir = fill_maildir(&dir.path().join("bot"), mails);
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let source = format!("    kind: maildir\n    path: {}\n", maildir.display());
+    let config = bot_config(dir.path(), addr, &source);
+    let elapsed = time_bot(dir.path(), &config, || {
+        outcomes(addr) >= n as u64 && unseen(&maildir) == 0
+    });
+    rates.bot.push(n as f64 / elapsed.as_secs_f64());
+}
+
+fn main() {
+    let count = env_u64("PLBA_BENCH_MAILS", 2_000).expect("PLBA_BENCH_MAILS is a number") as usize;
+    let runs = env_u64("PLBA_BENCH_RUNS", 3)
+        .expect("PLBA_BENCH_RUNS is a number")
+        .max(1);
+    let orders = (0..count)
+        .filter(|&n| mix_kind(n) == MixKind::Order)
+        .count();
+    let Some(dovecot) = Dovecot::start() else {
+        println!("Dovecot is not available: nothing measured");
+        return;
+    };
+    let mut imap = Rates::new();
+    let mut maildir = Rates::new();
+    for run in 0..runs {
+        let mails = order_mix(count, &format!("bench{run}"));
+        imap_run(&dovecot, &mails, &mut imap);
+        maildir_run(&mails, &mut maildir);
+    }
+    println!(
+        "\n{count} mails per run ({orders} orders, {} rejections), {runs} runs, mails/s:\n",
+        count - orders
+    );
+    println!("| path | median mails/s | min | max | vs Python |");
+    println!("|---|---:|---:|---:|---:|");
+    let python = median(&imap.python);
+    for (name, rates) in [
+        (
+            "Python loop over IMAP (imaplib, FETCH ×100, commit per mail)",
+            &imap.python,
+        ),
+        ("mail_order_bot, imap_idle source (defaults)", &imap.bot),
+    ] {
+        println!("{}", table_row(name, rates, python));
+    }
+    let python = median(&maildir.python);
+    for (name, rates) in [
+        (
+            "Python loop over the Maildir (commit per mail)",
+            &maildir.python,
+        ),
+        ("mail_order_bot, maildir source (defaults)", &maildir.bot),
+    ] {
+        println!("{}", table_row(name, rates, python));
+    }
+}
