@@ -98,8 +98,8 @@ mod tests {
                 })
             })
             .collect();
-        for (n, task) in tasks.into_iter().enumerate() {
-            assert_eq!(task.await.unwrap(), Some(n as u32 * 10));
+        for (n, task) in (0u32..).zip(tasks) {
+            assert_eq!(task.await.unwrap(), Some(n * 10));
         }
         assert!(batches.load(Ordering::SeqCst) >= 5);
     }

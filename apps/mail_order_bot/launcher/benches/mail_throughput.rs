@@ -66,8 +66,8 @@ fn outcomes(addr: SocketAddr) -> u64 {
         .body
         .lines()
         .filter(|line| line.starts_with("plba_mail_outcomes_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Starts the bot on `config` in `dir` and returns the time until `done` holds, polled
@@ -197,7 +197,9 @@ fn maildir_run(mails: &[Vec<u8>], rates: &mut Rates) {
 }
 
 fn main() {
-    let count = env_u64("PLBA_BENCH_MAILS", 2_000).expect("PLBA_BENCH_MAILS is a number") as usize;
+    let count =
+        usize::try_from(env_u64("PLBA_BENCH_MAILS", 2_000).expect("PLBA_BENCH_MAILS is a number"))
+            .expect("PLBA_BENCH_MAILS fits in memory");
     let runs = env_u64("PLBA_BENCH_RUNS", 3)
         .expect("PLBA_BENCH_RUNS is a number")
         .max(1);
