@@ -26,7 +26,6 @@ compile_error!("mail_order_bot needs a mail source: enable the `maildir` or the 
 
 mod config;
 mod error;
-mod group_commit;
 mod handler;
 mod live_config;
 mod model;

@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use plba_contracts::async_trait;
+use plba_contracts::{GroupCommit, async_trait};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
-use crate::group_commit::GroupCommit;
 use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
 use crate::store::{OrderStore, Stored};
 

@@ -17,6 +17,7 @@
 //! - [`TaskTracer`] carries a task's trace context from producer to handler.
 
 mod config;
+mod group_commit;
 mod handler;
 mod health;
 mod lease;
@@ -40,6 +41,7 @@ pub use config::{
     ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig,
     full_key_and_reason, nested_key_error, split_nested_key_error,
 };
+pub use group_commit::GroupCommit;
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;

@@ -19,6 +19,6 @@ mod session;
 mod source;
 mod stream;
 
-pub use mailbox::ImapMailbox;
+pub use mailbox::{FETCH_BUDGET_BYTES, ImapMailbox};
 pub use options::{ImapError, ImapOptions, Security};
 pub use source::{ImapMode, ImapSource};

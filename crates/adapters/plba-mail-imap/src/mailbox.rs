@@ -1,23 +1,54 @@
 //! The IMAP `MailBackend`: fetch without side effects, complete with flags or a move.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use plba_contracts::async_trait;
+use plba_contracts::{GroupCommit, async_trait};
 use plba_mail::{MailBackend, MailError, MailRef, RawMail};
 use tokio::sync::Mutex;
 
 use crate::options::{ImapError, ImapOptions};
 use crate::session::{ImapSession, connect, timed};
 
-/// One IMAP folder as a mail backend. Completions run on a connection of their own, one at
-/// a time; a broken connection is dropped and opened again on the next call.
+/// One IMAP folder as a mail backend. Fetches and completions run on a connection of their
+/// own, one batch at a time; a broken connection is dropped and opened again on the next call.
+///
+/// Concurrent calls are batched: the fetches waiting together share one `UID FETCH` of their
+/// sizes and one of their bodies (split so a round trip carries at most
+/// [`FETCH_BUDGET_BYTES`] of mail), and the messages marked seen together share one
+/// `UID STORE`. Each call still gets its own answer.
 #[derive(Debug)]
 pub struct ImapMailbox {
     options: ImapOptions,
     name: String,
     session: Mutex<Option<(ImapSession, Option<u32>)>>,
+    fetches: GroupCommit<MailRef, Result<RawMail, MailError>>,
+    seen: GroupCommit<MailRef, Result<(), MailError>>,
+}
+
+/// Most messages one batched fetch or flag change names.
+const MAX_BATCH: usize = 100;
+
+/// Most message bytes one `UID FETCH` of bodies brings back (a larger message comes alone).
+pub const FETCH_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A session error shared by every message of the batch it broke.
+#[derive(Debug)]
+struct Shared(Arc<ImapError>);
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shared {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl ImapMailbox {
@@ -27,6 +58,8 @@ impl ImapMailbox {
             name: options.mailbox_name(),
             options,
             session: Mutex::new(None),
+            fetches: GroupCommit::new(MAX_BATCH),
+            seen: GroupCommit::new(MAX_BATCH),
         }
     }
 
@@ -116,20 +149,250 @@ impl ImapMailbox {
     }
 }
 
-/// `RFC822.SIZE` of message `uid`, `None` when this session sees no such message.
-async fn message_size(
+impl ImapMailbox {
+    /// The error every message of a batch gets when its session broke.
+    fn unavailable_shared(&self, error: &Arc<ImapError>) -> MailError {
+        MailError::Unavailable {
+            mailbox: self.name.clone(),
+            what: "the IMAP server did not complete the request".to_owned(),
+            source: Box::new(Shared(Arc::clone(error))),
+        }
+    }
+
+    /// The completion session, connected and with the folder selected; selected again when
+    /// one of `references` names another UIDVALIDITY (the folder may have changed since).
+    async fn batch_session<'a>(
+        &self,
+        guard: &'a mut Option<(ImapSession, Option<u32>)>,
+        references: &[MailRef],
+    ) -> Result<(&'a mut ImapSession, Option<u32>), ImapError> {
+        let options = &self.options;
+        if guard.is_none() {
+            let mut session = connect(options).await?;
+            let selected = timed(options, "SELECT", session.select(&options.mailbox)).await?;
+            *guard = Some((session, selected.uid_validity));
+        }
+        let Some((session, validity)) = guard.as_mut() else {
+            return Err(ImapError::Connection {
+                server: options.host.clone(),
+                what: "no session".to_owned(),
+                source: None,
+            });
+        };
+        if references
+            .iter()
+            .any(|r| r.uidvalidity.is_some() && r.uidvalidity != *validity)
+        {
+            let selected = timed(options, "SELECT", session.select(&options.mailbox)).await?;
+            *validity = selected.uid_validity;
+        }
+        Ok((session, *validity))
+    }
+
+    /// Runs `work` on the batch session; a failure drops the session (the next batch starts
+    /// afresh) and answers every reference with the shared error.
+    async fn in_batch<T>(
+        &self,
+        references: &[MailRef],
+        work: impl AsyncFnOnce(
+            &mut ImapSession,
+            Option<u32>,
+        ) -> Result<Vec<Result<T, MailError>>, ImapError>,
+    ) -> Vec<Result<T, MailError>> {
+        let mut guard = self.session.lock().await;
+        let result = match self.batch_session(&mut guard, references).await {
+            Ok((session, validity)) => {
+                let result = work(session, validity).await;
+                while session.unsolicited_responses.try_recv().is_ok() {}
+                result
+            }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(results) => results,
+            Err(error) => {
+                *guard = None;
+                let error = Arc::new(error);
+                references
+                    .iter()
+                    .map(|_| Err(self.unavailable_shared(&error)))
+                    .collect()
+            }
+        }
+    }
+
+    /// One batch of fetches: sizes in one round trip, bodies in as few as the budget allows.
+    async fn fetch_batch(&self, references: Vec<MailRef>) -> Vec<Result<RawMail, MailError>> {
+        let options = &self.options;
+        let limit = options.max_message_bytes;
+        self.in_batch(&references, async |session, validity| {
+            let uid_of = |r: &MailRef| {
+                r.uid
+                    .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
+            };
+            let mut wanted: Vec<u32> = references.iter().filter_map(uid_of).collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut sizes = message_sizes(session, options, &wanted).await?;
+            let missing: Vec<u32> = wanted
+                .iter()
+                .copied()
+                .filter(|u| !sizes.contains_key(u))
+                .collect();
+            if !missing.is_empty() {
+                // This connection learns of messages that arrived after its last command only
+                // when it syncs: a message the source just found would look gone. NOOP syncs;
+                // only a message still missing after it is really gone.
+                timed(options, "NOOP", session.noop()).await?;
+                sizes.extend(message_sizes(session, options, &missing).await?);
+            }
+            let small: Vec<u32> = wanted
+                .iter()
+                .copied()
+                .filter(|u| sizes.get(u).is_some_and(|&size| u64::from(size) <= limit))
+                .collect();
+            let mut bodies = HashMap::new();
+            for chunk in within_budget(&small, &sizes, FETCH_BUDGET_BYTES) {
+                bodies.extend(message_bodies(session, options, &chunk).await?);
+            }
+            Ok(references
+                .iter()
+                .map(|reference| {
+                    let Some(uid) = uid_of(reference) else {
+                        return Err(self.gone(reference));
+                    };
+                    match (sizes.get(&uid), bodies.get(&uid)) {
+                        (Some(&size), _) if u64::from(size) > limit => Err(MailError::TooLarge {
+                            key: reference.key.clone(),
+                            size: u64::from(size),
+                            limit,
+                        }),
+                        (Some(_), Some((bytes, received_at))) => Ok(RawMail {
+                            reference: reference.clone(),
+                            bytes: bytes.clone(),
+                            received_at: *received_at,
+                        }),
+                        _ => Err(self.gone(reference)),
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// One batch of messages marked seen, in one `UID STORE`.
+    async fn seen_batch(&self, references: Vec<MailRef>) -> Vec<Result<(), MailError>> {
+        let options = &self.options;
+        self.in_batch(&references, async |session, validity| {
+            let uid_of = |r: &MailRef| {
+                r.uid
+                    .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
+            };
+            let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
+            uids.sort_unstable();
+            uids.dedup();
+            if !uids.is_empty() {
+                let stream = timed(
+                    options,
+                    "UID STORE",
+                    session.uid_store(uid_set(&uids), "+FLAGS.SILENT (\\Seen)"),
+                )
+                .await?;
+                timed(options, "UID STORE", stream.try_collect::<Vec<_>>()).await?;
+            }
+            Ok(references
+                .iter()
+                .map(|r| uid_of(r).map(drop).ok_or_else(|| self.gone(r)))
+                .collect())
+        })
+        .await
+    }
+}
+
+/// The answer of a batch that was abandoned (its leader cancelled) before it ended.
+fn abandoned(mailbox: &str) -> MailError {
+    MailError::Unavailable {
+        mailbox: mailbox.to_owned(),
+        what: "the batch holding this request was abandoned".to_owned(),
+        source: "the caller leading the batch was cancelled".into(),
+    }
+}
+
+/// A UID set for a command: `4,7,9`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut set = String::with_capacity(uids.len() * 6);
+    for (n, uid) in uids.iter().enumerate() {
+        if n > 0 {
+            set.push(',');
+        }
+        set.push_str(&uid.to_string());
+    }
+    set
+}
+
+/// `RFC822.SIZE` of each of `uids` this session sees (a missing UID is absent).
+async fn message_sizes(
     session: &mut ImapSession,
     options: &ImapOptions,
-    uid: u32,
-) -> Result<Option<u32>, ImapError> {
-    let sizes = timed(
+    uids: &[u32],
+) -> Result<HashMap<u32, u32>, ImapError> {
+    if uids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let fetches = timed(
         options,
         "UID FETCH",
-        session.uid_fetch(uid.to_string(), "RFC822.SIZE"),
+        session.uid_fetch(uid_set(uids), "RFC822.SIZE"),
     )
     .await?;
-    let sizes: Vec<_> = timed(options, "UID FETCH", sizes.try_collect::<Vec<_>>()).await?;
-    Ok(sizes.iter().find_map(|f| f.size))
+    let fetches: Vec<_> = timed(options, "UID FETCH", fetches.try_collect::<Vec<_>>()).await?;
+    Ok(fetches
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.size?)))
+        .collect())
+}
+
+/// The whole message and INTERNALDATE of each of `uids`, without setting `\Seen`.
+async fn message_bodies(
+    session: &mut ImapSession,
+    options: &ImapOptions,
+    uids: &[u32],
+) -> Result<HashMap<u32, (Bytes, Option<SystemTime>)>, ImapError> {
+    let fetches = timed(
+        options,
+        "UID FETCH",
+        session.uid_fetch(uid_set(uids), "(BODY.PEEK[] INTERNALDATE)"),
+    )
+    .await?;
+    let fetches: Vec<_> = timed(options, "UID FETCH", fetches.try_collect::<Vec<_>>()).await?;
+    Ok(fetches
+        .iter()
+        .filter_map(|f| {
+            let body = f.body()?;
+            let received = f.internal_date().map(|d| SystemTime::from(d.to_utc()));
+            Some((f.uid?, (Bytes::copy_from_slice(body), received)))
+        })
+        .collect())
+}
+
+/// `uids` split into runs whose sizes add up to at most `budget` (a larger message alone).
+fn within_budget(uids: &[u32], sizes: &HashMap<u32, u32>, budget: u64) -> Vec<Vec<u32>> {
+    let mut chunks: Vec<Vec<u32>> = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0u64;
+    for &uid in uids {
+        let size = u64::from(sizes.get(&uid).copied().unwrap_or(0));
+        if !current.is_empty() && bytes + size > budget {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(uid);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 async fn store(
@@ -151,60 +414,17 @@ async fn store(
 #[async_trait]
 impl MailBackend for ImapMailbox {
     async fn fetch(&self, reference: &MailRef) -> Result<RawMail, MailError> {
-        let limit = self.options.max_message_bytes;
-        let options = &self.options;
-        let fetched = self
-            .with_session(reference, async |session, uid| {
-                let mut size = message_size(session, options, uid).await?;
-                if size.is_none() {
-                    // This connection learns of messages that arrived after its last command
-                    // only when it syncs: a message the source just found would look gone.
-                    // NOOP syncs; only a message still missing after it is really gone.
-                    timed(options, "NOOP", session.noop()).await?;
-                    size = message_size(session, options, uid).await?;
-                }
-                let Some(size) = size else {
-                    return Ok(None);
-                };
-                if u64::from(size) > limit {
-                    return Ok(Some(Err(u64::from(size))));
-                }
-                let bodies = timed(
-                    options,
-                    "UID FETCH",
-                    session.uid_fetch(uid.to_string(), "(BODY.PEEK[] INTERNALDATE)"),
-                )
-                .await?;
-                let bodies: Vec<_> =
-                    timed(options, "UID FETCH", bodies.try_collect::<Vec<_>>()).await?;
-                Ok(bodies.iter().find_map(|f| {
-                    let body = f.body()?;
-                    let received = f.internal_date().map(|d| SystemTime::from(d.to_utc()));
-                    Some(Ok((Bytes::copy_from_slice(body), received)))
-                }))
-            })
-            .await?;
-        match fetched {
-            None => Err(self.gone(reference)),
-            Some(Err(size)) => Err(MailError::TooLarge {
-                key: reference.key.clone(),
-                size,
-                limit,
-            }),
-            Some(Ok((bytes, received_at))) => Ok(RawMail {
-                reference: reference.clone(),
-                bytes,
-                received_at,
-            }),
-        }
+        self.fetches
+            .submit(reference.clone(), |batch| self.fetch_batch(batch))
+            .await
+            .unwrap_or_else(|| Err(abandoned(&self.name)))
     }
 
     async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError> {
-        let options = &self.options;
-        self.with_session(reference, async |session, uid| {
-            store(session, options, uid, "+FLAGS.SILENT (\\Seen)").await
-        })
-        .await
+        self.seen
+            .submit(reference.clone(), |batch| self.seen_batch(batch))
+            .await
+            .unwrap_or_else(|| Err(abandoned(&self.name)))
     }
 
     async fn mark_rejected(&self, reference: &MailRef, _reason: &str) -> Result<(), MailError> {
@@ -244,5 +464,26 @@ impl MailBackend for ImapMailbox {
                 .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uid_set_lists_every_uid() {
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[4, 7, 9]), "4,7,9");
+    }
+
+    #[test]
+    fn bodies_are_fetched_within_the_budget_and_a_large_message_alone() {
+        let sizes: HashMap<u32, u32> = [(1, 40), (2, 40), (3, 40), (4, 500), (5, 10)].into();
+        assert_eq!(
+            within_budget(&[1, 2, 3, 4, 5], &sizes, 100),
+            vec![vec![1, 2], vec![3], vec![4], vec![5]]
+        );
+        assert_eq!(within_budget(&[], &sizes, 100), Vec::<Vec<u32>>::new());
     }
 }

@@ -4,28 +4,50 @@
 
 use std::sync::Mutex;
 
-use plba_contracts::Unpoisoned;
+use crate::Unpoisoned;
 use tokio::sync::oneshot;
 
 /// One waiting job and where its result goes.
 type Pending<J, R> = (J, oneshot::Sender<R>);
 
-/// Collects jobs and runs them in batches, one batch at a time.
+/// Collects jobs and runs them in batches, one batch at a time: a store's writes share one
+/// transaction, a mailbox's flag changes one command.
 ///
 /// There is no background task: the first caller to find the writer free becomes the leader,
 /// takes every job waiting at that moment (its own included) and runs them as one batch;
 /// callers that arrived meanwhile find their result ready when the writer is theirs, or lead
 /// the next batch. A caller whose leader was cancelled mid-batch gets `None`.
-#[derive(Debug)]
-pub(crate) struct GroupCommit<J, R> {
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use plba_contracts::GroupCommit;
+///
+/// let writes = GroupCommit::<u32, u32>::new(100);
+/// // `run` gets every job waiting when the batch starts and answers each, in order.
+/// let doubled = writes
+///     .submit(21, |jobs| async move { jobs.iter().map(|j| j * 2).collect() })
+///     .await;
+/// assert_eq!(doubled, Some(42));
+/// # });
+/// ```
+pub struct GroupCommit<J, R> {
     pending: Mutex<Vec<Pending<J, R>>>,
     writer: tokio::sync::Mutex<()>,
     max_batch: usize,
 }
 
+impl<J, R> std::fmt::Debug for GroupCommit<J, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("waiting", &self.pending.lock_or_recover().len())
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
 impl<J, R> GroupCommit<J, R> {
     /// Batches of at most `max_batch` jobs.
-    pub(crate) fn new(max_batch: usize) -> Self {
+    pub fn new(max_batch: usize) -> Self {
         Self {
             pending: Mutex::new(Vec::new()),
             writer: tokio::sync::Mutex::new(()),
@@ -36,7 +58,7 @@ impl<J, R> GroupCommit<J, R> {
     /// Runs `job` in a batch: `run` receives a batch's jobs and returns one result per job,
     /// in order. Returns this job's result, or `None` when the batch that held it was
     /// abandoned (its leader cancelled) before it ended.
-    pub(crate) async fn submit<F, Fut>(&self, job: J, run: F) -> Option<R>
+    pub async fn submit<F, Fut>(&self, job: J, run: F) -> Option<R>
     where
         F: Fn(Vec<J>) -> Fut,
         Fut: Future<Output = Vec<R>>,
