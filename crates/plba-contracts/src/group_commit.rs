@@ -73,7 +73,10 @@ impl<J, R> GroupCommit<J, R> {
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
             // Our job is still waiting: lead a batch, oldest jobs first (ours may have to
-            // wait for the next one when more than `max_batch` are ahead of it).
+            // wait for the next one when more than `max_batch` are ahead of it). Jobs
+            // submitted at this very moment (handlers woken together) join this batch
+            // instead of waiting for the next: let them run first.
+            tokio::task::yield_now().await;
             let batch: Vec<Pending<J, R>> = {
                 let mut pending = self.pending.lock_or_recover();
                 let take = pending.len().min(self.max_batch);
@@ -130,12 +133,17 @@ mod tests {
     async fn jobs_arriving_during_a_batch_are_written_together_in_the_next() {
         let group = Arc::new(GroupCommit::<u32, usize>::new(100));
         let release = Arc::new(tokio::sync::Notify::new());
+        let (started, running) = oneshot::channel();
+        let started = Mutex::new(Some(started));
         let first = tokio::spawn({
             let (group, release) = (Arc::clone(&group), Arc::clone(&release));
             async move {
                 group
                     .submit(0, |jobs: Vec<u32>| {
                         let release = Arc::clone(&release);
+                        if let Some(started) = started.lock_or_recover().take() {
+                            let _ = started.send(());
+                        }
                         async move {
                             release.notified().await;
                             vec![jobs.len(); jobs.len()]
@@ -144,10 +152,8 @@ mod tests {
                     .await
             }
         });
-        // The first batch is running (and holds the writer) once its job left the queue.
-        while !group.pending.lock_or_recover().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        // The first batch is running and holds the writer.
+        running.await.unwrap();
         let followers: Vec<_> = (1..=5)
             .map(|n| {
                 let group = Arc::clone(&group);

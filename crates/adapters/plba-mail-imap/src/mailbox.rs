@@ -13,8 +13,10 @@ use tokio::sync::Mutex;
 use crate::options::{ImapError, ImapOptions};
 use crate::session::{ImapSession, connect, timed};
 
-/// One IMAP folder as a mail backend. Fetches and completions run on a connection of their
-/// own, one batch at a time; a broken connection is dropped and opened again on the next call.
+/// One IMAP folder as a mail backend. Fetches run on one connection of their own and
+/// completions on another, so marking messages seen (a rename per message on a Maildir
+/// server) never holds up the next fetch; a broken connection is dropped and opened again on
+/// the next call.
 ///
 /// Concurrent calls are batched: the fetches waiting together share one `UID FETCH` of their
 /// sizes and one of their bodies (split so a round trip carries at most
@@ -25,6 +27,8 @@ pub struct ImapMailbox {
     options: ImapOptions,
     name: String,
     session: Mutex<Option<(ImapSession, Option<u32>)>>,
+    /// The connection that marks messages seen.
+    flags: Mutex<Option<(ImapSession, Option<u32>)>>,
     fetches: GroupCommit<MailRef, Result<RawMail, MailError>>,
     seen: GroupCommit<MailRef, Result<(), MailError>>,
 }
@@ -58,6 +62,7 @@ impl ImapMailbox {
             name: options.mailbox_name(),
             options,
             session: Mutex::new(None),
+            flags: Mutex::new(None),
             fetches: GroupCommit::new(MAX_BATCH),
             seen: GroupCommit::new(MAX_BATCH),
         }
@@ -193,13 +198,14 @@ impl ImapMailbox {
     /// afresh) and answers every reference with the shared error.
     async fn in_batch<T>(
         &self,
+        slot: &Mutex<Option<(ImapSession, Option<u32>)>>,
         references: &[MailRef],
         work: impl AsyncFnOnce(
             &mut ImapSession,
             Option<u32>,
         ) -> Result<Vec<Result<T, MailError>>, ImapError>,
     ) -> Vec<Result<T, MailError>> {
-        let mut guard = self.session.lock().await;
+        let mut guard = slot.lock().await;
         let result = match self.batch_session(&mut guard, references).await {
             Ok((session, validity)) => {
                 let result = work(session, validity).await;
@@ -225,7 +231,7 @@ impl ImapMailbox {
     async fn fetch_batch(&self, references: Vec<MailRef>) -> Vec<Result<RawMail, MailError>> {
         let options = &self.options;
         let limit = options.max_message_bytes;
-        self.in_batch(&references, async |session, validity| {
+        self.in_batch(&self.session, &references, async |session, validity| {
             let uid_of = |r: &MailRef| {
                 r.uid
                     .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
@@ -283,7 +289,7 @@ impl ImapMailbox {
     /// One batch of messages marked seen, in one `UID STORE`.
     async fn seen_batch(&self, references: Vec<MailRef>) -> Vec<Result<(), MailError>> {
         let options = &self.options;
-        self.in_batch(&references, async |session, validity| {
+        self.in_batch(&self.flags, &references, async |session, validity| {
             let uid_of = |r: &MailRef| {
                 r.uid
                     .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
@@ -291,14 +297,14 @@ impl ImapMailbox {
             let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
             uids.sort_unstable();
             uids.dedup();
-            if !uids.is_empty() {
-                let stream = timed(
-                    options,
-                    "UID STORE",
-                    session.uid_store(uid_set(&uids), "+FLAGS.SILENT (\\Seen)"),
-                )
-                .await?;
-                timed(options, "UID STORE", stream.try_collect::<Vec<_>>()).await?;
+            let marked = mark_seen(session, options, &uids).await?;
+            let unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
+            if !unknown.is_empty() {
+                // This connection learns of new messages only when it syncs, and a STORE on
+                // a UID it does not know changes nothing: sync and mark those again. A
+                // message still unknown after that is gone: there is nothing left to mark.
+                timed(options, "NOOP", session.noop()).await?;
+                mark_seen(session, options, &unknown).await?;
             }
             Ok(references
                 .iter()
@@ -307,6 +313,26 @@ impl ImapMailbox {
         })
         .await
     }
+}
+
+/// Sets `\Seen` on `uids`; returns the UIDs the server reported changed (or already seen).
+async fn mark_seen(
+    session: &mut ImapSession,
+    options: &ImapOptions,
+    uids: &[u32],
+) -> Result<std::collections::HashSet<u32>, ImapError> {
+    if uids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    // Not `.SILENT`: the server answers each message it knows with its flags.
+    let stream = timed(
+        options,
+        "UID STORE",
+        session.uid_store(uid_set(uids), "+FLAGS (\\Seen)"),
+    )
+    .await?;
+    let answers: Vec<_> = timed(options, "UID STORE", stream.try_collect::<Vec<_>>()).await?;
+    Ok(answers.iter().filter_map(|f| f.uid).collect())
 }
 
 /// The answer of a batch that was abandoned (its leader cancelled) before it ended.

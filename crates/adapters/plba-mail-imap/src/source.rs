@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::imap_proto::Response;
 use async_imap::types::UnsolicitedResponse;
 use plba_contracts::{
     HealthReport, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
@@ -111,23 +113,33 @@ impl ImapSource {
             tracing::debug!(mailbox = %options.mailbox_name(), "mailbox changed while entering IDLE: rescanning");
             false
         } else {
-            // Keep the interrupt handle bound: dropping it would end the wait at once.
-            let (wait, _interrupt) = handle.wait_with_timeout(idle_max.min(rescan));
-            tokio::select! {
-                outcome = tokio::time::timeout(idle_max, wait) => {
-                    match outcome {
-                        Ok(Ok(_)) | Err(_) => false,
-                        Ok(Err(error)) => {
-                            return Err(ImapError::Command {
-                                server: crate::session::server(options),
-                                command: "IDLE",
-                                what: "failed".to_owned(),
-                                source: Some(Box::new(error)),
-                            });
-                        }
+            // Flag changes and expunges (this bot completing mail on its other connection)
+            // leave nothing new to publish: keep waiting. Only new mail, a timeout or a
+            // stop end the wait.
+            let deadline = Instant::now() + idle_max.min(rescan);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break false;
+                }
+                // Keep the interrupt handle bound: dropping it would end the wait at once.
+                let (wait, _interrupt) = handle.wait_with_timeout(left);
+                let outcome = tokio::select! {
+                    outcome = tokio::time::timeout(idle_max, wait) => outcome,
+                    () = ctx.stop_token().cancelled() => break true,
+                };
+                match outcome {
+                    Ok(Ok(IdleResponse::NewData(data))) if !announces_mail(data.parsed()) => {}
+                    Ok(Ok(_)) | Err(_) => break false,
+                    Ok(Err(error)) => {
+                        return Err(ImapError::Command {
+                            server: crate::session::server(options),
+                            command: "IDLE",
+                            what: "failed".to_owned(),
+                            source: Some(Box::new(error)),
+                        });
                     }
                 }
-                () = ctx.stop_token().cancelled() => true,
             }
         };
         let session = timed(options, "DONE", handle.done()).await?;
@@ -208,6 +220,15 @@ impl ImapSource {
         }
         Ok(())
     }
+}
+
+/// Whether an IDLE notice may mean new mail: `EXISTS`, `RECENT`, or anything this source
+/// does not recognise (better one rescan too many than a mail left waiting for the poll).
+fn announces_mail(response: &Response<'_>) -> bool {
+    !matches!(
+        response,
+        Response::Fetch(..) | Response::Expunge(_) | Response::Vanished { .. }
+    )
 }
 
 #[async_trait]
