@@ -31,6 +31,8 @@ pub struct ImapMailbox {
     flags: Mutex<Option<(ImapSession, Option<u32>)>>,
     fetches: GroupCommit<MailRef, Result<RawMail, MailError>>,
     seen: GroupCommit<MailRef, Result<(), MailError>>,
+    /// Rejections marked with flags (no rejected folder configured).
+    flagged: GroupCommit<MailRef, Result<(), MailError>>,
 }
 
 /// Most messages one batched fetch or flag change names.
@@ -65,6 +67,7 @@ impl ImapMailbox {
             flags: Mutex::new(None),
             fetches: GroupCommit::new(MAX_BATCH),
             seen: GroupCommit::new(MAX_BATCH),
+            flagged: GroupCommit::new(MAX_BATCH),
         }
     }
 
@@ -286,8 +289,12 @@ impl ImapMailbox {
         .await
     }
 
-    /// One batch of messages marked seen, in one `UID STORE`.
-    async fn seen_batch(&self, references: Vec<MailRef>) -> Vec<Result<(), MailError>> {
+    /// One batch of messages given `flags` (e.g. `(\Seen)`), in one `UID STORE`.
+    async fn flag_batch(
+        &self,
+        references: Vec<MailRef>,
+        flags: &'static str,
+    ) -> Vec<Result<(), MailError>> {
         let options = &self.options;
         self.in_batch(&self.flags, &references, async |session, validity| {
             let uid_of = |r: &MailRef| {
@@ -297,14 +304,14 @@ impl ImapMailbox {
             let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
             uids.sort_unstable();
             uids.dedup();
-            let marked = mark_seen(session, options, &uids).await?;
+            let marked = add_flags(session, options, &uids, flags).await?;
             let unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
             if !unknown.is_empty() {
                 // This connection learns of new messages only when it syncs, and a STORE on
                 // a UID it does not know changes nothing: sync and mark those again. A
                 // message still unknown after that is gone: there is nothing left to mark.
                 timed(options, "NOOP", session.noop()).await?;
-                mark_seen(session, options, &unknown).await?;
+                add_flags(session, options, &unknown, flags).await?;
             }
             Ok(references
                 .iter()
@@ -315,11 +322,12 @@ impl ImapMailbox {
     }
 }
 
-/// Sets `\Seen` on `uids`; returns the UIDs the server reported changed (or already seen).
-async fn mark_seen(
+/// Adds `flags` to `uids`; returns the UIDs the server answered for (those it knows).
+async fn add_flags(
     session: &mut ImapSession,
     options: &ImapOptions,
     uids: &[u32],
+    flags: &str,
 ) -> Result<std::collections::HashSet<u32>, ImapError> {
     if uids.is_empty() {
         return Ok(std::collections::HashSet::new());
@@ -328,7 +336,7 @@ async fn mark_seen(
     let stream = timed(
         options,
         "UID STORE",
-        session.uid_store(uid_set(uids), "+FLAGS (\\Seen)"),
+        session.uid_store(uid_set(uids), format!("+FLAGS {flags}")),
     )
     .await?;
     let answers: Vec<_> = timed(options, "UID STORE", stream.try_collect::<Vec<_>>()).await?;
@@ -448,7 +456,9 @@ impl MailBackend for ImapMailbox {
 
     async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError> {
         self.seen
-            .submit(reference.clone(), |batch| self.seen_batch(batch))
+            .submit(reference.clone(), |batch| {
+                self.flag_batch(batch, "(\\Seen)")
+            })
             .await
             .unwrap_or_else(|| Err(abandoned(&self.name)))
     }
@@ -456,12 +466,13 @@ impl MailBackend for ImapMailbox {
     async fn mark_rejected(&self, reference: &MailRef, _reason: &str) -> Result<(), MailError> {
         let options = &self.options;
         match &self.options.rejected_folder {
-            None => {
-                self.with_session(reference, async |session, uid| {
-                    store(session, options, uid, "+FLAGS.SILENT (\\Seen \\Flagged)").await
+            None => self
+                .flagged
+                .submit(reference.clone(), |batch| {
+                    self.flag_batch(batch, "(\\Seen \\Flagged)")
                 })
                 .await
-            }
+                .unwrap_or_else(|| Err(abandoned(&self.name))),
             Some(folder) => {
                 self.with_session(reference, async |session, uid| {
                     // Creating an existing folder fails harmlessly.
