@@ -393,7 +393,7 @@ impl Default for AppConfig {
             source: SourceConfig::default(),
             queue: QueueConfig::default(),
             source_lease: None,
-            workers: 32,
+            workers: 128,
             retry: RetryConfig::default(),
             store: StoreConfig::default(),
             customers: BTreeMap::new(),

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use plba_contracts::{GroupCommit, async_trait};
-use plba_mail::{MailBackend, MailError, MailRef, RawMail};
+use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
 use tokio::sync::Mutex;
 
 use crate::options::{ImapError, ImapOptions};
@@ -33,6 +32,7 @@ pub struct ImapMailbox {
     seen: GroupCommit<MailRef, Result<(), MailError>>,
     /// Rejections marked with flags (no rejected folder configured).
     flagged: GroupCommit<MailRef, Result<(), MailError>>,
+    budget: MemoryBudget,
 }
 
 /// Most messages one batched fetch or flag change names.
@@ -62,6 +62,7 @@ impl ImapMailbox {
     pub fn new(options: ImapOptions) -> Self {
         Self {
             name: options.mailbox_name(),
+            budget: MemoryBudget::new(options.memory_budget_bytes),
             options,
             session: Mutex::new(None),
             flags: Mutex::new(None),
@@ -261,8 +262,20 @@ impl ImapMailbox {
                 .filter(|u| sizes.get(u).is_some_and(|&size| u64::from(size) <= limit))
                 .collect();
             let mut bodies = HashMap::new();
-            for chunk in within_budget(&small, &sizes, FETCH_BUDGET_BYTES) {
-                bodies.extend(message_bodies(session, options, &chunk).await?);
+            // A chunk never needs more than the whole memory budget, so it can always be
+            // reserved once earlier mails are done with.
+            let per_trip = FETCH_BUDGET_BYTES.min(self.budget.total());
+            for chunk in within_budget(&small, &sizes, per_trip) {
+                let mut reserved = HashMap::with_capacity(chunk.len());
+                for &uid in &chunk {
+                    let size = sizes.get(&uid).copied().unwrap_or(0);
+                    reserved.insert(uid, self.budget.reserve(u64::from(size)).await);
+                }
+                for (uid, (body, received)) in message_bodies(session, options, &chunk).await? {
+                    if let Some(reservation) = reserved.remove(&uid) {
+                        bodies.insert(uid, (reservation.hold(body), received));
+                    }
+                }
             }
             Ok(references
                 .iter()
@@ -391,7 +404,7 @@ async fn message_bodies(
     session: &mut ImapSession,
     options: &ImapOptions,
     uids: &[u32],
-) -> Result<HashMap<u32, (Bytes, Option<SystemTime>)>, ImapError> {
+) -> Result<HashMap<u32, (Vec<u8>, Option<SystemTime>)>, ImapError> {
     let fetches = timed(
         options,
         "UID FETCH",
@@ -404,7 +417,7 @@ async fn message_bodies(
         .filter_map(|f| {
             let body = f.body()?;
             let received = f.internal_date().map(|d| SystemTime::from(d.to_utc()));
-            Some((f.uid?, (Bytes::copy_from_slice(body), received)))
+            Some((f.uid?, (body.to_vec(), received)))
         })
         .collect())
 }

@@ -49,6 +49,10 @@ pub struct ImapOptions {
     /// Larger messages are rejected without being fetched whole.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: u64,
+    /// Most bytes of messages fetched and not yet done with, across all workers (a larger
+    /// message is fetched alone).
+    #[serde(default = "default_memory_budget")]
+    pub memory_budget_bytes: u64,
     /// Move rejected messages to this folder (created when missing); when unset they are
     /// flagged `\Flagged` and `\Seen` where they are.
     #[serde(default)]
@@ -78,6 +82,9 @@ fn default_idle_max_ms() -> u64 {
 }
 fn default_max_message() -> u64 {
     25 * 1024 * 1024
+}
+fn default_memory_budget() -> u64 {
+    plba_mail::DEFAULT_MEMORY_BUDGET
 }
 fn default_command_ms() -> u64 {
     30_000
@@ -114,6 +121,12 @@ impl ImapOptions {
             return Err(ConfigError::invalid(
                 "max_message_bytes",
                 "must be at least 1",
+            ));
+        }
+        if self.memory_budget_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "memory_budget_bytes",
+                "must be at least 1024",
             ));
         }
         if let Some(ca) = &self.ca_file

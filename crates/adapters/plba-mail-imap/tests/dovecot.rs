@@ -31,6 +31,8 @@ fn options(dovecot: &Dovecot, rejected_folder: Option<&str>) -> ImapOptions {
         poll_interval_ms: 50,
         idle_max_ms: 60_000,
         max_message_bytes: 4096,
+        // Room for two of the largest mails: the tests run with the budget nearly full.
+        memory_budget_bytes: 8192,
         rejected_folder: rejected_folder.map(str::to_owned),
         command_timeout_ms: 10_000,
         reconnect_initial_ms: 50,

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use plba_contracts::async_trait;
-use plba_mail::{MailBackend, MailError, MailRef, RawMail};
+use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
 use serde::Deserialize;
 
 /// How a Maildir is used.
@@ -28,6 +28,9 @@ pub struct MaildirOptions {
     pub rescan_interval_ms: u64,
     /// Larger messages are rejected without being read.
     pub max_message_bytes: u64,
+    /// Most bytes of messages read and not yet done with, across all workers (a larger
+    /// message is read alone).
+    pub memory_budget_bytes: u64,
     /// Move rejected messages into this Maildir++ sub-folder (e.g. `Rejected` →
     /// `.Rejected/cur/`); when unset they stay in `cur/` with flags `F` and `S`.
     pub rejected_folder: Option<String>,
@@ -40,6 +43,7 @@ impl Default for MaildirOptions {
             create: true,
             rescan_interval_ms: 5_000,
             max_message_bytes: 25 * 1024 * 1024,
+            memory_budget_bytes: plba_mail::DEFAULT_MEMORY_BUDGET,
             rejected_folder: None,
         }
     }
@@ -57,6 +61,12 @@ impl MaildirOptions {
         use plba_contracts::ConfigError;
         if self.path.as_os_str().is_empty() {
             return Err(ConfigError::invalid("path", "is empty"));
+        }
+        if self.memory_budget_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "memory_budget_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.path.exists() && !self.path.is_dir() {
             return Err(ConfigError::invalid(
@@ -135,6 +145,7 @@ pub struct Maildir {
     /// Files in `new/` whose name is not UTF-8 and that could not be renamed: reported
     /// once, then skipped quietly while they stay.
     unreadable: Mutex<HashSet<OsString>>,
+    budget: MemoryBudget,
 }
 
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
@@ -166,6 +177,7 @@ impl Maildir {
         Ok(Self {
             name: root.display().to_string(),
             root,
+            budget: MemoryBudget::new(options.memory_budget_bytes),
             options,
             unreadable: Mutex::new(HashSet::new()),
         })
@@ -418,8 +430,9 @@ impl MailBackend for Maildir {
                 limit: self.options.max_message_bytes,
             });
         }
+        let reservation = self.budget.reserve(metadata.len()).await;
         let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
+            Ok(bytes) => reservation.hold(bytes),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(MailError::Gone {
                     mailbox: self.name.clone(),
@@ -430,7 +443,7 @@ impl MailBackend for Maildir {
         };
         Ok(RawMail {
             reference: reference.clone(),
-            bytes: Bytes::from(bytes),
+            bytes,
             received_at: metadata.modified().ok(),
         })
     }

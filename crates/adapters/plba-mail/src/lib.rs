@@ -20,11 +20,13 @@
 //! and the wrapper, so a message is never published twice while in flight.
 
 mod backend;
+mod budget;
 mod in_flight;
 mod reference;
 mod task_handler;
 
 pub use backend::{MailBackend, MailError, MailHandler, MailOutcome, RawMail};
+pub use budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget, Reservation};
 pub use in_flight::InFlight;
 pub use reference::{MAIL_TASK, MailRef};
 pub use task_handler::{MailTaskHandler, OutcomeCounts};

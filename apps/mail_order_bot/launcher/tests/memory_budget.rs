@@ -1,0 +1,96 @@
+//! Many workers, large mails: the source's `memory_budget_bytes` bounds what the bot holds.
+//! Forty-eight 2 MiB orders land at once in front of 128 workers; with a 2 MiB budget they
+//! are read one after another, every one becomes an order, and the process's peak memory
+//! stays far below what reading them all at once takes (96 MiB of bodies alone).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use plba_testkit::mail::MailBuilder;
+use plba_testkit::process::wait_until;
+use support::{DEADLINE, control_addr, listed, start_bot, wait_ready};
+
+const MAILS: usize = 48;
+const MAIL_BYTES: usize = 2 * 1024 * 1024;
+
+fn config(dir: &Path, addr: SocketAddr, budget: u64) -> String {
+    let path = dir.join("bot.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "platform:\n  control:\n    bind: {addr}\nmail_order_bot:\n  workers: 128\n  source:\n    kind: maildir\n    path: data/Maildir\n    memory_budget_bytes: {budget}\n  store:\n    sqlite_path: data/orders.db\n  customers:\n    \"@acme.example\": ACME\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// An order whose text body pads it to about `MAIL_BYTES`.
+fn large_order(n: usize) -> Vec<u8> {
+    let mut mail = MailBuilder::new("orders@acme.example", &format!("<large-{n}@acme.example>"))
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+        .build();
+    // Trailing text after the closing boundary (an epilogue) is part of the message and
+    // read whole, but changes nothing in the order.
+    mail.extend(std::iter::repeat_n(b'x', MAIL_BYTES).collect::<Vec<u8>>());
+    mail.extend_from_slice(b"\r\n");
+    mail
+}
+
+/// The highest resident memory the process has had, from `/proc`.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib * 1024
+}
+
+/// Starts the bot with `budget`, drops the mails into `new/` at once, waits for every order;
+/// returns the process's peak resident memory.
+fn run_with_budget(budget: u64) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = control_addr();
+    let config = config(dir.path(), addr, budget);
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+    let maildir = dir.path().join("data/Maildir");
+    for n in 0..MAILS {
+        let staged = maildir.join("tmp").join(format!("large-{n}"));
+        std::fs::write(&staged, large_order(n)).unwrap();
+    }
+    for n in 0..MAILS {
+        let name = format!("large-{n}");
+        std::fs::rename(
+            maildir.join("tmp").join(&name),
+            maildir.join("new").join(&name),
+        )
+        .unwrap();
+    }
+    wait_until(DEADLINE, "every large mail to become an order", || {
+        listed(dir.path(), "orders", &["--config", &config], &[]).len() == MAILS
+    });
+    let peak = peak_rss_bytes(bot.id());
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "{log}");
+    peak
+}
+
+#[test]
+fn a_small_memory_budget_bounds_what_many_workers_hold() {
+    let bounded = run_with_budget(MAIL_BYTES as u64 + 64 * 1024);
+    let unbounded = run_with_budget((MAILS * MAIL_BYTES * 4) as u64);
+    // Reading all mails at once holds at least their bodies; one at a time holds a few.
+    assert!(
+        bounded + (MAILS * MAIL_BYTES / 4) as u64 <= unbounded,
+        "peak memory {} MiB with a one-mail budget, {} MiB with room for all",
+        bounded >> 20,
+        unbounded >> 20
+    );
+}
