@@ -13,6 +13,7 @@
 
 mod error;
 mod exporter_log;
+mod ids;
 mod propagation;
 mod recent;
 mod task_tracer;

@@ -41,7 +41,8 @@ pub struct TaskTrace {
     pub outcome: Option<&'static str>,
 }
 
-/// The last `capacity` task traces, oldest evicted first. Cheap to update: one short lock.
+/// The last `capacity` task traces, oldest evicted first. Cheap to update: one short lock,
+/// and a step costs no formatting (ids are turned into text only when read).
 #[derive(Debug)]
 pub struct RecentTraces {
     capacity: usize,
@@ -51,7 +52,30 @@ pub struct RecentTraces {
 #[derive(Debug, Default)]
 struct Inner {
     order: VecDeque<TaskId>,
-    traces: HashMap<TaskId, TaskTrace>,
+    traces: HashMap<TaskId, Entry>,
+}
+
+/// One task's trace as kept: [`TaskTrace`] before its ids are turned into text.
+#[derive(Debug)]
+struct Entry {
+    trace_id: Option<u128>,
+    task_name: String,
+    destination: String,
+    steps: Vec<TraceStep>,
+    outcome: Option<&'static str>,
+}
+
+impl Entry {
+    fn to_trace(&self, task_id: TaskId) -> TaskTrace {
+        TaskTrace {
+            trace_id: self.trace_id.map(|id| format!("{id:032x}")),
+            task_id: task_id.to_string(),
+            task_name: self.task_name.clone(),
+            destination: self.destination.clone(),
+            steps: self.steps.clone(),
+            outcome: self.outcome,
+        }
+    }
 }
 
 impl RecentTraces {
@@ -59,7 +83,7 @@ impl RecentTraces {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::default(),
         }
     }
 
@@ -68,7 +92,7 @@ impl RecentTraces {
         task_id: TaskId,
         task_name: &str,
         destination: &str,
-        trace_id: Option<String>,
+        trace_id: Option<u128>,
         step: TraceStep,
     ) {
         if self.capacity == 0 {
@@ -83,12 +107,11 @@ impl RecentTraces {
             }
             inner.order.push_back(task_id);
         }
-        let trace = inner.traces.entry(task_id).or_insert_with(|| TaskTrace {
+        let trace = inner.traces.entry(task_id).or_insert_with(|| Entry {
             trace_id: None,
-            task_id: task_id.to_string(),
             task_name: task_name.to_owned(),
             destination: destination.to_owned(),
-            steps: Vec::new(),
+            steps: Vec::with_capacity(3),
             outcome: None,
         });
         if trace.trace_id.is_none() {
@@ -111,24 +134,26 @@ impl RecentTraces {
             .iter()
             .rev()
             .take(limit)
-            .filter_map(|id| inner.traces.get(id).cloned())
+            .filter_map(|id| Some(inner.traces.get(id)?.to_trace(*id)))
             .collect()
     }
 
-    /// The trace of a task, looked up by task id or trace id.
+    /// The trace of a task, looked up by task id or trace id (32 hex digits).
     pub fn get(&self, id: &str) -> Option<TaskTrace> {
         let inner = self.inner.lock_or_recover();
-        let by_task = id
-            .parse::<TaskId>()
+        if let Some(task_id) = id.parse::<TaskId>().ok()
+            && let Some(entry) = inner.traces.get(&task_id)
+        {
+            return Some(entry.to_trace(task_id));
+        }
+        let trace_id = u128::from_str_radix(id, 16)
             .ok()
-            .and_then(|task| inner.traces.get(&task));
-        by_task.cloned().or_else(|| {
-            inner
-                .traces
-                .values()
-                .find(|t| t.trace_id.as_deref() == Some(id))
-                .cloned()
-        })
+            .filter(|_| id.len() == 32)?;
+        inner
+            .traces
+            .iter()
+            .find(|(_, entry)| entry.trace_id == Some(trace_id))
+            .map(|(task_id, entry)| entry.to_trace(*task_id))
     }
 }
 
@@ -150,7 +175,7 @@ mod tests {
         let recent = RecentTraces::new(2);
         let ids: Vec<TaskId> = (0..3).map(|_| TaskId::generate()).collect();
         for (n, id) in ids.iter().enumerate() {
-            recent.record(*id, "t", "q", Some(format!("trace-{n}")), step("published"));
+            recent.record(*id, "t", "q", Some(n as u128 + 1), step("published"));
         }
         recent.record(ids[2], "t", "q", None, step("succeeded"));
         let newest: Vec<String> = recent
@@ -164,7 +189,7 @@ mod tests {
             recent.get(&ids[1].to_string()).is_some(),
             "found by task id"
         );
-        let c = recent.get("trace-2").unwrap();
+        let c = recent.get(&format!("{:032x}", 3)).unwrap();
         assert_eq!(c.outcome, Some("succeeded"));
         assert_eq!(c.steps.len(), 2);
     }

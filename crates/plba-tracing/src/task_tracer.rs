@@ -19,34 +19,54 @@ pub(crate) const TASK_TARGET: &str = "plba::task";
 /// (`messaging.system`, `messaging.destination.name`, `messaging.operation.type`,
 /// `messaging.message.id`) and carries their context in W3C `traceparent`/`tracestate`
 /// metadata entries.
+///
+/// A task pays for OpenTelemetry only when someone will see its spans: without an exporter,
+/// or for a task whose incoming `traceparent` says "not sampled", no span is made. The task
+/// still carries a `traceparent` (a fresh trace id, sampled by `sample_ratio`, or the one it
+/// came with), so the recent-traces record and the next hop keep the trace id and the
+/// sampling decision.
 #[derive(Debug)]
 pub struct OtelTaskTracer {
     propagator: TraceContextPropagator,
     recent: Arc<RecentTraces>,
+    exporting: bool,
+    sample_ratio: f64,
 }
 
+/// The W3C `traceparent` metadata key.
+const TRACEPARENT: &str = "traceparent";
+
 impl OtelTaskTracer {
-    /// A tracer recording task steps into `recent`.
+    /// A tracer recording task steps into `recent`, making spans for every task (as with an
+    /// exporter and a sample ratio of 1).
     pub fn new(recent: Arc<RecentTraces>) -> Self {
+        Self::with_sampling(recent, true, 1.0)
+    }
+
+    /// A tracer that makes spans only when `exporting`, and starts new traces sampled with
+    /// probability `sample_ratio` when it does not (the flag travels in `traceparent`).
+    pub fn with_sampling(recent: Arc<RecentTraces>, exporting: bool, sample_ratio: f64) -> Self {
         Self {
             propagator: TraceContextPropagator::new(),
             recent,
+            exporting,
+            sample_ratio: sample_ratio.clamp(0.0, 1.0),
         }
     }
 
-    fn trace_id(span: &tracing::Span) -> Option<String> {
+    fn trace_id(span: &tracing::Span) -> Option<u128> {
         let context = span.context();
         let span_context = context.span().span_context().clone();
         span_context
             .is_valid()
-            .then(|| span_context.trace_id().to_string())
+            .then(|| u128::from_be_bytes(span_context.trace_id().to_bytes()))
     }
 
     fn step(
         &self,
         destination: &str,
         task: &Task,
-        trace_id: Option<String>,
+        trace_id: Option<u128>,
         step: &'static str,
         detail: Option<&str>,
     ) {
@@ -67,6 +87,14 @@ impl OtelTaskTracer {
 
 impl TaskTracer for OtelTaskTracer {
     fn publish_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
+        if !self.exporting {
+            let trace_id = crate::ids::random_trace_id();
+            let sampled = crate::ids::sampled(trace_id, self.sample_ratio);
+            let value = crate::ids::traceparent(trace_id, crate::ids::random_span_id(), sampled);
+            task.metadata.insert(TRACEPARENT, value);
+            self.step(destination, task, Some(trace_id), "published", None);
+            return tracing::Span::none();
+        }
         let span = tracing::info_span!(
             target: TASK_TARGET,
             "publish",
@@ -88,6 +116,15 @@ impl TaskTracer for OtelTaskTracer {
 
     fn process_span(&self, destination: &str, task: &Task) -> tracing::Span {
         use opentelemetry::propagation::TextMapPropagator as _;
+        let incoming = task
+            .metadata
+            .get(TRACEPARENT)
+            .and_then(crate::ids::parse_traceparent);
+        if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
+            let trace_id = incoming.map(|(trace_id, _)| trace_id);
+            self.step(destination, task, trace_id, "received", None);
+            return tracing::Span::none();
+        }
         let parent = self.propagator.extract(&MetadataExtractor(&task.metadata));
         let span = tracing::info_span!(
             target: TASK_TARGET,

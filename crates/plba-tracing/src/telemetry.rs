@@ -124,7 +124,11 @@ impl Telemetry {
         let recent = Arc::new(RecentTraces::new(platform.tracing.recent_traces));
         let telemetry = Self {
             provider,
-            tracer: Arc::new(OtelTaskTracer::new(Arc::clone(&recent))),
+            tracer: Arc::new(OtelTaskTracer::with_sampling(
+                Arc::clone(&recent),
+                platform.tracing.exporter != TraceExporter::None,
+                platform.tracing.sample_ratio,
+            )),
             recent,
             filter: handle,
         };

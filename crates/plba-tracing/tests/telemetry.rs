@@ -258,3 +258,79 @@ async fn log_levels_follow_a_config_reload() {
     cancel.cancel();
     following.await.unwrap();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
+    let receiver = OtlpReceiver::start().await;
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        &otlp_platform(receiver.endpoint()),
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let (stop, metrics) = spawn_worker(&queue, Arc::new(OrderHandler), Arc::clone(&tracer));
+
+    // A producer elsewhere decided not to sample this trace: the flag travels with the task.
+    let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let mut task = Task::new("order.received", "7");
+    task.metadata.insert("traceparent", unsampled);
+    let task_id = task.id.to_string();
+    queue.publish(task).await.unwrap();
+    // And a sampled one after it, so the export below proves the exporter works.
+    let mut sampled = Task::new("order.received", "8");
+    let publish = tracer.publish_span("orders", &mut sampled);
+    queue.publish(sampled).instrument(publish).await.unwrap();
+    eventually(DEADLINE, "both tasks processed", || {
+        metrics.snapshot().processed == 2
+    })
+    .await;
+    stop.cancel();
+    let flushing = Arc::new(telemetry);
+    let flusher = Arc::clone(&flushing);
+    tokio::task::spawn_blocking(move || flusher.shutdown())
+        .await
+        .unwrap();
+    eventually(DEADLINE, "the sampled task's spans exported", || {
+        receiver.spans().len() >= 2
+    })
+    .await;
+    let unsampled_trace = "0af7651916cd43dd8448eb211c80319c";
+    assert!(
+        receiver
+            .spans()
+            .iter()
+            .all(|span| hex(&span.trace_id) != unsampled_trace),
+        "no span of the unsampled trace is exported: {:#?}",
+        receiver.spans()
+    );
+    let trace = flushing.recent_traces().get(&task_id).unwrap();
+    assert_eq!(trace.trace_id.as_deref(), Some(unsampled_trace));
+    assert_eq!(trace.outcome, Some("succeeded"));
+
+    // Without an exporter no span is made at all, yet the task carries a trace id to the
+    // next hop and the record.
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        &PlatformConfig::default(),
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let mut task = Task::new("order.received", "9");
+    let span = tracer.publish_span("orders", &mut task);
+    assert!(span.is_none(), "no span without an exporter");
+    let traceparent = task.metadata.get("traceparent").unwrap().to_owned();
+    assert!(
+        traceparent.ends_with("-01"),
+        "sampled at the default ratio: {traceparent}"
+    );
+    assert!(tracer.process_span("orders", &task).is_none());
+    let trace = telemetry.recent_traces().get(&task.id.to_string()).unwrap();
+    assert_eq!(trace.trace_id.as_deref(), Some(&traceparent[3..35]));
+    let steps: Vec<&str> = trace.steps.iter().map(|s| s.step).collect();
+    assert_eq!(steps, ["published", "received"]);
+}

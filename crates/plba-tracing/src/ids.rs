@@ -1,0 +1,111 @@
+//! W3C trace context without OpenTelemetry: ids, the sampling draw and the `traceparent`
+//! text, for tasks that carry a trace but make no span.
+
+use std::cell::Cell;
+use std::hash::{BuildHasher, RandomState};
+
+thread_local! {
+    /// A xorshift state per thread, seeded from the OS-keyed `RandomState`.
+    static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
+}
+
+fn next_u64() -> u64 {
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x
+    })
+}
+
+/// A random, valid (non-zero) trace id.
+pub(crate) fn random_trace_id() -> u128 {
+    (u128::from(next_u64()) << 64) | u128::from(next_u64() | 1)
+}
+
+/// A random, valid (non-zero) span id.
+pub(crate) fn random_span_id() -> u64 {
+    next_u64() | 1
+}
+
+/// Whether a new trace is sampled at `ratio`, decided by its id (the same trace always gets
+/// the same answer).
+pub(crate) fn sampled(trace_id: u128, ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    if ratio <= 0.0 {
+        return false;
+    }
+    // The low 53 bits (what an f64 holds exactly) as a fraction of 2^53.
+    let low = u64::try_from(trace_id & ((1 << 53) - 1)).unwrap_or(0);
+    (low as f64) < ratio * (1u64 << 53) as f64
+}
+
+/// `00-<trace id>-<span id>-<flags>`.
+pub(crate) fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String {
+    format!(
+        "00-{trace_id:032x}-{span_id:016x}-{}",
+        if sampled { "01" } else { "00" }
+    )
+}
+
+/// The trace id and sampled flag of a version-00 `traceparent`; `None` when malformed.
+pub(crate) fn parse_traceparent(value: &str) -> Option<(u128, bool)> {
+    let mut parts = value.trim().split('-');
+    let version = parts.next()?;
+    let trace = parts.next()?;
+    let span = parts.next()?;
+    let flags = parts.next()?;
+    if version != "00" || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+        return None;
+    }
+    let trace_id = u128::from_str_radix(trace, 16).ok().filter(|&id| id != 0)?;
+    u64::from_str_radix(span, 16).ok().filter(|&id| id != 0)?;
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace_id, flags & 1 == 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traceparent_reads_back_as_written() {
+        let trace_id = random_trace_id();
+        let text = traceparent(trace_id, random_span_id(), true);
+        assert_eq!(parse_traceparent(&text), Some((trace_id, true)));
+        let text = traceparent(trace_id, 7, false);
+        assert_eq!(parse_traceparent(&text), Some((trace_id, false)));
+    }
+
+    #[test]
+    fn malformed_traceparents_are_refused() {
+        for bad in [
+            "",
+            "00-abc-def-01",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            Some((0x0af7651916cd43dd8448eb211c80319c, true))
+        );
+    }
+
+    #[test]
+    fn the_sample_ratio_is_kept_over_many_traces() {
+        let sampled = (0..10_000)
+            .filter(|_| sampled(random_trace_id(), 0.25))
+            .count();
+        assert!((2_000..3_000).contains(&sampled), "{sampled} of 10000");
+        assert!(super::sampled(random_trace_id(), 1.0));
+        assert!(!super::sampled(random_trace_id(), 0.0));
+    }
+}
