@@ -198,32 +198,29 @@ impl ImapMailbox {
         Ok((session, *validity))
     }
 
-    /// Runs `work` on the batch session; a failure drops the session (the next batch starts
-    /// afresh) and answers every reference with the shared error.
-    async fn in_batch<T>(
+    /// Runs `job` on the connection in `slot` (connecting first when there is none). A
+    /// connection kept from an earlier batch may have died since (a server restart, an idle
+    /// timeout): fetching and adding flags change nothing twice, so a failed batch is tried
+    /// once more on a fresh connection before its calls fail. A failure drops the
+    /// connection, so the next batch starts afresh.
+    async fn in_batch<J: BatchJob>(
         &self,
         slot: &Mutex<Option<(ImapSession, Option<u32>)>>,
-        references: &[MailRef],
-        work: impl AsyncFnOnce(
-            &mut ImapSession,
-            Option<u32>,
-        ) -> Result<Vec<Result<T, MailError>>, ImapError>,
-    ) -> Vec<Result<T, MailError>> {
+        job: J,
+    ) -> Vec<Result<J::Answer, MailError>> {
         let mut guard = slot.lock().await;
-        let result = match self.batch_session(&mut guard, references).await {
-            Ok((session, validity)) => {
-                let result = work(session, validity).await;
-                while session.unsolicited_responses.try_recv().is_ok() {}
-                result
-            }
-            Err(error) => Err(error),
-        };
+        let reused = guard.is_some();
+        let mut result = self.run_batch(&mut guard, &job).await;
+        if result.is_err() && reused {
+            *guard = None;
+            result = self.run_batch(&mut guard, &job).await;
+        }
         match result {
-            Ok(results) => results,
+            Ok(answers) => answers,
             Err(error) => {
                 *guard = None;
                 let error = Arc::new(error);
-                references
+                job.references()
                     .iter()
                     .map(|_| Err(self.unavailable_shared(&error)))
                     .collect()
@@ -231,75 +228,20 @@ impl ImapMailbox {
         }
     }
 
+    async fn run_batch<J: BatchJob>(
+        &self,
+        guard: &mut Option<(ImapSession, Option<u32>)>,
+        job: &J,
+    ) -> Result<Vec<Result<J::Answer, MailError>>, ImapError> {
+        let (session, validity) = self.batch_session(guard, job.references()).await?;
+        let result = job.run(self, session, validity).await;
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        result
+    }
+
     /// One batch of fetches: sizes in one round trip, bodies in as few as the budget allows.
     async fn fetch_batch(&self, references: Vec<MailRef>) -> Vec<Result<RawMail, MailError>> {
-        let options = &self.options;
-        let limit = options.max_message_bytes;
-        self.in_batch(&self.session, &references, async |session, validity| {
-            let uid_of = |r: &MailRef| {
-                r.uid
-                    .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
-            };
-            let mut wanted: Vec<u32> = references.iter().filter_map(uid_of).collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            let mut sizes = message_sizes(session, options, &wanted).await?;
-            let missing: Vec<u32> = wanted
-                .iter()
-                .copied()
-                .filter(|u| !sizes.contains_key(u))
-                .collect();
-            if !missing.is_empty() {
-                // This connection learns of messages that arrived after its last command only
-                // when it syncs: a message the source just found would look gone. NOOP syncs;
-                // only a message still missing after it is really gone.
-                timed(options, "NOOP", session.noop()).await?;
-                sizes.extend(message_sizes(session, options, &missing).await?);
-            }
-            let small: Vec<u32> = wanted
-                .iter()
-                .copied()
-                .filter(|u| sizes.get(u).is_some_and(|&size| u64::from(size) <= limit))
-                .collect();
-            let mut bodies = HashMap::new();
-            // A chunk never needs more than the whole memory budget, so it can always be
-            // reserved once earlier mails are done with.
-            let per_trip = FETCH_BUDGET_BYTES.min(self.budget.total());
-            for chunk in within_budget(&small, &sizes, per_trip) {
-                let mut reserved = HashMap::with_capacity(chunk.len());
-                for &uid in &chunk {
-                    let size = sizes.get(&uid).copied().unwrap_or(0);
-                    reserved.insert(uid, self.budget.reserve(u64::from(size)).await);
-                }
-                for (uid, (body, received)) in message_bodies(session, options, &chunk).await? {
-                    if let Some(reservation) = reserved.remove(&uid) {
-                        bodies.insert(uid, (reservation.hold(body), received));
-                    }
-                }
-            }
-            Ok(references
-                .iter()
-                .map(|reference| {
-                    let Some(uid) = uid_of(reference) else {
-                        return Err(self.gone(reference));
-                    };
-                    match (sizes.get(&uid), bodies.get(&uid)) {
-                        (Some(&size), _) if u64::from(size) > limit => Err(MailError::TooLarge {
-                            key: reference.key.clone(),
-                            size: u64::from(size),
-                            limit,
-                        }),
-                        (Some(_), Some((bytes, received_at))) => Ok(RawMail {
-                            reference: reference.clone(),
-                            bytes: bytes.clone(),
-                            received_at: *received_at,
-                        }),
-                        _ => Err(self.gone(reference)),
-                    }
-                })
-                .collect())
-        })
-        .await
+        self.in_batch(&self.session, FetchJob(&references)).await
     }
 
     /// One batch of messages given `flags` (e.g. `(\Seen)`), in one `UID STORE`.
@@ -308,30 +250,164 @@ impl ImapMailbox {
         references: Vec<MailRef>,
         flags: &'static str,
     ) -> Vec<Result<(), MailError>> {
+        self.in_batch(&self.flags, FlagJob(&references, flags))
+            .await
+    }
+
+    async fn fetch_on(
+        &self,
+        session: &mut ImapSession,
+        validity: Option<u32>,
+        references: &[MailRef],
+    ) -> Result<Vec<Result<RawMail, MailError>>, ImapError> {
         let options = &self.options;
-        self.in_batch(&self.flags, &references, async |session, validity| {
-            let uid_of = |r: &MailRef| {
-                r.uid
-                    .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
-            };
-            let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
-            uids.sort_unstable();
-            uids.dedup();
-            let marked = add_flags(session, options, &uids, flags).await?;
-            let unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
-            if !unknown.is_empty() {
-                // This connection learns of new messages only when it syncs, and a STORE on
-                // a UID it does not know changes nothing: sync and mark those again. A
-                // message still unknown after that is gone: there is nothing left to mark.
-                timed(options, "NOOP", session.noop()).await?;
-                add_flags(session, options, &unknown, flags).await?;
+        let limit = options.max_message_bytes;
+        let uid_of = |r: &MailRef| {
+            r.uid
+                .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
+        };
+        let mut wanted: Vec<u32> = references.iter().filter_map(uid_of).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut sizes = message_sizes(session, options, &wanted).await?;
+        let missing: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|u| !sizes.contains_key(u))
+            .collect();
+        if !missing.is_empty() {
+            // This connection learns of messages that arrived after its last command only
+            // when it syncs: a message the source just found would look gone. NOOP syncs;
+            // only a message still missing after it is really gone.
+            timed(options, "NOOP", session.noop()).await?;
+            sizes.extend(message_sizes(session, options, &missing).await?);
+        }
+        let small: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|u| sizes.get(u).is_some_and(|&size| u64::from(size) <= limit))
+            .collect();
+        let mut bodies = HashMap::new();
+        // A chunk never needs more than the whole memory budget, so it can always be
+        // reserved once earlier mails are done with.
+        let per_trip = FETCH_BUDGET_BYTES.min(self.budget.total());
+        for chunk in within_budget(&small, &sizes, per_trip) {
+            let mut reserved = HashMap::with_capacity(chunk.len());
+            for &uid in &chunk {
+                let size = sizes.get(&uid).copied().unwrap_or(0);
+                reserved.insert(uid, self.budget.reserve(u64::from(size)).await);
             }
-            Ok(references
-                .iter()
-                .map(|r| uid_of(r).map(drop).ok_or_else(|| self.gone(r)))
-                .collect())
-        })
-        .await
+            for (uid, (body, received)) in message_bodies(session, options, &chunk).await? {
+                if let Some(reservation) = reserved.remove(&uid) {
+                    bodies.insert(uid, (reservation.hold(body), received));
+                }
+            }
+        }
+        Ok(references
+            .iter()
+            .map(|reference| {
+                let Some(uid) = uid_of(reference) else {
+                    return Err(self.gone(reference));
+                };
+                match (sizes.get(&uid), bodies.get(&uid)) {
+                    (Some(&size), _) if u64::from(size) > limit => Err(MailError::TooLarge {
+                        key: reference.key.clone(),
+                        size: u64::from(size),
+                        limit,
+                    }),
+                    (Some(_), Some((bytes, received_at))) => Ok(RawMail {
+                        reference: reference.clone(),
+                        bytes: bytes.clone(),
+                        received_at: *received_at,
+                    }),
+                    _ => Err(self.gone(reference)),
+                }
+            })
+            .collect())
+    }
+
+    async fn flag_on(
+        &self,
+        session: &mut ImapSession,
+        validity: Option<u32>,
+        references: &[MailRef],
+        flags: &'static str,
+    ) -> Result<Vec<Result<(), MailError>>, ImapError> {
+        let options = &self.options;
+        let uid_of = |r: &MailRef| {
+            r.uid
+                .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
+        };
+        let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let marked = add_flags(session, options, &uids, flags).await?;
+        let unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
+        if !unknown.is_empty() {
+            // This connection learns of new messages only when it syncs, and a STORE on
+            // a UID it does not know changes nothing: sync and mark those again. A
+            // message still unknown after that is gone: there is nothing left to mark.
+            timed(options, "NOOP", session.noop()).await?;
+            add_flags(session, options, &unknown, flags).await?;
+        }
+        Ok(references
+            .iter()
+            .map(|r| uid_of(r).map(drop).ok_or_else(|| self.gone(r)))
+            .collect())
+    }
+}
+
+/// A batch of calls run together on one connection, one answer per call.
+trait BatchJob {
+    type Answer;
+
+    /// The calls' messages.
+    fn references(&self) -> &[MailRef];
+
+    /// Runs the batch; an error fails every call (and drops the connection).
+    async fn run(
+        &self,
+        mailbox: &ImapMailbox,
+        session: &mut ImapSession,
+        validity: Option<u32>,
+    ) -> Result<Vec<Result<Self::Answer, MailError>>, ImapError>;
+}
+
+struct FetchJob<'a>(&'a [MailRef]);
+
+impl BatchJob for FetchJob<'_> {
+    type Answer = RawMail;
+
+    fn references(&self) -> &[MailRef] {
+        self.0
+    }
+
+    async fn run(
+        &self,
+        mailbox: &ImapMailbox,
+        session: &mut ImapSession,
+        validity: Option<u32>,
+    ) -> Result<Vec<Result<RawMail, MailError>>, ImapError> {
+        mailbox.fetch_on(session, validity, self.0).await
+    }
+}
+
+struct FlagJob<'a>(&'a [MailRef], &'static str);
+
+impl BatchJob for FlagJob<'_> {
+    type Answer = ();
+
+    fn references(&self) -> &[MailRef] {
+        self.0
+    }
+
+    async fn run(
+        &self,
+        mailbox: &ImapMailbox,
+        session: &mut ImapSession,
+        validity: Option<u32>,
+    ) -> Result<Vec<Result<(), MailError>>, ImapError> {
+        mailbox.flag_on(session, validity, self.0, self.1).await
     }
 }
 
