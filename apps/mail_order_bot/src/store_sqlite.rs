@@ -182,8 +182,24 @@ impl SqliteOrderStore {
                     Ok(written)
                 })
                 .await;
-            if let Ok(written) = together {
-                return written.into_iter().map(Ok).collect();
+            match together {
+                Ok(written) => return written.into_iter().map(Ok).collect(),
+                // A store that cannot write (busy, full, read-only, unreachable) fails every
+                // write alike: trying them one by one would only wait that many times more.
+                Err(error) if !caused_by_one_write(&error) => {
+                    let error = std::sync::Arc::new(error);
+                    return jobs
+                        .iter()
+                        .map(|_| {
+                            Err(DomainError::store_caused(
+                                "the batch holding this write failed",
+                                SharedError(std::sync::Arc::clone(&error)),
+                            ))
+                        })
+                        .collect();
+                }
+                // One write broke a rule (a constraint): each alone, so it fails only itself.
+                Err(_) => {}
             }
         }
         let mut results = Vec::with_capacity(jobs.len());
@@ -263,6 +279,38 @@ async fn write_transaction<T>(
         conn.close_on_drop();
     }
     result.map_err(DomainError::from)
+}
+
+/// Whether a failed batch failed because of one of its writes (a constraint it broke)
+/// rather than because the store cannot write at all.
+fn caused_by_one_write(error: &DomainError) -> bool {
+    let DomainError::Store {
+        source: Some(source),
+        ..
+    } = error
+    else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .is_some_and(|database| database.kind() != sqlx::error::ErrorKind::Other)
+}
+
+/// A store error shared by every write of the batch it failed.
+#[derive(Debug)]
+struct SharedError(std::sync::Arc<DomainError>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// Stores `order` once per Message-ID, inside the caller's transaction.

@@ -66,7 +66,14 @@ impl<J, R> GroupCommit<J, R> {
         let (reply, mut result) = oneshot::channel();
         self.pending.lock_or_recover().push((job, reply));
         loop {
-            let writer = self.writer.lock().await;
+            // A result that is ready is taken at once, never behind the writer: the batch
+            // that holds the writer may be waiting for something this caller's result
+            // gives back when it is dropped (memory, a connection).
+            let writer = tokio::select! {
+                biased;
+                done = &mut result => return done.ok(),
+                writer = self.writer.lock() => writer,
+            };
             match result.try_recv() {
                 Ok(done) => return Some(done),
                 Err(oneshot::error::TryRecvError::Closed) => return None,

@@ -52,14 +52,20 @@ pub(crate) fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String
     )
 }
 
-/// The trace id and sampled flag of a version-00 `traceparent`; `None` when malformed.
+/// The trace id and sampled flag of a version-00 `traceparent`; `None` when malformed
+/// (exactly four fields of lowercase hex, as W3C Trace Context requires, ids not all zero).
 pub(crate) fn parse_traceparent(value: &str) -> Option<(u128, bool)> {
-    let mut parts = value.trim().split('-');
-    let version = parts.next()?;
-    let trace = parts.next()?;
-    let span = parts.next()?;
-    let flags = parts.next()?;
-    if version != "00" || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+    let fields: Vec<&str> = value.split('-').collect();
+    let [version, trace, span, flags] = fields.as_slice() else {
+        return None;
+    };
+    let lower_hex = |field: &str, len: usize| {
+        field.len() == len
+            && field
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if *version != "00" || !lower_hex(trace, 32) || !lower_hex(span, 16) || !lower_hex(flags, 2) {
         return None;
     }
     let trace_id = u128::from_str_radix(trace, 16).ok().filter(|&id| id != 0)?;
@@ -90,6 +96,10 @@ mod tests {
             "00-00000000000000000000000000000000-b7ad6b7169203331-01",
             "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-+1",
+            "00-+af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
         ] {
             assert_eq!(parse_traceparent(bad), None, "{bad:?}");
         }

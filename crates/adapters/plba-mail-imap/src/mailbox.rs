@@ -28,7 +28,7 @@ pub struct ImapMailbox {
     session: Mutex<Option<(ImapSession, Option<u32>)>>,
     /// The connection that marks messages seen.
     flags: Mutex<Option<(ImapSession, Option<u32>)>>,
-    fetches: GroupCommit<MailRef, Result<RawMail, MailError>>,
+    fetches: GroupCommit<MailRef, Result<Fetched, MailError>>,
     seen: GroupCommit<MailRef, Result<(), MailError>>,
     /// Rejections marked with flags (no rejected folder configured).
     flagged: GroupCommit<MailRef, Result<(), MailError>>,
@@ -97,14 +97,15 @@ impl ImapMailbox {
         }
     }
 
-    /// Runs `work` on the completion session (connecting and selecting the folder first),
-    /// and drops the session when anything fails, so the next call starts afresh.
+    /// Runs `work` on the flag connection (connecting and selecting the folder first), and
+    /// drops the connection when anything fails, so the next call starts afresh. Never on
+    /// the fetch connection: a fetch may wait there for memory that the caller holds.
     async fn with_session<T>(
         &self,
         reference: &MailRef,
         work: impl AsyncFnOnce(&mut ImapSession, u32) -> Result<T, ImapError>,
     ) -> Result<T, MailError> {
-        let mut guard = self.session.lock().await;
+        let mut guard = self.flags.lock().await;
         if guard.is_none() {
             let mut session = connect(&self.options)
                 .await
@@ -198,11 +199,14 @@ impl ImapMailbox {
         Ok((session, *validity))
     }
 
-    /// Runs `job` on the connection in `slot` (connecting first when there is none). A
-    /// connection kept from an earlier batch may have died since (a server restart, an idle
+    /// Runs `job` on the connection in `slot` (connecting first when there is none).
+    ///
+    /// A connection kept from an earlier batch may have died since (a server restart, an idle
     /// timeout): fetching and adding flags change nothing twice, so a failed batch is tried
-    /// once more on a fresh connection before its calls fail. A failure drops the
-    /// connection, so the next batch starts afresh.
+    /// once more on a fresh connection. When that fails too although the connection was
+    /// made, one message may be what the server refuses: each is then tried alone, so it
+    /// fails only its own call. A failure drops the connection, so the next batch starts
+    /// afresh.
     async fn in_batch<J: BatchJob>(
         &self,
         slot: &Mutex<Option<(ImapSession, Option<u32>)>>,
@@ -217,7 +221,21 @@ impl ImapMailbox {
         }
         match result {
             Ok(answers) => answers,
-            Err(error) => {
+            Err(Failed::Work(_)) if job.references().len() > 1 => {
+                *guard = None;
+                let mut answers = Vec::with_capacity(job.references().len());
+                for single in job.singles() {
+                    match self.run_batch(&mut guard, &single).await {
+                        Ok(mut answer) => answers.append(&mut answer),
+                        Err(Failed::Work(error) | Failed::Connect(error)) => {
+                            *guard = None;
+                            answers.push(Err(self.unavailable_shared(&Arc::new(error))));
+                        }
+                    }
+                }
+                answers
+            }
+            Err(Failed::Work(error) | Failed::Connect(error)) => {
                 *guard = None;
                 let error = Arc::new(error);
                 job.references()
@@ -232,15 +250,18 @@ impl ImapMailbox {
         &self,
         guard: &mut Option<(ImapSession, Option<u32>)>,
         job: &J,
-    ) -> Result<Vec<Result<J::Answer, MailError>>, ImapError> {
-        let (session, validity) = self.batch_session(guard, job.references()).await?;
+    ) -> Result<Vec<Result<J::Answer, MailError>>, Failed> {
+        let (session, validity) = self
+            .batch_session(guard, job.references())
+            .await
+            .map_err(Failed::Connect)?;
         let result = job.run(self, session, validity).await;
         while session.unsolicited_responses.try_recv().is_ok() {}
-        result
+        result.map_err(Failed::Work)
     }
 
     /// One batch of fetches: sizes in one round trip, bodies in as few as the budget allows.
-    async fn fetch_batch(&self, references: Vec<MailRef>) -> Vec<Result<RawMail, MailError>> {
+    async fn fetch_batch(&self, references: Vec<MailRef>) -> Vec<Result<Fetched, MailError>> {
         self.in_batch(&self.session, FetchJob(&references)).await
     }
 
@@ -259,7 +280,7 @@ impl ImapMailbox {
         session: &mut ImapSession,
         validity: Option<u32>,
         references: &[MailRef],
-    ) -> Result<Vec<Result<RawMail, MailError>>, ImapError> {
+    ) -> Result<Vec<Result<Fetched, MailError>>, ImapError> {
         let options = &self.options;
         let limit = options.max_message_bytes;
         let uid_of = |r: &MailRef| {
@@ -288,16 +309,42 @@ impl ImapMailbox {
             .filter(|u| sizes.get(u).is_some_and(|&size| u64::from(size) <= limit))
             .collect();
         let mut bodies = HashMap::new();
-        // A chunk never needs more than the whole memory budget, so it can always be
-        // reserved once earlier mails are done with.
+        // Messages left for a later batch for want of memory now.
+        let mut deferred = std::collections::HashSet::new();
         let per_trip = FETCH_BUDGET_BYTES.min(self.budget.total());
         for chunk in within_budget(&small, &sizes, per_trip) {
             let mut reserved = HashMap::with_capacity(chunk.len());
             for &uid in &chunk {
-                let size = sizes.get(&uid).copied().unwrap_or(0);
-                reserved.insert(uid, self.budget.reserve(u64::from(size)).await);
+                if !deferred.is_empty() {
+                    deferred.insert(uid);
+                    continue;
+                }
+                let size = u64::from(sizes.get(&uid).copied().unwrap_or(0));
+                // Waiting for memory is safe only while this batch holds none: the bodies it
+                // already fetched could be what the wait needs. After that it takes what is
+                // free now, and leaves the rest for a later batch.
+                let reservation = if bodies.is_empty() && reserved.is_empty() {
+                    Some(self.budget.reserve(size).await)
+                } else {
+                    self.budget.try_reserve(size)
+                };
+                match reservation {
+                    Some(reservation) => {
+                        reserved.insert(uid, reservation);
+                    }
+                    None => {
+                        deferred.insert(uid);
+                    }
+                }
             }
-            for (uid, (body, received)) in message_bodies(session, options, &chunk).await? {
+            let uids: Vec<u32> = chunk
+                .into_iter()
+                .filter(|u| reserved.contains_key(u))
+                .collect();
+            if uids.is_empty() {
+                continue;
+            }
+            for (uid, (body, received)) in message_bodies(session, options, &uids).await? {
                 if let Some(reservation) = reserved.remove(&uid) {
                     bodies.insert(uid, (reservation.hold(body), received));
                 }
@@ -315,11 +362,12 @@ impl ImapMailbox {
                         size: u64::from(size),
                         limit,
                     }),
-                    (Some(_), Some((bytes, received_at))) => Ok(RawMail {
+                    (Some(_), Some((bytes, received_at))) => Ok(Fetched::Mail(RawMail {
                         reference: reference.clone(),
                         bytes: bytes.clone(),
                         received_at: *received_at,
-                    }),
+                    })),
+                    (Some(_), None) if deferred.contains(&uid) => Ok(Fetched::Later),
                     _ => Err(self.gone(reference)),
                 }
             })
@@ -342,27 +390,73 @@ impl ImapMailbox {
         uids.sort_unstable();
         uids.dedup();
         let marked = add_flags(session, options, &uids, flags).await?;
-        let unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
+        let mut unknown: Vec<u32> = uids.into_iter().filter(|u| !marked.contains(u)).collect();
+        let mut unconfirmed = std::collections::HashSet::new();
         if !unknown.is_empty() {
             // This connection learns of new messages only when it syncs, and a STORE on
-            // a UID it does not know changes nothing: sync and mark those again. A
-            // message still unknown after that is gone: there is nothing left to mark.
+            // a UID it does not know changes nothing: sync and mark those again.
             timed(options, "NOOP", session.noop()).await?;
-            add_flags(session, options, &unknown, flags).await?;
+            let marked = add_flags(session, options, &unknown, flags).await?;
+            unknown.retain(|u| !marked.contains(u));
+        }
+        if !unknown.is_empty() {
+            // Still no answer (a server may stay silent about a message that already had
+            // the flags): look. A message that is gone has nothing left to mark; one that
+            // is there without the flags is not done.
+            let fetches = timed(
+                options,
+                "UID FETCH",
+                session.uid_fetch(uid_set(&unknown), "FLAGS"),
+            )
+            .await?;
+            let fetches: Vec<_> =
+                timed(options, "UID FETCH", fetches.try_collect::<Vec<_>>()).await?;
+            for fetch in &fetches {
+                if let Some(uid) = fetch.uid
+                    && !has_flags(fetch, flags)
+                {
+                    unconfirmed.insert(uid);
+                }
+            }
         }
         Ok(references
             .iter()
-            .map(|r| uid_of(r).map(drop).ok_or_else(|| self.gone(r)))
+            .map(|r| match uid_of(r) {
+                None => Err(self.gone(r)),
+                Some(uid) if unconfirmed.contains(&uid) => Err(MailError::Unavailable {
+                    mailbox: self.name.clone(),
+                    what: format!("the server did not set {flags} on message {}", r.key),
+                    source: "the flags were missing when read back".into(),
+                }),
+                Some(_) => Ok(()),
+            })
             .collect())
     }
 }
 
+/// What a fetch batch gives one call.
+#[derive(Debug)]
+enum Fetched {
+    Mail(RawMail),
+    /// Not fetched in this batch for want of memory: to be asked again.
+    Later,
+}
+
+/// Why a batch failed: before it could start (no connection) or while it ran.
+enum Failed {
+    Connect(ImapError),
+    Work(ImapError),
+}
+
 /// A batch of calls run together on one connection, one answer per call.
-trait BatchJob {
+trait BatchJob: Sized {
     type Answer;
 
     /// The calls' messages.
     fn references(&self) -> &[MailRef];
+
+    /// The same calls as batches of one.
+    fn singles(&self) -> Vec<Self>;
 
     /// Runs the batch; an error fails every call (and drops the connection).
     async fn run(
@@ -376,10 +470,14 @@ trait BatchJob {
 struct FetchJob<'a>(&'a [MailRef]);
 
 impl BatchJob for FetchJob<'_> {
-    type Answer = RawMail;
+    type Answer = Fetched;
 
     fn references(&self) -> &[MailRef] {
         self.0
+    }
+
+    fn singles(&self) -> Vec<Self> {
+        self.0.chunks(1).map(FetchJob).collect()
     }
 
     async fn run(
@@ -387,7 +485,7 @@ impl BatchJob for FetchJob<'_> {
         mailbox: &ImapMailbox,
         session: &mut ImapSession,
         validity: Option<u32>,
-    ) -> Result<Vec<Result<RawMail, MailError>>, ImapError> {
+    ) -> Result<Vec<Result<Fetched, MailError>>, ImapError> {
         mailbox.fetch_on(session, validity, self.0).await
     }
 }
@@ -401,6 +499,10 @@ impl BatchJob for FlagJob<'_> {
         self.0
     }
 
+    fn singles(&self) -> Vec<Self> {
+        self.0.chunks(1).map(|one| FlagJob(one, self.1)).collect()
+    }
+
     async fn run(
         &self,
         mailbox: &ImapMailbox,
@@ -409,6 +511,26 @@ impl BatchJob for FlagJob<'_> {
     ) -> Result<Vec<Result<(), MailError>>, ImapError> {
         mailbox.flag_on(session, validity, self.0, self.1).await
     }
+}
+
+/// Whether a `FETCH FLAGS` answer holds every flag of `wanted` (`(\Seen \Flagged)`).
+fn has_flags(fetch: &async_imap::types::Fetch, wanted: &str) -> bool {
+    use async_imap::types::Flag;
+    let present: Vec<Flag<'_>> = fetch.flags().collect();
+    wanted
+        .trim_matches(['(', ')'])
+        .split_whitespace()
+        .all(|name| {
+            let flag = match name {
+                "\\Seen" => Flag::Seen,
+                "\\Flagged" => Flag::Flagged,
+                "\\Deleted" => Flag::Deleted,
+                "\\Answered" => Flag::Answered,
+                "\\Draft" => Flag::Draft,
+                other => Flag::Custom(other.to_owned().into()),
+            };
+            present.contains(&flag)
+        })
 }
 
 /// Adds `flags` to `uids`; returns the UIDs the server answered for (those it knows).
@@ -537,10 +659,19 @@ async fn store(
 #[async_trait]
 impl MailBackend for ImapMailbox {
     async fn fetch(&self, reference: &MailRef) -> Result<RawMail, MailError> {
-        self.fetches
-            .submit(reference.clone(), |batch| self.fetch_batch(batch))
-            .await
-            .unwrap_or_else(|| Err(abandoned(&self.name)))
+        loop {
+            match self
+                .fetches
+                .submit(reference.clone(), |batch| self.fetch_batch(batch))
+                .await
+            {
+                Some(Ok(Fetched::Mail(mail))) => return Ok(mail),
+                // Memory was short in that batch; the next one waits for it first.
+                Some(Ok(Fetched::Later)) => {}
+                Some(Err(error)) => return Err(error),
+                None => return Err(abandoned(&self.name)),
+            }
+        }
     }
 
     async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError> {

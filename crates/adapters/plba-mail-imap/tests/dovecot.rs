@@ -449,3 +449,62 @@ async fn a_restarted_server_is_reconnected_and_nothing_is_lost_or_done_twice() {
     }
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_budget_smaller_than_a_batch_still_gets_every_mail_through() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let mails: Vec<Vec<u8>> = (0..12)
+        .map(|n| {
+            format!(
+                "Subject: ok\r\nMessage-ID: <budget-{n}@x>\r\n\r\n{}\r\n",
+                "x".repeat(1500)
+            )
+            .into_bytes()
+        })
+        .collect();
+    dovecot.append_all("INBOX", &mails);
+    // Room for one of these mails at a time, in front of eight handlers asking together:
+    // every batch after the first mail must wait for memory the others give back.
+    let options = ImapOptions {
+        memory_budget_bytes: 2048,
+        ..options(&dovecot, None)
+    };
+    let queue = Arc::new(MemoryQueue::new("mail", MemoryQueueOptions::default()).unwrap());
+    let in_flight = Arc::new(InFlight::new());
+    let source = ImapSource::new(
+        options.clone(),
+        queue.clone(),
+        in_flight.clone(),
+        NoopTaskTracer::shared(),
+        ImapMode::Poll,
+    );
+    let handler = Arc::new(MailTaskHandler::new(
+        Arc::new(ImapMailbox::new(options)),
+        Arc::new(BySubject),
+        in_flight,
+        1000,
+    ));
+    let stop = CancellationToken::new();
+    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+    tokio::spawn(async move { source.run(ctx).await });
+    for copy in 1..=8 {
+        let worker = QueueWorker::new(
+            queue.clone(),
+            Arc::clone(&handler),
+            plba_workers::QueueWorkerOptions::default(),
+            Arc::default(),
+        );
+        let ctx = WorkerContext::new(copy, stop.clone(), CancellationToken::new());
+        tokio::spawn(async move { worker.run(ctx).await });
+    }
+    eventually(DEADLINE, "every mail seen", || {
+        unseen(&dovecot).contains("unseen=0")
+    })
+    .await;
+    for n in 0..12 {
+        assert_eq!(handled_count(&format!("<budget-{n}@x>")), 1, "mail {n}");
+    }
+    stop.cancel();
+}

@@ -60,13 +60,29 @@ impl MemoryBudget {
         self.permits.available_permits() as u64 * UNIT
     }
 
+    /// Reserves `size` bytes (the whole budget, for a larger message) if they fit now.
+    pub fn try_reserve(&self, size: u64) -> Option<Reservation> {
+        let permit = Arc::clone(&self.permits)
+            .try_acquire_many_owned(self.units_for(size))
+            .ok()?;
+        Some(Reservation {
+            _permit: Some(permit),
+        })
+    }
+
+    fn units_for(&self, size: u64) -> u32 {
+        u32::try_from(size.div_ceil(UNIT))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.units)
+    }
+
     /// Waits until `size` bytes fit (the whole budget, for a larger message) and reserves
     /// them until the returned reservation, or the body it holds, is dropped.
     pub async fn reserve(&self, size: u64) -> Reservation {
-        let units = u32::try_from(size.div_ceil(UNIT))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.units);
-        match Arc::clone(&self.permits).acquire_many_owned(units).await {
+        match Arc::clone(&self.permits)
+            .acquire_many_owned(self.units_for(size))
+            .await
+        {
             Ok(permit) => Reservation {
                 _permit: Some(permit),
             },
@@ -127,6 +143,15 @@ mod tests {
         assert_eq!(budget.available(), 6 * 1024);
         drop(reservation);
         assert_eq!(budget.available(), 10 * 1024);
+    }
+
+    #[tokio::test]
+    async fn try_reserve_answers_at_once() {
+        let budget = MemoryBudget::new(4096);
+        let held = budget.try_reserve(3000).unwrap();
+        assert!(budget.try_reserve(2048).is_none(), "only 1 KiB is left");
+        drop(held);
+        assert!(budget.try_reserve(2048).is_some());
     }
 
     #[tokio::test]

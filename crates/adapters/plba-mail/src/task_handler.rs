@@ -112,7 +112,10 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
                 return Err(TaskError::transient("cannot fetch the message").with_source(error));
             }
         };
-        match self.handler.handle_mail(&mail).await {
+        let decided = self.handler.handle_mail(&mail).await;
+        // The body is done with: give its memory back before waiting on the mailbox.
+        drop(mail);
+        match decided {
             Ok(MailOutcome::Done { label, summary }) => {
                 self.backend.mark_seen(reference).await.map_err(|e| {
                     TaskError::transient("message handled but not marked seen").with_source(e)
