@@ -57,6 +57,53 @@ fn time_python(args: &[&str], expected: usize) -> Duration {
     elapsed
 }
 
+/// How many orders and rejections each side stored: both must have judged every mail alike.
+#[derive(Debug, PartialEq, Eq)]
+struct Stored {
+    orders: usize,
+    rejections: usize,
+}
+
+/// What the Python baseline stored in `database`.
+fn python_stored(database: &str) -> Stored {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); \
+             print(*(db.execute(f'SELECT COUNT(*) FROM {t}').fetchone()[0] for t in ('orders', 'rejections')))",
+            database,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut counts = text.split_whitespace().map(|n| n.parse().unwrap());
+    Stored {
+        orders: counts.next().unwrap(),
+        rejections: counts.next().unwrap(),
+    }
+}
+
+/// What the bot stored, read with its own CLI as an operator would.
+fn bot_stored(dir: &Path, config: &str) -> Stored {
+    let listed = |what: &str| {
+        let output = Command::new(BIN)
+            .current_dir(dir)
+            .args([
+                "--config", config, what, "list", "--json", "--limit", "100000",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{what} list failed");
+        serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
+            .unwrap()
+            .len()
+    };
+    Stored {
+        orders: listed("orders"),
+        rejections: listed("rejections"),
+    }
+}
+
 /// The sum of `plba_mail_outcomes_total` on the bot's metrics endpoint.
 fn outcomes(addr: SocketAddr) -> u64 {
     let Ok(reply) = http_get(addr, "/metrics") else {
@@ -126,7 +173,7 @@ impl Rates {
     }
 }
 
-fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], rates: &mut Rates) {
+fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
     let n = mails.len();
     let refill = || {
         dovecot.empty("INBOX");
@@ -144,6 +191,7 @@ fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], rates: &mut Rates) {
         n,
     );
     assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
+    assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
     rates.python.push(n as f64 / elapsed.as_secs_f64());
 
     refill();
@@ -160,6 +208,11 @@ fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], rates: &mut Rates) {
     // the mailbox is checked after the clock stops, as the Python side's is.
     let elapsed = time_bot(dir.path(), &config, || outcomes(addr) >= n as u64);
     assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
+    assert_eq!(
+        &bot_stored(dir.path(), &config),
+        expected,
+        "the bot's outcomes"
+    );
     rates.bot.push(n as f64 / elapsed.as_secs_f64());
 }
 
@@ -175,7 +228,7 @@ fn fill_maildir(root: &Path, mails: &[Vec<u8>]) -> PathBuf {
     maildir
 }
 
-fn maildir_run(mails: &[Vec<u8>], rates: &mut Rates) {
+fn maildir_run(mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
     let n = mails.len();
     let unseen = |maildir: &Path| std::fs::read_dir(maildir.join("new")).unwrap().count();
 
@@ -185,6 +238,7 @@ fn maildir_run(mails: &[Vec<u8>], rates: &mut Rates) {
     let script = baseline_script("maildir_loop.py").display().to_string();
     let elapsed = time_python(&[&script, &maildir.display().to_string(), &db], n);
     assert_eq!(unseen(&maildir), 0);
+    assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
     rates.python.push(n as f64 / elapsed.as_secs_f64());
 
     let maildir = fill_maildir(&dir.path().join("bot"), mails);
@@ -193,6 +247,11 @@ fn maildir_run(mails: &[Vec<u8>], rates: &mut Rates) {
     let config = bot_config(dir.path(), addr, &source);
     let elapsed = time_bot(dir.path(), &config, || outcomes(addr) >= n as u64);
     assert_eq!(unseen(&maildir), 0);
+    assert_eq!(
+        &bot_stored(dir.path(), &config),
+        expected,
+        "the bot's outcomes"
+    );
     rates.bot.push(n as f64 / elapsed.as_secs_f64());
 }
 
@@ -206,6 +265,10 @@ fn main() {
     let orders = (0..count)
         .filter(|&n| mix_kind(n) == MixKind::Order)
         .count();
+    let expected = Stored {
+        orders,
+        rejections: count - orders,
+    };
     let Some(dovecot) = Dovecot::start() else {
         println!("Dovecot is not available: nothing measured");
         return;
@@ -214,8 +277,8 @@ fn main() {
     let mut maildir = Rates::new();
     for run in 0..runs {
         let mails = order_mix(count, &format!("bench{run}"));
-        imap_run(&dovecot, &mails, &mut imap);
-        maildir_run(&mails, &mut maildir);
+        imap_run(&dovecot, &mails, &expected, &mut imap);
+        maildir_run(&mails, &expected, &mut maildir);
     }
     println!(
         "\n{count} mails per run ({orders} orders, {} rejections), {runs} runs, mails/s:\n",
