@@ -16,6 +16,7 @@ mod exporter_log;
 mod ids;
 mod propagation;
 mod recent;
+mod task_context;
 mod task_tracer;
 mod telemetry;
 

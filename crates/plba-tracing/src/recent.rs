@@ -41,13 +41,18 @@ pub struct TaskTrace {
     pub outcome: Option<&'static str>,
 }
 
-/// The last `capacity` task traces, oldest evicted first. Cheap to update: one short lock,
-/// and a step costs no formatting (ids are turned into text only when read).
+/// The last `capacity` task traces (about: the record is kept in shards of `capacity / 8`
+/// tasks each, the oldest of a shard evicted first). Cheap to update: a step takes one short
+/// lock of one shard, so the producer and the consumers of a busy queue rarely meet, and it
+/// costs no formatting (ids are turned into text only when read).
 #[derive(Debug)]
 pub struct RecentTraces {
     capacity: usize,
-    inner: Mutex<Inner>,
+    shards: Vec<Mutex<Inner>>,
 }
+
+/// Shards of the record; task ids end in a counter, so consecutive tasks spread evenly.
+const SHARDS: usize = 8;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -83,8 +88,13 @@ impl RecentTraces {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            inner: Mutex::default(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
+    }
+
+    fn shard(&self, task_id: TaskId) -> &Mutex<Inner> {
+        let index = usize::try_from(task_id.as_u128() % SHARDS as u128).unwrap_or(0);
+        &self.shards[index]
     }
 
     pub(crate) fn record(
@@ -98,22 +108,30 @@ impl RecentTraces {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self.inner.lock_or_recover();
+        let fresh = || Entry {
+            trace_id: None,
+            task_name: task_name.to_owned(),
+            destination: destination.to_owned(),
+            steps: Vec::with_capacity(3),
+            outcome: None,
+        };
+        // A task's first step makes its entry: allocate it before taking the lock, which
+        // every producer and consumer shares.
+        let mut made = (step.step == "published").then(fresh);
+        let per_shard = self.capacity.div_ceil(SHARDS);
+        let mut inner = self.shard(task_id).lock_or_recover();
         if !inner.traces.contains_key(&task_id) {
-            while inner.order.len() >= self.capacity {
+            while inner.order.len() >= per_shard {
                 if let Some(oldest) = inner.order.pop_front() {
                     inner.traces.remove(&oldest);
                 }
             }
             inner.order.push_back(task_id);
         }
-        let trace = inner.traces.entry(task_id).or_insert_with(|| Entry {
-            trace_id: None,
-            task_name: task_name.to_owned(),
-            destination: destination.to_owned(),
-            steps: Vec::with_capacity(3),
-            outcome: None,
-        });
+        let trace = inner
+            .traces
+            .entry(task_id)
+            .or_insert_with(|| made.take().unwrap_or_else(fresh));
         if trace.trace_id.is_none() {
             trace.trace_id = trace_id;
         }
@@ -128,32 +146,40 @@ impl RecentTraces {
 
     /// The most recent traces, newest first, at most `limit`.
     pub fn recent(&self, limit: usize) -> Vec<TaskTrace> {
-        let inner = self.inner.lock_or_recover();
-        inner
-            .order
-            .iter()
-            .rev()
+        let mut all: Vec<(SystemTime, TaskId, TaskTrace)> = Vec::new();
+        for shard in &self.shards {
+            let inner = shard.lock_or_recover();
+            all.extend(inner.order.iter().rev().take(limit).filter_map(|id| {
+                let entry = inner.traces.get(id)?;
+                let first = entry.steps.first().map_or(SystemTime::UNIX_EPOCH, |s| s.at);
+                Some((first, *id, entry.to_trace(*id)))
+            }));
+        }
+        all.sort_by_key(|(first, id, _)| std::cmp::Reverse((*first, *id)));
+        all.into_iter()
             .take(limit)
-            .filter_map(|id| Some(inner.traces.get(id)?.to_trace(*id)))
+            .map(|(_, _, trace)| trace)
             .collect()
     }
 
     /// The trace of a task, looked up by task id or trace id (32 hex digits).
     pub fn get(&self, id: &str) -> Option<TaskTrace> {
-        let inner = self.inner.lock_or_recover();
-        if let Some(task_id) = id.parse::<TaskId>().ok()
-            && let Some(entry) = inner.traces.get(&task_id)
+        if let Ok(task_id) = id.parse::<TaskId>()
+            && let Some(entry) = self.shard(task_id).lock_or_recover().traces.get(&task_id)
         {
             return Some(entry.to_trace(task_id));
         }
         let trace_id = u128::from_str_radix(id, 16)
             .ok()
             .filter(|_| id.len() == 32)?;
-        inner
-            .traces
-            .iter()
-            .find(|(_, entry)| entry.trace_id == Some(trace_id))
-            .map(|(task_id, entry)| entry.to_trace(*task_id))
+        self.shards.iter().find_map(|shard| {
+            let inner = shard.lock_or_recover();
+            inner
+                .traces
+                .iter()
+                .find(|(_, entry)| entry.trace_id == Some(trace_id))
+                .map(|(task_id, entry)| entry.to_trace(*task_id))
+        })
     }
 }
 
@@ -172,24 +198,26 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_tasks_and_their_outcome() {
-        let recent = RecentTraces::new(2);
-        let ids: Vec<TaskId> = (0..3).map(|_| TaskId::generate()).collect();
+        let recent = RecentTraces::new(16);
+        let ids: Vec<TaskId> = (0..100).map(|_| TaskId::generate()).collect();
         for (n, id) in ids.iter().enumerate() {
             recent.record(*id, "t", "q", Some(n as u128 + 1), step("published"));
         }
-        recent.record(ids[2], "t", "q", None, step("succeeded"));
+        recent.record(ids[99], "t", "q", None, step("succeeded"));
         let newest: Vec<String> = recent
-            .recent(10)
+            .recent(1000)
             .iter()
             .map(|t| t.task_id.clone())
             .collect();
-        assert_eq!(newest, [ids[2].to_string(), ids[1].to_string()]);
+        let last: Vec<String> = ids[84..].iter().rev().map(ToString::to_string).collect();
+        assert_eq!(newest, last, "the last 16, newest first");
+        assert_eq!(recent.recent(3).len(), 3);
         assert!(recent.get(&ids[0].to_string()).is_none(), "oldest evicted");
         assert!(
-            recent.get(&ids[1].to_string()).is_some(),
+            recent.get(&ids[90].to_string()).is_some(),
             "found by task id"
         );
-        let c = recent.get(&format!("{:032x}", 3)).unwrap();
+        let c = recent.get(&format!("{:032x}", 100)).unwrap();
         assert_eq!(c.outcome, Some("succeeded"));
         assert_eq!(c.steps.len(), 2);
     }

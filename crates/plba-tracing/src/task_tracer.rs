@@ -87,9 +87,17 @@ impl OtelTaskTracer {
 
 impl TaskTracer for OtelTaskTracer {
     fn publish_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
-        if !self.exporting {
-            let trace_id = crate::ids::random_trace_id();
-            let sampled = crate::ids::sampled(trace_id, self.sample_ratio);
+        // Published from a handler whose task made no span: continue its trace and keep
+        // its sampling decision. Otherwise, without an exporter, start a trace here.
+        let incoming = crate::task_context::current();
+        if !self.exporting || incoming.is_some_and(|trace| !trace.sampled) {
+            let (trace_id, sampled) = match incoming {
+                Some(trace) => (trace.trace_id, trace.sampled),
+                None => {
+                    let trace_id = crate::ids::random_trace_id();
+                    (trace_id, crate::ids::sampled(trace_id, self.sample_ratio))
+                }
+            };
             let value = crate::ids::traceparent(trace_id, crate::ids::random_span_id(), sampled);
             task.metadata.insert(TRACEPARENT, value);
             self.step(destination, task, Some(trace_id), "published", None);
@@ -123,7 +131,17 @@ impl TaskTracer for OtelTaskTracer {
         if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
             let trace_id = incoming.map(|(trace_id, _)| trace_id);
             self.step(destination, task, trace_id, "received", None);
-            return tracing::Span::none();
+            // No span to export; the handler still runs inside the trace it came with, so
+            // what it publishes continues that trace.
+            return match incoming {
+                Some((trace_id, sampled)) => {
+                    crate::task_context::context_span(crate::task_context::Incoming {
+                        trace_id,
+                        sampled,
+                    })
+                }
+                None => tracing::Span::none(),
+            };
         }
         let parent = self.propagator.extract(&MetadataExtractor(&task.metadata));
         let span = tracing::info_span!(

@@ -22,6 +22,7 @@ use tracing_subscriber::{Layer, Registry, reload};
 use crate::error::TracingError;
 use crate::exporter_log::LogSpanExporter;
 use crate::recent::RecentTraces;
+use crate::task_context::{CONTEXT_TARGET, TaskContextLayer};
 use crate::task_tracer::{OtelTaskTracer, TASK_TARGET};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -120,7 +121,10 @@ impl Telemetry {
                     .with_default(level),
             )
             .boxed();
-        let dispatch = Dispatch::new(Registry::default().with(vec![fmt, spans]));
+        let context: BoxedLayer = TaskContextLayer
+            .with_filter(Targets::new().with_target(CONTEXT_TARGET, LevelFilter::TRACE))
+            .boxed();
+        let dispatch = Dispatch::new(Registry::default().with(vec![fmt, spans, context]));
         let recent = Arc::new(RecentTraces::new(platform.tracing.recent_traces));
         let telemetry = Self {
             provider,

@@ -306,6 +306,10 @@ async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
         "no span of the unsampled trace is exported: {:#?}",
         receiver.spans()
     );
+    assert!(
+        receiver.spans().iter().all(|span| span.name != "task"),
+        "the span carrying an unsampled trace through its handler is never exported"
+    );
     let trace = flushing.recent_traces().get(&task_id).unwrap();
     assert_eq!(trace.trace_id.as_deref(), Some(unsampled_trace));
     assert_eq!(trace.outcome, Some("succeeded"));
@@ -328,9 +332,67 @@ async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
         traceparent.ends_with("-01"),
         "sampled at the default ratio: {traceparent}"
     );
-    assert!(tracer.process_span("orders", &task).is_none());
+    // The handler's own publishes continue the trace with the same decision.
+    let mut follow_up = Task::new("invoice.requested", "9");
+    tracer
+        .process_span("orders", &task)
+        .in_scope(|| drop(tracer.publish_span("invoices", &mut follow_up)));
+    let next = follow_up.metadata.get("traceparent").unwrap();
+    assert_eq!(
+        &next[3..35],
+        &traceparent[3..35],
+        "one trace across the hop"
+    );
+    assert!(next.ends_with("-01"), "{next}");
     let trace = telemetry.recent_traces().get(&task.id.to_string()).unwrap();
     assert_eq!(trace.trace_id.as_deref(), Some(&traceparent[3..35]));
     let steps: Vec<&str> = trace.steps.iter().map(|s| s.step).collect();
     assert_eq!(steps, ["published", "received"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsampled_trace_stays_unsampled_through_a_handler_that_publishes() {
+    let receiver = OtlpReceiver::start().await;
+    let (telemetry, dispatch) = Telemetry::build_with_writer(
+        &otlp_platform(receiver.endpoint()),
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap();
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let mut task = Task::new("order.received", "1");
+    task.metadata.insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    );
+    let mut follow_up = Task::new("invoice.requested", "1");
+    tracer
+        .process_span("orders", &task)
+        .in_scope(|| drop(tracer.publish_span("invoices", &mut follow_up)));
+    let next = follow_up.metadata.get("traceparent").unwrap();
+    assert!(
+        next.starts_with("00-0af7651916cd43dd8448eb211c80319c-") && next.ends_with("-00"),
+        "the follow-up continues the unsampled trace: {next}"
+    );
+    // A task outside any trace, published after, is sampled (ratio 1) and exported: the
+    // exporter works, and still nothing of the unsampled trace reaches it.
+    let mut other = Task::new("order.received", "2");
+    drop(tracer.publish_span("orders", &mut other));
+    let flushing = Arc::new(telemetry);
+    let flusher = Arc::clone(&flushing);
+    tokio::task::spawn_blocking(move || flusher.shutdown())
+        .await
+        .unwrap();
+    eventually(DEADLINE, "the sampled span exported", || {
+        !receiver.spans().is_empty()
+    })
+    .await;
+    assert!(
+        receiver.spans().iter().all(|span| hex(&span.trace_id)
+            != "0af7651916cd43dd8448eb211c80319c"
+            && span.name != "task"),
+        "{:#?}",
+        receiver.spans()
+    );
 }
