@@ -148,7 +148,7 @@ fn main() -> anyhow::Result<()> {
         ("raw async-channel loop (1 producer, 3 consumers)", &raw),
         ("MemoryQueue → QueueWorker ×3 (no-op handler, ack)", &plain),
         (
-            "same, with task tracing (producer + consumer spans, traceparent; exporter none)",
+            "same, with task tracing (traceparent and recent-trace record; exporter none)",
             &traced,
         ),
     ] {
