@@ -34,6 +34,26 @@ fn otlp_platform(endpoint: String) -> PlatformConfig {
     platform
 }
 
+/// Telemetry for `platform` with logs discarded, and its dispatch (to set as the test's default).
+fn quiet_telemetry(platform: &PlatformConfig) -> (Telemetry, tracing::Dispatch) {
+    Telemetry::build_with_writer(
+        platform,
+        &LogConfig::default(),
+        BoxMakeWriter::new(std::io::sink),
+    )
+    .unwrap()
+}
+
+/// Shuts `telemetry` down (flushing its exporter off the async threads) and keeps it readable.
+async fn flushed(telemetry: Telemetry) -> Arc<Telemetry> {
+    let flushing = Arc::new(telemetry);
+    let flusher = Arc::clone(&flushing);
+    tokio::task::spawn_blocking(move || flusher.shutdown())
+        .await
+        .unwrap();
+    flushing
+}
+
 struct OrderHandler;
 
 #[async_trait]
@@ -67,12 +87,7 @@ fn spawn_worker<H: TaskHandler>(
 #[tokio::test(flavor = "current_thread")]
 async fn the_handler_span_is_a_child_of_the_producer_span_in_the_exported_trace() {
     let receiver = OtlpReceiver::start().await;
-    let (telemetry, dispatch) = Telemetry::build_with_writer(
-        &otlp_platform(receiver.endpoint()),
-        &LogConfig::default(),
-        BoxMakeWriter::new(std::io::sink),
-    )
-    .unwrap();
+    let (telemetry, dispatch) = quiet_telemetry(&otlp_platform(receiver.endpoint()));
     let _default = tracing::dispatcher::set_default(&dispatch);
     let tracer = telemetry.task_tracer();
     let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
@@ -97,11 +112,7 @@ async fn the_handler_span_is_a_child_of_the_producer_span_in_the_exported_trace(
     .await;
     stop.cancel();
 
-    let flushing = Arc::new(telemetry);
-    let flusher = Arc::clone(&flushing);
-    tokio::task::spawn_blocking(move || flusher.shutdown())
-        .await
-        .unwrap();
+    let flushing = flushed(telemetry).await;
     eventually(DEADLINE, "both spans exported", || {
         receiver.spans().len() >= 3
     })
@@ -176,12 +187,7 @@ async fn a_collector_that_never_answers_neither_slows_nor_loses_tasks() {
     // If exporting blocked task processing, each stuck export would cost a minute.
     platform.tracing.otlp.timeout_ms = 60_000;
     platform.tracing.otlp.max_queue_size = 256;
-    let (telemetry, dispatch) = Telemetry::build_with_writer(
-        &platform,
-        &LogConfig::default(),
-        BoxMakeWriter::new(std::io::sink),
-    )
-    .unwrap();
+    let (telemetry, dispatch) = quiet_telemetry(&platform);
     let _default = tracing::dispatcher::set_default(&dispatch);
     let tracer = telemetry.task_tracer();
     let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
@@ -262,12 +268,7 @@ async fn log_levels_follow_a_config_reload() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
     let receiver = OtlpReceiver::start().await;
-    let (telemetry, dispatch) = Telemetry::build_with_writer(
-        &otlp_platform(receiver.endpoint()),
-        &LogConfig::default(),
-        BoxMakeWriter::new(std::io::sink),
-    )
-    .unwrap();
+    let (telemetry, dispatch) = quiet_telemetry(&otlp_platform(receiver.endpoint()));
     let _default = tracing::dispatcher::set_default(&dispatch);
     let tracer = telemetry.task_tracer();
     let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
@@ -288,11 +289,7 @@ async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
     })
     .await;
     stop.cancel();
-    let flushing = Arc::new(telemetry);
-    let flusher = Arc::clone(&flushing);
-    tokio::task::spawn_blocking(move || flusher.shutdown())
-        .await
-        .unwrap();
+    let flushing = flushed(telemetry).await;
     eventually(DEADLINE, "the sampled task's spans exported", || {
         receiver.spans().len() >= 2
     })
@@ -316,12 +313,7 @@ async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
 
     // Without an exporter no span is made at all, yet the task carries a trace id to the
     // next hop and the record.
-    let (telemetry, dispatch) = Telemetry::build_with_writer(
-        &PlatformConfig::default(),
-        &LogConfig::default(),
-        BoxMakeWriter::new(std::io::sink),
-    )
-    .unwrap();
+    let (telemetry, dispatch) = quiet_telemetry(&PlatformConfig::default());
     let _default = tracing::dispatcher::set_default(&dispatch);
     let tracer = telemetry.task_tracer();
     let mut task = Task::new("order.received", "9");
@@ -353,12 +345,7 @@ async fn a_task_nobody_will_see_makes_no_span_but_keeps_its_trace_id() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsampled_trace_stays_unsampled_through_a_handler_that_publishes() {
     let receiver = OtlpReceiver::start().await;
-    let (telemetry, dispatch) = Telemetry::build_with_writer(
-        &otlp_platform(receiver.endpoint()),
-        &LogConfig::default(),
-        BoxMakeWriter::new(std::io::sink),
-    )
-    .unwrap();
+    let (telemetry, dispatch) = quiet_telemetry(&otlp_platform(receiver.endpoint()));
     let _default = tracing::dispatcher::set_default(&dispatch);
     let tracer = telemetry.task_tracer();
     let mut task = Task::new("order.received", "1");
@@ -379,11 +366,7 @@ async fn an_unsampled_trace_stays_unsampled_through_a_handler_that_publishes() {
     // exporter works, and still nothing of the unsampled trace reaches it.
     let mut other = Task::new("order.received", "2");
     drop(tracer.publish_span("orders", &mut other));
-    let flushing = Arc::new(telemetry);
-    let flusher = Arc::clone(&flushing);
-    tokio::task::spawn_blocking(move || flusher.shutdown())
-        .await
-        .unwrap();
+    flushed(telemetry).await;
     eventually(DEADLINE, "the sampled span exported", || {
         !receiver.spans().is_empty()
     })
