@@ -31,9 +31,9 @@ fn now_ms() -> i64 {
 /// locked at start-up is a transient failure of the first mail, not a crash.
 ///
 /// Orders and rejections written at the same time by concurrent handlers share one
-/// `BEGIN IMMEDIATE … COMMIT` (group commit: one `fsync` for the batch); when a batch fails,
-/// each of its writes is tried again in a transaction of its own, so one write's error is
-/// its own. Every write transaction runs on one pooled connection, and a
+/// `BEGIN IMMEDIATE … COMMIT` (group commit: one `fsync` for the batch); when a batch fails
+/// because one write broke a constraint, each of its writes is tried again in a transaction
+/// of its own, so that write's error is its own. Every write transaction runs on one pooled connection, and a
 /// connection that saw any error is closed, never returned to the pool: after a failed
 /// COMMIT (a full disk) SQLite can leave it inside the transaction, so later "commits" on it
 /// would only release savepoints of a transaction that never reaches the file; and a
@@ -170,7 +170,8 @@ impl SqliteOrderStore {
             })
     }
 
-    /// One transaction for all of `jobs`; when it fails, one transaction per job.
+    /// One transaction for all of `jobs`. When one of them breaks a constraint, each is
+    /// written in a transaction of its own; any other failure is every job's.
     async fn write_batch(&self, jobs: Vec<WriteJob>) -> Vec<Result<Written, DomainError>> {
         if jobs.len() > 1 {
             let together = self
