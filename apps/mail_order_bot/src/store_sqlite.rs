@@ -33,8 +33,10 @@ fn now_ms() -> i64 {
 /// Orders and rejections written at the same time by concurrent handlers share one
 /// `BEGIN IMMEDIATE … COMMIT` (group commit: one `fsync` for the batch); when a batch fails
 /// because one write broke a constraint, each of its writes is tried again in a transaction
-/// of its own, so that write's error is its own. Every write transaction runs on one pooled connection, and a
-/// connection that saw any error is closed, never returned to the pool: after a failed
+/// of its own, so that write's error is its own.
+///
+/// Every write transaction runs on one pooled connection, and a connection that saw any
+/// error is closed, never returned to the pool: after a failed
 /// COMMIT (a full disk) SQLite can leave it inside the transaction, so later "commits" on it
 /// would only release savepoints of a transaction that never reaches the file; and a
 /// connection opened while the file was read-only stays read-only. An order is reported
