@@ -29,6 +29,10 @@ pub struct RedisQueueOptions {
     pub maintenance_interval_ms: u64,
     /// Timeout of ordinary commands, in milliseconds.
     pub command_timeout_ms: u64,
+    /// Entries one read takes (`XREADGROUP COUNT`): the first goes to the consumer that
+    /// read, the rest wait in this process for the next `consume` calls, heartbeated like
+    /// tasks in hand so none outlives its visibility timeout. 1 turns prefetching off.
+    pub prefetch: usize,
 }
 
 impl Default for RedisQueueOptions {
@@ -44,6 +48,7 @@ impl Default for RedisQueueOptions {
             dead_letter_capacity: 10_000,
             maintenance_interval_ms: 50,
             command_timeout_ms: 5_000,
+            prefetch: 16,
         }
     }
 }
@@ -85,6 +90,12 @@ impl RedisQueueOptions {
             return Err(ConfigError::invalid(
                 "dead_letter_capacity",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=1000).contains(&self.prefetch) {
+            return Err(ConfigError::invalid(
+                "prefetch",
+                "must be between 1 and 1000",
             ));
         }
         Ok(())

@@ -2,7 +2,8 @@
 //! consume, settle, stats, dead letters). Replies are read in `reply.rs`, the background
 //! upkeep runs in `maintenance.rs`, the dead-letter stream is handled in `dead.rs`.
 
-use plba_contracts::Unpoisoned;
+use plba_contracts::{GroupCommit, Unpoisoned};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::condition::{LostListeners, is_missing_group, is_outage};
 use crate::dead::{self, Content, ReplayReport};
 use crate::error::{RedisQueueError, unavailable, unavailable_because};
 use crate::options::RedisQueueOptions;
-use crate::reply::{group_consumers, pending_count, read_group_entries};
+use crate::reply::{Entry, group_consumers, pending_count, read_group_entries};
 use crate::shared::Shared;
 use crate::wire::{DecodeError, TASK_FIELD, decode, encode, now_ms, push_task};
 
@@ -27,7 +28,14 @@ use crate::wire::{DecodeError, TASK_FIELD, decode, encode, now_ms, push_task};
 pub struct RedisQueue {
     shared: Arc<Shared>,
     readers: Arc<Readers>,
+    /// Deliveries read ahead (`prefetch`), handed out before the next read.
+    prefetched: Arc<Mutex<VecDeque<Delivery>>>,
+    /// Acks of concurrent handlers, settled in one round trip.
+    acks: Arc<GroupCommit<String, Result<(), QueueError>>>,
 }
+
+/// Most acks one round trip settles.
+const MAX_ACKS: usize = 256;
 
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,6 +102,8 @@ impl RedisQueue {
                 client,
                 idle: Mutex::new(Vec::new()),
             }),
+            prefetched: Arc::default(),
+            acks: Arc::new(GroupCommit::new(MAX_ACKS)),
         };
         tokio::spawn(crate::maintenance::run(Arc::downgrade(&queue.shared)));
         Ok(queue)
@@ -186,6 +196,78 @@ impl RedisQueue {
     }
 }
 
+impl RedisQueue {
+    /// Moves an entry that is not a task aside: bad stored data never stops the queue; it
+    /// goes, raw, with the reason, where `dead_letters` shows it.
+    async fn set_aside(&self, entry: &Entry, error: &DecodeError) -> Result<(), QueueError> {
+        let shared = &self.shared;
+        let reason = format!("corrupt entry: {}", plba_contracts::error_chain(error));
+        tracing::error!(queue = %shared.name, entry = %entry.id, %reason, "corrupt entry moved to the dead letters");
+        let raw = dead::corrupt_bytes(entry);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        dead::add(&mut pipe, shared, Content::Corrupt(&raw), &reason);
+        self.settle(&entry.id, pipe).await
+    }
+
+    /// Acks and deletes `ids` in one transaction, counting them acked.
+    async fn ack_batch(&self, ids: Vec<String>) -> Vec<Result<(), QueueError>> {
+        let shared = &self.shared;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HINCRBY")
+            .arg(&shared.keys.stats)
+            .arg("acked")
+            .arg(ids.len())
+            .ignore()
+            .cmd("XACK")
+            .arg(&shared.keys.stream)
+            .arg(&shared.options.group)
+            .arg(&ids)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&shared.keys.stream)
+            .arg(&ids)
+            .ignore();
+        let mut conn = shared.commands.clone();
+        let result = pipe.query_async::<()>(&mut conn).await;
+        shared.observe(&result);
+        for id in &ids {
+            shared.in_hand.let_go(id);
+        }
+        match result {
+            Ok(()) => ids.iter().map(|_| Ok(())).collect(),
+            Err(error) => {
+                let error = Arc::new(error);
+                ids.iter()
+                    .map(|_| {
+                        Err(unavailable(
+                            &shared.name,
+                            SharedRedisError(Arc::clone(&error)),
+                        ))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A Redis error shared by every ack of the batch it failed.
+#[derive(Debug)]
+struct SharedRedisError(Arc<redis::RedisError>);
+
+impl std::fmt::Display for SharedRedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedRedisError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 #[async_trait]
 impl TaskQueue for RedisQueue {
     fn name(&self) -> &str {
@@ -217,6 +299,9 @@ impl TaskQueue for RedisQueue {
     /// back. The queue's health says meanwhile that nothing can be consumed.
     async fn consume(&self) -> Result<Delivery, QueueError> {
         let shared = &self.shared;
+        if let Some(delivery) = self.prefetched.lock_or_recover().pop_front() {
+            return Ok(delivery);
+        }
         let mut pause = OUTAGE_PAUSE_MIN;
         let mut recreated = false;
         loop {
@@ -235,7 +320,7 @@ impl TaskQueue for RedisQueue {
                 .arg(&shared.options.group)
                 .arg(&shared.consumer)
                 .arg("COUNT")
-                .arg(1)
+                .arg(shared.options.prefetch)
                 .arg("BLOCK")
                 .arg(shared.options.block_ms)
                 .arg("STREAMS")
@@ -275,47 +360,47 @@ impl TaskQueue for RedisQueue {
             pause = OUTAGE_PAUSE_MIN;
             recreated = false;
             self.return_reader(reader);
-            let Some(entry) = read_group_entries(&reply).into_iter().next() else {
-                continue;
-            };
-            let decoded = entry
-                .field(TASK_FIELD)
-                .ok_or(DecodeError::Missing)
-                .and_then(decode);
-            match decoded {
-                Ok(mut task) => {
-                    task.attempt = task.attempt.saturating_add(1);
-                    shared.in_hand.hold(&entry.id);
-                    return Ok(Delivery::new(
-                        task,
-                        Receipt::from_key(Arc::clone(&shared.name), entry.id),
-                    ));
+            let mut first = None;
+            for entry in read_group_entries(&reply) {
+                let decoded = entry
+                    .field(TASK_FIELD)
+                    .ok_or(DecodeError::Missing)
+                    .and_then(decode);
+                let mut task = match decoded {
+                    Ok(task) => task,
+                    Err(error) => {
+                        self.set_aside(&entry, &error).await?;
+                        continue;
+                    }
+                };
+                task.attempt = task.attempt.saturating_add(1);
+                // Held from the read on: the heartbeat keeps a prefetched entry as alive
+                // as one in a handler.
+                shared.in_hand.hold(&entry.id);
+                let delivery =
+                    Delivery::new(task, Receipt::from_key(Arc::clone(&shared.name), entry.id));
+                match first {
+                    None => first = Some(delivery),
+                    Some(_) => self.prefetched.lock_or_recover().push_back(delivery),
                 }
-                Err(error) => {
-                    // Bad stored data never stops the queue: it is moved aside, raw, with
-                    // the reason, where `dead_letters` shows it.
-                    let reason = format!("corrupt entry: {}", plba_contracts::error_chain(&error));
-                    tracing::error!(queue = %shared.name, entry = %entry.id, %reason, "corrupt entry moved to the dead letters");
-                    let raw = dead::corrupt_bytes(&entry);
-                    let mut pipe = redis::pipe();
-                    pipe.atomic();
-                    dead::add(&mut pipe, shared, Content::Corrupt(&raw), &reason);
-                    self.settle(&entry.id, pipe).await?;
-                }
+            }
+            if let Some(delivery) = first {
+                return Ok(delivery);
             }
         }
     }
 
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
         let id = self.receipt_id(&delivery)?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HINCRBY")
-            .arg(&self.shared.keys.stats)
-            .arg("acked")
-            .arg(1)
-            .ignore();
-        self.settle(&id, pipe).await
+        self.acks
+            .submit(id, |ids| self.ack_batch(ids))
+            .await
+            .unwrap_or_else(|| {
+                Err(unavailable_because(
+                    &self.shared.name,
+                    "the ack was abandoned with its batch",
+                ))
+            })
     }
 
     async fn nack(
@@ -424,7 +509,10 @@ impl TaskQueue for RedisQueue {
                     ));
                 }
             };
-        let in_flight = pending_count(&pending);
+        // Entries read ahead into this process wait for a handler: they count as waiting,
+        // not as being worked on. (Another process's read-ahead is not known here.)
+        let prefetched = self.prefetched.lock_or_recover().len() as u64;
+        let in_flight = pending_count(&pending).saturating_sub(prefetched);
         let counter = |name: &str| {
             counters
                 .iter()
