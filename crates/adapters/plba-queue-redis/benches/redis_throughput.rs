@@ -3,8 +3,12 @@
 //! batching (one command per task per step, 1 producer, 3 consumers), in the same run on a
 //! private redis-server.
 //!
+//! A second table drains a prefilled backlog (`PLBA_BENCH_BACKLOG`, default 100,000): the
+//! queue path against a raw loop batching as the queue does (`XREADGROUP COUNT 16`, one
+//! `XACK` per read), timed from the consumers' start until every task is acked.
+//!
 //! `cargo bench -p plba-queue-redis --bench redis_throughput` (env `PLBA_BENCH_TASKS`,
-//! default 20,000; `PLBA_BENCH_RUNS`, default 3). Prints a Markdown table of medians.
+//! default 20,000; `PLBA_BENCH_RUNS`, default 3). Prints Markdown tables of medians.
 
 #![allow(clippy::print_stdout, clippy::expect_used)] // a bench prints its table; setup failures abort it
 
@@ -101,6 +105,149 @@ async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duratio
     Ok(started.elapsed())
 }
 
+/// Entries one batched read takes, as the queue's default `prefetch`.
+const BATCH: usize = 16;
+
+/// Fills `stream` with `total` raw entries, 100 per pipeline.
+async fn raw_fill(
+    commands: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    total: u64,
+) -> anyhow::Result<()> {
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(100);
+        let mut pipe = redis::pipe();
+        for _ in 0..n {
+            pipe.cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("payload")
+                .arg(payload())
+                .ignore();
+        }
+        pipe.query_async::<()>(commands).await?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Drains a prefilled stream with 3 consumers reading `BATCH` entries at a time and acking
+/// each read's entries with one `XACK`.
+async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
+    let client = redis::Client::open(url)?;
+    let mut commands = client.get_multiplexed_async_connection().await?;
+    let _: Result<Value, _> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg("g")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut commands)
+        .await;
+    raw_fill(&mut commands, stream, total).await?;
+    let finish = Finish::new(total);
+    let started = Instant::now();
+    for consumer in 0..CONSUMERS {
+        let client = client.clone();
+        let finish = Arc::clone(&finish);
+        let stream = stream.to_owned();
+        tokio::spawn(async move {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            loop {
+                let reply: Value = redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg("g")
+                    .arg(format!("c{consumer}"))
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .arg("STREAMS")
+                    .arg(&stream)
+                    .arg(">")
+                    .query_async(&mut conn)
+                    .await?;
+                let ids = entry_ids(&reply);
+                if ids.is_empty() {
+                    return anyhow::Ok(());
+                }
+                let _: Value = redis::cmd("XACK")
+                    .arg(&stream)
+                    .arg("g")
+                    .arg(&ids)
+                    .query_async(&mut conn)
+                    .await?;
+                for _ in &ids {
+                    finish.count();
+                }
+            }
+        });
+    }
+    finish.wait().await;
+    Ok(started.elapsed())
+}
+
+/// Drains a backlog published beforehand through the queue, with a QueueWorker pool.
+async fn queue_drain(url: &str, name: &str, total: u64) -> anyhow::Result<Duration> {
+    let options = RedisQueueOptions {
+        url: url.to_owned(),
+        ..RedisQueueOptions::default()
+    };
+    let queue = Arc::new(RedisQueue::connect(name, options).await?);
+    // Filled by 16 concurrent publishers, untimed.
+    let publishers: Vec<_> = (0..16)
+        .map(|n| {
+            let queue = Arc::clone(&queue);
+            let share = total / 16 + u64::from(n < total % 16);
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    queue.publish(Task::new("bench.task", payload())).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.await??;
+    }
+    let finish = Finish::new(total);
+    let spec = QueueWorkerPool::new(
+        "bench",
+        queue.clone(),
+        Arc::new(CountingNoop(Arc::clone(&finish))),
+    )
+    .concurrency(CONSUMERS)
+    .into_spec();
+    let started = Instant::now();
+    let stop = run_pool(&spec);
+    finish.wait().await;
+    let elapsed = started.elapsed();
+    stop.cancel();
+    Ok(elapsed)
+}
+
+/// The ids of every entry in an `XREADGROUP` reply.
+fn entry_ids(reply: &Value) -> Vec<String> {
+    let Value::Array(streams) = reply else {
+        return Vec::new();
+    };
+    let Some(Value::Array(pair)) = streams.first() else {
+        return Vec::new();
+    };
+    let Some(Value::Array(entries)) = pair.get(1) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Value::Array(fields) => match fields.first() {
+                Some(Value::BulkString(id)) => Some(String::from_utf8_lossy(id).into_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 fn first_id(reply: &Value) -> Option<String> {
     let Value::Array(streams) = reply else {
         return None;
@@ -174,6 +321,25 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok((raw, queue))
     })?;
+    let backlog = env_u64("PLBA_BENCH_BACKLOG", 100_000)?;
+    let (raw_drains, queue_drains) = runtime.block_on(async {
+        let (mut raw, mut queue) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            raw.push(
+                backlog as f64
+                    / raw_drain(&url, &format!("raw-drain-{run}"), backlog)
+                        .await?
+                        .as_secs_f64(),
+            );
+            queue.push(
+                backlog as f64
+                    / queue_drain(&url, &format!("queue-drain-{run}"), backlog)
+                        .await?
+                        .as_secs_f64(),
+            );
+        }
+        anyhow::Ok((raw, queue))
+    })?;
     let raw_median = median(&raw);
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}, redis-server on loopback"
@@ -184,6 +350,24 @@ fn main() -> anyhow::Result<()> {
     for (name, values) in [
         ("raw XADD / XREADGROUP COUNT 1 / XACK loop", &raw),
         ("RedisQueue → QueueWorker ×3 (no-op handler, ack)", &queue),
+    ] {
+        println!("{}", table_row(name, values, raw_median));
+    }
+    println!();
+    println!("Draining a backlog of {backlog} tasks (consumers start after it is filled):");
+    println!();
+    println!("| path | median tasks/s | min | max | vs raw |");
+    println!("|---|---:|---:|---:|---:|");
+    let raw_median = median(&raw_drains);
+    for (name, values) in [
+        (
+            "raw XREADGROUP COUNT 16 / one XACK per read, ×3",
+            &raw_drains,
+        ),
+        (
+            "RedisQueue (prefetch 16, batched acks) → QueueWorker ×3",
+            &queue_drains,
+        ),
     ] {
         println!("{}", table_row(name, values, raw_median));
     }
