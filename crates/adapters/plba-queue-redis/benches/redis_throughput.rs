@@ -306,18 +306,14 @@ fn main() -> anyhow::Result<()> {
         queue_path(&url, "warmup", total / 10).await?;
         let (mut raw, mut queue) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            raw.push(
-                total as f64
-                    / raw_loop(&url, &format!("raw-{run}"), total)
-                        .await?
-                        .as_secs_f64(),
-            );
-            queue.push(
-                total as f64
-                    / queue_path(&url, &format!("queue-{run}"), total)
-                        .await?
-                        .as_secs_f64(),
-            );
+            raw.push(rate(
+                total,
+                raw_loop(&url, &format!("raw-{run}"), total).await?,
+            ));
+            queue.push(rate(
+                total,
+                queue_path(&url, &format!("queue-{run}"), total).await?,
+            ));
         }
         anyhow::Ok((raw, queue))
     })?;
@@ -325,41 +321,25 @@ fn main() -> anyhow::Result<()> {
     let (raw_drains, queue_drains) = runtime.block_on(async {
         let (mut raw, mut queue) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            raw.push(
-                backlog as f64
-                    / raw_drain(&url, &format!("raw-drain-{run}"), backlog)
-                        .await?
-                        .as_secs_f64(),
-            );
-            queue.push(
-                backlog as f64
-                    / queue_drain(&url, &format!("queue-drain-{run}"), backlog)
-                        .await?
-                        .as_secs_f64(),
-            );
+            let name = format!("raw-drain-{run}");
+            raw.push(rate(backlog, raw_drain(&url, &name, backlog).await?));
+            let name = format!("queue-drain-{run}");
+            queue.push(rate(backlog, queue_drain(&url, &name, backlog).await?));
         }
         anyhow::Ok((raw, queue))
     })?;
-    let raw_median = median(&raw);
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}, redis-server on loopback"
     );
     println!();
-    println!("| path | median tasks/s | min | max | vs raw |");
-    println!("|---|---:|---:|---:|---:|");
-    for (name, values) in [
+    table(&[
         ("raw XADD / XREADGROUP COUNT 1 / XACK loop", &raw),
         ("RedisQueue → QueueWorker ×3 (no-op handler, ack)", &queue),
-    ] {
-        println!("{}", table_row(name, values, raw_median));
-    }
+    ]);
     println!();
     println!("Draining a backlog of {backlog} tasks (consumers start after it is filled):");
     println!();
-    println!("| path | median tasks/s | min | max | vs raw |");
-    println!("|---|---:|---:|---:|---:|");
-    let raw_median = median(&raw_drains);
-    for (name, values) in [
+    table(&[
         (
             "raw XREADGROUP COUNT 16 / one XACK per read, ×3",
             &raw_drains,
@@ -368,8 +348,21 @@ fn main() -> anyhow::Result<()> {
             "RedisQueue (prefetch 16, batched acks) → QueueWorker ×3",
             &queue_drains,
         ),
-    ] {
-        println!("{}", table_row(name, values, raw_median));
-    }
+    ]);
     Ok(())
+}
+
+/// Tasks per second.
+fn rate(tasks: u64, elapsed: Duration) -> f64 {
+    tasks as f64 / elapsed.as_secs_f64()
+}
+
+/// A Markdown table of `rows`, the first being the baseline.
+fn table(rows: &[(&str, &Vec<f64>)]) {
+    let baseline = median(rows[0].1);
+    println!("| path | median tasks/s | min | max | vs raw |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, values) in rows {
+        println!("{}", table_row(name, values, baseline));
+    }
 }
