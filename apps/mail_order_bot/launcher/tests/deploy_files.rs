@@ -78,6 +78,7 @@ fn the_systemd_unit_runs_the_maildir_example_and_every_mail_gets_its_outcome() {
     });
     let metrics = http_get(addr, "/metrics").unwrap().body;
     let status = http_get(addr, "/status").unwrap().body;
+    let traces = http_get(addr, "/traces").unwrap().body;
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "exit {exit:?}:\n{log}");
 
@@ -102,6 +103,25 @@ fn the_systemd_unit_runs_the_maildir_example_and_every_mail_gets_its_outcome() {
     assert_eq!(metric(&metrics, "plba_queue_dead_letters"), 0.0);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["queues"][0]["stats"]["dead"], 0, "{status}");
+    // No exporter is configured, so no span is made; every mail's task still has a trace id
+    // and its whole story in the recent traces an operator reads.
+    let traces: serde_json::Value = serde_json::from_str(&traces).unwrap();
+    let traces = traces["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 8, "{traces:#?}");
+    for trace in traces {
+        let trace_id = trace["trace_id"].as_str().unwrap_or_default();
+        assert!(
+            trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{trace}"
+        );
+        let steps: Vec<&str> = trace["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|step| step["step"].as_str())
+            .collect();
+        assert_eq!(steps, ["published", "received", "succeeded"], "{trace}");
+    }
     assert!(
         !log.contains('\u{1b}'),
         "colour codes in a log file:\n{log}"

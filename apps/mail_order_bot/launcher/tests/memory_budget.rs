@@ -1,4 +1,5 @@
 //! Many workers, large mails: the source's `memory_budget_bytes` bounds what the bot holds.
+//! The bot runs the shipped Maildir example (128 workers); the budget is set with `--set`.
 //! Forty-eight 2 MiB orders land at once in front of 128 workers; with a 2 MiB budget they
 //! are read one after another, every one becomes an order, and the process's peak memory
 //! stays far below what reading them all at once takes (96 MiB of bodies alone).
@@ -7,25 +8,24 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use plba_testkit::mail::MailBuilder;
 use plba_testkit::process::wait_until;
-use support::{DEADLINE, control_addr, listed, start_bot, wait_ready};
+use support::{DEADLINE, control_addr, example_with_customers, listed, start_bot, wait_ready};
 
 const MAILS: usize = 48;
 const MAIL_BYTES: usize = 2 * 1024 * 1024;
 
-fn config(dir: &Path, addr: SocketAddr, budget: u64) -> String {
+/// The shipped Maildir example (128 workers) with a customer filled in, as a user edits it.
+fn config(dir: &Path) -> String {
     let path = dir.join("bot.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "platform:\n  control:\n    bind: {addr}\nmail_order_bot:\n  workers: 128\n  source:\n    kind: maildir\n    path: data/Maildir\n    memory_budget_bytes: {budget}\n  store:\n    sqlite_path: data/orders.db\n  customers:\n    \"@acme.example\": ACME\n"
-        ),
-    )
-    .unwrap();
+    let example = example_with_customers("    \"@acme.example\": ACME\n");
+    assert!(
+        example.contains("  workers: 128\n"),
+        "the example's worker count changed"
+    );
+    std::fs::write(&path, example).unwrap();
     path.display().to_string()
 }
 
@@ -52,13 +52,20 @@ fn peak_rss_bytes(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// Starts the bot with `budget`, drops the mails into `new/` at once, waits for every order;
-/// returns the process's peak resident memory.
+/// Starts the bot on the shipped example with `memory_budget_bytes` set to `budget` on the
+/// command line, drops the mails into `new/` at once, waits for every order; returns the
+/// process's peak resident memory.
 fn run_with_budget(budget: u64) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
-    let config = config(dir.path(), addr, budget);
-    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    let config = config(dir.path());
+    let budget = format!("mail_order_bot.source.memory_budget_bytes={budget}");
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(
+        dir.path(),
+        &["--config", &config, "--set", &budget, "run"],
+        &env,
+    );
     wait_ready(&bot, addr);
     let maildir = dir.path().join("data/Maildir");
     for n in 0..MAILS {
