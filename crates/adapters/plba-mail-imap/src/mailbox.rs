@@ -9,7 +9,7 @@ use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
 use tokio::sync::Mutex;
 
 use crate::options::{ImapError, ImapOptions};
-use crate::session::{ImapSession, connect, timed};
+use crate::session::{ImapSession, timed};
 use batch::Fetched;
 use commands::store;
 
@@ -91,48 +91,19 @@ impl ImapMailbox {
         work: impl AsyncFnOnce(&mut ImapSession, u32) -> Result<T, ImapError>,
     ) -> Result<T, MailError> {
         let mut guard = self.flags.lock().await;
-        if guard.is_none() {
-            let mut session = connect(&self.options)
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            let selected = timed(
-                &self.options,
-                "SELECT",
-                session.select(&self.options.mailbox),
-            )
+        let (session, validity) = match self
+            .batch_session(&mut guard, std::slice::from_ref(reference))
             .await
-            .map_err(|e| self.unavailable(e))?;
-            *guard = Some((session, selected.uid_validity));
-        }
-        let Some((session, uidvalidity)) = guard.as_mut() else {
-            return Err(self.unavailable(ImapError::Connection {
-                server: self.options.host.clone(),
-                what: "no session".to_owned(),
-                source: None,
-            }));
+        {
+            Ok(opened) => opened,
+            Err(error) => {
+                *guard = None;
+                return Err(self.unavailable(error));
+            }
         };
-        // The folder may have changed UIDVALIDITY since it was selected: select again before
-        // deciding. A message from before the change cannot be addressed any more; the source
+        // A message from before a UIDVALIDITY change cannot be addressed any more; the source
         // publishes the folder's messages again under the new validity.
-        if reference.uidvalidity.is_some() && reference.uidvalidity != *uidvalidity {
-            match timed(
-                &self.options,
-                "SELECT",
-                session.select(&self.options.mailbox),
-            )
-            .await
-            {
-                Ok(selected) => *uidvalidity = selected.uid_validity,
-                Err(error) => {
-                    *guard = None;
-                    return Err(self.unavailable(error));
-                }
-            }
-            if reference.uidvalidity != *uidvalidity {
-                return Err(self.gone(reference));
-            }
-        }
-        let Some(uid) = reference.uid else {
+        let Some(uid) = batch::addressable(reference, validity) else {
             return Err(self.gone(reference));
         };
         let result = work(session, uid).await;

@@ -43,7 +43,7 @@ impl ImapMailbox {
 
     /// The completion session, connected and with the folder selected; selected again when
     /// one of `references` names another UIDVALIDITY (the folder may have changed since).
-    async fn batch_session<'a>(
+    pub(super) async fn batch_session<'a>(
         &self,
         guard: &'a mut Option<(ImapSession, Option<u32>)>,
         references: &[MailRef],
@@ -158,10 +158,7 @@ impl ImapMailbox {
     ) -> Result<Vec<Result<Fetched, MailError>>, ImapError> {
         let options = &self.options;
         let limit = options.max_message_bytes;
-        let uid_of = |r: &MailRef| {
-            r.uid
-                .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
-        };
+        let uid_of = |r: &MailRef| addressable(r, validity);
         let mut wanted: Vec<u32> = references.iter().filter_map(uid_of).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -257,10 +254,7 @@ impl ImapMailbox {
         flags: &'static str,
     ) -> Result<Vec<Result<(), MailError>>, ImapError> {
         let options = &self.options;
-        let uid_of = |r: &MailRef| {
-            r.uid
-                .filter(|_| r.uidvalidity.is_none() || r.uidvalidity == validity)
-        };
+        let uid_of = |r: &MailRef| addressable(r, validity);
         let mut uids: Vec<u32> = references.iter().filter_map(uid_of).collect();
         uids.sort_unstable();
         uids.dedup();
@@ -386,4 +380,12 @@ impl BatchJob for FlagJob<'_> {
     ) -> Result<Vec<Result<(), MailError>>, ImapError> {
         mailbox.flag_on(session, validity, self.0, self.1).await
     }
+}
+
+/// The UID of `reference` on a connection whose folder has `validity`, or `None` when the
+/// message cannot be addressed there (no UID, or from before a UIDVALIDITY change).
+pub(super) fn addressable(reference: &MailRef, validity: Option<u32>) -> Option<u32> {
+    reference
+        .uid
+        .filter(|_| reference.uidvalidity.is_none() || reference.uidvalidity == validity)
 }
