@@ -40,9 +40,14 @@ fn payload() -> Vec<u8> {
     vec![b'x'; 100]
 }
 
-async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
+/// A client, a command connection, and `stream` with the raw loops' consumer group `g`.
+async fn raw_stream(
+    url: &str,
+    stream: &str,
+) -> anyhow::Result<(redis::Client, redis::aio::MultiplexedConnection)> {
     let client = redis::Client::open(url)?;
     let mut commands = client.get_multiplexed_async_connection().await?;
+    // A group left from an earlier run answers BUSYGROUP, which is fine.
     let _: Result<Value, _> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
@@ -51,6 +56,11 @@ async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duratio
         .arg("MKSTREAM")
         .query_async(&mut commands)
         .await;
+    Ok((client, commands))
+}
+
+async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
+    let (client, mut commands) = raw_stream(url, stream).await?;
     let finish = Finish::new(total);
     for consumer in 0..CONSUMERS {
         let client = client.clone();
@@ -135,16 +145,7 @@ async fn raw_fill(
 /// Drains a prefilled stream with 3 consumers reading `BATCH` entries at a time and acking
 /// each read's entries with one `XACK`.
 async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
-    let client = redis::Client::open(url)?;
-    let mut commands = client.get_multiplexed_async_connection().await?;
-    let _: Result<Value, _> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg("g")
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut commands)
-        .await;
+    let (client, mut commands) = raw_stream(url, stream).await?;
     raw_fill(&mut commands, stream, total).await?;
     let finish = Finish::new(total);
     let started = Instant::now();
