@@ -62,7 +62,8 @@ pub(super) fn uid_set(uids: &[u32]) -> String {
     set
 }
 
-/// `RFC822.SIZE` of each of `uids` this session sees (a missing UID is absent).
+/// `RFC822.SIZE` of each of `uids` this session sees and that is not `\Seen` yet (the others
+/// are absent).
 pub(super) async fn message_sizes(
     session: &mut ImapSession,
     options: &ImapOptions,
@@ -74,12 +75,15 @@ pub(super) async fn message_sizes(
     let fetches = timed(
         options,
         "UID FETCH",
-        session.uid_fetch(uid_set(uids), "RFC822.SIZE"),
+        session.uid_fetch(uid_set(uids), "(RFC822.SIZE FLAGS)"),
     )
     .await?;
     let fetches: Vec<_> = timed(options, "UID FETCH", fetches.try_collect::<Vec<_>>()).await?;
     Ok(fetches
         .iter()
+        // A message already `\Seen` was completed since it was published (a scan that
+        // raced its completion published it again): leave it out, as if gone.
+        .filter(|f| !f.flags().any(|flag| flag == async_imap::types::Flag::Seen))
         .filter_map(|f| Some((f.uid?, f.size?)))
         .collect())
 }
