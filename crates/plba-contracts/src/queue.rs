@@ -301,4 +301,13 @@ pub trait TaskQueue: Send + Sync + 'static {
 
     /// The most recent dead letters, newest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+
+    /// Called by a consumer as it stops: writes the settlements the backend queued for
+    /// writing and gives back the deliveries it read ahead and never handed out, so that
+    /// after a graceful stop no task waits for a visibility timeout. Safe to call while
+    /// other consumers of the same queue go on. The default, for backends that do neither,
+    /// does nothing.
+    async fn stop_consuming(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
 }

@@ -1,11 +1,16 @@
 //! Tasks/s through the Redis queue with a QueueWorker pool (concurrency 3, no-op handler),
-//! against a raw XADD / XREADGROUP / XACK loop written with the same crate and the same
-//! batching (one command per task per step, 1 producer, 3 consumers), in the same run on a
-//! private redis-server.
+//! against raw Streams loops written with the same crate, in the same run on a private
+//! redis-server. 1 producer, 3 consumers.
+//!
+//! - raw, batched (the baseline): `XADD` pipelined 100 at a time, `XREADGROUP COUNT 16`
+//!   (the queue's default `prefetch`), one `XACK` per read;
+//! - raw, unbatched: one `XADD`, `XREADGROUP COUNT 1` and `XACK` per task;
+//! - the queue: the producer keeps 100 `publish` calls in flight (a burst, which the queue
+//!   writes in shared transactions); timed until every ack is written (`stats` shows them).
 //!
 //! A second table drains a prefilled backlog (`PLBA_BENCH_BACKLOG`, default 100,000): the
-//! queue path against a raw loop batching as the queue does (`XREADGROUP COUNT 16`, one
-//! `XACK` per read), timed from the consumers' start until every task is acked.
+//! queue against the batched raw loop, timed from the consumers' start until every task is
+//! acked.
 //!
 //! `cargo bench -p plba-queue-redis --bench redis_throughput` (env `PLBA_BENCH_TASKS`,
 //! default 20,000; `PLBA_BENCH_RUNS`, default 3). Prints Markdown tables of medians.
@@ -15,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, TryStreamExt};
 use plba_contracts::{CancellationToken, Task, TaskQueue, WorkerContext, WorkerSpec};
 use plba_queue_redis::{RedisQueue, RedisQueueOptions};
 use plba_testkit::bench::{CountingNoop, Finish, env_u64, median, table_row};
@@ -118,7 +124,10 @@ async fn raw_loop(url: &str, stream: &str, total: u64) -> anyhow::Result<Duratio
 /// Entries one batched read takes, as the queue's default `prefetch`.
 const BATCH: usize = 16;
 
-/// Fills `stream` with `total` raw entries, 100 per pipeline.
+/// Publishes one producer keeps in flight, as the raw loop pipelines its `XADD`s.
+const BURST: usize = 100;
+
+/// Adds `total` raw entries to `stream`, `BURST` per pipeline.
 async fn raw_fill(
     commands: &mut redis::aio::MultiplexedConnection,
     stream: &str,
@@ -126,7 +135,7 @@ async fn raw_fill(
 ) -> anyhow::Result<()> {
     let mut left = total;
     while left > 0 {
-        let n = left.min(100);
+        let n = left.min(BURST as u64);
         let mut pipe = redis::pipe();
         for _ in 0..n {
             pipe.cmd("XADD")
@@ -142,26 +151,31 @@ async fn raw_fill(
     Ok(())
 }
 
-/// Drains a prefilled stream with 3 consumers reading `BATCH` entries at a time and acking
-/// each read's entries with one `XACK`.
-async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
-    let (client, mut commands) = raw_stream(url, stream).await?;
-    raw_fill(&mut commands, stream, total).await?;
-    let finish = Finish::new(total);
-    let started = Instant::now();
+/// Starts the raw consumers: each reads `BATCH` entries at a time and acks each read's
+/// entries with one `XACK`. With `block`, they wait for entries; without, each ends at the
+/// first empty read.
+fn raw_consumers(client: &redis::Client, stream: &str, finish: &Arc<Finish>, block: bool) {
     for consumer in 0..CONSUMERS {
         let client = client.clone();
-        let finish = Arc::clone(&finish);
+        let finish = Arc::clone(finish);
         let stream = stream.to_owned();
         tokio::spawn(async move {
-            let mut conn = client.get_multiplexed_async_connection().await?;
+            let config = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(10)));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
             loop {
-                let reply: Value = redis::cmd("XREADGROUP")
-                    .arg("GROUP")
+                let mut read = redis::cmd("XREADGROUP");
+                read.arg("GROUP")
                     .arg("g")
                     .arg(format!("c{consumer}"))
                     .arg("COUNT")
-                    .arg(BATCH)
+                    .arg(BATCH);
+                if block {
+                    read.arg("BLOCK").arg(1000);
+                }
+                let reply: Value = read
                     .arg("STREAMS")
                     .arg(&stream)
                     .arg(">")
@@ -169,6 +183,9 @@ async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Durati
                     .await?;
                 let ids = entry_ids(&reply);
                 if ids.is_empty() {
+                    if block {
+                        continue;
+                    }
                     return anyhow::Ok(());
                 }
                 let _: Value = redis::cmd("XACK")
@@ -183,44 +200,77 @@ async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Durati
             }
         });
     }
+}
+
+/// 1 producer pipelining `XADD`s, 3 batched consumers, running together.
+async fn raw_batched(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
+    let (client, mut commands) = raw_stream(url, stream).await?;
+    let finish = Finish::new(total);
+    raw_consumers(&client, stream, &finish, true);
+    let started = Instant::now();
+    raw_fill(&mut commands, stream, total).await?;
     finish.wait().await;
     Ok(started.elapsed())
 }
 
-/// Drains a backlog published beforehand through the queue, with a QueueWorker pool.
-async fn queue_drain(url: &str, name: &str, total: u64) -> anyhow::Result<Duration> {
+/// Drains a prefilled stream with the batched raw consumers.
+async fn raw_drain(url: &str, stream: &str, total: u64) -> anyhow::Result<Duration> {
+    let (client, mut commands) = raw_stream(url, stream).await?;
+    raw_fill(&mut commands, stream, total).await?;
+    let finish = Finish::new(total);
+    let started = Instant::now();
+    raw_consumers(&client, stream, &finish, false);
+    finish.wait().await;
+    Ok(started.elapsed())
+}
+
+async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<RedisQueue>> {
     let options = RedisQueueOptions {
         url: url.to_owned(),
         ..RedisQueueOptions::default()
     };
-    let queue = Arc::new(RedisQueue::connect(name, options).await?);
-    // Filled by 16 concurrent publishers, untimed.
-    let publishers: Vec<_> = (0..16)
-        .map(|n| {
-            let queue = Arc::clone(&queue);
-            let share = total / 16 + u64::from(n < total % 16);
-            tokio::spawn(async move {
-                for _ in 0..share {
-                    queue.publish(Task::new("bench.task", payload())).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for publisher in publishers {
-        publisher.await??;
-    }
-    let finish = Finish::new(total);
+    Ok(Arc::new(RedisQueue::connect(name, options).await?))
+}
+
+/// Publishes `total` tasks keeping `BURST` publishes in flight.
+async fn publish_burst(queue: &RedisQueue, total: u64) -> anyhow::Result<()> {
+    futures_util::stream::iter(0..total)
+        .map(|_| queue.publish(Task::new("bench.task", payload())))
+        .buffer_unordered(BURST)
+        .try_collect::<()>()
+        .await?;
+    Ok(())
+}
+
+/// A QueueWorker pool of `CONSUMERS` over `queue`, counting handled tasks on `finish`.
+fn queue_pool(queue: &Arc<RedisQueue>, finish: &Arc<Finish>) -> CancellationToken {
     let spec = QueueWorkerPool::new(
         "bench",
-        queue.clone(),
-        Arc::new(CountingNoop(Arc::clone(&finish))),
+        Arc::clone(queue),
+        Arc::new(CountingNoop(Arc::clone(finish))),
     )
     .concurrency(CONSUMERS)
     .into_spec();
+    run_pool(&spec)
+}
+
+/// Waits until Redis counts `total` acks: handled is not done until the ack is written.
+async fn all_acked(queue: &RedisQueue, total: u64) -> anyhow::Result<()> {
+    while queue.stats().await?.acked < total {
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
+/// Drains a backlog published beforehand through the queue, with a QueueWorker pool.
+async fn queue_drain(url: &str, name: &str, total: u64) -> anyhow::Result<Duration> {
+    let queue = connect(url, name).await?;
+    publish_burst(&queue, total).await?;
+    let finish = Finish::new(total);
     let started = Instant::now();
-    let stop = run_pool(&spec);
+    let stop = queue_pool(&queue, &finish);
     finish.wait().await;
+    all_acked(&queue, total).await?;
     let elapsed = started.elapsed();
     stop.cancel();
     Ok(elapsed)
@@ -269,25 +319,13 @@ fn first_id(reply: &Value) -> Option<String> {
 }
 
 async fn queue_path(url: &str, name: &str, total: u64) -> anyhow::Result<Duration> {
-    let options = RedisQueueOptions {
-        url: url.to_owned(),
-        ..RedisQueueOptions::default()
-    };
-    let queue = Arc::new(RedisQueue::connect(name, options).await?);
+    let queue = connect(url, name).await?;
     let finish = Finish::new(total);
-    let spec = QueueWorkerPool::new(
-        "bench",
-        queue.clone(),
-        Arc::new(CountingNoop(Arc::clone(&finish))),
-    )
-    .concurrency(CONSUMERS)
-    .into_spec();
-    let stop = run_pool(&spec);
+    let stop = queue_pool(&queue, &finish);
     let started = Instant::now();
-    for _ in 0..total {
-        queue.publish(Task::new("bench.task", payload())).await?;
-    }
+    publish_burst(&queue, total).await?;
     finish.wait().await;
+    all_acked(&queue, total).await?;
     let elapsed = started.elapsed();
     stop.cancel();
     Ok(elapsed)
@@ -296,59 +334,64 @@ async fn queue_path(url: &str, name: &str, total: u64) -> anyhow::Result<Duratio
 fn main() -> anyhow::Result<()> {
     let total = env_u64("PLBA_BENCH_TASKS", 20_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 3)?.max(1);
+    let backlog = env_u64("PLBA_BENCH_BACKLOG", 100_000)?;
     let server = RedisServer::start().expect("redis-server is needed for this bench");
     let url = server.url();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (raw, queue) = runtime.block_on(async {
-        raw_loop(&url, "warmup-raw", total / 10).await?;
+    let [batched, unbatched, queue, raw_drains, queue_drains] = runtime.block_on(async {
+        raw_batched(&url, "warmup-raw", total / 10).await?;
         queue_path(&url, "warmup", total / 10).await?;
-        let (mut raw, mut queue) = (Vec::new(), Vec::new());
+        let mut rates: [Vec<f64>; 5] = Default::default();
         for run in 0..runs {
-            raw.push(rate(
-                total,
-                raw_loop(&url, &format!("raw-{run}"), total).await?,
-            ));
-            queue.push(rate(
-                total,
-                queue_path(&url, &format!("queue-{run}"), total).await?,
-            ));
+            let timed = [
+                (
+                    total,
+                    raw_batched(&url, &format!("raw-{run}"), total).await?,
+                ),
+                (total, raw_loop(&url, &format!("raw-1-{run}"), total).await?),
+                (
+                    total,
+                    queue_path(&url, &format!("queue-{run}"), total).await?,
+                ),
+                (
+                    backlog,
+                    raw_drain(&url, &format!("raw-drain-{run}"), backlog).await?,
+                ),
+                (
+                    backlog,
+                    queue_drain(&url, &format!("queue-drain-{run}"), backlog).await?,
+                ),
+            ];
+            for (rates, (tasks, elapsed)) in rates.iter_mut().zip(timed) {
+                rates.push(rate(tasks, elapsed));
+            }
         }
-        anyhow::Ok((raw, queue))
-    })?;
-    let backlog = env_u64("PLBA_BENCH_BACKLOG", 100_000)?;
-    let (raw_drains, queue_drains) = runtime.block_on(async {
-        let (mut raw, mut queue) = (Vec::new(), Vec::new());
-        for run in 0..runs {
-            let name = format!("raw-drain-{run}");
-            raw.push(rate(backlog, raw_drain(&url, &name, backlog).await?));
-            let name = format!("queue-drain-{run}");
-            queue.push(rate(backlog, queue_drain(&url, &name, backlog).await?));
-        }
-        anyhow::Ok((raw, queue))
+        anyhow::Ok(rates)
     })?;
     println!(
         "tasks per run: {total}, runs: {runs}, tokio worker threads: 2, consumers: {CONSUMERS}, redis-server on loopback"
     );
     println!();
     table(&[
-        ("raw XADD / XREADGROUP COUNT 1 / XACK loop", &raw),
-        ("RedisQueue → QueueWorker ×3 (no-op handler, ack)", &queue),
+        (
+            "raw: XADD ×100 pipelined / XREADGROUP COUNT 16 / XACK per read",
+            &batched,
+        ),
+        ("raw: XADD / XREADGROUP COUNT 1 / XACK per task", &unbatched),
+        (
+            "RedisQueue → QueueWorker ×3 (no-op handler; 100 publishes in flight)",
+            &queue,
+        ),
     ]);
     println!();
     println!("Draining a backlog of {backlog} tasks (consumers start after it is filled):");
     println!();
     table(&[
-        (
-            "raw XREADGROUP COUNT 16 / one XACK per read, ×3",
-            &raw_drains,
-        ),
-        (
-            "RedisQueue (prefetch 16, batched acks) → QueueWorker ×3",
-            &queue_drains,
-        ),
+        ("raw: XREADGROUP COUNT 16 / XACK per read, ×3", &raw_drains),
+        ("RedisQueue → QueueWorker ×3 (defaults)", &queue_drains),
     ]);
     Ok(())
 }
@@ -361,7 +404,7 @@ fn rate(tasks: u64, elapsed: Duration) -> f64 {
 /// A Markdown table of `rows`, the first being the baseline.
 fn table(rows: &[(&str, &Vec<f64>)]) {
     let baseline = median(rows[0].1);
-    println!("| path | median tasks/s | min | max | vs raw |");
+    println!("| path | median tasks/s | min | max | vs first row |");
     println!("|---|---:|---:|---:|---:|");
     for (name, values) in rows {
         println!("{}", table_row(name, values, baseline));

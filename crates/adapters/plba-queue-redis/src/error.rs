@@ -72,6 +72,22 @@ pub(crate) fn unavailable_because(queue: &str, reason: impl Into<String>) -> Que
     QueueError::unavailable(queue, reason, None)
 }
 
+/// A Redis error shared by every job of the batch it failed (publishes written together).
+#[derive(Debug)]
+pub(crate) struct SharedRedisError(pub(crate) std::sync::Arc<redis::RedisError>);
+
+impl std::fmt::Display for SharedRedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for SharedRedisError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use plba_contracts::error_chain;

@@ -12,6 +12,9 @@
 //! - Crash recovery: a janitor claims entries pending longer than the visibility timeout
 //!   (`XAUTOCLAIM`) and publishes them again with the attempt counted; while a handler runs,
 //!   its entry's idle time is reset periodically (heartbeat), so a slow task is not stolen.
+//! - Throughput: one read takes up to `prefetch` entries; acks are written behind, in
+//!   batches (`ack_window`, `ack_delay_ms`); concurrent publishes share one transaction. A
+//!   consumer that stops gives its read-ahead back and writes its acks.
 //! - All keys of a queue share one hash slot (`{name}`), so scripts work on Redis Cluster.
 //! - Redis losing the queue (restarted without its data, `FLUSHALL`) is survived: consumers
 //!   and the maintenance task recreate the stream and group, and every process is told
@@ -24,8 +27,10 @@
 //! its handles and its maintenance task share; `maintenance.rs` the background upkeep;
 //! `dead.rs` the dead-letter stream; `reply.rs` reads Redis replies (RESP2 and RESP3);
 //! `wire.rs` the stored form of a task; `identity.rs` the names unique to a process start;
-//! `scripts.rs` the Lua scripts; `condition.rs` what health and stats answer from.
+//! `scripts.rs` the Lua scripts; `acks.rs` the
+//! ack writer; `condition.rs` what health and stats answer from.
 
+mod acks;
 mod condition;
 mod dead;
 mod error;

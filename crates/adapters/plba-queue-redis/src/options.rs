@@ -33,6 +33,14 @@ pub struct RedisQueueOptions {
     /// read, the rest wait in this process for the next `consume` calls, heartbeated like
     /// tasks in hand so none outlives its visibility timeout. 1 turns prefetching off.
     pub prefetch: usize,
+    /// Most acks waiting to be written: an ack returns once queued, and a writer sends the
+    /// queued ones together (see `ack_delay_ms`). A process killed before they are written
+    /// makes those tasks be delivered again, so this bounds, with the worker concurrency,
+    /// how many tasks a crash repeats. When the window is full, acks wait for room.
+    pub ack_window: usize,
+    /// Longest an ack waits to be written, in milliseconds; half a window waiting, a stop
+    /// or a `stats` call write at once.
+    pub ack_delay_ms: u64,
 }
 
 impl Default for RedisQueueOptions {
@@ -49,6 +57,8 @@ impl Default for RedisQueueOptions {
             maintenance_interval_ms: 50,
             command_timeout_ms: 5_000,
             prefetch: 16,
+            ack_window: 128,
+            ack_delay_ms: 2,
         }
     }
 }
@@ -98,7 +108,23 @@ impl RedisQueueOptions {
                 "must be between 1 and 1000",
             ));
         }
+        if !(1..=10_000).contains(&self.ack_window) {
+            return Err(ConfigError::invalid(
+                "ack_window",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.ack_delay_ms > 1_000 {
+            return Err(ConfigError::invalid(
+                "ack_delay_ms",
+                "must be at most 1000 (a second)",
+            ));
+        }
         Ok(())
+    }
+
+    pub(crate) fn ack_delay(&self) -> Duration {
+        Duration::from_millis(self.ack_delay_ms)
     }
 
     pub(crate) fn block(&self) -> Duration {

@@ -14,9 +14,10 @@ use plba_contracts::{
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
+use crate::acks::{Acks, write_behind};
 use crate::condition::{LostListeners, is_missing_group, is_outage};
 use crate::dead::{self, Content, ReplayReport};
-use crate::error::{RedisQueueError, unavailable, unavailable_because};
+use crate::error::{RedisQueueError, SharedRedisError, unavailable, unavailable_because};
 use crate::options::RedisQueueOptions;
 use crate::reply::{Entry, group_consumers, pending_count, read_group_entries};
 use crate::shared::Shared;
@@ -30,12 +31,14 @@ pub struct RedisQueue {
     readers: Arc<Readers>,
     /// Deliveries read ahead (`prefetch`), handed out before the next read.
     prefetched: Arc<Mutex<VecDeque<Delivery>>>,
-    /// Acks of concurrent handlers, settled in one round trip.
-    acks: Arc<GroupCommit<String, Result<(), QueueError>>>,
+    /// Acks waiting to be written (see `acks.rs`).
+    acks: Arc<Acks>,
+    /// Concurrent publishes, written in one transaction.
+    publishes: Arc<GroupCommit<String, Result<(), QueueError>>>,
 }
 
-/// Most acks one round trip settles.
-const MAX_ACKS: usize = 256;
+/// Most publishes one transaction writes.
+const MAX_PUBLISHES: usize = 512;
 
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +96,7 @@ impl RedisQueue {
         let commands = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| RedisQueueError::unreachable(name.as_str(), e))?;
+        let acks = Arc::new(Acks::new(options.ack_window, options.ack_delay()));
         let shared = Shared::connect(Arc::from(name.as_str()), options, commands, lost)
             .await
             .map_err(|e| RedisQueueError::unreachable(name, e))?;
@@ -103,9 +107,14 @@ impl RedisQueue {
                 idle: Mutex::new(Vec::new()),
             }),
             prefetched: Arc::default(),
-            acks: Arc::new(GroupCommit::new(MAX_ACKS)),
+            acks,
+            publishes: Arc::new(GroupCommit::new(MAX_PUBLISHES)),
         };
         tokio::spawn(crate::maintenance::run(Arc::downgrade(&queue.shared)));
+        tokio::spawn(write_behind(
+            Arc::clone(&queue.acks),
+            Arc::downgrade(&queue.shared),
+        ));
         Ok(queue)
     }
 
@@ -197,6 +206,40 @@ impl RedisQueue {
 }
 
 impl RedisQueue {
+    /// Adds the encoded `tasks` in one transaction, counting them published.
+    async fn publish_batch(&self, tasks: Vec<String>) -> Vec<Result<(), QueueError>> {
+        let shared = &self.shared;
+        let count = tasks.len();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for task in tasks {
+            pipe.add_command(push_task(&shared.keys.stream, task))
+                .ignore();
+        }
+        pipe.cmd("HINCRBY")
+            .arg(&shared.keys.stats)
+            .arg("published")
+            .arg(count)
+            .ignore();
+        let mut conn = shared.commands.clone();
+        let result = pipe.query_async::<()>(&mut conn).await;
+        shared.observe(&result);
+        match result {
+            Ok(()) => (0..count).map(|_| Ok(())).collect(),
+            Err(error) => {
+                let error = Arc::new(error);
+                (0..count)
+                    .map(|_| {
+                        Err(unavailable(
+                            &shared.name,
+                            SharedRedisError(Arc::clone(&error)),
+                        ))
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// Moves an entry that is not a task aside: bad stored data never stops the queue; it
     /// goes, raw, with the reason, where `dead_letters` shows it.
     async fn set_aside(&self, entry: &Entry, error: &DecodeError) -> Result<(), QueueError> {
@@ -209,63 +252,6 @@ impl RedisQueue {
         dead::add(&mut pipe, shared, Content::Corrupt(&raw), &reason);
         self.settle(&entry.id, pipe).await
     }
-
-    /// Acks and deletes `ids` in one transaction, counting them acked.
-    async fn ack_batch(&self, ids: Vec<String>) -> Vec<Result<(), QueueError>> {
-        let shared = &self.shared;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HINCRBY")
-            .arg(&shared.keys.stats)
-            .arg("acked")
-            .arg(ids.len())
-            .ignore()
-            .cmd("XACK")
-            .arg(&shared.keys.stream)
-            .arg(&shared.options.group)
-            .arg(&ids)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&shared.keys.stream)
-            .arg(&ids)
-            .ignore();
-        let mut conn = shared.commands.clone();
-        let result = pipe.query_async::<()>(&mut conn).await;
-        shared.observe(&result);
-        for id in &ids {
-            shared.in_hand.let_go(id);
-        }
-        match result {
-            Ok(()) => ids.iter().map(|_| Ok(())).collect(),
-            Err(error) => {
-                let error = Arc::new(error);
-                ids.iter()
-                    .map(|_| {
-                        Err(unavailable(
-                            &shared.name,
-                            SharedRedisError(Arc::clone(&error)),
-                        ))
-                    })
-                    .collect()
-            }
-        }
-    }
-}
-
-/// A Redis error shared by every ack of the batch it failed.
-#[derive(Debug)]
-struct SharedRedisError(Arc<redis::RedisError>);
-
-impl std::fmt::Display for SharedRedisError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for SharedRedisError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
 }
 
 #[async_trait]
@@ -274,22 +260,18 @@ impl TaskQueue for RedisQueue {
         &self.shared.name
     }
 
+    /// Returns once the task is stored; publishes made meanwhile by other callers are
+    /// written with it, in one transaction.
     async fn publish(&self, task: Task) -> Result<(), QueueError> {
-        let shared = &self.shared;
-        let mut conn = shared.commands.clone();
-        let published = redis::pipe()
-            .atomic()
-            .add_command(push_task(&shared.keys.stream, encode(&task, 0)))
-            .ignore()
-            .cmd("HINCRBY")
-            .arg(&shared.keys.stats)
-            .arg("published")
-            .arg(1)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await;
-        shared.observe(&published);
-        published.map_err(|e| unavailable(&shared.name, e))
+        self.publishes
+            .submit(encode(&task, 0), |tasks| self.publish_batch(tasks))
+            .await
+            .unwrap_or_else(|| {
+                Err(unavailable_because(
+                    &self.shared.name,
+                    "the publish was abandoned with its batch",
+                ))
+            })
     }
 
     /// Waits for a task, and through an outage too: while Redis is unreachable or
@@ -390,17 +372,12 @@ impl TaskQueue for RedisQueue {
         }
     }
 
+    /// Returns once the ack is queued for writing (see `ack_window`): the entry stays in
+    /// hand, heartbeated, until written.
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
         let id = self.receipt_id(&delivery)?;
-        self.acks
-            .submit(id, |ids| self.ack_batch(ids))
-            .await
-            .unwrap_or_else(|| {
-                Err(unavailable_because(
-                    &self.shared.name,
-                    "the ack was abandoned with its batch",
-                ))
-            })
+        self.acks.queue(id).await;
+        Ok(())
     }
 
     async fn nack(
@@ -494,7 +471,11 @@ impl TaskQueue for RedisQueue {
             .cmd("XINFO")
             .arg("GROUPS")
             .arg(&shared.keys.stream);
-        let query = pipe.query_async(&mut conn);
+        // Acks queued for writing first, so a task acked before the call counts as acked.
+        let query = async {
+            self.acks.flush().await;
+            pipe.query_async(&mut conn).await
+        };
         let limit = STATS_TIMEOUT.min(shared.options.command_timeout());
         let (length, pending, delayed, dead, counters, groups): Replies =
             match tokio::time::timeout(limit, query).await {
@@ -537,4 +518,58 @@ impl TaskQueue for RedisQueue {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         dead::list(&self.shared, limit).await
     }
+
+    /// Gives the read-ahead entries back to the stream (attempt unchanged), where any
+    /// consumer takes them at once, and writes the queued acks; each step waits at most the
+    /// command timeout. What cannot be done now is done by the visibility timeout: the
+    /// entries are delivered again.
+    async fn stop_consuming(&self) -> Result<(), QueueError> {
+        let shared = &self.shared;
+        let limit = shared.options.command_timeout();
+        let read_ahead: Vec<Delivery> = self.prefetched.lock_or_recover().drain(..).collect();
+        let gave_back = if read_ahead.is_empty() {
+            Ok(())
+        } else {
+            let ids: Vec<String> = read_ahead
+                .iter()
+                .filter_map(|d| d.receipt().key().map(str::to_owned))
+                .collect();
+            let given = tokio::time::timeout(limit, give_back(shared, &ids)).await;
+            for id in &ids {
+                shared.in_hand.let_go(id);
+            }
+            match given {
+                Ok(given) => given.map_err(|e| unavailable(&shared.name, e)),
+                Err(_) => Err(unavailable_because(
+                    &shared.name,
+                    format!("read-ahead entries not given back within {limit:?}"),
+                )),
+            }
+        };
+        let flushed = tokio::time::timeout(limit, self.acks.flush()).await;
+        gave_back?;
+        flushed.map_err(|_| {
+            unavailable_because(
+                &shared.name,
+                format!(
+                    "{} acks not written within {limit:?}",
+                    self.acks.unwritten()
+                ),
+            )
+        })
+    }
+}
+
+/// Publishes `ids` again as new entries (attempt unchanged) and settles the old ones.
+async fn give_back(shared: &Shared, ids: &[String]) -> Result<(), RedisError> {
+    let script = redis::Script::new(crate::scripts::RESCUE);
+    let mut invocation = script.key(&shared.keys.stream);
+    invocation.arg(&shared.options.group);
+    for id in ids {
+        invocation.arg(id);
+    }
+    let mut conn = shared.commands.clone();
+    let given = invocation.invoke_async::<i64>(&mut conn).await;
+    shared.observe(&given);
+    given.map(drop)
 }

@@ -74,3 +74,12 @@ else
 end
 return redis.call('GET', KEYS[2])
 ";
+
+/// Settles acked entries and counts only those `XACK` settled, so a retried call (its first
+/// reply lost) counts nothing twice. KEYS: stream, stats. ARGV: group, ids…
+pub(crate) const ACK: &str = r"
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+if acked > 0 then redis.call('HINCRBY', KEYS[2], 'acked', acked) end
+return acked
+";

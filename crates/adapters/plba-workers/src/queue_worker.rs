@@ -206,6 +206,11 @@ where
                 }
             }
         };
+        // What this copy settled must reach the backend before the process may exit.
+        if let Err(error) = self.queue.stop_consuming().await {
+            QueueWorkerMetrics::bump(&self.metrics.settle_errors);
+            tracing::warn!(queue = self.queue.name(), error = %plba_contracts::error_chain(&error), "could not finish consuming; unwritten settlements are delivered again");
+        }
         self.status.set(WorkerStatus::Stopped);
         result
     }
