@@ -172,6 +172,7 @@ impl ImapSource {
             tracing::warn!(mailbox = %options.mailbox_name(), previous, validity, "UIDVALIDITY changed: rescanning the folder");
             self.in_flight.clear();
         }
+        let listed = self.in_flight.mark();
         let mut uids: Vec<u32> = timed(options, "UID SEARCH", session.uid_search("UNSEEN"))
             .await?
             .into_iter()
@@ -192,7 +193,7 @@ impl ImapSource {
                 uid: Some(uid),
             };
             let identity = reference.identity();
-            if !self.in_flight.begin(&identity) {
+            if !self.in_flight.begin_listed(&identity, listed) {
                 continue;
             }
             let Ok(mut task) = reference.to_task() else {

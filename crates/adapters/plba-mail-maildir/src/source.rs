@@ -80,6 +80,7 @@ impl MaildirSource {
     /// Publishes what is new; returns how many messages were published. Stops early (and
     /// forgets the message it was publishing) when a stop is requested.
     async fn publish_new(&self, ctx: &WorkerContext) -> Result<usize, String> {
+        let listed = self.in_flight.mark();
         let keys = self.maildir.scan_new().await.map_err(|e| error_chain(&e))?;
         // Messages completed elsewhere (another process, or a redelivery) leave the set.
         let present: std::collections::HashSet<String> = keys
@@ -91,7 +92,7 @@ impl MaildirSource {
         for key in keys {
             let reference = MailRef::new(self.maildir.name(), key);
             let identity = reference.identity();
-            if !self.in_flight.begin(&identity) {
+            if !self.in_flight.begin_listed(&identity, listed) {
                 continue;
             }
             let mut task = reference.to_task().map_err(|e| error_chain(&e))?;

@@ -1,16 +1,33 @@
 //! The set of messages published and not yet completed.
 
 use plba_contracts::Unpoisoned;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Message identities between publication and completion. A source consults it before
 /// publishing; the completion wrapper removes an identity once the message is complete (or
 /// given up for now), so a later scan can publish it again.
+///
+/// A scan's listing is old by the time the source walks it: a message listed as unseen may
+/// have been completed meanwhile. So the set also remembers when each identity ended, and a
+/// source that took a [`ScanMark`] before listing skips what ended after it
+/// ([`begin_listed`](Self::begin_listed)); the next scan lists afresh.
 #[derive(Debug, Default)]
 pub struct InFlight {
-    identities: Mutex<HashSet<String>>,
+    state: Mutex<State>,
 }
+
+#[derive(Debug, Default)]
+struct State {
+    identities: HashSet<String>,
+    /// When each identity last ended, counted in ends; pruned by `retain`.
+    ended: HashMap<String, u64>,
+    ends: u64,
+}
+
+/// The moment a scan began listing, for [`InFlight::begin_listed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanMark(u64);
 
 impl InFlight {
     /// An empty set.
@@ -20,33 +37,56 @@ impl InFlight {
 
     /// Marks `identity` in flight; `false` if it already was (do not publish it again).
     pub fn begin(&self, identity: &str) -> bool {
-        self.lock().insert(identity.to_owned())
+        self.lock().identities.insert(identity.to_owned())
+    }
+
+    /// Taken before a scan lists the mailbox.
+    pub fn mark(&self) -> ScanMark {
+        ScanMark(self.lock().ends)
+    }
+
+    /// [`begin`](Self::begin) for a message a scan listed after `since`: `false` too when
+    /// the message ended after the listing began, since it is then likely complete already.
+    pub fn begin_listed(&self, identity: &str, since: ScanMark) -> bool {
+        let mut state = self.lock();
+        if state.ended.get(identity).is_some_and(|&at| at > since.0) {
+            return false;
+        }
+        state.identities.insert(identity.to_owned())
     }
 
     /// Marks `identity` no longer in flight.
     pub fn end(&self, identity: &str) {
-        self.lock().remove(identity);
+        let mut state = self.lock();
+        state.ends += 1;
+        let at = state.ends;
+        if state.identities.remove(identity) {
+            state.ended.insert(identity.to_owned(), at);
+        }
     }
 
     /// Whether `identity` is in flight.
     pub fn contains(&self, identity: &str) -> bool {
-        self.lock().contains(identity)
+        self.lock().identities.contains(identity)
     }
 
     /// How many messages are in flight.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().identities.len()
     }
 
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().identities.is_empty()
     }
 
     /// Keeps only the identities for which `keep` answers true (a source drops messages that
-    /// are no longer in its mailbox, e.g. completed by another process).
+    /// are no longer in its mailbox, e.g. completed by another process), and forgets the
+    /// ends of the others.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.lock().retain(|identity| keep(identity));
+        let mut state = self.lock();
+        state.identities.retain(|identity| keep(identity));
+        state.ended.retain(|identity, _| keep(identity));
     }
 
     /// Forgets everything, so the next scan publishes every unseen message again: after a
@@ -54,11 +94,43 @@ impl InFlight {
     /// restarted without its data). A message still in a handler may then be handled twice;
     /// handlers are idempotent on the Message-ID, so that costs only the work.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut state = self.lock();
+        state.identities.clear();
+        state.ended.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Plain data: a panic elsewhere while locked leaves it usable.
-        self.identities.lock_or_recover()
+        self.state.lock_or_recover()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_that_ended_after_the_listing_began_is_not_published_again() {
+        let in_flight = InFlight::new();
+        assert!(in_flight.begin("a"));
+        let mark = in_flight.mark();
+        // The scan listed `a`; its handler completes it before the scan reaches it.
+        in_flight.end("a");
+        assert!(
+            !in_flight.begin_listed("a", mark),
+            "the listing is stale for a"
+        );
+        // The next scan still lists it (say its handler gave it up for now): publish again.
+        let next = in_flight.mark();
+        assert!(in_flight.begin_listed("a", next));
+    }
+
+    #[test]
+    fn ends_are_forgotten_with_the_messages() {
+        let in_flight = InFlight::new();
+        assert!(in_flight.begin("a"));
+        in_flight.end("a");
+        in_flight.retain(|_| false);
+        assert!(in_flight.lock().ended.is_empty());
     }
 }

@@ -27,6 +27,6 @@ mod task_handler;
 
 pub use backend::{MailBackend, MailError, MailHandler, MailOutcome, RawMail};
 pub use budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget, Reservation};
-pub use in_flight::InFlight;
+pub use in_flight::{InFlight, ScanMark};
 pub use reference::{MAIL_TASK, MailRef};
 pub use task_handler::{MailTaskHandler, OutcomeCounts};
