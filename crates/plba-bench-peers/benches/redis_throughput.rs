@@ -189,18 +189,18 @@ async fn apalis_drain(url: &str, name: &str, total: u64, tuned: bool) -> anyhow:
     Ok(started.elapsed())
 }
 
-/// One table row's measurements: a rate per run, or why a run failed.
+/// One table row's measurements: a rate per run that finished, and why the others failed.
 #[derive(Default)]
 struct Row {
     rates: Vec<f64>,
-    failure: Option<String>,
+    failures: Vec<String>,
 }
 
 impl Row {
     fn record(&mut self, tasks: u64, timed: anyhow::Result<Duration>) {
         match timed {
             Ok(elapsed) => self.rates.push(tasks as f64 / elapsed.as_secs_f64()),
-            Err(error) => self.failure = Some(format!("{error:#}")),
+            Err(error) => self.failures.push(format!("{error:#}")),
         }
     }
 }
@@ -305,14 +305,25 @@ fn table(rows: &[(&str, &Row)]) {
     println!("| path | median tasks/s | min | max | vs first row |");
     println!("|---|---:|---:|---:|---:|");
     for (name, row) in rows {
-        if let Some(failure) = &row.failure {
-            let failure = failure.replace('|', "/");
-            println!("| {name} | failed: {failure} | | | |");
+        let Some(failure) = row.failures.first() else {
+            println!(
+                "{}",
+                plba_testkit::bench::table_row(name, &row.rates, baseline)
+            );
             continue;
+        };
+        // The first failure, short and without the table's separator.
+        let failure: String = failure.replace('|', "/").chars().take(160).collect();
+        let failed = row.failures.len();
+        let runs = failed + row.rates.len();
+        let name = format!("{name} — failed in {failed} of {runs} runs: {failure}");
+        if row.rates.is_empty() {
+            println!("| {name} | – | | | |");
+        } else {
+            println!(
+                "{}",
+                plba_testkit::bench::table_row(&name, &row.rates, baseline)
+            );
         }
-        println!(
-            "{}",
-            plba_testkit::bench::table_row(name, &row.rates, baseline)
-        );
     }
 }
