@@ -60,6 +60,10 @@ pub struct TracingConfig {
     pub level: String,
     /// Fraction of new traces sampled, 0.0 to 1.0 (a sampled parent always samples its children).
     pub sample_ratio: f64,
+    /// Make a producer span for tasks published to in-process queues too. Off by default:
+    /// there the handler's span is a child of the publisher's span, one span per task
+    /// instead of two. Queues that cross processes always get a producer span.
+    pub in_process_producer_spans: bool,
     /// How many recent task traces are kept in memory for the control plane.
     pub recent_traces: usize,
     /// OTLP exporter settings.
@@ -73,6 +77,7 @@ impl Default for TracingConfig {
             service_name: "plba".to_owned(),
             level: "info".to_owned(),
             sample_ratio: 1.0,
+            in_process_producer_spans: false,
             recent_traces: 1_000,
             otlp: OtlpConfig::default(),
         }

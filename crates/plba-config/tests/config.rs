@@ -356,6 +356,7 @@ fn the_shipped_example_configuration_is_valid_and_complete() {
         "exporter",
         "service_name",
         "sample_ratio",
+        "in_process_producer_spans",
         "recent_traces",
         "endpoint",
         "timeout_ms",

@@ -271,6 +271,14 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// The queue's name (used in logs, metrics and the dead-letter place).
     fn name(&self) -> &str;
 
+    /// Whether a task published here may be handled in another process. Tracing makes a
+    /// producer span only for such queues (unless asked to for all): within one process the
+    /// handler's span is simply a child of the publisher's. `true` unless a backend knows
+    /// better.
+    fn crosses_processes(&self) -> bool {
+        true
+    }
+
     /// Adds a task; waits while a bounded queue is full.
     async fn publish(&self, task: Task) -> Result<(), QueueError>;
 

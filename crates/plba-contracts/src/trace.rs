@@ -60,6 +60,24 @@ pub trait TaskTracer: Send + Sync + 'static {
     /// The producer span for publishing `task` to `destination`; injects its context.
     fn publish_span(&self, destination: &str, task: &mut Task) -> tracing::Span;
 
+    /// As [`publish_span`](Self::publish_span), for a destination in this process: an
+    /// implementation may make no producer span and inject the current context instead, so
+    /// the handler's span is a child of the publisher's. The default makes the span.
+    fn publish_in_process_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
+        self.publish_span(destination, task)
+    }
+
+    /// The span for publishing `task` to `queue`: [`publish_span`](Self::publish_span) when
+    /// the queue [crosses processes](crate::TaskQueue::crosses_processes),
+    /// [`publish_in_process_span`](Self::publish_in_process_span) otherwise.
+    fn publish_span_to(&self, queue: &dyn crate::TaskQueue, task: &mut Task) -> tracing::Span {
+        if queue.crosses_processes() {
+            self.publish_span(queue.name(), task)
+        } else {
+            self.publish_in_process_span(queue.name(), task)
+        }
+    }
+
     /// The consumer span for handling `task` from `destination`, child of the injected context.
     fn process_span(&self, destination: &str, task: &Task) -> tracing::Span;
 

@@ -31,6 +31,7 @@ pub struct OtelTaskTracer {
     recent: Arc<RecentTraces>,
     exporting: bool,
     sample_ratio: f64,
+    in_process_producer_spans: bool,
 }
 
 /// The W3C `traceparent` metadata key.
@@ -51,7 +52,15 @@ impl OtelTaskTracer {
             recent,
             exporting,
             sample_ratio: sample_ratio.clamp(0.0, 1.0),
+            in_process_producer_spans: false,
         }
+    }
+
+    /// Same tracer, making producer spans for in-process destinations too when `enabled`.
+    #[must_use]
+    pub fn with_in_process_producer_spans(mut self, enabled: bool) -> Self {
+        self.in_process_producer_spans = enabled;
+        self
     }
 
     fn trace_id(span: &tracing::Span) -> Option<u128> {
@@ -120,6 +129,26 @@ impl TaskTracer for OtelTaskTracer {
             .inject_context(&span.context(), &mut MetadataInjector(&mut task.metadata));
         self.step(destination, task, Self::trace_id(&span), "published", None);
         span
+    }
+
+    /// Without a producer span (unless asked for): the current span's context goes into the
+    /// task, so the handler's span is its child; with no current span the handler's span
+    /// starts the trace.
+    fn publish_in_process_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
+        if self.in_process_producer_spans || !self.exporting {
+            return self.publish_span(destination, task);
+        }
+        let current = tracing::Span::current();
+        let trace_id = Self::trace_id(&current);
+        if trace_id.is_some() {
+            use opentelemetry::propagation::TextMapPropagator as _;
+            self.propagator.inject_context(
+                &current.context(),
+                &mut MetadataInjector(&mut task.metadata),
+            );
+        }
+        self.step(destination, task, trace_id, "published", None);
+        tracing::Span::none()
     }
 
     fn process_span(&self, destination: &str, task: &Task) -> tracing::Span {

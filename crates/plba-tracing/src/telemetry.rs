@@ -128,11 +128,14 @@ impl Telemetry {
         let recent = Arc::new(RecentTraces::new(platform.tracing.recent_traces));
         let telemetry = Self {
             provider,
-            tracer: Arc::new(OtelTaskTracer::with_sampling(
-                Arc::clone(&recent),
-                platform.tracing.exporter != TraceExporter::None,
-                platform.tracing.sample_ratio,
-            )),
+            tracer: Arc::new(
+                OtelTaskTracer::with_sampling(
+                    Arc::clone(&recent),
+                    platform.tracing.exporter != TraceExporter::None,
+                    platform.tracing.sample_ratio,
+                )
+                .with_in_process_producer_spans(platform.tracing.in_process_producer_spans),
+            ),
             recent,
             filter: handle,
         };

@@ -84,6 +84,62 @@ fn spawn_worker<H: TaskHandler>(
     (stop, metrics)
 }
 
+/// Publishes one task to an in-process queue under a span "scan" and returns the exported
+/// spans once its handler ran.
+async fn exported_in_process(in_process_producer_spans: bool) -> Vec<plba_testkit::otlp::Span> {
+    let receiver = OtlpReceiver::start().await;
+    let mut platform = otlp_platform(receiver.endpoint());
+    platform.tracing.in_process_producer_spans = in_process_producer_spans;
+    let (telemetry, dispatch) = quiet_telemetry(&platform);
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let (stop, metrics) = spawn_worker(&queue, Arc::new(OrderHandler), Arc::clone(&tracer));
+    let mut task = Task::new("order.received", "42");
+    let scan = tracing::info_span!("scan");
+    let publish = scan.in_scope(|| tracer.publish_span_to(&*queue, &mut task));
+    queue.publish(task).instrument(publish).await.unwrap();
+    drop(scan);
+    eventually(DEADLINE, "task processed", || {
+        metrics.snapshot().processed == 1
+    })
+    .await;
+    stop.cancel();
+    let _flushed = flushed(telemetry).await;
+    eventually(DEADLINE, "the handler's span exported", || {
+        receiver.spans().iter().any(|s| s.name == "orders process")
+            && receiver.spans().iter().any(|s| s.name == "scan")
+    })
+    .await;
+    receiver.spans()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_in_process_queue_makes_no_producer_span_unless_asked() {
+    let spans = exported_in_process(false).await;
+    let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();
+    let scan = find("scan").unwrap();
+    let consumer = find("orders process").unwrap();
+    assert!(
+        find("orders publish").is_none(),
+        "no producer span: {spans:#?}"
+    );
+    assert_eq!(hex(&consumer.trace_id), hex(&scan.trace_id), "one trace");
+    assert_eq!(
+        hex(&consumer.parent_span_id),
+        hex(&scan.span_id),
+        "the handler span is the publisher's child"
+    );
+
+    let spans = exported_in_process(true).await;
+    let producer = spans
+        .iter()
+        .find(|s| s.name == "orders publish")
+        .unwrap_or_else(|| panic!("asked for, the producer span is made: {spans:#?}"));
+    let consumer = spans.iter().find(|s| s.name == "orders process").unwrap();
+    assert_eq!(hex(&consumer.parent_span_id), hex(&producer.span_id));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_handler_span_is_a_child_of_the_producer_span_in_the_exported_trace() {
     let receiver = OtlpReceiver::start().await;

@@ -200,7 +200,7 @@ impl ImapSource {
                 self.in_flight.end(&identity);
                 continue;
             };
-            let span = self.tracer.publish_span(self.queue.name(), &mut task);
+            let span = self.tracer.publish_span_to(&*self.queue, &mut task);
             let published = tokio::select! {
                 biased;
                 () = ctx.stop_token().cancelled() => None,

@@ -96,7 +96,7 @@ impl MaildirSource {
                 continue;
             }
             let mut task = reference.to_task().map_err(|e| error_chain(&e))?;
-            let span = self.tracer.publish_span(self.queue.name(), &mut task);
+            let span = self.tracer.publish_span_to(&*self.queue, &mut task);
             let publishing = self.queue.publish(task).instrument(span);
             let outcome = tokio::select! {
                 biased;

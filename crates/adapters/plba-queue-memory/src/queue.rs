@@ -178,6 +178,11 @@ impl TaskQueue for MemoryQueue {
         &self.inner.name
     }
 
+    /// In-process by construction.
+    fn crosses_processes(&self) -> bool {
+        false
+    }
+
     async fn publish(&self, mut task: Task) -> Result<(), QueueError> {
         task.attempt = 0;
         match self.inner.options.overflow {
