@@ -86,6 +86,9 @@ impl<J, R> GroupCommit<J, R> {
             tokio::task::yield_now().await;
             let batch: Vec<Pending<J, R>> = {
                 let mut pending = self.pending.lock_or_recover();
+                // A caller that went away (cancelled) no longer wants its job done: it was
+                // never told it was, and may submit it again. (Ours is still awaited.)
+                pending.retain(|(_, reply)| !reply.is_closed());
                 let take = pending.len().min(self.max_batch);
                 pending.drain(..take).collect()
             };
@@ -182,6 +185,50 @@ mod tests {
         for follower in followers {
             assert_eq!(follower.await.unwrap(), Some(5), "all five in one batch");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_whose_caller_went_away_is_not_run() {
+        let group = Arc::new(GroupCommit::<u32, usize>::new(100));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let run = {
+            let (release, ran) = (Arc::clone(&release), Arc::clone(&ran));
+            move |jobs: Vec<u32>| {
+                let (release, ran) = (Arc::clone(&release), Arc::clone(&ran));
+                async move {
+                    if jobs.contains(&0) {
+                        release.notified().await;
+                    }
+                    ran.lock_or_recover().extend(jobs.iter().copied());
+                    vec![0; jobs.len()]
+                }
+            }
+        };
+        let first = tokio::spawn({
+            let (group, run) = (Arc::clone(&group), run.clone());
+            async move { group.submit(0, run).await }
+        });
+        while group.writer.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+        let cancelled = tokio::spawn({
+            let (group, run) = (Arc::clone(&group), run.clone());
+            async move { group.submit(1, run).await }
+        });
+        let kept = tokio::spawn({
+            let (group, run) = (Arc::clone(&group), run.clone());
+            async move { group.submit(2, run).await }
+        });
+        while group.pending.lock_or_recover().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        cancelled.abort();
+        assert!(cancelled.await.unwrap_err().is_cancelled());
+        release.notify_one();
+        assert_eq!(first.await.unwrap(), Some(0));
+        assert_eq!(kept.await.unwrap(), Some(0));
+        assert_eq!(*ran.lock_or_recover(), [0, 2], "job 1's caller went away");
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@
 //! Until written, an entry stays in hand: the heartbeat keeps it from the janitor and the
 //! orphan rescue leaves it alone.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The acks of one queue instance waiting to be written.
 pub(crate) struct Acks {
-    queued: Mutex<Vec<String>>,
+    queued: Mutex<Queued>,
     /// One permit per ack that may still be queued; a written ack gives its permit back.
     room: Semaphore,
     window: usize,
@@ -50,38 +50,57 @@ pub(crate) struct Acks {
     wake: Notify,
     /// Tells flushes that a batch was written.
     written: Notify,
+    /// Acks written (or given up on) so far; the writer takes them in order, so a flush
+    /// waits for this to reach the count queued when it began.
+    written_total: AtomicU64,
 }
+
+/// The ids waiting, and how many were ever queued.
+#[derive(Default)]
+struct Queued {
+    ids: Vec<String>,
+    total: u64,
+}
+
+/// No room in the window within the time allowed: Redis has not taken acks for that long.
+#[derive(Debug)]
+pub(crate) struct NoRoom;
 
 impl Acks {
     /// Room for `window` unwritten acks (at least one), each written within `delay`.
     pub(crate) fn new(window: usize, delay: Duration) -> Self {
         let window = window.max(1);
         Self {
-            queued: Mutex::new(Vec::new()),
+            queued: Mutex::new(Queued::default()),
             room: Semaphore::new(window),
             window,
             delay,
             urgent: AtomicUsize::new(0),
             wake: Notify::new(),
             written: Notify::new(),
+            written_total: AtomicU64::new(0),
         }
     }
 
-    /// Queues the ack of entry `id`, waiting first for room in the window.
-    pub(crate) async fn queue(&self, id: String) {
-        // The semaphore is never closed, so acquiring fails never; were it to, the ack is
-        // queued anyway rather than lost.
-        if let Ok(permit) = self.room.acquire().await {
-            permit.forget();
+    /// Queues the ack of entry `id`, waiting first for room in the window, at most `limit`.
+    pub(crate) async fn queue(&self, id: String, limit: Duration) -> Result<(), NoRoom> {
+        match tokio::time::timeout(limit, self.room.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
+            // The semaphore is never closed; were it to be, the ack is queued anyway.
+            Ok(Err(_)) => {}
+            Err(_) => return Err(NoRoom),
         }
+        // No await from the permit to the push: a cancelled caller cannot leak a permit.
         let queued = {
             let mut queued = self.queued.lock_or_recover();
-            queued.push(id);
-            queued.len()
+            queued.ids.push(id);
+            queued.total += 1;
+            queued.ids.len()
         };
         if queued == 1 || queued >= self.ready_at() {
             self.wake.notify_one();
         }
+        Ok(())
     }
 
     /// Acks queued or being written.
@@ -89,9 +108,11 @@ impl Acks {
         self.window.saturating_sub(self.room.available_permits())
     }
 
-    /// Waits until every ack queued before the call, and any queued meanwhile, is written
-    /// (or given up on). Without Redis this waits for it: callers bound it with a timeout.
+    /// Waits until every ack queued before the call is written (or given up on); acks
+    /// queued meanwhile do not hold it up. Without Redis this waits for it: callers bound
+    /// it with a timeout.
     pub(crate) async fn flush(&self) {
+        let target = self.queued.lock_or_recover().total;
         self.urgent.fetch_add(1, Ordering::SeqCst);
         // Dropped with the future too, so a timed-out flush stops hurrying the writer.
         let _urgent = UrgentGuard(&self.urgent);
@@ -99,7 +120,7 @@ impl Acks {
             let written = self.written.notified();
             tokio::pin!(written);
             written.as_mut().enable();
-            if self.unwritten() == 0 {
+            if self.written_total.load(Ordering::SeqCst) >= target {
                 return;
             }
             self.wake.notify_one();
@@ -113,20 +134,21 @@ impl Acks {
 
     fn ready(&self) -> bool {
         self.urgent.load(Ordering::SeqCst) > 0
-            || self.queued.lock_or_recover().len() >= self.ready_at()
+            || self.queued.lock_or_recover().ids.len() >= self.ready_at()
     }
 
     fn is_empty(&self) -> bool {
-        self.queued.lock_or_recover().is_empty()
+        self.queued.lock_or_recover().ids.is_empty()
     }
 
     fn take(&self) -> Vec<String> {
         let mut queued = self.queued.lock_or_recover();
-        let n = queued.len().min(MAX_BATCH);
-        queued.drain(..n).collect()
+        let n = queued.ids.len().min(MAX_BATCH);
+        queued.ids.drain(..n).collect()
     }
 
     fn done(&self, n: usize) {
+        self.written_total.fetch_add(n as u64, Ordering::SeqCst);
         self.room.add_permits(n);
         self.written.notify_waiters();
     }
@@ -152,8 +174,9 @@ pub(crate) async fn write_behind(acks: Arc<Acks>, shared: Weak<Shared>) {
             }
             continue;
         }
-        // Held until this batch is written, so acks queued just before the last handle was
-        // dropped still reach Redis.
+        // Held until this batch is written, so a batch under way when the last handle is
+        // dropped still reaches Redis. Acks queued while the writer idled are dropped with
+        // the queue: their tasks are delivered again.
         let Some(shared) = shared.upgrade() else {
             return;
         };
@@ -181,7 +204,7 @@ pub(crate) async fn write_behind(acks: Arc<Acks>, shared: Weak<Shared>) {
 /// Writes one batch, retrying while Redis is unreachable; the script is idempotent (it
 /// counts only what `XACK` settled), so a retry after a lost reply counts nothing twice.
 /// Any other error gives the batch up: its entries stay pending and are delivered again.
-async fn write(shared: &Shared, script: &Script, ids: &[String]) {
+async fn write(shared: &Arc<Shared>, script: &Script, ids: &[String]) {
     let mut pause = RETRY_MIN;
     loop {
         let mut invocation = script.key(&shared.keys.stream);
@@ -196,7 +219,9 @@ async fn write(shared: &Shared, script: &Script, ids: &[String]) {
         shared.observe(&result);
         match result {
             Ok(_) => return,
-            Err(error) if is_outage(&error) => {
+            // Nobody holds the queue but this writer: stop, or an outage would keep it (and
+            // the maintenance task) alive for good.
+            Err(error) if is_outage(&error) && Arc::strong_count(shared) > 1 => {
                 tracing::debug!(queue = %shared.name, acks = ids.len(), %error, "writing acks failed; will retry");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(RETRY_MAX);
@@ -216,10 +241,11 @@ mod tests {
     #[tokio::test]
     async fn the_window_bounds_unwritten_acks() {
         let acks = Acks::new(2, Duration::from_millis(1));
-        acks.queue("1-1".to_owned()).await;
-        acks.queue("1-2".to_owned()).await;
+        let limit = Duration::from_secs(60);
+        acks.queue("1-1".to_owned(), limit).await.unwrap();
+        acks.queue("1-2".to_owned(), limit).await.unwrap();
         assert_eq!(acks.unwritten(), 2);
-        let third = acks.queue("1-3".to_owned());
+        let third = acks.queue("1-3".to_owned(), limit);
         tokio::pin!(third);
         assert!(
             futures_poll_once(third.as_mut()).await.is_none(),
@@ -227,22 +253,37 @@ mod tests {
         );
         assert_eq!(acks.take(), ["1-1", "1-2"]);
         acks.done(2);
-        third.await;
+        third.await.unwrap();
         assert_eq!(acks.unwritten(), 1);
+        assert!(
+            acks.queue("1-4".to_owned(), Duration::ZERO).await.is_ok(),
+            "room left"
+        );
+        assert!(
+            acks.queue("1-5".to_owned(), Duration::from_millis(1))
+                .await
+                .is_err(),
+            "a full window refuses after the limit"
+        );
     }
 
     #[tokio::test]
     async fn a_flush_returns_once_everything_is_written() {
-        let acks = Acks::new(8, Duration::from_secs(60));
-        acks.queue("1-1".to_owned()).await;
+        let limit = Duration::from_secs(60);
+        let acks = Acks::new(8, limit);
+        acks.queue("1-1".to_owned(), limit).await.unwrap();
         assert!(!acks.ready(), "one ack lingers for more");
         let flush = acks.flush();
         tokio::pin!(flush);
         assert!(futures_poll_once(flush.as_mut()).await.is_none());
         assert!(acks.ready(), "a waiting flush hurries the writer");
         assert_eq!(acks.take(), ["1-1"]);
+        // Queued while the first is written, after the flush began: it does not hold the
+        // flush up.
+        acks.queue("1-2".to_owned(), limit).await.unwrap();
         acks.done(1);
         flush.await;
+        assert_eq!(acks.unwritten(), 1);
         assert!(!acks.ready(), "no flush waits any more");
     }
 

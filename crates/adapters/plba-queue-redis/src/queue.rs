@@ -14,7 +14,7 @@ use plba_contracts::{
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
-use crate::acks::{Acks, write_behind};
+use crate::acks::{Acks, NoRoom, write_behind};
 use crate::condition::{LostListeners, is_missing_group, is_outage};
 use crate::dead::{self, Content, ReplayReport};
 use crate::error::{RedisQueueError, SharedRedisError, unavailable, unavailable_because};
@@ -376,8 +376,28 @@ impl TaskQueue for RedisQueue {
     /// hand, heartbeated, until written.
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
         let id = self.receipt_id(&delivery)?;
-        self.acks.queue(id).await;
-        Ok(())
+        let shared = &self.shared;
+        // Until queued, an ack abandoned (cancelled, or refused for want of room) lets the
+        // entry go, so the orphan rescue delivers it again rather than it being heartbeated
+        // for as long as the process lives.
+        let mut unqueued = LetGoOnDrop {
+            shared,
+            id: Some(id.clone()),
+        };
+        let limit = shared.options.command_timeout();
+        match self.acks.queue(id, limit).await {
+            Ok(()) => {
+                unqueued.id = None;
+                Ok(())
+            }
+            Err(NoRoom) => Err(unavailable_because(
+                &shared.name,
+                format!(
+                    "no room for the ack within {limit:?}: {} acks wait for Redis",
+                    self.acks.unwritten()
+                ),
+            )),
+        }
     }
 
     async fn nack(
@@ -534,10 +554,13 @@ impl TaskQueue for RedisQueue {
                 .iter()
                 .filter_map(|d| d.receipt().key().map(str::to_owned))
                 .collect();
-            let given = tokio::time::timeout(limit, give_back(shared, &ids)).await;
+            // Let go first: were this call dropped midway, the entries would otherwise stay
+            // in hand for good. The orphan rescue racing the give-back is harmless: the
+            // script republishes an entry only while it still exists.
             for id in &ids {
                 shared.in_hand.let_go(id);
             }
+            let given = tokio::time::timeout(limit, give_back(shared, &ids)).await;
             match given {
                 Ok(given) => given.map_err(|e| unavailable(&shared.name, e)),
                 Err(_) => Err(unavailable_because(
@@ -557,6 +580,20 @@ impl TaskQueue for RedisQueue {
                 ),
             )
         })
+    }
+}
+
+/// Lets entry `id` go from the entries in hand when dropped, unless `id` was taken.
+struct LetGoOnDrop<'a> {
+    shared: &'a Shared,
+    id: Option<String>,
+}
+
+impl Drop for LetGoOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.shared.in_hand.let_go(&id);
+        }
     }
 }
 
