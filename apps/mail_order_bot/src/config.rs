@@ -30,6 +30,8 @@ pub enum Adapter {
     /// The Redis queue (`queue.kind: redis`) and the source lease (`source_lease`):
     /// feature `redis`.
     Redis,
+    /// The PostgreSQL order store (`store.kind: postgres`): feature `postgres`.
+    Postgres,
 }
 
 impl Adapter {
@@ -39,6 +41,7 @@ impl Adapter {
             Self::Maildir => "maildir",
             Self::Imap => "imap",
             Self::Redis => "redis",
+            Self::Postgres => "postgres",
         }
     }
 
@@ -48,6 +51,7 @@ impl Adapter {
             Self::Maildir => cfg!(feature = "maildir"),
             Self::Imap => cfg!(feature = "imap"),
             Self::Redis => cfg!(feature = "redis"),
+            Self::Postgres => cfg!(feature = "postgres"),
         }
     }
 }
@@ -289,6 +293,16 @@ pub struct SourceLeaseConfig {
     /// the holder dies), in milliseconds.
     #[serde(default = "default_lease_ttl_ms")]
     pub ttl_ms: u64,
+    /// A mail this bot published and still unseen this long after is published again, in
+    /// milliseconds: its task may have been given up by another bot (attempts exhausted),
+    /// whose giving up this bot cannot see. Handlers are idempotent, so a mail still being
+    /// worked on elsewhere costs only the repeated work.
+    #[serde(default = "default_republish_after_ms")]
+    pub republish_after_ms: u64,
+}
+
+fn default_republish_after_ms() -> u64 {
+    600_000
 }
 
 fn default_prefix() -> String {
@@ -343,18 +357,46 @@ impl Default for RetryConfig {
     }
 }
 
+/// Which database keeps the orders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// One SQLite file, for one bot (or bots sharing one directory on one host).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by every bot, on any number of hosts.
+    Postgres,
+}
+
 /// The order store.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The SQLite database file (created when missing).
+    /// `sqlite` (default) or `postgres`.
+    pub kind: StoreKind,
+    /// The SQLite database file (created when missing); `kind: sqlite` only.
     pub sqlite_path: PathBuf,
+    /// `postgres://user@host:port/database`; `kind: postgres` only. The password goes in
+    /// `password` (better: `password_file`, or the environment), not in the URL.
+    pub url: Option<String>,
+    /// The PostgreSQL password, when the URL has none.
+    pub password: Option<plba_contracts::Secret<String>>,
+    /// Most PostgreSQL connections one bot opens.
+    pub pool_size: u32,
+    /// Longest a PostgreSQL statement may run, and the longest wait for a connection, in
+    /// milliseconds.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            kind: StoreKind::Sqlite,
             sqlite_path: PathBuf::from("data/orders.db"),
+            url: None,
+            password: None,
+            pool_size: 8,
+            statement_timeout_ms: 5_000,
         }
     }
 }
@@ -423,15 +465,7 @@ impl AppConfig {
             #[cfg(feature = "maildir")]
             SourceConfig::Maildir { maildir } => maildir.check(),
             #[cfg(feature = "imap")]
-            SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => {
-                if self.source_lease.is_some() {
-                    return Err(ConfigError::invalid(
-                        "source_lease",
-                        "is supported with a maildir source only, for now",
-                    ));
-                }
-                imap.check()
-            }
+            SourceConfig::ImapPoll { imap } | SourceConfig::ImapIdle { imap } => imap.check(),
             SourceConfig::NotBuilt(missing) => Err(missing.error()),
         }
         .map_err(|e| e.within("source"))?;
@@ -453,6 +487,12 @@ impl AppConfig {
         #[cfg(feature = "redis")]
         if let Some(lease) = &self.source_lease {
             plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
+            if lease.republish_after_ms < 1_000 {
+                return Err(ConfigError::invalid(
+                    "source_lease.republish_after_ms",
+                    "must be at least 1000 (a second)",
+                ));
+            }
         }
         if let Some(catalog) = &self.catalog
             && !catalog.is_file()
@@ -520,7 +560,52 @@ impl AppConfig {
 }
 
 impl StoreConfig {
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Checks the store settings as configuration, naming the offending key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self.kind {
+            StoreKind::Sqlite => self.check_sqlite(),
+            StoreKind::Postgres => self.check_postgres(),
+        }
+    }
+
+    fn check_postgres(&self) -> Result<(), ConfigError> {
+        if !Adapter::Postgres.compiled_in() {
+            return Err(ConfigError::invalid(
+                "store.kind",
+                format!(
+                    "postgres is not in this build (cargo feature `{}`)",
+                    Adapter::Postgres.feature()
+                ),
+            ));
+        }
+        let Some(url) = self.url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "is required with kind: postgres (postgres://user@host:port/database)",
+            ));
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        if !(1..=1_000).contains(&self.pool_size) {
+            return Err(ConfigError::invalid(
+                "store.pool_size",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.statement_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "store.statement_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_sqlite(&self) -> Result<(), ConfigError> {
         let path = self.sqlite_path.to_string_lossy();
         let in_memory = path.is_empty()
             || path == ":memory:"
@@ -665,6 +750,7 @@ mod tests {
                 url: "redis://127.0.0.1:6379".to_owned(),
                 prefix: default_prefix(),
                 ttl_ms: default_lease_ttl_ms(),
+                republish_after_ms: default_republish_after_ms(),
             }),
             ..AppConfig::default()
         };

@@ -7,14 +7,15 @@
 //!
 //! Which adapters a build links is a deployment's choice, made with cargo features (see
 //! [`Adapter`]): `maildir`, `imap` (async-imap, rustls) and `redis` (the Redis queue and
-//! the source lease), plus `sqlite`, the store every build needs. The default is all of
-//! them. A configuration naming an adapter the build lacks still parses and is refused by
+//! the source lease), `postgres` (an order store shared by bots on several hosts), plus
+//! `sqlite`, the store every build needs. The default is all of them. A configuration naming an adapter the build lacks still parses and is refused by
 //! [`AppConfig::check`], naming the missing feature.
 //!
 //! - [`process_mail`]: the pure decision for one mail (MIME → attachments → lines →
 //!   validation → [`Decision`]).
 //! - [`OrderMailHandler`]: runs the decision off the async threads and stores the outcome.
-//! - [`OrderStore`] / [`SqliteOrderStore`]: orders and rejections, idempotent on Message-ID.
+//! - [`OrderStore`] / [`SqliteOrderStore`] / `PostgresOrderStore`: orders and rejections,
+//!   idempotent on Message-ID; [`open_store`] opens the one the configuration names.
 //! - [`MailOrderBot`]: the application module wiring source → queue → handlers → store.
 
 #[cfg(not(feature = "sqlite"))]
@@ -35,12 +36,14 @@ mod process;
 mod rules;
 mod samples;
 mod store;
+#[cfg(feature = "postgres")]
+mod store_postgres;
 mod store_sqlite;
 mod table;
 
 pub use config::{
     Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig, SourceConfig,
-    SourceLeaseConfig, StoreConfig,
+    SourceLeaseConfig, StoreConfig, StoreKind,
 };
 pub use error::DomainError;
 pub use handler::OrderMailHandler;
@@ -51,5 +54,7 @@ pub use money::format_cents;
 pub use process::process_mail;
 pub use rules::{Catalog, Rules};
 pub use samples::SAMPLES;
-pub use store::{OrderStore, Stored};
+pub use store::{OrderStore, Stored, open_store};
+#[cfg(feature = "postgres")]
+pub use store_postgres::{PostgresOrderStore, PostgresSettings};
 pub use store_sqlite::SqliteOrderStore;

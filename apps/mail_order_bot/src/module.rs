@@ -13,7 +13,7 @@ use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 #[cfg(feature = "maildir")]
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
-#[cfg(all(feature = "maildir", feature = "redis"))]
+#[cfg(all(any(feature = "maildir", feature = "imap"), feature = "redis"))]
 use plba_queue_redis::RedisLease;
 #[cfg(feature = "redis")]
 use plba_queue_redis::RedisQueue;
@@ -25,7 +25,7 @@ use crate::live_config::{ConfigFollower, LiveRules, read_rules};
 #[cfg(feature = "maildir")]
 use crate::samples::SAMPLES;
 use crate::store::OrderStore;
-use crate::store_sqlite::SqliteOrderStore;
+use crate::store::open_store;
 
 /// The module's name and configuration section.
 pub const MODULE: &str = "mail_order_bot";
@@ -88,10 +88,7 @@ impl ApplicationModule for MailOrderBot {
         )))?;
         let store: Arc<dyn OrderStore> = match &self.store {
             Some(store) => Arc::clone(store),
-            None => Arc::new(
-                SqliteOrderStore::open(&config.store.sqlite_path)
-                    .map_err(module_error("the order store"))?,
-            ),
+            None => open_store(&config.store).map_err(module_error("the order store"))?,
         };
         registry.add_health_contributor(
             "order-store",
@@ -99,7 +96,11 @@ impl ApplicationModule for MailOrderBot {
             HealthOptions::critical(),
         )?;
 
-        let in_flight = Arc::new(InFlight::new());
+        // With several bots on one mailbox, a task may be given up in another process.
+        let in_flight = Arc::new(match &config.source_lease {
+            Some(lease) => InFlight::with_max_age(Duration::from_millis(lease.republish_after_ms)),
+            None => InFlight::new(),
+        });
         // Every arm of a kind this build lacks is refused by `read_rules` above.
         let (queue, max_attempts): (Arc<dyn TaskQueue>, u32) = match &config.queue {
             QueueConfig::Memory { memory } => (
@@ -182,6 +183,20 @@ impl ApplicationModule for MailOrderBot {
                     Arc::clone(&tracer),
                     mode,
                 );
+                #[cfg(feature = "redis")]
+                let source = match &config.source_lease {
+                    Some(lease) => {
+                        let name = format!(
+                            "mail-source:imap:{}@{}:{}/{}",
+                            imap.user, imap.host, imap.port, imap.mailbox
+                        );
+                        let ttl = Duration::from_millis(lease.ttl_ms.max(300));
+                        let lease = RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
+                            .map_err(module_error("the mailbox lease"))?;
+                        source.with_lease(Arc::new(lease))
+                    }
+                    None => source,
+                };
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
                 Arc::new(ImapMailbox::new(imap.clone()))
             }

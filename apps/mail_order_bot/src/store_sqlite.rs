@@ -3,7 +3,7 @@
 use plba_contracts::Unpoisoned;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use plba_contracts::{GroupCommit, async_trait};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
@@ -12,20 +12,13 @@ use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
 use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
-use crate::store::{OrderStore, Stored};
+use crate::store::{OrderStore, Stored, decode_reasons, now_ms, order_columns};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_orders.sql")),
     (2, include_str!("../migrations/0002_store_probe.sql")),
 ];
-
-fn now_ms() -> i64 {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-}
 
 /// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
 /// locked at start-up is a transient failure of the first mail, not a crash.
@@ -384,12 +377,6 @@ async fn insert_rejection(
         .await
 }
 
-macro_rules! order_columns {
-    () => {
-        "id, message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents"
-    };
-}
-
 #[async_trait]
 impl OrderStore for SqliteOrderStore {
     async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
@@ -456,7 +443,6 @@ impl OrderStore for SqliteOrderStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let reasons: String = row.try_get("reasons")?;
                 Ok(Rejection {
                     id: row.try_get("id")?,
                     created_at_ms: row.try_get("created_at_ms")?,
@@ -465,8 +451,7 @@ impl OrderStore for SqliteOrderStore {
                         sender: row.try_get("sender")?,
                         subject: row.try_get("subject")?,
                         received_at_ms: row.try_get("received_at_ms")?,
-                        reasons: serde_json::from_str(&reasons)
-                            .unwrap_or_else(|_| vec![reasons.clone()]),
+                        reasons: decode_reasons(row.try_get("reasons")?),
                     },
                 })
             })

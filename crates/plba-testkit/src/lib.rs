@@ -14,6 +14,7 @@ pub mod logs;
 pub mod mail;
 pub mod module;
 pub mod otlp;
+pub mod postgres;
 pub mod process;
 pub mod queue;
 pub mod servers;

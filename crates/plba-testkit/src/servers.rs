@@ -34,19 +34,26 @@ pub(crate) fn is_root() -> bool {
 /// Makes sure `binary` exists, installing Debian `package` with apt-get (as root) if needed.
 /// One install at a time per process; `apt-get update` runs once first.
 pub fn ensure_installed(binary: &str, package: &str) -> Result<PathBuf, String> {
+    ensure_package(package, || find(binary))
+}
+
+/// Makes sure what `present` looks for exists, installing Debian `package` with apt-get (as
+/// root) when it finds nothing; returns what it finds.
+pub fn ensure_package(
+    package: &str,
+    present: impl Fn() -> Option<PathBuf>,
+) -> Result<PathBuf, String> {
     static APT: Mutex<()> = Mutex::new(());
     static UPDATED: OnceLock<bool> = OnceLock::new();
-    if let Some(path) = find(binary) {
+    if let Some(path) = present() {
         return Ok(path);
     }
     let _one_at_a_time = APT.lock_or_recover();
-    if let Some(path) = find(binary) {
+    if let Some(path) = present() {
         return Ok(path);
     }
     if !is_root() {
-        return Err(format!(
-            "{binary} is missing and only root can install {package}"
-        ));
+        return Err(format!("{package} is missing and only root can install it"));
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")
@@ -72,7 +79,7 @@ pub fn ensure_installed(binary: &str, package: &str) -> Result<PathBuf, String> 
         return Err("apt-get update failed".to_owned());
     }
     apt(&["install", "-y", "-q", "--no-install-recommends", package])?;
-    find(binary).ok_or_else(|| format!("{package} installed but {binary} not found"))
+    present().ok_or_else(|| format!("{package} installed but what it provides is not found"))
 }
 
 /// A loopback port free at the time of the call.

@@ -10,7 +10,7 @@ use anyhow::Context;
 #[cfg(feature = "maildir")]
 use mail_order_bot::SourceConfig;
 use mail_order_bot::{
-    AppConfig, MODULE, MailOrderBot, OrderStore, SqliteOrderStore, format_cents, read_config,
+    AppConfig, MODULE, MailOrderBot, OrderStore, format_cents, open_store, read_config,
 };
 use plba::config::{ConfigSnapshot, ConfigSource};
 use plba::contracts::Secret;
@@ -96,13 +96,13 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => check_config(source),
         Command::Deliver { files } => deliver(&source.load()?, &files).await,
         Command::Orders(OrdersCommand::List(listing)) => {
-            list_orders(&store(&source)?, &listing).await
+            list_orders(&*store(&source)?, &listing).await
         }
         Command::Orders(OrdersCommand::Show { id, json }) => {
-            show_order(&store(&source)?, id, json).await
+            show_order(&*store(&source)?, id, json).await
         }
         Command::Rejections(RejectionsCommand::List(listing)) => {
-            list_rejections(&store(&source)?, &listing).await
+            list_rejections(&*store(&source)?, &listing).await
         }
         Command::Status(remote) => {
             remote_call(&source, remote, |c| {
@@ -151,9 +151,15 @@ async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn store(source: &ConfigSource) -> anyhow::Result<SqliteOrderStore> {
+/// The store the configuration names, its settings checked first (a typo in them is a
+/// clear error, not a connection failure).
+fn store(source: &ConfigSource) -> anyhow::Result<Arc<dyn OrderStore>> {
     let config = app_section(&source.load()?)?;
-    Ok(SqliteOrderStore::open(&config.store.sqlite_path)?)
+    config
+        .store
+        .check()
+        .map_err(|e| anyhow::Error::new(e.within(MODULE)))?;
+    Ok(open_store(&config.store)?)
 }
 
 #[cfg(feature = "maildir")]
@@ -221,7 +227,7 @@ fn when(ms: i64) -> String {
     )
 }
 
-async fn list_orders(store: &SqliteOrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
+async fn list_orders(store: &dyn OrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
     let orders = store.list_orders(listing.limit).await?;
     if listing.json {
         println!("{}", serde_json::to_string_pretty(&orders)?);
@@ -250,7 +256,7 @@ async fn list_orders(store: &SqliteOrderStore, listing: &Listing) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-async fn show_order(store: &SqliteOrderStore, id: i64, json: bool) -> anyhow::Result<ExitCode> {
+async fn show_order(store: &dyn OrderStore, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let Some(order) = store.get_order(id).await? else {
         println!("no order {id}");
         return Ok(ExitCode::FAILURE);
@@ -286,7 +292,7 @@ async fn show_order(store: &SqliteOrderStore, id: i64, json: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list_rejections(store: &SqliteOrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
+async fn list_rejections(store: &dyn OrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
     let rejections = store.list_rejections(listing.limit).await?;
     if listing.json {
         println!("{}", serde_json::to_string_pretty(&rejections)?);

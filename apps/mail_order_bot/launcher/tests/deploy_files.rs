@@ -256,8 +256,6 @@ fn the_imap_example_runs_with_polling() {
 fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     let manifest =
         std::fs::read_to_string(repo_file("deploy/kubernetes/mail_order_bot.yaml")).unwrap();
-    let config_map = manifest.split("\n---\n").next().unwrap();
-    let embedded = config_map.split("config.yaml: |\n").nth(1).unwrap();
     let certificates = plba_testkit::tls::certificates();
     let Some(dovecot) = Dovecot::start_tls(&certificates.cert_pem, &certificates.key_pem) else {
         return;
@@ -273,15 +271,7 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &certificates.ca_pem).unwrap();
-    let yaml = embedded
-        .lines()
-        .map(|l| l.strip_prefix("    ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace(
-            "/etc/mail_order_bot/secrets",
-            &secrets.display().to_string(),
-        );
+    let yaml = manifest_config(&manifest, &secrets);
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
     let addr = control_addr();
@@ -313,4 +303,105 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     );
     let config_args = ["--config", config_arg.as_str()];
     assert_eq!(listed(dir.path(), "orders", &config_args, &env).len(), 3);
+}
+
+/// Extracts the bot configuration a manifest's ConfigMap embeds, with its secrets directory
+/// moved to `secrets`.
+fn manifest_config(manifest: &str, secrets: &Path) -> String {
+    let config_map = manifest
+        .split("\n---\n")
+        .find(|doc| doc.contains("kind: ConfigMap"))
+        .unwrap();
+    let embedded = config_map.split("config.yaml: |\n").nth(1).unwrap();
+    embedded
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "/etc/mail_order_bot/secrets",
+            &secrets.display().to_string(),
+        )
+}
+
+#[test]
+fn the_scaled_kubernetes_manifest_runs_its_replicas_on_one_mailbox_and_one_database() {
+    let manifest =
+        std::fs::read_to_string(repo_file("deploy/kubernetes/mail_order_bot.scaled.yaml")).unwrap();
+    let documents: Vec<serde_yaml::Value> = manifest
+        .split("\n---\n")
+        .map(|doc| serde_yaml::from_str(doc).unwrap())
+        .collect();
+    let kind = |name: &str| {
+        documents
+            .iter()
+            .find(|d| d["kind"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("the manifest has a {name}"))
+    };
+    let deployment = kind("Deployment");
+    assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(3));
+    let budget = kind("PodDisruptionBudget");
+    assert_eq!(budget["spec"]["minAvailable"].as_u64(), Some(2));
+    assert_eq!(
+        budget["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["template"]["metadata"]["labels"],
+        "the budget covers the bot's pods"
+    );
+
+    let certificates = plba_testkit::tls::certificates();
+    let Some(dovecot) = Dovecot::start_tls(&certificates.cert_pem, &certificates.key_pem) else {
+        return;
+    };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let Some(pg) = plba_testkit::postgres::PostgresServer::start() else {
+        return;
+    };
+    for sample in samples() {
+        dovecot.append("INBOX", &std::fs::read(sample).unwrap());
+    }
+    // Two of the replicas, each in a directory of its own (its own pod).
+    let root = tempfile::tempdir().unwrap();
+    let mut replicas = Vec::new();
+    for n in 0..2 {
+        let dir = root.path().join(format!("pod-{n}"));
+        let secrets = dir.join("secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("control-token"), "admin-token\n").unwrap();
+        std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
+        std::fs::write(secrets.join("pg-password"), format!("{}\n", pg.password())).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &certificates.ca_pem).unwrap();
+        let config = dir.join("config.yaml");
+        std::fs::write(&config, manifest_config(&manifest, &secrets)).unwrap();
+        let addr = control_addr();
+        let mut env = server_env(addr, &dovecot, &ca);
+        env.push(("PLBA__MAIL_ORDER_BOT__QUEUE__URL", redis.url()));
+        env.push(("PLBA__MAIL_ORDER_BOT__SOURCE_LEASE__URL", redis.url()));
+        env.push(("PLBA__MAIL_ORDER_BOT__STORE__URL", pg.url()));
+        let config_arg = config.display().to_string();
+        cli_ok(&dir, &["--config", &config_arg, "check-config"], &env);
+        let bot = start_bot(&dir, &["--config", &config_arg, "run"], &env);
+        wait_ready(&bot, addr);
+        replicas.push((bot, dir, config_arg, env));
+    }
+    wait_until(DEADLINE, "every sample completed", || {
+        dovecot.message_counts("INBOX") == Some((8, 0))
+    });
+    // Orders from either replica are in the one database: any replica lists them all.
+    for (_, dir, config_arg, env) in &replicas {
+        let args = ["--config", config_arg.as_str()];
+        assert_eq!(
+            listed(dir, "orders", &args, env).len(),
+            3,
+            "the three ACME orders"
+        );
+        assert_eq!(listed(dir, "rejections", &args, env).len(), 4);
+    }
+    assert_eq!(pg.query("SELECT count(*) FROM orders"), "3");
+    for (bot, ..) in replicas {
+        let (exit, log) = bot.stop(DEADLINE);
+        assert!(exit.success(), "exit {exit:?}:\n{log}");
+    }
 }

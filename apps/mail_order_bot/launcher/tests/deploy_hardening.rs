@@ -112,12 +112,26 @@ fn the_systemd_unit_allows_enough_file_descriptors_to_survive_a_connection_flood
     );
 }
 
-/// The manifest's documents, parsed.
-fn manifest() -> Vec<Value> {
-    let text = std::fs::read_to_string(repo_file("deploy/kubernetes/mail_order_bot.yaml")).unwrap();
+/// The shipped manifests: one replica on SQLite, three on PostgreSQL.
+const MANIFESTS: [&str; 2] = [
+    "deploy/kubernetes/mail_order_bot.yaml",
+    "deploy/kubernetes/mail_order_bot.scaled.yaml",
+];
+
+/// A manifest's documents, parsed.
+fn manifest(file: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(repo_file(file)).unwrap();
     text.split("\n---\n")
         .map(|doc| serde_yaml::from_str(doc).unwrap())
         .collect()
+}
+
+/// The bot's configuration embedded in a manifest's ConfigMap.
+fn embedded_config(documents: &[Value]) -> Value {
+    let config = document(documents, "ConfigMap")["data"]["config.yaml"]
+        .as_str()
+        .unwrap();
+    serde_yaml::from_str(config).unwrap()
 }
 
 fn document<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
@@ -128,8 +142,18 @@ fn document<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
 }
 
 #[test]
-fn the_kubernetes_pod_runs_unprivileged_on_a_read_only_root_with_bounded_resources() {
-    let documents = manifest();
+fn the_kubernetes_pods_run_unprivileged_on_a_read_only_root_with_bounded_resources() {
+    for file in MANIFESTS {
+        pod_is_hardened(file);
+    }
+}
+
+fn pod_is_hardened(file: &str) {
+    let documents = manifest(file);
+    // An SQLite store needs a writable volume; a PostgreSQL one needs none on the pod.
+    let sqlite = embedded_config(&documents)["mail_order_bot"]["store"]["kind"]
+        .as_str()
+        .is_none_or(|kind| kind == "sqlite");
     let pod = &document(&documents, "Deployment")["spec"]["template"]["spec"];
     let pod_context = &pod["securityContext"];
     assert_eq!(pod_context["runAsNonRoot"].as_bool(), Some(true), "{pod:?}");
@@ -182,6 +206,9 @@ fn the_kubernetes_pod_runs_unprivileged_on_a_read_only_root_with_bounded_resourc
             }
         }
 
+        if !sqlite {
+            continue;
+        }
         // The root filesystem is read-only: the order store needs a writable volume.
         let data = container["volumeMounts"]
             .as_sequence()
@@ -232,11 +259,14 @@ fn the_container_image_runs_as_the_manifests_user() {
 
 #[test]
 fn only_the_scraper_reaches_the_kubernetes_control_plane() {
-    let documents = manifest();
-    let config = document(&documents, "ConfigMap")["data"]["config.yaml"]
-        .as_str()
-        .unwrap();
-    let config: Value = serde_yaml::from_str(config).unwrap();
+    for file in MANIFESTS {
+        control_plane_is_closed(file);
+    }
+}
+
+fn control_plane_is_closed(file: &str) {
+    let documents = manifest(file);
+    let config = embedded_config(&documents);
     let bind = config["platform"]["control"]["bind"].as_str().unwrap();
     assert_eq!(
         bind,

@@ -9,10 +9,10 @@ use async_imap::extensions::idle::IdleResponse;
 use async_imap::imap_proto::Response;
 use async_imap::types::UnsolicitedResponse;
 use plba_contracts::{
-    HealthReport, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
+    HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
-use plba_mail::{InFlight, MailRef};
+use plba_mail::{InFlight, LeaseRenewal, MailRef};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -45,6 +45,7 @@ pub struct ImapSource {
     idles: AtomicU64,
     connects: AtomicU64,
     mode: ImapMode,
+    lease: Option<Arc<dyn Lease>>,
 }
 
 impl ImapSource {
@@ -68,6 +69,26 @@ impl ImapSource {
             idles: AtomicU64::new(0),
             connects: AtomicU64::new(0),
             mode,
+            lease: None,
+        }
+    }
+
+    /// Scans only while holding `lease`: when several processes read one folder, one of
+    /// them publishes (the others keep no connection to the server), and another takes over
+    /// within the lease's time to live when it dies.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Arc<dyn Lease>) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// The longest the source goes without a scan: the poll interval, or sooner when a
+    /// lease must be renewed (each round renews it).
+    fn rescan_interval(&self) -> Duration {
+        let poll = Duration::from_millis(self.options.poll_interval_ms.max(10));
+        match &self.lease {
+            Some(lease) => poll.min(lease.renew_interval()),
+            None => poll,
         }
     }
 
@@ -95,7 +116,7 @@ impl ImapSource {
     ) -> Result<Option<ImapSession>, ImapError> {
         let options = &self.options;
         let idle_max = Duration::from_millis(options.idle_max_ms.max(100));
-        let rescan = Duration::from_millis(options.poll_interval_ms.max(10));
+        let rescan = self.rescan_interval();
         // A message that arrives between the scan's SEARCH and the server accepting IDLE is
         // announced before `+ idling`; async-imap files such responses with the unsolicited
         // ones, where the wait below never looks. Keep a receiver to check them.
@@ -185,7 +206,11 @@ impl ImapSource {
             .collect();
         // Messages seen elsewhere (completed) leave the in-flight set.
         self.in_flight.retain(|identity| present.contains(identity));
+        let mut renewal = LeaseRenewal::new(self.lease.as_ref());
         for uid in uids {
+            if !renewal.still_held().await {
+                break;
+            }
             let reference = MailRef {
                 mailbox: name.clone(),
                 key: format!("{validity}:{uid}"),
@@ -236,11 +261,25 @@ fn announces_mail(response: &Response<'_>) -> bool {
 impl Worker for ImapSource {
     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
         self.status.set(WorkerStatus::Starting);
-        let interval = Duration::from_millis(self.options.poll_interval_ms.max(10));
+        let interval = self.rescan_interval();
         let mut session: Option<ImapSession> = None;
         let mut failures: u32 = 0;
         let mut idle_supported: Option<bool> = None;
         loop {
+            if let Some(lease) = &self.lease
+                && !lease.hold().await
+            {
+                // Another process scans: keep no connection, ask again at the next renewal.
+                if let Some(mut active) = session.take() {
+                    let _ = timed(&self.options, "LOGOUT", active.logout()).await;
+                }
+                self.set_outage(None);
+                self.status.set(WorkerStatus::Idle);
+                tokio::select! {
+                    () = ctx.stop_token().cancelled() => break,
+                    () = tokio::time::sleep(lease.renew_interval()) => continue,
+                }
+            }
             if session.is_none() {
                 self.connects.fetch_add(1, Ordering::Relaxed);
                 // A stop must not wait for a slow server (a login may be delayed on purpose).
@@ -322,6 +361,9 @@ impl Worker for ImapSource {
         }
         if let Some(mut active) = session {
             let _ = timed(&self.options, "LOGOUT", active.logout()).await;
+        }
+        if let Some(lease) = &self.lease {
+            lease.release().await;
         }
         self.status.set(WorkerStatus::Stopped);
         Ok(())

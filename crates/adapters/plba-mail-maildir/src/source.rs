@@ -13,7 +13,7 @@ use plba_contracts::{
     HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
-use plba_mail::{InFlight, MailRef};
+use plba_mail::{InFlight, LeaseRenewal, MailRef};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -89,7 +89,11 @@ impl MaildirSource {
             .collect();
         self.in_flight.retain(|identity| present.contains(identity));
         let mut published = 0;
+        let mut renewal = LeaseRenewal::new(self.lease.as_ref());
         for key in keys {
+            if !renewal.still_held().await {
+                break;
+            }
             let reference = MailRef::new(self.maildir.name(), key);
             let identity = reference.identity();
             if !self.in_flight.begin_listed(&identity, listed) {

@@ -1,8 +1,9 @@
 //! The set of messages published and not yet completed.
 
 use plba_contracts::Unpoisoned;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Message identities between publication and completion. A source consults it before
 /// publishing; the completion wrapper removes an identity once the message is complete (or
@@ -12,14 +13,21 @@ use std::sync::Mutex;
 /// have been completed meanwhile. So the set also remembers when each identity ended, and a
 /// source that took a [`ScanMark`] before listing skips what ended after it
 /// ([`begin_listed`](Self::begin_listed)); the next scan lists afresh.
+///
+/// With several processes on one mailbox, the task a source published may be handled — and
+/// given up — in another process, whose completion wrapper cannot end it here. A maximum age
+/// ([`with_max_age`](Self::with_max_age)) covers that: a message still listed that long after
+/// it was published is published again (handlers are idempotent on the Message-ID).
 #[derive(Debug, Default)]
 pub struct InFlight {
     state: Mutex<State>,
+    max_age: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    identities: HashSet<String>,
+    /// Each identity in flight, with when it was published.
+    identities: HashMap<String, Instant>,
     /// When each identity last ended, counted in ends; pruned by `retain`.
     ended: HashMap<String, u64>,
     ends: u64,
@@ -35,9 +43,38 @@ impl InFlight {
         Self::default()
     }
 
-    /// Marks `identity` in flight; `false` if it already was (do not publish it again).
+    /// An empty set whose entries expire `max_age` after they began.
+    pub fn with_max_age(max_age: Duration) -> Self {
+        Self {
+            state: Mutex::default(),
+            max_age: Some(max_age),
+        }
+    }
+
+    /// Marks `identity` in flight; `false` if it already was (do not publish it again),
+    /// unless it began longer than the maximum age ago.
     pub fn begin(&self, identity: &str) -> bool {
-        self.lock().identities.insert(identity.to_owned())
+        let mut state = self.lock();
+        self.insert(&mut state, identity)
+    }
+
+    fn insert(&self, state: &mut State, identity: &str) -> bool {
+        let now = Instant::now();
+        match state.identities.get_mut(identity) {
+            Some(began)
+                if self
+                    .max_age
+                    .is_some_and(|age| now.duration_since(*began) >= age) =>
+            {
+                *began = now;
+                true
+            }
+            Some(_) => false,
+            None => {
+                state.identities.insert(identity.to_owned(), now);
+                true
+            }
+        }
     }
 
     /// Taken before a scan lists the mailbox.
@@ -52,7 +89,7 @@ impl InFlight {
         if state.ended.get(identity).is_some_and(|&at| at > since.0) {
             return false;
         }
-        state.identities.insert(identity.to_owned())
+        self.insert(&mut state, identity)
     }
 
     /// Marks `identity` no longer in flight.
@@ -60,14 +97,14 @@ impl InFlight {
         let mut state = self.lock();
         state.ends += 1;
         let at = state.ends;
-        if state.identities.remove(identity) {
+        if state.identities.remove(identity).is_some() {
             state.ended.insert(identity.to_owned(), at);
         }
     }
 
     /// Whether `identity` is in flight.
     pub fn contains(&self, identity: &str) -> bool {
-        self.lock().identities.contains(identity)
+        self.lock().identities.contains_key(identity)
     }
 
     /// How many messages are in flight.
@@ -85,7 +122,7 @@ impl InFlight {
     /// ends of the others.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         let mut state = self.lock();
-        state.identities.retain(|identity| keep(identity));
+        state.identities.retain(|identity, _| keep(identity));
         state.ended.retain(|identity, _| keep(identity));
     }
 
@@ -123,6 +160,16 @@ mod tests {
         // The next scan still lists it (say its handler gave it up for now): publish again.
         let next = in_flight.mark();
         assert!(in_flight.begin_listed("a", next));
+    }
+
+    #[test]
+    fn an_entry_older_than_the_maximum_age_is_published_again() {
+        let in_flight = InFlight::with_max_age(Duration::ZERO);
+        assert!(in_flight.begin("a"));
+        assert!(in_flight.begin("a"), "expired at once");
+        let lasting = InFlight::with_max_age(Duration::from_secs(3600));
+        assert!(lasting.begin("a"));
+        assert!(!lasting.begin("a"), "still in flight");
     }
 
     #[test]

@@ -22,11 +22,13 @@
 mod backend;
 mod budget;
 mod in_flight;
+mod lease_renewal;
 mod reference;
 mod task_handler;
 
 pub use backend::{MailBackend, MailError, MailHandler, MailOutcome, RawMail};
 pub use budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget, Reservation};
 pub use in_flight::{InFlight, ScanMark};
+pub use lease_renewal::LeaseRenewal;
 pub use reference::{MAIL_TASK, MailRef};
 pub use task_handler::{MailTaskHandler, OutcomeCounts};

@@ -1,0 +1,268 @@
+//! Scale-out acceptance: three bot processes, each in its own working directory with its own
+//! configuration file and no shared file (three hosts, as far as the bots can tell), on one
+//! Dovecot mailbox over IMAP, one Redis (queue and mailbox lease) and one PostgreSQL.
+//!
+//! 2,000 mails; the lease holder is killed with SIGKILL mid-run, another bot a little later,
+//! and the first one restarted. Every mail ends with exactly one outcome (an order or a
+//! rejection) and `\Seen`, checked in the database and the mailbox; another bot takes the
+//! mailbox over within the lease time. Then PostgreSQL goes down mid-run: mails stay unseen
+//! and the bots say they are not ready; once it is back everything completes, nothing lost
+//! or doubled.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // tests fail loudly on broken setup; the run is reported
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plba_testkit::mail::{MixKind, mix_kind, order_mix};
+use plba_testkit::postgres::PostgresServer;
+use plba_testkit::process::{AppProcess, http_get, wait_until};
+use plba_testkit::servers::{Dovecot, IMAP_USER, RedisServer};
+use support::{DEADLINE, control_addr, start_bot, wait_ready};
+
+const MAILS: usize = 2_000;
+const OUTAGE_MAILS: usize = 300;
+const LEASE_TTL_MS: u64 = 1_000;
+
+/// The lease key of the bots' mailbox (`<prefix>:lease:{mail-source:imap:<user>@<host>:<port>/<mailbox>}`).
+fn lease_key(dovecot: &Dovecot) -> String {
+    format!(
+        "plba:lease:{{mail-source:imap:{}@127.0.0.1:{}/INBOX}}",
+        IMAP_USER.0,
+        dovecot.port()
+    )
+}
+
+/// One bot's "host": its directory, configuration and control address.
+struct Host {
+    dir: PathBuf,
+    config: String,
+    addr: SocketAddr,
+}
+
+impl Host {
+    fn new(
+        root: &Path,
+        n: usize,
+        dovecot: &Dovecot,
+        redis: &RedisServer,
+        pg: &PostgresServer,
+    ) -> Self {
+        let dir = root.join(format!("host-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("imap-password"), IMAP_USER.1).unwrap();
+        std::fs::write(dir.join("pg-password"), pg.password()).unwrap();
+        let addr = control_addr();
+        let redis_url = redis.url();
+        let config = format!(
+            "platform:
+  control:
+    bind: {addr}
+log:
+  level: warn
+mail_order_bot:
+  customers:
+    \"@acme.example\": ACME
+  workers: 16
+  source:
+    kind: imap_idle
+    host: 127.0.0.1
+    port: {port}
+    security: plain
+    user: {user}
+    password_file: imap-password
+    poll_interval_ms: 1000
+  queue:
+    kind: redis
+    url: {redis_url}
+    block_ms: 200
+    visibility_timeout_ms: 3000
+    max_attempts: 1000
+  source_lease:
+    url: {redis_url}
+    ttl_ms: {LEASE_TTL_MS}
+    republish_after_ms: 20000
+  retry:
+    initial_ms: 100
+    max_ms: 1000
+  store:
+    kind: postgres
+    url: {pg_url}
+    password_file: pg-password
+    pool_size: 4
+    statement_timeout_ms: 2000
+",
+            port = dovecot.port(),
+            user = IMAP_USER.0,
+            pg_url = pg.url(),
+        );
+        let path = dir.join("bot.yaml");
+        std::fs::write(&path, config).unwrap();
+        Self {
+            config: path.display().to_string(),
+            dir,
+            addr,
+        }
+    }
+
+    fn start(&self) -> AppProcess {
+        let bot = start_bot(&self.dir, &["--config", &self.config, "run"], &[]);
+        wait_ready(&bot, self.addr);
+        bot
+    }
+
+    fn ready_status(&self) -> Option<u16> {
+        http_get(self.addr, "/health/ready").ok().map(|r| r.status)
+    }
+}
+
+fn redis_get(redis: &RedisServer, key: &str) -> Option<String> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    redis::cmd("GET").arg(key).query(&mut conn).unwrap()
+}
+
+fn unseen(dovecot: &Dovecot) -> u64 {
+    dovecot
+        .message_counts("INBOX")
+        .map_or(u64::MAX, |(_, unseen)| unseen)
+}
+
+/// Orders and rejections in the database.
+fn outcomes(pg: &PostgresServer) -> (usize, usize) {
+    let orders: usize = pg.query("SELECT count(*) FROM orders").parse().unwrap();
+    let rejections: usize = pg.query("SELECT count(*) FROM rejections").parse().unwrap();
+    (orders, rejections)
+}
+
+fn expected(mails: usize) -> (usize, usize) {
+    let orders = (0..mails)
+        .filter(|&n| mix_kind(n) == MixKind::Order)
+        .count();
+    (orders, mails - orders)
+}
+
+fn kill(bot: &mut AppProcess) {
+    bot.signal("KILL");
+    wait_until(DEADLINE, "the killed bot gone", || bot.exited().is_some());
+}
+
+#[test]
+fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_database_outage() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let hosts: Vec<Host> = (0..3)
+        .map(|n| Host::new(root.path(), n, &dovecot, &redis, &pg))
+        .collect();
+    dovecot.append_all("INBOX", &order_mix(MAILS, "scale"));
+    let lease = lease_key(&dovecot);
+
+    // Host 0 first, so the lease holder is known; then the others.
+    let mut bots: Vec<Option<AppProcess>> = vec![Some(hosts[0].start())];
+    wait_until(DEADLINE, "host 0 holds the mailbox lease", || {
+        redis_get(&redis, &lease).is_some()
+    });
+    let holder = redis_get(&redis, &lease).unwrap();
+    bots.push(Some(hosts[1].start()));
+    bots.push(Some(hosts[2].start()));
+
+    wait_until(DEADLINE, "a quarter of the mails done", || {
+        unseen(&dovecot) <= (MAILS * 3 / 4) as u64
+    });
+    let left_at_first_kill = unseen(&dovecot);
+    assert_eq!(
+        redis_get(&redis, &lease).as_ref(),
+        Some(&holder),
+        "host 0 kept the lease while it worked: one scanner all along"
+    );
+    kill(bots[0].as_mut().unwrap());
+    let killed_at = Instant::now();
+    wait_until(DEADLINE, "another bot takes the mailbox over", || {
+        redis_get(&redis, &lease).is_some_and(|now| now != holder)
+    });
+    let failover = killed_at.elapsed();
+    assert!(
+        failover <= Duration::from_millis(LEASE_TTL_MS * 3),
+        "failover took {failover:?} with a lease of {LEASE_TTL_MS} ms"
+    );
+
+    wait_until(DEADLINE, "half of the mails done", || {
+        unseen(&dovecot) <= (MAILS / 2) as u64
+    });
+    let left_at_second_kill = unseen(&dovecot);
+    kill(bots[1].as_mut().unwrap());
+    bots[0] = Some(hosts[0].start());
+    eprintln!(
+        "multi-host: {left_at_first_kill} of {MAILS} mails unseen at the first kill, \
+         {left_at_second_kill} at the second; failover in {failover:?}"
+    );
+    assert!(
+        left_at_second_kill > 0,
+        "the second kill came after the run ended: nothing was in flight"
+    );
+
+    wait_until(Duration::from_secs(120), "every mail seen", || {
+        unseen(&dovecot) == 0
+    });
+    let (orders, rejections) = expected(MAILS);
+    wait_until(DEADLINE, "every outcome stored", || {
+        outcomes(&pg) == (orders, rejections)
+    });
+    assert_eq!(
+        dovecot.message_counts("INBOX"),
+        Some((MAILS as u64, 0)),
+        "every mail is in the mailbox and seen"
+    );
+
+    // PostgreSQL goes down while new mail arrives.
+    pg.stop();
+    dovecot.append_all("INBOX", &order_mix(OUTAGE_MAILS, "outage"));
+    let running: Vec<usize> = vec![0, 2];
+    wait_until(DEADLINE, "the bots say they are not ready", || {
+        running
+            .iter()
+            .all(|&n| hosts[n].ready_status() == Some(503))
+    });
+    assert_eq!(
+        unseen(&dovecot),
+        OUTAGE_MAILS as u64,
+        "no mail is marked seen while its outcome cannot be stored"
+    );
+    pg.start_again();
+    wait_until(
+        Duration::from_secs(120),
+        "every mail seen after the outage",
+        || unseen(&dovecot) == 0,
+    );
+    let (outage_orders, outage_rejections) = expected(OUTAGE_MAILS);
+    wait_until(DEADLINE, "every outcome stored after the outage", || {
+        outcomes(&pg) == (orders + outage_orders, rejections + outage_rejections)
+    });
+    wait_until(DEADLINE, "the bots ready again", || {
+        running
+            .iter()
+            .all(|&n| hosts[n].ready_status() == Some(200))
+    });
+    assert_eq!(
+        pg.query("SELECT count(*) FROM (SELECT message_id FROM orders GROUP BY message_id HAVING count(*) > 1) d"),
+        "0",
+        "no duplicate order"
+    );
+    for mut bot in bots.into_iter().flatten() {
+        if bot.exited().is_none() {
+            let (status, log) = bot.stop(DEADLINE);
+            assert!(status.success(), "exit {status:?}:\n{log}");
+        }
+    }
+}

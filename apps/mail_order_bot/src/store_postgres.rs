@@ -1,0 +1,353 @@
+//! The PostgreSQL order store: one database shared by every bot, on any number of hosts.
+
+use plba_contracts::{Secret, Unpoisoned, async_trait};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, PgPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+use crate::error::DomainError;
+use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
+use crate::store::{OrderStore, Stored, decode_reasons, now_ms, order_columns};
+
+/// Schema migrations, embedded in the binary, applied in order once each.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_orders.sql"))];
+
+/// The key of the advisory lock that makes one instance at a time migrate: bots starting
+/// together wait for each other instead of racing to create the same tables.
+const MIGRATION_LOCK: i64 = 0x0070_6c62_616d_6f62; // "plbamob"
+
+/// How a [`PostgresOrderStore`] connects.
+#[derive(Clone, Debug)]
+pub struct PostgresSettings {
+    /// `postgres://user@host:port/database` (the password, if any, comes apart).
+    pub url: String,
+    /// The password, when the URL has none (from a file or the environment).
+    pub password: Option<Secret<String>>,
+    /// Most connections this process opens.
+    pub pool_size: u32,
+    /// Longest one statement may run on the server (`statement_timeout`), and the longest
+    /// wait for a connection.
+    pub statement_timeout: Duration,
+}
+
+/// Orders and rejections in PostgreSQL. Connects lazily: a server down at start-up is a
+/// transient failure of the first mail, not a crash; the schema is migrated on first use,
+/// under an advisory lock so that instances starting at the same moment do it once.
+///
+/// Every write is one transaction; an order is reported stored only once it committed. One
+/// order per Message-ID across all instances: the unique constraint decides, and the insert
+/// answers in the same statement whether the order was new or which one existed.
+#[derive(Debug)]
+pub struct PostgresOrderStore {
+    pool: PgPool,
+    migrated: OnceCell<()>,
+    /// The last order or rejection write failed (and none succeeded since): why.
+    write_failure: std::sync::Mutex<Option<String>>,
+}
+
+/// Inserts the order unless its Message-ID exists, and answers either way in one statement:
+/// the new id (`created`), or the existing order's id and sender.
+const INSERT_ORDER: &str = "
+WITH new AS (
+    INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING id, sender
+)
+SELECT id, sender, TRUE AS created FROM new
+UNION ALL
+SELECT id, sender, FALSE AS created FROM orders
+WHERE message_id = $1 AND NOT EXISTS (SELECT 1 FROM new)";
+
+/// Inserts the rejection unless its message key exists; answers the id either way.
+const INSERT_REJECTION: &str = "
+WITH new AS (
+    INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (message_key) DO NOTHING
+    RETURNING id
+)
+SELECT id FROM new
+UNION ALL
+SELECT id FROM rejections WHERE message_key = $1 AND NOT EXISTS (SELECT 1 FROM new)";
+
+/// How often an insert that lost a race is asked again: a row committed by another
+/// instance after the statement's snapshot was taken is not visible to that statement,
+/// only to the next one.
+const RACE_RETRIES: usize = 3;
+
+impl PostgresOrderStore {
+    /// A store on the database at `settings.url`; checks the URL now, connects later.
+    pub fn open(settings: &PostgresSettings) -> Result<Self, DomainError> {
+        let mut options = PgConnectOptions::from_str(&settings.url)
+            .map_err(|e| DomainError::Config(format!("store.url is not a PostgreSQL URL: {e}")))?;
+        if let Some(password) = &settings.password {
+            options = options.password(password.expose());
+        }
+        let timeout_ms = settings.statement_timeout.as_millis().to_string();
+        options = options
+            .options([("statement_timeout", timeout_ms.as_str())])
+            .application_name("mail_order_bot")
+            .disable_statement_logging();
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size.max(1))
+            .acquire_timeout(settings.statement_timeout)
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            migrated: OnceCell::new(),
+            write_failure: std::sync::Mutex::new(None),
+        })
+    }
+
+    async fn ready(&self) -> Result<&PgPool, DomainError> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for (version, sql) in MIGRATIONS {
+                    let applied: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM schema_migrations WHERE version = $1",
+                    )
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if applied.is_none() {
+                        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                            .bind(version)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<(), DomainError>(())
+            })
+            .await?;
+        Ok(&self.pool)
+    }
+
+    /// Runs a write, remembering whether it failed, for the health check.
+    fn remembered<T>(&self, result: Result<T, DomainError>) -> Result<T, DomainError> {
+        *self.write_failure.lock_or_recover() = result.as_ref().err().map(ToString::to_string);
+        result
+    }
+
+    async fn insert_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
+        let pool = self.ready().await?;
+        for _ in 0..RACE_RETRIES {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query(INSERT_ORDER)
+                .bind(&order.message_id)
+                .bind(&order.customer_id)
+                .bind(&order.sender)
+                .bind(&order.subject)
+                .bind(order.received_at_ms)
+                .bind(now_ms())
+                .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
+                .bind(order.total_cents())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                // Lost a race to an insert this statement could not see yet: ask again.
+                tx.rollback().await?;
+                continue;
+            };
+            let id: i64 = row.try_get("id")?;
+            if !row.try_get::<bool, _>("created")? {
+                tx.rollback().await?;
+                return Ok(Stored::AlreadyExists {
+                    id,
+                    sender: row.try_get("sender")?,
+                });
+            }
+            let count = order.lines.len();
+            let numbers: Vec<i64> = (1..=count)
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .collect();
+            let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+            let quantities: Vec<i64> = order.lines.iter().map(|l| i64::from(l.quantity)).collect();
+            let prices: Vec<Option<i64>> = order.lines.iter().map(|l| l.unit_price_cents).collect();
+            let attachments: Vec<&str> =
+                order.lines.iter().map(|l| l.attachment.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment)
+                 SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])",
+            )
+            .bind(id)
+            .bind(numbers)
+            .bind(skus)
+            .bind(quantities)
+            .bind(prices)
+            .bind(attachments)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Stored::Created(id));
+        }
+        Err(DomainError::store(format!(
+            "the order {} was neither inserted nor found after {RACE_RETRIES} tries",
+            order.message_id
+        )))
+    }
+
+    async fn insert_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
+        let reasons = serde_json::to_string(&rejection.reasons)
+            .map_err(|e| DomainError::store_caused("cannot encode the rejection reasons", e))?;
+        let pool = self.ready().await?;
+        for _ in 0..RACE_RETRIES {
+            let id: Option<i64> = sqlx::query_scalar(INSERT_REJECTION)
+                .bind(&rejection.message_key)
+                .bind(&rejection.sender)
+                .bind(&rejection.subject)
+                .bind(rejection.received_at_ms)
+                .bind(now_ms())
+                .bind(&reasons)
+                .fetch_optional(pool)
+                .await?;
+            if let Some(id) = id {
+                return Ok(id);
+            }
+        }
+        Err(DomainError::store(format!(
+            "the rejection of {} was neither inserted nor found after {RACE_RETRIES} tries",
+            rejection.message_key
+        )))
+    }
+
+    async fn lines_of(&self, pool: &PgPool, order_id: i64) -> Result<Vec<OrderLine>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT sku, quantity, unit_price_cents, attachment FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+        )
+        .bind(order_id)
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OrderLine {
+                    sku: row.try_get("sku")?,
+                    quantity: u32::try_from(row.try_get::<i64, _>("quantity")?).unwrap_or(0),
+                    unit_price_cents: row.try_get("unit_price_cents")?,
+                    attachment: row.try_get("attachment")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DomainError::from)
+    }
+
+    async fn order_from(&self, pool: &PgPool, row: &PgRow) -> Result<Order, DomainError> {
+        let id: i64 = row.try_get("id")?;
+        let order = NewOrder {
+            message_id: row.try_get("message_id")?,
+            customer_id: row.try_get("customer_id")?,
+            sender: row.try_get("sender")?,
+            subject: row.try_get("subject")?,
+            received_at_ms: row.try_get("received_at_ms")?,
+            lines: self.lines_of(pool, id).await?,
+        };
+        Ok(Order {
+            id,
+            total_quantity: u64::try_from(row.try_get::<i64, _>("total_quantity")?).unwrap_or(0),
+            total_cents: row.try_get("total_cents")?,
+            created_at_ms: row.try_get("created_at_ms")?,
+            order,
+        })
+    }
+}
+
+#[async_trait]
+impl OrderStore for PostgresOrderStore {
+    async fn create_order(&self, order: &NewOrder) -> Result<Stored, DomainError> {
+        let result = self.insert_order(order).await;
+        self.remembered(result)
+    }
+
+    async fn record_rejection(&self, rejection: &NewRejection) -> Result<i64, DomainError> {
+        let result = self.insert_rejection(rejection).await;
+        self.remembered(result)
+    }
+
+    async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in &rows {
+            orders.push(self.order_from(pool, row).await?);
+        }
+        Ok(orders)
+    }
+
+    async fn get_order(&self, id: i64) -> Result<Option<Order>, DomainError> {
+        let pool = self.ready().await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.order_from(pool, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons FROM rejections ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Rejection {
+                    id: row.try_get("id")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    rejection: NewRejection {
+                        message_key: row.try_get("message_key")?,
+                        sender: row.try_get("sender")?,
+                        subject: row.try_get("subject")?,
+                        received_at_ms: row.try_get("received_at_ms")?,
+                        reasons: decode_reasons(row.try_get("reasons")?),
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DomainError::from)
+    }
+
+    async fn check_writable(&self) -> Result<(), DomainError> {
+        let pool = self.ready().await?;
+        sqlx::query("UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1")
+            .bind(now_ms())
+            .execute(pool)
+            .await?;
+        let failure = self.write_failure.lock_or_recover().clone();
+        match failure {
+            None => Ok(()),
+            Some(reason) => Err(DomainError::store(format!(
+                "the last order or rejection could not be stored: {reason}"
+            ))),
+        }
+    }
+}

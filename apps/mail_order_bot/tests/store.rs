@@ -1,0 +1,191 @@
+//! One conformance suite for every order store, run against SQLite (a temporary file) and
+//! PostgreSQL (a private server): one order per Message-ID — also when many writers race
+//! for it, as bots on several hosts do —, rejections once per message key, lines and totals
+//! read back as written, newest first, and migrations applied safely by instances starting
+//! at the same moment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_order_bot::{
+    NewOrder, NewRejection, OrderLine, OrderStore, PostgresOrderStore, PostgresSettings,
+    SqliteOrderStore, Stored,
+};
+use plba_contracts::Secret;
+use plba_testkit::postgres::PostgresServer;
+
+fn order(message_id: &str, sender: &str) -> NewOrder {
+    NewOrder {
+        message_id: message_id.to_owned(),
+        customer_id: "ACME".to_owned(),
+        sender: sender.to_owned(),
+        subject: Some("Order".to_owned()),
+        received_at_ms: 1_700_000_000_000,
+        lines: vec![
+            OrderLine {
+                sku: "A-1".to_owned(),
+                quantity: 2,
+                unit_price_cents: Some(150),
+                attachment: "o.csv".to_owned(),
+            },
+            OrderLine {
+                sku: "B-2".to_owned(),
+                quantity: 1,
+                unit_price_cents: None,
+                attachment: "o.csv".to_owned(),
+            },
+        ],
+    }
+}
+
+fn rejection(key: &str) -> NewRejection {
+    NewRejection {
+        message_key: key.to_owned(),
+        sender: Some("stranger@example.org".to_owned()),
+        subject: None,
+        received_at_ms: 1_700_000_000_000,
+        reasons: vec!["unknown sender".to_owned(), "no attachment".to_owned()],
+    }
+}
+
+/// The suite: `open` makes a new handle on the same store (another instance).
+async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
+    let store = open();
+    store.check_writable().await.unwrap();
+
+    let Stored::Created(id) = store
+        .create_order(&order("<1@x>", "a@acme.example"))
+        .await
+        .unwrap()
+    else {
+        panic!("a new Message-ID makes an order");
+    };
+    assert_eq!(
+        store
+            .create_order(&order("<1@x>", "a@acme.example"))
+            .await
+            .unwrap(),
+        Stored::AlreadyExists {
+            id,
+            sender: "a@acme.example".to_owned()
+        },
+        "the same Message-ID again changes nothing"
+    );
+    let read = store.get_order(id).await.unwrap().unwrap();
+    assert_eq!(read.order, order("<1@x>", "a@acme.example"));
+    assert_eq!(read.total_quantity, 3);
+    assert_eq!(
+        read.total_cents, None,
+        "a line without a price leaves the total unknown"
+    );
+    assert!(store.get_order(id + 1_000).await.unwrap().is_none());
+
+    // Many instances race for the same Message-IDs: each gets exactly one order.
+    let racers: Vec<Arc<dyn OrderStore>> = (0..4).map(|_| open()).collect();
+    let mut attempts = Vec::new();
+    for n in 0..20 {
+        for racer in &racers {
+            let racer = Arc::clone(racer);
+            attempts.push(tokio::spawn(async move {
+                racer
+                    .create_order(&order(&format!("<race-{n}@x>"), "a@acme.example"))
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut created = 0;
+    for attempt in attempts {
+        if matches!(attempt.await.unwrap(), Stored::Created(_)) {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 20, "one order per Message-ID, whoever wins");
+
+    let first = store.record_rejection(&rejection("m:1")).await.unwrap();
+    assert_eq!(
+        store.record_rejection(&rejection("m:1")).await.unwrap(),
+        first,
+        "a rejection is recorded once per message key"
+    );
+    let rejections = store.list_rejections(10).await.unwrap();
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0].rejection, rejection("m:1"));
+
+    let orders = store.list_orders(100).await.unwrap();
+    assert_eq!(orders.len(), 21);
+    assert!(orders.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(store.list_orders(5).await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.db");
+    conformance(|| Arc::new(SqliteOrderStore::open(&path).unwrap()) as Arc<dyn OrderStore>).await;
+}
+
+fn postgres_store(server: &PostgresServer) -> Arc<dyn OrderStore> {
+    let settings = PostgresSettings {
+        url: server.url(),
+        password: Some(Secret::new(server.password().to_owned())),
+        pool_size: 4,
+        statement_timeout: Duration::from_secs(10),
+    };
+    Arc::new(PostgresOrderStore::open(&settings).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conforms() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    conformance(|| postgres_store(&server)).await;
+    let tables = server.query("SELECT count(*) FROM schema_migrations");
+    assert_eq!(tables, "1", "each migration recorded once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_starting_together_migrate_once() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let starts: Vec<_> = (0..8)
+        .map(|n| {
+            let store = postgres_store(&server);
+            tokio::spawn(async move {
+                store
+                    .create_order(&order(&format!("<start-{n}@x>"), "a@acme.example"))
+                    .await
+            })
+        })
+        .collect();
+    for start in starts {
+        assert!(matches!(start.await.unwrap(), Ok(Stored::Created(_))));
+    }
+    assert_eq!(server.query("SELECT count(*) FROM orders"), "8");
+    assert_eq!(server.query("SELECT count(*) FROM schema_migrations"), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_reports_a_wrong_password_clearly() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let settings = PostgresSettings {
+        url: server.url(),
+        password: Some(Secret::new("wrong".to_owned())),
+        pool_size: 1,
+        statement_timeout: Duration::from_secs(5),
+    };
+    let store = PostgresOrderStore::open(&settings).unwrap();
+    let error = store.check_writable().await.unwrap_err();
+    let chain = plba_contracts::error_chain(&error);
+    assert!(chain.contains("password authentication failed"), "{chain}");
+    assert!(
+        !chain.contains("secret"),
+        "no password in the error: {chain}"
+    );
+}
