@@ -584,10 +584,24 @@ impl StoreConfig {
                 "is required with kind: postgres (postgres://user@host:port/database)",
             ));
         };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let Some((_, rest)) = url
+            .split_once("://")
+            .filter(|_| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        else {
             return Err(ConfigError::invalid(
                 "store.url",
                 "must start with postgres:// or postgresql://",
+            ));
+        };
+        // The URL is shown in `check-config` and may be logged: no password in it.
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+        {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "holds a password; give it as store.password_file (or in the environment) instead",
             ));
         }
         if !(1..=1_000).contains(&self.pool_size) {
@@ -741,6 +755,35 @@ mod tests {
             "{message}"
         );
         assert!(config.check().is_err());
+    }
+
+    #[test]
+    fn a_postgres_store_needs_a_url_without_a_password() {
+        let store = |url: Option<&str>| StoreConfig {
+            kind: StoreKind::Postgres,
+            url: url.map(str::to_owned),
+            ..StoreConfig::default()
+        };
+        let refusal = |config: StoreConfig| config.check().err().map(|e| e.to_string());
+        assert!(refusal(store(None)).is_some_and(|m| m.contains("store.url")));
+        assert!(
+            refusal(store(Some("mysql://db/orders"))).is_some_and(|m| m.contains("postgres://"))
+        );
+        let leaked = refusal(store(Some("postgres://bot:hunter2@db:5432/orders")));
+        assert!(
+            leaked
+                .as_deref()
+                .is_some_and(|m| m.contains("password_file") && !m.contains("hunter2")),
+            "{leaked:?}"
+        );
+        if cfg!(feature = "postgres") {
+            assert_eq!(refusal(store(Some("postgres://bot@db:5432/orders"))), None);
+            // An @ in the path or the query is not a user part.
+            assert_eq!(
+                refusal(store(Some("postgres://db/orders?user=a:b@c"))),
+                None
+            );
+        }
     }
 
     #[test]

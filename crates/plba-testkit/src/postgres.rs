@@ -7,9 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use crate::servers::{ensure_package, free_port, is_root, unavailable};
 
-/// The superuser the tests connect as, and its password.
+/// The superuser the tests connect as.
 const USER: &str = "plba";
-const PASSWORD: &str = "secret";
 /// The database every test gets.
 const DATABASE: &str = "orders";
 
@@ -38,6 +37,9 @@ fn server_bin() -> Option<PathBuf> {
 }
 
 impl PostgresServer {
+    /// The test user's password.
+    pub const PASSWORD: &'static str = "secret";
+
     /// Installs `postgresql` when missing and starts a cluster with the database `orders`;
     /// `None` only outside CI when PostgreSQL cannot be had.
     pub fn start() -> Option<Self> {
@@ -73,7 +75,7 @@ impl PostgresServer {
     /// `initdb` as the unprivileged user, with a password for TCP logins.
     fn init(&self) -> Result<(), String> {
         let pwfile = self.dir.path().join("pwfile");
-        std::fs::write(&pwfile, PASSWORD).map_err(|e| format!("cannot write pwfile: {e}"))?;
+        std::fs::write(&pwfile, Self::PASSWORD).map_err(|e| format!("cannot write pwfile: {e}"))?;
         if is_root() {
             let chowned = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -177,22 +179,38 @@ impl PostgresServer {
         Command::new(self.bin.join(program))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
             .args(args)
-            .env("PGPASSWORD", PASSWORD)
+            .env("PGPASSWORD", Self::PASSWORD)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run {program}: {e}"))
     }
 
     /// Runs `sql` in the test database and returns its rows, one per line, columns
-    /// separated by `|` (`psql -At`).
+    /// separated by `|` (`psql -At`); panics when it fails.
     pub fn query(&self, sql: &str) -> String {
-        let output = self.client("psql", &["-d", DATABASE, "-At", "-c", sql]);
+        self.try_query(DATABASE, sql)
+            .unwrap_or_else(|| panic!("psql failed on {sql:?}"))
+    }
+
+    /// Runs `sql` in `database`: its rows as [`query`](Self::query) gives them, or `None`
+    /// when it fails (a table not made yet, say).
+    pub fn try_query(&self, database: &str, sql: &str) -> Option<String> {
+        let output = self.client("psql", &["-d", database, "-At", "-c", sql]);
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// Creates another database and returns its URL (as [`url`](Self::url) does).
+    pub fn create_database(&self, name: &str) -> String {
+        let created = self.client("createdb", &[name]);
         assert!(
-            output.status.success(),
-            "psql failed on {sql:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
+            created.status.success(),
+            "createdb {name} failed: {}",
+            String::from_utf8_lossy(&created.stderr)
         );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
     }
 
     /// `postgres://plba@127.0.0.1:<port>/orders` (the password is apart: [`Self::password`]).
@@ -200,9 +218,9 @@ impl PostgresServer {
         format!("postgres://{USER}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
-    /// The test user's password.
+    /// The test user's password ([`Self::PASSWORD`]).
     pub fn password(&self) -> &'static str {
-        PASSWORD
+        Self::PASSWORD
     }
 }
 

@@ -36,6 +36,37 @@ fn lease_key(dovecot: &Dovecot) -> String {
     )
 }
 
+/// The shared servers.
+struct Servers {
+    dovecot: Dovecot,
+    redis: RedisServer,
+    pg: PostgresServer,
+}
+
+impl Servers {
+    fn start() -> Option<Self> {
+        Some(Self {
+            dovecot: Dovecot::start()?,
+            redis: RedisServer::start()?,
+            pg: PostgresServer::start()?,
+        })
+    }
+}
+
+/// How long the bots keep at a mail: deliveries of its task, and how long the lease holder
+/// waits before publishing again a mail whose task it lost sight of.
+#[derive(Clone, Copy)]
+struct Patience {
+    max_attempts: u32,
+    republish_after_ms: u64,
+}
+
+/// Retrying through any outage of the test, republishing late.
+const PERSISTENT: Patience = Patience {
+    max_attempts: 1_000,
+    republish_after_ms: 20_000,
+};
+
 /// One bot's "host": its directory, configuration and control address.
 struct Host {
     dir: PathBuf,
@@ -44,13 +75,12 @@ struct Host {
 }
 
 impl Host {
-    fn new(
-        root: &Path,
-        n: usize,
-        dovecot: &Dovecot,
-        redis: &RedisServer,
-        pg: &PostgresServer,
-    ) -> Self {
+    fn new(root: &Path, n: usize, servers: &Servers, patience: Patience) -> Self {
+        let Servers { dovecot, redis, pg } = servers;
+        let Patience {
+            max_attempts,
+            republish_after_ms,
+        } = patience;
         let dir = root.join(format!("host-{n}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("imap-password"), IMAP_USER.1).unwrap();
@@ -80,11 +110,11 @@ mail_order_bot:
     url: {redis_url}
     block_ms: 200
     visibility_timeout_ms: 3000
-    max_attempts: 1000
+    max_attempts: {max_attempts}
   source_lease:
     url: {redis_url}
     ttl_ms: {LEASE_TTL_MS}
-    republish_after_ms: 20000
+    republish_after_ms: {republish_after_ms}
   retry:
     initial_ms: 100
     max_ms: 1000
@@ -152,44 +182,40 @@ fn kill(bot: &mut AppProcess) {
 
 #[test]
 fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_database_outage() {
-    let Some(dovecot) = Dovecot::start() else {
-        return;
-    };
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let Some(mut pg) = PostgresServer::start() else {
+    let Some(mut servers) = Servers::start() else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
     let hosts: Vec<Host> = (0..3)
-        .map(|n| Host::new(root.path(), n, &dovecot, &redis, &pg))
+        .map(|n| Host::new(root.path(), n, &servers, PERSISTENT))
         .collect();
+    let Servers { dovecot, redis, pg } = &mut servers;
+    let (dovecot, redis) = (&*dovecot, &*redis);
     dovecot.append_all("INBOX", &order_mix(MAILS, "scale"));
-    let lease = lease_key(&dovecot);
+    let lease = lease_key(dovecot);
 
     // Host 0 first, so the lease holder is known; then the others.
     let mut bots: Vec<Option<AppProcess>> = vec![Some(hosts[0].start())];
     wait_until(DEADLINE, "host 0 holds the mailbox lease", || {
-        redis_get(&redis, &lease).is_some()
+        redis_get(redis, &lease).is_some()
     });
-    let holder = redis_get(&redis, &lease).unwrap();
+    let holder = redis_get(redis, &lease).unwrap();
     bots.push(Some(hosts[1].start()));
     bots.push(Some(hosts[2].start()));
 
     wait_until(DEADLINE, "a quarter of the mails done", || {
-        unseen(&dovecot) <= (MAILS * 3 / 4) as u64
+        unseen(dovecot) <= (MAILS * 3 / 4) as u64
     });
-    let left_at_first_kill = unseen(&dovecot);
+    let left_at_first_kill = unseen(dovecot);
     assert_eq!(
-        redis_get(&redis, &lease).as_ref(),
+        redis_get(redis, &lease).as_ref(),
         Some(&holder),
         "host 0 kept the lease while it worked: one scanner all along"
     );
     kill(bots[0].as_mut().unwrap());
     let killed_at = Instant::now();
     wait_until(DEADLINE, "another bot takes the mailbox over", || {
-        redis_get(&redis, &lease).is_some_and(|now| now != holder)
+        redis_get(redis, &lease).is_some_and(|now| now != holder)
     });
     let failover = killed_at.elapsed();
     assert!(
@@ -198,9 +224,9 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     );
 
     wait_until(DEADLINE, "half of the mails done", || {
-        unseen(&dovecot) <= (MAILS / 2) as u64
+        unseen(dovecot) <= (MAILS / 2) as u64
     });
-    let left_at_second_kill = unseen(&dovecot);
+    let left_at_second_kill = unseen(dovecot);
     kill(bots[1].as_mut().unwrap());
     bots[0] = Some(hosts[0].start());
     eprintln!(
@@ -213,11 +239,11 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     );
 
     wait_until(Duration::from_secs(120), "every mail seen", || {
-        unseen(&dovecot) == 0
+        unseen(dovecot) == 0
     });
     let (orders, rejections) = expected(MAILS);
     wait_until(DEADLINE, "every outcome stored", || {
-        outcomes(&pg) == (orders, rejections)
+        outcomes(pg) == (orders, rejections)
     });
     assert_eq!(
         dovecot.message_counts("INBOX"),
@@ -235,7 +261,7 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
             .all(|&n| hosts[n].ready_status() == Some(503))
     });
     assert_eq!(
-        unseen(&dovecot),
+        unseen(dovecot),
         OUTAGE_MAILS as u64,
         "no mail is marked seen while its outcome cannot be stored"
     );
@@ -243,11 +269,11 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     wait_until(
         Duration::from_secs(120),
         "every mail seen after the outage",
-        || unseen(&dovecot) == 0,
+        || unseen(dovecot) == 0,
     );
     let (outage_orders, outage_rejections) = expected(OUTAGE_MAILS);
     wait_until(DEADLINE, "every outcome stored after the outage", || {
-        outcomes(&pg) == (orders + outage_orders, rejections + outage_rejections)
+        outcomes(pg) == (orders + outage_orders, rejections + outage_rejections)
     });
     wait_until(DEADLINE, "the bots ready again", || {
         running
@@ -264,5 +290,59 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
             let (status, log) = bot.stop(DEADLINE);
             assert!(status.success(), "exit {status:?}:\n{log}");
         }
+    }
+}
+
+fn dead_letters(redis: &RedisServer) -> u64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    redis::cmd("XLEN")
+        .arg("plba:{mail}:dead")
+        .query(&mut conn)
+        .unwrap()
+}
+
+/// A task given up in the bot that does not scan (its one attempt failed: the database was
+/// down) leaves its mail unseen, and the scanning bot cannot see the giving up: it publishes
+/// the mail again once `republish_after_ms` has passed, so every mail still completes.
+#[test]
+fn a_mail_given_up_by_another_bot_is_published_again_by_the_scanner() {
+    let Some(mut servers) = Servers::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let once = Patience {
+        max_attempts: 1,
+        republish_after_ms: 3_000,
+    };
+    let hosts: Vec<Host> = (0..2)
+        .map(|n| Host::new(root.path(), n, &servers, once))
+        .collect();
+    let Servers { dovecot, redis, pg } = &mut servers;
+    let lease = lease_key(dovecot);
+    let scanner = hosts[0].start();
+    wait_until(DEADLINE, "host 0 holds the mailbox lease", || {
+        redis_get(redis, &lease).is_some()
+    });
+    let other = hosts[1].start();
+
+    pg.stop();
+    const GIVEN_UP_MAILS: usize = 100;
+    dovecot.append_all("INBOX", &order_mix(GIVEN_UP_MAILS, "given-up"));
+    wait_until(
+        DEADLINE,
+        "tasks given up while the database is down",
+        || dead_letters(redis) >= (GIVEN_UP_MAILS / 2) as u64,
+    );
+    pg.start_again();
+    wait_until(
+        Duration::from_secs(90),
+        "every mail seen, those given up elsewhere too",
+        || unseen(dovecot) == 0,
+    );
+    assert_eq!(outcomes(pg), expected(GIVEN_UP_MAILS));
+    for bot in [scanner, other] {
+        let (status, log) = bot.stop(DEADLINE);
+        assert!(status.success(), "exit {status:?}:\n{log}");
     }
 }
