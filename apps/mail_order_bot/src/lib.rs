@@ -38,6 +38,7 @@ mod samples;
 mod store;
 #[cfg(feature = "postgres")]
 mod store_postgres;
+mod store_rows;
 mod store_sqlite;
 mod table;
 

@@ -9,7 +9,8 @@ use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
 use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
-use crate::store::{OrderStore, Stored, decode_reasons, now_ms, order_columns};
+use crate::store::{OrderStore, Stored, now_ms, order_columns};
+use crate::store_rows::{line_from, order_from, rejection_from};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_orders.sql"))];
@@ -233,35 +234,15 @@ impl PostgresOrderStore {
         .fetch_all(pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(OrderLine {
-                    sku: row.try_get("sku")?,
-                    quantity: u32::try_from(row.try_get::<i64, _>("quantity")?).unwrap_or(0),
-                    unit_price_cents: row.try_get("unit_price_cents")?,
-                    attachment: row.try_get("attachment")?,
-                })
-            })
+            .map(line_from)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(DomainError::from)
     }
 
-    async fn order_from(&self, pool: &PgPool, row: &PgRow) -> Result<Order, DomainError> {
+    async fn read_order(&self, pool: &PgPool, row: &PgRow) -> Result<Order, DomainError> {
         let id: i64 = row.try_get("id")?;
-        let order = NewOrder {
-            message_id: row.try_get("message_id")?,
-            customer_id: row.try_get("customer_id")?,
-            sender: row.try_get("sender")?,
-            subject: row.try_get("subject")?,
-            received_at_ms: row.try_get("received_at_ms")?,
-            lines: self.lines_of(pool, id).await?,
-        };
-        Ok(Order {
-            id,
-            total_quantity: u64::try_from(row.try_get::<i64, _>("total_quantity")?).unwrap_or(0),
-            total_cents: row.try_get("total_cents")?,
-            created_at_ms: row.try_get("created_at_ms")?,
-            order,
-        })
+        let lines = self.lines_of(pool, id).await?;
+        Ok(order_from(row, lines)?)
     }
 }
 
@@ -289,7 +270,7 @@ impl OrderStore for PostgresOrderStore {
         .await?;
         let mut orders = Vec::with_capacity(rows.len());
         for row in &rows {
-            orders.push(self.order_from(pool, row).await?);
+            orders.push(self.read_order(pool, row).await?);
         }
         Ok(orders)
     }
@@ -305,7 +286,7 @@ impl OrderStore for PostgresOrderStore {
         .fetch_optional(pool)
         .await?;
         match row {
-            Some(row) => Ok(Some(self.order_from(pool, &row).await?)),
+            Some(row) => Ok(Some(self.read_order(pool, &row).await?)),
             None => Ok(None),
         }
     }
@@ -319,19 +300,7 @@ impl OrderStore for PostgresOrderStore {
         .fetch_all(pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(Rejection {
-                    id: row.try_get("id")?,
-                    created_at_ms: row.try_get("created_at_ms")?,
-                    rejection: NewRejection {
-                        message_key: row.try_get("message_key")?,
-                        sender: row.try_get("sender")?,
-                        subject: row.try_get("subject")?,
-                        received_at_ms: row.try_get("received_at_ms")?,
-                        reasons: decode_reasons(row.try_get("reasons")?),
-                    },
-                })
-            })
+            .map(rejection_from)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(DomainError::from)
     }

@@ -10,10 +10,11 @@ mod support;
 
 use std::path::Path;
 
-use plba_testkit::mail::MailBuilder;
 use plba_testkit::process::wait_until;
 use plba_testkit::servers::RedisServer;
-use support::{DEADLINE, control_addr, example_with_customers, listed, start_bot, wait_ready};
+use support::{
+    DEADLINE, control_addr, deliver_orders, example_with_customers, listed, start_bot, wait_ready,
+};
 
 const MAILS: usize = 200;
 /// The stream of the bot's queue (`mail`, default prefix).
@@ -111,18 +112,7 @@ fn the_redis_queue_of_the_example_handles_every_mail_and_a_stop_leaves_nothing_p
     let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
     wait_ready(&bot, addr);
 
-    let maildir = dir.path().join("data/Maildir");
-    for n in 0..MAILS {
-        let mail = MailBuilder::new("orders@acme.example", &format!("<redis-queue-{n}@x>"))
-            .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
-            .build();
-        std::fs::write(maildir.join("tmp").join(format!("m{n}")), mail).unwrap();
-        std::fs::rename(
-            maildir.join("tmp").join(format!("m{n}")),
-            maildir.join("new").join(format!("m{n}")),
-        )
-        .unwrap();
-    }
+    deliver_orders(&dir.path().join("data/Maildir"), MAILS, "redis-queue");
     let list = ["--config", config.as_str()];
     wait_until(DEADLINE, "an order for every mail", || {
         listed(dir.path(), "orders", &list, &env).len() == MAILS

@@ -9,10 +9,11 @@ mod support;
 
 use std::path::Path;
 
-use plba_testkit::mail::MailBuilder;
 use plba_testkit::otlp::{OtlpReceiver, Span, hex};
 use plba_testkit::process::wait_until;
-use support::{DEADLINE, control_addr, example_with_customers, listed, start_bot, wait_ready};
+use support::{
+    DEADLINE, control_addr, deliver_orders, example_with_customers, listed, start_bot, wait_ready,
+};
 
 const MAILS: usize = 3;
 
@@ -45,18 +46,7 @@ fn run_exporting(dir: &Path, endpoint: &str, extra: &[&str]) {
     args.push("run");
     let bot = start_bot(dir, &args, &env);
     wait_ready(&bot, addr);
-    let maildir = dir.join("data/Maildir");
-    for n in 0..MAILS {
-        let mail = MailBuilder::new("orders@acme.example", &format!("<traced-{n}@x>"))
-            .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
-            .build();
-        std::fs::write(maildir.join("tmp").join(format!("m{n}")), mail).unwrap();
-        std::fs::rename(
-            maildir.join("tmp").join(format!("m{n}")),
-            maildir.join("new").join(format!("m{n}")),
-        )
-        .unwrap();
-    }
+    deliver_orders(&dir.join("data/Maildir"), MAILS, "traced");
     let list = ["--config", config.as_str()];
     wait_until(DEADLINE, "an order for every mail", || {
         listed(dir, "orders", &list, &env).len() == MAILS

@@ -162,3 +162,21 @@ pub(crate) fn example_with_customers(customers: &str) -> String {
     );
     example.replace("  customers: {}\n", &format!("  customers:\n{customers}"))
 }
+
+/// Delivers `count` one-line ACME orders (Message-IDs `<{tag}-{n}@x>`) into the Maildir at
+/// `maildir`, each written to `tmp/` and renamed into `new/`, as an MTA delivers.
+pub(crate) fn deliver_orders(maildir: &Path, count: usize, tag: &str) {
+    for n in 0..count {
+        let mail =
+            plba_testkit::mail::MailBuilder::new("orders@acme.example", &format!("<{tag}-{n}@x>"))
+                .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+                .build();
+        let name = format!("{tag}-{n}");
+        std::fs::write(maildir.join("tmp").join(&name), mail).unwrap();
+        std::fs::rename(
+            maildir.join("tmp").join(&name),
+            maildir.join("new").join(&name),
+        )
+        .unwrap();
+    }
+}
