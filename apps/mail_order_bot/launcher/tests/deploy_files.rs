@@ -392,12 +392,17 @@ fn the_scaled_kubernetes_manifest_runs_its_replicas_on_one_mailbox_and_one_datab
     // Orders from either replica are in the one database: any replica lists them all.
     for (_, dir, config_arg, env) in &replicas {
         let args = ["--config", config_arg.as_str()];
-        assert_eq!(
-            listed(dir, "orders", &args, env).len(),
-            3,
-            "the three ACME orders"
-        );
+        let orders = listed(dir, "orders", &args, env);
+        assert_eq!(orders.len(), 3, "the three ACME orders");
         assert_eq!(listed(dir, "rejections", &args, env).len(), 4);
+        let id = orders[0]["id"].to_string();
+        let shown = cli_ok(
+            dir,
+            &["orders", "show", &id, "--json", "--config", config_arg],
+            env,
+        );
+        let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(shown, orders[0], "show answers what list listed");
     }
     assert_eq!(pg.query("SELECT count(*) FROM orders"), "3");
     for (bot, ..) in replicas {

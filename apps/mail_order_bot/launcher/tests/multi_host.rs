@@ -218,8 +218,10 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
         redis_get(redis, &lease).is_some_and(|now| now != holder)
     });
     let failover = killed_at.elapsed();
+    // The lease lapses at most its time to live after the last renewal, and another bot
+    // asks every third of it: a takeover within TTL + TTL/3, with room for scheduling.
     assert!(
-        failover <= Duration::from_millis(LEASE_TTL_MS * 3),
+        failover <= Duration::from_millis(LEASE_TTL_MS * 2),
         "failover took {failover:?} with a lease of {LEASE_TTL_MS} ms"
     );
 
