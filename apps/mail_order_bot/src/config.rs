@@ -593,11 +593,19 @@ impl StoreConfig {
                 "must start with postgres:// or postgresql://",
             ));
         };
-        // The URL is shown in `check-config` and may be logged: no password in it.
+        // The URL is shown in `check-config` and may be logged: no password in it, neither
+        // in the user part nor as a query parameter.
         let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        if authority
-            .rsplit_once('@')
-            .is_some_and(|(user, _)| user.contains(':'))
+        let query = rest.split_once('?').map_or("", |(_, query)| query);
+        let in_query = query.split('&').any(|pair| {
+            pair.split('=')
+                .next()
+                .is_some_and(|key| key.eq_ignore_ascii_case("password"))
+        });
+        if in_query
+            || authority
+                .rsplit_once('@')
+                .is_some_and(|(user, _)| user.contains(':'))
         {
             return Err(ConfigError::invalid(
                 "store.url",
@@ -783,6 +791,10 @@ mod tests {
                 refusal(store(Some("postgres://db/orders?user=a:b@c"))),
                 None
             );
+            let in_query = refusal(store(Some(
+                "postgres://bot@db/orders?sslmode=require&password=x",
+            )));
+            assert!(in_query.is_some_and(|m| m.contains("password_file")));
         }
     }
 

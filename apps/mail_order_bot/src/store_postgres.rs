@@ -87,14 +87,22 @@ impl PostgresOrderStore {
         if let Some(password) = &settings.password {
             options = options.password(password.expose());
         }
-        let timeout_ms = settings.statement_timeout.as_millis().to_string();
         options = options
-            .options([("statement_timeout", timeout_ms.as_str())])
             .application_name("mail_order_bot")
             .disable_statement_logging();
+        // Set per connection rather than as a startup option, which poolers (PgBouncer)
+        // refuse.
+        let set_timeout = format!(
+            "SET statement_timeout = {}",
+            settings.statement_timeout.as_millis()
+        );
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size.max(1))
             .acquire_timeout(settings.statement_timeout)
+            .after_connect(move |conn, _| {
+                let set_timeout = sqlx::AssertSqlSafe(set_timeout.clone());
+                Box::pin(async move { sqlx::raw_sql(set_timeout).execute(conn).await.map(drop) })
+            })
             .connect_lazy_with(options);
         Ok(Self {
             pool,
@@ -106,26 +114,29 @@ impl PostgresOrderStore {
     async fn ready(&self) -> Result<&PgPool, DomainError> {
         self.migrated
             .get_or_try_init(|| async {
+                if self.up_to_date().await? {
+                    return Ok(());
+                }
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(MIGRATION_LOCK)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+                    "CREATE TABLE IF NOT EXISTS mail_order_bot_migrations (version BIGINT PRIMARY KEY)",
                 )
                 .execute(&mut *tx)
                 .await?;
                 for (version, sql) in MIGRATIONS {
                     let applied: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM schema_migrations WHERE version = $1",
+                        "SELECT version FROM mail_order_bot_migrations WHERE version = $1",
                     )
                     .bind(version)
                     .fetch_optional(&mut *tx)
                     .await?;
                     if applied.is_none() {
                         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                        sqlx::query("INSERT INTO mail_order_bot_migrations (version) VALUES ($1)")
                             .bind(version)
                             .execute(&mut *tx)
                             .await?;
@@ -136,6 +147,25 @@ impl PostgresOrderStore {
             })
             .await?;
         Ok(&self.pool)
+    }
+
+    /// Whether every migration is applied already: then nothing is locked or created (the
+    /// CLI's reads need no CREATE right), so a read-only check goes first.
+    async fn up_to_date(&self) -> Result<bool, DomainError> {
+        let latest = MIGRATIONS.last().map_or(0, |(version, _)| *version);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM mail_order_bot_migrations")
+                .fetch_optional(&self.pool)
+                .await
+                .or_else(
+                    |error| match error.as_database_error().and_then(|e| e.code()) {
+                        // No migrations table yet (42P01: undefined table): a fresh database.
+                        Some(code) if code == "42P01" => Ok(None),
+                        _ => Err(error),
+                    },
+                )?
+                .flatten();
+        Ok(applied.is_some_and(|applied| applied >= latest))
     }
 
     /// Runs a write, remembering whether it failed, for the health check.
@@ -305,18 +335,16 @@ impl OrderStore for PostgresOrderStore {
             .map_err(DomainError::from)
     }
 
+    /// Writes the probe row. A success also clears the memory of a failed order write: the
+    /// database takes writes again (a bot that gets no mail after an outage must not stay
+    /// unready until its next mail).
     async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
         sqlx::query("UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1")
             .bind(now_ms())
             .execute(pool)
             .await?;
-        let failure = self.write_failure.lock_or_recover().clone();
-        match failure {
-            None => Ok(()),
-            Some(reason) => Err(DomainError::store(format!(
-                "the last order or rejection could not be stored: {reason}"
-            ))),
-        }
+        *self.write_failure.lock_or_recover() = None;
+        Ok(())
     }
 }

@@ -143,7 +143,7 @@ async fn postgres_conforms() {
         return;
     };
     conformance(|| postgres_store(&server)).await;
-    let tables = server.query("SELECT count(*) FROM schema_migrations");
+    let tables = server.query("SELECT count(*) FROM mail_order_bot_migrations");
     assert_eq!(tables, "1", "each migration recorded once");
 }
 
@@ -166,7 +166,10 @@ async fn postgres_instances_starting_together_migrate_once() {
         assert!(matches!(start.await.unwrap(), Ok(Stored::Created(_))));
     }
     assert_eq!(server.query("SELECT count(*) FROM orders"), "8");
-    assert_eq!(server.query("SELECT count(*) FROM schema_migrations"), "1");
+    assert_eq!(
+        server.query("SELECT count(*) FROM mail_order_bot_migrations"),
+        "1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

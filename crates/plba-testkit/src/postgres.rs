@@ -146,6 +146,9 @@ impl PostgresServer {
             self.dir.path().display()
         );
         let log = self.dir.path().join("server.log");
+        // Marked running first: a start that fails half-way may leave a server behind, and
+        // Drop stops it.
+        self.running = true;
         let started = self.pg_ctl(&[
             "-w",
             "-t",
@@ -162,7 +165,6 @@ impl PostgresServer {
             String::from_utf8_lossy(&started.stderr),
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        self.running = true;
     }
 
     /// Stops the server (fast shutdown: open transactions are rolled back, clients cut off),

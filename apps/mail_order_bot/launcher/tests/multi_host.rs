@@ -25,7 +25,7 @@ use support::{DEADLINE, control_addr, start_bot, wait_ready};
 
 const MAILS: usize = 2_000;
 const OUTAGE_MAILS: usize = 300;
-const LEASE_TTL_MS: u64 = 1_000;
+const LEASE_TTL_MS: u64 = 3_000;
 
 /// The lease key of the bots' mailbox (`<prefix>:lease:{mail-source:imap:<user>@<host>:<port>/<mailbox>}`).
 fn lease_key(dovecot: &Dovecot) -> String {
@@ -155,10 +155,36 @@ fn redis_get(redis: &RedisServer, key: &str) -> Option<String> {
     redis::cmd("GET").arg(key).query(&mut conn).unwrap()
 }
 
+/// Deliveries the queue put back for a retry so far.
+fn retried(redis: &RedisServer) -> u64 {
+    redis_hget(redis, "plba:{mail}:stats", "retried")
+}
+
+fn redis_hget(redis: &RedisServer, key: &str, field: &str) -> u64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query::<Option<u64>>(&mut conn)
+        .unwrap()
+        .unwrap_or(0)
+}
+
 fn unseen(dovecot: &Dovecot) -> u64 {
     dovecot
         .message_counts("INBOX")
         .map_or(u64::MAX, |(_, unseen)| unseen)
+}
+
+/// Orders and rejections stored so far (none before the first bot made the tables).
+fn stored(pg: &PostgresServer) -> usize {
+    pg.try_query(
+        "orders",
+        "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM rejections)",
+    )
+    .and_then(|n| n.parse().ok())
+    .unwrap_or(0)
 }
 
 /// Orders and rejections in the database.
@@ -191,8 +217,12 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
         .collect();
     let Servers { dovecot, redis, pg } = &mut servers;
     let (dovecot, redis) = (&*dovecot, &*redis);
-    dovecot.append_all("INBOX", &order_mix(MAILS, "scale"));
     let lease = lease_key(dovecot);
+    // The mails arrive in three batches, around the kills, so that each kill lands while
+    // work is waiting.
+    let mails = order_mix(MAILS, "scale");
+    let (first, rest) = mails.split_at(700);
+    let (second, third) = rest.split_at(700);
 
     // Host 0 first, so the lease holder is known; then the others.
     let mut bots: Vec<Option<AppProcess>> = vec![Some(hosts[0].start())];
@@ -203,10 +233,8 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     bots.push(Some(hosts[1].start()));
     bots.push(Some(hosts[2].start()));
 
-    wait_until(DEADLINE, "a quarter of the mails done", || {
-        unseen(dovecot) <= (MAILS * 3 / 4) as u64
-    });
-    let left_at_first_kill = unseen(dovecot);
+    dovecot.append_all("INBOX", first);
+    wait_until(DEADLINE, "the first mails done", || stored(pg) >= 200);
     assert_eq!(
         redis_get(redis, &lease).as_ref(),
         Some(&holder),
@@ -214,6 +242,8 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     );
     kill(bots[0].as_mut().unwrap());
     let killed_at = Instant::now();
+    // Nobody scans until another bot takes over: these wait for it.
+    dovecot.append_all("INBOX", second);
     wait_until(DEADLINE, "another bot takes the mailbox over", || {
         redis_get(redis, &lease).is_some_and(|now| now != holder)
     });
@@ -221,23 +251,26 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     // The lease lapses at most its time to live after the last renewal, and another bot
     // asks every third of it: a takeover within TTL + TTL/3, with room for scheduling.
     assert!(
-        failover <= Duration::from_millis(LEASE_TTL_MS * 2),
+        failover <= Duration::from_millis(LEASE_TTL_MS * 4 / 3 + 1_000),
         "failover took {failover:?} with a lease of {LEASE_TTL_MS} ms"
     );
 
-    wait_until(DEADLINE, "half of the mails done", || {
-        unseen(dovecot) <= (MAILS / 2) as u64
-    });
+    // The second kill: the new scanner, while the mails that arrived meanwhile wait.
+    let new_holder = redis_get(redis, &lease).unwrap();
+    let scanner = (1..3)
+        .find(|&n| {
+            let pid = bots[n].as_ref().unwrap().id();
+            new_holder.contains(&format!("-{pid}-"))
+        })
+        .expect("the new lease holder is one of the running bots");
     let left_at_second_kill = unseen(dovecot);
-    kill(bots[1].as_mut().unwrap());
+    assert!(left_at_second_kill > 0, "mail waits at the second kill");
+    kill(bots[scanner].as_mut().unwrap());
+    dovecot.append_all("INBOX", third);
     bots[0] = Some(hosts[0].start());
     eprintln!(
-        "multi-host: {left_at_first_kill} of {MAILS} mails unseen at the first kill, \
-         {left_at_second_kill} at the second; failover in {failover:?}"
-    );
-    assert!(
-        left_at_second_kill > 0,
-        "the second kill came after the run ended: nothing was in flight"
+        "multi-host: first failover in {failover:?}; {left_at_second_kill} mails unseen when \
+         the second scanner (host {scanner}) was killed"
     );
 
     wait_until(Duration::from_secs(120), "every mail seen", || {
@@ -254,9 +287,15 @@ fn three_bots_on_three_hosts_give_one_outcome_per_mail_through_kills_and_a_datab
     );
 
     // PostgreSQL goes down while new mail arrives.
+    let before_outage = retried(redis);
     pg.stop();
     dovecot.append_all("INBOX", &order_mix(OUTAGE_MAILS, "outage"));
-    let running: Vec<usize> = vec![0, 2];
+    let running: Vec<usize> = vec![0, 3 - scanner];
+    wait_until(
+        DEADLINE,
+        "the bots tried the new mails and retry them",
+        || retried(redis) >= before_outage + (OUTAGE_MAILS / 2) as u64,
+    );
     wait_until(DEADLINE, "the bots say they are not ready", || {
         running
             .iter()

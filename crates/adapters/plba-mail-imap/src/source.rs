@@ -82,13 +82,36 @@ impl ImapSource {
         self
     }
 
-    /// The longest the source goes without a scan: the poll interval, or sooner when a
-    /// lease must be renewed (each round renews it).
+    /// The longest the source goes without a scan.
     fn rescan_interval(&self) -> Duration {
-        let poll = Duration::from_millis(self.options.poll_interval_ms.max(10));
+        Duration::from_millis(self.options.poll_interval_ms.max(10))
+    }
+
+    /// How long to wait at most before the lease, if any, must be renewed.
+    fn renewal_slice(&self, left: Duration) -> Duration {
         match &self.lease {
-            Some(lease) => poll.min(lease.renew_interval()),
-            None => poll,
+            Some(lease) => left.min(lease.renew_interval()),
+            None => left,
+        }
+    }
+
+    /// Waits `duration` between polls, renewing the lease on the way; returns early when
+    /// the lease was lost (the caller's next round stops scanning).
+    async fn pause_renewing(&self, duration: Duration) {
+        let deadline = Instant::now() + duration;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let slice = self.renewal_slice(left);
+            tokio::time::sleep(slice).await;
+            if slice < left
+                && let Some(lease) = &self.lease
+                && !lease.hold().await
+            {
+                return;
+            }
         }
     }
 
@@ -143,14 +166,24 @@ impl ImapSource {
                 if left.is_zero() {
                     break false;
                 }
+                // Wake to renew the lease, if any, without leaving IDLE.
+                let slice = self.renewal_slice(left);
                 // Keep the interrupt handle bound: dropping it would end the wait at once.
-                let (wait, _interrupt) = handle.wait_with_timeout(left);
+                let (wait, _interrupt) = handle.wait_with_timeout(slice);
                 let outcome = tokio::select! {
                     outcome = tokio::time::timeout(idle_max, wait) => outcome,
                     () = ctx.stop_token().cancelled() => break true,
                 };
                 match outcome {
                     Ok(Ok(IdleResponse::NewData(data))) if !announces_mail(data.parsed()) => {}
+                    Ok(Ok(IdleResponse::Timeout)) if slice < left => {
+                        // A lost lease ends the wait; the next round stops scanning.
+                        if let Some(lease) = &self.lease
+                            && !lease.hold().await
+                        {
+                            break false;
+                        }
+                    }
                     Ok(Ok(_)) | Err(_) => break false,
                     Ok(Err(error)) => {
                         return Err(ImapError::Command {
@@ -356,7 +389,7 @@ impl Worker for ImapSource {
             }
             tokio::select! {
                 () = ctx.stop_token().cancelled() => break,
-                () = tokio::time::sleep(interval) => {}
+                () = self.pause_renewing(interval) => {}
             }
         }
         if let Some(mut active) = session {

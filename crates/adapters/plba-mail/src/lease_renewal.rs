@@ -21,15 +21,18 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct LeaseRenewal<'a> {
     lease: Option<&'a Arc<dyn Lease>>,
-    renewed: Instant,
+    /// When this walk last renewed the lease.
+    renewed: Option<Instant>,
 }
 
 impl<'a> LeaseRenewal<'a> {
-    /// For a walk that starts now, just after the lease was taken or renewed.
+    /// For a walk that starts now: the first [`still_held`](Self::still_held) renews the
+    /// lease, since the listing before the walk may have taken a while (a reconnect, a
+    /// slow search) and the lease may have lapsed meanwhile.
     pub fn new(lease: Option<&'a Arc<dyn Lease>>) -> Self {
         Self {
             lease,
-            renewed: Instant::now(),
+            renewed: None,
         }
     }
 
@@ -39,12 +42,15 @@ impl<'a> LeaseRenewal<'a> {
         let Some(lease) = self.lease else {
             return true;
         };
-        if self.renewed.elapsed() < lease.renew_interval() {
+        if self
+            .renewed
+            .is_some_and(|at| at.elapsed() < lease.renew_interval())
+        {
             return true;
         }
         let held = lease.hold().await;
         if held {
-            self.renewed = Instant::now();
+            self.renewed = Some(Instant::now());
         } else {
             tracing::warn!(
                 holder = lease.holder(),
