@@ -411,6 +411,10 @@ pub struct AppConfig {
     pub queue: QueueConfig,
     /// When several bot processes read one mailbox: only the lease holder polls it.
     pub source_lease: Option<SourceLeaseConfig>,
+    /// The mail source turns unhealthy (not ready) when none of its cycles — a scan, an
+    /// IDLE wait, a standby round — succeeded for this long, in milliseconds: a source that
+    /// runs but no longer reads mail is caught, not only one that stopped.
+    pub source_stale_after_ms: u64,
     /// How many mails are processed at once.
     pub workers: usize,
     /// Retry backoff for transient failures.
@@ -435,6 +439,7 @@ impl Default for AppConfig {
             source: SourceConfig::default(),
             queue: QueueConfig::default(),
             source_lease: None,
+            source_stale_after_ms: 300_000,
             workers: 128,
             retry: RetryConfig::default(),
             store: StoreConfig::default(),
@@ -484,6 +489,12 @@ impl AppConfig {
             ));
         }
         self.limits.check()?;
+        if self.source_stale_after_ms < 1_000 {
+            return Err(ConfigError::invalid(
+                "source_stale_after_ms",
+                "must be at least 1000 (a second)",
+            ));
+        }
         #[cfg(feature = "redis")]
         if let Some(lease) = &self.source_lease {
             plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
@@ -555,6 +566,10 @@ impl AppConfig {
         differs("workers", self.workers != running.workers);
         differs("retry", self.retry != running.retry);
         differs("source_lease", self.source_lease != running.source_lease);
+        differs(
+            "source_stale_after_ms",
+            self.source_stale_after_ms != running.source_stale_after_ms,
+        );
         keys
     }
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use plba_contracts::{
     ApplicationModule, Backoff, ConfigError, ConfigProvider, HealthContributor, HealthOptions,
-    HealthReport, Registry, RegistryError, TaskQueue, WorkerSpec, async_trait,
+    HealthReport, MetricsSource, Registry, RegistryError, TaskQueue, WorkerSpec, async_trait,
 };
-use plba_mail::{InFlight, MailBackend, MailTaskHandler};
+use plba_mail::{InFlight, MailBackend, MailTaskHandler, SourceLiveness};
 #[cfg(feature = "imap")]
 use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 #[cfg(feature = "maildir")]
@@ -134,6 +134,11 @@ impl ApplicationModule for MailOrderBot {
         registry.add_queue(queue.clone())?;
         let tracer = registry.tracer();
 
+        let liveness = Arc::new(SourceLiveness::new(
+            Duration::from_millis(config.source_stale_after_ms),
+            Arc::clone(&in_flight),
+        ));
+        registry.add_metrics_source(Arc::clone(&liveness) as Arc<dyn MetricsSource>)?;
         let backend: Arc<dyn MailBackend> = match &config.source {
             #[cfg(feature = "maildir")]
             SourceConfig::Maildir { maildir } => {
@@ -154,7 +159,8 @@ impl ApplicationModule for MailOrderBot {
                     queue.clone(),
                     Arc::clone(&in_flight),
                     Arc::clone(&tracer),
-                );
+                )
+                .with_liveness(Arc::clone(&liveness));
                 // Without the `redis` feature `read_rules` refused a lease.
                 #[cfg(feature = "redis")]
                 let source = match &config.source_lease {
@@ -182,7 +188,8 @@ impl ApplicationModule for MailOrderBot {
                     Arc::clone(&in_flight),
                     Arc::clone(&tracer),
                     mode,
-                );
+                )
+                .with_liveness(Arc::clone(&liveness));
                 #[cfg(feature = "redis")]
                 let source = match &config.source_lease {
                     Some(lease) => {

@@ -12,7 +12,7 @@ use plba_contracts::{
     HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
-use plba_mail::{InFlight, LeaseRenewal, MailRef};
+use plba_mail::{InFlight, LeaseRenewal, MailRef, SourceLiveness};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -46,6 +46,7 @@ pub struct ImapSource {
     connects: AtomicU64,
     mode: ImapMode,
     lease: Option<Arc<dyn Lease>>,
+    liveness: Option<Arc<SourceLiveness>>,
 }
 
 impl ImapSource {
@@ -70,6 +71,21 @@ impl ImapSource {
             connects: AtomicU64::new(0),
             mode,
             lease: None,
+            liveness: None,
+        }
+    }
+
+    /// Reports each successful cycle (a scan, an IDLE wait, a standby round without the
+    /// lease) to `liveness`, and turns unhealthy when it says the source went stale.
+    #[must_use]
+    pub fn with_liveness(mut self, liveness: Arc<SourceLiveness>) -> Self {
+        self.liveness = Some(liveness);
+        self
+    }
+
+    fn cycle_succeeded(&self, published: usize) {
+        if let Some(liveness) = &self.liveness {
+            liveness.cycle_succeeded(published);
         }
     }
 
@@ -213,8 +229,13 @@ impl ImapSource {
         }
     }
 
-    /// One poll: select, check UIDVALIDITY, search unseen, publish what is new.
-    async fn poll(&self, session: &mut ImapSession, ctx: &WorkerContext) -> Result<(), ImapError> {
+    /// One poll: select, check UIDVALIDITY, search unseen, publish what is new; returns how
+    /// many were published.
+    async fn poll(
+        &self,
+        session: &mut ImapSession,
+        ctx: &WorkerContext,
+    ) -> Result<usize, ImapError> {
         let options = &self.options;
         // Notices from before this scan are answered by it; whatever arrives from here on
         // stays queued for the IDLE that follows to see.
@@ -240,6 +261,7 @@ impl ImapSource {
         // Messages seen elsewhere (completed) leave the in-flight set.
         self.in_flight.retain(|identity| present.contains(identity));
         let mut renewal = LeaseRenewal::new(self.lease.as_ref());
+        let mut count = 0;
         for uid in uids {
             if !renewal.still_held().await {
                 break;
@@ -265,7 +287,7 @@ impl ImapSource {
                 published = self.queue.publish(task).instrument(span) => Some(published),
             };
             match published {
-                Some(Ok(())) => {}
+                Some(Ok(())) => count += 1,
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
                     tracing::warn!(error = %plba_contracts::error_chain(&error), "cannot publish a mail task; will retry on the next poll");
@@ -277,7 +299,7 @@ impl ImapSource {
                 }
             }
         }
-        Ok(())
+        Ok(count)
     }
 }
 
@@ -306,6 +328,8 @@ impl Worker for ImapSource {
                 if let Some(mut active) = session.take() {
                     let _ = timed(&self.options, "LOGOUT", active.logout()).await;
                 }
+                // Standing by is this process's part while another scans: alive.
+                self.cycle_succeeded(0);
                 self.set_outage(None);
                 self.status.set(WorkerStatus::Idle);
                 tokio::select! {
@@ -347,8 +371,9 @@ impl Worker for ImapSource {
                     polled = self.poll(active, &ctx) => polled,
                 };
                 match polled {
-                    Ok(()) => {
+                    Ok(published) => {
                         self.polls.fetch_add(1, Ordering::Relaxed);
+                        self.cycle_succeeded(published);
                     }
                     Err(error) => {
                         tracing::warn!(error = %plba_contracts::error_chain(&error), "IMAP poll failed; reconnecting");
@@ -373,6 +398,7 @@ impl Worker for ImapSource {
                 if idle_supported == Some(true) {
                     match self.idle(active, &ctx).await {
                         Ok(Some(back)) => {
+                            self.cycle_succeeded(0);
                             session = Some(back);
                             continue;
                         }
@@ -407,6 +433,9 @@ impl Worker for ImapSource {
     }
 
     fn health(&self) -> HealthReport {
+        if let Some(stale) = self.liveness.as_ref().and_then(|l| l.stale()) {
+            return HealthReport::unhealthy(stale);
+        }
         let outage = self.outage.lock_or_recover();
         match &*outage {
             None => HealthReport::Ok,

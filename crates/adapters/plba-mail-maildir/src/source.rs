@@ -13,7 +13,7 @@ use plba_contracts::{
     HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
     WorkerStatus, async_trait,
 };
-use plba_mail::{InFlight, LeaseRenewal, MailRef};
+use plba_mail::{InFlight, LeaseRenewal, MailRef, SourceLiveness};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -38,6 +38,7 @@ pub struct MaildirSource {
     last_error: Mutex<Option<String>>,
     scans: AtomicU64,
     lease: Option<Arc<dyn Lease>>,
+    liveness: Option<Arc<SourceLiveness>>,
 }
 
 impl MaildirSource {
@@ -57,7 +58,16 @@ impl MaildirSource {
             last_error: Mutex::new(None),
             scans: AtomicU64::new(0),
             lease: None,
+            liveness: None,
         }
+    }
+
+    /// Reports each successful scan to `liveness`, and turns unhealthy when it says the
+    /// source went stale.
+    #[must_use]
+    pub fn with_liveness(mut self, liveness: Arc<SourceLiveness>) -> Self {
+        self.liveness = Some(liveness);
+        self
     }
 
     /// Polls only while holding `lease`: when several processes read one mailbox, one of
@@ -251,6 +261,9 @@ impl MaildirSource {
         };
         match scanned {
             Ok(published) => {
+                if let Some(liveness) = &self.liveness {
+                    liveness.cycle_succeeded(published);
+                }
                 if published > 0 {
                     tracing::debug!(
                         maildir = self.maildir.name(),
@@ -350,6 +363,13 @@ impl Worker for MaildirSource {
     }
 
     fn health(&self) -> HealthReport {
+        if let Some(stale) = self.liveness.as_ref().and_then(|l| l.stale()) {
+            let last_error = self.last_error.lock_or_recover().clone();
+            return HealthReport::unhealthy(match last_error {
+                Some(error) => format!("{stale}; last scan failed: {error}"),
+                None => stale,
+            });
+        }
         match &*self.last_error.lock_or_recover() {
             None => HealthReport::Ok,
             Some(error) => HealthReport::degraded(format!("last scan failed: {error}")),

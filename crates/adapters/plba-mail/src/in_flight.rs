@@ -26,11 +26,17 @@ pub struct InFlight {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Each identity in flight, with when it was published.
-    identities: HashMap<String, Instant>,
+    /// Each identity in flight: when it was first published, and last.
+    identities: HashMap<String, Published>,
     /// When each identity last ended, counted in ends; pruned by `retain`.
     ended: HashMap<String, u64>,
     ends: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    first: Instant,
+    last: Instant,
 }
 
 /// The moment a scan began listing, for [`InFlight::begin_listed`].
@@ -61,17 +67,21 @@ impl InFlight {
     fn insert(&self, state: &mut State, identity: &str) -> bool {
         let now = Instant::now();
         match state.identities.get_mut(identity) {
-            Some(began)
+            Some(published)
                 if self
                     .max_age
-                    .is_some_and(|age| now.duration_since(*began) >= age) =>
+                    .is_some_and(|age| now.duration_since(published.last) >= age) =>
             {
-                *began = now;
+                published.last = now;
                 true
             }
             Some(_) => false,
             None => {
-                state.identities.insert(identity.to_owned(), now);
+                let published = Published {
+                    first: now,
+                    last: now,
+                };
+                state.identities.insert(identity.to_owned(), published);
                 true
             }
         }
@@ -105,6 +115,17 @@ impl InFlight {
     /// Whether `identity` is in flight.
     pub fn contains(&self, identity: &str) -> bool {
         self.lock().identities.contains_key(identity)
+    }
+
+    /// How long the oldest message in flight has waited since it was first published (a
+    /// message waiting for its outcome: queued, in a handler or retrying).
+    pub fn oldest_age(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.lock()
+            .identities
+            .values()
+            .map(|published| now.duration_since(published.first))
+            .max()
     }
 
     /// How many messages are in flight.

@@ -23,6 +23,7 @@ mod backend;
 mod budget;
 mod in_flight;
 mod lease_renewal;
+mod liveness;
 mod reference;
 mod task_handler;
 
@@ -30,5 +31,6 @@ pub use backend::{MailBackend, MailError, MailHandler, MailOutcome, RawMail};
 pub use budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget, Reservation};
 pub use in_flight::{InFlight, ScanMark};
 pub use lease_renewal::LeaseRenewal;
+pub use liveness::SourceLiveness;
 pub use reference::{MAIL_TASK, MailRef};
 pub use task_handler::{MailTaskHandler, OutcomeCounts};
