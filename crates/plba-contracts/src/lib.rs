@@ -52,7 +52,10 @@ pub use module::{
     ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
     WorkerFactory, WorkerSpec,
 };
-pub use queue::{DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, TaskQueue};
+pub use queue::{
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
+    QueueStats, Receipt, TaskQueue,
+};
 pub use report::{error_chain, panic_message};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;

@@ -140,6 +140,24 @@ pub struct DeadLetter {
     pub dead_at: SystemTime,
 }
 
+/// Which dead letters an operator acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadLetterSelection {
+    /// Every dead letter of the queue.
+    All,
+    /// The dead letters of this task (usually one).
+    Task(crate::TaskId),
+}
+
+/// What a replay or a purge of dead letters did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeadLetterReport {
+    /// Dead letters replayed (back in the queue, attempts reset) or purged (deleted).
+    pub done: u64,
+    /// Selected dead letters left in place: entries that are not tasks cannot be replayed.
+    pub kept: u64,
+}
+
 /// Counters and gauges of one queue, as the control plane and metrics show them.
 ///
 /// Counters (`published`, `acked`, `retried`, `dead`) count since the queue was created (for
@@ -317,5 +335,32 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// does nothing.
     async fn stop_consuming(&self) -> Result<(), QueueError> {
         Ok(())
+    }
+
+    /// Moves the selected dead letters back into the queue with a fresh attempt count, for
+    /// an operator who fixed what made them fail. The default, for backends that keep no
+    /// dead letters, refuses.
+    async fn replay_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        let _ = which;
+        Err(QueueError::Misuse {
+            queue: self.name().to_owned(),
+            reason: "this queue keeps no dead letters to replay".to_owned(),
+        })
+    }
+
+    /// Deletes the selected dead letters for good. The default refuses, as for
+    /// [`replay_dead`](Self::replay_dead).
+    async fn purge_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        let _ = which;
+        Err(QueueError::Misuse {
+            queue: self.name().to_owned(),
+            reason: "this queue keeps no dead letters to purge".to_owned(),
+        })
     }
 }

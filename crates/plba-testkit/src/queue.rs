@@ -225,6 +225,63 @@ pub async fn dead_letter_at_once_on_request(factory: &dyn QueueFactory) {
     assert_eq!(queue.stats().await.unwrap().dead, 1);
 }
 
+/// An operator replays one dead letter by its task, or all of them, or purges them: a
+/// replayed task is delivered again with its attempts reset, a purged one is gone.
+pub async fn dead_letters_are_replayed_and_purged_by_task(factory: &dyn QueueFactory) {
+    use plba_contracts::{DeadLetterReport, DeadLetterSelection};
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let mut ids = Vec::new();
+    for n in 10..13 {
+        let task = sample(n);
+        ids.push(task.id);
+        queue.publish(task).await.unwrap();
+        let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+        queue.dead_letter(delivery, "store down").await.unwrap();
+    }
+    assert_eq!(queue.dead_letters(10).await.unwrap().len(), 3);
+    let one = queue
+        .replay_dead(&DeadLetterSelection::Task(ids[1]))
+        .await
+        .unwrap();
+    assert_eq!(one, DeadLetterReport { done: 1, kept: 0 });
+    let again = within(PROMPT, "consume the replayed task", queue.consume())
+        .await
+        .unwrap();
+    assert_eq!(again.task().id, ids[1]);
+    assert_eq!(again.task().attempt, 1, "attempts start over");
+    queue.ack(again).await.unwrap();
+    let purged = queue
+        .purge_dead(&DeadLetterSelection::Task(ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(purged.done, 1);
+    let left: Vec<_> = queue
+        .dead_letters(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|letter| letter.task.id)
+        .collect();
+    assert_eq!(left, [ids[2]]);
+    assert_eq!(
+        queue
+            .purge_dead(&DeadLetterSelection::All)
+            .await
+            .unwrap()
+            .done,
+        1
+    );
+    assert_eq!(queue.stats().await.unwrap().dead, 0);
+    assert_eq!(
+        queue
+            .replay_dead(&DeadLetterSelection::Task(ids[2]))
+            .await
+            .unwrap(),
+        DeadLetterReport::default(),
+        "nothing left to replay"
+    );
+}
+
 /// A released delivery comes back at once with the attempt not charged.
 pub async fn release_does_not_charge_an_attempt(factory: &dyn QueueFactory) {
     let queue = factory.create(ConformanceSpec::default()).await;
@@ -366,6 +423,7 @@ macro_rules! task_queue_conformance {
             nack_with_delay_redelivers_after_the_delay,
             dead_letter_after_max_attempts,
             dead_letter_at_once_on_request,
+            dead_letters_are_replayed_and_purged_by_task,
             release_does_not_charge_an_attempt,
             full_queue_makes_the_producer_wait,
             cancelled_consume_loses_nothing,

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use async_channel::{Receiver, Sender, TrySendError};
 use plba_contracts::{
-    DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, Task, TaskQueue,
-    async_trait,
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
+    QueueStats, Receipt, Task, TaskQueue, async_trait,
 };
 
 use crate::options::{MemoryQueueError, MemoryQueueOptions, OverflowPolicy};
@@ -90,20 +90,16 @@ impl MemoryQueue {
         self.inner.tx.close();
     }
 
-    /// Moves every dead letter back into the queue with a fresh attempt count; returns how
-    /// many were moved. Waits for room like `publish`.
-    pub async fn replay_dead_letters(&self) -> Result<usize, QueueError> {
-        let letters: Vec<DeadLetter> = {
-            let mut dead = self.inner.lock_dead();
-            dead.drain(..).collect()
-        };
-        let count = letters.len();
-        for letter in letters {
-            let mut task = letter.task;
-            task.attempt = 0;
-            self.publish(task).await?;
-        }
-        Ok(count)
+    /// Takes the selected dead letters out of the list.
+    fn take_dead(&self, which: &DeadLetterSelection) -> Vec<DeadLetter> {
+        let mut dead = self.inner.lock_dead();
+        let (taken, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
+            dead.drain(..).partition(|letter| match which {
+                DeadLetterSelection::All => true,
+                DeadLetterSelection::Task(id) => letter.task.id == *id,
+            });
+        dead.extend(kept);
+        taken
     }
 
     fn closed(&self) -> QueueError {
@@ -281,6 +277,29 @@ impl TaskQueue for MemoryQueue {
         let dead = self.inner.lock_dead();
         Ok(dead.iter().rev().take(limit).cloned().collect())
     }
+
+    /// Waits for room like `publish`.
+    async fn replay_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        let letters = self.take_dead(which);
+        let done = letters.len() as u64;
+        for letter in letters {
+            let mut task = letter.task;
+            task.attempt = 0;
+            self.publish(task).await?;
+        }
+        Ok(DeadLetterReport { done, kept: 0 })
+    }
+
+    async fn purge_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        let done = self.take_dead(which).len() as u64;
+        Ok(DeadLetterReport { done, kept: 0 })
+    }
 }
 
 #[cfg(test)]
@@ -342,7 +361,10 @@ mod tests {
         let delivery = queue.consume().await.unwrap();
         let outcome = queue.nack(delivery, None, "boom").await.unwrap();
         assert_eq!(outcome, NackOutcome::DeadLettered);
-        assert_eq!(queue.replay_dead_letters().await.unwrap(), 1);
+        assert_eq!(
+            queue.replay_dead(&DeadLetterSelection::All).await.unwrap(),
+            DeadLetterReport { done: 1, kept: 0 }
+        );
         let delivery = queue.consume().await.unwrap();
         assert_eq!(delivery.task().attempt, 1);
         assert_eq!(queue.stats().await.unwrap().dead, 0);

@@ -11,7 +11,10 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use plba_contracts::{DeadLetter, Metadata, QueueError, Task, TaskId, error_chain};
+use plba_contracts::{
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Metadata, QueueError, Task, TaskId,
+    error_chain,
+};
 use redis::{Pipeline, Value};
 
 use crate::error::unavailable;
@@ -94,21 +97,23 @@ pub(crate) async fn list(shared: &Shared, limit: usize) -> Result<Vec<DeadLetter
 
 /// Moves every dead letter that is a task back into the queue with a fresh attempt count;
 /// corrupt entries stay (see the module doc).
-pub(crate) async fn replay(shared: &Shared) -> Result<ReplayReport, QueueError> {
+pub(crate) async fn replay(
+    shared: &Shared,
+    which: &DeadLetterSelection,
+) -> Result<DeadLetterReport, QueueError> {
     let mut conn = shared.commands.clone();
-    let entries: Value = redis::cmd("XRANGE")
-        .arg(&shared.keys.dead)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| unavailable(&shared.name, e))?;
-    let mut report = ReplayReport::default();
+    let entries = all_entries(shared, &mut conn).await?;
+    let mut report = DeadLetterReport::default();
     for entry in stream_entries(&entries) {
         let Some(Ok(mut task)) = entry.field(TASK_FIELD).map(decode) else {
-            report.kept_corrupt += 1;
+            if *which == DeadLetterSelection::All {
+                report.kept += 1;
+            }
             continue;
         };
+        if !selected(which, &task) {
+            continue;
+        }
         task.attempt = 0;
         redis::pipe()
             .atomic()
@@ -121,16 +126,69 @@ pub(crate) async fn replay(shared: &Shared) -> Result<ReplayReport, QueueError> 
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| unavailable(&shared.name, e))?;
-        report.replayed += 1;
+        report.done += 1;
     }
-    if report.kept_corrupt > 0 {
+    if report.kept > 0 {
         tracing::warn!(
             queue = %shared.name,
-            kept = report.kept_corrupt,
+            kept = report.kept,
             "corrupt dead letters cannot be replayed; they stay in the dead letters"
         );
     }
     Ok(report)
+}
+
+/// Deletes the selected dead letters (corrupt entries too, with [`DeadLetterSelection::All`]).
+pub(crate) async fn purge(
+    shared: &Shared,
+    which: &DeadLetterSelection,
+) -> Result<DeadLetterReport, QueueError> {
+    let mut conn = shared.commands.clone();
+    let entries = all_entries(shared, &mut conn).await?;
+    let ids: Vec<String> = stream_entries(&entries)
+        .into_iter()
+        .filter(|entry| match which {
+            DeadLetterSelection::All => true,
+            DeadLetterSelection::Task(_) => entry
+                .field(TASK_FIELD)
+                .map(decode)
+                .is_some_and(|task| task.is_ok_and(|task| selected(which, &task))),
+        })
+        .map(|entry| entry.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(DeadLetterReport::default());
+    }
+    let deleted: u64 = redis::cmd("XDEL")
+        .arg(&shared.keys.dead)
+        .arg(&ids)
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| unavailable(&shared.name, e))?;
+    Ok(DeadLetterReport {
+        done: deleted,
+        kept: 0,
+    })
+}
+
+fn selected(which: &DeadLetterSelection, task: &Task) -> bool {
+    match which {
+        DeadLetterSelection::All => true,
+        DeadLetterSelection::Task(id) => task.id == *id,
+    }
+}
+
+async fn all_entries(
+    shared: &Shared,
+    conn: &mut redis::aio::ConnectionManager,
+) -> Result<Value, QueueError> {
+    redis::cmd("XRANGE")
+        .arg(&shared.keys.dead)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .map_err(|e| unavailable(&shared.name, e))
 }
 
 /// A dead-letter entry as listed: its task, or a stand-in for a corrupt entry.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plba_contracts::{
-    DeadLetter, Delivery, NackOutcome, QueueError, QueueStats, Receipt, Task, TaskQueue,
-    async_trait,
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
+    QueueStats, Receipt, Task, TaskQueue, async_trait,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
@@ -149,7 +149,11 @@ impl RedisQueue {
     /// entries (see [`CORRUPT_ENTRY`](crate::CORRUPT_ENTRY)) cannot become tasks: they are
     /// skipped, counted in the report, and stay in the dead letters for an operator to read.
     pub async fn replay_dead_letters(&self) -> Result<ReplayReport, QueueError> {
-        dead::replay(&self.shared).await
+        let report = dead::replay(&self.shared, &DeadLetterSelection::All).await?;
+        Ok(ReplayReport {
+            replayed: usize::try_from(report.done).unwrap_or(usize::MAX),
+            kept_corrupt: usize::try_from(report.kept).unwrap_or(usize::MAX),
+        })
     }
 
     async fn reader(&self) -> Result<MultiplexedConnection, RedisError> {
@@ -537,6 +541,21 @@ impl TaskQueue for RedisQueue {
     /// [`CORRUPT_ENTRY`](crate::CORRUPT_ENTRY) stand-in task holding its raw bytes.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         dead::list(&self.shared, limit).await
+    }
+
+    /// Corrupt entries cannot become tasks: replaying all keeps them (counted as kept).
+    async fn replay_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        dead::replay(&self.shared, which).await
+    }
+
+    async fn purge_dead(
+        &self,
+        which: &DeadLetterSelection,
+    ) -> Result<DeadLetterReport, QueueError> {
+        dead::purge(&self.shared, which).await
     }
 
     /// Gives the read-ahead entries back to the stream (attempt unchanged), where any
