@@ -615,7 +615,7 @@ impl StoreConfig {
         let in_query = query.split('&').any(|pair| {
             pair.split('=')
                 .next()
-                .is_some_and(|key| key.eq_ignore_ascii_case("password"))
+                .is_some_and(|key| percent_decoded(key).eq_ignore_ascii_case("password"))
         });
         if in_query
             || authority
@@ -633,10 +633,11 @@ impl StoreConfig {
                 "must be between 1 and 1000",
             ));
         }
-        if self.statement_timeout_ms == 0 {
+        // PostgreSQL's own bound on statement_timeout (a 32-bit count of milliseconds).
+        if !(1..=2_147_483_647).contains(&self.statement_timeout_ms) {
             return Err(ConfigError::invalid(
                 "store.statement_timeout_ms",
-                "must be at least 1",
+                "must be between 1 and 2147483647 (PostgreSQL's limit)",
             ));
         }
         Ok(())
@@ -665,6 +666,31 @@ impl StoreConfig {
         }
         Ok(())
     }
+}
+
+/// `text` with its `%XX` escapes decoded (as a URL parser reads a query key); malformed
+/// escapes are kept as they are.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Limits {
@@ -806,10 +832,16 @@ mod tests {
                 refusal(store(Some("postgres://db/orders?user=a:b@c"))),
                 None
             );
-            let in_query = refusal(store(Some(
+            for url in [
                 "postgres://bot@db/orders?sslmode=require&password=x",
-            )));
-            assert!(in_query.is_some_and(|m| m.contains("password_file")));
+                "postgres://bot@db/orders?sslmode=disable&%70assword=x",
+            ] {
+                let in_query = refusal(store(Some(url)));
+                assert!(
+                    in_query.is_some_and(|m| m.contains("password_file")),
+                    "{url}"
+                );
+            }
         }
     }
 

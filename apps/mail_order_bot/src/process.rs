@@ -41,6 +41,10 @@ fn attachment_kind(name: &str, content_type: Option<(&str, Option<&str>)>) -> Op
 /// Longest SKU accepted: catalog keys are short; a megabyte "SKU" is hostile input.
 const MAX_SKU_CHARS: usize = 64;
 
+/// Longest Message-ID accepted, in bytes: RFC 5322's line limit. A longer one is hostile or
+/// broken, and no database index takes an unbounded key.
+const MAX_MESSAGE_ID_BYTES: usize = 998;
+
 /// Longest subject stored (longer ones are cut, marked with `…`).
 const MAX_SUBJECT_CHARS: usize = 500;
 
@@ -76,11 +80,12 @@ fn message_id_of(message: &Message<'_>) -> Option<String> {
     Some(lossless_text(id))
 }
 
-/// `bytes` as text: UTF-8 runs as they are, other bytes as `\xNN`, backslashes doubled.
+/// `bytes` as text: UTF-8 runs as they are, other bytes — and NUL, which no database text
+/// column holds — as `\xNN`, backslashes doubled.
 fn lossless_text(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
-        text.push_str(&chunk.valid().replace('\\', "\\\\"));
+        text.push_str(&chunk.valid().replace('\\', "\\\\").replace('\0', "\\x00"));
         for byte in chunk.invalid() {
             text.push_str(&format!("\\x{byte:02X}"));
         }
@@ -177,6 +182,10 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         .and_then(|addr| addr.address())
         .map(|a| a.trim().to_ascii_lowercase());
     let message_id = message_id_of(&message);
+    let too_long = message_id
+        .as_ref()
+        .is_some_and(|id| id.len() > MAX_MESSAGE_ID_BYTES);
+    let message_id = message_id.filter(|_| !too_long);
     let message_key = message_id.clone().unwrap_or_else(|| key.to_owned());
 
     let mut reasons = Reasons {
@@ -184,7 +193,11 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         max: rules.limits().max_reasons.max(1),
         dropped: 0,
     };
-    if message_id.is_none() {
+    if too_long {
+        reasons.push(format!(
+            "the Message-ID is longer than {MAX_MESSAGE_ID_BYTES} bytes (the limit of a mail header line)"
+        ));
+    } else if message_id.is_none() {
         reasons
             .push("the mail has no Message-ID, so it cannot be recorded exactly once".to_owned());
     }

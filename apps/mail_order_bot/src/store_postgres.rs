@@ -3,6 +3,7 @@
 use plba_contracts::{Secret, Unpoisoned, async_trait};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgPool, Row};
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -179,10 +180,10 @@ impl PostgresOrderStore {
         for _ in 0..RACE_RETRIES {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(INSERT_ORDER)
-                .bind(&order.message_id)
-                .bind(&order.customer_id)
-                .bind(&order.sender)
-                .bind(&order.subject)
+                .bind(text(&order.message_id))
+                .bind(text(&order.customer_id))
+                .bind(text(&order.sender))
+                .bind(order.subject.as_deref().map(text))
                 .bind(order.received_at_ms)
                 .bind(now_ms())
                 .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
@@ -206,11 +207,11 @@ impl PostgresOrderStore {
             let numbers: Vec<i64> = (1..=count)
                 .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
                 .collect();
-            let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+            let skus: Vec<Cow<'_, str>> = order.lines.iter().map(|l| text(&l.sku)).collect();
             let quantities: Vec<i64> = order.lines.iter().map(|l| i64::from(l.quantity)).collect();
             let prices: Vec<Option<i64>> = order.lines.iter().map(|l| l.unit_price_cents).collect();
-            let attachments: Vec<&str> =
-                order.lines.iter().map(|l| l.attachment.as_str()).collect();
+            let attachments: Vec<Cow<'_, str>> =
+                order.lines.iter().map(|l| text(&l.attachment)).collect();
             sqlx::query(
                 "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment)
                  SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])",
@@ -238,9 +239,9 @@ impl PostgresOrderStore {
         let pool = self.ready().await?;
         for _ in 0..RACE_RETRIES {
             let id: Option<i64> = sqlx::query_scalar(INSERT_REJECTION)
-                .bind(&rejection.message_key)
-                .bind(&rejection.sender)
-                .bind(&rejection.subject)
+                .bind(text(&rejection.message_key))
+                .bind(rejection.sender.as_deref().map(text))
+                .bind(rejection.subject.as_deref().map(text))
                 .bind(rejection.received_at_ms)
                 .bind(now_ms())
                 .bind(&reasons)
@@ -346,5 +347,15 @@ impl OrderStore for PostgresOrderStore {
             .await?;
         *self.write_failure.lock_or_recover() = None;
         Ok(())
+    }
+}
+
+/// `value` as PostgreSQL text holds it: a text column refuses NUL, which a hostile mail may
+/// carry in its subject or sender; it becomes U+FFFD rather than failing the mail forever.
+fn text(value: &str) -> Cow<'_, str> {
+    if value.contains('\0') {
+        Cow::Owned(value.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(value)
     }
 }

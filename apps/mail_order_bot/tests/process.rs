@@ -335,6 +335,24 @@ fn message_ids_that_differ_in_bytes_stay_different() {
     // A quoted local part is a Message-ID, not a missing one.
     let quoted = order(&with_raw_message_id(b"<\"order 7\"@shop.example>"), &rules);
     assert_eq!(quoted.message_id, "\"order 7\"@shop.example");
+    // NUL, which no database text column holds, is escaped like a stray byte.
+    let nul = order(&with_raw_message_id(b"<nul\0byte@rt>"), &rules);
+    assert_eq!(nul.message_id, "nul\\x00byte@rt");
+}
+
+#[test]
+fn an_overlong_message_id_is_rejected_not_stored() {
+    let rules = rules();
+    let mut id = b"<".to_vec();
+    id.extend(std::iter::repeat_n(b'x', 3_000));
+    id.extend_from_slice(b"@rt>");
+    let reasons = rejection(&with_raw_message_id(&id), &rules);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("Message-ID is longer than 998 bytes")),
+        "{reasons:?}"
+    );
 }
 
 #[test]

@@ -104,6 +104,17 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
     }
     assert_eq!(created, 20, "one order per Message-ID, whoever wins");
 
+    // Text a hostile mail may carry (NUL, which PostgreSQL text refuses) is stored anyway.
+    let mut hostile = order("<hostile@x>", "a@acme.example");
+    hostile.subject = Some("sub\0ject".to_owned());
+    let Stored::Created(hostile_id) = store.create_order(&hostile).await.unwrap() else {
+        panic!("a subject with NUL is stored");
+    };
+    assert!(store.get_order(hostile_id).await.unwrap().is_some());
+    let mut nul_rejection = rejection("m:nul");
+    nul_rejection.sender = Some("evil\0@example.org".to_owned());
+    store.record_rejection(&nul_rejection).await.unwrap();
+
     let first = store.record_rejection(&rejection("m:1")).await.unwrap();
     assert_eq!(
         store.record_rejection(&rejection("m:1")).await.unwrap(),
@@ -111,11 +122,11 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
         "a rejection is recorded once per message key"
     );
     let rejections = store.list_rejections(10).await.unwrap();
-    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections.len(), 2);
     assert_eq!(rejections[0].rejection, rejection("m:1"));
 
     let orders = store.list_orders(100).await.unwrap();
-    assert_eq!(orders.len(), 21);
+    assert_eq!(orders.len(), 22);
     assert!(orders.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     assert_eq!(store.list_orders(5).await.unwrap().len(), 5);
 }
