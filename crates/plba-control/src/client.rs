@@ -110,6 +110,36 @@ impl ControlClient {
         self.request(Method::POST, "/actions/shutdown").await
     }
 
+    /// `GET /queues/{queue}/dead-letters?limit=…`.
+    pub async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<ClientReply, ControlError> {
+        let path = format!("/queues/{queue}/dead-letters?limit={limit}");
+        self.request(Method::GET, &path).await
+    }
+
+    /// `POST /queues/{queue}/dead-letters/replay` for one task's (`task`) or all.
+    pub async fn replay_dead_letters(
+        &self,
+        queue: &str,
+        task: Option<&str>,
+    ) -> Result<ClientReply, ControlError> {
+        self.request(Method::POST, &dead_letter_path(queue, "replay", task))
+            .await
+    }
+
+    /// `POST /queues/{queue}/dead-letters/purge` for one task's (`task`) or all.
+    pub async fn purge_dead_letters(
+        &self,
+        queue: &str,
+        task: Option<&str>,
+    ) -> Result<ClientReply, ControlError> {
+        self.request(Method::POST, &dead_letter_path(queue, "purge", task))
+            .await
+    }
+
     /// Any request to `path` (which starts with `/`), with an empty body.
     pub async fn request(&self, method: Method, path: &str) -> Result<ClientReply, ControlError> {
         let url = format!("{}{path}", self.base);
@@ -149,5 +179,12 @@ impl ControlClient {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| failed(&format!("no answer within {:?}", self.timeout), None))?
+    }
+}
+
+fn dead_letter_path(queue: &str, action: &str, task: Option<&str>) -> String {
+    match task {
+        Some(task) => format!("/queues/{queue}/dead-letters/{action}?task={task}"),
+        None => format!("/queues/{queue}/dead-letters/{action}"),
     }
 }

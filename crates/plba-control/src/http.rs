@@ -292,6 +292,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
             Some(id) if !id.is_empty() && !id.contains('/') => {
                 (Method::GET, Action::Trace { id: id.to_owned() })
             }
+            _ if other.starts_with("/queues/") => queue_route(other, query)?,
             _ => {
                 return Err(Reply::error(
                     404,
@@ -309,6 +310,42 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
             "method_not_allowed",
             format!("{path} accepts {allowed} only"),
         ))
+    }
+}
+
+/// `/queues/{queue}/dead-letters` (GET), `…/dead-letters/replay` and `…/purge` (POST,
+/// `?task=ID` for one task's, all otherwise).
+fn queue_route(path: &str, query: Option<&str>) -> Result<(Method, Action), Reply> {
+    let rest = path.strip_prefix("/queues/").unwrap_or_default();
+    let mut parts = rest.split('/');
+    let (Some(queue), Some("dead-letters")) = (parts.next(), parts.next()) else {
+        return Err(Reply::error(
+            404,
+            "not_found",
+            format!("no endpoint {path:?}"),
+        ));
+    };
+    let queue = queue.to_owned();
+    let task = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("task="))
+        .map(str::to_owned);
+    match (parts.next(), parts.next()) {
+        (None, _) => Ok((
+            Method::GET,
+            Action::DeadLetters {
+                queue,
+                limit: traces_limit(query)?,
+            },
+        )),
+        (Some("replay"), None) => Ok((Method::POST, Action::ReplayDeadLetters { queue, task })),
+        (Some("purge"), None) => Ok((Method::POST, Action::PurgeDeadLetters { queue, task })),
+        _ => Err(Reply::error(
+            404,
+            "not_found",
+            format!("no endpoint {path:?}"),
+        )),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use plba_config::{ConfigurationManager, ControlConfig, ControlRole};
+use plba_contracts::{DeadLetter, DeadLetterSelection, QueueError, TaskQueue};
 use plba_core::{CoreError, RuntimeManager, RuntimeState};
 use plba_tracing::RecentTraces;
 use serde_json::{Value, json};
@@ -42,6 +43,27 @@ pub enum Action {
     Reload,
     /// Stop gracefully and let the process exit.
     Shutdown,
+    /// The newest dead letters of a queue.
+    DeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Put dead letters back in their queue, attempts reset.
+    ReplayDeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// One task's dead letters (by task id), or all of them.
+        task: Option<String>,
+    },
+    /// Delete dead letters for good.
+    PurgeDeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// One task's dead letters (by task id), or all of them.
+        task: Option<String>,
+    },
 }
 
 impl Action {
@@ -59,6 +81,9 @@ impl Action {
             Self::Start => "start",
             Self::Reload => "reload",
             Self::Shutdown => "shutdown",
+            Self::DeadLetters { .. } => "dead-letters",
+            Self::ReplayDeadLetters { .. } => "replay-dead-letters",
+            Self::PurgeDeadLetters { .. } => "purge-dead-letters",
         }
     }
 
@@ -66,7 +91,12 @@ impl Action {
     pub fn is_mutating(&self) -> bool {
         matches!(
             self,
-            Self::Stop | Self::Start | Self::Reload | Self::Shutdown
+            Self::Stop
+                | Self::Start
+                | Self::Reload
+                | Self::Shutdown
+                | Self::ReplayDeadLetters { .. }
+                | Self::PurgeDeadLetters { .. }
         )
     }
 
@@ -245,8 +275,85 @@ impl ControlPlaneService {
         }
     }
 
+    /// The queue an operator names, or the 404 that says which exist.
+    fn queue(&self, name: &str) -> Result<Arc<dyn TaskQueue>, Reply> {
+        self.runtime.queue(name).ok_or_else(|| {
+            let known: Vec<String> = self.runtime.queue_names();
+            Reply::error(
+                404,
+                "not_found",
+                format!("no queue {name:?} (queues: {})", known.join(", ")),
+            )
+        })
+    }
+
+    async fn dead_letters(&self, queue: &str, limit: usize) -> Reply {
+        let queue = match self.queue(queue) {
+            Ok(queue) => queue,
+            Err(reply) => return reply,
+        };
+        match queue.dead_letters(limit).await {
+            Ok(letters) => Reply::json(
+                200,
+                json!({
+                    "queue": queue.name(),
+                    "dead_letters": letters.iter().map(dead_letter_json).collect::<Vec<_>>(),
+                }),
+            ),
+            Err(error) => queue_error(&error),
+        }
+    }
+
+    async fn settle_dead(&self, queue: &str, task: Option<&str>, replay: bool) -> Reply {
+        let queue = match self.queue(queue) {
+            Ok(queue) => queue,
+            Err(reply) => return reply,
+        };
+        let which = match task {
+            None => DeadLetterSelection::All,
+            Some(id) => match id.parse() {
+                Ok(id) => DeadLetterSelection::Task(id),
+                Err(error) => {
+                    return Reply::error(
+                        400,
+                        "bad_request",
+                        format!("{id:?} is not a task id: {error}"),
+                    );
+                }
+            },
+        };
+        let done = if replay {
+            queue.replay_dead(&which).await
+        } else {
+            queue.purge_dead(&which).await
+        };
+        match done {
+            Ok(report) if task.is_some() && report.done == 0 => Reply::error(
+                404,
+                "not_found",
+                format!(
+                    "no dead letter of task {} in queue {:?}",
+                    task.unwrap_or_default(),
+                    queue.name()
+                ),
+            ),
+            Ok(report) => Reply::json(
+                200,
+                json!({ "queue": queue.name(), if replay { "replayed" } else { "purged" }: report.done, "kept": report.kept }),
+            ),
+            Err(error) => queue_error(&error),
+        }
+    }
+
     async fn run(&self, action: &Action) -> Reply {
         match action {
+            Action::DeadLetters { queue, limit } => self.dead_letters(queue, *limit).await,
+            Action::ReplayDeadLetters { queue, task } => {
+                self.settle_dead(queue, task.as_deref(), true).await
+            }
+            Action::PurgeDeadLetters { queue, task } => {
+                self.settle_dead(queue, task.as_deref(), false).await
+            }
             Action::Live => {
                 let probe = self.runtime.liveness().await;
                 Reply::json(
@@ -376,5 +483,35 @@ impl ControlPlaneService {
                 Reply::json(202, json!({ "shutting_down": true, "note": note }))
             }
         }
+    }
+}
+
+/// A dead letter as the API shows it: the task (payload as text when it is UTF-8), why it
+/// was given up and when.
+fn dead_letter_json(letter: &DeadLetter) -> Value {
+    let task = &letter.task;
+    let payload = std::str::from_utf8(&task.payload).ok();
+    json!({
+        "task_id": task.id.to_string(),
+        "name": task.name,
+        "attempts": task.attempt,
+        "reason": letter.reason,
+        "dead_at": letter
+            .dead_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        "payload": payload,
+        "payload_bytes": task.payload.len(),
+        "metadata": task.metadata,
+    })
+}
+
+/// A queue's failure as an answer: 503 when retrying may help, 409 otherwise.
+fn queue_error(error: &QueueError) -> Reply {
+    let chain = plba_contracts::error_chain(error);
+    if error.is_transient() {
+        Reply::error(503, "queue_unavailable", chain)
+    } else {
+        Reply::error(409, "queue_refused", chain)
     }
 }

@@ -411,6 +411,23 @@ impl RuntimeManager {
         plba_health::liveness(answered)
     }
 
+    /// The queue modules registered under `name`, for operators' actions on it (its dead
+    /// letters).
+    pub fn queue(&self, name: &str) -> Option<Arc<dyn TaskQueue>> {
+        read(&self.inner.queues)
+            .iter()
+            .find(|queue| queue.name() == name)
+            .cloned()
+    }
+
+    /// The names of the queues modules registered.
+    pub fn queue_names(&self) -> Vec<String> {
+        read(&self.inner.queues)
+            .iter()
+            .map(|queue| queue.name().to_owned())
+            .collect()
+    }
+
     /// The metrics sources modules registered (worker pools and the like).
     pub fn metrics_sources(&self) -> Vec<Arc<dyn MetricsSource>> {
         read(&self.inner.metrics).clone()

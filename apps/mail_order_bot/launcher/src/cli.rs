@@ -51,6 +51,46 @@ pub(crate) enum Command {
     Reload(Remote),
     /// Stop a running bot gracefully and let it exit.
     Shutdown(Remote),
+    /// A running bot's dead letters: work given up that an operator must act on.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadLettersCommand {
+    /// The newest dead letters, with their attempts and the last error.
+    List {
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        target: DeadLetterTarget,
+    },
+    /// Put dead letters back in their queue, attempts reset (after fixing their cause).
+    Replay(DeadLetterSelection),
+    /// Delete dead letters for good.
+    Purge(DeadLetterSelection),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeadLetterSelection {
+    /// The task whose dead letter to act on (its id, from `dead-letters list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub(crate) task: Option<String>,
+    /// Every dead letter of the queue.
+    #[arg(long)]
+    pub(crate) all: bool,
+    #[command(flatten)]
+    pub(crate) target: DeadLetterTarget,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeadLetterTarget {
+    /// The queue.
+    #[arg(long, default_value = "mail")]
+    pub(crate) queue: String,
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 #[derive(Debug, Subcommand)]

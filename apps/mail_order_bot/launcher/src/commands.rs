@@ -18,7 +18,9 @@ use plba::control::{ClientReply, ControlClient};
 #[cfg(feature = "maildir")]
 use plba_mail_maildir::Maildir;
 
-use crate::cli::{Cli, Command, Listing, OrdersCommand, RejectionsCommand, Remote};
+use crate::cli::{
+    Cli, Command, DeadLettersCommand, Listing, OrdersCommand, RejectionsCommand, Remote,
+};
 
 /// The configuration every command reads: `--config` (or, for a bare run, the embedded demo
 /// configuration), then env, then `--set`. The demo never sits under anything a user wrote
@@ -137,6 +139,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await
         }
+        Command::DeadLetters(command) => dead_letters(&source, command).await,
     }
 }
 
@@ -315,17 +318,44 @@ async fn list_rejections(store: &dyn OrderStore, listing: &Listing) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-type Call = fn(
-    Arc<ControlClient>,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<ClientReply, plba::control::ControlError>> + Send>,
->;
+async fn dead_letters(
+    source: &ConfigSource,
+    command: DeadLettersCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        DeadLettersCommand::List { limit, target } => {
+            let queue = target.queue;
+            remote_call(source, target.remote, |c| async move {
+                c.dead_letters(&queue, limit).await
+            })
+            .await
+        }
+        DeadLettersCommand::Replay(selection) => {
+            let (queue, task) = (selection.target.queue, selection.task);
+            remote_call(source, selection.target.remote, |c| async move {
+                c.replay_dead_letters(&queue, task.as_deref()).await
+            })
+            .await
+        }
+        DeadLettersCommand::Purge(selection) => {
+            let (queue, task) = (selection.target.queue, selection.task);
+            remote_call(source, selection.target.remote, |c| async move {
+                c.purge_dead_letters(&queue, task.as_deref()).await
+            })
+            .await
+        }
+    }
+}
 
-async fn remote_call(
+async fn remote_call<F, Fut>(
     source: &ConfigSource,
     remote: Remote,
-    call: Call,
-) -> anyhow::Result<ExitCode> {
+    call: F,
+) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Arc<ControlClient>) -> Fut,
+    Fut: std::future::Future<Output = Result<ClientReply, plba::control::ControlError>>,
+{
     let url = match remote.url {
         Some(url) => url,
         None => format!("http://{}", source.load()?.platform().control.bind),

@@ -1,0 +1,125 @@
+//! Failed work handled from the command line, as an operator does: the shipped example on a
+//! PostgreSQL store that goes down. An order's task exhausts its attempts and is
+//! dead-lettered; `mail_order_bot dead-letters list` shows it with its attempts and the
+//! store's error; a viewer's replay is refused; once the database is back an admin's
+//! `dead-letters replay --all` puts it back and the order is stored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::path::Path;
+
+use plba_testkit::postgres::PostgresServer;
+use plba_testkit::process::wait_until;
+use support::{
+    DEADLINE, cli, control_addr, deliver_orders, example_with_customers, listed, start_bot,
+    wait_ready,
+};
+
+/// The example with a PostgreSQL store, two attempts per task, quick retries and two
+/// control tokens (an admin and a viewer), as an operator edits it.
+fn config(dir: &Path, pg: &PostgresServer) -> String {
+    std::fs::write(dir.join("admin-token"), "admin-secret\n").unwrap();
+    std::fs::write(dir.join("viewer-token"), "viewer-secret\n").unwrap();
+    std::fs::write(dir.join("pg-password"), pg.password()).unwrap();
+    let mut text = example_with_customers("    \"@acme.example\": ACME\n");
+    for (from, to) in [
+        (
+            "    tokens: []\n",
+            "    tokens:\n      - name: ops\n        token_file: admin-token\n        role: admin\n      - name: desk\n        token_file: viewer-token\n        role: viewer\n",
+        ),
+        (
+            "  store:\n    kind: sqlite\n    sqlite_path: data/orders.db\n",
+            &format!(
+                "  store:\n    kind: postgres\n    url: {}\n    password_file: pg-password\n    statement_timeout_ms: 1000\n",
+                pg.url()
+            ),
+        ),
+        (
+            "later scan).\n    max_attempts: 5\n",
+            "later scan).\n    max_attempts: 2\n",
+        ),
+        ("    initial_ms: 1000\n", "    initial_ms: 50\n"),
+    ] {
+        assert!(text.contains(from), "the example changed: {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let path = dir.join("bot.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Runs a `dead-letters` command with `token`; its exit success and printed JSON.
+fn dead_letters(dir: &Path, config: &str, token: &str, args: &[&str]) -> (bool, serde_json::Value) {
+    let mut all = vec!["dead-letters"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--config", config]);
+    let output = cli(dir, &all, &[("PLBA_CONTROL_TOKEN", token.to_owned())]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (output.status.success(), json)
+}
+
+#[test]
+fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_recovers() {
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &pg);
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+    wait_ready(&bot, addr);
+    let url = format!("http://{addr}");
+    let with_url = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(["--url".to_owned(), url.clone()]);
+        all
+    };
+
+    pg.stop();
+    deliver_orders(&dir.path().join("data/Maildir"), 1, "dead");
+    let mut letters = serde_json::Value::Null;
+    wait_until(DEADLINE, "the order's task dead-lettered", || {
+        let args = with_url(&["list"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, json) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+        letters = json;
+        ok && letters["dead_letters"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let letter = &letters["dead_letters"][0];
+    assert_eq!(letter["attempts"], 2, "{letter}");
+    let reason = letter["reason"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "the last error is shown: {letter}");
+    let task = letter["task_id"].as_str().unwrap().to_owned();
+
+    let args = with_url(&["replay", &task]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, refused) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+    assert!(!ok, "a viewer may not replay: {refused}");
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+
+    pg.start_again();
+    let args = with_url(&["replay", "--all"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, replayed) = dead_letters(dir.path(), &config, "admin-secret", &args);
+    assert!(ok, "{replayed}");
+    assert!(replayed["replayed"].as_u64() >= Some(1), "{replayed}");
+    wait_until(DEADLINE, "the order stored", || {
+        listed(dir.path(), "orders", &["--config", &config], &env).len() == 1
+    });
+    let args = with_url(&["list"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, after) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+    assert_eq!(
+        after["dead_letters"].as_array().map(Vec::len),
+        Some(0),
+        "replayed letters leave the list: {after}"
+    );
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
