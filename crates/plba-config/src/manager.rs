@@ -47,6 +47,9 @@ impl<T: DeserializeOwned + 'static> ConfigSubscriber for SectionCheck<T> {
 /// ```
 pub struct ConfigurationManager {
     source: ConfigSource,
+    /// Settings an operator changed at run time (`key=value`, as `--set` takes them), on top
+    /// of every source and kept across reloads until the process ends.
+    runtime_overrides: Mutex<Vec<String>>,
     current: watch::Sender<Arc<ConfigSnapshot>>,
     subscribers: Mutex<Vec<(String, Arc<dyn ConfigSubscriber>)>>,
     reloading: Mutex<()>,
@@ -58,6 +61,7 @@ impl ConfigurationManager {
         let snapshot = ConfigSnapshot::build(source.merge()?, 0)?;
         Ok(Self {
             source,
+            runtime_overrides: Mutex::new(Vec::new()),
             current: watch::Sender::new(Arc::new(snapshot)),
             subscribers: Mutex::new(Vec::new()),
             reloading: Mutex::new(()),
@@ -109,8 +113,14 @@ impl ConfigurationManager {
         let _one_at_a_time = self.reloading.lock_or_recover();
         let generation = self.current.borrow().generation() + 1;
         let subscribers = self.subscribers.lock_or_recover().clone();
-        let candidate = self
-            .source
+        let source = self
+            .runtime_overrides
+            .lock_or_recover()
+            .iter()
+            .fold(self.source.clone(), |source, assignment| {
+                source.with_override(assignment.clone())
+            });
+        let candidate = source
             .merge()
             .and_then(|merged| ConfigSnapshot::build(merged, generation))
             .and_then(|mut snapshot| {
@@ -149,6 +159,35 @@ impl ConfigurationManager {
                 Err(error)
             }
         }
+    }
+
+    /// Changes one setting at run time (`log.level=debug`, as `--set` takes it) and reloads:
+    /// the change stays over later reloads until the process ends. A change the new
+    /// configuration refuses is taken back, and the error returned.
+    pub async fn set_async(
+        self: &Arc<Self>,
+        assignment: String,
+    ) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        let key = assignment
+            .split_once('=')
+            .map_or(assignment.as_str(), |(key, _)| key)
+            .to_owned();
+        let previous = {
+            let mut overrides = self.runtime_overrides.lock_or_recover();
+            let previous = overrides
+                .iter()
+                .position(|o| o.split_once('=').is_some_and(|(k, _)| k == key))
+                .map(|at| overrides.remove(at));
+            overrides.push(assignment.clone());
+            previous
+        };
+        let reloaded = self.reload_async().await;
+        if reloaded.is_err() {
+            let mut overrides = self.runtime_overrides.lock_or_recover();
+            overrides.retain(|o| *o != assignment);
+            overrides.extend(previous);
+        }
+        reloaded
     }
 
     /// [`reload`](Self::reload) on a blocking thread.

@@ -384,3 +384,39 @@ fn the_shipped_example_configuration_is_valid_and_complete() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_setting_changed_at_run_time_survives_reloads_and_a_refused_one_is_taken_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "log:\n  level: info\n");
+    let manager =
+        Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
+    let changed = manager
+        .set_async("log.level=debug".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(changed.log().level, "debug");
+    assert_eq!(
+        manager.reload().unwrap().log().level,
+        "debug",
+        "kept over a reload"
+    );
+    let refused = manager
+        .set_async("platform.tracing.sample_ratio=5".to_owned())
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(
+        manager.reload().unwrap().platform().tracing.sample_ratio,
+        1.0,
+        "the refused change is gone"
+    );
+    let back = manager
+        .set_async("log.level=warn".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        back.log().level,
+        "warn",
+        "a later change to the same key replaces it"
+    );
+}

@@ -110,6 +110,12 @@ impl ControlClient {
         self.request(Method::POST, "/actions/shutdown").await
     }
 
+    /// `POST /actions/log-level?level=…`.
+    pub async fn set_log_level(&self, level: &str) -> Result<ClientReply, ControlError> {
+        self.request(Method::POST, &format!("/actions/log-level?level={level}"))
+            .await
+    }
+
     /// `GET /queues/{queue}/dead-letters?limit=…`.
     pub async fn dead_letters(
         &self,

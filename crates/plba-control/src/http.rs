@@ -288,6 +288,20 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
         "/actions/start" => (Method::POST, Action::Start),
         "/actions/reload" => (Method::POST, Action::Reload),
         "/actions/shutdown" => (Method::POST, Action::Shutdown),
+        "/actions/log-level" => (
+            Method::POST,
+            Action::SetLogLevel {
+                level: query
+                    .unwrap_or_default()
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("level="))
+                    .filter(|level| !level.is_empty())
+                    .ok_or_else(|| {
+                        Reply::error(400, "bad_request", "give the level as ?level=debug")
+                    })?
+                    .to_owned(),
+            },
+        ),
         other => match other.strip_prefix("/traces/") {
             Some(id) if !id.is_empty() && !id.contains('/') => {
                 (Method::GET, Action::Trace { id: id.to_owned() })
@@ -409,6 +423,62 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/traces", Some("limit=5000")).unwrap(),
             Action::Traces { limit: TRACES_MAX }
+        );
+        assert_eq!(
+            route(&Method::GET, "/traces/abc", None).unwrap(),
+            Action::Trace {
+                id: "abc".to_owned()
+            }
+        );
+        assert_eq!(
+            route(&Method::POST, "/actions/log-level", Some("level=debug")).unwrap(),
+            Action::SetLogLevel {
+                level: "debug".to_owned()
+            }
+        );
+        assert_eq!(
+            route(&Method::POST, "/actions/log-level", None)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            route(&Method::GET, "/queues/mail/dead-letters", Some("limit=5")).unwrap(),
+            Action::DeadLetters {
+                queue: "mail".to_owned(),
+                limit: 5
+            }
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/queues/mail/dead-letters/replay",
+                Some("task=abc")
+            )
+            .unwrap(),
+            Action::ReplayDeadLetters {
+                queue: "mail".to_owned(),
+                task: Some("abc".to_owned())
+            }
+        );
+        assert_eq!(
+            route(&Method::POST, "/queues/mail/dead-letters/purge", None).unwrap(),
+            Action::PurgeDeadLetters {
+                queue: "mail".to_owned(),
+                task: None
+            }
+        );
+        assert_eq!(
+            route(&Method::GET, "/queues/mail/other", None)
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            route(&Method::GET, "/queues/mail/dead-letters/replay", None)
+                .unwrap_err()
+                .status,
+            405
         );
         assert_eq!(
             route(&Method::GET, "/traces/abc", None).unwrap(),

@@ -43,6 +43,11 @@ pub enum Action {
     Reload,
     /// Stop gracefully and let the process exit.
     Shutdown,
+    /// Change the log filter now (`log.level`, kept until the process ends).
+    SetLogLevel {
+        /// A level or a filter (`debug`, `info,plba_core=debug`).
+        level: String,
+    },
     /// The newest dead letters of a queue.
     DeadLetters {
         /// The queue's name.
@@ -81,6 +86,7 @@ impl Action {
             Self::Start => "start",
             Self::Reload => "reload",
             Self::Shutdown => "shutdown",
+            Self::SetLogLevel { .. } => "log-level",
             Self::DeadLetters { .. } => "dead-letters",
             Self::ReplayDeadLetters { .. } => "replay-dead-letters",
             Self::PurgeDeadLetters { .. } => "purge-dead-letters",
@@ -95,6 +101,7 @@ impl Action {
                 | Self::Start
                 | Self::Reload
                 | Self::Shutdown
+                | Self::SetLogLevel { .. }
                 | Self::ReplayDeadLetters { .. }
                 | Self::PurgeDeadLetters { .. }
         )
@@ -348,6 +355,29 @@ impl ControlPlaneService {
     async fn run(&self, action: &Action) -> Reply {
         match action {
             Action::DeadLetters { queue, limit } => self.dead_letters(queue, *limit).await,
+            Action::SetLogLevel { level } => match &self.configuration {
+                None => Reply::error(
+                    409,
+                    "no_configuration",
+                    "this runtime was not built from a configuration",
+                ),
+                Some(configuration) => {
+                    match configuration.set_async(format!("log.level={level}")).await {
+                        Ok(snapshot) => Reply::json(
+                            200,
+                            json!({
+                                "log_level": snapshot.log().level,
+                                "generation": snapshot.generation(),
+                            }),
+                        ),
+                        Err(error) => Reply::error(
+                            422,
+                            "invalid_configuration",
+                            plba_contracts::error_chain(&error),
+                        ),
+                    }
+                }
+            },
             Action::ReplayDeadLetters { queue, task } => {
                 self.settle_dead(queue, task.as_deref(), true).await
             }

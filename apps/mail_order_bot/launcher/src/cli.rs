@@ -51,6 +51,14 @@ pub(crate) enum Command {
     Reload(Remote),
     /// Stop a running bot gracefully and let it exit.
     Shutdown(Remote),
+    /// Change a running bot's log level now (kept until it exits): `debug`, or a filter
+    /// such as `info,plba_core=debug`.
+    LogLevel {
+        /// The level or filter.
+        level: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// A running bot's dead letters: work given up that an operator must act on.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),

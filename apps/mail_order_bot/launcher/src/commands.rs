@@ -140,6 +140,14 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::DeadLetters(command) => dead_letters(&source, command).await,
+        Command::LogLevel { level, remote } => {
+            remote_call(
+                &source,
+                remote,
+                |c| async move { c.set_log_level(&level).await },
+            )
+            .await
+        }
     }
 }
 

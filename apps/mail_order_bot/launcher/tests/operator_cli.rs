@@ -1,8 +1,11 @@
-//! Failed work handled from the command line, as an operator does: the shipped example on a
-//! PostgreSQL store that goes down. An order's task exhausts its attempts and is
-//! dead-lettered; `mail_order_bot dead-letters list` shows it with its attempts and the
-//! store's error; a viewer's replay is refused; once the database is back an admin's
-//! `dead-letters replay --all` puts it back and the order is stored.
+//! A running bot handled from the command line, as an operator does, on the shipped example:
+//!
+//! - failed work: on a PostgreSQL store that goes down, an order's task exhausts its
+//!   attempts and is dead-lettered; `mail_order_bot dead-letters list` shows it with its
+//!   attempts and the store's error; a viewer's replay is refused; once the database is back
+//!   an admin's `dead-letters replay --all` puts it back and the order is stored;
+//! - the log level: `mail_order_bot log-level debug` makes the running bot log at debug at
+//!   once (a viewer may not), and `log-level info` quiets it again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -119,6 +122,78 @@ fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_rec
         after["dead_letters"].as_array().map(Vec::len),
         Some(0),
         "replayed letters leave the list: {after}"
+    );
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
+
+/// The example with an admin and a viewer token, on its own SQLite store.
+fn plain_config(dir: &Path) -> String {
+    std::fs::write(dir.join("admin-token"), "admin-secret\n").unwrap();
+    std::fs::write(dir.join("viewer-token"), "viewer-secret\n").unwrap();
+    let text = example_with_customers("    \"@acme.example\": ACME\n").replacen(
+        "    tokens: []\n",
+        "    tokens:\n      - name: ops\n        token_file: admin-token\n        role: admin\n      - name: desk\n        token_file: viewer-token\n        role: viewer\n",
+        1,
+    );
+    let path = dir.join("bot.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn log_level(
+    dir: &Path,
+    config: &str,
+    url: &str,
+    token: &str,
+    level: &str,
+) -> (bool, serde_json::Value) {
+    let output = cli(
+        dir,
+        &["log-level", level, "--url", url, "--config", config],
+        &[("PLBA_CONTROL_TOKEN", token.to_owned())],
+    );
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.success(), json)
+}
+
+#[test]
+fn the_log_level_of_a_running_bot_changes_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(dir.path());
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+    wait_ready(&bot, addr);
+    let url = format!("http://{addr}");
+    let maildir = dir.path().join("data/Maildir");
+    let list = ["--config", config.as_str()];
+    deliver_orders(&maildir, 1, "quiet");
+    wait_until(DEADLINE, "the first order", || {
+        listed(dir.path(), "orders", &list, &env).len() == 1
+    });
+    assert!(
+        !bot.log().contains("DEBUG"),
+        "info by default:\n{}",
+        bot.log()
+    );
+
+    let (ok, refused) = log_level(dir.path(), &config, &url, "viewer-secret", "debug");
+    assert!(!ok && refused["error"]["code"] == "forbidden", "{refused}");
+    let (ok, changed) = log_level(dir.path(), &config, &url, "admin-secret", "debug");
+    assert!(ok, "{changed}");
+    assert_eq!(changed["log_level"], "debug", "{changed}");
+    deliver_orders(&maildir, 1, "loud");
+    wait_until(DEADLINE, "debug lines in the log", || {
+        bot.log().contains("DEBUG")
+    });
+
+    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
+    assert!(ok);
+    let (ok, invalid) = log_level(dir.path(), &config, &url, "admin-secret", "loud=;");
+    assert!(
+        !ok && invalid["error"]["code"] == "invalid_configuration",
+        "{invalid}"
     );
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
