@@ -271,6 +271,9 @@ pub struct ControlConfig {
     /// is kept for `/health/live` and `/health/ready`: other requests beyond the rest get a
     /// 503, so probes still answer however busy the control plane is.
     pub max_connections: usize,
+    /// How long a browser session lasts after signing in with a token (`POST /ui/session`),
+    /// in milliseconds.
+    pub session_ttl_ms: u64,
 }
 
 impl Default for ControlConfig {
@@ -285,6 +288,7 @@ impl Default for ControlConfig {
             request_timeout_ms: 30_000,
             body_timeout_ms: 5_000,
             max_connections: 256,
+            session_ttl_ms: 8 * 60 * 60 * 1000,
         }
     }
 }

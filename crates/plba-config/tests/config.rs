@@ -368,6 +368,7 @@ fn the_shipped_example_configuration_is_valid_and_complete() {
         "bind",
         "tokens",
         "protect_reads",
+        "session_ttl_ms",
         "max_body_bytes",
         "header_timeout_ms",
         "request_timeout_ms",

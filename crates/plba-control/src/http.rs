@@ -10,7 +10,8 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{
-    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE,
+    WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::connections::Slot;
 use crate::error::ControlError;
-use crate::service::{Action, ControlPlaneService, Reply, ReplyBody};
+use crate::service::{Action, ControlPlaneService, Credentials, Reply, ReplyBody};
 
 /// Default and largest `limit` of `/traces`.
 const TRACES_DEFAULT: usize = 50;
@@ -212,11 +213,13 @@ async fn handle(service: &ControlPlaneService, request: Request<Incoming>) -> (R
     };
     // The token is in the headers: check it before spending any time on the body, so an
     // unauthorised client cannot hold a connection by sending its body slowly.
-    let authorization = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = match service.authenticate(&action, authorization) {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let credentials = Credentials {
+        authorization: header(AUTHORIZATION.as_str()),
+        cookie: header(COOKIE.as_str()),
+        csrf: header(crate::sessions::CSRF_HEADER),
+    };
+    let caller = match service.authenticate(&action, credentials) {
         Ok(caller) => caller,
         Err(denied) => return (denied, announced),
     };
@@ -267,7 +270,10 @@ async fn handle(service: &ControlPlaneService, request: Request<Incoming>) -> (R
             );
         }
     }
-    (service.perform_as(&action, &caller).await, false)
+    (
+        service.perform_as(&action, &caller, credentials).await,
+        false,
+    )
 }
 
 fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Reply> {
@@ -288,6 +294,9 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
         "/actions/start" => (Method::POST, Action::Start),
         "/actions/reload" => (Method::POST, Action::Reload),
         "/actions/shutdown" => (Method::POST, Action::Shutdown),
+        "/ui/session" if *method == Method::POST => (Method::POST, Action::SignIn),
+        "/ui/session" => (Method::GET, Action::SessionInfo),
+        "/ui/session/end" => (Method::POST, Action::SignOut),
         "/actions/log-level" => (
             Method::POST,
             Action::SetLogLevel {
@@ -393,6 +402,12 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(cookie) = reply
+        .set_cookie
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert(SET_COOKIE, cookie);
+    }
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }

@@ -29,6 +29,7 @@ mod error;
 mod http;
 mod metrics;
 mod service;
+mod sessions;
 
 pub use client::{ClientReply, ControlClient};
 pub use error::ControlError;

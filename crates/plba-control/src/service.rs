@@ -1,6 +1,7 @@
 //! The control plane's actions, independent of HTTP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use plba_config::{ConfigurationManager, ControlConfig, ControlRole};
 use plba_contracts::{DeadLetter, DeadLetterSelection, QueueError, TaskQueue};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use crate::auth::{Caller, identify};
 use crate::connections::ConnectionLimiter;
 use crate::metrics::render_metrics_with;
+use crate::sessions::Sessions;
 
 /// What a caller asks the control plane to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,12 @@ pub enum Action {
     Reload,
     /// Stop gracefully and let the process exit.
     Shutdown,
+    /// Sign a browser in with a bearer token: a session cookie replaces the token.
+    SignIn,
+    /// The browser's session: who, which role, its CSRF token.
+    SessionInfo,
+    /// End the browser's session.
+    SignOut,
     /// Change the log filter now (`log.level`, kept until the process ends).
     SetLogLevel {
         /// A level or a filter (`debug`, `info,plba_core=debug`).
@@ -86,6 +94,9 @@ impl Action {
             Self::Start => "start",
             Self::Reload => "reload",
             Self::Shutdown => "shutdown",
+            Self::SignIn => "sign-in",
+            Self::SessionInfo => "session",
+            Self::SignOut => "sign-out",
             Self::SetLogLevel { .. } => "log-level",
             Self::DeadLetters { .. } => "dead-letters",
             Self::ReplayDeadLetters { .. } => "replay-dead-letters",
@@ -107,6 +118,11 @@ impl Action {
         )
     }
 
+    /// Whether the audit log records the action: changes, and signing in or out.
+    pub fn is_audited(&self) -> bool {
+        self.is_mutating() || matches!(self, Self::SignIn | Self::SignOut)
+    }
+
     /// Whether the action is a probe, which the connection cap keeps a reserve for.
     pub fn is_probe(&self) -> bool {
         matches!(self, Self::Live | Self::Ready)
@@ -115,6 +131,7 @@ impl Action {
     fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
         match self {
             Self::Live | Self::Ready => None,
+            Self::SignIn | Self::SessionInfo | Self::SignOut => Some(ControlRole::Viewer),
             _ if self.is_mutating() => Some(ControlRole::Admin),
             _ if protect_reads => Some(ControlRole::Viewer),
             _ => None,
@@ -136,13 +153,15 @@ pub enum ReplyBody {
     },
 }
 
-/// An answer: an HTTP-style status code and a body.
+/// An answer: an HTTP-style status code, a body, and a cookie to set when signing in or out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reply {
     /// 200, 202, 401, 403, 404, 409, 422, 503, …
     pub status: u16,
     /// The body.
     pub body: ReplyBody,
+    /// A `Set-Cookie` value.
+    pub set_cookie: Option<String>,
 }
 
 impl Reply {
@@ -150,7 +169,13 @@ impl Reply {
         Self {
             status,
             body: ReplyBody::Json(value),
+            set_cookie: None,
         }
+    }
+
+    fn with_cookie(mut self, cookie: String) -> Self {
+        self.set_cookie = Some(cookie);
+        self
     }
 
     /// The stable error shape: `{"error": {"code": …, "message": …}}`.
@@ -171,6 +196,18 @@ pub struct ControlPlaneService {
     configuration: Option<Arc<ConfigurationManager>>,
     traces: Option<Arc<RecentTraces>>,
     connections: Arc<ConnectionLimiter>,
+    sessions: Sessions,
+}
+
+/// What a request presents to identify its caller.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Credentials<'a> {
+    /// The `Authorization` header.
+    pub(crate) authorization: Option<&'a str>,
+    /// The `Cookie` header (a browser session).
+    pub(crate) cookie: Option<&'a str>,
+    /// The CSRF header of a session's request.
+    pub(crate) csrf: Option<&'a str>,
 }
 
 /// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
@@ -182,12 +219,14 @@ impl ControlPlaneService {
     /// [`with_traces`](Self::with_traces) `/traces` is empty.
     pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
         let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
+        let sessions = Sessions::new(Duration::from_millis(config.session_ttl_ms.max(1_000)));
         Self {
             runtime,
             config,
             configuration: None,
             traces: None,
             connections,
+            sessions,
         }
     }
 
@@ -218,8 +257,12 @@ impl ControlPlaneService {
     /// Performs `action` for the caller presenting `authorization` (an `Authorization`
     /// header value).
     pub async fn perform(&self, action: Action, authorization: Option<&str>) -> Reply {
-        match self.authenticate(&action, authorization) {
-            Ok(caller) => self.perform_as(&action, &caller).await,
+        let credentials = Credentials {
+            authorization,
+            ..Credentials::default()
+        };
+        match self.authenticate(&action, credentials) {
+            Ok(caller) => self.perform_as(&action, &caller, credentials).await,
             Err(denied) => denied,
         }
     }
@@ -230,13 +273,40 @@ impl ControlPlaneService {
     pub(crate) fn authenticate(
         &self,
         action: &Action,
-        authorization: Option<&str>,
+        credentials: Credentials<'_>,
     ) -> Result<Caller, Reply> {
-        let caller = identify(&self.config.tokens, authorization);
-        match self.authorize(action, &caller) {
+        let session = match credentials.authorization {
+            // A bearer token wins: the JSON API and the CLI keep using tokens.
+            Some(_) => None,
+            None => self.sessions.find(credentials.cookie),
+        };
+        let caller = match &session {
+            Some(session) => session.caller(),
+            None => identify(&self.config.tokens, credentials.authorization),
+        };
+        // Signing in takes a token, never a cookie (a session cannot renew itself).
+        let denied = if *action == Action::SignIn && session.is_some() {
+            Some(Reply::error(
+                401,
+                "unauthorized",
+                "sign in with a bearer token",
+            ))
+        } else if let Some(session) = &session
+            && (action.is_mutating() || *action == Action::SignOut)
+            && !crate::sessions::csrf_matches(session, credentials.csrf)
+        {
+            Some(Reply::error(
+                403,
+                "csrf",
+                "a change from a browser session needs its CSRF token (X-CSRF-Token)",
+            ))
+        } else {
+            self.authorize(action, &caller)
+        };
+        match denied {
             None => Ok(caller),
             Some(denied) => {
-                if action.is_mutating() {
+                if action.is_audited() {
                     tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status, "control action refused");
                 }
                 Err(denied)
@@ -245,12 +315,55 @@ impl ControlPlaneService {
     }
 
     /// Performs `action` for a caller [`authenticate`](Self::authenticate) let through.
-    pub(crate) async fn perform_as(&self, action: &Action, caller: &Caller) -> Reply {
-        let reply = self.run(action).await;
-        if action.is_mutating() {
+    pub(crate) async fn perform_as(
+        &self,
+        action: &Action,
+        caller: &Caller,
+        credentials: Credentials<'_>,
+    ) -> Reply {
+        let reply = match action {
+            Action::SignIn => self.sign_in(caller),
+            Action::SessionInfo => match self.sessions.find(credentials.cookie) {
+                Some(session) => Reply::json(
+                    200,
+                    json!({ "name": session.name, "role": session.role, "csrf": session.csrf }),
+                ),
+                None => Reply::error(401, "unauthorized", "no session: sign in first"),
+            },
+            Action::SignOut => {
+                self.sessions.close(credentials.cookie);
+                Reply::json(200, json!({ "signed_out": true })).with_cookie(format!(
+                    "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+                    crate::sessions::COOKIE
+                ))
+            }
+            _ => self.run(action).await,
+        };
+        if action.is_audited() {
             tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = reply.status, "control action");
         }
         reply
+    }
+
+    /// Opens a session for a caller that presented a valid token.
+    fn sign_in(&self, caller: &Caller) -> Reply {
+        let Caller::Known { name, role } = caller else {
+            return Reply::error(401, "unauthorized", "a valid token is required");
+        };
+        match self.sessions.open(name, *role) {
+            Ok((id, session)) => {
+                let max_age = self.sessions.lifetime().as_secs();
+                Reply::json(
+                    200,
+                    json!({ "name": session.name, "role": session.role, "csrf": session.csrf, "expires_in_seconds": max_age }),
+                )
+                .with_cookie(format!(
+                    "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
+                    crate::sessions::COOKIE
+                ))
+            }
+            Err(error) => Reply::error(500, "internal", error),
+        }
     }
 
     fn authorize(&self, action: &Action, caller: &Caller) -> Option<Reply> {
@@ -354,6 +467,10 @@ impl ControlPlaneService {
 
     async fn run(&self, action: &Action) -> Reply {
         match action {
+            // Answered in `perform_as`, which has the request's credentials.
+            Action::SignIn | Action::SessionInfo | Action::SignOut => {
+                Reply::error(500, "internal", "session actions need the request")
+            }
             Action::DeadLetters { queue, limit } => self.dead_letters(queue, *limit).await,
             Action::SetLogLevel { level } => match &self.configuration {
                 None => Reply::error(
@@ -453,6 +570,7 @@ impl ControlPlaneService {
                     content_type: METRICS_CONTENT_TYPE,
                     text: render_metrics_with(&self.runtime, self.connections.families()).await,
                 },
+                set_cookie: None,
             },
             Action::Traces { limit } => match &self.traces {
                 Some(traces) => Reply::json(200, json!({ "traces": traces.recent(*limit) })),

@@ -840,3 +840,117 @@ async fn an_authorised_slow_body_is_cut_off_by_the_body_timeout() {
     assert_eq!(upload.status_line().await, "HTTP/1.1 408 Request Timeout");
     assert_eq!(fx.runtime.state(), RuntimeState::Running);
 }
+
+/// One request with `headers` (`Name: value` lines); the status, the head and the body.
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+) -> (u16, String, serde_json::Value) {
+    let mut text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for header in headers {
+        text.push_str(header);
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    let answer = exchange(addr, &text).await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        head.to_owned(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The `name=value` of the answer's `Set-Cookie`, with its attributes.
+fn set_cookie(head: &str) -> Option<String> {
+    head.lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_with_a_token_then_acts_with_its_cookie_and_csrf_token() {
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    let bearer = |token: &str| format!("Authorization: Bearer {token}");
+
+    let (status, _, _) = request(addr, "POST", "/ui/session", &[bearer("wrong")]).await;
+    assert_eq!(status, 401, "a wrong token opens no session");
+
+    // A viewer: reads with the cookie, but may change nothing.
+    let (status, head, body) = request(addr, "POST", "/ui/session", &[bearer(VIEWER)]).await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (200, Some("viewer")),
+        "{body}"
+    );
+    let cookie = set_cookie(&head).expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let csrf = body["csrf"].as_str().unwrap().to_owned();
+    let with_cookie = format!("Cookie: {session}");
+    let (status, _, info) = request(
+        addr,
+        "GET",
+        "/ui/session",
+        std::slice::from_ref(&with_cookie),
+    )
+    .await;
+    assert_eq!((status, info["name"].as_str()), (200, Some("grafana")));
+    let (status, _, _) = request(addr, "GET", "/status", std::slice::from_ref(&with_cookie)).await;
+    assert_eq!(status, 200);
+    let forged = [with_cookie.clone(), format!("X-CSRF-Token: {csrf}")];
+    let (status, _, refused) = request(addr, "POST", "/actions/reload", &forged).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+
+    // An admin: a change needs the session's CSRF token.
+    let (_, head, body) = request(addr, "POST", "/ui/session", &[bearer(ADMIN)]).await;
+    let admin = format!(
+        "Cookie: {}",
+        set_cookie(&head).unwrap().split(';').next().unwrap()
+    );
+    let csrf = body["csrf"].as_str().unwrap().to_owned();
+    let (status, _, refused) =
+        request(addr, "POST", "/actions/stop", std::slice::from_ref(&admin)).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("csrf"))
+    );
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/actions/stop",
+        &[admin.clone(), "X-CSRF-Token: not-it".to_owned()],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let allowed = [admin.clone(), format!("X-CSRF-Token: {csrf}")];
+    let (status, _, _) = request(addr, "POST", "/actions/stop", &allowed).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = request(addr, "POST", "/actions/start", &allowed).await;
+    assert_eq!(status, 200);
+
+    // Signing out clears the cookie; the session is gone.
+    let (status, head, _) = request(addr, "POST", "/ui/session/end", &allowed).await;
+    assert_eq!(status, 200);
+    assert!(set_cookie(&head).is_some_and(|c| c.contains("Max-Age=0")));
+    let (status, _, _) = request(addr, "GET", "/ui/session", &[admin]).await;
+    assert_eq!(status, 401);
+}

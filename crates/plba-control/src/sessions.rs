@@ -1,0 +1,157 @@
+//! Browser sessions for the control plane's pages: a token is presented once, and the
+//! browser then holds a session cookie (HttpOnly, SameSite=Strict, expiring) instead of the
+//! token; every mutating request of a session must also carry its CSRF token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use plba_config::ControlRole;
+use plba_contracts::Unpoisoned;
+use tokio::time::Instant;
+
+use crate::auth::Caller;
+
+/// The session cookie's name.
+pub(crate) const COOKIE: &str = "plba_session";
+
+/// The header a session's mutating requests carry their CSRF token in.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Most sessions kept at once: signing in again and again must not grow memory.
+const MAX_SESSIONS: usize = 1_000;
+
+/// One signed-in browser.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub(crate) name: String,
+    pub(crate) role: ControlRole,
+    pub(crate) csrf: String,
+    expires: Instant,
+}
+
+impl Session {
+    pub(crate) fn caller(&self) -> Caller {
+        Caller::Known {
+            name: self.name.clone(),
+            role: self.role,
+        }
+    }
+}
+
+/// The sessions of one control plane, in memory (a restart signs everyone out).
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    by_id: Mutex<HashMap<String, Session>>,
+    lifetime: Duration,
+}
+
+impl Sessions {
+    pub(crate) fn new(lifetime: Duration) -> Self {
+        Self {
+            by_id: Mutex::new(HashMap::new()),
+            lifetime,
+        }
+    }
+
+    /// How long a session lasts from sign-in.
+    pub(crate) fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// Opens a session for `name` with `role`; its id (for the cookie) and the session.
+    pub(crate) fn open(&self, name: &str, role: ControlRole) -> Result<(String, Session), String> {
+        let id = random_token()?;
+        let session = Session {
+            name: name.to_owned(),
+            role,
+            csrf: random_token()?,
+            expires: Instant::now() + self.lifetime,
+        };
+        let mut by_id = self.by_id.lock_or_recover();
+        let now = Instant::now();
+        by_id.retain(|_, s| s.expires > now);
+        if by_id.len() >= MAX_SESSIONS
+            && let Some(oldest) = by_id
+                .iter()
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(id, _)| id.clone())
+        {
+            by_id.remove(&oldest);
+        }
+        by_id.insert(id.clone(), session.clone());
+        Ok((id, session))
+    }
+
+    /// The live session of a `Cookie` header, if any.
+    pub(crate) fn find(&self, cookie_header: Option<&str>) -> Option<Session> {
+        let id = session_id(cookie_header?)?;
+        let by_id = self.by_id.lock_or_recover();
+        by_id
+            .get(id)
+            .filter(|s| s.expires > Instant::now())
+            .cloned()
+    }
+
+    /// Ends the session of a `Cookie` header.
+    pub(crate) fn close(&self, cookie_header: Option<&str>) {
+        if let Some(id) = cookie_header.and_then(session_id) {
+            self.by_id.lock_or_recover().remove(id);
+        }
+    }
+}
+
+/// The session id in a `Cookie` header (`a=1; plba_session=…; b=2`).
+fn session_id(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// 32 random bytes from the operating system, hex-encoded.
+fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a session: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares a presented CSRF token with the session's, in time that does not depend on
+/// where they differ.
+pub(crate) fn csrf_matches(session: &Session, presented: Option<&str>) -> bool {
+    let Some(presented) = presented else {
+        return false;
+    };
+    let (a, b) = (session.csrf.as_bytes(), presented.as_bytes());
+    let mut difference = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    difference == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_is_found_by_its_cookie_until_it_expires_or_ends() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let (id, session) = sessions.open("ops", ControlRole::Admin).unwrap();
+        assert_ne!(id, session.csrf, "the cookie and the CSRF token differ");
+        let cookie = format!("other=1; {COOKIE}={id}");
+        assert_eq!(sessions.find(Some(&cookie)).unwrap().name, "ops");
+        assert!(sessions.find(Some("plba_session=guess")).is_none());
+        assert!(csrf_matches(&session, Some(&session.csrf)));
+        assert!(!csrf_matches(&session, Some("nope")));
+        assert!(!csrf_matches(&session, None));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(sessions.find(Some(&cookie)).is_none(), "expired");
+        let (id, _) = sessions.open("ops", ControlRole::Viewer).unwrap();
+        let cookie = format!("{COOKIE}={id}");
+        sessions.close(Some(&cookie));
+        assert!(sessions.find(Some(&cookie)).is_none(), "signed out");
+    }
+}
