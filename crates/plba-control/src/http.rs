@@ -10,8 +10,8 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{
-    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE,
-    WWW_AUTHENTICATE,
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HeaderValue,
+    RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -294,6 +294,11 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
         "/actions/start" => (Method::POST, Action::Start),
         "/actions/reload" => (Method::POST, Action::Reload),
         "/actions/shutdown" => (Method::POST, Action::Shutdown),
+        "/config" => (Method::GET, Action::Config),
+        "/ui" => (Method::GET, crate::ui::asset("index.html")),
+        "/ui/app.js" => (Method::GET, crate::ui::asset("app.js")),
+        "/ui/app.css" => (Method::GET, crate::ui::asset("app.css")),
+        "/audit" => (Method::GET, Action::Audit),
         "/ui/session" if *method == Method::POST => (Method::POST, Action::SignIn),
         "/ui/session" => (Method::GET, Action::SessionInfo),
         "/ui/session/end" => (Method::POST, Action::SignOut),
@@ -407,6 +412,14 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
         .and_then(|c| HeaderValue::from_str(&c).ok())
     {
         headers.insert(SET_COOKIE, cookie);
+    }
+    // The console: its own files only, never framed, no type sniffing.
+    if content_type.starts_with("text/html") {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+        );
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -30,6 +30,7 @@ mod http;
 mod metrics;
 mod service;
 mod sessions;
+mod ui;
 
 pub use client::{ClientReply, ControlClient};
 pub use error::ControlError;

@@ -45,6 +45,17 @@ pub enum Action {
     Reload,
     /// Stop gracefully and let the process exit.
     Shutdown,
+    /// A file of the console (`/ui`): its page, script or style sheet.
+    UiAsset {
+        /// The content type.
+        content_type: &'static str,
+        /// The file, embedded in the binary.
+        text: &'static str,
+    },
+    /// The effective configuration, secrets redacted, with its generation.
+    Config,
+    /// The recent audited actions: who, what, when, and the answer.
+    Audit,
     /// Sign a browser in with a bearer token: a session cookie replaces the token.
     SignIn,
     /// The browser's session: who, which role, its CSRF token.
@@ -94,6 +105,9 @@ impl Action {
             Self::Start => "start",
             Self::Reload => "reload",
             Self::Shutdown => "shutdown",
+            Self::UiAsset { .. } => "ui",
+            Self::Config => "config",
+            Self::Audit => "audit",
             Self::SignIn => "sign-in",
             Self::SessionInfo => "session",
             Self::SignOut => "sign-out",
@@ -130,8 +144,12 @@ impl Action {
 
     fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
         match self {
-            Self::Live | Self::Ready => None,
-            Self::SignIn | Self::SessionInfo | Self::SignOut => Some(ControlRole::Viewer),
+            // The console's files hold no data: the page asks for a session itself.
+            Self::Live | Self::Ready | Self::UiAsset { .. } => None,
+            // The configuration and who did what are never open to anonymous callers.
+            Self::SignIn | Self::SessionInfo | Self::SignOut | Self::Config | Self::Audit => {
+                Some(ControlRole::Viewer)
+            }
             _ if self.is_mutating() => Some(ControlRole::Admin),
             _ if protect_reads => Some(ControlRole::Viewer),
             _ => None,
@@ -197,6 +215,33 @@ pub struct ControlPlaneService {
     traces: Option<Arc<RecentTraces>>,
     connections: Arc<ConnectionLimiter>,
     sessions: Sessions,
+    audit: AuditLog,
+}
+
+/// The most recent audited actions, for the audit page (the log has them all).
+#[derive(Debug, Default)]
+struct AuditLog(std::sync::Mutex<std::collections::VecDeque<Value>>);
+
+/// Most audit entries kept in memory.
+const AUDIT_KEPT: usize = 200;
+
+impl AuditLog {
+    fn record(&self, who: &str, action: &str, status: u16) {
+        use plba_contracts::Unpoisoned;
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut entries = self.0.lock_or_recover();
+        if entries.len() == AUDIT_KEPT {
+            entries.pop_front();
+        }
+        entries.push_back(json!({ "at": at, "who": who, "action": action, "status": status }));
+    }
+
+    fn newest_first(&self) -> Vec<Value> {
+        use plba_contracts::Unpoisoned;
+        self.0.lock_or_recover().iter().rev().cloned().collect()
+    }
 }
 
 /// What a request presents to identify its caller.
@@ -227,6 +272,7 @@ impl ControlPlaneService {
             traces: None,
             connections,
             sessions,
+            audit: AuditLog::default(),
         }
     }
 
@@ -307,6 +353,8 @@ impl ControlPlaneService {
             None => Ok(caller),
             Some(denied) => {
                 if action.is_audited() {
+                    self.audit
+                        .record(caller.audit_name(), action.name(), denied.status);
                     tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status, "control action refused");
                 }
                 Err(denied)
@@ -340,6 +388,8 @@ impl ControlPlaneService {
             _ => self.run(action).await,
         };
         if action.is_audited() {
+            self.audit
+                .record(caller.audit_name(), action.name(), reply.status);
             tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = reply.status, "control action");
         }
         reply
@@ -467,6 +517,33 @@ impl ControlPlaneService {
 
     async fn run(&self, action: &Action) -> Reply {
         match action {
+            Action::Config => match &self.configuration {
+                None => Reply::error(
+                    409,
+                    "no_configuration",
+                    "this runtime was not built from a configuration",
+                ),
+                Some(configuration) => {
+                    let current = configuration.current();
+                    Reply::json(
+                        200,
+                        json!({
+                            "generation": current.generation(),
+                            "restart_required": current.restart_required(),
+                            "config": current.redacted(),
+                        }),
+                    )
+                }
+            },
+            Action::Audit => Reply::json(200, json!({ "audit": self.audit.newest_first() })),
+            Action::UiAsset { content_type, text } => Reply {
+                status: 200,
+                body: ReplyBody::Text {
+                    content_type,
+                    text: (*text).to_owned(),
+                },
+                set_cookie: None,
+            },
             // Answered in `perform_as`, which has the request's credentials.
             Action::SignIn | Action::SessionInfo | Action::SignOut => {
                 Reply::error(500, "internal", "session actions need the request")

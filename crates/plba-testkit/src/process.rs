@@ -112,32 +112,47 @@ pub struct HttpReply {
     pub status: u16,
     /// The body, as text.
     pub body: String,
+    /// The status line and headers, as text.
+    pub head: String,
+}
+
+impl HttpReply {
+    /// The value of header `name` (case-insensitive), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
 }
 
 /// `GET path` on `addr`; `Err` when nothing answers.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpReply> {
-    http(addr, "GET", path, None)
+    http_request(addr, "GET", path, &[])
 }
 
 /// `POST path` on `addr` with a bearer token, no body.
 pub fn http_post(addr: SocketAddr, path: &str, token: &str) -> std::io::Result<HttpReply> {
-    http(addr, "POST", path, Some(token))
+    let auth = format!("Bearer {token}");
+    http_request(addr, "POST", path, &[("Authorization", auth.as_str())])
 }
 
-fn http(
+/// `method path` on `addr` with `headers` and no body, as a browser or a script sends it.
+pub fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
-    token: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> std::io::Result<HttpReply> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -156,7 +171,11 @@ fn http(
     } else {
         body.to_owned()
     };
-    Ok(HttpReply { status, body })
+    Ok(HttpReply {
+        status,
+        body,
+        head: head.to_owned(),
+    })
 }
 
 fn dechunk(mut body: &str) -> String {

@@ -198,3 +198,98 @@ fn the_log_level_of_a_running_bot_changes_from_the_cli() {
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
 }
+
+/// The console as a browser meets it: the page and its script from the bot itself (no other
+/// origin), a sign-in that trades the token for a session cookie, the effective
+/// configuration with the token redacted, the audit with the sign-in, and a change refused
+/// without the session's CSRF token.
+#[test]
+fn the_console_is_served_by_the_bot_and_a_browser_session_reads_and_acts() {
+    use plba_testkit::process::http_request;
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(dir.path());
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+    wait_ready(&bot, addr);
+
+    let page = http_request(addr, "GET", "/ui", &[]).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<script src=\"/ui/app.js\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("default-src 'self'")),
+        "{}",
+        page.head
+    );
+    let script = http_request(addr, "GET", "/ui/app.js", &[]).unwrap();
+    assert_eq!(script.status, 200);
+    assert!(script.body.contains("/ui/session"));
+    assert!(
+        !script.body.contains("http://") && !script.body.contains("https://"),
+        "nothing is loaded from elsewhere"
+    );
+
+    let signed_in = http_request(
+        addr,
+        "POST",
+        "/ui/session",
+        &[("Authorization", "Bearer admin-secret")],
+    )
+    .unwrap();
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let session: serde_json::Value = serde_json::from_str(&signed_in.body).unwrap();
+    let csrf = session["csrf"].as_str().unwrap().to_owned();
+
+    let effective = http_request(addr, "GET", "/config", &[("Cookie", cookie.as_str())]).unwrap();
+    assert_eq!(effective.status, 200, "{}", effective.body);
+    assert!(
+        effective.body.contains("@acme.example"),
+        "{}",
+        effective.body
+    );
+    assert!(
+        !effective.body.contains("admin-secret"),
+        "tokens are redacted: {}",
+        effective.body
+    );
+    let audit = http_request(addr, "GET", "/audit", &[("Cookie", cookie.as_str())]).unwrap();
+    assert!(
+        audit.body.contains("\"sign-in\"") && audit.body.contains("\"ops\""),
+        "{}",
+        audit.body
+    );
+    let anonymous = http_request(addr, "GET", "/audit", &[]).unwrap();
+    assert_eq!(
+        anonymous.status, 401,
+        "the audit is not for anonymous callers"
+    );
+
+    let forged = http_request(
+        addr,
+        "POST",
+        "/actions/reload",
+        &[("Cookie", cookie.as_str())],
+    )
+    .unwrap();
+    assert_eq!(forged.status, 403, "no CSRF token: {}", forged.body);
+    let reload = http_request(
+        addr,
+        "POST",
+        "/actions/reload",
+        &[("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())],
+    )
+    .unwrap();
+    assert_eq!(reload.status, 200, "{}", reload.body);
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}

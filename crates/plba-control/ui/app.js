@@ -1,0 +1,261 @@
+// The PLBA console: plain JavaScript over the control plane's JSON API. Signing in trades a
+// token for a session cookie (HttpOnly: this script never sees it); changes carry the
+// session's CSRF token. Data is always written with textContent, never as HTML.
+"use strict";
+
+const state = { session: null, previous: null, timer: null };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function table(headers, rows) {
+  const wrap = el("div", null, "table");
+  const t = el("table");
+  const head = el("tr");
+  headers.forEach((h) => head.appendChild(el("th", h)));
+  t.appendChild(head);
+  rows.forEach((cells) => {
+    const tr = el("tr");
+    cells.forEach((cell) => {
+      const td = el("td");
+      if (cell instanceof Node) td.appendChild(cell);
+      else td.textContent = cell === undefined || cell === null ? "–" : String(cell);
+      tr.appendChild(td);
+    });
+    t.appendChild(tr);
+  });
+  wrap.appendChild(t);
+  return wrap;
+}
+
+function badge(value) {
+  return el("span", value, "state-" + String(value).toLowerCase());
+}
+
+async function api(method, path) {
+  const headers = {};
+  if (method !== "GET" && state.session) headers["X-CSRF-Token"] = state.session.csrf;
+  const response = await fetch(path, { method, headers, credentials: "same-origin" });
+  let body = null;
+  try { body = await response.json(); } catch (_) { body = null; }
+  if (response.status === 401) { showSignIn(); }
+  return { status: response.status, body };
+}
+
+function say(text, isError) {
+  const m = $("message");
+  m.textContent = text || "";
+  m.className = isError ? "message error" : "message";
+}
+
+function isAdmin() { return state.session && state.session.role === "admin"; }
+
+function button(label, action) {
+  const b = el("button", label);
+  b.type = "button";
+  b.addEventListener("click", action);
+  return b;
+}
+
+async function overview(content) {
+  const [status, health] = await Promise.all([api("GET", "/status"), api("GET", "/health")]);
+  const s = status.body || {};
+  content.appendChild(table(["state", "uptime", "version", "configuration generation"], [[
+    badge(s.state), s.uptime_seconds ? Math.round(s.uptime_seconds) + " s" : "–", s.version, s.config_generation,
+  ]]));
+  const contributors = (health.body && health.body.contributors) || [];
+  content.appendChild(el("h3", "Health"));
+  content.appendChild(table(["contributor", "state", "reason", "critical"],
+    contributors.map((c) => [c.name, badge(c.state), c.reason, c.critical ? "yes" : "no"])));
+  content.appendChild(el("h3", "Workers"));
+  const workers = [];
+  (s.workers || []).forEach((pool) => (pool.copies || []).forEach((copy) => workers.push([
+    pool.name, copy.copy, badge(copy.status), copy.restarts, copy.last_error,
+  ])));
+  content.appendChild(table(["pool", "copy", "status", "restarts", "last error"], workers));
+}
+
+async function queues(content) {
+  const status = await api("GET", "/status");
+  const now = Date.now();
+  const list = (status.body && status.body.queues) || [];
+  const previous = state.previous;
+  state.previous = { at: now, queues: list };
+  const rate = (name, field, value) => {
+    if (!previous || value === undefined) return "–";
+    const before = previous.queues.find((q) => q.name === name);
+    if (!before || !before.stats) return "–";
+    const seconds = (now - previous.at) / 1000;
+    return seconds > 0 ? ((value - before.stats[field]) / seconds).toFixed(1) + "/s" : "–";
+  };
+  content.appendChild(table(
+    ["queue", "waiting", "in flight", "delayed", "dead", "published", "acked", "published rate", "acked rate", "error"],
+    list.map((q) => {
+      const st = q.stats || {};
+      return [q.name, st.depth, st.in_flight, st.delayed, st.dead, st.published, st.acked,
+        rate(q.name, "published", st.published), rate(q.name, "acked", st.acked), q.error];
+    })));
+}
+
+async function deadLetters(content) {
+  const status = await api("GET", "/status");
+  const names = ((status.body && status.body.queues) || []).map((q) => q.name);
+  for (const name of names) {
+    content.appendChild(el("h3", "Queue " + name));
+    const path = "/queues/" + encodeURIComponent(name) + "/dead-letters";
+    const letters = await api("GET", path + "?limit=100");
+    const list = (letters.body && letters.body.dead_letters) || [];
+    const settle = (verb, task) => async () => {
+      const query = task ? "?task=" + encodeURIComponent(task) : "";
+      const done = await api("POST", path + "/" + verb + query);
+      if (done.status === 200) say(verb + ": " + JSON.stringify(done.body), false);
+      else say((done.body && done.body.error && done.body.error.message) || "refused", true);
+      render();
+    };
+    content.appendChild(table(["task", "name", "attempts", "last error", "dead since", ""],
+      list.map((d) => {
+        const actions = el("span");
+        if (isAdmin()) {
+          actions.appendChild(button("Replay", settle("replay", d.task_id)));
+          actions.appendChild(button("Purge", settle("purge", d.task_id)));
+        }
+        return [d.task_id, d.name, d.attempts, d.reason, new Date(d.dead_at * 1000).toISOString(), actions];
+      })));
+    if (isAdmin() && list.length > 0) {
+      content.appendChild(button("Replay all", settle("replay", null)));
+      content.appendChild(button("Purge all", settle("purge", null)));
+    }
+  }
+}
+
+async function traces(content) {
+  const form = el("form");
+  const input = el("input");
+  input.placeholder = "task or trace id";
+  input.id = "trace-search";
+  form.appendChild(input);
+  form.appendChild(button("Search", () => form.requestSubmit()));
+  const results = el("div");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    results.textContent = "";
+    const found = await api("GET", "/traces/" + encodeURIComponent(input.value.trim()));
+    results.appendChild(found.status === 200
+      ? el("pre", JSON.stringify(found.body, null, 2))
+      : el("p", "no recent trace for this id", "error"));
+  });
+  content.appendChild(form);
+  content.appendChild(results);
+  const recent = await api("GET", "/traces?limit=50");
+  const list = (recent.body && recent.body.traces) || [];
+  content.appendChild(table(["task", "name", "queue", "trace", "steps"], list.map((t) => [
+    t.task_id, t.task_name, t.destination, t.trace_id,
+    (t.steps || []).map((s) => s.step).join(" → "),
+  ])));
+}
+
+async function config(content) {
+  const current = await api("GET", "/config");
+  if (current.status !== 200) {
+    content.appendChild(el("p", (current.body && current.body.error && current.body.error.message) || "unavailable", "error"));
+    return;
+  }
+  content.appendChild(el("p", "generation " + current.body.generation));
+  if (isAdmin()) {
+    content.appendChild(button("Reload", async () => {
+      const done = await api("POST", "/actions/reload");
+      say(done.status === 200 ? "reloaded" : (done.body && done.body.error && done.body.error.message), done.status !== 200);
+      render();
+    }));
+    const level = el("input");
+    level.id = "log-level";
+    level.placeholder = "log level, e.g. debug";
+    content.appendChild(level);
+    content.appendChild(button("Set log level", async () => {
+      const done = await api("POST", "/actions/log-level?level=" + encodeURIComponent(level.value.trim()));
+      say(done.status === 200 ? "log level: " + done.body.log_level : (done.body && done.body.error && done.body.error.message), done.status !== 200);
+    }));
+  }
+  content.appendChild(el("pre", JSON.stringify(current.body.config, null, 2)));
+}
+
+async function audit(content) {
+  const entries = await api("GET", "/audit");
+  const list = (entries.body && entries.body.audit) || [];
+  content.appendChild(table(["when", "who", "action", "answer"], list.map((a) => [
+    new Date(a.at * 1000).toISOString(), a.who, a.action, a.status,
+  ])));
+}
+
+const pages = {
+  overview: ["Overview", overview],
+  queues: ["Queues", queues],
+  dead: ["Dead letters", deadLetters],
+  traces: ["Traces", traces],
+  config: ["Configuration", config],
+  audit: ["Audit", audit],
+};
+
+async function render() {
+  if (!state.session) return;
+  const name = (location.hash || "#overview").slice(1);
+  const [title, draw] = pages[name] || pages.overview;
+  document.querySelectorAll("nav a").forEach((a) => {
+    a.className = a.getAttribute("href") === "#" + name ? "active" : "";
+  });
+  $("title").textContent = title;
+  const content = el("div");
+  content.id = "content";
+  try { await draw(content); } catch (error) { content.appendChild(el("p", String(error), "error")); }
+  $("content").replaceWith(content);
+}
+
+function showSignIn() {
+  state.session = null;
+  if (state.timer) clearInterval(state.timer);
+  $("nav").hidden = true;
+  $("page").hidden = true;
+  $("sign-in").hidden = false;
+}
+
+function showPages(session) {
+  state.session = session;
+  $("who").textContent = session.name + " (" + session.role + ")";
+  $("sign-in").hidden = true;
+  $("nav").hidden = false;
+  $("page").hidden = false;
+  render();
+  // Live values: the overview, queues and audit refresh by themselves.
+  state.timer = setInterval(() => {
+    const name = (location.hash || "#overview").slice(1);
+    if (["overview", "queues", "audit", ""].includes(name)) render();
+  }, 2000);
+}
+
+async function start() {
+  $("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = $("token").value;
+    $("token").value = "";
+    const response = await fetch("/ui/session", {
+      method: "POST", headers: { Authorization: "Bearer " + token }, credentials: "same-origin",
+    });
+    if (response.status === 200) showPages(await response.json());
+    else $("sign-in-error").textContent = "This token is not valid.";
+  });
+  $("sign-out").addEventListener("click", async () => {
+    await api("POST", "/ui/session/end");
+    showSignIn();
+  });
+  window.addEventListener("hashchange", render);
+  const current = await fetch("/ui/session", { credentials: "same-origin" });
+  if (current.status === 200) showPages(await current.json());
+  else showSignIn();
+}
+
+start();
