@@ -81,12 +81,9 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Transient => "transient",
             TaskErrorKind::Permanent => "permanent",
         };
-        write!(f, "{kind}: {}", self.message)?;
-        if let Some(source) = &self.source {
-            // The whole chain: a task's failure is logged as this one line.
-            write!(f, ": {}", crate::error_chain(source.as_ref()))?;
-        }
-        Ok(())
+        // The cause is the source, not part of this message: `error_chain` prints the
+        // whole line once (printing it here too would repeat it).
+        write!(f, "{kind}: {}", self.message)
     }
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod bench;
+pub mod browser;
 pub mod disk;
 pub mod handlers;
 pub mod logs;

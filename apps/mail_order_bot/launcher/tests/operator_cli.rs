@@ -293,3 +293,203 @@ fn the_console_is_served_by_the_bot_and_a_browser_session_reads_and_acts() {
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
 }
+
+/// The console in a real headless Chromium, as an operator uses it: a viewer signs in, sees
+/// the dead letter the database outage left but no button to replay it, and a replay forged
+/// from the page is refused; an admin's change without the CSRF token is refused; after the
+/// database is back the admin replays the dead letter with a click and the order is stored.
+/// Every page is saved as a screenshot under the test's output directory.
+#[test]
+fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
+    use fantoccini::{ClientBuilder, Locator};
+    use plba_testkit::browser::ChromeDriver;
+
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &pg);
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+    wait_ready(&bot, addr);
+    let url = format!("http://{addr}");
+    pg.stop();
+    deliver_orders(&dir.path().join("data/Maildir"), 1, "browser");
+    let list_args = ["list", "--url", url.as_str()];
+    let mut task = String::new();
+    wait_until(DEADLINE, "the order's task dead-lettered", || {
+        let (_, json) = dead_letters(dir.path(), &config, "viewer-secret", &list_args);
+        task = json["dead_letters"][0]["task_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        !task.is_empty()
+    });
+
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let wait = std::time::Duration::from_secs(20);
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(driver.capabilities(1280, 900));
+        let browser = builder
+            .connect(&driver.url())
+            .await
+            .expect("a Chromium session");
+        let shot = |name: &'static str| {
+            let browser = browser.clone();
+            let path = screenshots.join(format!("{name}.png"));
+            async move {
+                let png = browser.screenshot().await.unwrap();
+                std::fs::write(path, png).unwrap();
+            }
+        };
+        let sign_in = |token: &'static str, who: &'static str| {
+            let browser = browser.clone();
+            async move {
+                browser
+                    .wait()
+                    .at_most(wait)
+                    .for_element(Locator::Id("token"))
+                    .await
+                    .unwrap()
+                    .send_keys(token)
+                    .await
+                    .unwrap();
+                browser
+                    .find(Locator::Css("#sign-in-form button"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                browser
+                    .wait()
+                    .at_most(wait)
+                    .for_element(Locator::XPath(&format!(
+                        "//span[@id='who' and contains(text(), '{who}')]"
+                    )))
+                    .await
+                    .unwrap();
+            }
+        };
+        let open = |page: &'static str, title: &'static str| {
+            let browser = browser.clone();
+            async move {
+                browser
+                    .execute(&format!("location.hash = '#{page}'"), vec![])
+                    .await
+                    .unwrap();
+                browser
+                    .wait()
+                    .at_most(wait)
+                    .for_element(Locator::XPath(&format!(
+                        "//h2[@id='title' and text()='{title}']"
+                    )))
+                    .await
+                    .unwrap();
+            }
+        };
+        // What a fetch from the page answers.
+        let fetch_status = |with_csrf: bool| {
+            let browser = browser.clone();
+            async move {
+                let script = format!(
+                    "const done = arguments[arguments.length - 1];
+                     fetch('/ui/session').then(r => r.json()).then(s =>
+                       fetch('/queues/mail/dead-letters/replay', {{ method: 'POST',
+                         headers: {} }})).then(r => done(r.status));",
+                    if with_csrf {
+                        "{ 'X-CSRF-Token': s.csrf }"
+                    } else {
+                        "{}"
+                    }
+                );
+                browser.execute_async(&script, vec![]).await.unwrap()
+            }
+        };
+
+        browser.goto(&format!("{url}/ui")).await.unwrap();
+        shot("sign-in").await;
+        sign_in("viewer-secret", "desk (viewer)").await;
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath("//span[contains(@class, 'state-running')]"))
+            .await
+            .unwrap();
+        shot("overview").await;
+        open("dead", "Dead letters").await;
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath(&format!("//td[text()='{task}']")))
+            .await
+            .unwrap();
+        assert!(
+            browser
+                .find_all(Locator::XPath("//button[text()='Replay']"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "no replay button for a viewer"
+        );
+        shot("dead-letters-viewer").await;
+        assert_eq!(
+            fetch_status(true).await,
+            403,
+            "a viewer's forged replay is refused"
+        );
+        browser
+            .find(Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        sign_in("admin-secret", "ops (admin)").await;
+        assert_eq!(fetch_status(false).await, 403, "no CSRF token, no change");
+        for (page, title) in [
+            ("queues", "Queues"),
+            ("traces", "Traces"),
+            ("config", "Configuration"),
+            ("audit", "Audit"),
+        ] {
+            open(page, title).await;
+            shot(page).await;
+        }
+        pg.start_again();
+        open("dead", "Dead letters").await;
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath("//button[text()='Replay all']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath(
+                "//p[@id='message' and starts-with(text(), 'replay')]",
+            ))
+            .await
+            .unwrap();
+        shot("dead-letters-replayed").await;
+        browser.close().await.unwrap();
+    });
+    wait_until(DEADLINE, "the replayed order stored", || {
+        listed(dir.path(), "orders", &["--config", &config], &env).len() == 1
+    });
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}

@@ -127,7 +127,7 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
             Ok(MailOutcome::Rejected { reason }) => self.reject(reference, &reason).await,
             Err(error) if !error.is_transient() => {
                 // Nothing was recorded: the dead-letter place tells an operator to look.
-                tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, %error, "message failed for good");
+                tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, error = %plba_contracts::error_chain(&error), "message failed for good");
                 self.backend
                     .mark_rejected(reference, error.message())
                     .await
@@ -137,7 +137,7 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
                 Err(error)
             }
             Err(error) => {
-                tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, attempt = task.attempt, %error, "message left unseen for a retry");
+                tracing::warn!(mailbox = %reference.mailbox, key = %reference.key, attempt = task.attempt, error = %plba_contracts::error_chain(&error), "message left unseen for a retry");
                 Err(error)
             }
         }

@@ -120,7 +120,7 @@ where
             Some(Ok(Err(error))) if !error.is_transient() => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.dead);
-                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed permanently");
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, error = %plba_contracts::error_chain(&error), "task failed permanently");
                 self.tracer.record_outcome(
                     self.queue.name(),
                     delivery.task(),
@@ -132,7 +132,7 @@ where
             }
             Some(Ok(Err(error))) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
-                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, %error, "task failed, will retry");
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, error = %plba_contracts::error_chain(&error), "task failed, will retry");
                 self.retry(delivery, &plba_contracts::error_chain(&error))
                     .await
             }
