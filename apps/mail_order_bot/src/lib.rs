@@ -41,6 +41,7 @@ mod store_postgres;
 mod store_rows;
 mod store_sqlite;
 mod table;
+mod views;
 
 pub use config::{
     Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig, SourceConfig,
@@ -59,3 +60,4 @@ pub use store::{OrderStore, Stored, open_store};
 #[cfg(feature = "postgres")]
 pub use store_postgres::{PostgresOrderStore, PostgresSettings};
 pub use store_sqlite::SqliteOrderStore;
+pub use views::{OrdersView, RejectionsView};

@@ -90,6 +90,8 @@ impl ApplicationModule for MailOrderBot {
             Some(store) => Arc::clone(store),
             None => open_store(&config.store).map_err(module_error("the order store"))?,
         };
+        registry.add_view(Arc::new(crate::views::OrdersView(Arc::clone(&store))))?;
+        registry.add_view(Arc::new(crate::views::RejectionsView(Arc::clone(&store))))?;
         registry.add_health_contributor(
             "order-store",
             Arc::new(StoreHealth(Arc::clone(&store))),

@@ -31,6 +31,7 @@ mod status;
 mod sync;
 mod task;
 mod trace;
+mod view;
 mod worker;
 
 pub use async_trait::async_trait;
@@ -62,4 +63,5 @@ pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
 pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
+pub use view::{AppView, ViewError, ViewRef, ViewRow, ViewTable};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerStatus};

@@ -290,6 +290,9 @@ pub trait Registry: Send {
     /// Declares a source of metrics for `/metrics`.
     fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError>;
 
+    /// Declares a page of the operator console (see [`AppView`](crate::AppView)).
+    fn add_view(&mut self, view: crate::ViewRef) -> Result<(), RegistryError>;
+
     /// Declares a component that checks and applies configuration reloads (see
     /// [`ConfigSubscriber`](crate::ConfigSubscriber)).
     fn add_config_subscriber(

@@ -295,6 +295,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
         "/actions/reload" => (Method::POST, Action::Reload),
         "/actions/shutdown" => (Method::POST, Action::Shutdown),
         "/config" => (Method::GET, Action::Config),
+        "/views" => (Method::GET, Action::Views),
         "/ui" => (Method::GET, crate::ui::asset("index.html")),
         "/ui/app.js" => (Method::GET, crate::ui::asset("app.js")),
         "/ui/app.css" => (Method::GET, crate::ui::asset("app.css")),
@@ -321,6 +322,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
                 (Method::GET, Action::Trace { id: id.to_owned() })
             }
             _ if other.starts_with("/queues/") => queue_route(other, query)?,
+            _ if other.starts_with("/views/") => view_route(other, query)?,
             _ => {
                 return Err(Reply::error(
                     404,
@@ -339,6 +341,68 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Action, Rep
             format!("{path} accepts {allowed} only"),
         ))
     }
+}
+
+/// `/views/{view}?q=…&limit=…` (rows) and `/views/{view}/{id}` (one item), both GET.
+fn view_route(path: &str, query: Option<&str>) -> Result<(Method, Action), Reply> {
+    let rest = path.strip_prefix("/views/").unwrap_or_default();
+    let mut parts = rest.splitn(2, '/');
+    let view = parts.next().unwrap_or_default().to_owned();
+    match parts.next() {
+        None if !view.is_empty() => Ok((
+            Method::GET,
+            Action::ViewList {
+                view,
+                search: query_param(query, "q").unwrap_or_default(),
+                limit: traces_limit(query)?,
+            },
+        )),
+        Some(id) if !view.is_empty() && !id.is_empty() => Ok((
+            Method::GET,
+            Action::ViewItem {
+                view,
+                id: percent_decoded(id),
+            },
+        )),
+        _ => Err(Reply::error(
+            404,
+            "not_found",
+            format!("no endpoint {path:?}"),
+        )),
+    }
+}
+
+/// Query parameter `key`, percent-decoded (`+` is a space, as a form sends it).
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .map(|value| percent_decoded(&value.replace('+', " ")))
+}
+
+/// `text` with its `%XX` escapes decoded; malformed escapes are kept as they are.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `/queues/{queue}/dead-letters` (GET), `…/dead-letters/replay` and `…/purge` (POST,

@@ -52,6 +52,24 @@ pub enum Action {
         /// The file, embedded in the binary.
         text: &'static str,
     },
+    /// The console pages the application's modules contribute.
+    Views,
+    /// Rows of one page.
+    ViewList {
+        /// The view's name.
+        view: String,
+        /// Free-text search (empty: all).
+        search: String,
+        /// At most this many rows.
+        limit: usize,
+    },
+    /// One item of a page in detail.
+    ViewItem {
+        /// The view's name.
+        view: String,
+        /// The item's id, as its row carries it.
+        id: String,
+    },
     /// The effective configuration, secrets redacted, with its generation.
     Config,
     /// The recent audited actions: who, what, when, and the answer.
@@ -106,6 +124,7 @@ impl Action {
             Self::Reload => "reload",
             Self::Shutdown => "shutdown",
             Self::UiAsset { .. } => "ui",
+            Self::Views | Self::ViewList { .. } | Self::ViewItem { .. } => "views",
             Self::Config => "config",
             Self::Audit => "audit",
             Self::SignIn => "sign-in",
@@ -147,9 +166,14 @@ impl Action {
             // The console's files hold no data: the page asks for a session itself.
             Self::Live | Self::Ready | Self::UiAsset { .. } => None,
             // The configuration and who did what are never open to anonymous callers.
-            Self::SignIn | Self::SessionInfo | Self::SignOut | Self::Config | Self::Audit => {
-                Some(ControlRole::Viewer)
-            }
+            Self::SignIn
+            | Self::SessionInfo
+            | Self::SignOut
+            | Self::Config
+            | Self::Audit
+            | Self::Views
+            | Self::ViewList { .. }
+            | Self::ViewItem { .. } => Some(ControlRole::Viewer),
             _ if self.is_mutating() => Some(ControlRole::Admin),
             _ if protect_reads => Some(ControlRole::Viewer),
             _ => None,
@@ -457,6 +481,23 @@ impl ControlPlaneService {
         })
     }
 
+    /// The view an operator names, or the 404 that says which exist.
+    fn view(&self, name: &str) -> Result<plba_contracts::ViewRef, Reply> {
+        let views = self.runtime.views();
+        views
+            .iter()
+            .find(|v| v.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = views.iter().map(|v| v.name()).collect();
+                Reply::error(
+                    404,
+                    "not_found",
+                    format!("no view {name:?} (views: {})", known.join(", ")),
+                )
+            })
+    }
+
     async fn dead_letters(&self, queue: &str, limit: usize) -> Reply {
         let queue = match self.queue(queue) {
             Ok(queue) => queue,
@@ -536,6 +577,38 @@ impl ControlPlaneService {
                 }
             },
             Action::Audit => Reply::json(200, json!({ "audit": self.audit.newest_first() })),
+            Action::Views => {
+                let views: Vec<Value> = self
+                    .runtime
+                    .views()
+                    .iter()
+                    .map(|v| json!({ "name": v.name(), "title": v.title() }))
+                    .collect();
+                Reply::json(200, json!({ "views": views }))
+            }
+            Action::ViewList {
+                view,
+                search,
+                limit,
+            } => match self.view(view) {
+                Err(reply) => reply,
+                Ok(found) => match found.list(search, *limit).await {
+                    Ok(table) => Reply::json(200, json!(table)),
+                    Err(error) => {
+                        Reply::error(503, "view_unavailable", plba_contracts::error_chain(&error))
+                    }
+                },
+            },
+            Action::ViewItem { view, id } => match self.view(view) {
+                Err(reply) => reply,
+                Ok(found) => match found.item(id).await {
+                    Ok(Some(item)) => Reply::json(200, item),
+                    Ok(None) => Reply::error(404, "not_found", format!("no {view} item {id:?}")),
+                    Err(error) => {
+                        Reply::error(503, "view_unavailable", plba_contracts::error_chain(&error))
+                    }
+                },
+            },
             Action::UiAsset { content_type, text } => Reply {
                 status: 200,
                 body: ReplyBody::Text {

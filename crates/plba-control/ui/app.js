@@ -3,7 +3,7 @@
 // session's CSRF token. Data is always written with textContent, never as HTML.
 "use strict";
 
-const state = { session: null, previous: null, timer: null };
+const state = { session: null, previous: null, timer: null, views: [], search: {} };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, className) {
@@ -192,6 +192,39 @@ async function audit(content) {
   ])));
 }
 
+// A page an application module contributes (orders, rejections, …): search, rows, detail.
+async function appView(content, name) {
+  const form = el("form");
+  const input = el("input");
+  input.id = "view-search";
+  input.placeholder = "search";
+  input.value = state.search[name] || "";
+  form.appendChild(input);
+  form.appendChild(button("Search", () => form.requestSubmit()));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.search[name] = input.value.trim();
+    render();
+  });
+  content.appendChild(form);
+  const detail = el("div");
+  const path = "/views/" + encodeURIComponent(name);
+  const rows = await api("GET", path + "?limit=100&q=" + encodeURIComponent(state.search[name] || ""));
+  if (rows.status !== 200) {
+    content.appendChild(el("p", (rows.body && rows.body.error && rows.body.error.message) || "unavailable", "error"));
+    return;
+  }
+  content.appendChild(table(rows.body.columns, rows.body.rows.map((row) => {
+    const open = button(row.cells[0], async () => {
+      const item = await api("GET", path + "/" + encodeURIComponent(row.id));
+      detail.textContent = "";
+      detail.appendChild(el("pre", JSON.stringify(item.body, null, 2)));
+    });
+    return [open].concat(row.cells.slice(1));
+  })));
+  content.appendChild(detail);
+}
+
 const pages = {
   overview: ["Overview", overview],
   queues: ["Queues", queues],
@@ -204,9 +237,12 @@ const pages = {
 async function render() {
   if (!state.session) return;
   const name = (location.hash || "#overview").slice(1);
-  const [title, draw] = pages[name] || pages.overview;
+  const view = state.views.find((v) => "view/" + v.name === name);
+  const [title, draw] = view
+    ? [view.title, (content) => appView(content, view.name)]
+    : pages[name] || pages.overview;
   document.querySelectorAll("nav a").forEach((a) => {
-    a.className = a.getAttribute("href") === "#" + name ? "active" : "";
+    a.classList.toggle("active", a.getAttribute("href") === "#" + name);
   });
   $("title").textContent = title;
   const content = el("div");
@@ -223,8 +259,22 @@ function showSignIn() {
   $("sign-in").hidden = false;
 }
 
-function showPages(session) {
+async function addViewLinks() {
+  document.querySelectorAll("nav a.view").forEach((a) => a.remove());
+  const views = await api("GET", "/views");
+  state.views = (views.body && views.body.views) || [];
+  const before = document.querySelector("nav a[href='#traces']");
+  state.views.forEach((v) => {
+    const a = el("a", v.title);
+    a.href = "#view/" + v.name;
+    a.classList.add("view");
+    before.parentNode.insertBefore(a, before);
+  });
+}
+
+async function showPages(session) {
   state.session = session;
+  await addViewLinks();
   $("who").textContent = session.name + " (" + session.role + ")";
   $("sign-in").hidden = true;
   $("nav").hidden = false;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use plba_contracts::{
     ConfigProvider, ConfigSubscriber, HealthContributor, HealthOptions, MetricsSource, Registry,
-    RegistryError, ServiceRef, TaskQueue, TaskTracer, WorkerSpec,
+    RegistryError, ServiceRef, TaskQueue, TaskTracer, ViewRef, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
@@ -21,11 +21,13 @@ pub(crate) struct Pending {
     pub(crate) health: Vec<(String, Arc<dyn HealthContributor>, HealthOptions)>,
     pub(crate) services: Vec<(String, ServiceRef)>,
     pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
+    pub(crate) views: Vec<ViewRef>,
     pub(crate) config_subscribers: Vec<Arc<dyn ConfigSubscriber>>,
 }
 
 /// Names the runtime already holds, to refuse duplicates across modules.
 pub(crate) struct Taken<'a> {
+    pub(crate) views: Vec<String>,
     pub(crate) workers: Vec<String>,
     pub(crate) queues: Vec<String>,
     pub(crate) health: Vec<String>,
@@ -117,6 +119,28 @@ impl Registry for ModuleRegistry<'_> {
 
     fn add_metrics_source(&mut self, source: Arc<dyn MetricsSource>) -> Result<(), RegistryError> {
         self.pending.metrics.push(source);
+        Ok(())
+    }
+
+    fn add_view(&mut self, view: ViewRef) -> Result<(), RegistryError> {
+        let name = view.name();
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(RegistryError::Invalid {
+                kind: "view",
+                name: name.to_owned(),
+                reason: "a view's name goes in URLs: letters, digits, `-` and `_` only".to_owned(),
+            });
+        }
+        if self.taken.views.iter().any(|n| n == name)
+            || self.pending.views.iter().any(|v| v.name() == name)
+        {
+            return Err(duplicate("view", name));
+        }
+        self.pending.views.push(view);
         Ok(())
     }
 

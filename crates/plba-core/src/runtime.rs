@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use plba_contracts::{
     ApplicationModule, CancellationToken, ConfigProvider, ConfigSubscriber, EmptyConfig,
-    HealthOptions, MetricsSource, NoopTaskTracer, TaskQueue, TaskTracer,
+    HealthOptions, MetricsSource, NoopTaskTracer, TaskQueue, TaskTracer, ViewRef,
 };
 use plba_health::{HealthRegistry, HealthSnapshot, ProbeResult};
 use serde::Serialize;
@@ -95,6 +95,7 @@ struct Inner {
     supervisor: WorkerSupervisor,
     queues: RwLock<Vec<Arc<dyn TaskQueue>>>,
     metrics: RwLock<Vec<Arc<dyn MetricsSource>>>,
+    views: RwLock<Vec<ViewRef>>,
     health: HealthRegistry,
     services: ServiceContainer,
     modules: Mutex<Vec<String>>,
@@ -141,6 +142,7 @@ impl RuntimeManager {
                 supervisor: WorkerSupervisor::new(),
                 queues: RwLock::new(Vec::new()),
                 metrics: RwLock::new(Vec::new()),
+                views: RwLock::new(Vec::new()),
                 health: HealthRegistry::new(),
                 services: ServiceContainer::new(),
                 modules: Mutex::new(Vec::new()),
@@ -199,6 +201,10 @@ impl RuntimeManager {
             config: config.as_ref(),
             tracer: self.tracer(),
             taken: Taken {
+                views: read(&inner.views)
+                    .iter()
+                    .map(|v| v.name().to_owned())
+                    .collect(),
                 workers: inner.supervisor.pool_names(),
                 queues: read(&inner.queues)
                     .iter()
@@ -242,6 +248,7 @@ impl RuntimeManager {
         }
         write(&inner.queues).extend(pending.queues);
         write(&inner.metrics).extend(pending.metrics);
+        write(&inner.views).extend(pending.views);
         match &mut *lock(&inner.config_sink) {
             ConfigSink::Set(sink) => {
                 for subscriber in pending.config_subscribers {
@@ -418,6 +425,11 @@ impl RuntimeManager {
             .iter()
             .find(|queue| queue.name() == name)
             .cloned()
+    }
+
+    /// The console pages modules registered.
+    pub fn views(&self) -> Vec<ViewRef> {
+        read(&self.inner.views).clone()
     }
 
     /// The names of the queues modules registered.

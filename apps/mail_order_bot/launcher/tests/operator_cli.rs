@@ -396,6 +396,34 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
                     .unwrap();
             }
         };
+        // A page of the application shows what the store holds when it is drawn: search
+        // again until `xpath` is there (each search is a new request; a deadline bounds it).
+        let searched_until_shown = |xpath: &'static str| {
+            let browser = browser.clone();
+            async move {
+                let deadline = std::time::Instant::now() + wait;
+                while browser
+                    .find_all(Locator::XPath(xpath))
+                    .await
+                    .unwrap()
+                    .is_empty()
+                {
+                    assert!(std::time::Instant::now() < deadline, "{xpath} never shown");
+                    // The page may still be drawing: search once its form is there.
+                    if let Some(search) = browser
+                        .find_all(Locator::Css("#content form button"))
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .next()
+                    {
+                        // Redrawing may replace the button under the click: try again.
+                        let _ = search.click().await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        };
         // What a fetch from the page answers.
         let fetch_status = |with_csrf: bool| {
             let browser = browser.clone();
@@ -485,6 +513,35 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
             .await
             .unwrap();
         shot("dead-letters-replayed").await;
+
+        // The application's own pages: the replayed order with its lines, and a rejected
+        // mail with its reasons.
+        open("view/orders", "Orders").await;
+        searched_until_shown("//td[text()='ACME']").await;
+        browser
+            .find(Locator::XPath("//td/button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath("//pre[contains(text(), '\"lines\"')]"))
+            .await
+            .unwrap();
+        shot("orders").await;
+        let stranger =
+            plba_testkit::mail::MailBuilder::new("someone@stranger.example", "<stranger@x>")
+                .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+                .build();
+        let maildir = dir.path().join("data/Maildir");
+        std::fs::write(maildir.join("tmp/stranger"), stranger).unwrap();
+        std::fs::rename(maildir.join("tmp/stranger"), maildir.join("new/stranger")).unwrap();
+        open("view/rejections", "Rejections").await;
+        searched_until_shown("//td[contains(text(), 'unknown sender')]").await;
+        shot("rejections").await;
         browser.close().await.unwrap();
     });
     wait_until(DEADLINE, "the replayed order stored", || {
