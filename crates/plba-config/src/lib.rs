@@ -33,8 +33,8 @@ mod source;
 pub use error::ConfigLoadError;
 pub use manager::ConfigurationManager;
 pub use platform::{
-    ControlConfig, ControlRole, ControlToken, LogConfig, LogFormat, LogOutput, OtlpConfig,
-    PlatformConfig, TraceExporter, TracingConfig,
+    ControlConfig, ControlRole, ControlTls, ControlToken, LogConfig, LogFormat, LogOutput,
+    OtlpConfig, PlatformConfig, TraceExporter, TracingConfig,
 };
 pub use snapshot::ConfigSnapshot;
 pub use source::ConfigSource;

@@ -274,6 +274,18 @@ pub struct ControlConfig {
     /// How long a browser session lasts after signing in with a token (`POST /ui/session`),
     /// in milliseconds.
     pub session_ttl_ms: u64,
+    /// Serve HTTPS instead of HTTP (the session cookie is then `Secure`).
+    pub tls: Option<ControlTls>,
+}
+
+/// The control plane's certificate: PEM files, the chain first, then its private key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlTls {
+    /// The certificate chain (PEM), the server's certificate first.
+    pub cert_file: std::path::PathBuf,
+    /// The private key (PEM).
+    pub key_file: std::path::PathBuf,
 }
 
 impl Default for ControlConfig {
@@ -289,6 +301,7 @@ impl Default for ControlConfig {
             body_timeout_ms: 5_000,
             max_connections: 256,
             session_ttl_ms: 8 * 60 * 60 * 1000,
+            tls: None,
         }
     }
 }
@@ -316,6 +329,16 @@ impl ControlConfig {
                 "platform.control.body_timeout_ms".to_owned(),
                 "must be at least 1".to_owned(),
             ));
+        }
+        if let Some(tls) = self.tls.as_ref().filter(|_| self.enabled) {
+            for (key, path) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+                if !path.is_file() {
+                    return Err((
+                        format!("platform.control.tls.{key}"),
+                        format!("{} is not a readable file", path.display()),
+                    ));
+                }
+            }
         }
         // One slot for the probes and one for everything else, at the very least.
         if self.max_connections < 2 {

@@ -21,6 +21,15 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("the control plane's TLS {what}")]
+    Tls {
+        /// What was wrong (which file, what about it).
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A client request failed before an answer came back.
     #[error("request to {url} failed: {what}")]
     Request {

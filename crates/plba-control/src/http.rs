@@ -63,8 +63,9 @@ impl ControlServer {
             address: parsed.to_string(),
             source,
         })?;
+        let acceptor = acceptor_for(service.config())?.map(Arc::new);
         let cancel = CancellationToken::new();
-        let accept = tokio::spawn(accept_loop(listener, service, cancel.clone()));
+        let accept = tokio::spawn(accept_loop(listener, service, acceptor, cancel.clone()));
         tracing::info!(%addr, "control plane listening");
         Ok(Self {
             addr,
@@ -85,9 +86,32 @@ impl ControlServer {
     }
 }
 
+/// What accepts TLS connections: rustls with the `tls` feature; without it there is none.
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+
+#[cfg(feature = "tls")]
+fn acceptor_for(config: &plba_config::ControlConfig) -> Result<Option<Acceptor>, ControlError> {
+    config.tls.as_ref().map(crate::tls::acceptor).transpose()
+}
+
+#[cfg(not(feature = "tls"))]
+fn acceptor_for(config: &plba_config::ControlConfig) -> Result<Option<Acceptor>, ControlError> {
+    match config.tls {
+        None => Ok(None),
+        Some(_) => Err(ControlError::Tls {
+            what: "is configured (platform.control.tls) but this build has no TLS: the `tls` feature of plba-control (`control-tls` of plba) is off".to_owned(),
+            source: None,
+        }),
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     service: Arc<ControlPlaneService>,
+    acceptor: Option<Arc<Acceptor>>,
     cancel: CancellationToken,
 ) {
     // The header timeout also bounds a kept-alive connection's wait for its next request
@@ -110,13 +134,17 @@ async fn accept_loop(
             }
         };
         let Some(slot) = limiter.admit() else {
-            refuse(&stream);
+            // Over TLS a plain-text answer would be garbage: just close.
+            if acceptor.is_none() {
+                refuse(&stream);
+            }
             continue;
         };
         let evicted = slot.evicted();
         let slot = Arc::new(slot);
         let service = Arc::clone(&service);
         let cancel = cancel.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             // The slot lives as long as the connection: the handler owns it.
             let handler = hyper::service::service_fn(move |request| {
@@ -124,22 +152,71 @@ async fn accept_loop(
                 let slot = Arc::clone(&slot);
                 async move { Ok::<_, Infallible>(respond(&service, &slot, request).await) }
             });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), handler);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                // Closed to make room: it had no request in progress, so dropping it loses
-                // nothing and frees its descriptor at once.
-                () = evicted.cancelled() => {}
-                () = cancel.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            match acceptor {
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match Arc::unwrap_or_clone(never) {},
+                None => {
+                    serve(
+                        TokioIo::new(stream),
+                        handler,
+                        header_timeout,
+                        evicted,
+                        cancel,
+                    )
+                    .await;
+                }
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    // The handshake counts against the header timeout, as the headers would.
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                    let tls = tokio::select! {
+                        tls = handshake => tls,
+                        () = evicted.cancelled() => return,
+                        () = cancel.cancelled() => return,
+                    };
+                    match tls {
+                        Ok(Ok(tls)) => {
+                            serve(TokioIo::new(tls), handler, header_timeout, evicted, cancel)
+                                .await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "control plane TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!("control plane TLS handshake timed out"),
+                    }
                 }
             }
         });
+    }
+}
+
+/// Serves one connection's requests until it ends, is evicted to make room, or the server
+/// stops (then the request in progress finishes).
+async fn serve<I, S>(
+    io: I,
+    handler: S,
+    header_timeout: Duration,
+    evicted: CancellationToken,
+    cancel: CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(io, handler);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // Closed to make room: it had no request in progress, so dropping it loses
+        // nothing and frees its descriptor at once.
+        () = evicted.cancelled() => {}
+        () = cancel.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }
 

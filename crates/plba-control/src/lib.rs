@@ -30,6 +30,8 @@ mod http;
 mod metrics;
 mod service;
 mod sessions;
+#[cfg(feature = "tls")]
+mod tls;
 mod ui;
 
 pub use client::{ClientReply, ControlClient};

@@ -432,8 +432,9 @@ impl ControlPlaneService {
                     json!({ "name": session.name, "role": session.role, "csrf": session.csrf, "expires_in_seconds": max_age }),
                 )
                 .with_cookie(format!(
-                    "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-                    crate::sessions::COOKIE
+                    "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+                    crate::sessions::COOKIE,
+                    if self.config.tls.is_some() { "; Secure" } else { "" }
                 ))
             }
             Err(error) => Reply::error(500, "internal", error),

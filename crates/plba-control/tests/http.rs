@@ -954,3 +954,53 @@ async fn a_browser_signs_in_with_a_token_then_acts_with_its_cookie_and_csrf_toke
     let (status, _, _) = request(addr, "GET", "/ui/session", &[admin]).await;
     assert_eq!(status, 401);
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_control_plane_answers_https_only_and_its_session_cookie_is_secure() {
+    let certificates = plba_testkit::tls::certificates();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &certificates.cert_pem).unwrap();
+    std::fs::write(&key, &certificates.key_pem).unwrap();
+    let config = ControlConfig {
+        tls: Some(plba_config::ControlTls {
+            cert_file: cert,
+            key_file: key,
+        }),
+        ..with_tokens()
+    };
+    let fx = Fixture::start(config).await;
+    let addr = fx.server.local_addr();
+    let https = |request: String| {
+        let ca = certificates.ca_pem.clone();
+        async move { plba_testkit::tls::https_exchange(addr, &ca, &request).await }
+    };
+    let live = https(get("/health/live")).await.unwrap();
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    let signed_in = https(format!(
+        "POST /ui/session HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {VIEWER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ))
+    .await
+    .unwrap();
+    let cookie = signed_in
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(cookie.contains("; Secure"), "{signed_in}");
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(get("/health/live").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = within(
+        DEADLINE,
+        "the plain request ends",
+        plain.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(!String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+}

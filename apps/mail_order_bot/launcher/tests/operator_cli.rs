@@ -550,3 +550,59 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
 }
+
+/// The example with `platform.control.tls` pointing at a certificate and key, as an operator
+/// sets it up: the probes and the console answer over HTTPS only, and a browser session's
+/// cookie is `Secure`.
+#[cfg(feature = "tls")]
+#[test]
+fn the_control_plane_serves_https_with_the_configured_certificate() {
+    let certificates = plba_testkit::tls::certificates();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("control.crt"), &certificates.cert_pem).unwrap();
+    std::fs::write(dir.path().join("control.key"), &certificates.key_pem).unwrap();
+    let config = plain_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_tls = text.replacen(
+        "  control:\n",
+        "  control:\n    tls:\n      cert_file: control.crt\n      key_file: control.key\n",
+        1,
+    );
+    assert_ne!(text, with_tls, "the example has a control section");
+    std::fs::write(&config, with_tls).unwrap();
+    let addr = control_addr();
+    let env = [("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let https = |request: String| {
+        runtime.block_on(plba_testkit::tls::https_exchange(
+            addr,
+            &certificates.ca_pem,
+            &request,
+        ))
+    };
+    let get =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    wait_until(DEADLINE, "ready over HTTPS", || {
+        https(get("/health/ready")).is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    assert!(
+        plba_testkit::process::http_get(addr, "/health/ready").map_or(true, |r| r.status != 200),
+        "no plain HTTP"
+    );
+    let signed_in = https(
+        "POST /ui/session HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer admin-secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .unwrap();
+    assert!(
+        signed_in
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("set-cookie:") && l.contains("; Secure")),
+        "{signed_in}"
+    );
+    let console = https(get("/ui")).unwrap();
+    assert!(console.contains("PLBA console"), "{console}");
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
