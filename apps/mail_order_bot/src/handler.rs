@@ -85,6 +85,7 @@ impl MailHandler for OrderMailHandler {
                         subject: order.subject.clone(),
                         received_at_ms: order.received_at_ms,
                         reasons: vec![reason.clone()],
+                        trace_id: mail.trace_id.clone(),
                     };
                     self.store
                         .record_rejection(&rejection)
@@ -94,7 +95,8 @@ impl MailHandler for OrderMailHandler {
                 }
                 Err(error) => Err(unavailable(error)),
             },
-            Decision::Rejected(rejection) => {
+            Decision::Rejected(mut rejection) => {
+                rejection.trace_id.clone_from(&mail.trace_id);
                 self.store
                     .record_rejection(&rejection)
                     .await
@@ -111,6 +113,7 @@ impl MailHandler for OrderMailHandler {
             subject: None,
             received_at_ms: 0,
             reasons: vec![reason.to_owned()],
+            trace_id: None,
         };
         self.store
             .record_rejection(&rejection)

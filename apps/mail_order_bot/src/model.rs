@@ -60,6 +60,9 @@ pub struct NewRejection {
     pub received_at_ms: i64,
     /// Why it was rejected.
     pub reasons: Vec<String>,
+    /// The trace of the task that handled the mail, when known: the operator's way from the
+    /// rejection to what happened to the mail.
+    pub trace_id: Option<String>,
 }
 
 /// A stored order.

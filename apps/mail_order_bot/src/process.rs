@@ -158,6 +158,7 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
             subject,
             received_at_ms,
             reasons,
+            trace_id: None,
         })
     };
     let Some(message) = MessageParser::default().parse(bytes) else {

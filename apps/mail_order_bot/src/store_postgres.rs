@@ -14,7 +14,13 @@ use crate::store::{OrderStore, Stored, now_ms, order_columns};
 use crate::store_rows::{line_from, order_from, rejection_from};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_orders.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_orders.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_rejection_trace.sql"),
+    ),
+];
 
 /// The key of the advisory lock that makes one instance at a time migrate: bots starting
 /// together wait for each other instead of racing to create the same tables.
@@ -66,8 +72,8 @@ WHERE message_id = $1 AND NOT EXISTS (SELECT 1 FROM new)";
 /// Inserts the rejection unless its message key exists; answers the id either way.
 const INSERT_REJECTION: &str = "
 WITH new AS (
-    INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
-    VALUES ($1, $2, $3, $4, $5, $6)
+    INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (message_key) DO NOTHING
     RETURNING id
 )
@@ -245,6 +251,7 @@ impl PostgresOrderStore {
                 .bind(rejection.received_at_ms)
                 .bind(now_ms())
                 .bind(&reasons)
+                .bind(rejection.trace_id.as_deref())
                 .fetch_optional(pool)
                 .await?;
             if let Some(id) = id {
@@ -325,7 +332,7 @@ impl OrderStore for PostgresOrderStore {
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
         let pool = self.ready().await?;
         let rows = sqlx::query(
-            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons FROM rejections ORDER BY id DESC LIMIT $1",
+            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id FROM rejections ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(pool)

@@ -76,6 +76,7 @@ where
             subject: row.try_get("subject")?,
             received_at_ms: row.try_get("received_at_ms")?,
             reasons: decode_reasons(row.try_get("reasons")?),
+            trace_id: row.try_get("trace_id")?,
         },
     })
 }

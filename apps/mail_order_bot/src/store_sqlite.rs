@@ -19,6 +19,7 @@ use crate::store_rows::{line_from, order_from, rejection_from};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_orders.sql")),
     (2, include_str!("../migrations/0002_store_probe.sql")),
+    (3, include_str!("../migrations/0003_rejection_trace.sql")),
 ];
 
 /// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
@@ -341,8 +342,8 @@ async fn insert_rejection(
     reasons: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+        "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
     )
     .bind(&rejection.message_key)
     .bind(&rejection.sender)
@@ -350,6 +351,7 @@ async fn insert_rejection(
     .bind(rejection.received_at_ms)
     .bind(now_ms())
     .bind(reasons)
+    .bind(&rejection.trace_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
@@ -417,7 +419,7 @@ impl OrderStore for SqliteOrderStore {
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
         let pool = self.ready().await?;
         let rows = sqlx::query(
-            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons FROM rejections ORDER BY id DESC LIMIT ?",
+            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id FROM rejections ORDER BY id DESC LIMIT ?",
         )
         .bind(i64::from(limit))
         .fetch_all(pool)

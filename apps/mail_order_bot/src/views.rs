@@ -72,6 +72,7 @@ impl AppView for OrdersView {
                     o.total_quantity.to_string(),
                     o.total_cents.map(format_cents).unwrap_or_default(),
                 ],
+                trace_id: None,
             })
             .collect();
         Ok(ViewTable {
@@ -147,6 +148,7 @@ impl AppView for RejectionsView {
                     r.rejection.subject.clone().unwrap_or_default(),
                     r.rejection.reasons.join("; "),
                 ],
+                trace_id: r.rejection.trace_id.clone(),
             })
             .collect();
         Ok(ViewTable {

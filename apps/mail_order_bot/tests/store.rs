@@ -47,6 +47,7 @@ fn rejection(key: &str) -> NewRejection {
         subject: None,
         received_at_ms: 1_700_000_000_000,
         reasons: vec!["unknown sender".to_owned(), "no attachment".to_owned()],
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()),
     }
 }
 
@@ -154,8 +155,8 @@ async fn postgres_conforms() {
         return;
     };
     conformance(|| postgres_store(&server)).await;
-    let tables = server.query("SELECT count(*) FROM mail_order_bot_migrations");
-    assert_eq!(tables, "1", "each migration recorded once");
+    let recorded = server.query("SELECT count(*) FROM mail_order_bot_migrations");
+    assert_eq!(recorded, "2", "each of the two migrations recorded once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +180,8 @@ async fn postgres_instances_starting_together_migrate_once() {
     assert_eq!(server.query("SELECT count(*) FROM orders"), "8");
     assert_eq!(
         server.query("SELECT count(*) FROM mail_order_bot_migrations"),
-        "1"
+        "2",
+        "each of the two migrations recorded once"
     );
 }
 

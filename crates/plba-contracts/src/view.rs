@@ -21,6 +21,8 @@ pub struct ViewRow {
     pub id: String,
     /// One text per column.
     pub cells: Vec<String>,
+    /// The trace of the work behind the row, when known: the console links it to the trace.
+    pub trace_id: Option<String>,
 }
 
 /// Why a view could not answer (its store is down, say).
@@ -54,7 +56,7 @@ pub struct ViewError {
 ///             .iter()
 ///             .filter(|g| g.contains(search))
 ///             .take(limit)
-///             .map(|g| ViewRow { id: g.to_string(), cells: vec![g.to_string()] })
+///             .map(|g| ViewRow { id: g.to_string(), cells: vec![g.to_string()], trace_id: None })
 ///             .collect();
 ///         Ok(ViewTable { columns: vec!["greeting".into()], rows })
 ///     }

@@ -3,7 +3,7 @@
 // session's CSRF token. Data is always written with textContent, never as HTML.
 "use strict";
 
-const state = { session: null, previous: null, timer: null, views: [], search: {} };
+const state = { session: null, previous: null, timer: null, views: [], search: {}, traceQuery: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, className) {
@@ -151,6 +151,15 @@ async function traces(content) {
   });
   content.appendChild(form);
   content.appendChild(results);
+  if (state.traceQuery) {
+    // Opened from a row's trace link: show that trace.
+    input.value = state.traceQuery;
+    state.traceQuery = null;
+    const found = await api("GET", "/traces/" + encodeURIComponent(input.value));
+    results.appendChild(found.status === 200
+      ? el("pre", JSON.stringify(found.body, null, 2))
+      : el("p", "no recent trace for this id", "error"));
+  }
   const recent = await api("GET", "/traces?limit=50");
   const list = (recent.body && recent.body.traces) || [];
   content.appendChild(table(["task", "name", "queue", "trace", "steps"], list.map((t) => [
@@ -214,13 +223,21 @@ async function appView(content, name) {
     content.appendChild(el("p", (rows.body && rows.body.error && rows.body.error.message) || "unavailable", "error"));
     return;
   }
-  content.appendChild(table(rows.body.columns, rows.body.rows.map((row) => {
+  const traced = rows.body.rows.some((row) => row.trace_id);
+  const columns = traced ? rows.body.columns.concat(["trace"]) : rows.body.columns;
+  content.appendChild(table(columns, rows.body.rows.map((row) => {
     const open = button(row.cells[0], async () => {
       const item = await api("GET", path + "/" + encodeURIComponent(row.id));
       detail.textContent = "";
       detail.appendChild(el("pre", JSON.stringify(item.body, null, 2)));
     });
-    return [open].concat(row.cells.slice(1));
+    const cells = [open].concat(row.cells.slice(1));
+    if (traced) {
+      cells.push(row.trace_id
+        ? button("trace", () => { state.traceQuery = row.trace_id; location.hash = "#traces"; })
+        : "–");
+    }
+    return cells;
   })));
   content.appendChild(detail);
 }

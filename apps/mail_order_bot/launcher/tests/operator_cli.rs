@@ -542,6 +542,21 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
         open("view/rejections", "Rejections").await;
         searched_until_shown("//td[contains(text(), 'unknown sender')]").await;
         shot("rejections").await;
+        // The rejection leads to its mail's trace in one click.
+        browser
+            .find(Locator::XPath("//button[text()='trace']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath("//pre[contains(text(), '\"received\"')]"))
+            .await
+            .unwrap();
+        shot("rejection-trace").await;
         browser.close().await.unwrap();
     });
     wait_until(DEADLINE, "the replayed order stored", || {

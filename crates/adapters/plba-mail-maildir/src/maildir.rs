@@ -445,6 +445,7 @@ impl MailBackend for Maildir {
             reference: reference.clone(),
             bytes,
             received_at: metadata.modified().ok(),
+            trace_id: None,
         })
     }
 

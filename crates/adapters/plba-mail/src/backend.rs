@@ -16,6 +16,9 @@ pub struct RawMail {
     pub bytes: Bytes,
     /// When the mailbox received it (file time, IMAP INTERNALDATE), if known.
     pub received_at: Option<SystemTime>,
+    /// The trace of the task handling it (a W3C trace id), so what the domain records can
+    /// point to it; set by the completion wrapper, `None` from a backend.
+    pub trace_id: Option<String>,
 }
 
 /// Why a backend operation failed.

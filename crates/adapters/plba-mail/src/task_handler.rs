@@ -11,6 +11,13 @@ use crate::backend::{MailBackend, MailError, MailHandler, MailOutcome};
 use crate::in_flight::InFlight;
 use crate::reference::MailRef;
 
+/// The trace id in a task's W3C `traceparent` (`00-<trace id>-<span id>-<flags>`), if any.
+fn trace_id_of(task: &Task) -> Option<String> {
+    let traceparent = task.metadata.get("traceparent")?;
+    let trace = traceparent.split('-').nth(1)?;
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit())).then(|| trace.to_owned())
+}
+
 /// The outcome label of a message over the size limit and of one already completed.
 const REJECTED: &str = "rejected";
 const GONE: &str = "already_done";
@@ -112,6 +119,8 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
                 return Err(TaskError::transient("cannot fetch the message").with_source(error));
             }
         };
+        let mut mail = mail;
+        mail.trace_id = trace_id_of(task);
         let decided = self.handler.handle_mail(&mail).await;
         // The body is done with: give its memory back before waiting on the mailbox.
         drop(mail);
@@ -201,6 +210,7 @@ mod tests {
                 reference: reference.clone(),
                 bytes: Bytes::from_static(b"Subject: x\r\n\r\nbody"),
                 received_at: None,
+                trace_id: None,
             })
         }
         async fn mark_seen(&self, reference: &MailRef) -> Result<(), MailError> {

@@ -238,6 +238,7 @@ impl ImapMailbox {
                         reference: reference.clone(),
                         bytes: bytes.clone(),
                         received_at: *received_at,
+                        trace_id: None,
                     })),
                     (Some(_), None) if deferred.contains(&uid) => Ok(Fetched::Later),
                     _ => Err(self.gone(reference)),
