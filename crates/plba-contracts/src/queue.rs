@@ -182,6 +182,9 @@ pub struct QueueStats {
     pub capacity: Option<u64>,
     /// Consumers registered with a shared backend (every process's readers), if it tracks them.
     pub consumers: Option<u64>,
+    /// How long the oldest task waiting to be consumed has waited, in milliseconds, when the
+    /// backend can tell (`None` too when nothing waits).
+    pub oldest_waiting_ms: Option<u64>,
 }
 
 /// Why a queue operation failed.

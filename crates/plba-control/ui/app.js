@@ -3,7 +3,10 @@
 // session's CSRF token. Data is always written with textContent, never as HTML.
 "use strict";
 
-const state = { session: null, previous: null, timer: null, views: [], search: {}, traceQuery: null };
+const state = {
+  session: null, previous: null, timer: null, views: [], search: {}, traceQuery: null, renders: 0,
+  drawing: false,
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, className) {
@@ -72,6 +75,23 @@ async function overview(content) {
   content.appendChild(el("h3", "Health"));
   content.appendChild(table(["contributor", "state", "reason", "critical"],
     contributors.map((c) => [c.name, badge(c.state), c.reason, c.critical ? "yes" : "no"])));
+  // Mail source liveness, from the metrics the sources export.
+  const metrics = await fetch("/metrics", { credentials: "same-origin" });
+  const text = metrics.status === 200 ? await metrics.text() : "";
+  const value = (name) => {
+    const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
+    return line ? Number(line.split(" ").pop()) : null;
+  };
+  const last = value("plba_mail_source_last_success_timestamp_seconds");
+  if (last !== null) {
+    content.appendChild(el("h3", "Mail source"));
+    content.appendChild(table(
+      ["last successful scan", "seconds since", "cycles", "published", "oldest unfinished mail"],
+      [[last > 0 ? new Date(last * 1000).toISOString() : "never",
+        Math.round(value("plba_mail_source_seconds_since_success")),
+        value("plba_mail_source_cycles_total"), value("plba_mail_source_published_total"),
+        Math.round(value("plba_mail_oldest_unprocessed_seconds")) + " s"]]));
+  }
   content.appendChild(el("h3", "Workers"));
   const workers = [];
   (s.workers || []).forEach((pool) => (pool.copies || []).forEach((copy) => workers.push([
@@ -94,10 +114,13 @@ async function queues(content) {
     return seconds > 0 ? ((value - before.stats[field]) / seconds).toFixed(1) + "/s" : "–";
   };
   content.appendChild(table(
-    ["queue", "waiting", "in flight", "delayed", "dead", "published", "acked", "published rate", "acked rate", "error"],
+    ["queue", "waiting", "oldest waiting", "in flight", "delayed", "dead", "published", "acked",
+      "published rate", "acked rate", "error"],
     list.map((q) => {
       const st = q.stats || {};
-      return [q.name, st.depth, st.in_flight, st.delayed, st.dead, st.published, st.acked,
+      const oldest = st.oldest_waiting_ms === null || st.oldest_waiting_ms === undefined
+        ? "–" : (st.oldest_waiting_ms / 1000).toFixed(1) + " s";
+      return [q.name, st.depth, oldest, st.in_flight, st.delayed, st.dead, st.published, st.acked,
         rate(q.name, "published", st.published), rate(q.name, "acked", st.acked), q.error];
     })));
 }
@@ -253,6 +276,11 @@ const pages = {
 
 async function render() {
   if (!state.session) return;
+  // A render that finishes after a newer one started (a refresh racing a page change)
+  // must not replace the newer page.
+  state.renders += 1;
+  const mine = state.renders;
+  state.drawing = true;
   const name = (location.hash || "#overview").slice(1);
   const view = state.views.find((v) => "view/" + v.name === name);
   const [title, draw] = view
@@ -265,6 +293,8 @@ async function render() {
   const content = el("div");
   content.id = "content";
   try { await draw(content); } catch (error) { content.appendChild(el("p", String(error), "error")); }
+  if (mine !== state.renders) return;
+  state.drawing = false;
   $("content").replaceWith(content);
 }
 
@@ -300,7 +330,8 @@ async function showPages(session) {
   // Live values: the overview, queues and audit refresh by themselves.
   state.timer = setInterval(() => {
     const name = (location.hash || "#overview").slice(1);
-    if (["overview", "queues", "audit", ""].includes(name)) render();
+    // A refresh never overtakes a page still being drawn (a slow health check, say).
+    if (!state.drawing && ["overview", "queues", "audit", ""].includes(name)) render();
   }, 2000);
 }
 

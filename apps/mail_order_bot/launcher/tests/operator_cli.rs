@@ -452,6 +452,13 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
             .for_element(Locator::XPath("//span[contains(@class, 'state-running')]"))
             .await
             .unwrap();
+        // The source's liveness is on the overview.
+        browser
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath("//th[text()='last successful scan']"))
+            .await
+            .unwrap();
         shot("overview").await;
         open("dead", "Dead letters").await;
         browser
@@ -557,6 +564,21 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
             .await
             .unwrap();
         shot("rejection-trace").await;
+
+        // On a phone-sized screen the pages still fit: tables scroll inside themselves.
+        browser.set_window_size(390, 844).await.unwrap();
+        for (page, title) in [("overview", "Overview"), ("dead", "Dead letters")] {
+            open(page, title).await;
+            let fits = browser
+                .execute(
+                    "return document.documentElement.scrollWidth <= window.innerWidth;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(fits, serde_json::Value::Bool(true), "{page} fits a phone");
+        }
+        shot("phone-overview").await;
         browser.close().await.unwrap();
     });
     wait_until(DEADLINE, "the replayed order stored", || {

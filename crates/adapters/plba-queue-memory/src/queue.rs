@@ -270,6 +270,8 @@ impl TaskQueue for MemoryQueue {
             retried: c.retried.load(Ordering::Relaxed),
             capacity: Some(self.inner.options.capacity as u64),
             consumers: None,
+            // A channel cannot be looked into without taking from it.
+            oldest_waiting_ms: None,
         })
     }
 

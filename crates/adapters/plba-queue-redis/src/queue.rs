@@ -19,7 +19,9 @@ use crate::condition::{LostListeners, is_missing_group, is_outage};
 use crate::dead::{self, Content, ReplayReport};
 use crate::error::{RedisQueueError, SharedRedisError, unavailable, unavailable_because};
 use crate::options::RedisQueueOptions;
-use crate::reply::{Entry, group_consumers, pending_count, read_group_entries};
+use crate::reply::{
+    Entry, group_consumers, group_last_delivered, pending_count, read_group_entries, stream_entries,
+};
 use crate::shared::Shared;
 use crate::wire::{DecodeError, TASK_FIELD, decode, encode, now_ms, push_task};
 
@@ -496,24 +498,45 @@ impl TaskQueue for RedisQueue {
             .arg("GROUPS")
             .arg(&shared.keys.stream);
         // Acks queued for writing first, so a task acked before the call counts as acked.
+        // Then the first entry after the group's last delivered one: the oldest waiting.
         let query = async {
             self.acks.flush().await;
-            pipe.query_async(&mut conn).await
+            let replies: Replies = pipe.query_async(&mut conn).await?;
+            let oldest = match group_last_delivered(&replies.5, &shared.options.group) {
+                Some(last) => {
+                    let after: Value = redis::cmd("XRANGE")
+                        .arg(&shared.keys.stream)
+                        .arg(format!("({last}"))
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1)
+                        .query_async(&mut conn)
+                        .await?;
+                    stream_entries(&after).first().and_then(|entry| {
+                        let published: u64 = entry.id.split('-').next()?.parse().ok()?;
+                        Some(now_ms().saturating_sub(published))
+                    })
+                }
+                None => None,
+            };
+            Ok::<_, RedisError>((replies, oldest))
         };
         let limit = STATS_TIMEOUT.min(shared.options.command_timeout());
-        let (length, pending, delayed, dead, counters, groups): Replies =
-            match tokio::time::timeout(limit, query).await {
-                Ok(replies) => {
-                    shared.observe(&replies);
-                    replies.map_err(|e| unavailable(&shared.name, e))?
-                }
-                Err(_) => {
-                    return Err(unavailable_because(
-                        &shared.name,
-                        format!("Redis did not answer within {limit:?}"),
-                    ));
-                }
-            };
+        let ((length, pending, delayed, dead, counters, groups), oldest_waiting_ms): (
+            Replies,
+            Option<u64>,
+        ) = match tokio::time::timeout(limit, query).await {
+            Ok(replies) => {
+                shared.observe(&replies);
+                replies.map_err(|e| unavailable(&shared.name, e))?
+            }
+            Err(_) => {
+                return Err(unavailable_because(
+                    &shared.name,
+                    format!("Redis did not answer within {limit:?}"),
+                ));
+            }
+        };
         // Entries read ahead into this process wait for a handler: they count as waiting,
         // not as being worked on. (Another process's read-ahead is not known here.)
         let prefetched = self.prefetched.lock_or_recover().len() as u64;
@@ -534,6 +557,7 @@ impl TaskQueue for RedisQueue {
             retried: counter("retried"),
             capacity: None,
             consumers: group_consumers(&groups, &shared.options.group),
+            oldest_waiting_ms,
         })
     }
 

@@ -83,21 +83,31 @@ pub(crate) fn pending_ids(value: &Value) -> Vec<String> {
 /// The `consumers` count of `group` in an `XINFO GROUPS` reply: a list of flat
 /// field/value arrays in RESP2, a list of maps in RESP3.
 pub(crate) fn group_consumers(value: &Value, group: &str) -> Option<u64> {
+    integer(group_field(value, group, "consumers")?)
+}
+
+/// The id of the last entry `group` delivered, from an `XINFO GROUPS` reply: the entries
+/// after it wait for a consumer.
+pub(crate) fn group_last_delivered(value: &Value, group: &str) -> Option<String> {
+    text(group_field(value, group, "last-delivered-id")?)
+}
+
+fn group_field<'v>(value: &'v Value, group: &str, key: &str) -> Option<&'v Value> {
     let Value::Array(groups) = plain(value) else {
         return None;
     };
     groups.iter().find_map(|info| {
         let pairs = pairs(info)?;
-        let named = |key: &str| {
+        let named = |wanted: &str| {
             pairs
                 .iter()
-                .find(|(k, _)| text(k).as_deref() == Some(key))
+                .find(|(k, _)| text(k).as_deref() == Some(wanted))
                 .map(|(_, v)| *v)
         };
         if text(named("name")?)? != group {
             return None;
         }
-        integer(named("consumers")?)
+        named(key)
     })
 }
 

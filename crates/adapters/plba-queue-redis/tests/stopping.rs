@@ -1,6 +1,6 @@
 //! A consumer that stops leaves nothing waiting for the visibility timeout: its read-ahead
 //! goes back to the stream, where another process takes it at once, and the acks it queued
-//! are written.
+//! are written. And what waits is visible: the age of the oldest waiting task.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -75,4 +75,37 @@ async fn a_stopping_consumer_gives_back_its_read_ahead_and_writes_its_acks() {
     let stats = second.stats().await.unwrap();
     assert_eq!(stats.acked, 10, "{stats:?}");
     assert_eq!((stats.depth, stats.in_flight), (0, 0), "{stats:?}");
+}
+
+/// `stats` tells how long the oldest task not yet handed to any consumer has waited, and
+/// nothing once every task was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_tell_the_age_of_the_oldest_waiting_task() {
+    let redis = RedisServer::start().expect("redis-server is needed");
+    let queue = RedisQueue::connect("aging", patient(&redis.url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.stats().await.unwrap().oldest_waiting_ms,
+        None,
+        "empty"
+    );
+    for n in 0..2 {
+        queue.publish(Task::new("t", format!("{n}"))).await.unwrap();
+    }
+    let waiting = queue.stats().await.unwrap();
+    assert_eq!(waiting.depth, 2);
+    assert!(
+        waiting.oldest_waiting_ms.is_some_and(|ms| ms < 60_000),
+        "{waiting:?}"
+    );
+    let first = queue.consume().await.unwrap();
+    let second = queue.consume().await.unwrap();
+    assert_eq!(
+        queue.stats().await.unwrap().oldest_waiting_ms,
+        None,
+        "every task was read"
+    );
+    queue.ack(first).await.unwrap();
+    queue.ack(second).await.unwrap();
 }
