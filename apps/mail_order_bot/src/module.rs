@@ -228,6 +228,7 @@ impl ApplicationModule for MailOrderBot {
                     Duration::from_millis(config.retry.initial_ms),
                     Duration::from_millis(config.retry.max_ms.max(config.retry.initial_ms)),
                 ),
+                ..QueueWorkerOptions::default()
             })
             .tracer(tracer)
             .register(registry)?;

@@ -61,7 +61,7 @@ pub use report::{error_chain, panic_message};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
-pub use task::{Metadata, ParseTaskIdError, Task, TaskId};
+pub use task::{Metadata, ParseTaskIdError, TIMEOUT_KEY, Task, TaskId};
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use view::{AppView, ViewError, ViewRef, ViewRow, ViewTable};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerStatus};

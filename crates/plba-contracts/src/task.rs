@@ -269,7 +269,36 @@ impl Task {
         self.metadata.insert(key, value);
         self
     }
+
+    /// Gives the task its own time limit (builder style): a handler still running after it
+    /// is cancelled and the attempt counts as a transient failure. Overrides the pool's
+    /// limit; it travels with the task (metadata [`TIMEOUT_KEY`]) across processes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use plba_contracts::Task;
+    ///
+    /// let task = Task::new("report.render", "…").with_timeout(Duration::from_secs(30));
+    /// assert_eq!(task.timeout(), Some(Duration::from_secs(30)));
+    /// ```
+    #[must_use]
+    pub fn with_timeout(self, limit: Duration) -> Self {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        self.with_metadata(TIMEOUT_KEY, ms.to_string())
+    }
+
+    /// The task's own time limit, if it carries one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.metadata
+            .get(TIMEOUT_KEY)?
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_millis)
+    }
 }
+
+/// The metadata key of a task's own time limit, in milliseconds.
+pub const TIMEOUT_KEY: &str = "plba.timeout-ms";
 
 #[cfg(test)]
 mod tests {

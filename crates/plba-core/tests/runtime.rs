@@ -24,6 +24,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 fn fast_retries() -> QueueWorkerOptions {
     QueueWorkerOptions {
         retry_backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(10)),
+        task_timeout: None,
     }
 }
 

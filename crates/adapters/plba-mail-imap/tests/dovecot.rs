@@ -140,6 +140,7 @@ async fn run_mode(
                 Duration::from_millis(20),
                 Duration::from_millis(100),
             ),
+            ..plba_workers::QueueWorkerOptions::default()
         },
         Arc::default(),
     );

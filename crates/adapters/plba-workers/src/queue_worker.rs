@@ -7,24 +7,29 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use plba_contracts::{
     Backoff, Delivery, MetricsSource, NackOutcome, NoopTaskTracer, QueueError, Registry,
-    RegistryError, StatusCell, TaskHandler, TaskOutcome, TaskQueue, TaskTracer, Worker,
+    RegistryError, StatusCell, TaskError, TaskHandler, TaskOutcome, TaskQueue, TaskTracer, Worker,
     WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
 };
 use tracing::Instrument;
 
 use crate::metrics::{PoolMetricsSource, QueueWorkerMetrics};
 
-/// How a queue worker retries failed tasks.
+/// How a queue worker retries failed tasks, and how long a handler may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueWorkerOptions {
     /// Delay before a failed task is delivered again, by attempt number.
     pub retry_backoff: Backoff,
+    /// Longest a handler may run on one task (a task's own limit, `Task::with_timeout`, wins);
+    /// past it the handler is cancelled and the attempt counts as a transient failure.
+    /// `None`: no limit.
+    pub task_timeout: Option<Duration>,
 }
 
 impl Default for QueueWorkerOptions {
     fn default() -> Self {
         Self {
             retry_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            task_timeout: None,
         }
     }
 }
@@ -81,13 +86,27 @@ where
         metrics.begin();
         let span = self.tracer.process_span(self.queue.name(), delivery.task());
         let started = tokio::time::Instant::now();
+        let limit = delivery.task().timeout().or(self.options.task_timeout);
         let outcome = {
             let handling = AssertUnwindSafe(self.handler.handle(delivery.task()))
                 .catch_unwind()
                 .instrument(span.clone());
+            let limited = async {
+                match limit {
+                    None => handling.await,
+                    // Past its limit the handler's future is dropped: cancelled.
+                    Some(limit) => tokio::time::timeout(limit, handling).await.unwrap_or_else(
+                        |_| {
+                            Ok(Err(TaskError::transient(format!(
+                                "the handler ran past its time limit of {limit:?} and was cancelled"
+                            ))))
+                        },
+                    ),
+                }
+            };
             tokio::select! {
                 biased;
-                result = handling => Some(result),
+                result = limited => Some(result),
                 () = ctx.force_token().cancelled() => None,
             }
         };
@@ -348,7 +367,7 @@ mod tests {
     use plba_contracts::CancellationToken;
     use plba_contracts::{Task, TaskError};
     use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
-    use plba_testkit::wait::{eventually, within};
+    use plba_testkit::wait::{eventually, eventually_async, within};
 
     use super::*;
 
@@ -369,6 +388,7 @@ mod tests {
     fn fast_retries() -> QueueWorkerOptions {
         QueueWorkerOptions {
             retry_backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(5)),
+            task_timeout: None,
         }
     }
 
@@ -409,6 +429,60 @@ mod tests {
         tokio::spawn(async move { worker.run(ctx).await });
         queue.publish(Task::new("t", "x")).await.unwrap();
         (queue, metrics, handler, stop)
+    }
+
+    /// Never finishes: only a time limit ends it.
+    struct Hangs;
+
+    #[async_trait]
+    impl TaskHandler for Hangs {
+        async fn handle(&self, _task: &Task) -> Result<(), TaskError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_past_its_time_limit_is_cancelled_and_the_attempt_fails() {
+        let queue = Arc::new(
+            MemoryQueue::new(
+                "q",
+                MemoryQueueOptions {
+                    max_attempts: 2,
+                    ..MemoryQueueOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let metrics = Arc::new(QueueWorkerMetrics::default());
+        let options = QueueWorkerOptions {
+            task_timeout: Some(Duration::from_secs(3600)),
+            ..fast_retries()
+        };
+        let worker = QueueWorker::new(
+            Arc::clone(&queue),
+            Arc::new(Hangs),
+            options,
+            Arc::clone(&metrics),
+        );
+        let stop = CancellationToken::new();
+        let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+        tokio::spawn(async move { worker.run(ctx).await });
+        // The task's own limit wins over the pool's hour.
+        let task = Task::new("t", "x").with_timeout(Duration::from_millis(20));
+        queue.publish(task).await.unwrap();
+        eventually_async(Duration::from_secs(10), "the task dead-lettered", || {
+            let queue = Arc::clone(&queue);
+            async move { queue.stats().await.unwrap().dead == 1 }
+        })
+        .await;
+        let letters = queue.dead_letters(1).await.unwrap();
+        assert!(
+            letters[0].reason.contains("time limit of 20ms"),
+            "{}",
+            letters[0].reason
+        );
+        assert_eq!(metrics.snapshot().failed, 2, "both attempts timed out");
+        stop.cancel();
     }
 
     #[tokio::test]
