@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use plba_contracts::{ConfigError, nested_key_error};
+use plba_contracts::{ConfigError, Jitter, nested_key_error};
 #[cfg(feature = "imap")]
 use plba_mail_imap::ImapOptions;
 #[cfg(feature = "maildir")]
@@ -346,6 +346,9 @@ pub struct RetryConfig {
     pub initial_ms: u64,
     /// Largest delay, in milliseconds.
     pub max_ms: u64,
+    /// How delays are spread (`full`, `equal` or `none`): with `full`, mails that failed
+    /// together (the store was down) are retried over the whole delay, not in one wave.
+    pub jitter: Jitter,
 }
 
 impl Default for RetryConfig {
@@ -353,6 +356,7 @@ impl Default for RetryConfig {
         Self {
             initial_ms: 1_000,
             max_ms: 60_000,
+            jitter: Jitter::Full,
         }
     }
 }

@@ -227,7 +227,8 @@ impl ApplicationModule for MailOrderBot {
                 retry_backoff: Backoff::new(
                     Duration::from_millis(config.retry.initial_ms),
                     Duration::from_millis(config.retry.max_ms.max(config.retry.initial_ms)),
-                ),
+                )
+                .with_jitter(config.retry.jitter),
                 ..QueueWorkerOptions::default()
             })
             .tracer(tracer)

@@ -16,6 +16,7 @@
 //! - [`ConfigProvider`] hands a module its typed configuration section.
 //! - [`TaskTracer`] carries a task's trace context from producer to handler.
 
+mod backoff;
 mod config;
 mod group_commit;
 mod handler;
@@ -38,6 +39,7 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use tokio_util::sync::CancellationToken;
 
+pub use backoff::{Backoff, Jitter};
 pub use config::{
     ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig,
     full_key_and_reason, nested_key_error, split_nested_key_error,
@@ -50,7 +52,7 @@ pub use metrics::{
     HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
 };
 pub use module::{
-    ApplicationModule, Backoff, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
+    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
     WorkerFactory, WorkerSpec,
 };
 pub use queue::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::backoff::{Backoff, Jitter};
 use crate::config::{ConfigError, ConfigProvider, ConfigProviderExt};
 use crate::health::{HealthContributor, HealthOptions};
 use crate::metrics::MetricsSource;
@@ -20,54 +21,10 @@ pub type ServiceRef = Arc<dyn Any + Send + Sync>;
 /// Builds the worker for copy number `copy` (0-based) of a pool; called on every (re)start.
 pub type WorkerFactory = Arc<dyn Fn(usize) -> Arc<dyn Worker> + Send + Sync>;
 
-/// Exponential backoff: `initial * 2^(n-1)` before try number `n + 1`, capped at `max`.
-///
-/// ```
-/// use std::time::Duration;
-/// use plba_contracts::Backoff;
-///
-/// let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-/// assert_eq!(backoff.delay(1), Duration::from_millis(100));
-/// assert_eq!(backoff.delay(3), Duration::from_millis(400));
-/// assert_eq!(backoff.delay(30), Duration::from_secs(1));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-pub struct Backoff {
-    /// The first delay.
-    #[serde(with = "humantime_millis")]
-    pub initial: Duration,
-    /// The largest delay.
-    #[serde(with = "humantime_millis")]
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// A backoff from `initial` doubling up to `max`.
-    pub const fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max }
-    }
-
-    /// The delay after the `n`-th consecutive failure (`n` starts at 1).
-    pub fn delay(&self, n: u32) -> Duration {
-        let exponent = n.saturating_sub(1).min(31);
-        self.initial.saturating_mul(1u32 << exponent).min(self.max)
-    }
-}
-
-mod humantime_millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    /// Durations in config are whole milliseconds.
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-}
-
 /// How the supervisor restarts a worker that failed.
 ///
-/// The delay before a restart follows `backoff`, counting consecutive failures; a run that
+/// The delay before a restart follows `backoff` (equal jitter by default: pools that failed
+/// together do not restart together, and none restarts at once), counting consecutive failures; a run that
 /// lasted longer than `backoff.max` resets the count. More than `max_restarts` restarts within
 /// `window` make the worker unhealthy until the window clears; the supervisor keeps restarting
 /// it at the backoff's maximum meanwhile, so a dependency that comes back is picked up.
@@ -84,7 +41,8 @@ pub struct RestartPolicy {
 impl Default for RestartPolicy {
     fn default() -> Self {
         Self {
-            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30))
+                .with_jitter(Jitter::Equal),
             max_restarts: 5,
             window: Duration::from_secs(60),
         }

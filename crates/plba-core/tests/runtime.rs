@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use plba_contracts::Unpoisoned;
+use plba_contracts::{Jitter, Unpoisoned};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -261,7 +261,8 @@ impl Worker for AlwaysFails {
 async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() {
     let runs = Arc::new(Mutex::new(Vec::new()));
     let policy = RestartPolicy {
-        backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(160)),
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(160))
+            .with_jitter(Jitter::Equal),
         max_restarts: 3,
         window: Duration::from_secs(60),
     };
@@ -305,7 +306,8 @@ async fn supervisor_restarts_with_backoff_and_turns_unhealthy_past_the_budget() 
     let runs = runs.lock_or_recover().clone();
     for (i, pair) in runs.windows(2).take(4).enumerate() {
         let gap = pair[1] - pair[0];
-        let expected = policy.backoff.delay(u32::try_from(i).unwrap() + 1);
+        // Equal jitter: never less than half the exponential delay.
+        let expected = policy.backoff.delay_at(u32::try_from(i).unwrap() + 1, 0.0);
         assert!(
             gap >= expected,
             "restart {} came after {gap:?}, backoff is {expected:?}",

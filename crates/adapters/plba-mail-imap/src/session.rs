@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_imap::Session;
+use plba_contracts::{Backoff, Jitter};
 use tokio::net::TcpStream;
 
 use crate::options::{ImapError, ImapOptions, Security};
@@ -114,11 +115,13 @@ pub(crate) async fn connect(options: &ImapOptions) -> Result<ImapSession, ImapEr
     }
 }
 
-/// Exponential backoff for reconnects.
+/// Exponential backoff for reconnects, spread by equal jitter: after a server restart the
+/// bots do not all log in at the same moment, and no pause is shorter than half its ceiling,
+/// so a refused login never turns into a tight loop.
 pub(crate) fn reconnect_delay(options: &ImapOptions, failures: u32) -> Duration {
     let initial = Duration::from_millis(options.reconnect_initial_ms.max(1));
     let max = Duration::from_millis(options.reconnect_max_ms.max(options.reconnect_initial_ms));
-    initial
-        .saturating_mul(1 << failures.saturating_sub(1).min(20))
-        .min(max)
+    Backoff::new(initial, max)
+        .with_jitter(Jitter::Equal)
+        .delay(failures)
 }

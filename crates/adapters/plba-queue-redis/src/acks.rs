@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use plba_contracts::Unpoisoned;
+use plba_contracts::{Jitter, Unpoisoned};
 use redis::Script;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -223,7 +223,7 @@ async fn write(shared: &Arc<Shared>, script: &Script, ids: &[String]) {
             // the maintenance task) alive for good.
             Err(error) if is_outage(&error) && Arc::strong_count(shared) > 1 => {
                 tracing::debug!(queue = %shared.name, acks = ids.len(), %error, "writing acks failed; will retry");
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(Jitter::Equal.spread(pause)).await;
                 pause = (pause * 2).min(RETRY_MAX);
             }
             Err(error) => {

@@ -2,7 +2,7 @@
 //! consume, settle, stats, dead letters). Replies are read in `reply.rs`, the background
 //! upkeep runs in `maintenance.rs`, the dead-letter stream is handled in `dead.rs`.
 
-use plba_contracts::{GroupCommit, Unpoisoned};
+use plba_contracts::{GroupCommit, Jitter, Unpoisoned};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,7 +60,9 @@ struct Readers {
 }
 
 /// The first pause of a consumer waiting for Redis to come back; it doubles up to
-/// [`OUTAGE_PAUSE_MAX`], so a consumer notices the return within a second.
+/// [`OUTAGE_PAUSE_MAX`], so a consumer notices the return within a second. Each pause is
+/// spread by equal jitter, so the consumers of many bots do not reconnect in one wave and
+/// none spins.
 const OUTAGE_PAUSE_MIN: Duration = Duration::from_millis(50);
 const OUTAGE_PAUSE_MAX: Duration = Duration::from_secs(1);
 
@@ -297,7 +299,7 @@ impl TaskQueue for RedisQueue {
                 Ok(reader) => reader,
                 Err(error) if is_outage(&error) => {
                     shared.condition.unreachable(&shared.name, &error);
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(Jitter::Equal.spread(pause)).await;
                     pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
                     continue;
                 }
@@ -331,7 +333,7 @@ impl TaskQueue for RedisQueue {
                     // Straight back to reading the first time; should the group keep
                     // vanishing (or fail to be made), pause rather than hammer Redis.
                     if recreated {
-                        tokio::time::sleep(pause).await;
+                        tokio::time::sleep(Jitter::Equal.spread(pause)).await;
                         pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
                     }
                     recreated = true;
@@ -339,7 +341,7 @@ impl TaskQueue for RedisQueue {
                 }
                 Err(error) if is_outage(&error) => {
                     // The connection is dropped with the error; the next round opens one.
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(Jitter::Equal.spread(pause)).await;
                     pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
                     continue;
                 }

@@ -17,7 +17,8 @@ use crate::metrics::{PoolMetricsSource, QueueWorkerMetrics};
 /// How a queue worker retries failed tasks, and how long a handler may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueWorkerOptions {
-    /// Delay before a failed task is delivered again, by attempt number.
+    /// Delay before a failed task is delivered again, by attempt number; full jitter by
+    /// default, so tasks that failed together (a dependency was down) come back spread out.
     pub retry_backoff: Backoff,
     /// Longest a handler may run on one task (a task's own limit, `Task::with_timeout`, wins);
     /// past it the handler is cancelled and the attempt counts as a transient failure.
@@ -37,7 +38,7 @@ impl Default for QueueWorkerOptions {
 /// One copy of a queue-consuming worker. Usually built through [`QueueWorkerPool`].
 ///
 /// Per delivery: the handler runs with panics caught; `Ok` → ack; transient error or panic →
-/// nack with `retry_backoff.delay(attempt)` (the queue dead-letters once attempts are
+/// nack with `retry_backoff.delay(attempt)`, jittered (the queue dead-letters once attempts are
 /// exhausted); permanent error → dead letter. On a graceful stop the copy takes no new task
 /// and finishes the one in hand; on a forced stop it releases the unfinished task back to the
 /// queue and returns.

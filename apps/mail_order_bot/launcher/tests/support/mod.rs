@@ -180,3 +180,33 @@ pub(crate) fn deliver_orders(maildir: &Path, count: usize, tag: &str) {
         .unwrap();
     }
 }
+
+/// `text` (a configuration) with the block that starts at the line `header` (e.g.
+/// `"  queue:"`) and goes on over the lines indented deeper replaced by `block`, as a user
+/// swaps one setting block for another. Panics when the header is missing: the shipped file
+/// changed and the test must follow.
+pub(crate) fn replace_block(text: &str, header: &str, block: &str) -> String {
+    let indent = header.len() - header.trim_start().len();
+    let mut out = String::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in text.lines() {
+        if line == header {
+            inside = true;
+            found = true;
+            out.push_str(block);
+            continue;
+        }
+        if inside {
+            let deeper = line.len() - line.trim_start().len() > indent;
+            if deeper && !line.trim().is_empty() {
+                continue;
+            }
+            inside = false;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(found, "no block {header:?} in the configuration");
+    out
+}
