@@ -27,6 +27,7 @@ mod module;
 mod opaque_debug;
 mod queue;
 mod report;
+mod schedule;
 mod secret;
 mod status;
 mod sync;
@@ -60,6 +61,9 @@ pub use queue::{
     QueueStats, Receipt, TaskQueue,
 };
 pub use report::{error_chain, panic_message};
+pub use schedule::{
+    Cadence, Missed, PublishJob, Schedule, ScheduleStore, ScheduleStoreError, ScheduledJob,
+};
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};

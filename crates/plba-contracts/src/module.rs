@@ -234,6 +234,10 @@ pub trait Registry: Send {
     /// Declares a worker pool for the supervisor to run.
     fn add_worker(&mut self, spec: WorkerSpec) -> Result<(), RegistryError>;
 
+    /// Declares a [`Schedule`](crate::Schedule): the runtime checks its cadence, runs it, and
+    /// shows its next and last run in its status.
+    fn add_schedule(&mut self, schedule: crate::Schedule) -> Result<(), RegistryError>;
+
     /// Declares a queue, so its stats appear in the runtime's status.
     fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError>;
 

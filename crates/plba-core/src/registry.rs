@@ -5,10 +5,15 @@ use std::sync::Arc;
 
 use plba_contracts::{
     ConfigProvider, ConfigSubscriber, HealthContributor, HealthOptions, MetricsSource, Registry,
-    RegistryError, ServiceRef, TaskQueue, TaskTracer, ViewRef, WorkerSpec,
+    RegistryError, Schedule, ServiceRef, TaskQueue, TaskTracer, ViewRef, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
+use crate::scheduler::{ScheduleRunner, ScheduleState};
+use crate::timetable::Timetable;
+
+/// The prefix of the worker pools that run schedules.
+pub(crate) const SCHEDULE_WORKER_PREFIX: &str = "schedule:";
 
 /// The prefix of the health contributors the runtime registers for worker pools.
 pub(crate) const WORKER_HEALTH_PREFIX: &str = "worker:";
@@ -22,6 +27,7 @@ pub(crate) struct Pending {
     pub(crate) services: Vec<(String, ServiceRef)>,
     pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
     pub(crate) views: Vec<ViewRef>,
+    pub(crate) schedules: Vec<Arc<ScheduleState>>,
     pub(crate) config_subscribers: Vec<Arc<dyn ConfigSubscriber>>,
 }
 
@@ -77,6 +83,33 @@ impl Registry for ModuleRegistry<'_> {
             return Err(duplicate("worker", name));
         }
         self.pending.workers.push(spec);
+        Ok(())
+    }
+
+    fn add_schedule(&mut self, schedule: Schedule) -> Result<(), RegistryError> {
+        let name = schedule.name().to_owned();
+        let invalid = |reason: String| RegistryError::Invalid {
+            kind: "schedule",
+            name: name.clone(),
+            reason,
+        };
+        if name.is_empty() {
+            return Err(invalid("a schedule needs a name".to_owned()));
+        }
+        let timetable = Timetable::parse(schedule.cadence()).map_err(invalid)?;
+        let runner = ScheduleRunner::new(schedule, timetable);
+        let state = runner.state();
+        // A schedule's job failing is reported in its status; it does not make the whole
+        // runtime unready.
+        self.add_worker(
+            WorkerSpec::single(format!("{SCHEDULE_WORKER_PREFIX}{name}"), Arc::new(runner))
+                .with_critical(false),
+        )
+        .map_err(|error| match error {
+            RegistryError::Duplicate { .. } => duplicate("schedule", &name),
+            other => other,
+        })?;
+        self.pending.schedules.push(state);
         Ok(())
     }
 

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::container::ServiceContainer;
 use crate::error::CoreError;
 use crate::registry::{ModuleRegistry, Taken, WORKER_HEALTH_PREFIX};
+use crate::scheduler::ScheduleState;
 use crate::signals::StopSignals;
 use crate::state::RuntimeState;
 use crate::status::{QueueStatus, RuntimeStatus};
@@ -96,6 +97,7 @@ struct Inner {
     queues: RwLock<Vec<Arc<dyn TaskQueue>>>,
     metrics: RwLock<Vec<Arc<dyn MetricsSource>>>,
     views: RwLock<Vec<ViewRef>>,
+    schedules: RwLock<Vec<Arc<ScheduleState>>>,
     health: HealthRegistry,
     services: ServiceContainer,
     modules: Mutex<Vec<String>>,
@@ -143,6 +145,7 @@ impl RuntimeManager {
                 queues: RwLock::new(Vec::new()),
                 metrics: RwLock::new(Vec::new()),
                 views: RwLock::new(Vec::new()),
+                schedules: RwLock::new(Vec::new()),
                 health: HealthRegistry::new(),
                 services: ServiceContainer::new(),
                 modules: Mutex::new(Vec::new()),
@@ -249,6 +252,7 @@ impl RuntimeManager {
         write(&inner.queues).extend(pending.queues);
         write(&inner.metrics).extend(pending.metrics);
         write(&inner.views).extend(pending.views);
+        write(&inner.schedules).extend(pending.schedules);
         match &mut *lock(&inner.config_sink) {
             ConfigSink::Set(sink) => {
                 for subscriber in pending.config_subscribers {
@@ -467,6 +471,10 @@ impl RuntimeManager {
             uptime: lock(&self.inner.started_at).map(|t| t.elapsed()),
             workers: self.inner.supervisor.status(),
             queues: queue_status,
+            schedules: read(&self.inner.schedules)
+                .iter()
+                .map(|s| s.snapshot())
+                .collect(),
         }
     }
 }

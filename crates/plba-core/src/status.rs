@@ -59,6 +59,8 @@ pub struct RuntimeStatus {
     pub workers: Vec<PoolStatus>,
     /// Each registered queue.
     pub queues: Vec<QueueStatus>,
+    /// Each registered schedule: its next and last run.
+    pub schedules: Vec<crate::ScheduleStatus>,
 }
 
 /// Orders statuses by how much they say about activity, for pool aggregation.

@@ -3,6 +3,7 @@
 //!
 //! - [`queue`]: "any `TaskQueue` must…", as reusable async test functions, plus the
 //!   [`task_queue_conformance!`] macro that turns them into `#[tokio::test]`s for a backend.
+//! - [`schedule`]: the `ScheduleStore` conformance suite and a job that records its runs.
 //! - [`handlers`]: task handlers that record what they saw.
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
@@ -18,6 +19,7 @@ pub mod otlp;
 pub mod postgres;
 pub mod process;
 pub mod queue;
+pub mod schedule;
 pub mod servers;
 pub mod tls;
 pub mod wait;

@@ -27,7 +27,8 @@
 //! its handles and its maintenance task share; `maintenance.rs` the background upkeep;
 //! `dead.rs` the dead-letter stream; `reply.rs` reads Redis replies (RESP2 and RESP3);
 //! `wire.rs` the stored form of a task; `identity.rs` the names unique to a process start;
-//! `scripts.rs` the Lua scripts; `acks.rs` the
+//! `scripts.rs` the Lua scripts; `lease.rs` and `schedule_store.rs` the lease and the
+//! schedule store that share the queue's Redis; `acks.rs` the
 //! ack writer; `condition.rs` what health and stats answer from.
 
 mod acks;
@@ -42,6 +43,7 @@ mod maintenance;
 mod options;
 mod queue;
 mod reply;
+mod schedule_store;
 mod scripts;
 mod shared;
 mod wire;
@@ -52,3 +54,4 @@ pub use health::RedisHealth;
 pub use lease::RedisLease;
 pub use options::{RedisQueueOptions, check_url};
 pub use queue::RedisQueue;
+pub use schedule_store::RedisScheduleStore;
