@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use plba_contracts::{ConfigError, Jitter, nested_key_error};
+use plba_contracts::{Cadence, ConfigError, Jitter, Missed, Timetable, nested_key_error};
 #[cfg(feature = "imap")]
 use plba_mail_imap::ImapOptions;
 #[cfg(feature = "maildir")]
@@ -313,6 +313,73 @@ fn default_lease_ttl_ms() -> u64 {
     10_000
 }
 
+/// The nightly summary: a CSV of the orders (per customer) and rejections of the 24 hours
+/// before each occurrence of `schedule`, written into `directory`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SummaryConfig {
+    /// A cron expression, seconds first (`"0 0 0 * * *"`: midnight); `null` turns the
+    /// summary off.
+    pub schedule: Option<String>,
+    /// The IANA time zone the expression is read in.
+    pub time_zone: String,
+    /// Where the CSV files go (created when missing).
+    pub directory: PathBuf,
+    /// A night missed while no bot ran: `run_once` writes it on the return, `skip` does not.
+    pub missed: Missed,
+    /// Several bots: a Redis lease and store so that one bot writes each summary.
+    pub lease: Option<ScheduleLeaseConfig>,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        Self {
+            schedule: Some("0 0 0 * * *".to_owned()),
+            time_zone: "UTC".to_owned(),
+            directory: PathBuf::from("data/summaries"),
+            missed: Missed::RunOnce,
+            lease: None,
+        }
+    }
+}
+
+impl SummaryConfig {
+    /// Checks `schedule` and the time zone with the runtime's own parser, so `check-config`
+    /// refuses what `run` would.
+    fn check_cadence(&self, schedule: &str) -> Result<(), ConfigError> {
+        let cadence = |time_zone: &str| Cadence::Cron {
+            expression: schedule.to_owned(),
+            time_zone: time_zone.to_owned(),
+        };
+        if schedule.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "summary.schedule",
+                "is empty: give a cron expression (\"0 0 0 * * *\" is midnight) or null to turn the summary off",
+            ));
+        }
+        Timetable::parse(&cadence("UTC"))
+            .map_err(|reason| ConfigError::invalid("summary.schedule", reason))?;
+        Timetable::parse(&cadence(&self.time_zone))
+            .map_err(|reason| ConfigError::invalid("summary.time_zone", reason))?;
+        Ok(())
+    }
+}
+
+/// A lease in Redis (and the record of fired occurrences next to it) that lets only one of
+/// several bots run a schedule's occurrence.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleLeaseConfig {
+    /// The Redis holding the lease and the record.
+    pub url: String,
+    /// Key prefix.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The lease expires this long after its holder's last renewal, in milliseconds.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub ttl_ms: u64,
+}
+
 /// Limits that keep hostile or broken mail from costing unbounded time or memory.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -435,6 +502,8 @@ pub struct AppConfig {
     pub limits: Limits,
     /// Deliver the bundled sample mails into the Maildir when the bot creates it (first start).
     pub seed_samples: bool,
+    /// The nightly summary of orders and rejections.
+    pub summary: SummaryConfig,
 }
 
 impl Default for AppConfig {
@@ -451,6 +520,7 @@ impl Default for AppConfig {
             catalog: None,
             limits: Limits::default(),
             seed_samples: false,
+            summary: SummaryConfig::default(),
         }
     }
 }
@@ -509,6 +579,19 @@ impl AppConfig {
                 ));
             }
         }
+        #[cfg(feature = "redis")]
+        if let Some(lease) = &self.summary.lease {
+            plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("summary.lease.url"))?;
+        }
+        if let Some(schedule) = &self.summary.schedule {
+            self.summary.check_cadence(schedule)?;
+        }
+        if self.summary.directory.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "summary.directory",
+                "is empty: name the directory the summaries go to",
+            ));
+        }
         if let Some(catalog) = &self.catalog
             && !catalog.is_file()
         {
@@ -545,6 +628,12 @@ impl AppConfig {
         if let QueueConfig::NotBuilt(missing) = &self.queue {
             return Err(missing.error().within("queue"));
         }
+        if self.summary.lease.is_some() && !built(Adapter::Redis) {
+            return Err(ConfigError::invalid(
+                "summary.lease",
+                "needs a mail_order_bot built with the `redis` feature (the lease lives in Redis)",
+            ));
+        }
         if self.source_lease.is_some() && !built(Adapter::Redis) {
             return Err(ConfigError::invalid(
                 "source_lease",
@@ -570,6 +659,7 @@ impl AppConfig {
         differs("workers", self.workers != running.workers);
         differs("retry", self.retry != running.retry);
         differs("source_lease", self.source_lease != running.source_lease);
+        differs("summary", self.summary != running.summary);
         differs(
             "source_stale_after_ms",
             self.source_stale_after_ms != running.source_stale_after_ms,

@@ -40,18 +40,21 @@ mod store;
 mod store_postgres;
 mod store_rows;
 mod store_sqlite;
+mod summary;
 mod table;
 mod views;
 
 pub use config::{
-    Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig, SourceConfig,
-    SourceLeaseConfig, StoreConfig, StoreKind,
+    Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig,
+    ScheduleLeaseConfig, SourceConfig, SourceLeaseConfig, StoreConfig, StoreKind, SummaryConfig,
 };
 pub use error::DomainError;
 pub use handler::OrderMailHandler;
 pub use live_config::{LiveRules, read_config};
-pub use model::{Decision, NewOrder, NewRejection, Order, OrderLine, Rejection};
-pub use module::{MODULE, MailOrderBot};
+pub use model::{
+    CustomerTotals, Decision, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
+};
+pub use module::{MODULE, MailOrderBot, SUMMARY_SCHEDULE};
 pub use money::format_cents;
 pub use process::process_mail;
 pub use rules::{Catalog, Rules};
@@ -60,4 +63,5 @@ pub use store::{OrderStore, Stored, open_store};
 #[cfg(feature = "postgres")]
 pub use store_postgres::{PostgresOrderStore, PostgresSettings};
 pub use store_sqlite::SqliteOrderStore;
+pub use summary::{SUMMARY_PERIOD, SummaryJob, summary_csv, summary_file_name};
 pub use views::{OrdersView, RejectionsView};

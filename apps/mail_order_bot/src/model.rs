@@ -93,6 +93,28 @@ pub struct Rejection {
     pub created_at_ms: i64,
 }
 
+/// One customer's orders within a summary's period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CustomerTotals {
+    /// The customer id.
+    pub customer_id: String,
+    /// Orders stored.
+    pub orders: i64,
+    /// Sum of their quantities.
+    pub total_quantity: i64,
+    /// Sum of their totals in cents (orders without a total count as nothing).
+    pub total_cents: i64,
+}
+
+/// What the store took in over a period: the nightly summary's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PeriodSummary {
+    /// Per customer, by customer id.
+    pub customers: Vec<CustomerTotals>,
+    /// Rejections recorded.
+    pub rejections: i64,
+}
+
 /// What processing one mail decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use plba_contracts::{
     ApplicationModule, Backoff, ConfigError, ConfigProvider, HealthContributor, HealthOptions,
-    HealthReport, MetricsSource, Registry, RegistryError, TaskQueue, WorkerSpec, async_trait,
+    HealthReport, MetricsSource, Registry, RegistryError, Schedule, TaskQueue, WorkerSpec,
+    async_trait,
 };
 use plba_mail::{InFlight, MailBackend, MailTaskHandler, SourceLiveness};
 #[cfg(feature = "imap")]
@@ -13,19 +14,18 @@ use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 #[cfg(feature = "maildir")]
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
-#[cfg(all(any(feature = "maildir", feature = "imap"), feature = "redis"))]
-use plba_queue_redis::RedisLease;
 #[cfg(feature = "redis")]
-use plba_queue_redis::RedisQueue;
+use plba_queue_redis::{RedisLease, RedisQueue, RedisScheduleStore};
 use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
 
-use crate::config::{QueueConfig, SourceConfig};
+use crate::config::{QueueConfig, SourceConfig, SummaryConfig};
 use crate::handler::OrderMailHandler;
 use crate::live_config::{ConfigFollower, LiveRules, read_rules};
 #[cfg(feature = "maildir")]
 use crate::samples::SAMPLES;
 use crate::store::OrderStore;
 use crate::store::open_store;
+use crate::summary::SummaryJob;
 
 /// The module's name and configuration section.
 pub const MODULE: &str = "mail_order_bot";
@@ -69,6 +69,45 @@ impl HealthContributor for StoreHealth {
     }
 }
 
+/// The schedule that writes the nightly summary, when `summary.schedule` is set: the
+/// runtime checks the expression and the time zone, and shows its next and last run.
+fn register_summary(
+    registry: &mut dyn Registry,
+    summary: &SummaryConfig,
+    store: Arc<dyn OrderStore>,
+) -> Result<(), RegistryError> {
+    let Some(expression) = &summary.schedule else {
+        return Ok(());
+    };
+    let job = Arc::new(SummaryJob::new(store, summary.directory.clone()));
+    let schedule = Schedule::cron(SUMMARY_SCHEDULE, expression, &summary.time_zone, job)
+        .missed(summary.missed);
+    let schedule = match &summary.lease {
+        None => schedule,
+        #[cfg(feature = "redis")]
+        Some(lease) => {
+            let ttl = Duration::from_millis(lease.ttl_ms.max(300));
+            let name = format!("schedule:{SUMMARY_SCHEDULE}");
+            schedule
+                .with_lease(Arc::new(
+                    RedisLease::new(&lease.url, &lease.prefix, &name, ttl)
+                        .map_err(module_error("the summary's lease"))?,
+                ))
+                .with_store(Arc::new(
+                    RedisScheduleStore::new(&lease.url, &lease.prefix)
+                        .map_err(module_error("the summary's schedule store"))?,
+                ))
+        }
+        // Refused by the configuration check in a build without Redis.
+        #[cfg(not(feature = "redis"))]
+        Some(_) => schedule,
+    };
+    registry.add_schedule(schedule)
+}
+
+/// The summary schedule's name (status, the lease and the store's keys).
+pub const SUMMARY_SCHEDULE: &str = "orders-summary";
+
 #[async_trait]
 impl ApplicationModule for MailOrderBot {
     fn name(&self) -> &str {
@@ -97,6 +136,8 @@ impl ApplicationModule for MailOrderBot {
             Arc::new(StoreHealth(Arc::clone(&store))),
             HealthOptions::critical(),
         )?;
+
+        register_summary(registry, &config.summary, Arc::clone(&store))?;
 
         // With several bots on one mailbox, a task may be given up in another process.
         let in_flight = Arc::new(match &config.source_lease {

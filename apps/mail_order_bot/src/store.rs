@@ -7,7 +7,7 @@ use plba_contracts::async_trait;
 
 use crate::config::{StoreConfig, StoreKind};
 use crate::error::DomainError;
-use crate::model::{NewOrder, NewRejection, Order, Rejection};
+use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
 /// What storing an order did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,10 @@ pub trait OrderStore: Send + Sync + 'static {
 
     /// The most recent rejections, newest first.
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError>;
+
+    /// Orders per customer and the number of rejections stored at or after `from_ms` and
+    /// before `until_ms` (Unix milliseconds).
+    async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError>;
 
     /// Whether the store can write now (a small write, for health checks): an error says
     /// why not. A store that answers reads but cannot write is not healthy.

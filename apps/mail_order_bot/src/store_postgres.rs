@@ -9,7 +9,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
-use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
+use crate::model::{
+    CustomerTotals, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
+};
 use crate::store::{OrderStore, Stored, now_ms, order_columns};
 use crate::store_rows::{line_from, order_from, rejection_from};
 
@@ -346,6 +348,39 @@ impl OrderStore for PostgresOrderStore {
     /// Writes the probe row. A success also clears the memory of a failed order write: the
     /// database takes writes again (a bot that gets no mail after an outage must not stay
     /// unready until its next mail).
+    async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT customer_id, count(*)::BIGINT, coalesce(sum(total_quantity), 0)::BIGINT, coalesce(sum(total_cents), 0)::BIGINT FROM orders WHERE created_at_ms >= $1 AND created_at_ms < $2 GROUP BY customer_id ORDER BY customer_id",
+        )
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_all(pool)
+        .await?;
+        let customers = rows
+            .iter()
+            .map(|row| {
+                Ok(CustomerTotals {
+                    customer_id: row.try_get(0)?,
+                    orders: row.try_get(1)?,
+                    total_quantity: row.try_get(2)?,
+                    total_cents: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let rejections: i64 = sqlx::query_scalar(
+            "SELECT count(*)::BIGINT FROM rejections WHERE created_at_ms >= $1 AND created_at_ms < $2",
+        )
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_one(pool)
+        .await?;
+        Ok(PeriodSummary {
+            customers,
+            rejections,
+        })
+    }
+
     async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
         sqlx::query("UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1")

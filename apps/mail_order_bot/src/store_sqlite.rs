@@ -11,7 +11,9 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::error::DomainError;
-use crate::model::{NewOrder, NewRejection, Order, OrderLine, Rejection};
+use crate::model::{
+    CustomerTotals, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
+};
 use crate::store::{OrderStore, Stored, now_ms, order_columns};
 use crate::store_rows::{line_from, order_from, rejection_from};
 
@@ -428,6 +430,39 @@ impl OrderStore for SqliteOrderStore {
             .map(rejection_from)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(DomainError::from)
+    }
+
+    async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError> {
+        let pool = self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT customer_id, count(*), coalesce(sum(total_quantity), 0), coalesce(sum(total_cents), 0) FROM orders WHERE created_at_ms >= ? AND created_at_ms < ? GROUP BY customer_id ORDER BY customer_id",
+        )
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_all(pool)
+        .await?;
+        let customers = rows
+            .iter()
+            .map(|row| {
+                Ok(CustomerTotals {
+                    customer_id: row.try_get(0)?,
+                    orders: row.try_get(1)?,
+                    total_quantity: row.try_get(2)?,
+                    total_cents: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let rejections: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM rejections WHERE created_at_ms >= ? AND created_at_ms < ?",
+        )
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_one(pool)
+        .await?;
+        Ok(PeriodSummary {
+            customers,
+            rejections,
+        })
     }
 
     async fn check_writable(&self) -> Result<(), DomainError> {

@@ -265,6 +265,13 @@ impl OrderStore for Controlled {
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
         self.inner.list_rejections(limit).await
     }
+    async fn summarize(
+        &self,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<mail_order_bot::PeriodSummary, DomainError> {
+        self.inner.summarize(from_ms, until_ms).await
+    }
     async fn check_writable(&self) -> Result<(), DomainError> {
         self.inner.check_writable().await
     }

@@ -130,6 +130,46 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
     assert_eq!(orders.len(), 22);
     assert!(orders.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     assert_eq!(store.list_orders(5).await.unwrap().len(), 5);
+
+    // The nightly summary's figures: per customer, and the rejections, within the period.
+    let mut priced = order("<globex@x>", "buyer@globex.example");
+    priced.customer_id = "GLOBEX".to_owned();
+    priced.lines.truncate(1);
+    store.create_order(&priced).await.unwrap();
+    let now = now_ms();
+    let summary = store
+        .summarize(now - 3_600_000, now + 3_600_000)
+        .await
+        .unwrap();
+    let totals: Vec<(&str, i64, i64, i64)> = summary
+        .customers
+        .iter()
+        .map(|c| {
+            (
+                c.customer_id.as_str(),
+                c.orders,
+                c.total_quantity,
+                c.total_cents,
+            )
+        })
+        .collect();
+    assert_eq!(totals, vec![("ACME", 22, 66, 0), ("GLOBEX", 1, 2, 300)]);
+    assert_eq!(summary.rejections, 2);
+    let before = store.summarize(0, now - 3_600_000).await.unwrap();
+    assert!(
+        before.customers.is_empty() && before.rejections == 0,
+        "{before:?}"
+    );
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -712,6 +712,7 @@ impl ControlPlaneService {
                         "config_generation": generation,
                         "workers": status.workers,
                         "queues": status.queues,
+                        "schedules": status.schedules,
                     }),
                 )
             }

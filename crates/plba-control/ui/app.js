@@ -92,6 +92,12 @@ async function overview(content) {
         value("plba_mail_source_cycles_total"), value("plba_mail_source_published_total"),
         Math.round(value("plba_mail_oldest_unprocessed_seconds")) + " s"]]));
   }
+  if ((s.schedules || []).length > 0) {
+    content.appendChild(el("h3", "Schedules"));
+    content.appendChild(table(["schedule", "when", "next run", "last run", "last outcome", "runs here", "lease"],
+      s.schedules.map((t) => [t.name, t.cadence, t.next_run || "–", t.last_run || "–", t.last_outcome || "–", t.runs,
+        t.holds_lease === null ? "–" : (t.holds_lease ? "held here" : "elsewhere")])));
+  }
   content.appendChild(el("h3", "Workers"));
   const workers = [];
   (s.workers || []).forEach((pool) => (pool.copies || []).forEach((copy) => workers.push([

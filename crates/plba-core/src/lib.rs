@@ -22,7 +22,6 @@ mod state;
 mod status;
 mod supervisor;
 mod sync;
-mod timetable;
 
 pub use container::ServiceContainer;
 pub use error::CoreError;

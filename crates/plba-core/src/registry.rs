@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use plba_contracts::{
     ConfigProvider, ConfigSubscriber, HealthContributor, HealthOptions, MetricsSource, Registry,
-    RegistryError, Schedule, ServiceRef, TaskQueue, TaskTracer, ViewRef, WorkerSpec,
+    RegistryError, Schedule, ServiceRef, TaskQueue, TaskTracer, Timetable, ViewRef, WorkerSpec,
 };
 
 use crate::container::ServiceContainer;
 use crate::scheduler::{ScheduleRunner, ScheduleState};
-use crate::timetable::Timetable;
 
 /// The prefix of the worker pools that run schedules.
 pub(crate) const SCHEDULE_WORKER_PREFIX: &str = "schedule:";

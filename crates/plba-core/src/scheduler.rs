@@ -8,13 +8,17 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    HealthReport, Jitter, Missed, Schedule, ScheduleStore, ScheduleStoreError, StatusCell, Worker,
-    WorkerContext, WorkerError, WorkerStatus, async_trait,
+    HealthReport, Jitter, Missed, Schedule, ScheduleStore, ScheduleStoreError, StatusCell,
+    Timetable, Worker, WorkerContext, WorkerError, WorkerStatus, async_trait,
 };
 use serde::Serialize;
 
 use crate::sync::lock;
-use crate::timetable::{Timetable, rfc3339};
+
+/// `at` as RFC 3339 in UTC, to the millisecond, for the status page.
+fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 /// How late an occurrence may be noticed and still count as on time (not missed): a busy
 /// runtime, a lease renewal in between.

@@ -77,6 +77,16 @@ fn check_config_and_run_refuse_the_same_mistakes_naming_file_line_and_key() {
             "`platform.control.tokens[0].role`",
             6,
         ),
+        (
+            "mail_order_bot:\n  summary:\n    schedule: \"0 0 25 * * *\"\n",
+            "`mail_order_bot.summary.schedule`",
+            3,
+        ),
+        (
+            "mail_order_bot:\n  summary:\n    time_zone: Mars/Olympus\n",
+            "`mail_order_bot.summary.time_zone`",
+            3,
+        ),
     ];
     for (yaml, key, line) in cases {
         let (dir, path) = file(yaml);

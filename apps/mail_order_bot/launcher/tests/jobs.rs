@@ -1,18 +1,22 @@
 //! The job features as the shipped binary uses them: retries spread by jitter after an
-//! outage (the example's `retry.jitter: full`).
+//! outage (the example's `retry.jitter: full`), and the nightly summary schedule — written
+//! on its schedule with the day's figures, shown in `/status`, and written once per
+//! occurrence by three bots sharing a Redis lease, through the holder's death.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
+use plba_testkit::mail::MailBuilder;
 use plba_testkit::postgres::PostgresServer;
-use plba_testkit::process::wait_until;
+use plba_testkit::process::{AppProcess, http_get, wait_until};
 use plba_testkit::servers::RedisServer;
 use support::{
-    DEADLINE, control_addr, deliver_orders, example_with_customers, replace_block, start_bot,
-    wait_ready,
+    DEADLINE, control_addr, deliver_orders, example_with_customers, listed, replace_block,
+    start_bot, wait_ready,
 };
 
 /// The first retry delay the test sets: large against the moment the failures happen in.
@@ -121,4 +125,202 @@ fn retries_after_an_outage_are_spread_not_fired_in_lockstep() {
     });
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
+}
+
+/// The shipped example with the summary's schedule changed to `schedule` (as a user tries it
+/// out before waiting for midnight), and `lease` (a YAML block, or nothing) for the summary.
+fn summary_config(dir: &Path, schedule: &str, lease: &str) -> (String, std::net::SocketAddr) {
+    let addr = control_addr();
+    let text = example_with_customers("    \"@acme.example\": ACME\n");
+    let text = text.replace("    bind: 127.0.0.1:9090", &format!("    bind: {addr}"));
+    assert!(
+        text.contains("    schedule: \"0 0 0 * * *\"\n"),
+        "the example writes the summary at midnight"
+    );
+    let text = text.replace(
+        "    schedule: \"0 0 0 * * *\"\n",
+        &format!("    schedule: \"{schedule}\"\n"),
+    );
+    let text = if lease.is_empty() {
+        text
+    } else {
+        replace_block(&text, "    lease: null", lease)
+    };
+    let path = dir.join("bot.yaml");
+    std::fs::write(&path, text).unwrap();
+    (path.display().to_string(), addr)
+}
+
+/// The summary files in `dir`'s summary directory, by name, with their text.
+fn summaries(dir: &Path) -> BTreeMap<String, String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("data/summaries")) else {
+        return BTreeMap::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn schedule_status(addr: std::net::SocketAddr) -> serde_json::Value {
+    let status: serde_json::Value =
+        serde_json::from_str(&http_get(addr, "/status").unwrap().body).unwrap();
+    status["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "orders-summary")
+        .cloned()
+        .expect("the summary schedule is in /status")
+}
+
+/// The example's summary, scheduled every two seconds: a CSV file appears with the orders
+/// per customer and the rejections the bot stored, and `/status` shows the schedule's next
+/// and last run.
+#[test]
+fn the_summary_is_written_on_its_schedule_with_the_days_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, addr) = summary_config(dir.path(), "*/2 * * * * *", "");
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+    let maildir = dir.path().join("data/Maildir");
+    deliver_orders(&maildir, 5, "summary");
+    let stranger = MailBuilder::new("stranger@example.org", "<stranger@x>")
+        .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+        .build();
+    std::fs::write(maildir.join("new/stranger"), stranger).unwrap();
+    let env = [];
+    wait_until(DEADLINE, "the orders and the rejection stored", || {
+        listed(dir.path(), "orders", &["--config", &config], &env).len() == 5
+            && listed(dir.path(), "rejections", &["--config", &config], &env).len() == 1
+    });
+    wait_until(
+        DEADLINE,
+        "a summary with every order and the rejection",
+        || {
+            summaries(dir.path()).values().any(|text| {
+                text.contains(",orders,ACME,5,10,") && text.contains(",rejections,,1,,")
+            })
+        },
+    );
+    let written = summaries(dir.path());
+    let (name, text) = written.iter().next_back().unwrap();
+    assert!(
+        name.starts_with("orders-summary-") && name.ends_with("Z.csv"),
+        "{name}"
+    );
+    assert!(
+        text.starts_with(
+            "period_start,period_end,kind,customer,count,total_quantity,total_cents\n"
+        ),
+        "{text}"
+    );
+    let schedule = schedule_status(addr);
+    assert_eq!(
+        schedule["cadence"], "cron \"*/2 * * * * *\" in UTC",
+        "{schedule}"
+    );
+    assert_eq!(schedule["missed"], "run_once", "{schedule}");
+    assert_eq!(schedule["last_outcome"], "ok", "{schedule}");
+    let (next, last) = (
+        schedule["next_run"].as_str().unwrap(),
+        schedule["last_run"].as_str().unwrap(),
+    );
+    assert!(next > last, "the next run comes after the last: {schedule}");
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
+
+/// One bot's directory and control address.
+struct Bot {
+    dir: PathBuf,
+    config: String,
+    addr: std::net::SocketAddr,
+}
+
+impl Bot {
+    fn start(&self) -> AppProcess {
+        let bot = start_bot(&self.dir, &["--config", &self.config, "run"], &[]);
+        wait_ready(&bot, self.addr);
+        bot
+    }
+}
+
+/// Every second, three bots share the summary's Redis lease: each occurrence is written by
+/// exactly one of them, also while the holder is killed and another takes over.
+#[test]
+fn three_bots_write_each_summary_once_through_the_holders_death() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let lease = format!(
+        "    lease:\n      url: {}\n      prefix: plba\n      ttl_ms: 1500\n",
+        redis.url()
+    );
+    let bots: Vec<Bot> = (0..3)
+        .map(|n| {
+            let dir = root.path().join(format!("bot-{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (config, addr) = summary_config(&dir, "* * * * * *", &lease);
+            Bot { dir, config, addr }
+        })
+        .collect();
+    let mut running: Vec<AppProcess> = bots.iter().map(Bot::start).collect();
+    let written = |bots: &[Bot]| -> Vec<(usize, String)> {
+        bots.iter()
+            .enumerate()
+            .flat_map(|(n, bot)| summaries(&bot.dir).into_keys().map(move |name| (n, name)))
+            .collect()
+    };
+    wait_until(DEADLINE, "four summaries written", || {
+        written(&bots).len() >= 4
+    });
+
+    // Kill whichever bot holds the lease (its pid is in the lease's value).
+    let holder: String = redis::cmd("GET")
+        .arg("plba:lease:{schedule:orders-summary}")
+        .query(&mut redis_conn(&redis))
+        .unwrap();
+    let killed = running
+        .iter()
+        .position(|bot| holder.contains(&format!("-{}-", bot.id())))
+        .expect("one of the bots holds the summary's lease");
+    running[killed].signal("KILL");
+    wait_until(DEADLINE, "the killed bot gone", || {
+        running[killed].exited().is_some()
+    });
+    let at_kill = written(&bots).len();
+    wait_until(DEADLINE, "four more summaries after the takeover", || {
+        written(&bots).len() >= at_kill + 4
+    });
+    for (n, bot) in running.into_iter().enumerate() {
+        if n != killed {
+            let (status, log) = bot.stop(DEADLINE);
+            assert!(status.success(), "exit {status:?}:\n{log}");
+        }
+    }
+
+    let all = written(&bots);
+    let mut names: Vec<&str> = all.iter().map(|(_, name)| name.as_str()).collect();
+    names.sort_unstable();
+    let total = names.len();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        total,
+        "an occurrence was written twice: {all:?}"
+    );
+    let writers: std::collections::BTreeSet<usize> = all.iter().map(|(n, _)| *n).collect();
+    assert!(
+        writers.len() >= 2 && all.iter().any(|(n, _)| *n != killed),
+        "another bot took the summary over: {all:?}"
+    );
+    eprintln!("summary: {total} occurrences written once each, by bots {writers:?}");
 }

@@ -1,18 +1,32 @@
 //! The occurrences of a [`Cadence`]: when a schedule fires, computed the same way by every
-//! instance so that they agree on what "this occurrence" is.
+//! instance so that they agree on what "this occurrence" is. Here in the contracts so that a
+//! module can check a cadence from its configuration (`check-config`) with the very parser
+//! the runtime uses.
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::schedule::Cadence;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
-use plba_contracts::Cadence;
 
-/// A parsed cadence.
+/// A parsed [`Cadence`]: answers when its occurrences are.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use plba_contracts::{Cadence, Timetable};
+///
+/// let every_ten = Timetable::parse(&Cadence::Every(Duration::from_secs(10))).unwrap();
+/// let at = UNIX_EPOCH + Duration::from_millis(1_234);
+/// assert_eq!(every_ten.next_after(at), Some(UNIX_EPOCH + Duration::from_secs(10)));
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) enum Timetable {
+pub struct Timetable(Kind);
+
+#[derive(Clone, Debug)]
+enum Kind {
     Cron {
         cron: Box<Cron>,
         zone: Tz,
@@ -22,8 +36,9 @@ pub(crate) enum Timetable {
 }
 
 impl Timetable {
-    /// Parses `cadence`; the error says what is wrong with it.
-    pub(crate) fn parse(cadence: &Cadence) -> Result<Self, String> {
+    /// Parses `cadence`; the error says what is wrong with it (the expression, the time
+    /// zone, an expression that never matches, a zero period).
+    pub fn parse(cadence: &Cadence) -> Result<Self, String> {
         match cadence {
             Cadence::Cron {
                 expression,
@@ -45,30 +60,30 @@ impl Timetable {
                 cron.find_next_occurrence(&now, false).map_err(|error| {
                     format!("cron expression {expression:?} has no next occurrence: {error}")
                 })?;
-                Ok(Self::Cron {
+                Ok(Self(Kind::Cron {
                     cron: Box::new(cron),
                     zone,
-                })
+                }))
             }
             Cadence::Every(period) => {
                 let millis = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
                 if millis == 0 {
                     return Err("a period must be at least one millisecond".to_owned());
                 }
-                Ok(Self::Every(millis))
+                Ok(Self(Kind::Every(millis)))
             }
         }
     }
 
     /// The first occurrence strictly after `after`.
-    pub(crate) fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
-        match self {
-            Self::Cron { cron, zone } => {
+    pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
+        match &self.0 {
+            Kind::Cron { cron, zone } => {
                 let start = DateTime::<Utc>::from(after).with_timezone(zone);
                 let next = cron.find_next_occurrence(&start, false).ok()?;
                 Some(SystemTime::from(next.with_timezone(&Utc)))
             }
-            Self::Every(period) => {
+            Kind::Every(period) => {
                 let at = millis_since_epoch(after);
                 let next = (at / period).checked_add(1)?.checked_mul(*period)?;
                 Some(UNIX_EPOCH + Duration::from_millis(next))
@@ -77,14 +92,14 @@ impl Timetable {
     }
 
     /// The latest occurrence at or before `at`.
-    pub(crate) fn latest_until(&self, at: SystemTime) -> Option<SystemTime> {
-        match self {
-            Self::Cron { cron, zone } => {
+    pub fn latest_until(&self, at: SystemTime) -> Option<SystemTime> {
+        match &self.0 {
+            Kind::Cron { cron, zone } => {
                 let start = DateTime::<Utc>::from(at).with_timezone(zone);
                 let previous = cron.find_previous_occurrence(&start, true).ok()?;
                 Some(SystemTime::from(previous.with_timezone(&Utc)))
             }
-            Self::Every(period) => {
+            Kind::Every(period) => {
                 let at = millis_since_epoch(at);
                 Some(UNIX_EPOCH + Duration::from_millis(at / period * period))
             }
@@ -92,19 +107,18 @@ impl Timetable {
     }
 }
 
-pub(crate) fn millis_since_epoch(at: SystemTime) -> u64 {
+fn millis_since_epoch(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// `at` as RFC 3339 in UTC, to the millisecond, for status pages.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    DateTime::<Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rfc3339(at: SystemTime) -> String {
+        DateTime::<Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
 
     fn at(text: &str) -> SystemTime {
         SystemTime::from(DateTime::parse_from_rfc3339(text).unwrap())
