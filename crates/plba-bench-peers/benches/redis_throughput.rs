@@ -61,7 +61,7 @@ async fn publish_burst(queue: &RedisQueue, total: u64) -> anyhow::Result<()> {
     futures_util::stream::iter(0..total)
         .map(|_| queue.publish(Task::new("bench.task", payload())))
         .buffer_unordered(BURST)
-        .try_collect::<()>()
+        .try_for_each(|_| async { Ok(()) })
         .await?;
     Ok(())
 }

@@ -58,8 +58,8 @@ pub use module::{
     WorkerFactory, WorkerSpec,
 };
 pub use queue::{
-    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
-    QueueStats, Receipt, TaskQueue,
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
+    QueueError, QueueStats, Receipt, TaskQueue,
 };
 pub use report::{error_chain, panic_message};
 pub use schedule::{
@@ -68,7 +68,10 @@ pub use schedule::{
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
-pub use task::{Metadata, ParseTaskIdError, TIMEOUT_KEY, Task, TaskId};
+pub use task::{
+    IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_KEY, Metadata, NOT_BEFORE_KEY, ParseTaskIdError, TIMEOUT_KEY,
+    Task, TaskId,
+};
 pub use timetable::Timetable;
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use view::{AppView, ViewError, ViewRef, ViewRow, ViewTable};

@@ -120,6 +120,27 @@ impl Delivery {
     }
 }
 
+/// What a [`TaskQueue::publish`] did with the task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Published {
+    /// The task is in the queue (waiting for its time, if it was delayed).
+    Enqueued,
+    /// Another task with the same idempotency key was published within the key's time to
+    /// live: this one was not added.
+    Duplicate {
+        /// The task that holds the key.
+        existing: crate::TaskId,
+    },
+}
+
+impl Published {
+    /// Whether the publish was a no-op because of the task's idempotency key.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate { .. })
+    }
+}
+
 /// What a [`TaskQueue::nack`] did with the task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NackOutcome {
@@ -156,6 +177,9 @@ pub struct DeadLetterReport {
     pub done: u64,
     /// Selected dead letters left in place: entries that are not tasks cannot be replayed.
     pub kept: u64,
+    /// Selected dead letters left in place because their idempotency key is held by another
+    /// task published since: replaying them would do the work twice.
+    pub duplicates: u64,
 }
 
 /// Counters and gauges of one queue, as the control plane and metrics show them.
@@ -268,6 +292,14 @@ impl QueueError {
 /// - Producers call [`publish`](Self::publish). On a bounded backend a full queue makes
 ///   `publish` wait (backpressure) or, by the backend's policy, fail with
 ///   [`QueueError::Full`]; it never grows memory without bound.
+/// - A task delayed with [`Task::run_at`] is not delivered before its time; it counts as
+///   `delayed` meanwhile.
+/// - A task with an idempotency key ([`Task::with_idempotency_key`]) is added only when no
+///   task holding the key was published within the key's time to live; otherwise `publish`
+///   answers [`Published::Duplicate`] and adds nothing — also for the same task published
+///   again (a publish retried after a lost reply). A dead letter's replay goes through the
+///   key too: it takes the key again when free or still its own, and stays a dead letter
+///   when another task took the key since ([`DeadLetterReport::duplicates`]).
 /// - Consumers call [`consume`](Self::consume), which waits for a task and returns a
 ///   [`Delivery`] whose `task.attempt` counts this delivery. Several consumers may call it
 ///   concurrently; each task goes to one of them.
@@ -300,8 +332,9 @@ pub trait TaskQueue: Send + Sync + 'static {
         true
     }
 
-    /// Adds a task; waits while a bounded queue is full.
-    async fn publish(&self, task: Task) -> Result<(), QueueError>;
+    /// Adds a task (or, when its idempotency key is taken, does nothing and says so); waits
+    /// while a bounded queue is full.
+    async fn publish(&self, task: Task) -> Result<Published, QueueError>;
 
     /// Waits for the next task.
     async fn consume(&self) -> Result<Delivery, QueueError>;
@@ -341,7 +374,8 @@ pub trait TaskQueue: Send + Sync + 'static {
     }
 
     /// Moves the selected dead letters back into the queue with a fresh attempt count, for
-    /// an operator who fixed what made them fail. The default, for backends that keep no
+    /// an operator who fixed what made them fail; one whose idempotency key another task
+    /// took since stays (counted in `duplicates`). The default, for backends that keep no
     /// dead letters, refuses.
     async fn replay_dead(
         &self,

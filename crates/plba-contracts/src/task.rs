@@ -295,10 +295,94 @@ impl Task {
             .ok()
             .map(Duration::from_millis)
     }
+
+    /// Delays the task (builder style): a queue delivers it at `at` or after, not before.
+    /// The time travels with the task (metadata [`NOT_BEFORE_KEY`]); a durable queue keeps
+    /// it across restarts. A time already past means "at once".
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use plba_contracts::Task;
+    ///
+    /// let at = SystemTime::now() + Duration::from_secs(3600);
+    /// let reminder = Task::new("invoice.remind", "7").run_at(at);
+    /// assert!(reminder.not_before().is_some_and(|t| t <= at));
+    /// ```
+    #[must_use]
+    pub fn run_at(self, at: SystemTime) -> Self {
+        let ms = at.duration_since(UNIX_EPOCH).map_or(0, millis);
+        self.with_metadata(NOT_BEFORE_KEY, ms.to_string())
+    }
+
+    /// Delays the task by `delay` from now (builder style); see [`run_at`](Self::run_at).
+    #[must_use]
+    pub fn run_after(self, delay: Duration) -> Self {
+        self.run_at(SystemTime::now() + delay)
+    }
+
+    /// The earliest time the task may be delivered, if it was delayed.
+    pub fn not_before(&self) -> Option<SystemTime> {
+        let ms = self.metadata.get(NOT_BEFORE_KEY)?.parse::<u64>().ok()?;
+        Some(UNIX_EPOCH + Duration::from_millis(ms))
+    }
+
+    /// How long from now until the task may be delivered: `None` when it may be at once.
+    pub fn delay_left(&self) -> Option<Duration> {
+        self.not_before()?
+            .duration_since(SystemTime::now())
+            .ok()
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Makes publishing idempotent on `key` (builder style): while `ttl` has not passed since
+    /// a task with this key was published, publishing another task with the same key is a
+    /// no-op that [`Published::Duplicate`](crate::Published) reports. On a shared queue
+    /// (Redis) the check and the publish are one atomic step, so it holds across instances.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use plba_contracts::Task;
+    ///
+    /// let task = Task::new("invoice.send", "7")
+    ///     .with_idempotency_key("invoice-7", Duration::from_secs(86_400));
+    /// assert_eq!(task.idempotency_key(), Some(("invoice-7", Duration::from_secs(86_400))));
+    /// ```
+    #[must_use]
+    pub fn with_idempotency_key(self, key: impl Into<String>, ttl: Duration) -> Self {
+        self.with_metadata(IDEMPOTENCY_KEY, key)
+            .with_metadata(IDEMPOTENCY_TTL_KEY, millis(ttl).max(1).to_string())
+    }
+
+    /// The task's idempotency key and how long it is remembered, if it has one (a key
+    /// without a readable time to live is remembered for a day).
+    pub fn idempotency_key(&self) -> Option<(&str, Duration)> {
+        let key = self.metadata.get(IDEMPOTENCY_KEY)?;
+        let ttl = self
+            .metadata
+            .get(IDEMPOTENCY_TTL_KEY)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(Duration::from_secs(86_400), Duration::from_millis);
+        Some((key, ttl))
+    }
 }
 
 /// The metadata key of a task's own time limit, in milliseconds.
 pub const TIMEOUT_KEY: &str = "plba.timeout-ms";
+
+/// The metadata key of the earliest time a task may be delivered, in milliseconds since the
+/// Unix epoch ([`Task::run_at`]).
+pub const NOT_BEFORE_KEY: &str = "plba.not-before-ms";
+
+/// The metadata key of a task's idempotency key ([`Task::with_idempotency_key`]).
+pub const IDEMPOTENCY_KEY: &str = "plba.idempotency-key";
+
+/// The metadata key of how long a task's idempotency key is remembered, in milliseconds.
+pub const IDEMPOTENCY_TTL_KEY: &str = "plba.idempotency-ttl-ms";
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 #[cfg(test)]
 mod tests {

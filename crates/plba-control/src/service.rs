@@ -551,7 +551,7 @@ impl ControlPlaneService {
             ),
             Ok(report) => Reply::json(
                 200,
-                json!({ "queue": queue.name(), if replay { "replayed" } else { "purged" }: report.done, "kept": report.kept }),
+                json!({ "queue": queue.name(), if replay { "replayed" } else { "purged" }: report.done, "kept": report.kept, "duplicates": report.duplicates }),
             ),
             Err(error) => queue_error(&error),
         }

@@ -225,6 +225,155 @@ pub async fn dead_letter_at_once_on_request(factory: &dyn QueueFactory) {
     assert_eq!(queue.stats().await.unwrap().dead, 1);
 }
 
+/// A task delayed with `run_after` is not delivered before its time (counted as delayed
+/// meanwhile) and is delivered after it; a task whose time has passed goes at once.
+pub async fn a_delayed_task_is_delivered_at_its_time(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let delay = Duration::from_millis(700);
+    let published = std::time::Instant::now();
+    let later = sample(1).run_after(delay);
+    let later_id = later.id;
+    assert_eq!(
+        queue.publish(later).await.unwrap(),
+        plba_contracts::Published::Enqueued
+    );
+    let now = sample(2).run_at(std::time::SystemTime::now() - Duration::from_secs(60));
+    let now_id = now.id;
+    queue.publish(now).await.unwrap();
+    let first = within(PROMPT, "the task already due", queue.consume())
+        .await
+        .unwrap();
+    assert_eq!(first.task().id, now_id, "a past time means at once");
+    queue.ack(first).await.unwrap();
+    assert_eq!(
+        queue.stats().await.unwrap().delayed,
+        1,
+        "waiting for its time"
+    );
+    let second = within(PROMPT, "the delayed task", queue.consume())
+        .await
+        .unwrap();
+    assert_eq!(second.task().id, later_id);
+    assert!(
+        published.elapsed() >= delay,
+        "delivered after {:?}, before its delay of {delay:?}",
+        published.elapsed()
+    );
+    assert_eq!(second.task().attempt, 1);
+    queue.ack(second).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().published, 2);
+}
+
+/// While a key lives, publishing another task with it — or the same task again, as a
+/// producer retrying after a lost reply does — adds nothing and says which task holds it;
+/// once the key's time to live has passed, the key is free again.
+pub async fn a_keyed_publish_is_a_reported_no_op_while_the_key_lives(factory: &dyn QueueFactory) {
+    use plba_contracts::Published;
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let first = sample(1).with_idempotency_key("order-7", Duration::from_secs(600));
+    let first_id = first.id;
+    assert_eq!(
+        queue.publish(first.clone()).await.unwrap(),
+        Published::Enqueued
+    );
+    let again = sample(2).with_idempotency_key("order-7", Duration::from_secs(600));
+    assert_eq!(
+        queue.publish(again).await.unwrap(),
+        Published::Duplicate { existing: first_id }
+    );
+    assert_eq!(
+        queue.publish(first).await.unwrap(),
+        Published::Duplicate { existing: first_id },
+        "the same task again is a duplicate too"
+    );
+    let other = sample(3).with_idempotency_key("order-8", Duration::from_millis(200));
+    assert_eq!(queue.publish(other).await.unwrap(), Published::Enqueued);
+    assert_eq!(
+        queue.stats().await.unwrap().published,
+        2,
+        "duplicates are not counted"
+    );
+    let mut delivered = Vec::new();
+    for _ in 0..2 {
+        let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+        delivered.push(delivery.task().id);
+        queue.ack(delivery).await.unwrap();
+    }
+    assert!(delivered.contains(&first_id));
+    assert_nothing_within(&*queue, Duration::from_millis(200), "no duplicate").await;
+    // "order-8" lived 200 ms: a new task may take it.
+    let next = sample(4).with_idempotency_key("order-8", Duration::from_secs(600));
+    within(PROMPT, "the key frees once its time passed", async {
+        while queue.publish(next.clone()).await.unwrap() != Published::Enqueued {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    assert_eq!(delivery.task().id, next.id);
+    queue.ack(delivery).await.unwrap();
+}
+
+/// A dead letter is replayed through its idempotency key: replayed when the key is free or
+/// still its own, left in place (counted as a duplicate) when another task took the key.
+pub async fn a_replay_does_not_bypass_the_idempotency_key(factory: &dyn QueueFactory) {
+    use plba_contracts::{DeadLetterSelection, Published};
+    let queue = factory.create(ConformanceSpec::default()).await;
+    let dead = |task: Task| {
+        let queue = Arc::clone(&queue);
+        async move {
+            queue.publish(task).await.unwrap();
+            let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+            queue.dead_letter(delivery, "failed").await.unwrap();
+        }
+    };
+    // Its own key, still alive: the replay goes through.
+    let own = sample(1).with_idempotency_key("invoice-1", Duration::from_secs(600));
+    let own_id = own.id;
+    dead(own).await;
+    let blocked = sample(2).with_idempotency_key("invoice-1", Duration::from_secs(600));
+    assert!(queue.publish(blocked).await.unwrap().is_duplicate());
+    let report = queue
+        .replay_dead(&DeadLetterSelection::Task(own_id))
+        .await
+        .unwrap();
+    assert_eq!((report.done, report.duplicates), (1, 0));
+    let delivery = within(PROMPT, "the replayed task", queue.consume())
+        .await
+        .unwrap();
+    assert_eq!(delivery.task().id, own_id);
+    queue.ack(delivery).await.unwrap();
+
+    // Its key lapsed and another task took it: replaying would do the work twice.
+    let lapsed = sample(3).with_idempotency_key("invoice-2", Duration::from_millis(200));
+    let lapsed_id = lapsed.id;
+    dead(lapsed).await;
+    let taker = sample(4).with_idempotency_key("invoice-2", Duration::from_secs(600));
+    within(PROMPT, "another task takes the lapsed key", async {
+        while queue.publish(taker.clone()).await.unwrap() != Published::Enqueued {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let report = queue
+        .replay_dead(&DeadLetterSelection::Task(lapsed_id))
+        .await
+        .unwrap();
+    assert_eq!((report.done, report.duplicates), (0, 1));
+    let left: Vec<TaskId> = queue
+        .dead_letters(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|letter| letter.task.id)
+        .collect();
+    assert_eq!(left, [lapsed_id], "the refused dead letter stays");
+    let delivery = within(PROMPT, "the taker", queue.consume()).await.unwrap();
+    assert_eq!(delivery.task().id, taker.id);
+    queue.ack(delivery).await.unwrap();
+    assert_nothing_within(&*queue, Duration::from_millis(200), "no second run").await;
+}
+
 /// An operator replays one dead letter by its task, or all of them, or purges them: a
 /// replayed task is delivered again with its attempts reset, a purged one is gone.
 pub async fn dead_letters_are_replayed_and_purged_by_task(factory: &dyn QueueFactory) {
@@ -243,7 +392,13 @@ pub async fn dead_letters_are_replayed_and_purged_by_task(factory: &dyn QueueFac
         .replay_dead(&DeadLetterSelection::Task(ids[1]))
         .await
         .unwrap();
-    assert_eq!(one, DeadLetterReport { done: 1, kept: 0 });
+    assert_eq!(
+        one,
+        DeadLetterReport {
+            done: 1,
+            ..DeadLetterReport::default()
+        }
+    );
     let again = within(PROMPT, "consume the replayed task", queue.consume())
         .await
         .unwrap();
@@ -429,6 +584,9 @@ macro_rules! task_queue_conformance {
             cancelled_consume_loses_nothing,
             concurrent_consumers_get_each_task_once,
             a_delivery_settles_only_on_its_own_queue,
+            a_delayed_task_is_delivered_at_its_time,
+            a_keyed_publish_is_a_reported_no_op_while_the_key_lives,
+            a_replay_does_not_bypass_the_idempotency_key,
         );
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {

@@ -58,6 +58,7 @@ impl Routine for Producer {
             .publish(task)
             .instrument(span)
             .await
+            .map(drop)
             .map_err(|e| TaskError::transient("publishing failed").with_source(e))
     }
 }

@@ -287,7 +287,7 @@ impl ImapSource {
                 published = self.queue.publish(task).instrument(span) => Some(published),
             };
             match published {
-                Some(Ok(())) => count += 1,
+                Some(Ok(_)) => count += 1,
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
                     tracing::warn!(error = %plba_contracts::error_chain(&error), "cannot publish a mail task; will retry on the next poll");

@@ -118,7 +118,7 @@ impl MaildirSource {
                 outcome = publishing => Some(outcome),
             };
             match outcome {
-                Some(Ok(())) => published += 1,
+                Some(Ok(_)) => published += 1,
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
                     return Err(format!(

@@ -1,15 +1,15 @@
 //! The memory queue itself.
 
 use plba_contracts::Unpoisoned;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_channel::{Receiver, Sender, TrySendError};
 use plba_contracts::{
-    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
-    QueueStats, Receipt, Task, TaskQueue, async_trait,
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
+    QueueError, QueueStats, Receipt, Task, TaskId, TaskQueue, async_trait,
 };
 
 use crate::options::{MemoryQueueError, MemoryQueueOptions, OverflowPolicy};
@@ -30,6 +30,8 @@ struct Inner {
     rx: Receiver<Task>,
     counters: Counters,
     dead: Mutex<VecDeque<DeadLetter>>,
+    /// Idempotency keys taken, with the task holding each and when it lets go.
+    keys: Mutex<HashMap<String, (TaskId, Instant)>>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,7 @@ impl MemoryQueue {
                 rx,
                 counters: Counters::default(),
                 dead: Mutex::new(VecDeque::new()),
+                keys: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -108,6 +111,39 @@ impl MemoryQueue {
         }
     }
 
+    /// Publishes `task`; `own_ok` lets a task that holds its own idempotency key through (a
+    /// replay).
+    async fn add(&self, mut task: Task, own_ok: bool) -> Result<Published, QueueError> {
+        task.attempt = 0;
+        if let Err(existing) = self.inner.take_key(&task, own_ok) {
+            return Ok(Published::Duplicate { existing });
+        }
+        let (id, key) = (task.id, task.idempotency_key().map(|(k, _)| k.to_owned()));
+        let sent = match task.delay_left() {
+            Some(delay) => self.requeue(task, Some(delay)),
+            None => match self.inner.options.overflow {
+                OverflowPolicy::Wait => self.inner.tx.send(task).await.map_err(|_| self.closed()),
+                OverflowPolicy::Reject => match self.inner.tx.try_send(task) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(_)) => Err(QueueError::Full {
+                        queue: self.inner.name.clone(),
+                        capacity: self.inner.options.capacity as u64,
+                    }),
+                    Err(TrySendError::Closed(_)) => Err(self.closed()),
+                },
+            },
+        };
+        if let Err(error) = sent {
+            self.inner.give_back_key(id, key);
+            return Err(error);
+        }
+        self.inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(Published::Enqueued)
+    }
+
     /// Puts a task back for redelivery after `delay`. Never waits for room: a consumer that
     /// blocked here while every other consumer did the same would deadlock the pool.
     fn requeue(&self, task: Task, delay: Option<Duration>) -> Result<(), QueueError> {
@@ -134,7 +170,7 @@ impl MemoryQueue {
             let sent = inner.tx.send(task).await;
             inner.counters.delayed.fetch_sub(1, Ordering::Relaxed);
             if sent.is_err() {
-                tracing::error!(queue = %inner.name, task_id = %id, "queue closed before a delayed retry was due; the task is dropped");
+                tracing::error!(queue = %inner.name, task_id = %id, "queue closed before a delayed task was due; the task is dropped");
             }
         });
         Ok(())
@@ -145,6 +181,49 @@ impl Inner {
     fn lock_dead(&self) -> std::sync::MutexGuard<'_, VecDeque<DeadLetter>> {
         // A panic while holding this lock cannot leave the deque inconsistent: keep using it.
         self.dead.lock_or_recover()
+    }
+
+    /// Takes `task`'s idempotency key for it, unless a task holds it (`task` itself too,
+    /// unless `own_ok`: a replay): then that task's id. A task without a key always passes.
+    fn take_key(&self, task: &Task, own_ok: bool) -> Result<(), TaskId> {
+        let Some((key, ttl)) = task.idempotency_key() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut keys = self.keys.lock_or_recover();
+        if let Some((holder, until)) = keys.get(key)
+            && *until > now
+            && !(own_ok && *holder == task.id)
+        {
+            return Err(*holder);
+        }
+        // Let go of expired keys now and then, so the map holds about the keys alive.
+        if keys.len() >= 1024 && keys.len().is_power_of_two() {
+            keys.retain(|_, (_, until)| *until > now);
+        }
+        keys.insert(key.to_owned(), (task.id, now + ttl));
+        Ok(())
+    }
+
+    /// Whether another task than `task` holds its idempotency key now.
+    fn key_taken_by_another(&self, task: &Task) -> bool {
+        let Some((key, _)) = task.idempotency_key() else {
+            return false;
+        };
+        self.keys
+            .lock_or_recover()
+            .get(key)
+            .is_some_and(|(holder, until)| *until > Instant::now() && *holder != task.id)
+    }
+
+    /// Gives `task`'s key back after its publish failed: nothing holds it for real.
+    fn give_back_key(&self, task_id: TaskId, key: Option<String>) {
+        if let Some(key) = key {
+            let mut keys = self.keys.lock_or_recover();
+            if keys.get(&key).is_some_and(|(holder, _)| *holder == task_id) {
+                keys.remove(&key);
+            }
+        }
     }
 
     fn settle(&self) {
@@ -179,26 +258,10 @@ impl TaskQueue for MemoryQueue {
         false
     }
 
-    async fn publish(&self, mut task: Task) -> Result<(), QueueError> {
-        task.attempt = 0;
-        match self.inner.options.overflow {
-            OverflowPolicy::Wait => self.inner.tx.send(task).await.map_err(|_| self.closed())?,
-            OverflowPolicy::Reject => match self.inner.tx.try_send(task) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    return Err(QueueError::Full {
-                        queue: self.inner.name.clone(),
-                        capacity: self.inner.options.capacity as u64,
-                    });
-                }
-                Err(TrySendError::Closed(_)) => return Err(self.closed()),
-            },
-        }
-        self.inner
-            .counters
-            .published
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    /// A delayed task waits outside the channel (counted as `delayed`) and goes in when due,
+    /// waiting for room then.
+    async fn publish(&self, task: Task) -> Result<Published, QueueError> {
+        self.add(task, false).await
     }
 
     async fn consume(&self) -> Result<Delivery, QueueError> {
@@ -285,14 +348,33 @@ impl TaskQueue for MemoryQueue {
         &self,
         which: &DeadLetterSelection,
     ) -> Result<DeadLetterReport, QueueError> {
-        let letters = self.take_dead(which);
-        let done = letters.len() as u64;
-        for letter in letters {
-            let mut task = letter.task;
+        let mut letters = self.take_dead(which).into_iter();
+        let mut report = DeadLetterReport::default();
+        while let Some(letter) = letters.next() {
+            if self.inner.key_taken_by_another(&letter.task) {
+                report.duplicates += 1;
+                self.inner.lock_dead().push_back(letter);
+                continue;
+            }
+            let mut task = letter.task.clone();
             task.attempt = 0;
-            self.publish(task).await?;
+            match self.add(task, true).await {
+                Ok(Published::Enqueued) => report.done += 1,
+                // Taken between the check and the publish.
+                Ok(Published::Duplicate { .. }) => {
+                    report.duplicates += 1;
+                    self.inner.lock_dead().push_back(letter);
+                }
+                Err(error) => {
+                    // Nothing selected is lost: what was not replayed goes back.
+                    let mut dead = self.inner.lock_dead();
+                    dead.push_back(letter);
+                    dead.extend(letters);
+                    return Err(error);
+                }
+            }
         }
-        Ok(DeadLetterReport { done, kept: 0 })
+        Ok(report)
     }
 
     async fn purge_dead(
@@ -300,7 +382,10 @@ impl TaskQueue for MemoryQueue {
         which: &DeadLetterSelection,
     ) -> Result<DeadLetterReport, QueueError> {
         let done = self.take_dead(which).len() as u64;
-        Ok(DeadLetterReport { done, kept: 0 })
+        Ok(DeadLetterReport {
+            done,
+            ..DeadLetterReport::default()
+        })
     }
 }
 
@@ -365,7 +450,10 @@ mod tests {
         assert_eq!(outcome, NackOutcome::DeadLettered);
         assert_eq!(
             queue.replay_dead(&DeadLetterSelection::All).await.unwrap(),
-            DeadLetterReport { done: 1, kept: 0 }
+            DeadLetterReport {
+                done: 1,
+                ..DeadLetterReport::default()
+            }
         );
         let delivery = queue.consume().await.unwrap();
         assert_eq!(delivery.task().attempt, 1);

@@ -115,6 +115,14 @@ pub(crate) async fn replay(
             continue;
         }
         task.attempt = 0;
+        if let Some((key, ttl)) = task.idempotency_key() {
+            if crate::keyed::replay(shared, &task, key, ttl, &entry.id).await? {
+                report.done += 1;
+            } else {
+                report.duplicates += 1;
+            }
+            continue;
+        }
         redis::pipe()
             .atomic()
             .add_command(push_task(&shared.keys.stream, encode(&task, 0)))
@@ -167,7 +175,7 @@ pub(crate) async fn purge(
         .map_err(|e| unavailable(&shared.name, e))?;
     Ok(DeadLetterReport {
         done: deleted,
-        kept: 0,
+        ..DeadLetterReport::default()
     })
 }
 

@@ -10,6 +10,8 @@ pub(crate) struct Keys {
     /// Changes whenever the consumer group had to be created: whatever the queue held before
     /// may be gone (see `scripts::ENSURE_GROUP`).
     pub(crate) epoch: String,
+    /// The prefix of the idempotency keys' keys.
+    idempotency: String,
 }
 
 impl Keys {
@@ -21,7 +23,13 @@ impl Keys {
             dead: format!("{base}:dead"),
             stats: format!("{base}:stats"),
             epoch: format!("{base}:epoch"),
+            idempotency: format!("{base}:key:"),
         }
+    }
+
+    /// Where the task holding idempotency key `key` is recorded (in the queue's hash slot).
+    pub(crate) fn idempotency(&self, key: &str) -> String {
+        format!("{}{key}", self.idempotency)
     }
 }
 
@@ -36,5 +44,6 @@ mod tests {
         assert_eq!(keys.delayed, "plba:{orders}:delayed");
         assert_eq!(keys.dead, "plba:{orders}:dead");
         assert_eq!(keys.epoch, "plba:{orders}:epoch");
+        assert_eq!(keys.idempotency("invoice-7"), "plba:{orders}:key:invoice-7");
     }
 }

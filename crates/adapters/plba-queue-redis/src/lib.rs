@@ -37,6 +37,7 @@ mod dead;
 mod error;
 mod health;
 mod identity;
+mod keyed;
 mod keys;
 mod lease;
 mod maintenance;

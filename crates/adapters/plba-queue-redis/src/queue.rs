@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plba_contracts::{
-    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, QueueError,
-    QueueStats, Receipt, Task, TaskQueue, async_trait,
+    DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
+    QueueError, QueueStats, Receipt, Task, TaskQueue, async_trait,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
@@ -18,6 +18,7 @@ use crate::acks::{Acks, NoRoom, write_behind};
 use crate::condition::{LostListeners, is_missing_group, is_outage};
 use crate::dead::{self, Content, ReplayReport};
 use crate::error::{RedisQueueError, SharedRedisError, unavailable, unavailable_because};
+use crate::keyed;
 use crate::options::RedisQueueOptions;
 use crate::reply::{
     Entry, group_consumers, group_last_delivered, pending_count, read_group_entries, stream_entries,
@@ -36,7 +37,8 @@ pub struct RedisQueue {
     /// Acks waiting to be written (see `acks.rs`).
     acks: Arc<Acks>,
     /// Concurrent publishes, written in one transaction.
-    publishes: Arc<GroupCommit<String, Result<(), QueueError>>>,
+    /// Encoded tasks and when each is due (ms since the epoch; 0 = now).
+    publishes: Arc<GroupCommit<(String, u64), Result<(), QueueError>>>,
 }
 
 /// Most publishes one transaction writes.
@@ -214,15 +216,24 @@ impl RedisQueue {
 }
 
 impl RedisQueue {
-    /// Adds the encoded `tasks` in one transaction, counting them published.
-    async fn publish_batch(&self, tasks: Vec<String>) -> Vec<Result<(), QueueError>> {
+    /// Adds the encoded `tasks` in one transaction — to the stream, or to the delayed set
+    /// when due later — counting them published.
+    async fn publish_batch(&self, tasks: Vec<(String, u64)>) -> Vec<Result<(), QueueError>> {
         let shared = &self.shared;
         let count = tasks.len();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for task in tasks {
-            pipe.add_command(push_task(&shared.keys.stream, task))
-                .ignore();
+        for (task, due) in tasks {
+            if due > 0 {
+                pipe.cmd("ZADD")
+                    .arg(&shared.keys.delayed)
+                    .arg(due)
+                    .arg(task)
+                    .ignore();
+            } else {
+                pipe.add_command(push_task(&shared.keys.stream, task))
+                    .ignore();
+            }
         }
         pipe.cmd("HINCRBY")
             .arg(&shared.keys.stats)
@@ -269,10 +280,17 @@ impl TaskQueue for RedisQueue {
     }
 
     /// Returns once the task is stored; publishes made meanwhile by other callers are
-    /// written with it, in one transaction.
-    async fn publish(&self, task: Task) -> Result<(), QueueError> {
+    /// written with it, in one transaction. A delayed task goes to the delayed set (kept by
+    /// Redis across restarts of the bots), a task with an idempotency key through one script
+    /// that checks the key and adds the task together.
+    async fn publish(&self, task: Task) -> Result<Published, QueueError> {
+        if let Some((key, ttl)) = task.idempotency_key() {
+            return keyed::publish(&self.shared, &task, key, ttl).await;
+        }
         self.publishes
-            .submit(encode(&task, 0), |tasks| self.publish_batch(tasks))
+            .submit((encode(&task, 0), keyed::due_ms(&task)), |tasks| {
+                self.publish_batch(tasks)
+            })
             .await
             .unwrap_or_else(|| {
                 Err(unavailable_because(
@@ -280,6 +298,7 @@ impl TaskQueue for RedisQueue {
                     "the publish was abandoned with its batch",
                 ))
             })
+            .map(|()| Published::Enqueued)
     }
 
     /// Waits for a task, and through an outage too: while Redis is unreachable or

@@ -83,3 +83,33 @@ redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 if acked > 0 then redis.call('HINCRBY', KEYS[2], 'acked', acked) end
 return acked
 ";
+
+/// Publishes a task that carries an idempotency key, unless a task (this one too: a publish
+/// retried after a lost reply) holds the key: the check and the publish are one step, so the
+/// key holds across processes and hosts. Answers the holder's id when the key is taken,
+/// nothing when the task was added. KEYS: the key's key, stream, delayed, stats. ARGV: task
+/// id, key ttl (ms), the task, due (ms; 0 = now).
+pub(crate) const PUBLISH_KEYED: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+else
+  redis.call('XADD', KEYS[2], '*', 'task', ARGV[3])
+end
+redis.call('HINCRBY', KEYS[4], 'published', 1)
+return false
+";
+
+/// Replays a dead letter that carries an idempotency key, unless another task took the key
+/// since: 1 when replayed, 0 when left in place. KEYS: the key's key, stream, dead.
+/// ARGV: task id, key ttl (ms), the task (attempt reset), the dead entry's id.
+pub(crate) const REPLAY_KEYED: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'task', ARGV[3])
+redis.call('XDEL', KEYS[3], ARGV[4])
+return 1
+";

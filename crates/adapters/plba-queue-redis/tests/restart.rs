@@ -106,3 +106,46 @@ async fn consumers_reconnect_after_a_redis_restart_and_lose_nothing() {
     assert_eq!(handler.distinct(), TASKS, "no task lost");
     assert_eq!(queue.stats().await.unwrap().dead, 0);
 }
+
+/// A task published for later outlives both the process that published it and a restart
+/// of Redis: another queue instance delivers it when due, not before, and a keyed task's
+/// key outlives the restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_task_and_its_key_survive_a_restart_of_the_publisher_and_of_redis() {
+    let mut redis = RedisServer::start_persistent().expect("redis-server is needed");
+    let delay = Duration::from_secs(2);
+    let published_at = std::time::Instant::now();
+    let task = Task::new("reminder", "invoice 7")
+        .run_after(delay)
+        .with_idempotency_key("remind-7", Duration::from_secs(600));
+    let id = task.id;
+    {
+        let publisher = RedisQueue::connect("later", quick_options(&redis.url()))
+            .await
+            .unwrap();
+        assert_eq!(
+            publisher.publish(task.clone()).await.unwrap(),
+            plba_contracts::Published::Enqueued
+        );
+        // The publisher's process goes away.
+    }
+    redis.restart();
+    let consumer = RedisQueue::connect("later", quick_options(&redis.url()))
+        .await
+        .unwrap();
+    assert!(
+        consumer.publish(task).await.unwrap().is_duplicate(),
+        "the key outlived the restart"
+    );
+    let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.consume())
+        .await
+        .expect("the delayed task is delivered")
+        .unwrap();
+    assert_eq!(delivery.task().id, id);
+    assert!(
+        published_at.elapsed() >= delay,
+        "delivered after {:?}, before its time",
+        published_at.elapsed()
+    );
+    consumer.ack(delivery).await.unwrap();
+}
