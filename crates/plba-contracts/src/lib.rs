@@ -22,6 +22,7 @@ mod group_commit;
 mod handler;
 mod health;
 mod lease;
+mod limit;
 mod metrics;
 mod module;
 mod opaque_debug;
@@ -50,6 +51,7 @@ pub use group_commit::GroupCommit;
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;
+pub use limit::{Admission, LimitError, Limiter, Limits, Permit, Rate};
 pub use metrics::{
     HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
 };
@@ -69,8 +71,8 @@ pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
 pub use task::{
-    IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_KEY, Metadata, NOT_BEFORE_KEY, ParseTaskIdError, TIMEOUT_KEY,
-    Task, TaskId,
+    IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_KEY, LIMIT_KEY, Metadata, NOT_BEFORE_KEY, ParseTaskIdError,
+    TIMEOUT_KEY, Task, TaskId,
 };
 pub use timetable::Timetable;
 pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};

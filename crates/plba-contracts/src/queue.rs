@@ -310,7 +310,9 @@ impl QueueError {
 ///     reached ([`NackOutcome`] says which);
 ///   - [`dead_letter`](Self::dead_letter) after a permanent failure;
 ///   - [`release`](Self::release) when the consumer is stopping and gives the task back
-///     untried: it is redelivered at once and the attempt is not charged.
+///     untried: it is redelivered at once and the attempt is not charged;
+///   - [`defer`](Self::defer) when a limit does not let the task start yet: it is
+///     redelivered after the delay and the attempt is not charged.
 /// - A delivery that is never settled (the process crashed) is delivered again: durable
 ///   backends after a visibility timeout, the memory backend never (its content dies with the
 ///   process).
@@ -357,6 +359,14 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Gives an untried delivery back (the consumer is stopping): redelivered at once, the
     /// attempt not charged.
     async fn release(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// Puts an untried delivery aside for at least `delay` (a limit said "not yet"): it is
+    /// delivered again after that, the attempt not charged. The default, for backends that
+    /// cannot delay, gives it back at once ([`release`](Self::release)).
+    async fn defer(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError> {
+        let _ = delay;
+        self.release(delivery).await
+    }
 
     /// Current counters and gauges.
     async fn stats(&self) -> Result<QueueStats, QueueError>;

@@ -353,6 +353,25 @@ impl Task {
             .with_metadata(IDEMPOTENCY_TTL_KEY, millis(ttl).max(1).to_string())
     }
 
+    /// Counts the task under `key` for a pool's [`Limiter`](crate::Limiter) (builder style):
+    /// tasks of one key (a customer, a downstream system) share its rate and concurrency.
+    ///
+    /// ```
+    /// use plba_contracts::Task;
+    ///
+    /// let task = Task::new("order.forward", "…").with_limit_key("customer:ACME");
+    /// assert_eq!(task.limit_key(), Some("customer:ACME"));
+    /// ```
+    #[must_use]
+    pub fn with_limit_key(self, key: impl Into<String>) -> Self {
+        self.with_metadata(LIMIT_KEY, key)
+    }
+
+    /// The key the task's limits are counted under, if any.
+    pub fn limit_key(&self) -> Option<&str> {
+        self.metadata.get(LIMIT_KEY)
+    }
+
     /// The task's idempotency key and how long it is remembered, if it has one (a key
     /// without a readable time to live is remembered for a day).
     pub fn idempotency_key(&self) -> Option<(&str, Duration)> {
@@ -379,6 +398,9 @@ pub const IDEMPOTENCY_KEY: &str = "plba.idempotency-key";
 
 /// The metadata key of how long a task's idempotency key is remembered, in milliseconds.
 pub const IDEMPOTENCY_TTL_KEY: &str = "plba.idempotency-ttl-ms";
+
+/// The metadata key of the key a task's limits are counted under ([`Task::with_limit_key`]).
+pub const LIMIT_KEY: &str = "plba.limit-key";
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

@@ -3,6 +3,7 @@
 //!
 //! - [`queue`]: "any `TaskQueue` must…", as reusable async test functions, plus the
 //!   [`task_queue_conformance!`] macro that turns them into `#[tokio::test]`s for a backend.
+//! - [`limit`]: the `Limiter` conformance suite.
 //! - [`schedule`]: the `ScheduleStore` conformance suite and a job that records its runs.
 //! - [`handlers`]: task handlers that record what they saw.
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
@@ -12,6 +13,7 @@ pub mod bench;
 pub mod browser;
 pub mod disk;
 pub mod handlers;
+pub mod limit;
 pub mod logs;
 pub mod mail;
 pub mod module;

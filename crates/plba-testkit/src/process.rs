@@ -61,6 +61,22 @@ impl AppProcess {
         self.child.try_wait().expect("poll the process")
     }
 
+    /// Waits up to `deadline` for the process to exit by itself; returns the status and the
+    /// log. Panics (after killing it) when it does not exit in time.
+    pub fn wait_exit(mut self, deadline: Duration) -> (ExitStatus, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.exited() {
+                return (status, self.log());
+            }
+            if start.elapsed() > deadline {
+                let _ = self.child.kill();
+                panic!("did not exit within {deadline:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits up to `deadline` for the exit; returns the status and the
     /// log. Panics (after killing it) when it does not stop in time.
     pub fn stop(mut self, deadline: Duration) -> (ExitStatus, String) {

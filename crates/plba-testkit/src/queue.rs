@@ -374,6 +374,30 @@ pub async fn a_replay_does_not_bypass_the_idempotency_key(factory: &dyn QueueFac
     assert_nothing_within(&*queue, Duration::from_millis(200), "no second run").await;
 }
 
+/// A delivery put aside (a limit said "not yet") is not delivered before its delay, then is,
+/// with the attempt not charged and nothing counted as a retry.
+pub async fn a_deferred_delivery_comes_back_later_uncharged(factory: &dyn QueueFactory) {
+    let queue = factory.create(ConformanceSpec::default()).await;
+    queue.publish(sample(1)).await.unwrap();
+    let delivery = within(PROMPT, "consume", queue.consume()).await.unwrap();
+    assert_eq!(delivery.task().attempt, 1);
+    let deferred_at = std::time::Instant::now();
+    let delay = Duration::from_millis(500);
+    queue.defer(delivery, delay).await.unwrap();
+    let again = within(PROMPT, "the deferred task", queue.consume())
+        .await
+        .unwrap();
+    assert!(
+        deferred_at.elapsed() >= delay,
+        "back after {:?}, before its delay",
+        deferred_at.elapsed()
+    );
+    assert_eq!(again.task().attempt, 1, "the attempt is not charged");
+    queue.ack(again).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.retried, stats.acked), (0, 1));
+}
+
 /// An operator replays one dead letter by its task, or all of them, or purges them: a
 /// replayed task is delivered again with its attempts reset, a purged one is gone.
 pub async fn dead_letters_are_replayed_and_purged_by_task(factory: &dyn QueueFactory) {
@@ -587,6 +611,7 @@ macro_rules! task_queue_conformance {
             a_delayed_task_is_delivered_at_its_time,
             a_keyed_publish_is_a_reported_no_op_while_the_key_lives,
             a_replay_does_not_bypass_the_idempotency_key,
+            a_deferred_delivery_comes_back_later_uncharged,
         );
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {

@@ -321,6 +321,14 @@ impl TaskQueue for MemoryQueue {
         self.requeue(task, None)
     }
 
+    async fn defer(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError> {
+        let (mut task, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
+        self.inner.settle();
+        task.attempt = task.attempt.saturating_sub(1);
+        self.requeue(task, Some(delay))
+    }
+
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let c = &self.inner.counters;
         Ok(QueueStats {

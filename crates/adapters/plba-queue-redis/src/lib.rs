@@ -27,8 +27,9 @@
 //! its handles and its maintenance task share; `maintenance.rs` the background upkeep;
 //! `dead.rs` the dead-letter stream; `reply.rs` reads Redis replies (RESP2 and RESP3);
 //! `wire.rs` the stored form of a task; `identity.rs` the names unique to a process start;
-//! `scripts.rs` the Lua scripts; `lease.rs` and `schedule_store.rs` the lease and the
-//! schedule store that share the queue's Redis; `acks.rs` the
+//! `scripts.rs` the Lua scripts; `lease.rs`, `schedule_store.rs` and `limiter.rs` the lease,
+//! the schedule store and the limiter that share the queue's Redis; `keyed.rs` the
+//! idempotent publish and replay; `acks.rs` the
 //! ack writer; `condition.rs` what health and stats answer from.
 
 mod acks;
@@ -40,6 +41,7 @@ mod identity;
 mod keyed;
 mod keys;
 mod lease;
+mod limiter;
 mod maintenance;
 mod options;
 mod queue;
@@ -53,6 +55,7 @@ pub use dead::{CORRUPT_ENTRY, DEAD_LETTER_ID, ReplayReport};
 pub use error::RedisQueueError;
 pub use health::RedisHealth;
 pub use lease::RedisLease;
+pub use limiter::RedisLimiter;
 pub use options::{RedisQueueOptions, check_url};
 pub use queue::RedisQueue;
 pub use schedule_store::RedisScheduleStore;

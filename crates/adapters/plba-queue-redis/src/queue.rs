@@ -493,6 +493,22 @@ impl TaskQueue for RedisQueue {
         self.settle(&id, pipe).await
     }
 
+    /// To the delayed set, attempt unchanged, in the same transaction that settles the entry.
+    async fn defer(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError> {
+        let id = self.receipt_id(&delivery)?;
+        let shared = &self.shared;
+        let attempt = delivery.task().attempt.saturating_sub(1);
+        let due = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("ZADD")
+            .arg(&shared.keys.delayed)
+            .arg(due)
+            .arg(encode(delivery.task(), attempt))
+            .ignore();
+        self.settle(&id, pipe).await
+    }
+
     /// Live counts, or at once an error while Redis is known to be unusable; a Redis that
     /// does not answer within a fraction of a second is an error too (status and metrics
     /// must answer whatever Redis does).

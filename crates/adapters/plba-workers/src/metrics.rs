@@ -18,6 +18,7 @@ pub struct QueueWorkerMetrics {
     pub(crate) dead: AtomicU64,
     pub(crate) panics: AtomicU64,
     pub(crate) released: AtomicU64,
+    pub(crate) deferred: AtomicU64,
     pub(crate) settle_errors: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     pub(crate) duration: DurationHistogram,
@@ -38,6 +39,8 @@ pub struct QueueWorkerMetricsSnapshot {
     pub panics: u64,
     /// Deliveries given back untried or unfinished on a forced stop.
     pub released: u64,
+    /// Deliveries put aside untried because their key's limit did not let them start yet.
+    pub deferred: u64,
     /// Acks/nacks the queue refused (the backend will redeliver those tasks).
     pub settle_errors: u64,
     /// Tasks being handled now.
@@ -55,6 +58,7 @@ impl QueueWorkerMetrics {
             dead: get(&self.dead),
             panics: get(&self.panics),
             released: get(&self.released),
+            deferred: get(&self.deferred),
             settle_errors: get(&self.settle_errors),
             in_flight: get(&self.in_flight),
         }
@@ -108,6 +112,11 @@ impl MetricsSource for PoolMetricsSource {
                 s.retried,
             ),
             counter("plba_tasks_dead_total", "Tasks dead-lettered.", s.dead),
+            counter(
+                "plba_tasks_deferred_total",
+                "Tasks put aside untried because their key's limit did not let them start yet.",
+                s.deferred,
+            ),
             counter("plba_task_panics_total", "Handler panics caught.", s.panics),
             MetricFamily::new(
                 "plba_tasks_in_flight",

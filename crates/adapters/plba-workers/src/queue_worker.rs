@@ -6,13 +6,19 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    Backoff, Delivery, MetricsSource, NackOutcome, NoopTaskTracer, QueueError, Registry,
-    RegistryError, StatusCell, TaskError, TaskHandler, TaskOutcome, TaskQueue, TaskTracer, Worker,
-    WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
+    Admission, Backoff, Delivery, Jitter, Limiter, MetricsSource, NackOutcome, NoopTaskTracer,
+    Permit, QueueError, Registry, RegistryError, StatusCell, TaskError, TaskHandler, TaskOutcome,
+    TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus,
+    async_trait,
 };
 use tracing::Instrument;
 
 use crate::metrics::{PoolMetricsSource, QueueWorkerMetrics};
+
+/// How long a task waits when the limiter could not answer.
+const LIMITER_RETRY: Duration = Duration::from_secs(1);
+/// The shortest a limited task is put aside: less would cost more round trips than it saves.
+const MIN_DEFER: Duration = Duration::from_millis(20);
 
 /// How a queue worker retries failed tasks, and how long a handler may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +55,7 @@ pub struct QueueWorker<Q: ?Sized, H: ?Sized> {
     options: QueueWorkerOptions,
     metrics: Arc<QueueWorkerMetrics>,
     tracer: Arc<dyn TaskTracer>,
+    limiter: Option<Arc<dyn Limiter>>,
     status: StatusCell,
 }
 
@@ -70,8 +77,43 @@ where
             options,
             metrics,
             tracer: NoopTaskTracer::shared(),
+            limiter: None,
             status: StatusCell::new(WorkerStatus::Stopped),
         }
+    }
+
+    /// Same worker, starting a task with a limit key only when `limiter` admits it.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: Arc<dyn Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Asks the limiter whether the task may start: `Ok` with the permit to give back
+    /// (none when the task or the pool has no limit), or `Err` with the delivery put aside.
+    async fn admit(&self, delivery: Delivery) -> Result<(Delivery, Option<Permit>), ()> {
+        let (Some(limiter), Some(key)) = (&self.limiter, delivery.task().limit_key()) else {
+            return Ok((delivery, None));
+        };
+        let wait = match limiter.acquire(key).await {
+            Ok(Admission::Granted(permit)) => return Ok((delivery, Some(permit))),
+            Ok(Admission::Wait(wait)) => wait,
+            Err(error) => {
+                // Without an answer the limit cannot be vouched for: hold the task back.
+                tracing::warn!(queue = self.queue.name(), key, error = %plba_contracts::error_chain(&error), "limiter unavailable; the task waits");
+                LIMITER_RETRY
+            }
+        };
+        // Tasks held back together would come back together and mostly be held back
+        // again: spread them over as long again.
+        let delay = wait.max(MIN_DEFER) + Jitter::Full.spread(wait.max(MIN_DEFER));
+        QueueWorkerMetrics::bump(&self.metrics.deferred);
+        let task_id = delivery.task().id;
+        if let Err(error) = self.queue.defer(delivery, delay).await {
+            QueueWorkerMetrics::bump(&self.metrics.settle_errors);
+            tracing::error!(queue = self.queue.name(), %task_id, error = %plba_contracts::error_chain(&error), "could not put a limited task aside");
+        }
+        Err(())
     }
 
     /// Same worker, running each handler inside the span `tracer` builds from the task's
@@ -83,6 +125,18 @@ where
     }
 
     async fn process(&self, delivery: Delivery, ctx: &WorkerContext) {
+        let Ok((delivery, permit)) = self.admit(delivery).await else {
+            return;
+        };
+        self.handle(delivery, ctx).await;
+        if let (Some(limiter), Some(permit)) = (&self.limiter, permit)
+            && let Err(error) = limiter.release(&permit).await
+        {
+            tracing::warn!(queue = self.queue.name(), key = permit.key(), error = %plba_contracts::error_chain(&error), "could not give a limit's slot back; it lapses by itself");
+        }
+    }
+
+    async fn handle(&self, delivery: Delivery, ctx: &WorkerContext) {
         let metrics = &*self.metrics;
         metrics.begin();
         let span = self.tracer.process_span(self.queue.name(), delivery.task());
@@ -270,6 +324,7 @@ pub struct QueueWorkerPool<Q: ?Sized, H: ?Sized> {
     options: QueueWorkerOptions,
     metrics: Arc<QueueWorkerMetrics>,
     tracer: Arc<dyn TaskTracer>,
+    limiter: Option<Arc<dyn Limiter>>,
 }
 
 impl<Q, H> QueueWorkerPool<Q, H>
@@ -287,7 +342,18 @@ where
             options: QueueWorkerOptions::default(),
             metrics: Arc::new(QueueWorkerMetrics::default()),
             tracer: NoopTaskTracer::shared(),
+            limiter: None,
         }
+    }
+
+    /// Starts a task with a limit key ([`Task::with_limit_key`](plba_contracts::Task::with_limit_key))
+    /// only when `limiter` admits it; a task held back is put aside on the queue
+    /// (`TaskQueue::defer`, no attempt charged) and the copy takes the next one, so a
+    /// limited key does not hold up the others. Tasks without a key are not limited.
+    #[must_use]
+    pub fn limiter(mut self, limiter: Arc<dyn Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Runs handlers inside the spans of `tracer` (usually `Registry::tracer()`).
@@ -347,15 +413,20 @@ where
             options,
             metrics,
             tracer,
+            limiter,
         } = self;
         WorkerSpec::pool(name, concurrency, move |_copy| {
-            QueueWorker::new(
+            let worker = QueueWorker::new(
                 Arc::clone(&queue),
                 Arc::clone(&handler),
                 options,
                 Arc::clone(&metrics),
             )
-            .with_tracer(Arc::clone(&tracer))
+            .with_tracer(Arc::clone(&tracer));
+            match &limiter {
+                Some(limiter) => worker.with_limiter(Arc::clone(limiter)),
+                None => worker,
+            }
         })
     }
 }

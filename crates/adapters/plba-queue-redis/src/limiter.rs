@@ -1,0 +1,186 @@
+//! Limits per key held in Redis, so they hold across every process and host that shares it:
+//! a GCRA rate and a concurrency count, checked and taken by one script.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use plba_contracts::{Admission, LimitError, Limiter, Limits, Permit, async_trait};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+use tokio::sync::OnceCell;
+
+use crate::error::RedisQueueError;
+use crate::identity::unique_name;
+
+/// Decides one start. The time is Redis's own (`TIME`), so hosts whose clocks differ still
+/// share one schedule. KEYS: the key's rate key, its slots key. ARGV: interval (ms; 0 = no
+/// rate), tolerance (ms), concurrency (0 = none), the slot's token, how long a slot is held
+/// at most (ms). Answers {1, 0} when granted, {0, wait ms} for a rate, {0, -1} for a slot.
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local concurrency = tonumber(ARGV[3])
+local hold = tonumber(ARGV[5])
+if concurrency > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= concurrency then return {0, -1} end
+end
+if interval > 0 then
+  local due = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if due < now then due = now end
+  local earliest = due - tolerance
+  if earliest > now then return {0, earliest - now} end
+  local next_due = due + interval
+  redis.call('SET', KEYS[1], next_due, 'PX', next_due - now + tolerance + 1000)
+end
+if concurrency > 0 then
+  redis.call('ZADD', KEYS[2], now + hold, ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], hold + 1000)
+end
+return {1, 0}
+";
+
+/// How long a task waits for a concurrency slot before asking again.
+const SLOT_RETRY: Duration = Duration::from_millis(200);
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Rate and concurrency limits per key in Redis under `<prefix>:limit:{<name>:<key>}:*`.
+/// A slot not given back (its process died) lapses after `hold`.
+///
+/// ```no_run
+/// # fn main() -> Result<(), plba_queue_redis::RedisQueueError> {
+/// use std::{sync::Arc, time::Duration};
+/// use plba_contracts::{Limits, Rate};
+/// use plba_queue_redis::RedisLimiter;
+///
+/// // Per customer, across every instance: 5 orders a second, 2 at once.
+/// let limits = Limits { rate: Some(Rate::per_second(5)), concurrency: Some(2) };
+/// let limiter = RedisLimiter::new("redis://127.0.0.1:6379/", "plba", "customers", limits,
+///     Duration::from_secs(300))?;
+/// // QueueWorkerPool::new(…).limiter(Arc::new(limiter))
+/// # Ok(()) }
+/// ```
+pub struct RedisLimiter {
+    client: Client,
+    prefix: String,
+    name: String,
+    limits: Limits,
+    hold: Duration,
+    holder: String,
+    tokens: AtomicU64,
+    connection: OnceCell<ConnectionManager>,
+    acquire: Script,
+}
+
+impl RedisLimiter {
+    /// A limiter named `name` enforcing `limits` per key; a slot is held at most `hold`.
+    /// Checks the URL now, connects on first use.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        name: &str,
+        limits: Limits,
+        hold: Duration,
+    ) -> Result<Self, RedisQueueError> {
+        let client =
+            Client::open(url).map_err(|e| RedisQueueError::url(format!("limiter {name}"), e))?;
+        Ok(Self {
+            client,
+            prefix: prefix.to_owned(),
+            name: name.to_owned(),
+            limits,
+            hold,
+            holder: unique_name(),
+            tokens: AtomicU64::new(0),
+            connection: OnceCell::new(),
+            acquire: Script::new(ACQUIRE),
+        })
+    }
+
+    fn keys(&self, key: &str) -> (String, String) {
+        let base = format!("{}:limit:{{{}:{key}}}", self.prefix, self.name);
+        (format!("{base}:rate"), format!("{base}:slots"))
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, LimitError> {
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        self.connection
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+            .map_err(|error| failed("connecting to Redis failed", error))
+    }
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the client: its connection info may hold a password.
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(what: &str, error: redis::RedisError) -> LimitError {
+    LimitError::new(what, Some(Box::new(error)))
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn acquire(&self, key: &str) -> Result<Admission, LimitError> {
+        let (rate_key, slots_key) = self.keys(key);
+        let (interval, tolerance) = self.limits.rate.map_or((0, 0), |rate| {
+            (millis(rate.interval()).max(1), millis(rate.tolerance()))
+        });
+        let token = self.limits.concurrency.map(|_| {
+            format!(
+                "{}-{}",
+                self.holder,
+                self.tokens.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let mut conn = self.connection().await?;
+        let (granted, wait): (i64, i64) = self
+            .acquire
+            .key(rate_key)
+            .key(slots_key)
+            .arg(interval)
+            .arg(tolerance)
+            .arg(self.limits.concurrency.unwrap_or(0))
+            .arg(token.as_deref().unwrap_or(""))
+            .arg(millis(self.hold).max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|error| failed("asking the limit failed", error))?;
+        Ok(match (granted, wait) {
+            (1, _) => Admission::Granted(Permit::new(key, token)),
+            (_, wait) if wait < 0 => Admission::Wait(SLOT_RETRY),
+            (_, wait) => Admission::Wait(Duration::from_millis(wait.unsigned_abs())),
+        })
+    }
+
+    async fn release(&self, permit: &Permit) -> Result<(), LimitError> {
+        let Some(token) = permit.token() else {
+            return Ok(());
+        };
+        let (_, slots_key) = self.keys(permit.key());
+        let mut conn = self.connection().await?;
+        redis::cmd("ZREM")
+            .arg(slots_key)
+            .arg(token)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|error| failed("giving the slot back failed", error))
+    }
+}
