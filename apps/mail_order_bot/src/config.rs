@@ -490,6 +490,9 @@ pub struct AppConfig {
     pub workers: usize,
     /// Retry backoff for transient failures.
     pub retry: RetryConfig,
+    /// Longest one mail may take to process, in milliseconds: past it the attempt is
+    /// cancelled and retried like a transient failure (a store that hangs, a stuck fetch).
+    pub handler_timeout_ms: u64,
     /// Where orders and rejections are stored.
     pub store: StoreConfig,
     /// Sender allowlist: an address (`orders@acme.example`) or a domain (`@acme.example`) →
@@ -515,6 +518,7 @@ impl Default for AppConfig {
             source_stale_after_ms: 300_000,
             workers: 128,
             retry: RetryConfig::default(),
+            handler_timeout_ms: 300_000,
             store: StoreConfig::default(),
             customers: BTreeMap::new(),
             catalog: None,
@@ -556,6 +560,12 @@ impl AppConfig {
         }
         .map_err(|e| e.within("queue"))?;
         self.store.check()?;
+        if self.handler_timeout_ms < 100 {
+            return Err(ConfigError::invalid(
+                "handler_timeout_ms",
+                "must be at least 100 (a tenth of a second)",
+            ));
+        }
         if self.retry.initial_ms == 0 {
             return Err(ConfigError::invalid(
                 "retry.initial_ms",
@@ -658,6 +668,10 @@ impl AppConfig {
         differs("store", self.store != running.store);
         differs("workers", self.workers != running.workers);
         differs("retry", self.retry != running.retry);
+        differs(
+            "handler_timeout_ms",
+            self.handler_timeout_ms != running.handler_timeout_ms,
+        );
         differs("source_lease", self.source_lease != running.source_lease);
         differs("summary", self.summary != running.summary);
         differs(

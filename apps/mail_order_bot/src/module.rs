@@ -270,7 +270,7 @@ impl ApplicationModule for MailOrderBot {
                     Duration::from_millis(config.retry.max_ms.max(config.retry.initial_ms)),
                 )
                 .with_jitter(config.retry.jitter),
-                ..QueueWorkerOptions::default()
+                task_timeout: Some(Duration::from_millis(config.handler_timeout_ms)),
             })
             .tracer(tracer)
             .register(registry)?;

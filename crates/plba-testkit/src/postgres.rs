@@ -204,6 +204,21 @@ impl PostgresServer {
             .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
+    /// Runs `sql` in a session of its own, in the background, until the returned process is
+    /// killed: a transaction that holds a lock, say (`BEGIN; LOCK TABLE …; SELECT
+    /// pg_sleep(600);`).
+    pub fn session(&self, sql: &str) -> std::process::Child {
+        Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args(["-d", DATABASE, "-At", "-c", sql])
+            .env("PGPASSWORD", Self::PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run psql: {e}"))
+    }
+
     /// Creates another database and returns its URL (as [`url`](Self::url) does).
     pub fn create_database(&self, name: &str) -> String {
         let created = self.client("createdb", &[name]);

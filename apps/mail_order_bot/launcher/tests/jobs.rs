@@ -324,3 +324,104 @@ fn three_bots_write_each_summary_once_through_the_holders_death() {
     );
     eprintln!("summary: {total} occurrences written once each, by bots {writers:?}");
 }
+
+/// A database that takes a lock and never lets go: the bot's attempt on the mail stops at
+/// the example's `handler_timeout_ms` (set to a second here), the task is given up with that
+/// reason — what `dead-letters list` shows — and, once the lock is gone, a replay stores it.
+#[test]
+fn a_mail_stuck_past_its_time_limit_is_cancelled_with_the_reason_shown() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let addr = control_addr();
+    std::fs::write(dir.path().join("pg-password"), pg.password()).unwrap();
+    std::fs::write(dir.path().join("admin-token"), "admin-secret\n").unwrap();
+    let mut text = example_with_customers("    \"@acme.example\": ACME\n");
+    for (from, to) in [
+        ("    bind: 127.0.0.1:9090", format!("    bind: {addr}")),
+        (
+            "    tokens: []\n",
+            "    tokens:\n      - name: ops\n        token_file: admin-token\n        role: admin\n"
+                .to_owned(),
+        ),
+        ("  handler_timeout_ms: 300000\n", "  handler_timeout_ms: 1000\n".to_owned()),
+        (
+            "later scan).\n    max_attempts: 5\n",
+            "later scan).\n    max_attempts: 2\n".to_owned(),
+        ),
+        ("    initial_ms: 1000\n", "    initial_ms: 50\n".to_owned()),
+    ] {
+        assert!(text.contains(from), "the example changed: {from:?}");
+        text = text.replacen(from, &to, 1);
+    }
+    let text = replace_block(
+        &text,
+        "  store:",
+        &format!(
+            "  store:\n    kind: postgres\n    url: {}\n    password_file: pg-password\n    statement_timeout_ms: 60000\n",
+            pg.url()
+        ),
+    );
+    let config = dir.path().join("bot.yaml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.display().to_string();
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+
+    let mut lock =
+        pg.session("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);");
+    wait_until(DEADLINE, "the orders table locked", || {
+        pg.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON l.relation = c.oid WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1"
+    });
+    deliver_orders(&dir.path().join("data/Maildir"), 1, "stuck");
+    let token = [("PLBA_CONTROL_TOKEN", "admin-secret".to_owned())];
+    let url = format!("http://{addr}");
+    let mut letters = serde_json::Value::Null;
+    wait_until(DEADLINE, "the stuck mail's task given up", || {
+        let out = support::cli(
+            dir.path(),
+            &["dead-letters", "list", "--config", &config, "--url", &url],
+            &token,
+        );
+        letters = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        letters["dead_letters"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let reason = letters["dead_letters"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("ran past its time limit of 1s and was cancelled"),
+        "the reason names the limit: {reason}"
+    );
+    assert_eq!(letters["dead_letters"][0]["attempts"], 2, "{letters}");
+
+    // The session's server process outlives its client: end the transaction there.
+    pg.query(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE orders%' AND pid <> pg_backend_pid()",
+    );
+    lock.kill().unwrap();
+    lock.wait().unwrap();
+    let out = support::cli(
+        dir.path(),
+        &[
+            "dead-letters",
+            "replay",
+            "--all",
+            "--config",
+            &config,
+            "--url",
+            &url,
+        ],
+        &token,
+    );
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    wait_until(DEADLINE, "the order stored once the lock is gone", || {
+        stored_orders(&pg) == 1
+    });
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
