@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plba_contracts::{
-    ApplicationModule, Backoff, ConfigError, ConfigProvider, HealthContributor, HealthOptions,
-    HealthReport, MetricsSource, Registry, RegistryError, Schedule, TaskQueue, WorkerSpec,
-    async_trait,
+    ApplicationModule, Backoff, Cadence, ConfigError, ConfigProvider, HealthContributor,
+    HealthOptions, HealthReport, MetricsSource, Registry, RegistryError, Schedule, TaskQueue,
+    Timetable, WorkerSpec, async_trait,
 };
 use plba_mail::{InFlight, MailBackend, MailTaskHandler, SourceLiveness};
 #[cfg(feature = "imap")]
@@ -79,9 +79,18 @@ fn register_summary(
     let Some(expression) = &summary.schedule else {
         return Ok(());
     };
-    let job = Arc::new(SummaryJob::new(store, summary.directory.clone()));
-    let schedule = Schedule::cron(SUMMARY_SCHEDULE, expression, &summary.time_zone, job)
-        .missed(summary.missed);
+    let cadence = Cadence::Cron {
+        expression: expression.clone(),
+        time_zone: summary.time_zone.clone(),
+    };
+    // Checked with the configuration already; the runtime reports it again if not.
+    let timetable = Timetable::parse(&cadence).map_err(|reason| RegistryError::Invalid {
+        kind: "schedule",
+        name: SUMMARY_SCHEDULE.to_owned(),
+        reason,
+    })?;
+    let job = Arc::new(SummaryJob::new(store, summary.directory.clone(), timetable));
+    let schedule = Schedule::new(SUMMARY_SCHEDULE, cadence, job).missed(summary.missed);
     let schedule = match &summary.lease {
         None => schedule,
         #[cfg(feature = "redis")]

@@ -345,9 +345,6 @@ impl OrderStore for PostgresOrderStore {
             .map_err(DomainError::from)
     }
 
-    /// Writes the probe row. A success also clears the memory of a failed order write: the
-    /// database takes writes again (a bot that gets no mail after an outage must not stay
-    /// unready until its next mail).
     async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError> {
         let pool = self.ready().await?;
         let rows = sqlx::query(
@@ -381,6 +378,9 @@ impl OrderStore for PostgresOrderStore {
         })
     }
 
+    /// Writes the probe row. A success also clears the memory of a failed order write: the
+    /// database takes writes again (a bot that gets no mail after an outage must not stay
+    /// unready until its next mail).
     async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
         sqlx::query("UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1")

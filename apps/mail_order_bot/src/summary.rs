@@ -6,25 +6,79 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use plba_contracts::{ScheduledJob, TaskError, async_trait};
+use plba_contracts::{Backoff, Jitter, ScheduledJob, TaskError, Timetable, async_trait};
 
 use crate::model::PeriodSummary;
 use crate::store::OrderStore;
 
-/// How far back a summary looks from its occurrence.
+/// How far back a summary looks when its schedule has no earlier occurrence.
 pub const SUMMARY_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
-/// Writes `orders-summary-<occurrence>.csv` into its directory at each occurrence.
+/// Tries at one occurrence: a database that blinks at midnight does not cost the night.
+const TRIES: u32 = 4;
+
+/// Writes `orders-summary-<occurrence>.csv` into its directory at each occurrence, covering
+/// everything since the schedule's previous occurrence (a local day, 23 or 25 hours long
+/// across a daylight-saving change, for a nightly schedule).
 #[derive(Debug)]
 pub struct SummaryJob {
     store: Arc<dyn OrderStore>,
     directory: PathBuf,
+    timetable: Timetable,
 }
 
 impl SummaryJob {
-    /// A job reading `store` and writing into `directory` (created when missing).
-    pub fn new(store: Arc<dyn OrderStore>, directory: PathBuf) -> Self {
-        Self { store, directory }
+    /// A job reading `store` and writing into `directory` (created when missing), for the
+    /// schedule whose occurrences `timetable` gives.
+    pub fn new(store: Arc<dyn OrderStore>, directory: PathBuf, timetable: Timetable) -> Self {
+        Self {
+            store,
+            directory,
+            timetable,
+        }
+    }
+
+    /// Where the period ending at `occurrence` starts: the previous occurrence.
+    fn period_start(&self, occurrence: SystemTime) -> SystemTime {
+        occurrence
+            .checked_sub(Duration::from_millis(1))
+            .and_then(|before| self.timetable.latest_until(before))
+            .unwrap_or_else(|| occurrence - SUMMARY_PERIOD)
+    }
+
+    async fn write_once(&self, occurrence: SystemTime) -> Result<(), TaskError> {
+        let from = self.period_start(occurrence);
+        let summary = self
+            .store
+            .summarize(store_millis(from), store_millis(occurrence))
+            .await
+            .map_err(|error| {
+                TaskError::transient("reading the day's orders and rejections failed")
+                    .with_source(error)
+            })?;
+        let name = summary_file_name(occurrence);
+        write_atomically(
+            &self.directory,
+            &name,
+            summary_csv(&summary, from, occurrence),
+        )
+        .await
+        .map_err(|error| {
+            TaskError::transient(format!(
+                "writing the summary {:?} failed",
+                self.directory.join(&name)
+            ))
+            .with_source(error)
+        })?;
+        let orders: i64 = summary.customers.iter().map(|c| c.orders).sum();
+        tracing::info!(
+            file = %self.directory.join(&name).display(),
+            orders,
+            customers = summary.customers.len(),
+            rejections = summary.rejections,
+            "order summary written"
+        );
+        Ok(())
     }
 }
 
@@ -92,39 +146,24 @@ async fn write_atomically(directory: &Path, name: &str, text: String) -> std::io
 
 #[async_trait]
 impl ScheduledJob for SummaryJob {
+    /// Tries a few times, backing off, before the night is given up: the schedule claims an
+    /// occurrence once, so a retry has to happen here.
     async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError> {
-        let from = occurrence - SUMMARY_PERIOD;
-        let summary = self
-            .store
-            .summarize(store_millis(from), store_millis(occurrence))
-            .await
-            .map_err(|error| {
-                TaskError::transient("reading the day's orders and rejections failed")
-                    .with_source(error)
-            })?;
-        let name = summary_file_name(occurrence);
-        write_atomically(
-            &self.directory,
-            &name,
-            summary_csv(&summary, from, occurrence),
-        )
-        .await
-        .map_err(|error| {
-            TaskError::transient(format!(
-                "writing the summary {:?} failed",
-                self.directory.join(&name)
-            ))
-            .with_source(error)
-        })?;
-        let orders: i64 = summary.customers.iter().map(|c| c.orders).sum();
-        tracing::info!(
-            file = %self.directory.join(&name).display(),
-            orders,
-            customers = summary.customers.len(),
-            rejections = summary.rejections,
-            "order summary written"
-        );
-        Ok(())
+        let backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(30))
+            .with_jitter(Jitter::Equal);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.write_once(occurrence).await {
+                Ok(()) => return Ok(()),
+                Err(error) if tries < TRIES => {
+                    let pause = backoff.delay(tries);
+                    tracing::warn!(error = %plba_contracts::error_chain(&error), retry_in = ?pause, "order summary failed; trying again");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 
@@ -132,6 +171,75 @@ impl ScheduledJob for SummaryJob {
 mod tests {
     use super::*;
     use crate::model::CustomerTotals;
+
+    /// A store the period test never reaches.
+    #[derive(Debug)]
+    struct NoStore;
+
+    #[async_trait]
+    impl OrderStore for NoStore {
+        async fn create_order(
+            &self,
+            _: &crate::model::NewOrder,
+        ) -> Result<crate::store::Stored, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn record_rejection(
+            &self,
+            _: &crate::model::NewRejection,
+        ) -> Result<i64, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn list_orders(
+            &self,
+            _: u32,
+        ) -> Result<Vec<crate::model::Order>, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn get_order(
+            &self,
+            _: i64,
+        ) -> Result<Option<crate::model::Order>, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn list_rejections(
+            &self,
+            _: u32,
+        ) -> Result<Vec<crate::model::Rejection>, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn summarize(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> Result<PeriodSummary, crate::error::DomainError> {
+            unreachable!()
+        }
+        async fn check_writable(&self) -> Result<(), crate::error::DomainError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn a_nightly_summary_covers_the_local_day_also_when_it_has_23_hours() {
+        let cadence = plba_contracts::Cadence::Cron {
+            expression: "0 0 0 * * *".to_owned(),
+            time_zone: "Europe/Berlin".to_owned(),
+        };
+        let job = SummaryJob::new(
+            Arc::new(NoStore),
+            PathBuf::from("unused"),
+            Timetable::parse(&cadence).unwrap(),
+        );
+        // Midnight in Berlin after the switch to summer time (29 March 2026 had 23 hours).
+        let occurrence = UNIX_EPOCH + Duration::from_secs(1_774_821_600); // 2026-03-29T22:00:00Z
+        let from = job.period_start(occurrence);
+        assert_eq!(rfc3339(from), "2026-03-28T23:00:00Z");
+        assert_eq!(
+            occurrence.duration_since(from).unwrap(),
+            Duration::from_secs(23 * 3600)
+        );
+    }
 
     #[test]
     fn the_csv_has_a_row_per_customer_and_always_a_rejections_row() {

@@ -40,7 +40,12 @@ impl Jitter {
 
     /// [`spread`](Self::spread) for a given random draw `unit` in `[0, 1]`.
     pub fn spread_at(self, delay: Duration, unit: f64) -> Duration {
-        let unit = unit.clamp(0.0, 1.0);
+        // NaN is no draw at all: take it as zero rather than let `mul_f64` panic.
+        let unit = if unit.is_nan() {
+            0.0
+        } else {
+            unit.clamp(0.0, 1.0)
+        };
         match self {
             Self::None => delay,
             Self::Full => delay.mul_f64(unit),

@@ -172,7 +172,8 @@ pub trait ScheduleStore: Send + Sync + 'static {
 ///
 /// Without a store, occurrences are recorded in the process (each instance fires every
 /// occurrence); with a shared store (Redis) each occurrence runs once across the instances,
-/// and with a [`Lease`] only its holder even tries. An occurrence is claimed before it runs:
+/// and with a [`Lease`] as well only its holder even tries (a lease without a store is
+/// refused at registration). An occurrence is claimed before it runs:
 /// a process that dies mid-run does not run it again (publish a task from the schedule when
 /// the work must not be lost: the queue retries it).
 ///
@@ -245,7 +246,8 @@ impl Schedule {
         self
     }
 
-    /// Only the holder of `lease` fires occurrences.
+    /// Only the holder of `lease` fires occurrences. Needs a shared store
+    /// ([`with_store`](Self::with_store)) too: a new holder reads there what the last one ran.
     #[must_use]
     pub fn with_lease(mut self, lease: Arc<dyn Lease>) -> Self {
         self.lease = Some(lease);

@@ -306,24 +306,32 @@ impl Task {
     ///
     /// let at = SystemTime::now() + Duration::from_secs(3600);
     /// let reminder = Task::new("invoice.remind", "7").run_at(at);
-    /// assert!(reminder.not_before().is_some_and(|t| t <= at));
+    /// // Kept to the millisecond, rounded up: never a fraction early.
+    /// let kept = reminder.not_before().unwrap();
+    /// assert!(kept >= at && kept < at + Duration::from_millis(1));
     /// ```
     #[must_use]
     pub fn run_at(self, at: SystemTime) -> Self {
-        let ms = at.duration_since(UNIX_EPOCH).map_or(0, millis);
+        // Rounded up to the millisecond: "not before" must not come a fraction early.
+        let ms = at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+            u64::try_from(since.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
+        });
         self.with_metadata(NOT_BEFORE_KEY, ms.to_string())
     }
 
     /// Delays the task by `delay` from now (builder style); see [`run_at`](Self::run_at).
+    /// Delays beyond a hundred years are taken as a hundred years.
     #[must_use]
     pub fn run_after(self, delay: Duration) -> Self {
-        self.run_at(SystemTime::now() + delay)
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+        let now = SystemTime::now();
+        self.run_at(now.checked_add(delay.min(CENTURY)).unwrap_or(now))
     }
 
     /// The earliest time the task may be delivered, if it was delayed.
     pub fn not_before(&self) -> Option<SystemTime> {
         let ms = self.metadata.get(NOT_BEFORE_KEY)?.parse::<u64>().ok()?;
-        Some(UNIX_EPOCH + Duration::from_millis(ms))
+        UNIX_EPOCH.checked_add(Duration::from_millis(ms))
     }
 
     /// How long from now until the task may be delivered: `None` when it may be at once.

@@ -96,6 +96,12 @@ impl Registry for ModuleRegistry<'_> {
             return Err(invalid("a schedule needs a name".to_owned()));
         }
         let timetable = Timetable::parse(schedule.cadence()).map_err(invalid)?;
+        if schedule.lease().is_some() && schedule.store().is_none() {
+            // A new lease holder would not know what the last one ran, and run it again.
+            return Err(invalid(
+                "a schedule with a lease needs a shared store (`with_store`) to record what its holders ran".to_owned(),
+            ));
+        }
         let runner = ScheduleRunner::new(schedule, timetable);
         let state = runner.state();
         // A schedule's job failing is reported in its status; it does not make the whole

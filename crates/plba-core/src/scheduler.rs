@@ -180,10 +180,10 @@ impl ScheduleRunner {
                 return None;
             }
         };
-        self.state
-            .update(|s| s.last_run = Some(rfc3339(occurrence)));
         if !claimed {
             // Another instance fired it (or a later one) first.
+            self.state
+                .update(|s| s.last_run = Some(rfc3339(occurrence)));
             return Some(());
         }
         if !run {
@@ -193,6 +193,7 @@ impl ScheduleRunner {
                 "occurrence missed; skipped by policy"
             );
             self.state.update(|s| {
+                s.last_run = Some(rfc3339(occurrence));
                 s.last_outcome = Some("skipped: missed while no instance could run it".to_owned());
             });
             return Some(());
@@ -225,9 +226,14 @@ impl ScheduleRunner {
                 format!("failed: the job panicked: {message}")
             }
         };
+        // Last run, outcome and next run change together: a reader never sees one without
+        // the others.
+        let next = self.timetable.next_after(occurrence).map(rfc3339);
         self.state.update(|s| {
             s.runs += 1;
+            s.last_run = Some(rfc3339(occurrence));
             s.last_outcome = Some(text);
+            s.next_run = next;
         });
         Some(())
     }

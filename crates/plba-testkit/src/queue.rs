@@ -229,7 +229,7 @@ pub async fn dead_letter_at_once_on_request(factory: &dyn QueueFactory) {
 /// meanwhile) and is delivered after it; a task whose time has passed goes at once.
 pub async fn a_delayed_task_is_delivered_at_its_time(factory: &dyn QueueFactory) {
     let queue = factory.create(ConformanceSpec::default()).await;
-    let delay = Duration::from_millis(700);
+    let delay = Duration::from_millis(1_500);
     let published = std::time::Instant::now();
     let later = sample(1).run_after(delay);
     let later_id = later.id;

@@ -120,6 +120,17 @@ impl MemoryQueue {
         }
         let (id, key) = (task.id, task.idempotency_key().map(|(k, _)| k.to_owned()));
         let sent = match task.delay_left() {
+            // Delayed tasks wait outside the channel: at most `capacity` of them, so memory
+            // stays bounded (retries put aside by consumers are not refused).
+            Some(_)
+                if self.inner.counters.delayed.load(Ordering::Relaxed)
+                    >= self.inner.options.capacity as u64 =>
+            {
+                Err(QueueError::Full {
+                    queue: self.inner.name.clone(),
+                    capacity: self.inner.options.capacity as u64,
+                })
+            }
             Some(delay) => self.requeue(task, Some(delay)),
             None => match self.inner.options.overflow {
                 OverflowPolicy::Wait => self.inner.tx.send(task).await.map_err(|_| self.closed()),
@@ -259,7 +270,8 @@ impl TaskQueue for MemoryQueue {
     }
 
     /// A delayed task waits outside the channel (counted as `delayed`) and goes in when due,
-    /// waiting for room then.
+    /// waiting for room then; when `capacity` delayed tasks wait already, publishing another
+    /// fails with `QueueError::Full` whatever the overflow policy.
     async fn publish(&self, task: Task) -> Result<Published, QueueError> {
         self.add(task, false).await
     }
@@ -426,6 +438,23 @@ mod tests {
         let err = queue.publish(Task::new("t", "2")).await.unwrap_err();
         assert!(matches!(err, QueueError::Full { capacity: 1, .. }), "{err}");
         assert_eq!(queue.stats().await.unwrap().published, 1);
+    }
+
+    #[tokio::test]
+    async fn delayed_tasks_are_bounded_by_the_capacity() {
+        let options = MemoryQueueOptions {
+            capacity: 2,
+            ..MemoryQueueOptions::default()
+        };
+        let queue = MemoryQueue::new("q", options).unwrap();
+        let later = || Task::new("t", "x").run_after(Duration::from_secs(3600));
+        queue.publish(later()).await.unwrap();
+        queue.publish(later()).await.unwrap();
+        let err = queue.publish(later()).await.unwrap_err();
+        assert!(matches!(err, QueueError::Full { capacity: 2, .. }), "{err}");
+        assert_eq!(queue.stats().await.unwrap().delayed, 2);
+        // Tasks due now still go in.
+        queue.publish(Task::new("t", "now")).await.unwrap();
     }
 
     #[tokio::test]

@@ -18,9 +18,10 @@ use plba_contracts::{
 use redis::{Pipeline, Value};
 
 use crate::error::unavailable;
+use crate::keyed::Replayed;
 use crate::reply::{Entry, stream_entries};
 use crate::shared::Shared;
-use crate::wire::{TASK_FIELD, decode, encode, now_ms, push_task};
+use crate::wire::{TASK_FIELD, decode, now_ms};
 
 /// The name of the stand-in task that [`RedisQueue::dead_letters`] lists for a corrupt
 /// entry — one that was in the queue's stream but was not a task (written by something
@@ -115,26 +116,11 @@ pub(crate) async fn replay(
             continue;
         }
         task.attempt = 0;
-        if let Some((key, ttl)) = task.idempotency_key() {
-            if crate::keyed::replay(shared, &task, key, ttl, &entry.id).await? {
-                report.done += 1;
-            } else {
-                report.duplicates += 1;
-            }
-            continue;
+        match crate::keyed::replay(shared, &task, &entry.id).await? {
+            Replayed::Done => report.done += 1,
+            Replayed::Duplicate => report.duplicates += 1,
+            Replayed::Gone => {}
         }
-        redis::pipe()
-            .atomic()
-            .add_command(push_task(&shared.keys.stream, encode(&task, 0)))
-            .ignore()
-            .cmd("XDEL")
-            .arg(&shared.keys.dead)
-            .arg(&entry.id)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| unavailable(&shared.name, e))?;
-        report.done += 1;
     }
     if report.kept > 0 {
         tracing::warn!(
@@ -289,6 +275,7 @@ fn task_id_of(entry_id: &str) -> TaskId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::encode;
 
     fn entry(id: &str, fields: &[(&str, &[u8])]) -> Entry {
         Entry {

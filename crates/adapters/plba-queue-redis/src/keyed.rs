@@ -8,12 +8,24 @@ use plba_contracts::{Published, QueueError, Task, TaskId};
 use redis::Script;
 
 use crate::error::unavailable;
-use crate::scripts::{PUBLISH_KEYED, REPLAY_KEYED};
+use crate::scripts::{PUBLISH_KEYED, REPLAY_KEYED, REPLAY_ONE};
 use crate::shared::Shared;
 use crate::wire::encode;
 
 static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(PUBLISH_KEYED));
 static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(REPLAY_KEYED));
+static REPLAY_PLAIN: LazyLock<Script> = LazyLock::new(|| Script::new(REPLAY_ONE));
+
+/// What a replay of one dead letter did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Replayed {
+    /// Back in the stream.
+    Done,
+    /// Left in place: its idempotency key is another task's now.
+    Duplicate,
+    /// The entry was gone: another replay or a purge took it first.
+    Gone,
+}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
@@ -35,7 +47,7 @@ pub(crate) async fn publish(
     ttl: Duration,
 ) -> Result<Published, QueueError> {
     let mut conn = shared.commands.clone();
-    let holder: Option<String> = PUBLISH
+    let reply = PUBLISH
         .key(shared.keys.idempotency(key))
         .key(&shared.keys.stream)
         .key(&shared.keys.delayed)
@@ -44,9 +56,10 @@ pub(crate) async fn publish(
         .arg(millis(ttl).max(1))
         .arg(encode(task, 0))
         .arg(due_ms(task))
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|error| unavailable(&shared.name, error))?;
+        .invoke_async::<Option<String>>(&mut conn)
+        .await;
+    shared.observe(&reply);
+    let holder = reply.map_err(|error| unavailable(&shared.name, error))?;
     match holder {
         None => Ok(Published::Enqueued),
         Some(holder) => match holder.parse::<TaskId>() {
@@ -59,26 +72,44 @@ pub(crate) async fn publish(
     }
 }
 
-/// Replays the dead letter `entry_id` holding `task` (attempt reset), unless another task
-/// took its key since; whether it was replayed.
+/// Replays the dead letter `entry_id` holding `task` (attempt reset): through its key when
+/// it has one (left in place when another task took the key since), and only while the
+/// entry is there, so two replays at once add it once.
 pub(crate) async fn replay(
     shared: &Shared,
     task: &Task,
-    key: &str,
-    ttl: Duration,
     entry_id: &str,
-) -> Result<bool, QueueError> {
+) -> Result<Replayed, QueueError> {
     let mut conn = shared.commands.clone();
-    let replayed: i64 = REPLAY
-        .key(shared.keys.idempotency(key))
-        .key(&shared.keys.stream)
-        .key(&shared.keys.dead)
-        .arg(task.id.to_string())
-        .arg(millis(ttl).max(1))
-        .arg(encode(task, 0))
-        .arg(entry_id)
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|error| unavailable(&shared.name, error))?;
-    Ok(replayed == 1)
+    let reply = match task.idempotency_key() {
+        Some((key, ttl)) => {
+            REPLAY
+                .key(shared.keys.idempotency(key))
+                .key(&shared.keys.stream)
+                .key(&shared.keys.dead)
+                .arg(task.id.to_string())
+                .arg(millis(ttl).max(1))
+                .arg(encode(task, 0))
+                .arg(entry_id)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        }
+        None => {
+            REPLAY_PLAIN
+                .key(&shared.keys.stream)
+                .key(&shared.keys.dead)
+                .arg(encode(task, 0))
+                .arg(entry_id)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        }
+    };
+    shared.observe(&reply);
+    Ok(
+        match reply.map_err(|error| unavailable(&shared.name, error))? {
+            1 => Replayed::Done,
+            0 if task.idempotency_key().is_some() => Replayed::Duplicate,
+            _ => Replayed::Gone,
+        },
+    )
 }

@@ -13,9 +13,12 @@ use crate::error::RedisQueueError;
 use crate::identity::unique_name;
 
 /// Decides one start. The time is Redis's own (`TIME`), so hosts whose clocks differ still
-/// share one schedule. KEYS: the key's rate key, its slots key. ARGV: interval (ms; 0 = no
-/// rate), tolerance (ms), concurrency (0 = none), the slot's token, how long a slot is held
-/// at most (ms). Answers {1, 0} when granted, {0, wait ms} for a rate, {0, -1} for a slot.
+/// share one schedule. A start refused by the rate is given its own later slot (the
+/// backlog pointer moves one interval per refusal), so tasks held back together come back
+/// one interval apart instead of all at once. KEYS: the key's rate key, its slots key, its
+/// backlog key. ARGV: interval (ms; 0 = no rate), tolerance (ms), concurrency (0 = none),
+/// the slot's token, how long a slot is held at most (ms). Answers {1, 0} when granted,
+/// {0, wait ms} for the rate, {0, -1} for a slot.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,7 +34,12 @@ if interval > 0 then
   local due = tonumber(redis.call('GET', KEYS[1]) or '0')
   if due < now then due = now end
   local earliest = due - tolerance
-  if earliest > now then return {0, earliest - now} end
+  if earliest > now then
+    local slot = tonumber(redis.call('GET', KEYS[3]) or '0')
+    if slot < earliest then slot = earliest end
+    redis.call('SET', KEYS[3], slot + interval, 'PX', slot + interval - now + 1000)
+    return {0, slot - now}
+  end
   local next_due = due + interval
   redis.call('SET', KEYS[1], next_due, 'PX', next_due - now + tolerance + 1000)
 end
@@ -47,6 +55,12 @@ const SLOT_RETRY: Duration = Duration::from_millis(200);
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whole milliseconds, rounded up: a rate's interval rounded down would let more starts
+/// through than asked (7 a second is 142.86 ms apart, not 142).
+fn millis_up(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// Rate and concurrency limits per key in Redis under `<prefix>:limit:{<name>:<key>}:*`.
@@ -102,9 +116,13 @@ impl RedisLimiter {
         })
     }
 
-    fn keys(&self, key: &str) -> (String, String) {
+    fn keys(&self, key: &str) -> (String, String, String) {
         let base = format!("{}:limit:{{{}:{key}}}", self.prefix, self.name);
-        (format!("{base}:rate"), format!("{base}:slots"))
+        (
+            format!("{base}:rate"),
+            format!("{base}:slots"),
+            format!("{base}:backlog"),
+        )
     }
 
     async fn connection(&self) -> Result<ConnectionManager, LimitError> {
@@ -138,9 +156,10 @@ fn failed(what: &str, error: redis::RedisError) -> LimitError {
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn acquire(&self, key: &str) -> Result<Admission, LimitError> {
-        let (rate_key, slots_key) = self.keys(key);
+        let (rate_key, slots_key, backlog_key) = self.keys(key);
         let (interval, tolerance) = self.limits.rate.map_or((0, 0), |rate| {
-            (millis(rate.interval()).max(1), millis(rate.tolerance()))
+            let interval = millis_up(rate.interval()).max(1);
+            (interval, interval * u64::from(rate.burst.max(1) - 1))
         });
         let token = self.limits.concurrency.map(|_| {
             format!(
@@ -154,6 +173,7 @@ impl Limiter for RedisLimiter {
             .acquire
             .key(rate_key)
             .key(slots_key)
+            .key(backlog_key)
             .arg(interval)
             .arg(tolerance)
             .arg(self.limits.concurrency.unwrap_or(0))
@@ -173,7 +193,7 @@ impl Limiter for RedisLimiter {
         let Some(token) = permit.token() else {
             return Ok(());
         };
-        let (_, slots_key) = self.keys(permit.key());
+        let (_, slots_key, _) = self.keys(permit.key());
         let mut conn = self.connection().await?;
         redis::cmd("ZREM")
             .arg(slots_key)

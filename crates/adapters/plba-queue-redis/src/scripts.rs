@@ -103,13 +103,23 @@ return false
 ";
 
 /// Replays a dead letter that carries an idempotency key, unless another task took the key
-/// since: 1 when replayed, 0 when left in place. KEYS: the key's key, stream, dead.
+/// since: 1 when replayed, 0 when left in place (the key is another's), -1 when the entry
+/// is gone (another replay or a purge took it first). KEYS: the key's key, stream, dead.
 /// ARGV: task id, key ttl (ms), the task (attempt reset), the dead entry's id.
 pub(crate) const REPLAY_KEYED: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
+if redis.call('XDEL', KEYS[3], ARGV[4]) == 0 then return -1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'task', ARGV[3])
-redis.call('XDEL', KEYS[3], ARGV[4])
+return 1
+";
+
+/// Replays one dead letter: moves the task back into the stream only if the entry is still
+/// there, so two replays at once add it once. KEYS: stream, dead. ARGV: the task (attempt
+/// reset), the dead entry's id. Answers 1 when replayed, 0 when the entry was gone.
+pub(crate) const REPLAY_ONE: &str = r"
+if redis.call('XDEL', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[1], '*', 'task', ARGV[1])
 return 1
 ";

@@ -1,6 +1,7 @@
 //! Limits held in Redis: the `Limiter` conformance suite, and three separate processes
 //! (this test binary started three times) sharing one queue and one limiter: the hot key's
-//! global rate holds within a small tolerance, and the keys behind it are not starved.
+//! global rate holds within a small tolerance, its tasks never run two at once anywhere,
+//! and the keys behind it are not starved.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -24,21 +25,30 @@ use support::quick_options;
 
 /// The child's cue: the Redis URL it works against.
 const CHILD_ENV: &str = "PLBA_LIMITS_CHILD_REDIS";
-/// Where the children record what they handled: `key|pid|ms since the epoch`.
+/// Where the children record what they handled: `key|pid|start ms|end ms`.
 const DONE: &str = "limits-test:done";
 /// Set by the parent when every task is done: the children stop.
 const STOP: &str = "limits-test:stop";
 
 const HOT: usize = 40;
 const COLD: usize = 30;
-/// The hot key's global rate: 10 a second, no burst.
+/// Every key's global rate: 10 a second, no burst; and one task at a time.
 const RATE: u32 = 10;
+/// How long a task takes: long enough that two at once would overlap visibly.
+const WORK: Duration = Duration::from_millis(30);
 
 fn limits() -> Limits {
     Limits {
         rate: Some(Rate::per_second(RATE)),
-        concurrency: None,
+        concurrency: Some(1),
     }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 fn conn(url: &str) -> redis::Connection {
@@ -64,7 +74,8 @@ async fn the_redis_limiter_conforms() {
     the_rate_holds_over_time(limiter("steady"), "redis").await;
 }
 
-/// Records each task's key, this process's id and the time it started.
+/// Works for [`WORK`], then records the task's key, this process's id, and when it started
+/// and ended.
 struct Recorder {
     url: String,
 }
@@ -72,14 +83,13 @@ struct Recorder {
 #[async_trait]
 impl TaskHandler for Recorder {
     async fn handle(&self, task: &Task) -> Result<(), TaskError> {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
+        let start = now_ms();
+        tokio::time::sleep(WORK).await;
         let entry = format!(
-            "{}|{}|{ms}",
+            "{}|{}|{start}|{}",
             task.limit_key().unwrap_or("-"),
-            std::process::id()
+            std::process::id(),
+            now_ms()
         );
         let client = redis::Client::open(self.url.as_str()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -137,7 +147,8 @@ async fn limits_child_process() {
     runtime.stop().await;
 }
 
-fn done(url: &str) -> Vec<(String, u32, u64)> {
+/// What the children recorded: key, process, start and end.
+fn done(url: &str) -> Vec<(String, u32, u64, u64)> {
     let entries: Vec<String> = redis::cmd("LRANGE")
         .arg(DONE)
         .arg(0)
@@ -150,6 +161,7 @@ fn done(url: &str) -> Vec<(String, u32, u64)> {
             let mut parts = entry.split('|');
             (
                 parts.next().unwrap().to_owned(),
+                parts.next().unwrap().parse().unwrap(),
                 parts.next().unwrap().parse().unwrap(),
                 parts.next().unwrap().parse().unwrap(),
             )
@@ -192,28 +204,38 @@ async fn three_processes_share_a_global_rate_and_no_key_starves() {
             AppProcess::spawn(command, &dir.path().join(format!("child-{n}.log")))
         })
         .collect();
-    wait_until(Duration::from_secs(60), "every task handled", || {
-        done(&url).len() >= HOT + COLD
+    // Waiting on the children blocks: off the async threads.
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(60), "every task handled", || {
+            done(&url).len() >= HOT + COLD
+        });
+        redis::cmd("SET")
+            .arg(STOP)
+            .arg(1)
+            .query::<()>(&mut conn(&url))
+            .unwrap();
+        for child in children {
+            let (status, log) = child.wait_exit(Duration::from_secs(30));
+            assert!(status.success(), "child failed:\n{log}");
+        }
     });
-    redis::cmd("SET")
-        .arg(STOP)
-        .arg(1)
-        .query::<()>(&mut conn(&url))
-        .unwrap();
-    for child in children {
-        let (status, log) = child.wait_exit(Duration::from_secs(30));
-        assert!(status.success(), "child failed:\n{log}");
-    }
 
     let all = done(&url);
     assert_eq!(all.len(), HOT + COLD, "each task once");
-    let mut hot: Vec<u64> = all
+    let mut hot_runs: Vec<(u64, u64)> = all
         .iter()
-        .filter(|(key, _, _)| key == "hot")
-        .map(|(_, _, ms)| *ms)
+        .filter(|(key, ..)| key == "hot")
+        .map(|(_, _, start, end)| (*start, *end))
         .collect();
-    hot.sort_unstable();
-    let pids: BTreeSet<u32> = all.iter().map(|(_, pid, _)| *pid).collect();
+    hot_runs.sort_unstable();
+    for pair in hot_runs.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "two hot tasks ran at once (concurrency 1): {pair:?}"
+        );
+    }
+    let hot: Vec<u64> = hot_runs.iter().map(|(start, _)| *start).collect();
+    let pids: BTreeSet<u32> = all.iter().map(|(_, pid, ..)| *pid).collect();
     assert!(pids.len() >= 2, "the work was shared: {pids:?}");
     // The global rate: no one-second window holds more than the rate, give or take one
     // start (a handler records its start a moment after it was admitted).
@@ -243,8 +265,8 @@ async fn three_processes_share_a_global_rate_and_no_key_starves() {
     // tasks waiting.
     let last_cold = all
         .iter()
-        .filter(|(key, _, _)| key.starts_with("cold-"))
-        .map(|(_, _, ms)| *ms)
+        .filter(|(key, ..)| key.starts_with("cold-"))
+        .map(|(_, _, start, _)| *start)
         .max()
         .unwrap();
     let hot_done_by_then = hot.iter().filter(|t| **t <= last_cold).count();
@@ -253,7 +275,7 @@ async fn three_processes_share_a_global_rate_and_no_key_starves() {
         "the other keys waited behind the hot one: {hot_done_by_then} of {HOT} hot tasks \
          ran before the last of them"
     );
-    let per_process: HashMap<u32, usize> = all.iter().fold(HashMap::new(), |mut m, (_, p, _)| {
+    let per_process: HashMap<u32, usize> = all.iter().fold(HashMap::new(), |mut m, (_, p, ..)| {
         *m.entry(*p).or_default() += 1;
         m
     });

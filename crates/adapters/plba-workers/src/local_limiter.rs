@@ -15,6 +15,9 @@ pub const SLOT_RETRY: Duration = Duration::from_millis(200);
 struct KeyState {
     /// GCRA's theoretical arrival time: when the next start is due at the steady rate.
     due: Option<Instant>,
+    /// The next slot handed to a refused start, so those refused together come back one
+    /// interval apart.
+    backlog: Option<Instant>,
     running: u32,
 }
 
@@ -55,7 +58,11 @@ impl Limiter for LocalLimiter {
         let mut keys = self.keys.lock_or_recover();
         // Forget keys at rest now and then, so the map holds about the keys in use.
         if keys.len() >= 1024 && keys.len().is_power_of_two() {
-            keys.retain(|_, state| state.running > 0 || state.due.is_some_and(|d| d > now));
+            keys.retain(|_, state| {
+                state.running > 0
+                    || state.due.is_some_and(|d| d > now)
+                    || state.backlog.is_some_and(|b| b > now)
+            });
         }
         let state = keys.entry(key.to_owned()).or_default();
         if let Some(limit) = self.limits.concurrency
@@ -67,7 +74,9 @@ impl Limiter for LocalLimiter {
             let due = state.due.map_or(now, |due| due.max(now));
             let earliest = due.checked_sub(rate.tolerance()).unwrap_or(now);
             if earliest > now {
-                return Ok(Admission::Wait(earliest - now));
+                let slot = state.backlog.map_or(earliest, |b| b.max(earliest));
+                state.backlog = Some(slot + rate.interval());
+                return Ok(Admission::Wait(slot - now));
             }
             state.due = Some(due + rate.interval());
         }
@@ -110,6 +119,14 @@ mod tests {
             panic!("the fourth start in a burst of three waits");
         };
         assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        // Refused together, they are given slots one interval apart.
+        let Admission::Wait(next) = limiter.acquire("k").await.unwrap() else {
+            panic!("the fifth start waits too");
+        };
+        assert!(
+            next >= wait + Duration::from_millis(99),
+            "{wait:?} then {next:?}"
+        );
     }
 
     #[tokio::test]

@@ -104,9 +104,10 @@ where
                 LIMITER_RETRY
             }
         };
-        // Tasks held back together would come back together and mostly be held back
-        // again: spread them over as long again.
-        let delay = wait.max(MIN_DEFER) + Jitter::Full.spread(wait.max(MIN_DEFER));
+        // The limiter gives tasks refused together slots of their own; a little jitter on
+        // top keeps the copies of several processes from arriving in the same instant.
+        let wait = wait.max(MIN_DEFER);
+        let delay = wait + Jitter::Full.spread(wait / 4);
         QueueWorkerMetrics::bump(&self.metrics.deferred);
         let task_id = delivery.task().id;
         if let Err(error) = self.queue.defer(delivery, delay).await {
