@@ -313,13 +313,13 @@ fn default_lease_ttl_ms() -> u64 {
     10_000
 }
 
-/// The nightly summary: a CSV of the orders (per customer) and rejections of the 24 hours
-/// before each occurrence of `schedule`, written into `directory`.
+/// The nightly summary: a CSV of the orders (per customer) and rejections since the last
+/// summary, at each occurrence of `schedule`, written into `directory`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SummaryConfig {
-    /// A cron expression, seconds first (`"0 0 0 * * *"`: midnight); `null` turns the
-    /// summary off.
+    /// A cron expression: six fields, seconds first (`"0 0 0 * * *"`: midnight), or five,
+    /// minutes first; `null` turns the summary off.
     pub schedule: Option<String>,
     /// The IANA time zone the expression is read in.
     pub time_zone: String,
@@ -560,10 +560,10 @@ impl AppConfig {
         }
         .map_err(|e| e.within("queue"))?;
         self.store.check()?;
-        if self.handler_timeout_ms < 100 {
+        if !(100..=86_400_000).contains(&self.handler_timeout_ms) {
             return Err(ConfigError::invalid(
                 "handler_timeout_ms",
-                "must be at least 100 (a tenth of a second)",
+                "must be between 100 (a tenth of a second) and 86400000 (a day)",
             ));
         }
         if self.retry.initial_ms == 0 {
@@ -600,6 +600,23 @@ impl AppConfig {
             return Err(ConfigError::invalid(
                 "summary.directory",
                 "is empty: name the directory the summaries go to",
+            ));
+        }
+        if self.summary.directory.exists() && !self.summary.directory.is_dir() {
+            return Err(ConfigError::invalid(
+                "summary.directory",
+                format!(
+                    "{} exists and is not a directory",
+                    self.summary.directory.display()
+                ),
+            ));
+        }
+        if let Some(lease) = &self.summary.lease
+            && !(300..=86_400_000).contains(&lease.ttl_ms)
+        {
+            return Err(ConfigError::invalid(
+                "summary.lease.ttl_ms",
+                "must be between 300 (0.3 s) and 86400000 (a day)",
             ));
         }
         if let Some(catalog) = &self.catalog

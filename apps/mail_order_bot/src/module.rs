@@ -16,7 +16,7 @@ use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
 #[cfg(feature = "redis")]
 use plba_queue_redis::{RedisLease, RedisQueue, RedisScheduleStore};
-use plba_workers::{QueueWorkerOptions, QueueWorkerPool};
+use plba_workers::{FileScheduleStore, QueueWorkerOptions, QueueWorkerPool};
 
 use crate::config::{QueueConfig, SourceConfig, SummaryConfig};
 use crate::handler::OrderMailHandler;
@@ -89,10 +89,31 @@ fn register_summary(
         name: SUMMARY_SCHEDULE.to_owned(),
         reason,
     })?;
-    let job = Arc::new(SummaryJob::new(store, summary.directory.clone(), timetable));
+    // Made now, so a directory that cannot be stops the bot at start, not at midnight.
+    std::fs::create_dir_all(&summary.directory).map_err(|source| {
+        RegistryError::module(
+            MODULE,
+            format!(
+                "the summary directory {} (summary.directory)",
+                summary.directory.display()
+            ),
+            source,
+        )
+    })?;
+    let shared = summary.lease.is_some();
+    let job = Arc::new(SummaryJob::new(
+        store,
+        summary.directory.clone(),
+        timetable,
+        shared,
+    ));
     let schedule = Schedule::new(SUMMARY_SCHEDULE, cadence, job).missed(summary.missed);
     let schedule = match &summary.lease {
-        None => schedule,
+        // One bot: its record in the summary directory, so a night missed while it was
+        // down is noticed (and, with `missed: run_once`, written) when it starts again.
+        None => schedule.with_store(Arc::new(FileScheduleStore::new(
+            summary.directory.join(".orders-summary-schedule.json"),
+        ))),
         #[cfg(feature = "redis")]
         Some(lease) => {
             let ttl = Duration::from_millis(lease.ttl_ms.max(300));

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use plba_contracts::{Backoff, Jitter, ScheduledJob, TaskError, Timetable, async_trait};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use plba_contracts::{
+    Backoff, Jitter, Occurrence, ScheduledJob, TaskError, Timetable, async_trait,
+};
 
 use crate::model::PeriodSummary;
 use crate::store::OrderStore;
@@ -14,40 +16,87 @@ use crate::store::OrderStore;
 /// How far back a summary looks when its schedule has no earlier occurrence.
 pub const SUMMARY_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
-/// Tries at one occurrence: a database that blinks at midnight does not cost the night.
-const TRIES: u32 = 4;
+/// The longest one occurrence keeps trying (a database or a disk that is back within the
+/// hour does not cost the night); never more than half the time to the next occurrence.
+const KEEP_TRYING: Duration = Duration::from_secs(3600);
+
+const FILE_PREFIX: &str = "orders-summary-";
+const FILE_TIME: &str = "%Y%m%dT%H%M%SZ";
 
 /// Writes `orders-summary-<occurrence>.csv` into its directory at each occurrence, covering
-/// everything since the schedule's previous occurrence (a local day, 23 or 25 hours long
-/// across a daylight-saving change, for a nightly schedule).
+/// everything since the last summary — the schedule's previous occurrence in the normal
+/// case (a local day, 23 or 25 hours long across a daylight-saving change, for a nightly
+/// schedule), longer after missed nights or a night whose summary failed:
+///
+/// - a bot on its own starts from the newest summary file in its directory, so every order
+///   is in exactly one of its summaries;
+/// - bots sharing the schedule (a lease) start from the later of that file and the
+///   occurrence claimed before this one (another bot may have written it, in its own
+///   directory); a night whose summary failed on another bot is then not caught up.
 #[derive(Debug)]
 pub struct SummaryJob {
     store: Arc<dyn OrderStore>,
     directory: PathBuf,
     timetable: Timetable,
+    shared: bool,
 }
 
 impl SummaryJob {
     /// A job reading `store` and writing into `directory` (created when missing), for the
-    /// schedule whose occurrences `timetable` gives.
-    pub fn new(store: Arc<dyn OrderStore>, directory: PathBuf, timetable: Timetable) -> Self {
+    /// schedule whose occurrences `timetable` gives; `shared` when other bots run the same
+    /// schedule (a lease).
+    pub fn new(
+        store: Arc<dyn OrderStore>,
+        directory: PathBuf,
+        timetable: Timetable,
+        shared: bool,
+    ) -> Self {
         Self {
             store,
             directory,
             timetable,
+            shared,
         }
     }
 
-    /// Where the period ending at `occurrence` starts: the previous occurrence.
-    fn period_start(&self, occurrence: SystemTime) -> SystemTime {
-        occurrence
-            .checked_sub(Duration::from_millis(1))
-            .and_then(|before| self.timetable.latest_until(before))
-            .unwrap_or_else(|| occurrence - SUMMARY_PERIOD)
+    /// Where the period ending at `occurrence` starts (see the type's documentation).
+    async fn period_start(&self, occurrence: &Occurrence) -> SystemTime {
+        let written = self.latest_written(occurrence.at).await;
+        let previous = occurrence.previous.filter(|p| *p < occurrence.at);
+        let start = if self.shared {
+            written.into_iter().chain(previous).max()
+        } else {
+            written.or(previous)
+        };
+        start
+            .or_else(|| {
+                occurrence
+                    .at
+                    .checked_sub(Duration::from_millis(1))
+                    .and_then(|before| self.timetable.latest_until(before))
+            })
+            .unwrap_or_else(|| occurrence.at - SUMMARY_PERIOD)
     }
 
-    async fn write_once(&self, occurrence: SystemTime) -> Result<(), TaskError> {
-        let from = self.period_start(occurrence);
+    /// The occurrence of the newest summary file in the directory before `before`, if any.
+    async fn latest_written(&self, before: SystemTime) -> Option<SystemTime> {
+        let mut entries = tokio::fs::read_dir(&self.directory).await.ok()?;
+        let mut latest = None;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name();
+            let Some(at) = name.to_str().and_then(file_time) else {
+                continue;
+            };
+            if at < before && latest.is_none_or(|l| at > l) {
+                latest = Some(at);
+            }
+        }
+        latest
+    }
+
+    async fn write_once(&self, occurrence: &Occurrence) -> Result<(), TaskError> {
+        let from = self.period_start(occurrence).await;
+        let occurrence = occurrence.at;
         let summary = self
             .store
             .summarize(store_millis(from), store_millis(occurrence))
@@ -95,9 +144,16 @@ fn rfc3339(at: SystemTime) -> String {
 /// The file a summary for `occurrence` goes to: sortable, one per occurrence.
 pub fn summary_file_name(occurrence: SystemTime) -> String {
     format!(
-        "orders-summary-{}.csv",
-        DateTime::<Utc>::from(occurrence).format("%Y%m%dT%H%M%SZ")
+        "{FILE_PREFIX}{}.csv",
+        DateTime::<Utc>::from(occurrence).format(FILE_TIME)
     )
+}
+
+/// The occurrence a summary file's name stands for; `None` for any other file.
+fn file_time(name: &str) -> Option<SystemTime> {
+    let stamp = name.strip_prefix(FILE_PREFIX)?.strip_suffix(".csv")?;
+    let time = NaiveDateTime::parse_from_str(stamp, FILE_TIME).ok()?;
+    Some(SystemTime::from(time.and_utc()))
 }
 
 /// The CSV text of `summary` over `[from, until)`: one `orders` row per customer, then one
@@ -146,22 +202,30 @@ async fn write_atomically(directory: &Path, name: &str, text: String) -> std::io
 
 #[async_trait]
 impl ScheduledJob for SummaryJob {
-    /// Tries a few times, backing off, before the night is given up: the schedule claims an
-    /// occurrence once, so a retry has to happen here.
-    async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError> {
-        let backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(30))
+    /// Keeps trying, backing off, for up to an hour (and never past half the time to the
+    /// next occurrence): the schedule claims an occurrence once, so a retry happens here.
+    async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
+        let backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(300))
             .with_jitter(Jitter::Equal);
+        let patience = self
+            .timetable
+            .next_after(occurrence.at)
+            .and_then(|next| next.duration_since(occurrence.at).ok())
+            .map_or(KEEP_TRYING, |gap| (gap / 2).min(KEEP_TRYING));
+        let started = tokio::time::Instant::now();
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.write_once(occurrence).await {
+            match self.write_once(&occurrence).await {
                 Ok(()) => return Ok(()),
-                Err(error) if tries < TRIES => {
+                Err(error) => {
                     let pause = backoff.delay(tries);
+                    if started.elapsed() + pause > patience {
+                        return Err(error);
+                    }
                     tracing::warn!(error = %plba_contracts::error_chain(&error), retry_in = ?pause, "order summary failed; trying again");
                     tokio::time::sleep(pause).await;
                 }
-                Err(error) => return Err(error),
             }
         }
     }
@@ -220,24 +284,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_nightly_summary_covers_the_local_day_also_when_it_has_23_hours() {
+    #[tokio::test]
+    async fn a_nightly_summary_covers_the_local_day_also_when_it_has_23_hours() {
         let cadence = plba_contracts::Cadence::Cron {
             expression: "0 0 0 * * *".to_owned(),
             time_zone: "Europe/Berlin".to_owned(),
         };
         let job = SummaryJob::new(
             Arc::new(NoStore),
-            PathBuf::from("unused"),
+            PathBuf::from("no-such-directory"),
             Timetable::parse(&cadence).unwrap(),
+            false,
         );
         // Midnight in Berlin after the switch to summer time (29 March 2026 had 23 hours).
-        let occurrence = UNIX_EPOCH + Duration::from_secs(1_774_821_600); // 2026-03-29T22:00:00Z
-        let from = job.period_start(occurrence);
+        let at = UNIX_EPOCH + Duration::from_secs(1_774_821_600); // 2026-03-29T22:00:00Z
+        let first = Occurrence { at, previous: None };
+        let from = job.period_start(&first).await;
         assert_eq!(rfc3339(from), "2026-03-28T23:00:00Z");
         assert_eq!(
-            occurrence.duration_since(from).unwrap(),
+            at.duration_since(from).unwrap(),
             Duration::from_secs(23 * 3600)
+        );
+        // Three nights missed: the catch-up covers them all.
+        let caught_up = Occurrence {
+            at,
+            previous: Some(at - Duration::from_secs(4 * 86_400)),
+        };
+        assert_eq!(
+            at.duration_since(job.period_start(&caught_up).await)
+                .unwrap(),
+            Duration::from_secs(4 * 86_400)
         );
     }
 
@@ -272,6 +348,11 @@ mod tests {
         assert_eq!(
             summary_file_name(until),
             "orders-summary-20261201T000000Z.csv"
+        );
+        assert_eq!(file_time(&summary_file_name(until)), Some(until));
+        assert_eq!(
+            file_time(".orders-summary-20261201T000000Z.csv.partial"),
+            None
         );
         let quiet = summary_csv(&PeriodSummary::default(), from, until);
         assert!(quiet.ends_with("rejections,,0,,\n"), "{quiet}");

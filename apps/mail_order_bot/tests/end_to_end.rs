@@ -50,7 +50,8 @@ impl Setup {
                 "workers": 3,
                 "queue": queue,
                 "retry": { "initial_ms": 10, "max_ms": 50 },
-                "customers": { "@acme.example": "ACME", "buyer@globex.example": "GLOBEX" }
+                "customers": { "@acme.example": "ACME", "buyer@globex.example": "GLOBEX" },
+                "summary": { "directory": self.db_path.with_file_name("summaries") }
             }
         })
     }

@@ -65,7 +65,8 @@ pub use queue::{
 };
 pub use report::{error_chain, panic_message};
 pub use schedule::{
-    Cadence, Missed, PublishJob, Schedule, ScheduleStore, ScheduleStoreError, ScheduledJob,
+    Cadence, Missed, Occurrence, PublishJob, Schedule, ScheduleStore, ScheduleStoreError,
+    ScheduledJob,
 };
 pub use secret::{REDACTED, Secret};
 pub use status::StatusCell;

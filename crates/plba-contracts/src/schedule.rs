@@ -55,26 +55,38 @@ pub enum Missed {
     RunOnce,
 }
 
+/// One occurrence a job runs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Occurrence {
+    /// The moment this run stands for (midnight, say), not "now": a run caught up after
+    /// an outage still stands for the occurrence it replaces.
+    pub at: SystemTime,
+    /// The occurrence claimed before this one by any instance sharing the store (`None` on
+    /// the first run the store knows of): where a job that covers the time between its runs
+    /// starts, also after occurrences were missed or skipped.
+    pub previous: Option<SystemTime>,
+}
+
 /// The work a schedule does at each occurrence.
 ///
 /// ```
-/// use std::time::SystemTime;
-/// use plba_contracts::{async_trait, ScheduledJob, TaskError};
+/// use plba_contracts::{async_trait, Occurrence, ScheduledJob, TaskError};
 ///
 /// struct Cleanup;
 /// #[async_trait]
 /// impl ScheduledJob for Cleanup {
-///     async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError> {
-///         let _ = occurrence; // the moment this run stands for, not "now"
+///     async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
+///         let _ = occurrence.at; // the moment this run stands for, not "now"
 ///         Ok(())
 ///     }
 /// }
 /// ```
 #[async_trait]
 pub trait ScheduledJob: Send + Sync + 'static {
-    /// Runs the occurrence due at `occurrence`. An error (or a panic) is logged and shown in
-    /// the runtime's status; the occurrence is not run again.
-    async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError>;
+    /// Runs `occurrence`. An error (or a panic) is logged and shown in the runtime's status;
+    /// the occurrence is not run again (retry inside the job, or publish a task, when it
+    /// must not be lost).
+    async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError>;
 }
 
 /// A [`ScheduledJob`] that publishes a task at each occurrence: the occurrence is then
@@ -82,14 +94,14 @@ pub trait ScheduledJob: Send + Sync + 'static {
 /// instance consumes it.
 pub struct PublishJob {
     queue: Arc<dyn TaskQueue>,
-    make: Box<dyn Fn(SystemTime) -> Task + Send + Sync>,
+    make: Box<dyn Fn(Occurrence) -> Task + Send + Sync>,
 }
 
 impl PublishJob {
     /// Publishes `make(occurrence)` to `queue` at each occurrence.
     pub fn new(
         queue: Arc<dyn TaskQueue>,
-        make: impl Fn(SystemTime) -> Task + Send + Sync + 'static,
+        make: impl Fn(Occurrence) -> Task + Send + Sync + 'static,
     ) -> Self {
         Self {
             queue,
@@ -108,7 +120,7 @@ impl fmt::Debug for PublishJob {
 
 #[async_trait]
 impl ScheduledJob for PublishJob {
-    async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError> {
+    async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
         self.queue
             .publish((self.make)(occurrence))
             .await
@@ -178,13 +190,13 @@ pub trait ScheduleStore: Send + Sync + 'static {
 /// the work must not be lost: the queue retries it).
 ///
 /// ```
-/// use std::{sync::Arc, time::{Duration, SystemTime}};
-/// use plba_contracts::{async_trait, Missed, Schedule, ScheduledJob, TaskError};
+/// use std::{sync::Arc, time::Duration};
+/// use plba_contracts::{async_trait, Missed, Occurrence, Schedule, ScheduledJob, TaskError};
 ///
 /// struct Report;
 /// #[async_trait]
 /// impl ScheduledJob for Report {
-///     async fn run(&self, _occurrence: SystemTime) -> Result<(), TaskError> { Ok(()) }
+///     async fn run(&self, _occurrence: Occurrence) -> Result<(), TaskError> { Ok(()) }
 /// }
 ///
 /// // 02:30 every night, Berlin time; a night missed is caught up once.

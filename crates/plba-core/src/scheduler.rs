@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    HealthReport, Jitter, Missed, Schedule, ScheduleStore, ScheduleStoreError, StatusCell,
-    Timetable, Worker, WorkerContext, WorkerError, WorkerStatus, async_trait,
+    HealthReport, Jitter, Missed, Occurrence, Schedule, ScheduleStore, ScheduleStoreError,
+    StatusCell, Timetable, Worker, WorkerContext, WorkerError, WorkerStatus, async_trait,
 };
 use serde::Serialize;
 
@@ -170,6 +170,7 @@ impl ScheduleRunner {
     async fn claim_and_run(
         &self,
         occurrence: SystemTime,
+        previous: Option<SystemTime>,
         run: bool,
         ctx: &WorkerContext,
     ) -> Option<()> {
@@ -199,7 +200,11 @@ impl ScheduleRunner {
             return Some(());
         }
         self.status.set(WorkerStatus::Busy);
-        let job = AssertUnwindSafe(self.schedule.job().run(occurrence)).catch_unwind();
+        let this = Occurrence {
+            at: occurrence,
+            previous,
+        };
+        let job = AssertUnwindSafe(self.schedule.job().run(this)).catch_unwind();
         let outcome = tokio::select! {
             biased;
             outcome = job => outcome,
@@ -243,6 +248,7 @@ impl ScheduleRunner {
     async fn settle_due(
         &self,
         cursor: SystemTime,
+        previous: Option<SystemTime>,
         ctx: &WorkerContext,
     ) -> Option<Option<SystemTime>> {
         let now = SystemTime::now();
@@ -253,7 +259,7 @@ impl ScheduleRunner {
         let latest = self.timetable.latest_until(now).unwrap_or(next).max(next);
         let on_time = now.duration_since(latest).unwrap_or_default() <= self.grace();
         let run = on_time || self.schedule.missed_policy() == Missed::RunOnce;
-        match self.claim_and_run(latest, run, ctx).await {
+        match self.claim_and_run(latest, previous, run, ctx).await {
             Some(()) => Some(Some(latest)),
             None => Some(None),
         }
@@ -281,6 +287,8 @@ impl Worker for ScheduleRunner {
         self.status.set(WorkerStatus::Idle);
         // The latest occurrence handled, as far as this instance knows; `None`: ask the store.
         let mut cursor: Option<SystemTime> = None;
+        // The latest occurrence claimed anywhere, as the store said or this instance saw.
+        let mut previous: Option<SystemTime> = None;
         let started = SystemTime::now();
         while !ctx.is_stopping() {
             if let Some(lease) = self.schedule.lease() {
@@ -297,6 +305,7 @@ impl Worker for ScheduleRunner {
                 match self.store.last_fired(self.name()).await {
                     // Never fired anywhere: start from now, there is nothing to catch up.
                     Ok(last) => {
+                        previous = last;
                         cursor = Some(last.unwrap_or(started));
                         if let Some(last) = last {
                             self.state.update(|s| s.last_run = Some(rfc3339(last)));
@@ -312,9 +321,10 @@ impl Worker for ScheduleRunner {
                 }
             }
             if let Some(at) = cursor {
-                match self.settle_due(at, &ctx).await {
+                match self.settle_due(at, previous, &ctx).await {
                     Some(Some(moved)) if moved != at => {
                         cursor = Some(moved);
+                        previous = Some(moved);
                         continue;
                     }
                     Some(Some(_)) => {}

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use plba_contracts::{ScheduleStore, ScheduledJob, TaskError, Unpoisoned, async_trait};
+use plba_contracts::{Occurrence, ScheduleStore, ScheduledJob, TaskError, Unpoisoned, async_trait};
 
 /// A job that records each occurrence it ran, in order.
 #[derive(Debug, Default)]
@@ -26,8 +26,8 @@ impl RecordingJob {
 
 #[async_trait]
 impl ScheduledJob for RecordingJob {
-    async fn run(&self, occurrence: SystemTime) -> Result<(), TaskError> {
-        self.ran.lock_or_recover().push(occurrence);
+    async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
+        self.ran.lock_or_recover().push(occurrence.at);
         Ok(())
     }
 }

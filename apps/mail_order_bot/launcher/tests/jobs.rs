@@ -425,3 +425,86 @@ fn a_mail_stuck_past_its_time_limit_is_cancelled_with_the_reason_shown() {
     let (status, log) = bot.stop(DEADLINE);
     assert!(status.success(), "exit {status:?}:\n{log}");
 }
+
+/// The ACME orders a summary counts.
+fn acme_orders(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| line.split(",orders,ACME,").nth(1))
+        .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A summary's period, from its first data row, in seconds since the epoch.
+fn period_seconds(text: &str) -> u64 {
+    let row = text.lines().nth(1).unwrap();
+    let mut fields = row.split(',');
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+    let (from, until) = (fields.next().unwrap(), fields.next().unwrap());
+    u64::try_from(parse(until) - parse(from)).unwrap()
+}
+
+/// A bot stopped across occurrences of its summary catches them up when it starts again
+/// (`missed: run_once`, the example's): one summary covers the whole gap, and every order
+/// is counted in exactly one summary.
+#[test]
+fn summaries_missed_while_the_bot_was_down_are_caught_up_and_count_each_order_once() {
+    const EVERY: u64 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, addr) = summary_config(dir.path(), &format!("*/{EVERY} * * * * *"), "");
+    let maildir = dir.path().join("data/Maildir");
+    let env = [];
+    let orders = |dir: &Path| listed(dir, "orders", &["--config", &config], &env).len();
+
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+    deliver_orders(&maildir, 2, "before");
+    wait_until(DEADLINE, "the first orders stored", || {
+        orders(dir.path()) == 2
+    });
+    wait_until(DEADLINE, "a summary written", || {
+        !summaries(dir.path()).is_empty()
+    });
+    deliver_orders(&maildir, 3, "late");
+    wait_until(DEADLINE, "the late orders stored", || {
+        orders(dir.path()) == 5
+    });
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    let stopped = std::time::SystemTime::now();
+    // Two occurrences pass while no bot runs.
+    wait_until(DEADLINE, "two occurrences missed", || {
+        stopped.elapsed().unwrap() > std::time::Duration::from_secs(2 * EVERY + 1)
+    });
+
+    let before_restart = summaries(dir.path()).len();
+    let restarted = chrono::Utc::now();
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+    wait_until(DEADLINE, "the missed summaries caught up", || {
+        summaries(dir.path())
+            .values()
+            .any(|text| period_seconds(text) > EVERY)
+    });
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    let written = summaries(dir.path());
+    assert!(written.len() > before_restart, "{written:?}");
+    let stopped = chrono::DateTime::<chrono::Utc>::from(stopped);
+    let caught_up = written.keys().any(|name| {
+        let stamp = name
+            .trim_start_matches("orders-summary-")
+            .trim_end_matches(".csv");
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+            .is_ok_and(|at| at.and_utc() > stopped && at.and_utc() < restarted)
+    });
+    assert!(
+        caught_up,
+        "a summary stands for an occurrence that passed while the bot was down: {:?}",
+        written.keys().collect::<Vec<_>>()
+    );
+    let counted: u64 = written.values().map(|text| acme_orders(text)).sum();
+    assert_eq!(
+        counted, 5,
+        "each order in exactly one summary: {written:#?}"
+    );
+}

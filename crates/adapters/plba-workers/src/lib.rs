@@ -8,14 +8,18 @@
 //!   a limit key starts only when its key's rate and concurrency allow; otherwise it is put
 //!   aside (`TaskQueue::defer`) and the copy takes the next task.
 //! - [`IntervalWorker`]: runs a [`Routine`] every period (housekeeping, polling).
+//! - [`FileScheduleStore`]: a schedule's record in a file, for one process that must catch up
+//!   what it missed while down.
 //! - [`LocalLimiter`]: rate (GCRA) and concurrency limits per key within one process.
 
+mod file_schedule_store;
 mod histogram;
 mod interval_worker;
 mod local_limiter;
 mod metrics;
 mod queue_worker;
 
+pub use file_schedule_store::FileScheduleStore;
 pub use interval_worker::{IntervalWorker, Routine};
 pub use local_limiter::{LocalLimiter, SLOT_RETRY};
 pub use metrics::{QueueWorkerMetrics, QueueWorkerMetricsSnapshot};
