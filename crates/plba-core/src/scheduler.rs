@@ -26,6 +26,8 @@ const ON_TIME: Duration = Duration::from_secs(2);
 /// The longest a schedule sleeps before looking at the clock again, so that a wall-clock
 /// change (NTP step, suspend) is noticed.
 const LONGEST_NAP: Duration = Duration::from_secs(60);
+/// The longest a stopping schedule waits to give its lease back.
+const RELEASE_WITHIN: Duration = Duration::from_secs(2);
 /// Pause after the store failed to answer.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -174,7 +176,11 @@ impl ScheduleRunner {
         run: bool,
         ctx: &WorkerContext,
     ) -> Option<()> {
-        let claimed = match self.store.claim(self.name(), occurrence).await {
+        let claim = tokio::select! {
+            claim = self.store.claim(self.name(), occurrence) => claim,
+            () = ctx.stop_token().cancelled() => return None,
+        };
+        let claimed = match claim {
             Ok(claimed) => claimed,
             Err(error) => {
                 self.store_failed(&error);
@@ -292,7 +298,11 @@ impl Worker for ScheduleRunner {
         let started = SystemTime::now();
         while !ctx.is_stopping() {
             if let Some(lease) = self.schedule.lease() {
-                let held = lease.hold().await;
+                // A lease backend that hangs must not hold a stop up.
+                let held = tokio::select! {
+                    () = ctx.stop_token().cancelled() => break,
+                    held = lease.hold() => held,
+                };
                 self.state.update(|s| s.holds_lease = Some(held));
                 if !held {
                     // Whoever holds it moves the store on; read it afresh when it comes here.
@@ -302,7 +312,11 @@ impl Worker for ScheduleRunner {
                 }
             }
             if cursor.is_none() {
-                match self.store.last_fired(self.name()).await {
+                let last = tokio::select! {
+                    () = ctx.stop_token().cancelled() => break,
+                    last = self.store.last_fired(self.name()) => last,
+                };
+                match last {
                     // Never fired anywhere: start from now, there is nothing to catch up.
                     Ok(last) => {
                         previous = last;
@@ -356,7 +370,8 @@ impl Worker for ScheduleRunner {
             self.nap(cursor, &ctx).await;
         }
         if let Some(lease) = self.schedule.lease() {
-            lease.release().await;
+            // It lapses by itself if its backend does not answer.
+            let _ = tokio::time::timeout(RELEASE_WITHIN, lease.release()).await;
             self.state.update(|s| s.holds_lease = Some(false));
         }
         self.status.set(WorkerStatus::Stopped);
