@@ -111,9 +111,23 @@ impl SqliteOrderStore {
         &self.path
     }
 
+    /// Whether every migration is applied, read without taking the write lock: a reader
+    /// (`orders list` beside a bot writing hard) must not queue for it. Any error (no
+    /// table yet) answers "no".
+    async fn all_applied(&self) -> bool {
+        let applied: Result<Vec<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(&self.pool)
+                .await;
+        applied.is_ok_and(|applied| MIGRATIONS.iter().all(|(v, _)| applied.contains(v)))
+    }
+
     async fn ready(&self) -> Result<&SqlitePool, DomainError> {
         self.migrated
             .get_or_try_init(|| async {
+                if self.all_applied().await {
+                    return Ok(());
+                }
                 write_transaction(&self.pool, async |conn| {
                     sqlx::query(
                         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",

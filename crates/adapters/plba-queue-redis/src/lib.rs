@@ -40,6 +40,7 @@ mod health;
 mod identity;
 mod keyed;
 mod keys;
+mod lazy_connection;
 mod lease;
 mod limiter;
 mod maintenance;

@@ -5,12 +5,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use plba_contracts::{Admission, LimitError, Limiter, Limits, Permit, async_trait};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
-use tokio::sync::OnceCell;
+use redis::Script;
+use redis::aio::ConnectionManager;
 
 use crate::error::RedisQueueError;
 use crate::identity::unique_name;
+use crate::lazy_connection::LazyConnection;
+
+/// How long a call to Redis may take before the limiter answers with an error.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Decides one start. The time is Redis's own (`TIME`), so hosts whose clocks differ still
 /// share one schedule. A start refused by the rate is given its own later slot (the
@@ -80,14 +83,13 @@ fn millis_up(duration: Duration) -> u64 {
 /// # Ok(()) }
 /// ```
 pub struct RedisLimiter {
-    client: Client,
+    connection: LazyConnection,
     prefix: String,
     name: String,
     limits: Limits,
     hold: Duration,
     holder: String,
     tokens: AtomicU64,
-    connection: OnceCell<ConnectionManager>,
     acquire: Script,
 }
 
@@ -101,17 +103,14 @@ impl RedisLimiter {
         limits: Limits,
         hold: Duration,
     ) -> Result<Self, RedisQueueError> {
-        let client =
-            Client::open(url).map_err(|e| RedisQueueError::url(format!("limiter {name}"), e))?;
         Ok(Self {
-            client,
+            connection: LazyConnection::new(url, &format!("limiter {name}"), COMMAND_TIMEOUT)?,
             prefix: prefix.to_owned(),
             name: name.to_owned(),
             limits,
             hold,
             holder: unique_name(),
             tokens: AtomicU64::new(0),
-            connection: OnceCell::new(),
             acquire: Script::new(ACQUIRE),
         })
     }
@@ -126,14 +125,9 @@ impl RedisLimiter {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, LimitError> {
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
         self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get()
             .await
-            .cloned()
             .map_err(|error| failed("connecting to Redis failed", error))
     }
 }

@@ -4,11 +4,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use plba_contracts::{ScheduleStore, ScheduleStoreError, async_trait};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
-use tokio::sync::OnceCell;
+use redis::Script;
+use redis::aio::ConnectionManager;
 
 use crate::error::RedisQueueError;
+use crate::lazy_connection::LazyConnection;
 
 /// Records `occurrence` unless it or a later one is recorded. KEYS: the schedule's key.
 /// ARGV: occurrence (ms since the epoch).
@@ -39,20 +39,17 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Ok(()) }
 /// ```
 pub struct RedisScheduleStore {
-    client: Client,
+    connection: LazyConnection,
     prefix: String,
-    connection: OnceCell<ConnectionManager>,
     claim: Script,
 }
 
 impl RedisScheduleStore {
     /// A store under `prefix`; checks the URL now, connects later.
     pub fn new(url: &str, prefix: &str) -> Result<Self, RedisQueueError> {
-        let client = Client::open(url).map_err(|e| RedisQueueError::url("schedule store", e))?;
         Ok(Self {
-            client,
+            connection: LazyConnection::new(url, "schedule store", COMMAND_TIMEOUT)?,
             prefix: prefix.to_owned(),
-            connection: OnceCell::new(),
             claim: Script::new(CLAIM),
         })
     }
@@ -62,16 +59,9 @@ impl RedisScheduleStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, ScheduleStoreError> {
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            // The scheduler retries on its own (with jitter); a long reconnect loop here
-            // would only hide the outage from its status.
-            .set_number_of_retries(1);
         self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get()
             .await
-            .cloned()
             .map_err(|error| failed("connecting to Redis failed", error))
     }
 }
