@@ -170,21 +170,42 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> TaskHandler for MailTaskH
         let reference = MailRef::from_task(task).map_err(|e| {
             TaskError::permanent("the task does not reference a message").with_source(e)
         })?;
+        // On the last attempt the message leaves the in-flight set however the attempt
+        // ends — also when it is cancelled (a time limit, a forced stop), which nothing
+        // after the await below would see — so a later scan picks it up again.
+        let last = task.attempt >= self.max_attempts;
+        let _leaves = last.then(|| EndsInFlight {
+            in_flight: &self.in_flight,
+            identity: reference.identity(),
+        });
         let outcome = self.complete(&reference, task).await;
         let finished = match &outcome {
             Ok(()) => true,
-            Err(error) => !error.is_transient() || task.attempt >= self.max_attempts,
+            Err(error) => !error.is_transient(),
         };
-        if finished {
+        if finished && !last {
             self.in_flight.end(&reference.identity());
         }
         outcome
     }
 }
 
+/// Ends a message's stay in the in-flight set when dropped.
+struct EndsInFlight<'a> {
+    in_flight: &'a InFlight,
+    identity: String,
+}
+
+impl Drop for EndsInFlight<'_> {
+    fn drop(&mut self) {
+        self.in_flight.end(&self.identity);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use bytes::Bytes;
 
@@ -260,6 +281,41 @@ mod tests {
         let result = wrapper.handle(&task).await;
         let calls = backend.calls.lock_or_recover().clone();
         (result, calls, in_flight.contains(&reference.identity()))
+    }
+
+    /// A mail handler that never finishes (a store that hangs).
+    struct Hangs;
+
+    #[async_trait]
+    impl MailHandler for Hangs {
+        async fn handle_mail(&self, _mail: &RawMail) -> Result<MailOutcome, TaskError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_last_attempt_cut_short_still_leaves_flight() {
+        for (attempt, leaves) in [(1, false), (3, true)] {
+            let in_flight = Arc::new(InFlight::new());
+            let reference = MailRef::new("box", "k1");
+            assert!(in_flight.begin(&reference.identity()));
+            let wrapper = MailTaskHandler::new(
+                Arc::new(Recorder::default()),
+                Arc::new(Hangs),
+                Arc::clone(&in_flight),
+                3,
+            );
+            let mut task = reference.to_task().unwrap();
+            task.attempt = attempt;
+            // The pool's time limit drops the handler's future, as here.
+            let cut = tokio::time::timeout(Duration::from_millis(20), wrapper.handle(&task)).await;
+            assert!(cut.is_err());
+            assert_eq!(
+                in_flight.contains(&reference.identity()),
+                !leaves,
+                "attempt {attempt} of 3"
+            );
+        }
     }
 
     #[tokio::test]
