@@ -41,6 +41,23 @@ impl Default for QueueWorkerOptions {
     }
 }
 
+/// How one attempt at a task ended: the worker settles the delivery from it.
+#[derive(Debug)]
+enum AttemptEnd {
+    /// The handler returned `Ok`: the task is acked.
+    Succeeded,
+    /// The handler returned an error: retried when transient, dead-lettered when permanent.
+    Failed(TaskError),
+    /// The handler panicked (the panic's message): retried, as a transient failure.
+    Panicked(String),
+    /// The handler ran past this time limit and was cancelled: retried, as a transient
+    /// failure.
+    TimedOut(Duration),
+    /// A forced stop cut the attempt short: the task is released back to the queue, the
+    /// attempt not charged.
+    Interrupted,
+}
+
 /// One copy of a queue-consuming worker. Usually built through [`QueueWorkerPool`].
 ///
 /// Per delivery: the handler runs with panics caught; `Ok` → ack; transient error or panic →
@@ -142,48 +159,15 @@ where
         metrics.begin();
         let span = self.tracer.process_span(self.queue.name(), delivery.task());
         let started = tokio::time::Instant::now();
-        let limit = delivery.task().timeout().or(self.options.task_timeout);
-        let outcome = {
-            let handling = AssertUnwindSafe(self.handler.handle(delivery.task()))
-                .catch_unwind()
-                .instrument(span.clone());
-            let limited = async {
-                match limit {
-                    None => handling.await,
-                    // Past its limit the handler's future is dropped: cancelled.
-                    Some(limit) => tokio::time::timeout(limit, handling).await.unwrap_or_else(
-                        |_| {
-                            Ok(Err(TaskError::transient(format!(
-                                "the handler ran past its time limit of {limit:?} and was cancelled"
-                            ))))
-                        },
-                    ),
-                }
-            };
-            tokio::select! {
-                biased;
-                result = limited => Some(result),
-                () = ctx.force_token().cancelled() => None,
-            }
-        };
+        let end = self.attempt(&delivery, &span, ctx).await;
         metrics.end();
-        if outcome.is_some() {
+        if !matches!(end, AttemptEnd::Interrupted) {
             metrics.duration.observe(started.elapsed());
         }
         let task_id = delivery.task().id;
         let attempt = delivery.task().attempt;
-        let settled = match outcome {
-            None => {
-                QueueWorkerMetrics::bump(&metrics.released);
-                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
-                self.tracer.record_outcome(
-                    self.queue.name(),
-                    delivery.task(),
-                    TaskOutcome::Released,
-                );
-                self.queue.release(delivery).await
-            }
-            Some(Ok(Ok(()))) => {
+        let settled = match end {
+            AttemptEnd::Succeeded => {
                 QueueWorkerMetrics::bump(&metrics.processed);
                 self.tracer.record_outcome(
                     self.queue.name(),
@@ -192,7 +176,7 @@ where
                 );
                 self.queue.ack(delivery).await
             }
-            Some(Ok(Err(error))) if !error.is_transient() => {
+            AttemptEnd::Failed(error) if !error.is_transient() => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.dead);
                 tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, error = %plba_contracts::error_chain(&error), "task failed permanently");
@@ -205,21 +189,31 @@ where
                 );
                 self.queue.dead_letter(delivery, error.message()).await
             }
-            Some(Ok(Err(error))) => {
-                QueueWorkerMetrics::bump(&metrics.failed);
-                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, attempt, error = %plba_contracts::error_chain(&error), "task failed, will retry");
-                self.retry(delivery, &plba_contracts::error_chain(&error))
-                    .await
+            AttemptEnd::Failed(error) => self.retry_failure(delivery, &span, &error).await,
+            AttemptEnd::TimedOut(limit) => {
+                // Running out of time says nothing about the task itself: a later attempt,
+                // on a less loaded process or dependency, may finish in time.
+                let error = TaskError::transient(format!(
+                    "the handler ran past its time limit of {limit:?} and was cancelled"
+                ));
+                self.retry_failure(delivery, &span, &error).await
             }
-            Some(Err(panic)) => {
+            AttemptEnd::Panicked(message) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.panics);
-                let reason = format!(
-                    "handler panicked: {}",
-                    plba_contracts::panic_message(panic.as_ref())
-                );
+                let reason = format!("handler panicked: {message}");
                 tracing::error!(parent: &span, queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
                 self.retry(delivery, &reason).await
+            }
+            AttemptEnd::Interrupted => {
+                QueueWorkerMetrics::bump(&metrics.released);
+                tracing::warn!(parent: &span, queue = self.queue.name(), %task_id, "forced stop: releasing unfinished task");
+                self.tracer.record_outcome(
+                    self.queue.name(),
+                    delivery.task(),
+                    TaskOutcome::Released,
+                );
+                self.queue.release(delivery).await
             }
         };
         if let Err(error) = settled {
@@ -227,6 +221,55 @@ where
             QueueWorkerMetrics::bump(&metrics.settle_errors);
             tracing::error!(queue = self.queue.name(), %task_id, error = %plba_contracts::error_chain(&error), "could not settle delivery");
         }
+    }
+
+    /// Runs the handler once on the delivery's task, with panics caught, within the task's
+    /// time limit, and cut short by a forced stop.
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+        span: &tracing::Span,
+        ctx: &WorkerContext,
+    ) -> AttemptEnd {
+        let limit = delivery.task().timeout().or(self.options.task_timeout);
+        let handling = AssertUnwindSafe(self.handler.handle(delivery.task()))
+            .catch_unwind()
+            .instrument(span.clone());
+        let limited = async {
+            let caught = match limit {
+                None => handling.await,
+                // Past its limit the handler's future is dropped: cancelled.
+                Some(limit) => match tokio::time::timeout(limit, handling).await {
+                    Ok(caught) => caught,
+                    Err(_elapsed) => return AttemptEnd::TimedOut(limit),
+                },
+            };
+            match caught {
+                Ok(Ok(())) => AttemptEnd::Succeeded,
+                Ok(Err(error)) => AttemptEnd::Failed(error),
+                Err(panic) => AttemptEnd::Panicked(plba_contracts::panic_message(panic.as_ref())),
+            }
+        };
+        tokio::select! {
+            biased;
+            end = limited => end,
+            () = ctx.force_token().cancelled() => AttemptEnd::Interrupted,
+        }
+    }
+
+    /// Settles an attempt that failed in a way a retry can help: nacked with a delay.
+    async fn retry_failure(
+        &self,
+        delivery: Delivery,
+        span: &tracing::Span,
+        error: &TaskError,
+    ) -> Result<(), QueueError> {
+        QueueWorkerMetrics::bump(&self.metrics.failed);
+        let task_id = delivery.task().id;
+        let attempt = delivery.task().attempt;
+        tracing::warn!(parent: span, queue = self.queue.name(), %task_id, attempt, error = %plba_contracts::error_chain(error), "task failed, will retry");
+        self.retry(delivery, &plba_contracts::error_chain(error))
+            .await
     }
 
     async fn retry(&self, delivery: Delivery, reason: &str) -> Result<(), QueueError> {
