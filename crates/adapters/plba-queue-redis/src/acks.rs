@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use plba_contracts::{Jitter, Unpoisoned};
+use plba_contracts::Unpoisoned;
 use redis::Script;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::condition::is_outage;
+use crate::outage::{OUTAGE_BACKOFF, OutagePause};
 use crate::scripts::ACK;
 use crate::shared::Shared;
 
@@ -32,10 +33,6 @@ const MAX_BATCH: usize = 512;
 
 /// How long an idle writer sleeps before checking whether its queue is gone.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-
-/// The first pause after a failed write; it doubles up to a second.
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The acks of one queue instance waiting to be written.
 pub(crate) struct Acks {
@@ -205,7 +202,9 @@ pub(crate) async fn write_behind(acks: Arc<Acks>, shared: Weak<Shared>) {
 /// counts only what `XACK` settled), so a retry after a lost reply counts nothing twice.
 /// Any other error gives the batch up: its entries stay pending and are delivered again.
 async fn write(shared: &Arc<Shared>, script: &Script, ids: &[String]) {
-    let mut pause = RETRY_MIN;
+    // The same pauses as a consumer's through an outage: acks are written within a second
+    // of Redis coming back.
+    let mut pause = OutagePause::new(OUTAGE_BACKOFF);
     loop {
         let mut invocation = script.key(&shared.keys.stream);
         invocation
@@ -223,8 +222,7 @@ async fn write(shared: &Arc<Shared>, script: &Script, ids: &[String]) {
             // the maintenance task) alive for good.
             Err(error) if is_outage(&error) && Arc::strong_count(shared) > 1 => {
                 tracing::debug!(queue = %shared.name, acks = ids.len(), %error, "writing acks failed; will retry");
-                tokio::time::sleep(Jitter::Equal.spread(pause)).await;
-                pause = (pause * 2).min(RETRY_MAX);
+                pause.after_failure().await;
             }
             Err(error) => {
                 tracing::warn!(queue = %shared.name, acks = ids.len(), %error, "acks could not be written; their tasks will be delivered again");

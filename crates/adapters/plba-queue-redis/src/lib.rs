@@ -30,7 +30,8 @@
 //! `scripts.rs` the Lua scripts; `lease.rs`, `schedule_store.rs` and `limiter.rs` the lease,
 //! the schedule store and the limiter that share the queue's Redis; `keyed.rs` the
 //! idempotent publish and replay; `acks.rs` the
-//! ack writer; `condition.rs` what health and stats answer from.
+//! ack writer; `condition.rs` what health and stats answer from; `outage.rs` the pauses of
+//! the loops that wait out an outage.
 
 mod acks;
 mod condition;
@@ -45,6 +46,7 @@ mod lease;
 mod limiter;
 mod maintenance;
 mod options;
+mod outage;
 mod queue;
 mod reply;
 mod schedule_store;

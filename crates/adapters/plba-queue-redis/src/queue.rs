@@ -2,7 +2,7 @@
 //! consume, settle, stats, dead letters). Replies are read in `reply.rs`, the background
 //! upkeep runs in `maintenance.rs`, the dead-letter stream is handled in `dead.rs`.
 
-use plba_contracts::{GroupCommit, Jitter, Unpoisoned};
+use plba_contracts::{GroupCommit, Unpoisoned};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::dead::{self, Content, ReplayReport};
 use crate::error::{RedisQueueError, SharedRedisError, unavailable, unavailable_because};
 use crate::keyed;
 use crate::options::RedisQueueOptions;
+use crate::outage::{OUTAGE_BACKOFF, OutagePause};
 use crate::reply::{
     Entry, group_consumers, group_last_delivered, pending_count, read_group_entries, stream_entries,
 };
@@ -60,13 +61,6 @@ struct Readers {
     client: Client,
     idle: Mutex<Vec<MultiplexedConnection>>,
 }
-
-/// The first pause of a consumer waiting for Redis to come back; it doubles up to
-/// [`OUTAGE_PAUSE_MAX`], so a consumer notices the return within a second. Each pause is
-/// spread by equal jitter, so the consumers of many bots do not reconnect in one wave and
-/// none spins.
-const OUTAGE_PAUSE_MIN: Duration = Duration::from_millis(50);
-const OUTAGE_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// The longest `stats` waits for Redis: status and metrics are served to probes and
 /// scrapers with their own short timeouts, and must answer whatever Redis does.
@@ -311,15 +305,14 @@ impl TaskQueue for RedisQueue {
         if let Some(delivery) = self.prefetched.lock_or_recover().pop_front() {
             return Ok(delivery);
         }
-        let mut pause = OUTAGE_PAUSE_MIN;
+        let mut pause = OutagePause::new(OUTAGE_BACKOFF);
         let mut recreated = false;
         loop {
             let mut reader = match self.reader().await {
                 Ok(reader) => reader,
                 Err(error) if is_outage(&error) => {
                     shared.condition.unreachable(&shared.name, &error);
-                    tokio::time::sleep(Jitter::Equal.spread(pause)).await;
-                    pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                    pause.after_failure().await;
                     continue;
                 }
                 Err(error) => return Err(unavailable(&shared.name, error)),
@@ -352,21 +345,19 @@ impl TaskQueue for RedisQueue {
                     // Straight back to reading the first time; should the group keep
                     // vanishing (or fail to be made), pause rather than hammer Redis.
                     if recreated {
-                        tokio::time::sleep(Jitter::Equal.spread(pause)).await;
-                        pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                        pause.after_failure().await;
                     }
                     recreated = true;
                     continue;
                 }
                 Err(error) if is_outage(&error) => {
                     // The connection is dropped with the error; the next round opens one.
-                    tokio::time::sleep(Jitter::Equal.spread(pause)).await;
-                    pause = (pause * 2).min(OUTAGE_PAUSE_MAX);
+                    pause.after_failure().await;
                     continue;
                 }
                 Err(error) => return Err(unavailable(&shared.name, error)),
             };
-            pause = OUTAGE_PAUSE_MIN;
+            pause.reset();
             recreated = false;
             self.return_reader(reader);
             let mut first = None;
