@@ -50,9 +50,3 @@ impl DomainError {
         }
     }
 }
-
-impl From<sqlx::Error> for DomainError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::store_caused("database error", error)
-    }
-}

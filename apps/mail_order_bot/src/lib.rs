@@ -36,10 +36,6 @@ mod process;
 mod rules;
 mod samples;
 mod store;
-#[cfg(feature = "postgres")]
-mod store_postgres;
-mod store_rows;
-mod store_sqlite;
 mod summary;
 mod table;
 mod views;
@@ -59,9 +55,8 @@ pub use money::format_cents;
 pub use process::process_mail;
 pub use rules::{Catalog, Rules};
 pub use samples::SAMPLES;
-pub use store::{OrderStore, Stored, open_store};
+pub use store::{OrderStore, SqliteOrderStore, Stored, open_store};
 #[cfg(feature = "postgres")]
-pub use store_postgres::{PostgresOrderStore, PostgresSettings};
-pub use store_sqlite::SqliteOrderStore;
+pub use store::{PostgresOrderStore, PostgresSettings};
 pub use summary::{SUMMARY_PERIOD, SummaryJob, summary_csv, summary_file_name};
 pub use views::{OrdersView, RejectionsView};

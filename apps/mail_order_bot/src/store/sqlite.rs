@@ -1,27 +1,24 @@
 //! The SQLite order store (one embedded file).
 
-use plba_contracts::Unpoisoned;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use plba_contracts::{GroupCommit, async_trait};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use plba_contracts::{GroupCommit, Unpoisoned, async_trait};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;
 
+use super::contract::{OrderStore, Stored};
+use super::sql::{PROBE, Reads, now_ms};
 use crate::error::DomainError;
-use crate::model::{
-    CustomerTotals, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
-};
-use crate::store::{OrderStore, Stored, now_ms, order_columns};
-use crate::store_rows::{line_from, order_from, rejection_from};
+use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_orders.sql")),
-    (2, include_str!("../migrations/0002_store_probe.sql")),
-    (3, include_str!("../migrations/0003_rejection_trace.sql")),
+    (1, include_str!("../../migrations/0001_orders.sql")),
+    (2, include_str!("../../migrations/0002_store_probe.sql")),
+    (3, include_str!("../../migrations/0003_rejection_trace.sql")),
 ];
 
 /// Orders and rejections in one SQLite file. Connects lazily: a database that is missing or
@@ -136,14 +133,14 @@ impl SqliteOrderStore {
                     .await?;
                     for (version, sql) in MIGRATIONS {
                         let applied: Option<i64> = sqlx::query_scalar(
-                            "SELECT version FROM schema_migrations WHERE version = ?",
+                            "SELECT version FROM schema_migrations WHERE version = $1",
                         )
                         .bind(version)
                         .fetch_optional(&mut *conn)
                         .await?;
                         if applied.is_none() {
                             sqlx::raw_sql(*sql).execute(&mut *conn).await?;
-                            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
                                 .bind(version)
                                 .execute(&mut *conn)
                                 .await?;
@@ -222,29 +219,6 @@ impl SqliteOrderStore {
         }
         results
     }
-
-    async fn lines_of(
-        &self,
-        pool: &SqlitePool,
-        order_id: i64,
-    ) -> Result<Vec<OrderLine>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT sku, quantity, unit_price_cents, attachment FROM order_lines WHERE order_id = ? ORDER BY line_no",
-        )
-        .bind(order_id)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(line_from)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DomainError::from)
-    }
-
-    async fn read_order(&self, pool: &SqlitePool, row: &SqliteRow) -> Result<Order, DomainError> {
-        let id: i64 = row.try_get("id")?;
-        let lines = self.lines_of(pool, id).await?;
-        Ok(order_from(row, lines)?)
-    }
 }
 
 /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` on one connection of `pool`. On any error
@@ -314,7 +288,7 @@ async fn insert_order(
 ) -> Result<Stored, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(message_id) DO NOTHING",
     )
     .bind(&order.message_id)
     .bind(&order.customer_id)
@@ -328,7 +302,7 @@ async fn insert_order(
     .await?;
     if inserted.rows_affected() == 0 {
         let (id, sender): (i64, String) =
-            sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = ?")
+            sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = $1")
                 .bind(&order.message_id)
                 .fetch_one(&mut *conn)
                 .await?;
@@ -337,7 +311,7 @@ async fn insert_order(
     let id = inserted.last_insert_rowid();
     for (number, line) in order.lines.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
@@ -359,7 +333,7 @@ async fn insert_rejection(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(message_key) DO NOTHING",
     )
     .bind(&rejection.message_key)
     .bind(&rejection.sender)
@@ -370,7 +344,7 @@ async fn insert_rejection(
     .bind(&rejection.trace_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = ?")
+    sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = $1")
         .bind(&rejection.message_key)
         .fetch_one(&mut *conn)
         .await
@@ -400,89 +374,27 @@ impl OrderStore for SqliteOrderStore {
     }
 
     async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            order_columns!(),
-            " FROM orders ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-        let mut orders = Vec::with_capacity(rows.len());
-        for row in &rows {
-            orders.push(self.read_order(pool, row).await?);
-        }
-        Ok(orders)
+        Reads(self.ready().await?).list_orders(limit).await
     }
 
     async fn get_order(&self, id: i64) -> Result<Option<Order>, DomainError> {
-        let pool = self.ready().await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            order_columns!(),
-            " FROM orders WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            Some(row) => Ok(Some(self.read_order(pool, &row).await?)),
-            None => Ok(None),
-        }
+        Reads(self.ready().await?).get_order(id).await
     }
 
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(
-            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id FROM rejections ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(rejection_from)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DomainError::from)
+        Reads(self.ready().await?).list_rejections(limit).await
     }
 
     async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(
-            "SELECT customer_id, count(*), coalesce(sum(total_quantity), 0), coalesce(sum(total_cents), 0) FROM orders WHERE created_at_ms >= ? AND created_at_ms < ? GROUP BY customer_id ORDER BY customer_id",
-        )
-        .bind(from_ms)
-        .bind(until_ms)
-        .fetch_all(pool)
-        .await?;
-        let customers = rows
-            .iter()
-            .map(|row| {
-                Ok(CustomerTotals {
-                    customer_id: row.try_get(0)?,
-                    orders: row.try_get(1)?,
-                    total_quantity: row.try_get(2)?,
-                    total_cents: row.try_get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let rejections: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM rejections WHERE created_at_ms >= ? AND created_at_ms < ?",
-        )
-        .bind(from_ms)
-        .bind(until_ms)
-        .fetch_one(pool)
-        .await?;
-        Ok(PeriodSummary {
-            customers,
-            rejections,
-        })
+        Reads(self.ready().await?)
+            .summarize(from_ms, until_ms)
+            .await
     }
 
     async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
         write_transaction(pool, async |conn| {
-            sqlx::query("UPDATE store_probe SET checked_at_ms = ? WHERE id = 1")
+            sqlx::query(PROBE)
                 .bind(now_ms())
                 .execute(&mut *conn)
                 .await

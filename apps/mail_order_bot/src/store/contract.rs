@@ -1,11 +1,8 @@
-//! The order store: where orders and rejections are kept.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! The order store's contract: what the decision's outcomes need of a place to keep them,
+//! whichever database holds it.
 
 use plba_contracts::async_trait;
 
-use crate::config::{StoreConfig, StoreKind};
 use crate::error::DomainError;
 use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
@@ -62,51 +59,3 @@ impl std::fmt::Debug for dyn OrderStore {
         f.write_str("dyn OrderStore")
     }
 }
-
-/// The store `config` names: the SQLite file, or the PostgreSQL database (feature
-/// `postgres`). Connects lazily; only a malformed setting fails here.
-pub fn open_store(config: &StoreConfig) -> Result<Arc<dyn OrderStore>, DomainError> {
-    match config.kind {
-        StoreKind::Sqlite => Ok(Arc::new(crate::store_sqlite::SqliteOrderStore::open(
-            &config.sqlite_path,
-        )?)),
-        #[cfg(feature = "postgres")]
-        StoreKind::Postgres => {
-            let settings = crate::store_postgres::PostgresSettings {
-                url: config.url.clone().unwrap_or_default(),
-                password: config.password.clone(),
-                pool_size: config.pool_size,
-                statement_timeout: Duration::from_millis(config.statement_timeout_ms),
-            };
-            Ok(Arc::new(crate::store_postgres::PostgresOrderStore::open(
-                &settings,
-            )?))
-        }
-        #[cfg(not(feature = "postgres"))]
-        StoreKind::Postgres => Err(DomainError::Config(
-            "store.kind: postgres needs a build with the `postgres` feature".to_owned(),
-        )),
-    }
-}
-
-/// Milliseconds since the Unix epoch, as stored.
-pub(crate) fn now_ms() -> i64 {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A rejection's stored reasons (a JSON list); text that is not one is kept as one reason.
-pub(crate) fn decode_reasons(stored: String) -> Vec<String> {
-    serde_json::from_str(&stored).unwrap_or_else(|_| vec![stored])
-}
-
-/// The columns of `orders` every store reads, in the order its row mapping expects (a
-/// macro, so that queries stay string literals).
-macro_rules! order_columns {
-    () => {
-        "id, message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents"
-    };
-}
-pub(crate) use order_columns;

@@ -1,26 +1,25 @@
 //! The PostgreSQL order store: one database shared by every bot, on any number of hosts.
 
-use plba_contracts::{Secret, Unpoisoned, async_trait};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, PgPool, Row};
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
+
+use plba_contracts::{Secret, Unpoisoned, async_trait};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool, Row};
 use tokio::sync::OnceCell;
 
+use super::contract::{OrderStore, Stored};
+use super::sql::{PROBE, Reads, now_ms};
 use crate::error::DomainError;
-use crate::model::{
-    CustomerTotals, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
-};
-use crate::store::{OrderStore, Stored, now_ms, order_columns};
-use crate::store_rows::{line_from, order_from, rejection_from};
+use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_orders.sql")),
+    (1, include_str!("../../migrations/postgres/0001_orders.sql")),
     (
         2,
-        include_str!("../migrations/postgres/0002_rejection_trace.sql"),
+        include_str!("../../migrations/postgres/0002_rejection_trace.sql"),
     ),
 ];
 
@@ -265,25 +264,6 @@ impl PostgresOrderStore {
             rejection.message_key
         )))
     }
-
-    async fn lines_of(&self, pool: &PgPool, order_id: i64) -> Result<Vec<OrderLine>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT sku, quantity, unit_price_cents, attachment FROM order_lines WHERE order_id = $1 ORDER BY line_no",
-        )
-        .bind(order_id)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(line_from)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DomainError::from)
-    }
-
-    async fn read_order(&self, pool: &PgPool, row: &PgRow) -> Result<Order, DomainError> {
-        let id: i64 = row.try_get("id")?;
-        let lines = self.lines_of(pool, id).await?;
-        Ok(order_from(row, lines)?)
-    }
 }
 
 #[async_trait]
@@ -299,83 +279,21 @@ impl OrderStore for PostgresOrderStore {
     }
 
     async fn list_orders(&self, limit: u32) -> Result<Vec<Order>, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            order_columns!(),
-            " FROM orders ORDER BY id DESC LIMIT $1"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-        let mut orders = Vec::with_capacity(rows.len());
-        for row in &rows {
-            orders.push(self.read_order(pool, row).await?);
-        }
-        Ok(orders)
+        Reads(self.ready().await?).list_orders(limit).await
     }
 
     async fn get_order(&self, id: i64) -> Result<Option<Order>, DomainError> {
-        let pool = self.ready().await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            order_columns!(),
-            " FROM orders WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            Some(row) => Ok(Some(self.read_order(pool, &row).await?)),
-            None => Ok(None),
-        }
+        Reads(self.ready().await?).get_order(id).await
     }
 
     async fn list_rejections(&self, limit: u32) -> Result<Vec<Rejection>, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(
-            "SELECT id, message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id FROM rejections ORDER BY id DESC LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(rejection_from)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(DomainError::from)
+        Reads(self.ready().await?).list_rejections(limit).await
     }
 
     async fn summarize(&self, from_ms: i64, until_ms: i64) -> Result<PeriodSummary, DomainError> {
-        let pool = self.ready().await?;
-        let rows = sqlx::query(
-            "SELECT customer_id, count(*)::BIGINT, coalesce(sum(total_quantity), 0)::BIGINT, coalesce(sum(total_cents), 0)::BIGINT FROM orders WHERE created_at_ms >= $1 AND created_at_ms < $2 GROUP BY customer_id ORDER BY customer_id",
-        )
-        .bind(from_ms)
-        .bind(until_ms)
-        .fetch_all(pool)
-        .await?;
-        let customers = rows
-            .iter()
-            .map(|row| {
-                Ok(CustomerTotals {
-                    customer_id: row.try_get(0)?,
-                    orders: row.try_get(1)?,
-                    total_quantity: row.try_get(2)?,
-                    total_cents: row.try_get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let rejections: i64 = sqlx::query_scalar(
-            "SELECT count(*)::BIGINT FROM rejections WHERE created_at_ms >= $1 AND created_at_ms < $2",
-        )
-        .bind(from_ms)
-        .bind(until_ms)
-        .fetch_one(pool)
-        .await?;
-        Ok(PeriodSummary {
-            customers,
-            rejections,
-        })
+        Reads(self.ready().await?)
+            .summarize(from_ms, until_ms)
+            .await
     }
 
     /// Writes the probe row. A success also clears the memory of a failed order write: the
@@ -383,10 +301,7 @@ impl OrderStore for PostgresOrderStore {
     /// unready until its next mail).
     async fn check_writable(&self) -> Result<(), DomainError> {
         let pool = self.ready().await?;
-        sqlx::query("UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1")
-            .bind(now_ms())
-            .execute(pool)
-            .await?;
+        sqlx::query(PROBE).bind(now_ms()).execute(pool).await?;
         *self.write_failure.lock_or_recover() = None;
         Ok(())
     }
