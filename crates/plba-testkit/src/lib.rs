@@ -7,10 +7,15 @@
 //! - [`schedule`]: the `ScheduleStore` conformance suite and a job that records its runs.
 //! - [`handlers`]: task handlers that record what they saw.
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
+//!
+//! A suite is run whole (its macro, or its `run_all`), never check by check, and a test of
+//! the kit fails when a suite's file defines a check its runner does not run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod bench;
 pub mod browser;
+#[cfg(test)]
+mod coverage;
 pub mod disk;
 pub mod handlers;
 pub mod limit;

@@ -1,4 +1,4 @@
-//! "Any `Limiter` must…": the conformance suite every limiter runs.
+//! "Any `Limiter` must…": the conformance suite every limiter runs, through [`run_all`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +11,15 @@ pub const SUITE_LIMITS: Limits = Limits {
     rate: Some(Rate::per_second(10).with_burst(3)),
     concurrency: Some(2),
 };
+
+/// Runs every check of the suite, each on a fresh limiter from `limiter` (enforcing
+/// [`SUITE_LIMITS`]); `prefix` keeps this run's keys apart from others on a shared backend.
+/// Limiters run the suite through this, so a check added here runs for every one of them
+/// (the test kit's own tests fail when a check is left out).
+pub async fn run_all(limiter: impl Fn() -> Arc<dyn Limiter>, prefix: &str) {
+    limits_hold_per_key(limiter(), prefix).await;
+    the_rate_holds_over_time(limiter(), prefix).await;
+}
 
 async fn granted(limiter: &dyn Limiter, key: &str) -> Option<plba_contracts::Permit> {
     match limiter.acquire(key).await.expect("the limiter answers") {

@@ -1,5 +1,5 @@
-//! "Any `ScheduleStore` must…": the conformance suite every store runs, and a job that
-//! records the occurrences it ran.
+//! "Any `ScheduleStore` must…": the conformance suite every store runs, through
+//! [`run_all`], and a job that records the occurrences it ran.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -30,6 +30,15 @@ impl ScheduledJob for RecordingJob {
         self.ran.lock_or_recover().push(occurrence.at);
         Ok(())
     }
+}
+
+/// Runs every check of the suite, each on a store from `store` (called once per check);
+/// `prefix` keeps the schedule names of this run apart from others on a shared backend.
+/// Stores run the suite through this, so a check added here runs for every one of them (the
+/// test kit's own tests fail when a check is left out).
+pub async fn run_all(store: impl Fn() -> Arc<dyn ScheduleStore>, prefix: &str) {
+    claims_are_compare_and_set(store(), prefix).await;
+    one_winner_per_occurrence(store(), prefix).await;
 }
 
 /// Claims are a compare-and-set on the latest occurrence, per schedule: an occurrence is

@@ -10,10 +10,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use plba_contracts::{Limits, Rate, Task, TaskError, TaskHandler, TaskQueue, async_trait};
+use plba_contracts::{Limiter, Limits, Rate, Task, TaskError, TaskHandler, TaskQueue, async_trait};
 use plba_core::{RuntimeManager, RuntimeOptions};
 use plba_queue_redis::{RedisLimiter, RedisQueue};
-use plba_testkit::limit::{SUITE_LIMITS, limits_hold_per_key, the_rate_holds_over_time};
+use plba_testkit::limit::{SUITE_LIMITS, run_all};
 use plba_testkit::module::FnModule;
 use plba_testkit::process::{AppProcess, wait_until};
 use plba_testkit::servers::RedisServer;
@@ -58,20 +58,19 @@ fn conn(url: &str) -> redis::Connection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_limiter_conforms() {
     let server = RedisServer::start().expect("redis-server is needed for the Redis tests");
-    let limiter = |name: &str| {
+    let limiter = || -> Arc<dyn Limiter> {
         Arc::new(
             RedisLimiter::new(
                 &server.url(),
                 "plba",
-                name,
+                "suite",
                 SUITE_LIMITS,
                 Duration::from_secs(60),
             )
             .unwrap(),
         )
     };
-    limits_hold_per_key(limiter("suite"), "redis").await;
-    the_rate_holds_over_time(limiter("steady"), "redis").await;
+    run_all(limiter, "redis").await;
 }
 
 /// Works for [`WORK`], then records the task's key, this process's id, and when it started

@@ -8,17 +8,17 @@ use std::time::SystemTime;
 
 use plba_contracts::ScheduleStore;
 use plba_queue_redis::RedisScheduleStore;
-use plba_testkit::schedule::{claims_are_compare_and_set, one_winner_per_occurrence};
+use plba_testkit::schedule::run_all;
 use plba_testkit::servers::{RedisServer, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_store_conforms() {
     let server = RedisServer::start().expect("redis-server is needed for the Redis tests");
-    let store = Arc::new(RedisScheduleStore::new(&server.url(), "plba").unwrap());
-    claims_are_compare_and_set(store.clone(), "redis").await;
-    // Separate connections, as separate hosts would have.
-    let racing = Arc::new(RedisScheduleStore::new(&server.url(), "plba").unwrap());
-    one_winner_per_occurrence(racing, "redis").await;
+    // A store, with connections of its own, per check, as separate hosts would have.
+    let store = || -> Arc<dyn ScheduleStore> {
+        Arc::new(RedisScheduleStore::new(&server.url(), "plba").unwrap())
+    };
+    run_all(store, "redis").await;
 }
 
 #[tokio::test]

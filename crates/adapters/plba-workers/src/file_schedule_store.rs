@@ -114,7 +114,8 @@ impl ScheduleStore for FileScheduleStore {
 mod tests {
     use std::sync::Arc;
 
-    use plba_testkit::schedule::{claims_are_compare_and_set, one_winner_per_occurrence};
+    use plba_contracts::ScheduleStore;
+    use plba_testkit::schedule::run_all;
 
     use super::*;
 
@@ -122,8 +123,11 @@ mod tests {
     async fn the_file_store_conforms_and_outlives_its_process() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("schedules/record.json");
-        claims_are_compare_and_set(Arc::new(FileScheduleStore::new(&path)), "file").await;
-        one_winner_per_occurrence(Arc::new(FileScheduleStore::new(&path)), "file").await;
+        run_all(
+            || -> Arc<dyn ScheduleStore> { Arc::new(FileScheduleStore::new(&path)) },
+            "file",
+        )
+        .await;
         // A new store on the same file (the process restarted) knows what ran.
         let again = FileScheduleStore::new(&path);
         assert!(again.last_fired("file-nightly").await.unwrap().is_some());

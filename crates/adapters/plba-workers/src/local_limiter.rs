@@ -158,13 +158,17 @@ mod tests {
 mod conformance {
     use std::sync::Arc;
 
-    use plba_testkit::limit::{SUITE_LIMITS, limits_hold_per_key, the_rate_holds_over_time};
+    use plba_contracts::Limiter;
+    use plba_testkit::limit::{SUITE_LIMITS, run_all};
 
     use super::LocalLimiter;
 
     #[tokio::test]
     async fn the_local_limiter_conforms() {
-        limits_hold_per_key(Arc::new(LocalLimiter::new(SUITE_LIMITS)), "local").await;
-        the_rate_holds_over_time(Arc::new(LocalLimiter::new(SUITE_LIMITS)), "local").await;
+        run_all(
+            || -> Arc<dyn Limiter> { Arc::new(LocalLimiter::new(SUITE_LIMITS)) },
+            "local",
+        )
+        .await;
     }
 }
