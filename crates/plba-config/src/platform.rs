@@ -141,7 +141,8 @@ pub enum LogOutput {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// Default level: `trace`, `debug`, `info`, `warn`, `error` or `off`.
+    /// Default level: `trace`, `debug`, `info`, `warn`, `error` or `off`; or a filter in
+    /// `tracing` directive syntax that starts with one, such as `info,plba_core=debug`.
     pub level: String,
     /// Per-target levels, e.g. `plba_core: debug`.
     pub targets: BTreeMap<String, String>,
@@ -187,7 +188,7 @@ impl LogConfig {
                 ))
             }
         };
-        check("log.level".to_owned(), &self.level)?;
+        check_filter(&self.level)?;
         for (target, level) in &self.targets {
             if target.is_empty() || target.contains([',', '=', ' ']) {
                 return Err((
@@ -199,6 +200,34 @@ impl LogConfig {
         }
         Ok(())
     }
+}
+
+/// Checks `log.level`: comma-separated directives, each a level (`debug`) or a target's
+/// level (`plba_core=debug`), accepted by the parser the runtime applies them with.
+fn check_filter(filter: &str) -> Result<(), (String, String)> {
+    let key = || "log.level".to_owned();
+    for directive in filter.split(',').map(str::trim) {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level,
+            Some(_) => {
+                return Err((key(), format!("{directive:?} names no target before `=`")));
+            }
+            None => directive,
+        };
+        if !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err((
+                key(),
+                format!(
+                    "unknown level {level:?}; expected one of {}, or a filter such as info,plba_core=debug",
+                    LEVELS.join(", ")
+                ),
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|error| (key(), format!("not a log filter: {error}")))
 }
 
 impl TracingConfig {

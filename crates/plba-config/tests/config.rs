@@ -179,6 +179,26 @@ fn an_unknown_key_in_platform_is_rejected() {
         .load()
         .unwrap_err();
     assert!(err.to_string().contains("unknown level \"loud\""), "{err}");
+    let err = ConfigSource::new()
+        .with_override("log.level=info,plba_core=loud")
+        .load()
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown level \"loud\""), "{err}");
+    let err = ConfigSource::new()
+        .with_override("log.level=info,=debug")
+        .load()
+        .unwrap_err();
+    assert!(err.to_string().contains("log.level"), "{err}");
+}
+
+#[test]
+fn the_log_level_may_be_a_filter() {
+    let snapshot = ConfigSource::new()
+        .with_override("log.level=info,plba_core=debug")
+        .load()
+        .unwrap();
+    assert_eq!(snapshot.log().level, "info,plba_core=debug");
+    assert_eq!(snapshot.log().directives(), "info,plba_core=debug");
 }
 
 #[derive(Debug, Deserialize)]

@@ -110,9 +110,10 @@ impl ControlClient {
         self.request(Method::POST, "/actions/shutdown").await
     }
 
-    /// `POST /actions/log-level?level=…`.
+    /// `POST /actions/log-level?level=…`: a level or a filter (`info,plba_core=debug`).
     pub async fn set_log_level(&self, level: &str) -> Result<ClientReply, ControlError> {
-        self.request(Method::POST, &format!("/actions/log-level?level={level}"))
+        let query = query(&[("level", level)]);
+        self.request(Method::POST, &format!("/actions/log-level?{query}"))
             .await
     }
 
@@ -122,7 +123,7 @@ impl ControlClient {
         queue: &str,
         limit: usize,
     ) -> Result<ClientReply, ControlError> {
-        let path = format!("/queues/{queue}/dead-letters?limit={limit}");
+        let path = format!("/queues/{}/dead-letters?limit={limit}", segment(queue));
         self.request(Method::GET, &path).await
     }
 
@@ -189,8 +190,56 @@ impl ControlClient {
 }
 
 fn dead_letter_path(queue: &str, action: &str, task: Option<&str>) -> String {
+    let queue = segment(queue);
     match task {
-        Some(task) => format!("/queues/{queue}/dead-letters/{action}?task={task}"),
+        Some(task) => format!(
+            "/queues/{queue}/dead-letters/{action}?{}",
+            query(&[("task", task)])
+        ),
         None => format!("/queues/{queue}/dead-letters/{action}"),
+    }
+}
+
+/// `pairs` as a query string, each value percent-encoded as a form does.
+fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// Characters a path segment may not carry as they are: `/`, `?`, `#`, `%` and what a URL
+/// never holds unescaped.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// `text` as one path segment.
+fn segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_encoded_so_the_server_decodes_them_back() {
+        assert_eq!(
+            query(&[("level", "info,plba_core=debug")]),
+            "level=info%2Cplba_core%3Ddebug"
+        );
+        assert_eq!(
+            dead_letter_path("a/b c", "replay", Some("x&y")),
+            "/queues/a%2Fb%20c/dead-letters/replay?task=x%26y"
+        );
     }
 }

@@ -1,20 +1,39 @@
-//! The PLBA control plane: health, status, metrics, traces and token-protected actions.
+//! The PLBA control plane: health, status, metrics, traces, the console and token-protected
+//! actions.
 //!
-//! [`ControlPlaneService`] knows the actions independently of any transport; [`ControlServer`]
-//! serves them over HTTP/1.1 on hyper; [`ControlClient`] is the small client a launcher
-//! exposes as `status`, `health`, `stop`, `reload` subcommands.
+//! [`ControlPlaneService`] performs the [`Action`]s independently of any transport: it
+//! identifies the caller, checks their role, audits every change, and answers with a
+//! [`Reply`] or an [`ApiError`] (one type, whose kind decides the status and the stable error
+//! code). [`ControlServer`] serves them over HTTP/1.1: it owns the accept loop, the
+//! connection cap, the header and body timeouts and TLS, and routes each request with an
+//! axum router whose handlers are grouped by resource. [`ControlClient`] is the small client
+//! a launcher exposes as `status`, `health`, `stop`, `reload` subcommands.
+//!
+//! The routes (a test holds the server's route table to this one):
 //!
 //! | method | path | who | answer |
 //! |---|---|---|---|
-//! | GET | `/health/live` | anyone | 200 / 503 |
-//! | GET | `/health/ready` | anyone | 200 / 503 |
+//! | GET | `/health/live`, `/health/ready` | anyone | 200 / 503 |
 //! | GET | `/health` | viewer if `protect_reads` | 200 / 503, every contributor |
-//! | GET | `/status` | viewer if `protect_reads` | runtime, pools, queues |
-//! | GET | `/metrics` | viewer if `protect_reads` | Prometheus/OpenMetrics text |
-//! | GET | `/traces`, `/traces/{id}` | viewer if `protect_reads` | recent task traces |
+//! | GET | `/status` | viewer if `protect_reads` | runtime, workers, queues, schedules |
+//! | GET | `/metrics` | viewer if `protect_reads` | OpenMetrics text |
+//! | GET | `/traces`, `/traces/{id}` | viewer if `protect_reads` | recent task traces (`?limit=`) |
+//! | GET | `/queues/{queue}/dead-letters` | viewer if `protect_reads` | newest dead letters (`?limit=`) |
+//! | GET | `/config` | viewer | effective configuration, secrets redacted |
+//! | GET | `/audit` | viewer | recent audited actions |
+//! | GET | `/views`, `/views/{view}`, `/views/{view}/{id}` | viewer | the modules' pages (`?q=`, `?limit=`) |
+//! | GET | `/ui`, `/ui/app.js`, `/ui/app.css` | anyone | the console's files |
+//! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
+//! | POST | `/ui/session` | viewer (token) | opens a session: an HttpOnly cookie |
+//! | POST | `/ui/session/end` | a session | ends it |
 //! | POST | `/actions/stop`, `/actions/start`, `/actions/reload`, `/actions/shutdown` | admin | JSON |
+//! | POST | `/actions/log-level` | admin | `?level=debug` or a filter `?level=info,plba_core=debug` |
+//! | POST | `/queues/{queue}/dead-letters/replay`, `/queues/{queue}/dead-letters/purge` | admin | `?task=ID` for one task's, all otherwise |
 //!
-//! Every error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+//! Query and path parameters are percent-decoded. A `GET` route answers `HEAD` too; another
+//! method gets a 405 whose `Allow` header lists the route's methods. Every error is JSON:
+//! `{"error": {"code": "...", "message": "..."}}`. No action takes a body: a POST's body is
+//! read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.
 //!
 //! The server holds at most `max_connections` connections: at the cap a new connection closes
 //! the longest-idle one, and an eighth of the slots is kept for the two probes (other requests
@@ -22,20 +41,25 @@
 //! process's file descriptors nor silences the probes. A token is checked from the headers
 //! before any body is read, and a body must arrive within `body_timeout_ms`.
 
+mod action;
+mod api_error;
 mod auth;
 mod client;
 mod connections;
 mod error;
 mod http;
 mod metrics;
+mod reply;
 mod service;
 mod sessions;
 #[cfg(feature = "tls")]
 mod tls;
-mod ui;
 
+pub use action::Action;
+pub use api_error::ApiError;
 pub use client::{ClientReply, ControlClient};
 pub use error::ControlError;
 pub use http::ControlServer;
 pub use metrics::render_metrics;
-pub use service::{Action, ControlPlaneService, Reply, ReplyBody};
+pub use reply::{Reply, ReplyBody, SessionChange};
+pub use service::ControlPlaneService;

@@ -1,6 +1,6 @@
 //! Browser sessions for the control plane's pages: a token is presented once, and the
-//! browser then holds a session cookie (HttpOnly, SameSite=Strict, expiring) instead of the
-//! token; every mutating request of a session must also carry its CSRF token.
+//! browser then holds a session id (over HTTP, a cookie) instead of the token; every
+//! mutating request of a session must also carry its CSRF token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,12 +11,6 @@ use plba_contracts::Unpoisoned;
 use tokio::time::Instant;
 
 use crate::auth::Caller;
-
-/// The session cookie's name.
-pub(crate) const COOKIE: &str = "plba_session";
-
-/// The header a session's mutating requests carry their CSRF token in.
-pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Most sessions kept at once: signing in again and again must not grow memory.
 const MAX_SESSIONS: usize = 1_000;
@@ -59,7 +53,7 @@ impl Sessions {
         self.lifetime
     }
 
-    /// Opens a session for `name` with `role`; its id (for the cookie) and the session.
+    /// Opens a session for `name` with `role`; its id (what the browser holds) and the session.
     pub(crate) fn open(&self, name: &str, role: ControlRole) -> Result<(String, Session), String> {
         let id = random_token()?;
         let session = Session {
@@ -83,32 +77,21 @@ impl Sessions {
         Ok((id, session))
     }
 
-    /// The live session of a `Cookie` header, if any.
-    pub(crate) fn find(&self, cookie_header: Option<&str>) -> Option<Session> {
-        let id = session_id(cookie_header?)?;
+    /// The live session `id`, if any.
+    pub(crate) fn find(&self, id: Option<&str>) -> Option<Session> {
         let by_id = self.by_id.lock_or_recover();
         by_id
-            .get(id)
+            .get(id?)
             .filter(|s| s.expires > Instant::now())
             .cloned()
     }
 
-    /// Ends the session of a `Cookie` header.
-    pub(crate) fn close(&self, cookie_header: Option<&str>) {
-        if let Some(id) = cookie_header.and_then(session_id) {
+    /// Ends the session `id`.
+    pub(crate) fn close(&self, id: Option<&str>) {
+        if let Some(id) = id {
             self.by_id.lock_or_recover().remove(id);
         }
     }
-}
-
-/// The session id in a `Cookie` header (`a=1; plba_session=…; b=2`).
-fn session_id(header: &str) -> Option<&str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
 }
 
 /// 32 random bytes from the operating system, hex-encoded.
@@ -137,21 +120,20 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_session_is_found_by_its_cookie_until_it_expires_or_ends() {
+    async fn a_session_is_found_by_its_id_until_it_expires_or_ends() {
         let sessions = Sessions::new(Duration::from_secs(60));
         let (id, session) = sessions.open("ops", ControlRole::Admin).unwrap();
-        assert_ne!(id, session.csrf, "the cookie and the CSRF token differ");
-        let cookie = format!("other=1; {COOKIE}={id}");
-        assert_eq!(sessions.find(Some(&cookie)).unwrap().name, "ops");
-        assert!(sessions.find(Some("plba_session=guess")).is_none());
+        assert_ne!(id, session.csrf, "the session id and the CSRF token differ");
+        assert_eq!(sessions.find(Some(&id)).unwrap().name, "ops");
+        assert!(sessions.find(Some("guess")).is_none());
+        assert!(sessions.find(None).is_none());
         assert!(csrf_matches(&session, Some(&session.csrf)));
         assert!(!csrf_matches(&session, Some("nope")));
         assert!(!csrf_matches(&session, None));
         tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(sessions.find(Some(&cookie)).is_none(), "expired");
+        assert!(sessions.find(Some(&id)).is_none(), "expired");
         let (id, _) = sessions.open("ops", ControlRole::Viewer).unwrap();
-        let cookie = format!("{COOKIE}={id}");
-        sessions.close(Some(&cookie));
-        assert!(sessions.find(Some(&cookie)).is_none(), "signed out");
+        sessions.close(Some(&id));
+        assert!(sessions.find(Some(&id)).is_none(), "signed out");
     }
 }

@@ -3,130 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use plba_contracts::Unpoisoned;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::Method;
-use plba_config::{ConfigSource, ConfigurationManager, ControlConfig, ControlRole, ControlToken};
-use plba_contracts::{
-    HealthContributor, HealthOptions, HealthReport, Secret, Task, TaskQueue, async_trait,
-};
-use plba_control::{ControlClient, ControlPlaneService, ControlServer};
-use plba_core::{RuntimeManager, RuntimeState};
-use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
-use plba_testkit::handlers::GateHandler;
-use plba_testkit::module::FnModule;
+use plba_config::ControlConfig;
+use plba_contracts::{HealthReport, Task, TaskQueue, Unpoisoned};
+use plba_control::ControlClient;
+use plba_core::RuntimeState;
 use plba_testkit::wait::{eventually, eventually_async, within};
-use plba_workers::QueueWorkerPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DEADLINE: Duration = Duration::from_secs(20);
-const ADMIN: &str = "admin-t0ken";
-const VIEWER: &str = "viewer-t0ken";
+mod support;
 
-/// A critical contributor the test can turn unhealthy.
-struct Switch(Mutex<HealthReport>);
-
-#[async_trait]
-impl HealthContributor for Switch {
-    async fn check(&self) -> HealthReport {
-        self.0.lock_or_recover().clone()
-    }
-}
-
-struct Fixture {
-    runtime: RuntimeManager,
-    server: ControlServer,
-    queue: Arc<MemoryQueue>,
-    handler: Arc<GateHandler>,
-    database: Arc<Switch>,
-    config_file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    async fn start(control: ControlConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config_file = dir.path().join("plba.yaml");
-        std::fs::write(&config_file, "jobs:\n  greeting: hi\n").unwrap();
-        let source = ConfigSource::new()
-            .with_file(&config_file)
-            .with_env_vars(Vec::<(String, String)>::new());
-        let configuration = Arc::new(ConfigurationManager::load(source).unwrap());
-        let runtime = RuntimeManager::with_config(
-            plba_core::RuntimeOptions::default(),
-            configuration.provider(),
-        );
-        let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
-        let handler = Arc::new(GateHandler::new());
-        let database = Arc::new(Switch(Mutex::new(HealthReport::ok())));
-        let module = {
-            let (queue, handler, database) = (queue.clone(), handler.clone(), database.clone());
-            FnModule::new("jobs", move |registry| {
-                registry.add_queue(queue.clone())?;
-                registry.add_health_contributor(
-                    "database",
-                    database.clone(),
-                    HealthOptions::critical(),
-                )?;
-                QueueWorkerPool::new("jobs-workers", queue.clone(), handler.clone())
-                    .concurrency(3)
-                    .register(registry)?;
-                Ok(())
-            })
-        };
-        runtime.register(&module).await.unwrap();
-        runtime.start().await.unwrap();
-        let control = ControlConfig {
-            bind: "127.0.0.1:0".into(),
-            ..control
-        };
-        let service = Arc::new(
-            ControlPlaneService::new(runtime.clone(), control).with_configuration(configuration),
-        );
-        let server = ControlServer::start(service).await.unwrap();
-        Self {
-            runtime,
-            server,
-            queue,
-            handler,
-            database,
-            config_file,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.server.local_addr())
-    }
-
-    fn client(&self, token: Option<&str>) -> ControlClient {
-        let client = ControlClient::new(self.url());
-        match token {
-            Some(token) => client.with_token(Secret::new(token.to_owned())),
-            None => client,
-        }
-    }
-}
-
-fn with_tokens() -> ControlConfig {
-    ControlConfig {
-        tokens: vec![
-            ControlToken {
-                name: "ops".into(),
-                token: Secret::new(ADMIN.into()),
-                role: ControlRole::Admin,
-            },
-            ControlToken {
-                name: "grafana".into(),
-                token: Secret::new(VIEWER.into()),
-                role: ControlRole::Viewer,
-            },
-        ],
-        ..ControlConfig::default()
-    }
-}
+use support::{ADMIN, DEADLINE, Fixture, VIEWER, with_tokens};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_with_its_status_code_and_json_shape() {
@@ -395,9 +284,10 @@ async fn bad_requests_get_4xx_json_and_the_server_keeps_answering() {
             body.len()
         )
     };
+    // No action takes a body: one is read within the limits and not interpreted.
     assert_eq!(
         raw(addr, admin("{not json").as_bytes()).await,
-        "HTTP/1.1 400 Bad Request"
+        "HTTP/1.1 200 OK"
     );
     assert_eq!(
         raw(addr, admin(&"x".repeat(4096)).as_bytes()).await,
@@ -1003,4 +893,142 @@ async fn over_tls_the_control_plane_answers_https_only_and_its_session_cookie_is
     )
     .await;
     assert!(!String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+}
+
+fn bearer_header(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+/// The value of header `name` in an answer's head (names compared without case).
+fn header_value(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_filter_is_accepted_encoded_as_a_browser_sends_it_or_through_the_client() {
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    // As the console sends it: `encodeURIComponent("info,plba_core=debug")`.
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/actions/log-level?level=info%2Cplba_core%3Ddebug",
+        &[bearer_header(ADMIN)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["log_level"].as_str()),
+        (200, Some("info,plba_core=debug")),
+        "{body}"
+    );
+    // As the CLI's `log-level` sends it.
+    let set = fx
+        .client(Some(ADMIN))
+        .set_log_level("warn,plba_control=trace")
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.status, set.json()["log_level"].as_str()),
+        (200, Some("warn,plba_control=trace")),
+        "{}",
+        set.body
+    );
+    let config = fx
+        .client(Some(VIEWER))
+        .request(Method::GET, "/config")
+        .await
+        .unwrap();
+    assert_eq!(
+        config.json()["config"]["log"]["level"],
+        "warn,plba_control=trace"
+    );
+    // A filter with a level that does not exist is refused, and the last one stays.
+    let refused = fx
+        .client(Some(ADMIN))
+        .set_log_level("info,plba_core=loud")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.status, refused.json()["error"]["code"].as_str()),
+        (422, Some("invalid_configuration"))
+    );
+    let (status, _, body) =
+        request(addr, "POST", "/actions/log-level", &[bearer_header(ADMIN)]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_are_decoded_and_a_wrong_method_is_told_what_the_path_accepts() {
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    // `task=` is decoded: the refusal quotes the id as it was meant.
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/queues/jobs/dead-letters/replay?task=not%20an%20id",
+        &[bearer_header(ADMIN)],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("\"not an id\" is not a task id"),
+        "{message}"
+    );
+    // So is a path segment.
+    let (status, _, body) = request(
+        addr,
+        "GET",
+        "/queues/no%20such/dead-letters",
+        &[bearer_header(VIEWER)],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"no such\""),
+        "{body}"
+    );
+    let (status, _, body) = request(addr, "GET", "/traces?limit=x", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+
+    for (method, path, allow) in [
+        ("GET", "/actions/stop", "POST"),
+        ("DELETE", "/status", "GET, HEAD"),
+        ("PUT", "/ui/session", "GET, HEAD, POST"),
+        ("GET", "/queues/jobs/dead-letters/purge", "POST"),
+    ] {
+        let (status, head, body) = request(addr, method, path, &[bearer_header(ADMIN)]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (405, Some("method_not_allowed")),
+            "{method} {path}: {head}"
+        );
+        assert_eq!(
+            header_value(&head, "allow").as_deref(),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        raw(
+            addr,
+            b"HEAD /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .await,
+        "HTTP/1.1 200 OK",
+        "a GET route answers HEAD"
+    );
 }

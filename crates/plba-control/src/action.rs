@@ -1,0 +1,163 @@
+//! What a caller can ask of the control plane, whatever the transport: the actions, who may
+//! perform each, and which are audited.
+
+use plba_config::ControlRole;
+
+/// What a caller asks the control plane to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Liveness probe.
+    Live,
+    /// Readiness probe.
+    Ready,
+    /// Aggregated health with every contributor.
+    Health,
+    /// Runtime, pools and queues.
+    Status,
+    /// Prometheus text.
+    Metrics,
+    /// The most recent task traces.
+    Traces {
+        /// At most this many.
+        limit: usize,
+    },
+    /// One task trace, by task id or trace id.
+    Trace {
+        /// The id.
+        id: String,
+    },
+    /// Stop the workers; the process and the control plane stay up.
+    Stop,
+    /// Start the workers again.
+    Start,
+    /// Reload the configuration.
+    Reload,
+    /// Stop gracefully and let the process exit.
+    Shutdown,
+    /// The console pages the application's modules contribute.
+    Views,
+    /// Rows of one page.
+    ViewList {
+        /// The view's name.
+        view: String,
+        /// Free-text search (empty: all).
+        search: String,
+        /// At most this many rows.
+        limit: usize,
+    },
+    /// One item of a page in detail.
+    ViewItem {
+        /// The view's name.
+        view: String,
+        /// The item's id, as its row carries it.
+        id: String,
+    },
+    /// The effective configuration, secrets redacted, with its generation.
+    Config,
+    /// The recent audited actions: who, what, when, and the answer.
+    Audit,
+    /// Sign a browser in with a bearer token: a session (a cookie, over HTTP) replaces the
+    /// token.
+    SignIn,
+    /// The browser's session: who, which role, its CSRF token.
+    SessionInfo,
+    /// End the browser's session.
+    SignOut,
+    /// Change the log filter now (`log.level`, kept until the process ends).
+    SetLogLevel {
+        /// A level or a filter (`debug`, `info,plba_core=debug`).
+        level: String,
+    },
+    /// The newest dead letters of a queue.
+    DeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Put dead letters back in their queue, attempts reset.
+    ReplayDeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// One task's dead letters (by task id), or all of them.
+        task: Option<String>,
+    },
+    /// Delete dead letters for good.
+    PurgeDeadLetters {
+        /// The queue's name.
+        queue: String,
+        /// One task's dead letters (by task id), or all of them.
+        task: Option<String>,
+    },
+}
+
+impl Action {
+    /// The action's name in the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Ready => "ready",
+            Self::Health => "health",
+            Self::Status => "status",
+            Self::Metrics => "metrics",
+            Self::Traces { .. } => "traces",
+            Self::Trace { .. } => "trace",
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Reload => "reload",
+            Self::Shutdown => "shutdown",
+            Self::Views | Self::ViewList { .. } | Self::ViewItem { .. } => "views",
+            Self::Config => "config",
+            Self::Audit => "audit",
+            Self::SignIn => "sign-in",
+            Self::SessionInfo => "session",
+            Self::SignOut => "sign-out",
+            Self::SetLogLevel { .. } => "log-level",
+            Self::DeadLetters { .. } => "dead-letters",
+            Self::ReplayDeadLetters { .. } => "replay-dead-letters",
+            Self::PurgeDeadLetters { .. } => "purge-dead-letters",
+        }
+    }
+
+    /// Whether the action changes something (and so needs an admin token and is audited).
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Self::Stop
+                | Self::Start
+                | Self::Reload
+                | Self::Shutdown
+                | Self::SetLogLevel { .. }
+                | Self::ReplayDeadLetters { .. }
+                | Self::PurgeDeadLetters { .. }
+        )
+    }
+
+    /// Whether the audit log records the action: changes, and signing in or out.
+    pub fn is_audited(&self) -> bool {
+        self.is_mutating() || matches!(self, Self::SignIn | Self::SignOut)
+    }
+
+    /// Whether the action is a probe, which the connection cap keeps a reserve for.
+    pub fn is_probe(&self) -> bool {
+        matches!(self, Self::Live | Self::Ready)
+    }
+
+    pub(crate) fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
+        match self {
+            Self::Live | Self::Ready => None,
+            // The configuration and who did what are never open to anonymous callers.
+            Self::SignIn
+            | Self::SessionInfo
+            | Self::SignOut
+            | Self::Config
+            | Self::Audit
+            | Self::Views
+            | Self::ViewList { .. }
+            | Self::ViewItem { .. } => Some(ControlRole::Viewer),
+            _ if self.is_mutating() => Some(ControlRole::Admin),
+            _ if protect_reads => Some(ControlRole::Viewer),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! What handlers take from a request: path and query parameters (percent-decoded by axum,
+//! the same way everywhere; a malformed one is a JSON 400), and the [`Call`] that performs
+//! an action for the request's caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Response};
+use axum::response::IntoResponse;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body as _;
+use serde::de::DeserializeOwned;
+
+use super::response::{CSRF_HEADER, closing, reply_response, session_id};
+use crate::action::Action;
+use crate::api_error::ApiError;
+use crate::service::{ControlPlaneService, Credentials};
+
+/// The state every handler shares.
+pub(crate) type Shared = Arc<ControlPlaneService>;
+
+/// Query parameters, decoded into `T`; one that does not decode is a 400 naming it.
+#[derive(Debug)]
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|query| Self(query.0))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// Path parameters, percent-decoded into `T`.
+#[derive(Debug)]
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|path| Self(path.0))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// Marks a response whose request body was read to its end, so the connection can carry
+/// the next request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BodyDrained;
+
+/// One request's call on the service: its credentials and its (unread) body. Taken last
+/// by a handler, as it holds the body.
+#[derive(Debug)]
+pub(crate) struct Call {
+    service: Shared,
+    method: Method,
+    authorization: Option<String>,
+    session: Option<String>,
+    csrf: Option<String>,
+    body: Body,
+}
+
+impl FromRequest<Shared> for Call {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, service: &Shared) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let header = |headers: &HeaderMap, name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let cookie = header(&parts.headers, "cookie");
+        Ok(Self {
+            service: Arc::clone(service),
+            authorization: header(&parts.headers, "authorization"),
+            session: cookie.as_deref().and_then(session_id).map(str::to_owned),
+            csrf: header(&parts.headers, CSRF_HEADER),
+            method: parts.method,
+            body,
+        })
+    }
+}
+
+impl Call {
+    /// Performs `action`: the caller is checked from the headers first, so an unauthorised
+    /// client cannot hold a connection by sending a body slowly; then a POST's body is read
+    /// (bounded in size and time, and otherwise unused: no action takes one); then the
+    /// action runs.
+    pub(crate) async fn perform(self, action: Action) -> Response<Body> {
+        let Self {
+            service,
+            method,
+            authorization,
+            session,
+            csrf,
+            body,
+        } = self;
+        let credentials = Credentials {
+            authorization: authorization.as_deref(),
+            session: session.as_deref(),
+            csrf: csrf.as_deref(),
+        };
+        let caller = match service.authenticate(&action, credentials) {
+            Ok(caller) => caller,
+            Err(denied) => return denied.into_response(),
+        };
+        let drained = if method == Method::POST {
+            match drain(&service, body).await {
+                Ok(()) => true,
+                Err(error) => return closing(error.into_response()),
+            }
+        } else {
+            body.is_end_stream()
+        };
+        let mut response = match service.perform_as(&action, &caller, credentials).await {
+            Ok(reply) => reply_response(reply, service.config().tls.is_some()),
+            Err(error) => error.into_response(),
+        };
+        if drained {
+            response.extensions_mut().insert(BodyDrained);
+        }
+        response
+    }
+}
+
+/// Reads and drops a request body: at most `max_body_bytes` (a declared length over it is
+/// refused before a byte is read), within the body timeout.
+async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError> {
+    let config = service.config();
+    let limit = config.max_body_bytes;
+    if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let timeout = Duration::from_millis(config.body_timeout_ms.min(config.request_timeout_ms));
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(ApiError::RequestTimeout),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge { limit })
+        }
+        Ok(Err(error)) => Err(ApiError::BadRequest(format!(
+            "cannot read the body: {error}"
+        ))),
+        Ok(Ok(_)) => Ok(()),
+    }
+}

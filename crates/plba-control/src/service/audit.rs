@@ -1,0 +1,41 @@
+//! The recent audited actions, kept for the console's audit page (the log has them all).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use plba_contracts::Unpoisoned;
+use serde_json::{Value, json};
+
+use super::ControlPlaneService;
+use crate::reply::Reply;
+
+/// Most audit entries kept in memory.
+const AUDIT_KEPT: usize = 200;
+
+/// The newest [`AUDIT_KEPT`] audited actions: who, what, when, and the answer's status.
+#[derive(Debug, Default)]
+pub(super) struct AuditLog(Mutex<VecDeque<Value>>);
+
+impl AuditLog {
+    pub(super) fn record(&self, who: &str, action: &str, status: u16) {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut entries = self.0.lock_or_recover();
+        if entries.len() == AUDIT_KEPT {
+            entries.pop_front();
+        }
+        entries.push_back(json!({ "at": at, "who": who, "action": action, "status": status }));
+    }
+
+    fn newest_first(&self) -> Vec<Value> {
+        self.0.lock_or_recover().iter().rev().cloned().collect()
+    }
+}
+
+impl ControlPlaneService {
+    /// `GET /audit`.
+    pub(super) fn audit_entries(&self) -> Reply {
+        Reply::ok(json!({ "audit": self.audit.newest_first() }))
+    }
+}

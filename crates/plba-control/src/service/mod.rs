@@ -1,0 +1,232 @@
+//! The control plane's actions, independent of any transport: who may perform them, the
+//! audit of changes, and each resource's actions in a file of its own.
+
+mod audit;
+mod config;
+mod dead_letters;
+mod probes;
+mod runtime;
+mod sessions;
+mod traces;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plba_config::{ConfigurationManager, ControlConfig};
+use plba_core::RuntimeManager;
+use plba_tracing::RecentTraces;
+
+use crate::action::Action;
+use crate::api_error::ApiError;
+use crate::auth::{Caller, identify};
+use crate::connections::ConnectionLimiter;
+use crate::reply::Reply;
+use crate::sessions::Sessions;
+use audit::AuditLog;
+
+/// Performs control-plane actions on a runtime, checking bearer tokens and browser sessions
+/// and writing an audit line for every change.
+#[derive(Debug)]
+pub struct ControlPlaneService {
+    runtime: RuntimeManager,
+    config: ControlConfig,
+    configuration: Option<Arc<ConfigurationManager>>,
+    traces: Option<Arc<RecentTraces>>,
+    connections: Arc<ConnectionLimiter>,
+    sessions: Sessions,
+    audit: AuditLog,
+}
+
+/// What a request presents to identify its caller.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Credentials<'a> {
+    /// The `Authorization` header.
+    pub(crate) authorization: Option<&'a str>,
+    /// A browser session's id.
+    pub(crate) session: Option<&'a str>,
+    /// The CSRF token a session's request carries.
+    pub(crate) csrf: Option<&'a str>,
+}
+
+impl ControlPlaneService {
+    /// A service over `runtime`, with tokens and options from `config`. Without
+    /// [`with_configuration`](Self::with_configuration) the reload action answers 409; without
+    /// [`with_traces`](Self::with_traces) `/traces` is empty.
+    pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
+        let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
+        let sessions = Sessions::new(Duration::from_millis(config.session_ttl_ms.max(1_000)));
+        Self {
+            runtime,
+            config,
+            configuration: None,
+            traces: None,
+            connections,
+            sessions,
+            audit: AuditLog::default(),
+        }
+    }
+
+    /// The configuration the reload action reloads and `/status` reports the generation of.
+    #[must_use]
+    pub fn with_configuration(mut self, configuration: Arc<ConfigurationManager>) -> Self {
+        self.configuration = Some(configuration);
+        self
+    }
+
+    /// Where `/traces` reads the recent task traces.
+    #[must_use]
+    pub fn with_traces(mut self, traces: Arc<RecentTraces>) -> Self {
+        self.traces = Some(traces);
+        self
+    }
+
+    /// The configuration it serves with.
+    pub fn config(&self) -> &ControlConfig {
+        &self.config
+    }
+
+    /// The connection cap the HTTP server enforces (its metrics are part of `/metrics`).
+    pub(crate) fn connections(&self) -> &Arc<ConnectionLimiter> {
+        &self.connections
+    }
+
+    /// Performs `action` for the caller presenting `authorization` (an `Authorization`
+    /// header value).
+    pub async fn perform(
+        &self,
+        action: Action,
+        authorization: Option<&str>,
+    ) -> Result<Reply, ApiError> {
+        let credentials = Credentials {
+            authorization,
+            ..Credentials::default()
+        };
+        let caller = self.authenticate(&action, credentials)?;
+        self.perform_as(&action, &caller, credentials).await
+    }
+
+    /// Who presents `credentials`, when they may perform `action`; otherwise the refusal
+    /// (written to the audit log for an audited action). Needs nothing but the headers, so
+    /// the HTTP server checks it before reading any request body.
+    pub(crate) fn authenticate(
+        &self,
+        action: &Action,
+        credentials: Credentials<'_>,
+    ) -> Result<Caller, ApiError> {
+        let session = match credentials.authorization {
+            // A bearer token wins: the JSON API and the CLI keep using tokens.
+            Some(_) => None,
+            None => self.sessions.find(credentials.session),
+        };
+        let caller = match &session {
+            Some(session) => session.caller(),
+            None => identify(&self.config.tokens, credentials.authorization),
+        };
+        // Signing in takes a token, never a session (a session cannot renew itself).
+        let denied = if *action == Action::SignIn && session.is_some() {
+            Err(ApiError::Unauthorized("sign in with a bearer token"))
+        } else if let Some(session) = &session
+            && (action.is_mutating() || *action == Action::SignOut)
+            && !crate::sessions::csrf_matches(session, credentials.csrf)
+        {
+            Err(ApiError::Csrf)
+        } else {
+            self.authorize(action, &caller)
+        };
+        match denied {
+            Ok(()) => Ok(caller),
+            Err(denied) => {
+                if action.is_audited() {
+                    self.audit
+                        .record(caller.audit_name(), action.name(), denied.status());
+                    tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status(), "control action refused");
+                }
+                Err(denied)
+            }
+        }
+    }
+
+    /// Performs `action` for a caller [`authenticate`](Self::authenticate) let through.
+    pub(crate) async fn perform_as(
+        &self,
+        action: &Action,
+        caller: &Caller,
+        credentials: Credentials<'_>,
+    ) -> Result<Reply, ApiError> {
+        let reply = self.dispatch(action, caller, credentials).await;
+        if action.is_audited() {
+            let status = match &reply {
+                Ok(reply) => reply.status,
+                Err(error) => error.status(),
+            };
+            self.audit
+                .record(caller.audit_name(), action.name(), status);
+            tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status, "control action");
+        }
+        reply
+    }
+
+    async fn dispatch(
+        &self,
+        action: &Action,
+        caller: &Caller,
+        credentials: Credentials<'_>,
+    ) -> Result<Reply, ApiError> {
+        match action {
+            Action::Live => Ok(self.live().await),
+            Action::Ready => Ok(self.ready().await),
+            Action::Health => Ok(self.health().await),
+            Action::Status => Ok(self.status().await),
+            Action::Metrics => Ok(self.metrics().await),
+            Action::Traces { limit } => Ok(self.traces(*limit)),
+            Action::Trace { id } => self.trace(id),
+            Action::Stop => Ok(self.stop().await),
+            Action::Start => self.start().await,
+            Action::Reload => self.reload().await,
+            Action::Shutdown => Ok(self.shutdown()),
+            Action::Views => Ok(self.views()),
+            Action::ViewList {
+                view,
+                search,
+                limit,
+            } => self.view_list(view, search, *limit).await,
+            Action::ViewItem { view, id } => self.view_item(view, id).await,
+            Action::Config => self.effective_config(),
+            Action::Audit => Ok(self.audit_entries()),
+            Action::SignIn => self.sign_in(caller),
+            Action::SessionInfo => self.session_info(credentials.session),
+            Action::SignOut => Ok(self.sign_out(credentials.session)),
+            Action::SetLogLevel { level } => self.set_log_level(level).await,
+            Action::DeadLetters { queue, limit } => self.dead_letters(queue, *limit).await,
+            Action::ReplayDeadLetters { queue, task } => {
+                self.settle_dead(queue, task.as_deref(), true).await
+            }
+            Action::PurgeDeadLetters { queue, task } => {
+                self.settle_dead(queue, task.as_deref(), false).await
+            }
+        }
+    }
+
+    fn authorize(&self, action: &Action, caller: &Caller) -> Result<(), ApiError> {
+        let Some(required) = action.required_role(self.config.protect_reads) else {
+            return Ok(());
+        };
+        if self.config.tokens.is_empty() && action.is_mutating() {
+            return Err(ApiError::ActionsDisabled);
+        }
+        match caller {
+            Caller::Anonymous => Err(ApiError::Unauthorized("a bearer token is required")),
+            Caller::Unknown => Err(ApiError::Unauthorized("the bearer token is not valid")),
+            Caller::Known { role, .. } if *role < required => Err(ApiError::Forbidden {
+                action: action.name(),
+            }),
+            Caller::Known { .. } => Ok(()),
+        }
+    }
+
+    /// The configuration manager, or the refusal when the runtime has none.
+    fn configuration(&self) -> Result<&Arc<ConfigurationManager>, ApiError> {
+        self.configuration.as_ref().ok_or(ApiError::NoConfiguration)
+    }
+}

@@ -1,0 +1,49 @@
+//! Browser sessions: signing in with a token, who the session is, signing out.
+
+use serde_json::json;
+
+use super::ControlPlaneService;
+use crate::api_error::ApiError;
+use crate::auth::Caller;
+use crate::reply::{Reply, SessionChange};
+
+impl ControlPlaneService {
+    /// Opens a session for a caller that presented a valid token.
+    pub(super) fn sign_in(&self, caller: &Caller) -> Result<Reply, ApiError> {
+        let Caller::Known { name, role } = caller else {
+            return Err(ApiError::Unauthorized("a valid token is required"));
+        };
+        let (id, session) = self
+            .sessions
+            .open(name, *role)
+            .map_err(ApiError::Internal)?;
+        let lifetime_seconds = self.sessions.lifetime().as_secs();
+        Ok(Reply::ok(json!({
+            "name": session.name,
+            "role": session.role,
+            "csrf": session.csrf,
+            "expires_in_seconds": lifetime_seconds,
+        }))
+        .with_session(SessionChange::Opened {
+            id,
+            lifetime_seconds,
+        }))
+    }
+
+    /// Who the session `id` is, with its CSRF token for the page's changes.
+    pub(super) fn session_info(&self, id: Option<&str>) -> Result<Reply, ApiError> {
+        let session = self
+            .sessions
+            .find(id)
+            .ok_or(ApiError::Unauthorized("no session: sign in first"))?;
+        Ok(Reply::ok(
+            json!({ "name": session.name, "role": session.role, "csrf": session.csrf }),
+        ))
+    }
+
+    /// Ends the session `id`.
+    pub(super) fn sign_out(&self, id: Option<&str>) -> Reply {
+        self.sessions.close(id);
+        Reply::ok(json!({ "signed_out": true })).with_session(SessionChange::Ended)
+    }
+}
