@@ -188,6 +188,16 @@ fn the_log_level_of_a_running_bot_changes_from_the_cli() {
         bot.log().contains("DEBUG")
     });
 
+    // A filter, as the command's help shows it.
+    let (ok, filtered) = log_level(
+        dir.path(),
+        &config,
+        &url,
+        "admin-secret",
+        "info,plba_core=debug",
+    );
+    assert!(ok, "{filtered}");
+    assert_eq!(filtered["log_level"], "info,plba_core=debug", "{filtered}");
     let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
     assert!(ok);
     let (ok, invalid) = log_level(dir.path(), &config, &url, "admin-secret", "loud=;");
