@@ -40,9 +40,12 @@ mod summary;
 mod table;
 mod views;
 
+#[cfg(feature = "postgres")]
+pub use config::PostgresStoreOptions;
 pub use config::{
-    Adapter, AppConfig, Limits, MAX_WORKERS, NotBuilt, QueueConfig, RetryConfig,
-    ScheduleLeaseConfig, SourceConfig, SourceLeaseConfig, StoreConfig, StoreKind, SummaryConfig,
+    Adapter, AppConfig, Limits, MAX_WORKERS, MODULE, NotBuilt, QueueConfig, RetryConfig,
+    ScheduleLeaseConfig, SourceConfig, SourceLeaseConfig, SqliteStoreOptions, StoreConfig,
+    SummaryConfig,
 };
 pub use error::DomainError;
 pub use handler::OrderMailHandler;
@@ -50,7 +53,7 @@ pub use live_config::{LiveRules, read_config};
 pub use model::{
     CustomerTotals, Decision, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
 };
-pub use module::{MODULE, MailOrderBot, SUMMARY_SCHEDULE};
+pub use module::{MailOrderBot, SUMMARY_SCHEDULE};
 pub use money::format_cents;
 pub use process::process_mail;
 pub use rules::{Catalog, Rules};

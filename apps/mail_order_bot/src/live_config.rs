@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
 
-use crate::config::AppConfig;
-use crate::module::MODULE;
+use crate::config::{AppConfig, MODULE};
 use crate::rules::Rules;
 
 /// Reads the `mail_order_bot` section (typed defaults when absent) and checks it. Errors

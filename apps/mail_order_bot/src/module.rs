@@ -18,7 +18,7 @@ use plba_queue_memory::MemoryQueue;
 use plba_queue_redis::{RedisLease, RedisQueue, RedisScheduleStore};
 use plba_workers::{FileScheduleStore, QueueWorkerOptions, QueueWorkerPool};
 
-use crate::config::{QueueConfig, SourceConfig, SummaryConfig};
+use crate::config::{MODULE, QueueConfig, SourceConfig, SummaryConfig};
 use crate::handler::OrderMailHandler;
 use crate::live_config::{ConfigFollower, LiveRules, read_rules};
 #[cfg(feature = "maildir")]
@@ -26,9 +26,6 @@ use crate::samples::SAMPLES;
 use crate::store::OrderStore;
 use crate::store::open_store;
 use crate::summary::SummaryJob;
-
-/// The module's name and configuration section.
-pub const MODULE: &str = "mail_order_bot";
 
 /// mail_order_bot: mail source → queue → order handlers → order store.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use mail_order_bot::{AppConfig, MODULE};
+use mail_order_bot::{AppConfig, MODULE, StoreConfig};
 use plba_config::ConfigSource;
 
 fn load(yaml_path: &str) -> AppConfig {
@@ -100,4 +100,41 @@ fn the_kubernetes_example_embeds_a_valid_configuration_and_probes_the_control_pl
     snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
     assert_eq!(snapshot.platform().control.bind, "0.0.0.0:9090");
     assert!(text.contains("path: /health/live") && text.contains("path: /health/ready"));
+}
+
+/// The store section is tagged by `kind` as the source and the queue are; a key of the
+/// other kind is ignored, as when the section was one struct: the embedded configuration's
+/// store (a `sqlite_path`, no `kind`) switched to PostgreSQL from the environment merges
+/// into one map holding both kinds' keys, and loads; the password stays secret.
+#[cfg(feature = "postgres")]
+#[test]
+fn the_environment_switches_a_sqlite_store_to_postgres() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.yaml");
+    let snapshot = ConfigSource::new()
+        .with_file(&path)
+        .with_env_vars([
+            ("PLBA__MAIL_ORDER_BOT__STORE__KIND", "postgres"),
+            (
+                "PLBA__MAIL_ORDER_BOT__STORE__URL",
+                "postgres://mail_order_bot@db.example:5432/orders",
+            ),
+            ("PLBA__MAIL_ORDER_BOT__STORE__PASSWORD", "s3cret"),
+        ])
+        .load()
+        .unwrap();
+    let config = snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    let StoreConfig::Postgres { postgres } = &config.store else {
+        panic!("the environment names postgres: {:?}", config.store);
+    };
+    assert_eq!(
+        postgres.url.as_deref(),
+        Some("postgres://mail_order_bot@db.example:5432/orders")
+    );
+    assert_eq!(
+        postgres.password.as_ref().map(|p| p.expose().as_str()),
+        Some("s3cret")
+    );
+    assert_eq!(postgres.pool_size, 8);
+    config.store.check().unwrap();
+    assert!(!snapshot.redacted_yaml().contains("s3cret"));
 }

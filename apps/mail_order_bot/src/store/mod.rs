@@ -24,27 +24,29 @@ pub use contract::{OrderStore, Stored};
 pub use postgres::{PostgresOrderStore, PostgresSettings};
 pub use sqlite::SqliteOrderStore;
 
-use crate::config::{StoreConfig, StoreKind};
+use crate::config::StoreConfig;
 use crate::error::DomainError;
 
 /// The store `config` names: the SQLite file, or the PostgreSQL database (feature
 /// `postgres`). Connects lazily; only a malformed setting fails here.
 pub fn open_store(config: &StoreConfig) -> Result<Arc<dyn OrderStore>, DomainError> {
-    match config.kind {
-        StoreKind::Sqlite => Ok(Arc::new(SqliteOrderStore::open(&config.sqlite_path)?)),
+    match config {
+        StoreConfig::Sqlite { sqlite } => {
+            Ok(Arc::new(SqliteOrderStore::open(&sqlite.sqlite_path)?))
+        }
         #[cfg(feature = "postgres")]
-        StoreKind::Postgres => {
+        StoreConfig::Postgres { postgres } => {
             let settings = PostgresSettings {
-                url: config.url.clone().unwrap_or_default(),
-                password: config.password.clone(),
-                pool_size: config.pool_size,
-                statement_timeout: Duration::from_millis(config.statement_timeout_ms),
+                url: postgres.url.clone().unwrap_or_default(),
+                password: postgres.password.clone(),
+                pool_size: postgres.pool_size,
+                statement_timeout: Duration::from_millis(postgres.statement_timeout_ms),
             };
             Ok(Arc::new(PostgresOrderStore::open(&settings)?))
         }
-        #[cfg(not(feature = "postgres"))]
-        StoreKind::Postgres => Err(DomainError::Config(
-            "store.kind: postgres needs a build with the `postgres` feature".to_owned(),
+        // Refused by the configuration's check; named again for a caller that skipped it.
+        StoreConfig::NotBuilt(missing) => Err(DomainError::Config(
+            missing.error().within("store").to_string(),
         )),
     }
 }

@@ -1,0 +1,34 @@
+//! Configuration: the `mail_order_bot` section — its types, how a `kind` picks an adapter,
+//! its checks, and which changes wait for a restart.
+//!
+//! The grammar is the same in every build: a section that names an adapter this build was
+//! compiled without (see [`Adapter`]) still parses, as [`NotBuilt`], and
+//! [`AppConfig::check`] refuses it naming the missing cargo feature.
+//!
+//! This file is the part's face: [`MODULE`] and what the others may name. Its parts import
+//! each other only downwards, never this file:
+//!
+//! - `adapter`: the adapters a build may lack ([`Adapter`], [`NotBuilt`]);
+//! - `schema`: the types, every key and its default;
+//! - `decode`: the tagged sections (`source`, `queue`, `store`): `kind` → variant;
+//! - `check`: what the types cannot say ([`AppConfig::check`]);
+//! - `restart`: which changes wait for a restart ([`AppConfig::restart_required`]).
+
+mod adapter;
+mod check;
+mod decode;
+mod restart;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+pub use adapter::{Adapter, NotBuilt};
+#[cfg(feature = "postgres")]
+pub use schema::PostgresStoreOptions;
+pub use schema::{
+    AppConfig, Limits, MAX_WORKERS, QueueConfig, RetryConfig, ScheduleLeaseConfig, SourceConfig,
+    SourceLeaseConfig, SqliteStoreOptions, StoreConfig, SummaryConfig,
+};
+
+/// The module's name and its configuration section.
+pub const MODULE: &str = "mail_order_bot";
