@@ -18,6 +18,11 @@ const SUITES: &[Suite] = &[
         runner: "macro_rules! task_queue_conformance {",
     },
     Suite {
+        file: "mail_backend.rs",
+        source: include_str!("mail_backend.rs"),
+        runner: "macro_rules! mail_backend_conformance {",
+    },
+    Suite {
         file: "limit.rs",
         source: include_str!("limit.rs"),
         runner: "pub async fn run_all(",

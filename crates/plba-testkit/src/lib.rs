@@ -5,6 +5,8 @@
 //!   [`task_queue_conformance!`] macro that turns them into `#[tokio::test]`s for a backend.
 //! - [`limit`]: the `Limiter` conformance suite.
 //! - [`schedule`]: the `ScheduleStore` conformance suite and a job that records its runs.
+//! - [`mail_backend`]: the `MailBackend` conformance suite, plus the
+//!   [`mail_backend_conformance!`] macro every mail backend's tests invoke.
 //! - [`handlers`]: task handlers that record what they saw.
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
 //!
@@ -21,6 +23,7 @@ pub mod handlers;
 pub mod limit;
 pub mod logs;
 pub mod mail;
+pub mod mail_backend;
 pub mod module;
 pub mod otlp;
 pub mod postgres;

@@ -64,6 +64,12 @@ pub enum MailError {
 /// [`mark_rejected`](Self::mark_rejected) (permanent failure) is called; a transient failure
 /// calls neither. Both are idempotent: completing a message that is already complete
 /// succeeds, because a completion can be retried after a crash.
+///
+/// A completed message is no longer new: the source does not list it again, and a later
+/// `fetch` answers [`MailError::Gone`], which the completion wrapper takes as done. So does a
+/// message someone else removed; completing one succeeds, as nothing is left to mark. Calls
+/// may come concurrently (a pool's handlers), and each gets its own answer. Every backend
+/// runs the `MailBackend` conformance suite of the test kit, which checks all of this.
 #[async_trait]
 pub trait MailBackend: Send + Sync + 'static {
     /// Reads the message.
