@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use plba_contracts::{Missed, Schedule, ScheduleStore};
 use plba_core::{CoreError, MemoryScheduleStore, RuntimeManager, RuntimeOptions};
 use plba_testkit::module::FnModule;
-use plba_testkit::schedule::{RecordingJob, claims_are_compare_and_set, one_winner_per_occurrence};
+use plba_testkit::schedule::{RecordingJob, run_all};
 use plba_testkit::wait::{eventually, eventually_async};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -29,8 +29,11 @@ async fn runtime_with(schedule: Schedule) -> Result<RuntimeManager, CoreError> {
 
 #[tokio::test]
 async fn the_memory_store_conforms() {
-    claims_are_compare_and_set(Arc::new(MemoryScheduleStore::new()), "memory").await;
-    one_winner_per_occurrence(Arc::new(MemoryScheduleStore::new()), "memory").await;
+    run_all(
+        || -> Arc<dyn ScheduleStore> { Arc::new(MemoryScheduleStore::new()) },
+        "memory",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
