@@ -8,15 +8,29 @@
 //! Which adapters a build links is a deployment's choice, made with cargo features (see
 //! [`Adapter`]): `maildir`, `imap` (async-imap, rustls) and `redis` (the Redis queue and
 //! the source lease), `postgres` (an order store shared by bots on several hosts), plus
-//! `sqlite`, the store every build needs. The default is all of them. A configuration naming an adapter the build lacks still parses and is refused by
+//! `sqlite`, the store every build needs. The default is all of them. A configuration
+//! naming an adapter the build lacks still parses and is refused by
 //! [`AppConfig::check`], naming the missing feature.
 //!
-//! - [`process_mail`]: the pure decision for one mail (MIME → attachments → lines →
-//!   validation → [`Decision`]).
-//! - [`OrderMailHandler`]: runs the decision off the async threads and stores the outcome.
-//! - [`OrderStore`] / [`SqliteOrderStore`] / `PostgresOrderStore`: orders and rejections,
-//!   idempotent on Message-ID; [`open_store`] opens the one the configuration names.
-//! - [`MailOrderBot`]: the application module wiring source → queue → handlers → store.
+//! # Layers
+//!
+//! The crate is three layers, a directory each, and what they share:
+//!
+//! - `decision/` — what one mail means: [`process_mail`] turns its bytes and the
+//!   [`Rules`] into a [`Decision`] (an order or a rejection). It uses nothing of storage,
+//!   configuration or wiring.
+//! - `store/` — where the outcomes are kept: the [`OrderStore`] contract, SQLite
+//!   ([`SqliteOrderStore`]) and PostgreSQL (`PostgresOrderStore`) behind it, idempotent on
+//!   Message-ID, and [`open_store`] for the one the configuration names. It uses the
+//!   decision's types and its own section of the configuration, nothing of the wiring.
+//! - `wiring/` — the two put to work on the runtime's contracts: [`MailOrderBot`] (source →
+//!   queue → [`OrderMailHandler`] → store), the configuration followed live, the console's
+//!   pages, the nightly summary. It uses both layers; neither uses it.
+//! - shared: `config/` (the `mail_order_bot` section: its types, decoding, checks and
+//!   restart rules; it uses the decision's [`Limits`]) and `error.rs` ([`DomainError`]).
+//!
+//! A layer's `mod.rs` says what it offers; the other layers import that, and a layer's own
+//! files import their siblings, never their `mod.rs`: no two modules import each other.
 
 #[cfg(not(feature = "sqlite"))]
 compile_error!(
@@ -26,40 +40,27 @@ compile_error!(
 compile_error!("mail_order_bot needs a mail source: enable the `maildir` or the `imap` feature");
 
 mod config;
+mod decision;
 mod error;
-mod handler;
-mod live_config;
-mod model;
-mod module;
-mod money;
-mod process;
-mod rules;
-mod samples;
 mod store;
-mod summary;
-mod table;
-mod views;
+mod wiring;
 
 #[cfg(feature = "postgres")]
 pub use config::PostgresStoreOptions;
 pub use config::{
-    Adapter, AppConfig, Limits, MAX_WORKERS, MODULE, NotBuilt, QueueConfig, RetryConfig,
+    Adapter, AppConfig, MAX_WORKERS, MODULE, NotBuilt, QueueConfig, RetryConfig,
     ScheduleLeaseConfig, SourceConfig, SourceLeaseConfig, SqliteStoreOptions, StoreConfig,
     SummaryConfig,
 };
-pub use error::DomainError;
-pub use handler::OrderMailHandler;
-pub use live_config::{LiveRules, read_config};
-pub use model::{
-    CustomerTotals, Decision, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
+pub use decision::{
+    Catalog, CustomerTotals, Decision, Limits, NewOrder, NewRejection, Order, OrderLine,
+    PeriodSummary, Rejection, Rules, format_cents, process_mail,
 };
-pub use module::{MailOrderBot, SUMMARY_SCHEDULE};
-pub use money::format_cents;
-pub use process::process_mail;
-pub use rules::{Catalog, Rules};
-pub use samples::SAMPLES;
+pub use error::DomainError;
 pub use store::{OrderStore, SqliteOrderStore, Stored, open_store};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOrderStore, PostgresSettings};
-pub use summary::{SUMMARY_PERIOD, SummaryJob, summary_csv, summary_file_name};
-pub use views::{OrdersView, RejectionsView};
+pub use wiring::{
+    LiveRules, MailOrderBot, OrderMailHandler, OrdersView, RejectionsView, SAMPLES, SUMMARY_PERIOD,
+    SUMMARY_SCHEDULE, SummaryJob, read_config, summary_csv, summary_file_name,
+};

@@ -10,9 +10,10 @@ use super::adapter::Adapter;
 #[cfg(feature = "postgres")]
 use super::schema::PostgresStoreOptions;
 use super::schema::{
-    AppConfig, Limits, MAX_WORKERS, QueueConfig, SourceConfig, SqliteStoreOptions, StoreConfig,
+    AppConfig, MAX_WORKERS, QueueConfig, SourceConfig, SqliteStoreOptions, StoreConfig,
     SummaryConfig,
 };
+use crate::decision::Limits;
 
 impl AppConfig {
     /// Checks what the types alone cannot (ranges, paths, combinations), naming the

@@ -26,7 +26,7 @@ pub use adapter::{Adapter, NotBuilt};
 #[cfg(feature = "postgres")]
 pub use schema::PostgresStoreOptions;
 pub use schema::{
-    AppConfig, Limits, MAX_WORKERS, QueueConfig, RetryConfig, ScheduleLeaseConfig, SourceConfig,
+    AppConfig, MAX_WORKERS, QueueConfig, RetryConfig, ScheduleLeaseConfig, SourceConfig,
     SourceLeaseConfig, SqliteStoreOptions, StoreConfig, SummaryConfig,
 };
 

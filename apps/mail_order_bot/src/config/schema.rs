@@ -19,6 +19,7 @@ use serde::Deserialize;
 #[cfg(not(feature = "maildir"))]
 use super::adapter::Adapter;
 use super::adapter::NotBuilt;
+use crate::decision::Limits;
 
 /// Where mail comes from. Chosen by configuration only; the domain code is the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,31 +238,6 @@ pub struct ScheduleLeaseConfig {
     /// The lease expires this long after its holder's last renewal, in milliseconds.
     #[serde(default = "default_lease_ttl_ms")]
     pub ttl_ms: u64,
-}
-
-/// Limits that keep hostile or broken mail from costing unbounded time or memory.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest order attachment, in bytes (after decoding).
-    pub max_attachment_bytes: usize,
-    /// Most order lines in one mail (all attachments together).
-    pub max_lines: usize,
-    /// Largest uncompressed size of an XLSX file's parts, in bytes (zip-bomb guard).
-    pub max_xlsx_uncompressed_bytes: u64,
-    /// Most reasons listed in one rejection (the rest are counted).
-    pub max_reasons: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_attachment_bytes: 5 * 1024 * 1024,
-            max_lines: 10_000,
-            max_xlsx_uncompressed_bytes: 50 * 1024 * 1024,
-            max_reasons: 20,
-        }
-    }
 }
 
 /// Retry backoff for failed mails (transient failures only).

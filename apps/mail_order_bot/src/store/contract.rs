@@ -3,8 +3,8 @@
 
 use plba_contracts::async_trait;
 
+use crate::decision::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 use crate::error::DomainError;
-use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
 /// What storing an order did.
 #[derive(Clone, Debug, PartialEq, Eq)]

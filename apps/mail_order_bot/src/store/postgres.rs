@@ -11,8 +11,8 @@ use tokio::sync::OnceCell;
 
 use super::contract::{OrderStore, Stored};
 use super::sql::{PROBE, Reads, now_ms};
+use crate::decision::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 use crate::error::DomainError;
-use crate::model::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
 const MIGRATIONS: &[(i64, &str)] = &[

@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-use crate::error::DomainError;
-use crate::model::{
+use crate::decision::{
     CustomerTotals, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
 };
+use crate::error::DomainError;
 
 /// Marks the probe row written, for the health check (`store_probe` has the one row 1).
 pub(super) const PROBE: &str = "UPDATE store_probe SET checked_at_ms = $1 WHERE id = 1";

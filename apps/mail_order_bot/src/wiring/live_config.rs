@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
 
 use crate::config::{AppConfig, MODULE};
-use crate::rules::Rules;
+use crate::decision::{Catalog, Rules};
+use crate::error::DomainError;
 
 /// Reads the `mail_order_bot` section (typed defaults when absent) and checks it. Errors
 /// name the full key and where its value came from.
@@ -20,12 +21,22 @@ pub fn read_config(config: &dyn ConfigProvider) -> Result<AppConfig, ConfigError
 
 /// [`read_config`], then the rules it implies (the catalog file is read here, so a broken
 /// catalog is a configuration error, not a failure of every mail).
-pub(crate) fn read_rules(config: &dyn ConfigProvider) -> Result<(AppConfig, Rules), ConfigError> {
+pub(super) fn read_rules(config: &dyn ConfigProvider) -> Result<(AppConfig, Rules), ConfigError> {
     let app = read_config(config)?;
-    let rules = Rules::from_config(&app).map_err(|e| {
+    let rules = rules_of(&app).map_err(|e| {
         ConfigError::invalid("catalog", plba_contracts::error_chain(&e)).located(MODULE, config)
     })?;
     Ok((app, rules))
+}
+
+/// The rules `app` states (reads the catalog file, if any).
+fn rules_of(app: &AppConfig) -> Result<Rules, DomainError> {
+    let catalog = app.catalog.as_deref().map(Catalog::load).transpose()?;
+    Ok(Rules::new(
+        app.customers.clone(),
+        catalog,
+        app.limits.clone(),
+    ))
 }
 
 /// The rules in force; replaced whole on reload, so a mail is judged by one version.
@@ -49,7 +60,7 @@ impl LiveRules {
 }
 
 /// Follows reloads of the `mail_order_bot` section.
-pub(crate) struct ConfigFollower {
+pub(super) struct ConfigFollower {
     /// The section the running workers were built from.
     running: AppConfig,
     rules: Arc<LiveRules>,
@@ -58,7 +69,7 @@ pub(crate) struct ConfigFollower {
 }
 
 impl ConfigFollower {
-    pub(crate) fn new(running: AppConfig, rules: Arc<LiveRules>) -> Self {
+    pub(super) fn new(running: AppConfig, rules: Arc<LiveRules>) -> Self {
         Self {
             running,
             rules,

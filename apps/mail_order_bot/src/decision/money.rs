@@ -1,7 +1,7 @@
 //! Prices as whole cents: parsed from text, never through floating point.
 
 /// Parses `12`, `12.5`, `12.50`, `12,50` (and a leading `-` rejected) into cents.
-pub(crate) fn parse_cents(text: &str) -> Result<i64, String> {
+pub(super) fn parse_cents(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let normalized = text.replace(',', ".");
     let (whole, fraction) = match normalized.split_once('.') {

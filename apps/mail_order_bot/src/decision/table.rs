@@ -8,9 +8,9 @@ use calamine::{Data, Reader, Xlsx};
 /// A header row and numbered data rows (numbers as the customer sees them: the header is
 /// line 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Table {
-    pub(crate) header: Vec<String>,
-    pub(crate) rows: Vec<(usize, Vec<String>)>,
+pub(super) struct Table {
+    pub(super) header: Vec<String>,
+    pub(super) rows: Vec<(usize, Vec<String>)>,
 }
 
 /// Decodes CSV text. With a declared charset (`text/csv; charset=Shift_JIS`), exactly that
@@ -61,7 +61,7 @@ fn delimiter(text: &str) -> u8 {
 
 /// Reads a CSV attachment, stopping (with an error) past `max_rows` data rows, so a huge
 /// file costs bounded memory.
-pub(crate) fn read_csv_table(
+pub(super) fn read_csv_table(
     bytes: &[u8],
     max_rows: usize,
     charset: Option<&str>,
@@ -137,7 +137,7 @@ const MAX_XLSX_COLUMNS: u32 = 64;
 /// reading stops at the first cell beyond [`MAX_XLSX_COLUMNS`] or past `max_rows` lines. With
 /// the zip guard bounding the decompressed size, one attachment costs at most about
 /// `max_uncompressed` plus `(max_rows + 1) × MAX_XLSX_COLUMNS` cells.
-pub(crate) fn read_xlsx_table(
+pub(super) fn read_xlsx_table(
     bytes: &[u8],
     max_rows: usize,
     max_uncompressed: u64,

@@ -10,7 +10,7 @@ use plba_contracts::{
     Backoff, Jitter, Occurrence, ScheduledJob, TaskError, Timetable, async_trait,
 };
 
-use crate::model::PeriodSummary;
+use crate::decision::PeriodSummary;
 use crate::store::OrderStore;
 
 /// How far back a summary looks when its schedule has no earlier occurrence.
@@ -234,7 +234,7 @@ impl ScheduledJob for SummaryJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CustomerTotals;
+    use crate::decision::CustomerTotals;
 
     /// A store the period test never reaches.
     #[derive(Debug)]
@@ -244,32 +244,32 @@ mod tests {
     impl OrderStore for NoStore {
         async fn create_order(
             &self,
-            _: &crate::model::NewOrder,
+            _: &crate::decision::NewOrder,
         ) -> Result<crate::store::Stored, crate::error::DomainError> {
             unreachable!()
         }
         async fn record_rejection(
             &self,
-            _: &crate::model::NewRejection,
+            _: &crate::decision::NewRejection,
         ) -> Result<i64, crate::error::DomainError> {
             unreachable!()
         }
         async fn list_orders(
             &self,
             _: u32,
-        ) -> Result<Vec<crate::model::Order>, crate::error::DomainError> {
+        ) -> Result<Vec<crate::decision::Order>, crate::error::DomainError> {
             unreachable!()
         }
         async fn get_order(
             &self,
             _: i64,
-        ) -> Result<Option<crate::model::Order>, crate::error::DomainError> {
+        ) -> Result<Option<crate::decision::Order>, crate::error::DomainError> {
             unreachable!()
         }
         async fn list_rejections(
             &self,
             _: u32,
-        ) -> Result<Vec<crate::model::Rejection>, crate::error::DomainError> {
+        ) -> Result<Vec<crate::decision::Rejection>, crate::error::DomainError> {
             unreachable!()
         }
         async fn summarize(

@@ -6,10 +6,10 @@ use mail_parser::{
     Encoding, HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use crate::model::{Decision, NewOrder, NewRejection, OrderLine};
-use crate::money::parse_cents;
-use crate::rules::Rules;
-use crate::table::{Table, read_csv_table, read_xlsx_table};
+use super::model::{Decision, NewOrder, NewRejection, OrderLine};
+use super::money::parse_cents;
+use super::rules::Rules;
+use super::table::{Table, read_csv_table, read_xlsx_table};
 
 /// Which kind of order attachment a MIME part is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

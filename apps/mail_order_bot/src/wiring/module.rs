@@ -18,14 +18,14 @@ use plba_queue_memory::MemoryQueue;
 use plba_queue_redis::{RedisLease, RedisQueue, RedisScheduleStore};
 use plba_workers::{FileScheduleStore, QueueWorkerOptions, QueueWorkerPool};
 
-use crate::config::{MODULE, QueueConfig, SourceConfig, SummaryConfig};
-use crate::handler::OrderMailHandler;
-use crate::live_config::{ConfigFollower, LiveRules, read_rules};
+use super::handler::OrderMailHandler;
+use super::live_config::{ConfigFollower, LiveRules, read_rules};
 #[cfg(feature = "maildir")]
-use crate::samples::SAMPLES;
-use crate::store::OrderStore;
-use crate::store::open_store;
-use crate::summary::SummaryJob;
+use super::samples::SAMPLES;
+use super::summary::SummaryJob;
+use super::views::{OrdersView, RejectionsView};
+use crate::config::{MODULE, QueueConfig, SourceConfig, SummaryConfig};
+use crate::store::{OrderStore, open_store};
 
 /// mail_order_bot: mail source → queue → order handlers → order store.
 #[derive(Debug, Default)]
@@ -156,8 +156,8 @@ impl ApplicationModule for MailOrderBot {
             Some(store) => Arc::clone(store),
             None => open_store(&config.store).map_err(module_error("the order store"))?,
         };
-        registry.add_view(Arc::new(crate::views::OrdersView(Arc::clone(&store))))?;
-        registry.add_view(Arc::new(crate::views::RejectionsView(Arc::clone(&store))))?;
+        registry.add_view(Arc::new(OrdersView(Arc::clone(&store))))?;
+        registry.add_view(Arc::new(RejectionsView(Arc::clone(&store))))?;
         registry.add_health_contributor(
             "order-store",
             Arc::new(StoreHealth(Arc::clone(&store))),

@@ -3,9 +3,37 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::config::{AppConfig, Limits};
+use serde::Deserialize;
+
+use super::money::parse_cents;
+use super::table::{Table, read_csv_table};
 use crate::error::DomainError;
-use crate::table::{Table, read_csv_table};
+
+/// Limits that keep hostile or broken mail from costing unbounded time or memory (the
+/// `limits` keys of the configuration).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest order attachment, in bytes (after decoding).
+    pub max_attachment_bytes: usize,
+    /// Most order lines in one mail (all attachments together).
+    pub max_lines: usize,
+    /// Largest uncompressed size of an XLSX file's parts, in bytes (zip-bomb guard).
+    pub max_xlsx_uncompressed_bytes: u64,
+    /// Most reasons listed in one rejection (the rest are counted).
+    pub max_reasons: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_attachment_bytes: 5 * 1024 * 1024,
+            max_lines: 10_000,
+            max_xlsx_uncompressed_bytes: 50 * 1024 * 1024,
+            max_reasons: 20,
+        }
+    }
+}
 
 /// Known SKUs with their catalog price, if any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,8 +80,7 @@ impl Catalog {
                 .filter(|s| !s.is_empty())
             {
                 Some(text) => Some(
-                    crate::money::parse_cents(text)
-                        .map_err(|e| catalog_error(format!("line {number}: {e}")))?,
+                    parse_cents(text).map_err(|e| catalog_error(format!("line {number}: {e}")))?,
                 ),
                 None => None,
             };
@@ -92,16 +119,6 @@ impl Rules {
             catalog,
             limits,
         }
-    }
-
-    /// Rules from the configuration (reads the catalog file, if any).
-    pub fn from_config(config: &AppConfig) -> Result<Self, DomainError> {
-        let catalog = config.catalog.as_deref().map(Catalog::load).transpose()?;
-        Ok(Self::new(
-            config.customers.clone(),
-            catalog,
-            config.limits.clone(),
-        ))
     }
 
     /// The customer of a sender address: exact address first, then `@domain`.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use plba_contracts::{AppView, ViewError, ViewRow, ViewTable, async_trait};
 
+use crate::decision::format_cents;
 use crate::error::DomainError;
-use crate::money::format_cents;
 use crate::store::OrderStore;
 
 /// How many stored rows a search looks through (newest first).

@@ -6,10 +6,9 @@ use std::time::UNIX_EPOCH;
 use plba_contracts::{TaskError, async_trait};
 use plba_mail::{MailHandler, MailOutcome, MailRef, RawMail};
 
+use super::live_config::LiveRules;
+use crate::decision::{Decision, NewRejection, process_mail};
 use crate::error::DomainError;
-use crate::live_config::LiveRules;
-use crate::model::{Decision, NewRejection};
-use crate::process::process_mail;
 use crate::store::{OrderStore, Stored};
 
 /// A store failure: transient, the mail stays unseen and is retried.
