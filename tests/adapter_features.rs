@@ -38,7 +38,7 @@ fn linked_crates(features: Option<&str>) -> BTreeSet<String> {
 fn forbidden(name: &str) -> bool {
     matches!(
         name,
-        "redis" | "plba-queue-redis" | "async-imap" | "imap-proto" | "plba-mail-imap"
+        "redis" | "plba-redis" | "async-imap" | "imap-proto" | "plba-mail-imap"
     ) || name.contains("rustls")
         || name.contains("postgres")
         || name == "pq-sys"
@@ -74,7 +74,7 @@ fn the_default_bot_links_every_adapter() {
         "async-imap",
         "tokio-rustls",
         "rustls",
-        "plba-queue-redis",
+        "plba-redis",
         "redis",
         "sqlx-sqlite",
     ] {

@@ -38,6 +38,8 @@ fn the_workspace_keeps_the_dependency_rules() {
         "plba-core",
         "plba-queue-memory",
         "plba-workers",
+        "plba-util",
+        "plba-redis",
     ] {
         assert!(
             metadata.contains(&format!("\"name\":\"{name}\"")),
@@ -178,4 +180,41 @@ fn a_platform_crate_without_the_prefix_is_caught() {
     let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].contains("runtime-utils"));
+}
+
+#[test]
+fn a_library_may_be_used_by_adapters_and_the_domain_but_may_not_use_an_adapter() {
+    let mut packages = BASE.to_vec();
+    packages.push((
+        "plba-util",
+        "crates/libs/plba-util",
+        &[("plba-contracts", None)],
+    ));
+    packages[3] = (
+        "plba-queue-memory",
+        "crates/adapters/plba-queue-memory",
+        &[("plba-contracts", None), ("plba-util", None)],
+    );
+    packages[4] = (
+        "mail_order_bot",
+        "apps/mail_order_bot",
+        &[("plba-contracts", None), ("plba-util", None)],
+    );
+    assert_eq!(
+        dependency_rule_violations(&metadata(&packages)).unwrap(),
+        Vec::<String>::new()
+    );
+    packages.push((
+        "plba-workers",
+        "crates/libs/plba-workers",
+        &[("plba-contracts", None), ("plba-queue-memory", None)],
+    ));
+    let violations = dependency_rule_violations(&metadata(&packages)).unwrap();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("plba-workers")
+            && violations[0]
+                .contains("a library may depend on plba-contracts and other libraries only"),
+        "{violations:?}"
+    );
 }

@@ -4,13 +4,16 @@
 //! dependency rule of the architecture (see `docs/ARCHITECTURE.md`):
 //!
 //! 1. `plba-contracts` depends on no other workspace crate.
-//! 2. An adapter (`crates/adapters/*`) depends on `plba-contracts` and other adapters only:
-//!    never on the runtime (`plba-core`, `plba`) or another platform crate.
-//! 3. A domain library (`apps/*`, launchers excepted) depends on `plba-contracts` and adapters
-//!    only, so it compiles without the runtime.
-//! 4. Library crates under `crates/` are named `plba-*` (or `plba`).
-//! 5. `plba-core` (the lifecycle core) depends on `plba-contracts` and `plba-health` only:
-//!    configuration and telemetry are wired by the `plba` facade, not by the core.
+//! 2. A library (`crates/libs/*`: helpers, workers, the mail source) depends on
+//!    `plba-contracts` and other libraries only.
+//! 3. An adapter (`crates/adapters/*`) depends on `plba-contracts`, libraries and other
+//!    adapters only: never on the runtime (`plba-core`, `plba`) or another platform crate.
+//! 4. A domain library (`apps/*`, launchers excepted) depends on `plba-contracts`, libraries
+//!    and adapters only, so it compiles without the runtime.
+//! 5. Crates under `crates/` are named `plba-*` (or `plba`).
+//! 6. `plba-core` (the lifecycle core) depends on `plba-contracts`, `plba-health` and
+//!    `plba-util` only: configuration and telemetry are wired by the `plba` facade, not by
+//!    the core.
 //!
 //! Only normal and build dependencies count: tests may use anything.
 
@@ -42,6 +45,7 @@ struct Dependency {
 enum Layer {
     Contracts,
     Core,
+    Library,
     Adapter,
     Domain,
     Launcher,
@@ -54,6 +58,8 @@ fn layer(name: &str, relative_path: &str) -> Layer {
         Layer::Contracts
     } else if name == "plba-core" {
         Layer::Core
+    } else if relative_path.starts_with("crates/libs/") {
+        Layer::Library
     } else if relative_path.starts_with("crates/adapters/") {
         Layer::Adapter
     } else if relative_path.starts_with("apps/") {
@@ -90,7 +96,11 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
     let mut violations = Vec::new();
     for package in &metadata.packages {
         let (own_layer, path) = &layers[package.name.as_str()];
-        if matches!(own_layer, Layer::Platform | Layer::Core) && !package.name.starts_with("plba") {
+        if matches!(
+            own_layer,
+            Layer::Platform | Layer::Core | Layer::Library | Layer::Adapter
+        ) && !package.name.starts_with("plba")
+        {
             violations.push(format!(
                 "{} ({path}) is a platform crate whose name does not start with `plba-`",
                 package.name
@@ -108,21 +118,29 @@ pub fn dependency_rule_violations(metadata_json: &str) -> Result<Vec<String>, se
         for (dep, dep_layer) in internal {
             let allowed = match own_layer {
                 Layer::Contracts => false,
-                Layer::Core => dep == "plba-contracts" || dep == "plba-health",
-                Layer::Adapter => matches!(dep_layer, Layer::Contracts | Layer::Adapter),
-                Layer::Domain => matches!(dep_layer, Layer::Contracts | Layer::Adapter),
+                Layer::Core => matches!(dep, "plba-contracts" | "plba-health" | "plba-util"),
+                Layer::Library => matches!(dep_layer, Layer::Contracts | Layer::Library),
+                Layer::Adapter | Layer::Domain => matches!(
+                    dep_layer,
+                    Layer::Contracts | Layer::Library | Layer::Adapter
+                ),
                 Layer::Launcher | Layer::Platform | Layer::Other => true,
             };
             if !allowed {
                 let rule = match own_layer {
                     Layer::Contracts => "plba-contracts may depend on no other workspace crate",
                     Layer::Core => {
-                        "plba-core may depend on plba-contracts and plba-health only (configuration and telemetry belong to the facade)"
+                        "plba-core may depend on plba-contracts, plba-health and plba-util only (configuration and telemetry belong to the facade)"
+                    }
+                    Layer::Library => {
+                        "a library may depend on plba-contracts and other libraries only"
                     }
                     Layer::Adapter => {
-                        "adapters may depend on plba-contracts and other adapters only"
+                        "adapters may depend on plba-contracts, libraries and other adapters only"
                     }
-                    _ => "a domain library may depend on plba-contracts and adapters only",
+                    _ => {
+                        "a domain library may depend on plba-contracts, libraries and adapters only"
+                    }
                 };
                 violations.push(format!(
                     "{} ({path}) depends on {dep}: {rule}",

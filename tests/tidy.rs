@@ -87,7 +87,7 @@ fn no_error_message_repeats_its_source() {
     assert!(
         repeating.is_empty(),
         "these errors print their source in their own message; keep the cause as the source only \
-         and print reports with `plba_contracts::error_chain`: {repeating:#?}"
+         and print reports with `plba_util::error_chain`: {repeating:#?}"
     );
 }
 

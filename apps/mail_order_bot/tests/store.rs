@@ -238,7 +238,7 @@ async fn a_postgres_store_reports_a_wrong_password_clearly() {
     };
     let store = PostgresOrderStore::open(&settings).unwrap();
     let error = store.check_writable().await.unwrap_err();
-    let chain = plba_contracts::error_chain(&error);
+    let chain = plba_util::error_chain(&error);
     assert!(chain.contains("password authentication failed"), "{chain}");
     assert!(
         !chain.contains("secret"),

@@ -28,7 +28,7 @@ use apalis_redis::{Config, RedisStorage};
 use futures_util::{StreamExt, TryStreamExt};
 use plba_bench_peers::{BURST, CONSUMERS, payload};
 use plba_contracts::{CancellationToken, Task, TaskQueue, WorkerContext, WorkerSpec};
-use plba_queue_redis::{RedisQueue, RedisQueueOptions};
+use plba_redis::{RedisQueue, RedisQueueOptions};
 use plba_testkit::bench::{CountingNoop, Finish, env_u64, median};
 use plba_testkit::servers::RedisServer;
 use plba_workers::QueueWorkerPool;

@@ -74,7 +74,7 @@ impl From<ConfigLoadError> for ConfigError {
                 reason,
             },
             other => ConfigError::Unavailable {
-                reason: plba_contracts::error_chain(&other),
+                reason: plba_util::error_chain(&other),
             },
         }
     }

@@ -1,6 +1,6 @@
 //! ConfigurationManager: the current configuration, safe reload, subscribers.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -155,7 +155,7 @@ impl ConfigurationManager {
                 Ok(snapshot)
             }
             Err(error) => {
-                tracing::warn!(error = %plba_contracts::error_chain(&error), "configuration reload rejected; the previous configuration stays in force");
+                tracing::warn!(error = %plba_util::error_chain(&error), "configuration reload rejected; the previous configuration stays in force");
                 Err(error)
             }
         }

@@ -79,7 +79,7 @@ fn broken_yaml_names_the_file_and_line() {
     // The parser's error stays inspectable as the source; the report names file and line.
     let parser = std::error::Error::source(&err).expect("the YAML error is kept as the source");
     assert!(parser.is::<serde_yaml::Error>(), "{parser:?}");
-    let text = plba_contracts::error_chain(&err);
+    let text = plba_util::error_chain(&err);
     assert!(text.contains(&file.display().to_string()), "{text}");
     assert!(text.contains("not valid YAML"), "{text}");
     assert!(text.contains("line 5"), "{text}");
@@ -93,7 +93,7 @@ fn a_missing_file_is_a_clear_error() {
         .unwrap_err();
     // What an operator reads: the error and its cause, once each.
     assert_eq!(
-        plba_contracts::error_chain(&err),
+        plba_util::error_chain(&err),
         "cannot read configuration file /nonexistent/plba.yaml: No such file or directory (os error 2)"
     );
 }

@@ -18,7 +18,6 @@
 
 mod backoff;
 mod config;
-mod group_commit;
 mod handler;
 mod health;
 mod lease;
@@ -27,11 +26,9 @@ mod metrics;
 mod module;
 mod opaque_debug;
 mod queue;
-mod report;
 mod schedule;
 mod secret;
 mod status;
-mod sync;
 mod task;
 mod timetable;
 mod trace;
@@ -47,7 +44,6 @@ pub use config::{
     ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig,
     full_key_and_reason, nested_key_error, split_nested_key_error,
 };
-pub use group_commit::GroupCommit;
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;
@@ -63,14 +59,11 @@ pub use queue::{
     DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
     QueueError, QueueStats, Receipt, TaskQueue,
 };
-pub use report::{error_chain, panic_message};
 pub use schedule::{
     Cadence, Missed, Occurrence, PublishJob, Schedule, ScheduleStore, ScheduleStoreError,
     ScheduledJob,
 };
 pub use secret::{REDACTED, Secret};
-pub use status::StatusCell;
-pub use sync::{Unpoisoned, UnpoisonedRw};
 pub use task::{
     IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_KEY, LIMIT_KEY, Metadata, NOT_BEFORE_KEY, ParseTaskIdError,
     TIMEOUT_KEY, Task, TaskId,

@@ -53,19 +53,19 @@ impl Default for RestartPolicy {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use plba_contracts::{async_trait, StatusCell, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus};
+/// use plba_contracts::{async_trait, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus};
 ///
-/// struct Idle(StatusCell);
+/// struct Idle;
 /// #[async_trait]
 /// impl Worker for Idle {
 ///     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
 ///         ctx.stop_token().cancelled().await;
 ///         Ok(())
 ///     }
-///     fn status(&self) -> WorkerStatus { self.0.get() }
+///     fn status(&self) -> WorkerStatus { WorkerStatus::Idle }
 /// }
 ///
-/// let spec = WorkerSpec::pool("consumers", 3, |_copy| Idle(StatusCell::default()));
+/// let spec = WorkerSpec::pool("consumers", 3, |_copy| Idle);
 /// assert_eq!(spec.copies(), 3);
 /// ```
 #[derive(Clone)]
@@ -196,14 +196,13 @@ impl RegistryError {
     /// Module `module` could not build `what` because of `source`.
     ///
     /// ```
-    /// use plba_contracts::{RegistryError, error_chain};
+    /// use std::error::Error as _;
+    /// use plba_contracts::RegistryError;
     ///
     /// let io = std::io::Error::other("permission denied");
     /// let error = RegistryError::module("shop", "the order store", io);
-    /// assert_eq!(
-    ///     error_chain(&error),
-    ///     "module \"shop\" cannot build the order store: permission denied"
-    /// );
+    /// assert_eq!(error.to_string(), "module \"shop\" cannot build the order store");
+    /// assert_eq!(error.source().unwrap().to_string(), "permission denied");
     /// ```
     pub fn module(
         module: impl Into<String>,

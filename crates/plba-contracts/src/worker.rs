@@ -91,23 +91,29 @@ impl WorkerError {
 ///   other tasks (status pages, probes): they read state, they never block or await.
 ///
 /// ```
-/// use plba_contracts::{async_trait, StatusCell, Worker, WorkerContext, WorkerError, WorkerStatus};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use plba_contracts::{async_trait, Worker, WorkerContext, WorkerError, WorkerStatus};
 ///
+/// // `plba_util::StatusCell` holds any status lock-free; two states need only a flag.
 /// struct Heartbeat {
-///     status: StatusCell,
+///     running: AtomicBool,
 /// }
 ///
 /// #[async_trait]
 /// impl Worker for Heartbeat {
 ///     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
-///         self.status.set(WorkerStatus::Idle);
+///         self.running.store(true, Ordering::Release);
 ///         ctx.stop_token().cancelled().await;
-///         self.status.set(WorkerStatus::Stopped);
+///         self.running.store(false, Ordering::Release);
 ///         Ok(())
 ///     }
 ///
 ///     fn status(&self) -> WorkerStatus {
-///         self.status.get()
+///         if self.running.load(Ordering::Acquire) {
+///             WorkerStatus::Idle
+///         } else {
+///             WorkerStatus::Stopped
+///         }
 ///     }
 /// }
 /// ```

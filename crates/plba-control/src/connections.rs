@@ -16,7 +16,7 @@
 //! Only when every connection is in the middle of a request (the reserve all probing) is a new
 //! connection refused.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use plba_config::ControlRole;
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use tokio::time::Instant;
 
 use crate::auth::Caller;

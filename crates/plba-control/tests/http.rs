@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use hyper::Method;
 use plba_config::ControlConfig;
-use plba_contracts::{HealthReport, Task, TaskQueue, Unpoisoned};
+use plba_contracts::{HealthReport, Task, TaskQueue};
 use plba_control::ControlClient;
 use plba_core::RuntimeState;
 use plba_testkit::wait::{eventually, eventually_async, within};
+use plba_util::Unpoisoned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;

@@ -457,7 +457,7 @@ impl RuntimeManager {
             let stats = tokio::time::timeout(Duration::from_secs(2), queue.stats()).await;
             let (stats, error) = match stats {
                 Ok(Ok(stats)) => (Some(stats), None),
-                Ok(Err(error)) => (None, Some(plba_contracts::error_chain(&error))),
+                Ok(Err(error)) => (None, Some(plba_util::error_chain(&error))),
                 Err(_) => (None, Some("stats timed out".to_owned())),
             };
             queue_status.push(QueueStatus {

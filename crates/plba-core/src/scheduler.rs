@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 use futures_util::FutureExt;
 use plba_contracts::{
     HealthReport, Jitter, Missed, Occurrence, Schedule, ScheduleStore, ScheduleStoreError,
-    StatusCell, Timetable, Worker, WorkerContext, WorkerError, WorkerStatus, async_trait,
+    Timetable, Worker, WorkerContext, WorkerError, WorkerStatus, async_trait,
 };
+use plba_util::StatusCell;
 use serde::Serialize;
 
 use crate::sync::lock;
@@ -161,7 +162,7 @@ impl ScheduleRunner {
     }
 
     fn store_failed(&self, error: &ScheduleStoreError) {
-        let reason = plba_contracts::error_chain(error);
+        let reason = plba_util::error_chain(error);
         tracing::warn!(schedule = self.name(), error = %reason, "schedule store unavailable; will retry");
         self.state
             .update(|s| s.last_outcome = Some(format!("failed: {reason}")));
@@ -227,12 +228,12 @@ impl ScheduleRunner {
                 "ok".to_owned()
             }
             Ok(Err(error)) => {
-                let error = plba_contracts::error_chain(&error);
+                let error = plba_util::error_chain(&error);
                 tracing::warn!(schedule = self.name(), occurrence = rfc3339(occurrence), %error, "scheduled job failed");
                 format!("failed: {error}")
             }
             Err(panic) => {
-                let message = plba_contracts::panic_message(panic.as_ref());
+                let message = plba_util::panic_message(panic.as_ref());
                 tracing::error!(schedule = self.name(), occurrence = rfc3339(occurrence), %message, "scheduled job panicked");
                 format!("failed: the job panicked: {message}")
             }

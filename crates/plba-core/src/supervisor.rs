@@ -240,16 +240,16 @@ async fn supervise_copy(
                 let ctx = WorkerContext::new(copy, stop.clone(), force.clone());
                 match AssertUnwindSafe(worker.run(ctx)).catch_unwind().await {
                     Ok(Ok(())) => None,
-                    Ok(Err(error)) => Some(plba_contracts::error_chain(&error)),
+                    Ok(Err(error)) => Some(plba_util::error_chain(&error)),
                     Err(panic) => Some(format!(
                         "panicked: {}",
-                        plba_contracts::panic_message(panic.as_ref())
+                        plba_util::panic_message(panic.as_ref())
                     )),
                 }
             }
             Err(panic) => Some(format!(
                 "worker factory panicked: {}",
-                plba_contracts::panic_message(panic.as_ref())
+                plba_util::panic_message(panic.as_ref())
             )),
         };
         if stop.is_cancelled() {

@@ -1,9 +1,9 @@
-//! Lock helpers as free functions, on top of `plba_contracts::Unpoisoned`: the runtime's std
+//! Lock helpers as free functions, on top of `plba_util::Unpoisoned`: the runtime's std
 //! locks guard plain data and are never held across an await, so poisoning is recovered.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use plba_contracts::{Unpoisoned, UnpoisonedRw};
+use plba_util::{Unpoisoned, UnpoisonedRw};
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock_or_recover()

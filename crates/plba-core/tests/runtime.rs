@@ -2,21 +2,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use plba_contracts::{Jitter, Unpoisoned};
+use plba_contracts::Jitter;
+use plba_util::Unpoisoned;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plba_contracts::{
     Backoff, HealthContributor, HealthOptions, HealthReport, HealthState, RegistryError,
-    RestartPolicy, StatusCell, Task, TaskError, TaskHandler, TaskQueue, Worker, WorkerContext,
-    WorkerError, WorkerSpec, WorkerStatus, async_trait,
+    RestartPolicy, Task, TaskError, TaskHandler, TaskQueue, Worker, WorkerContext, WorkerError,
+    WorkerSpec, WorkerStatus, async_trait,
 };
 use plba_core::{CoreError, RuntimeManager, RuntimeOptions, RuntimeState};
 use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba_testkit::handlers::{CountingHandler, GateHandler, HangingHandler};
 use plba_testkit::module::FnModule;
 use plba_testkit::wait::{eventually, eventually_async, within};
+use plba_util::StatusCell;
 use plba_workers::{QueueWorkerMetrics, QueueWorkerOptions, QueueWorkerPool};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -463,7 +465,7 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let clash = FnModule::new("clash", |registry| {
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
-    let err = plba_contracts::error_chain(&runtime.register(&clash).await.unwrap_err());
+    let err = plba_util::error_chain(&runtime.register(&clash).await.unwrap_err());
     assert!(err.contains("worker \"w\" is already registered"), "{err}");
 
     let zero = FnModule::new("zero", |registry| {
@@ -513,7 +515,7 @@ async fn a_module_cannot_take_over_a_worker_pools_health_check() {
         )
     });
     let runtime = RuntimeManager::new(RuntimeOptions::default());
-    let error = plba_contracts::error_chain(&runtime.register(&module).await.unwrap_err());
+    let error = plba_util::error_chain(&runtime.register(&module).await.unwrap_err());
     assert!(
         error.contains("\"worker:w\"") && error.contains("the runtime's own checks"),
         "{error}"

@@ -175,7 +175,7 @@ async fn a_lease_without_a_shared_store_is_refused() {
     }
     let schedule =
         Schedule::every("leased", PERIOD, RecordingJob::new()).with_lease(Arc::new(Always));
-    let text = plba_contracts::error_chain(&runtime_with(schedule).await.unwrap_err());
+    let text = plba_util::error_chain(&runtime_with(schedule).await.unwrap_err());
     assert!(text.contains("needs a shared store"), "{text}");
 }
 
@@ -183,7 +183,7 @@ async fn a_lease_without_a_shared_store_is_refused() {
 async fn a_bad_cadence_is_refused_at_registration() {
     let schedule = Schedule::cron("broken", "0 0 * * *", "Mars/Olympus", RecordingJob::new());
     let error = runtime_with(schedule).await.unwrap_err();
-    let text = plba_contracts::error_chain(&error);
+    let text = plba_util::error_chain(&error);
     assert!(
         text.contains("broken") && text.contains("unknown time zone \"Mars/Olympus\""),
         "{text}"

@@ -1,6 +1,6 @@
 //! The registry of health contributors and the concurrent check.
 
-use plba_contracts::UnpoisonedRw;
+use plba_util::UnpoisonedRw;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};

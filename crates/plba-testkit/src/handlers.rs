@@ -1,6 +1,6 @@
 //! Task handlers that record what they handled.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

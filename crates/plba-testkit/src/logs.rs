@@ -1,6 +1,6 @@
 //! Capturing log output in tests.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::sync::{Arc, Mutex};
 
 /// A `MakeWriter` that collects everything written to it, for asserting on log output.

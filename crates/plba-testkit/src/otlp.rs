@@ -1,6 +1,6 @@
 //! An in-process OTLP/HTTP trace receiver, and a server that never answers.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -15,7 +15,7 @@
 //! plba_testkit::task_queue_conformance!(Factory);
 //! ```
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

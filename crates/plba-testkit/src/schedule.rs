@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use plba_contracts::{Occurrence, ScheduleStore, ScheduledJob, TaskError, Unpoisoned, async_trait};
+use plba_contracts::{Occurrence, ScheduleStore, ScheduledJob, TaskError, async_trait};
+use plba_util::Unpoisoned;
 
 /// A job that records each occurrence it ran, in order.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 //! Under `CI=true` a server that cannot be had is a test failure; elsewhere the test is
 //! skipped with a message, so a laptop without root can still run the rest.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,6 @@
 //! A bounded record of the most recent task traces, for "what happened to this task?".
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;

@@ -35,6 +35,7 @@ pub use plba_core::{
 pub use plba_health as health;
 pub use plba_queue_memory as queue_memory;
 pub use plba_tracing as telemetry;
+pub use plba_util as util;
 pub use plba_workers as workers;
 
 mod application;

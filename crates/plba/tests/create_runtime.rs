@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -97,7 +97,7 @@ async fn a_bad_configuration_stops_before_anything_is_registered() {
         .unwrap_err();
     assert!(matches!(err, PlbaError::Core(_)), "{err}");
     // What the operator reads: the error with its causes on one line.
-    let shown = plba::contracts::error_chain(&err);
+    let shown = plba::util::error_chain(&err);
     assert!(shown.contains("`shop.copies`"), "{shown}");
     assert!(shown.contains("line 2"), "{shown}");
 }

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
             #[allow(clippy::print_stderr)]
             {
                 let chain: &(dyn std::error::Error + 'static) = error.as_ref();
-                eprintln!("mail_order_bot: {}", plba::contracts::error_chain(chain));
+                eprintln!("mail_order_bot: {}", plba::util::error_chain(chain));
             }
             ExitCode::FAILURE
         }

@@ -64,7 +64,7 @@ impl AppConfig {
         }
         #[cfg(feature = "redis")]
         if let Some(lease) = &self.source_lease {
-            plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
+            plba_redis::check_url(&lease.url).map_err(|e| e.within("source_lease.url"))?;
             if lease.republish_after_ms < 1_000 {
                 return Err(ConfigError::invalid(
                     "source_lease.republish_after_ms",
@@ -74,7 +74,7 @@ impl AppConfig {
         }
         #[cfg(feature = "redis")]
         if let Some(lease) = &self.summary.lease {
-            plba_queue_redis::check_url(&lease.url).map_err(|e| e.within("summary.lease.url"))?;
+            plba_redis::check_url(&lease.url).map_err(|e| e.within("summary.lease.url"))?;
         }
         check_summary(&self.summary)?;
         if let Some(catalog) = &self.catalog

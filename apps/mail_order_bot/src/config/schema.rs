@@ -13,7 +13,7 @@ use plba_mail_imap::ImapOptions;
 use plba_mail_maildir::MaildirOptions;
 use plba_queue_memory::MemoryQueueOptions;
 #[cfg(feature = "redis")]
-use plba_queue_redis::RedisQueueOptions;
+use plba_redis::RedisQueueOptions;
 use serde::Deserialize;
 
 #[cfg(not(feature = "maildir"))]

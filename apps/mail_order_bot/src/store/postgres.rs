@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use plba_contracts::{Secret, Unpoisoned, async_trait};
+use plba_contracts::{Secret, async_trait};
+use plba_util::Unpoisoned;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool, Row};
 use tokio::sync::OnceCell;

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use plba_contracts::{GroupCommit, Unpoisoned, async_trait};
+use plba_contracts::async_trait;
+use plba_util::{GroupCommit, Unpoisoned};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::OnceCell;

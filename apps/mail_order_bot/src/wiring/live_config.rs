@@ -2,7 +2,7 @@
 //! way at `check-config`, start-up and every reload; customers, limits and the catalog
 //! applied live, everything else reported as needing a restart.
 
-use plba_contracts::{Unpoisoned, UnpoisonedRw};
+use plba_util::{Unpoisoned, UnpoisonedRw};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
@@ -24,7 +24,7 @@ pub fn read_config(config: &dyn ConfigProvider) -> Result<AppConfig, ConfigError
 pub(super) fn read_rules(config: &dyn ConfigProvider) -> Result<(AppConfig, Rules), ConfigError> {
     let app = read_config(config)?;
     let rules = rules_of(&app).map_err(|e| {
-        ConfigError::invalid("catalog", plba_contracts::error_chain(&e)).located(MODULE, config)
+        ConfigError::invalid("catalog", plba_util::error_chain(&e)).located(MODULE, config)
     })?;
     Ok((app, rules))
 }

@@ -15,7 +15,7 @@ use plba_mail_imap::{ImapMailbox, ImapMode, ImapSource};
 use plba_mail_maildir::{Maildir, MaildirSource};
 use plba_queue_memory::MemoryQueue;
 #[cfg(feature = "redis")]
-use plba_queue_redis::{RedisLease, RedisQueue, RedisScheduleStore};
+use plba_redis::{RedisLease, RedisQueue, RedisScheduleStore};
 use plba_workers::{FileScheduleStore, QueueWorkerOptions, QueueWorkerPool};
 
 use super::handler::OrderMailHandler;
@@ -61,7 +61,7 @@ impl HealthContributor for StoreHealth {
     async fn check(&self) -> HealthReport {
         match self.0.check_writable().await {
             Ok(()) => HealthReport::ok(),
-            Err(error) => HealthReport::unhealthy(plba_contracts::error_chain(&error)),
+            Err(error) => HealthReport::unhealthy(plba_util::error_chain(&error)),
         }
     }
 }

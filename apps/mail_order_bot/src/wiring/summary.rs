@@ -223,7 +223,7 @@ impl ScheduledJob for SummaryJob {
                     if started.elapsed() + pause > patience {
                         return Err(error);
                     }
-                    tracing::warn!(error = %plba_contracts::error_chain(&error), retry_in = ?pause, "order summary failed; trying again");
+                    tracing::warn!(error = %plba_util::error_chain(&error), retry_in = ?pause, "order summary failed; trying again");
                     tokio::time::sleep(pause).await;
                 }
             }

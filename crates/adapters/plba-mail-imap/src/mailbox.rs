@@ -4,8 +4,9 @@ mod batch;
 mod commands;
 
 use futures_util::TryStreamExt;
-use plba_contracts::{GroupCommit, async_trait};
+use plba_contracts::async_trait;
 use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
+use plba_util::GroupCommit;
 use tokio::sync::Mutex;
 
 use crate::options::{ImapError, ImapOptions};

@@ -1,6 +1,6 @@
 //! The polling worker: `UID SEARCH UNSEEN`, one task per message not in flight.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,10 +9,11 @@ use async_imap::extensions::idle::IdleResponse;
 use async_imap::imap_proto::Response;
 use async_imap::types::UnsolicitedResponse;
 use plba_contracts::{
-    HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
-    WorkerStatus, async_trait,
+    HealthReport, Lease, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerStatus,
+    async_trait,
 };
 use plba_mail::{InFlight, LeaseRenewal, MailRef, SourceLiveness};
+use plba_util::StatusCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -224,7 +225,7 @@ impl ImapSource {
                 let since = outage
                     .as_ref()
                     .map_or_else(Instant::now, |(since, _)| *since);
-                *outage = Some((since, plba_contracts::error_chain(error)));
+                *outage = Some((since, plba_util::error_chain(error)));
             }
         }
     }
@@ -290,7 +291,7 @@ impl ImapSource {
                 Some(Ok(_)) => count += 1,
                 Some(Err(error)) => {
                     self.in_flight.end(&identity);
-                    tracing::warn!(error = %plba_contracts::error_chain(&error), "cannot publish a mail task; will retry on the next poll");
+                    tracing::warn!(error = %plba_util::error_chain(&error), "cannot publish a mail task; will retry on the next poll");
                     break;
                 }
                 None => {
@@ -354,7 +355,7 @@ impl Worker for ImapSource {
                     Err(error) => {
                         failures = failures.saturating_add(1);
                         let delay = reconnect_delay(&self.options, failures);
-                        tracing::warn!(error = %plba_contracts::error_chain(&error), retry_in = ?delay, "IMAP connection failed");
+                        tracing::warn!(error = %plba_util::error_chain(&error), retry_in = ?delay, "IMAP connection failed");
                         self.set_outage(Some(&error));
                         self.status.set(WorkerStatus::Starting);
                         tokio::select! {
@@ -376,7 +377,7 @@ impl Worker for ImapSource {
                         self.cycle_succeeded(published);
                     }
                     Err(error) => {
-                        tracing::warn!(error = %plba_contracts::error_chain(&error), "IMAP poll failed; reconnecting");
+                        tracing::warn!(error = %plba_util::error_chain(&error), "IMAP poll failed; reconnecting");
                         self.set_outage(Some(&error));
                         session = None;
                         continue;
@@ -404,7 +405,7 @@ impl Worker for ImapSource {
                         }
                         Ok(None) => break,
                         Err(error) => {
-                            tracing::warn!(error = %plba_contracts::error_chain(&error), "IMAP IDLE failed; reconnecting");
+                            tracing::warn!(error = %plba_util::error_chain(&error), "IMAP IDLE failed; reconnecting");
                             self.set_outage(Some(&error));
                             idle_supported = None;
                             continue;

@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use plba_contracts::{Secret, Unpoisoned, async_trait};
+use plba_contracts::{Secret, async_trait};
 use plba_mail::{MailBackend, MailRef};
 use plba_mail_imap::{ImapMailbox, ImapOptions, Security};
 use plba_testkit::mail_backend::{MailboxFactory, MailboxSpec, Standing, TestMailbox};
 use plba_testkit::servers::{Dovecot, IMAP_USER};
+use plba_util::Unpoisoned;
 
 /// The folder the backend reads.
 const FOLDER: &str = "INBOX";

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -262,7 +262,7 @@ async fn tls_and_starttls_work_with_the_configured_ca_and_an_untrusted_server_is
         uidvalidity: None,
         uid: Some(1),
     };
-    let refused = plba_contracts::error_chain(
+    let refused = plba_util::error_chain(
         &plba_mail::MailBackend::fetch(&mailbox, &reference)
             .await
             .unwrap_err(),

@@ -1,6 +1,6 @@
 //! A Maildir directory and the `MailBackend` over it.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
 //! The worker that publishes one task per message in `new/`.
 
-use plba_contracts::{Unpoisoned, error_chain};
+use plba_util::{Unpoisoned, error_chain};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,10 +10,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use inotify::{EventMask, Inotify, WatchMask};
 use plba_contracts::{
-    HealthReport, Lease, StatusCell, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError,
-    WorkerStatus, async_trait,
+    HealthReport, Lease, TaskQueue, TaskTracer, Worker, WorkerContext, WorkerError, WorkerStatus,
+    async_trait,
 };
 use plba_mail::{InFlight, LeaseRenewal, MailRef, SourceLiveness};
+use plba_util::StatusCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -124,7 +125,7 @@ impl MaildirSource {
                     return Err(format!(
                         "cannot publish {}: {}",
                         reference.key,
-                        plba_contracts::error_chain(&error)
+                        plba_util::error_chain(&error)
                     ));
                 }
                 None => {

@@ -1,6 +1,6 @@
 //! The memory queue itself.
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use plba_contracts::Unpoisoned;
+use plba_util::Unpoisoned;
 use serde_json::{Value, json};
 
 use super::ControlPlaneService;

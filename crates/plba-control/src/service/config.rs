@@ -24,7 +24,7 @@ impl ControlPlaneService {
             .configuration()?
             .set_async(format!("log.level={level}"))
             .await
-            .map_err(|error| ApiError::InvalidConfiguration(plba_contracts::error_chain(&error)))?;
+            .map_err(|error| ApiError::InvalidConfiguration(plba_util::error_chain(&error)))?;
         Ok(Reply::ok(json!({
             "log_level": snapshot.log().level,
             "generation": snapshot.generation(),

@@ -90,7 +90,7 @@ fn dead_letter_json(letter: &DeadLetter) -> Value {
 
 /// A queue's failure as an answer: unavailable when retrying may help, refused otherwise.
 fn queue_error(error: &QueueError) -> ApiError {
-    let chain = plba_contracts::error_chain(error);
+    let chain = plba_util::error_chain(error);
     if error.is_transient() {
         ApiError::QueueUnavailable(chain)
     } else {

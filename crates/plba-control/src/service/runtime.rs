@@ -56,7 +56,7 @@ impl ControlPlaneService {
             Err(CoreError::InvalidState { state, .. }) => Err(ApiError::Conflict(format!(
                 "cannot start while the runtime is {state}"
             ))),
-            Err(error) => Err(ApiError::StartFailed(plba_contracts::error_chain(&error))),
+            Err(error) => Err(ApiError::StartFailed(plba_util::error_chain(&error))),
         }
     }
 
@@ -67,7 +67,7 @@ impl ControlPlaneService {
             .configuration()?
             .reload_async()
             .await
-            .map_err(|error| ApiError::InvalidConfiguration(plba_contracts::error_chain(&error)))?;
+            .map_err(|error| ApiError::InvalidConfiguration(plba_util::error_chain(&error)))?;
         Ok(Reply::ok(json!({
             "reloaded": true,
             "generation": snapshot.generation(),

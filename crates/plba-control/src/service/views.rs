@@ -30,7 +30,7 @@ impl ControlPlaneService {
             .view(view)?
             .list(search, limit)
             .await
-            .map_err(|error| ApiError::ViewUnavailable(plba_contracts::error_chain(&error)))?;
+            .map_err(|error| ApiError::ViewUnavailable(plba_util::error_chain(&error)))?;
         Ok(Reply::ok(json!(table)))
     }
 
@@ -39,7 +39,7 @@ impl ControlPlaneService {
         self.view(view)?
             .item(id)
             .await
-            .map_err(|error| ApiError::ViewUnavailable(plba_contracts::error_chain(&error)))?
+            .map_err(|error| ApiError::ViewUnavailable(plba_util::error_chain(&error)))?
             .map(Reply::ok)
             .ok_or_else(|| ApiError::NotFound(format!("no {view} item {id:?}")))
     }

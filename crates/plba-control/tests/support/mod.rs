@@ -7,14 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plba_config::{ConfigSource, ConfigurationManager, ControlConfig, ControlRole, ControlToken};
-use plba_contracts::{
-    HealthContributor, HealthOptions, HealthReport, Secret, Unpoisoned, async_trait,
-};
+use plba_contracts::{HealthContributor, HealthOptions, HealthReport, Secret, async_trait};
 use plba_control::{ControlClient, ControlPlaneService, ControlServer};
 use plba_core::RuntimeManager;
 use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
 use plba_testkit::handlers::GateHandler;
 use plba_testkit::module::FnModule;
+use plba_util::Unpoisoned;
 use plba_workers::QueueWorkerPool;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);

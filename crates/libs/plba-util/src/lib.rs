@@ -1,0 +1,20 @@
+//! Small helpers every PLBA crate shares, kept out of the contracts (which hold traits and
+//! data types only) and out of the runtime (which a domain library may not link):
+//!
+//! - [`Unpoisoned`] and [`UnpoisonedRw`]: the one way to take a std lock (clippy's
+//!   `disallowed-methods` enforces it), recovering from poisoning instead of panicking again;
+//! - [`StatusCell`]: a worker's [`WorkerStatus`](plba_contracts::WorkerStatus), published
+//!   lock-free from its run loop;
+//! - [`error_chain`] and [`panic_message`]: a failure as one line for logs, status and health;
+//! - [`GroupCommit`]: jobs submitted while a batch runs are run together in the next (one
+//!   transaction, one command for many concurrent callers).
+
+mod group_commit;
+mod report;
+mod status_cell;
+mod sync;
+
+pub use group_commit::GroupCommit;
+pub use report::{error_chain, panic_message};
+pub use status_cell::StatusCell;
+pub use sync::{Unpoisoned, UnpoisonedRw};
