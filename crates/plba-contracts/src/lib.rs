@@ -60,8 +60,7 @@ pub use queue::{
     QueueError, QueueStats, Receipt, TaskQueue,
 };
 pub use schedule::{
-    Cadence, Missed, Occurrence, PublishJob, Schedule, ScheduleStore, ScheduleStoreError,
-    ScheduledJob,
+    Cadence, Missed, Occurrence, Schedule, ScheduleStore, ScheduleStoreError, ScheduledJob,
 };
 pub use secret::{REDACTED, Secret};
 pub use task::{

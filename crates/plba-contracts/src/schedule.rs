@@ -9,8 +9,6 @@ use async_trait::async_trait;
 
 use crate::handler::TaskError;
 use crate::lease::Lease;
-use crate::queue::TaskQueue;
-use crate::task::Task;
 
 /// When a schedule fires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,52 +85,6 @@ pub trait ScheduledJob: Send + Sync + 'static {
     /// the occurrence is not run again (retry inside the job, or publish a task, when it
     /// must not be lost).
     async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError>;
-}
-
-/// A [`ScheduledJob`] that publishes a task at each occurrence: the occurrence is then
-/// handled with the queue's guarantees (at-least-once, retries, dead letters), by whichever
-/// instance consumes it.
-pub struct PublishJob {
-    queue: Arc<dyn TaskQueue>,
-    make: Box<dyn Fn(Occurrence) -> Task + Send + Sync>,
-}
-
-impl PublishJob {
-    /// Publishes `make(occurrence)` to `queue` at each occurrence.
-    pub fn new(
-        queue: Arc<dyn TaskQueue>,
-        make: impl Fn(Occurrence) -> Task + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            queue,
-            make: Box::new(make),
-        }
-    }
-}
-
-impl fmt::Debug for PublishJob {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublishJob")
-            .field("queue", &self.queue.name())
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl ScheduledJob for PublishJob {
-    async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
-        self.queue
-            .publish((self.make)(occurrence))
-            .await
-            .map(drop)
-            .map_err(|error| {
-                TaskError::transient(format!(
-                    "publishing to queue {:?} failed",
-                    self.queue.name()
-                ))
-                .with_source(error)
-            })
-    }
 }
 
 /// Why a [`ScheduleStore`] could not answer.

@@ -11,16 +11,19 @@
 //! - [`FileScheduleStore`]: a schedule's record in a file, for one process that must catch up
 //!   what it missed while down.
 //! - [`LocalLimiter`]: rate (GCRA) and concurrency limits per key within one process.
+//! - [`PublishJob`]: a schedule's job that publishes a task at each occurrence.
 
 mod file_schedule_store;
 mod histogram;
 mod interval_worker;
 mod local_limiter;
 mod metrics;
+mod publish_job;
 mod queue_worker;
 
 pub use file_schedule_store::FileScheduleStore;
 pub use interval_worker::{IntervalWorker, Routine};
 pub use local_limiter::{LocalLimiter, SLOT_RETRY};
 pub use metrics::{QueueWorkerMetrics, QueueWorkerMetricsSnapshot};
+pub use publish_job::PublishJob;
 pub use queue_worker::{QueueWorker, QueueWorkerOptions, QueueWorkerPool};
