@@ -22,6 +22,7 @@ mod handler;
 mod health;
 mod lease;
 mod limit;
+mod message_error;
 mod metrics;
 mod module;
 mod opaque_debug;

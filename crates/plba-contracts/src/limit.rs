@@ -104,27 +104,11 @@ pub enum Admission {
     Wait(Duration),
 }
 
-/// Why a limiter could not answer (its store is unreachable).
-#[derive(Debug, thiserror::Error)]
-#[error("limiter: {reason}")]
-pub struct LimitError {
-    reason: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl LimitError {
-    /// `reason` says what failed; `source` is the backend's error, when there is one.
-    pub fn new(
-        reason: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self {
-            reason: reason.into(),
-            source,
-        }
-    }
-}
+crate::message_error::message_error!(
+    /// Why a limiter could not answer (its store is unreachable).
+    LimitError,
+    "limiter: {message}"
+);
 
 /// Admits tasks per key under [`Limits`].
 ///

@@ -87,27 +87,11 @@ pub trait ScheduledJob: Send + Sync + 'static {
     async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError>;
 }
 
-/// Why a [`ScheduleStore`] could not answer.
-#[derive(Debug, thiserror::Error)]
-#[error("schedule store: {reason}")]
-pub struct ScheduleStoreError {
-    reason: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl ScheduleStoreError {
-    /// `reason` says what failed; `source` is the backend's error, when there is one.
-    pub fn new(
-        reason: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self {
-            reason: reason.into(),
-            source,
-        }
-    }
-}
+crate::message_error::message_error!(
+    /// Why a [`ScheduleStore`] could not answer.
+    ScheduleStoreError,
+    "schedule store: {message}"
+);
 
 /// Where the occurrences a schedule fired are recorded, shared by every instance that runs
 /// the schedule.

@@ -25,17 +25,43 @@ pub struct ViewRow {
     pub trace_id: Option<String>,
 }
 
-/// Why a view could not answer (its store is down, say).
+/// Why a view could not answer (its store is down, say). The same shape as the other
+/// message errors of the contracts, with the view's name.
 #[derive(Debug, thiserror::Error)]
-#[error("view {view:?}: {reason}")]
+#[error("view {view:?}: {message}")]
 pub struct ViewError {
-    /// The view's name.
-    pub view: String,
-    /// What failed.
-    pub reason: String,
-    /// The underlying error, kept for inspection.
+    view: String,
+    message: String,
     #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl ViewError {
+    /// View `view` could not answer: `message` says what failed.
+    pub fn new(view: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            view: view.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error with `source` as its cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The view's name.
+    pub fn view(&self) -> &str {
+        &self.view
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// A read-only page a module contributes to the operator console (orders, customers, …):

@@ -46,35 +46,11 @@ impl WorkerContext {
     }
 }
 
-/// Why a worker run ended abnormally. The supervisor logs it and restarts the worker.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct WorkerError {
-    message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
-}
-
-impl WorkerError {
-    /// An error with a message.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An error with a message and an underlying cause.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
+crate::message_error::message_error!(
+    /// Why a worker run ended abnormally. The supervisor logs it and restarts the worker.
+    WorkerError,
+    "{message}"
+);
 
 /// A runtime-managed active component: a queue consumer, a mailbox poller, a timer.
 ///

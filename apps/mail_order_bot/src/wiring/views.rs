@@ -13,11 +13,7 @@ use crate::store::OrderStore;
 const SEARCHED: u32 = 1_000;
 
 fn unavailable(view: &str, error: DomainError) -> ViewError {
-    ViewError {
-        view: view.to_owned(),
-        reason: "the order store did not answer".to_owned(),
-        source: Some(Box::new(error)),
-    }
+    ViewError::new(view, "the order store did not answer").with_source(error)
 }
 
 /// Whether any of `fields` contains `search`, ignoring case (an empty search matches all).

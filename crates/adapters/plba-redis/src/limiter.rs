@@ -144,7 +144,7 @@ impl std::fmt::Debug for RedisLimiter {
 }
 
 fn failed(what: &str, error: redis::RedisError) -> LimitError {
-    LimitError::new(what, Some(Box::new(error)))
+    LimitError::new(what).with_source(error)
 }
 
 #[async_trait]

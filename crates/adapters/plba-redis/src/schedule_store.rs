@@ -76,7 +76,7 @@ impl std::fmt::Debug for RedisScheduleStore {
 }
 
 fn failed(what: &str, error: redis::RedisError) -> ScheduleStoreError {
-    ScheduleStoreError::new(what, Some(Box::new(error)))
+    ScheduleStoreError::new(what).with_source(error)
 }
 
 fn millis(at: SystemTime) -> u64 {
@@ -99,13 +99,10 @@ impl ScheduleStore for RedisScheduleStore {
                 .parse::<u64>()
                 .map(|ms| Some(UNIX_EPOCH + Duration::from_millis(ms)))
                 .map_err(|_| {
-                    ScheduleStoreError::new(
-                        format!(
-                            "key {:?} holds {text:?}, not milliseconds since the epoch",
-                            self.key(schedule)
-                        ),
-                        None,
-                    )
+                    ScheduleStoreError::new(format!(
+                        "key {:?} holds {text:?}, not milliseconds since the epoch",
+                        self.key(schedule)
+                    ))
                 }),
         }
     }

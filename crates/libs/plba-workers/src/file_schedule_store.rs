@@ -39,10 +39,7 @@ impl FileScheduleStore {
         what: &str,
         error: impl std::error::Error + Send + Sync + 'static,
     ) -> ScheduleStoreError {
-        ScheduleStoreError::new(
-            format!("{what} {}", self.path.display()),
-            Some(Box::new(error)),
-        )
+        ScheduleStoreError::new(format!("{what} {}", self.path.display())).with_source(error)
     }
 
     async fn read(&self) -> Result<BTreeMap<String, u64>, ScheduleStoreError> {

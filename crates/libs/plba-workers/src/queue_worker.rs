@@ -316,10 +316,11 @@ where
                     break Ok(());
                 }
                 Err(error) => {
-                    break Err(WorkerError::with_source(
-                        format!("consuming from queue {:?} failed", self.queue.name()),
-                        error,
-                    ));
+                    break Err(WorkerError::new(format!(
+                        "consuming from queue {:?} failed",
+                        self.queue.name()
+                    ))
+                    .with_source(error));
                 }
             }
         };
