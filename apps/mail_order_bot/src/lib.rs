@@ -31,6 +31,45 @@
 //!
 //! A layer's `mod.rs` says what it offers; the other layers import that, and a layer's own
 //! files import their siblings, never their `mod.rs`: no two modules import each other.
+//!
+//! # One mail
+//!
+//! [`process_mail`] parses the MIME (mail-parser), finds the order attachments — CSV
+//! (`,` or `;`; UTF-8 with or without BOM, else Windows-1252; a declared charset decoded
+//! strictly, never lossily) or XLSX (first sheet) — and validates every line against the
+//! [`Rules`] (customers, catalog, [`Limits`]). [`OrderMailHandler`] runs it off the async
+//! threads and stores the outcome; the [`MailTaskHandler`](plba_mail::MailTaskHandler) around
+//! it marks the mail seen only once the store answered.
+//!
+//! Invariants:
+//!
+//! - No input panics the handler or the process: every malformed mail, attachment or line,
+//!   and a mail over the size limit, becomes a recorded rejection reason.
+//! - A memory budget per mail: the message, each attachment, the lines, an XLSX's
+//!   decompressed size (a zip-bomb guard) and its shape (cells streamed, at most 64
+//!   columns: a sheet costs what it holds, never the range it spans) are bounded before
+//!   anything is materialised.
+//! - Durable before seen: a mail is marked seen only after its order or rejection is
+//!   committed; a store failure is transient, and the mail stays unseen until a retry
+//!   succeeds, without a restart.
+//! - A Message-ID is keyed on its exact bytes; one reused by another sender is a recorded
+//!   rejection, not a duplicate.
+//! - A rejection is a recorded, acked outcome; the allowlist is exactly what the
+//!   operator's configuration states.
+//!
+//! # The nightly summary
+//!
+//! With `summary.schedule` set, [`MailOrderBot`] registers the schedule
+//! [`SUMMARY_SCHEDULE`], whose [`SummaryJob`] asks the store for the orders per customer and
+//! the rejections since the last summary and writes them as one CSV file (written aside,
+//! then renamed), trying for up to an hour (never past half the time to the next
+//! occurrence). The period starts at the newest summary file in its directory — for bots
+//! sharing the schedule through `summary.lease`, at the later of that and the occurrence
+//! claimed before — and, with no file, at the occurrence claimed before, the schedule's
+//! previous one, or [`SUMMARY_PERIOD`] back. A single bot keeps the schedule's record in a
+//! [`FileScheduleStore`](plba_workers::FileScheduleStore) in the summary directory, so a
+//! night missed while it was down is caught up at start; with a lease, a Redis lease and
+//! store. The directory is created at start, so a bad one stops the bot at once.
 
 #[cfg(not(feature = "sqlite"))]
 compile_error!(

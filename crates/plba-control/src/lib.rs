@@ -39,7 +39,35 @@
 //! the longest-idle one, and an eighth of the slots is kept for the two probes (other requests
 //! beyond the rest get a 503 with `Connection: close`), so a flood neither exhausts the
 //! process's file descriptors nor silences the probes. A token is checked from the headers
-//! before any body is read, and a body must arrive within `body_timeout_ms`.
+//! before any body is read, and a body must arrive within `body_timeout_ms`. The header
+//! timeout (`header_timeout_ms`) also bounds a TLS handshake and a kept-alive connection's
+//! wait for its next request, so no connection holds its slot idle for longer. No request
+//! can panic the server: a handler that panics answers a JSON 500. HTTPS
+//! (`platform.control.tls`, PEM files, rustls) needs this crate's `tls` feature; a build
+//! without it refuses a configured certificate at start instead of serving plain HTTP.
+//!
+//! The console is three files written by hand (`ui/`: a page, a script, a style sheet),
+//! embedded in the binary and served under a `default-src 'self'` policy; the script
+//! writes data into the page with `textContent` only.
+//!
+//! # Who may do what
+//!
+//! A caller is identified by a bearer token from `platform.control.tokens`, compared in
+//! constant time with every configured token (so timing tells nothing of which one
+//! matched), or by a browser session. A viewer reads; an admin also acts. With no token
+//! configured every action that changes something is refused; with `protect_reads` off the
+//! probes, health, status, metrics, traces and dead-letter lists need no token, but the
+//! configuration, the audit and the modules' pages always need at least a viewer.
+//!
+//! A browser signs in with a token (a session cannot renew itself) and then holds a
+//! session id in an `HttpOnly; SameSite=Strict` cookie instead of the token. Sessions live
+//! in memory for `session_ttl_ms` (at most 1,000 at once; a restart signs everyone out), and
+//! each change a session asks for, signing out included, must carry its CSRF token. A bearer
+//! token, when a request has one, wins over the session.
+//!
+//! Every change, sign-in and sign-out, allowed or refused, is audited: one line under the
+//! `plba::audit` target naming the caller by the token's name (never the token), the
+//! action and the status; the last 200 are kept for `GET /audit`.
 
 mod action;
 mod api_error;

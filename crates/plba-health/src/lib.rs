@@ -9,6 +9,11 @@
 //! | any critical one unhealthy                     | unhealthy   |
 //! | else any degraded, or a non-critical unhealthy | degraded    |
 //! | else                                           | ok          |
+//!
+//! [`HealthRegistry`] checks every contributor concurrently, each under its own timeout: a
+//! check that times out or panics is reported unhealthy and never holds up the others.
+//! [`liveness`]: the runtime loop answers. [`readiness`]: started, not stopping and not
+//! unhealthy — degraded is still ready.
 
 mod aggregate;
 mod probe;

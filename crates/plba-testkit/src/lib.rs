@@ -9,6 +9,14 @@
 //!   [`mail_backend_conformance!`] macro every mail backend's tests invoke.
 //! - [`handlers`]: task handlers that record what they saw.
 //! - [`wait`]: poll-with-deadline helpers, so tests synchronise on conditions, not sleeps.
+//! - real servers, private to a test, on loopback at a free port: [`servers`] (Redis,
+//!   Dovecot), [`postgres`] (a cluster of its own, run by an unprivileged user),
+//!   [`browser`] (headless Chromium over WebDriver), [`otlp`] (an OTLP/HTTP receiver, and a
+//!   server that never answers), [`disk`] (a small tmpfs for disk-full tests). Under
+//!   `CI=true` a server that cannot be had fails the test; elsewhere the test is skipped
+//!   with a message.
+//! - [`process`] (a built program run as a user runs it), [`mail`] and [`xlsx`] (test mails
+//!   and workbooks), [`module`], [`logs`], [`tls`] and [`bench`](mod@bench).
 //!
 //! A suite is run whole (its macro, or its `run_all`), never check by check, and a test of
 //! the kit fails when a suite's file defines a check its runner does not run.

@@ -10,6 +10,24 @@
 //!   follow the OpenTelemetry messaging conventions.
 //! - [`RecentTraces`] keeps the last N task traces (steps with timestamps and outcome) for the
 //!   control plane.
+//!
+//! Spans cost only where they are exported. The tracer makes OpenTelemetry spans only when
+//! an exporter is configured and the task is sampled; otherwise `ids.rs` writes the
+//! `traceparent` itself (fresh ids, the `sample_ratio` draw, strict parsing of what
+//! arrives), and the handler runs inside a *context span* (`task_context.rs`): a span of
+//! its own target, seen only by its own layer, that carries the incoming trace id and
+//! sampling flag. A task published from that handler continues the same trace with the same
+//! decision instead of starting a new one at every hop that does not export.
+//!
+//! The subscriber has three layers: the log lines behind a reloadable `EnvFilter`, the
+//! OpenTelemetry spans behind a filter that always admits the task spans (target
+//! `plba::task`), and the context layer. The context span's target lies outside
+//! `plba::task`, since filters match targets by prefix: it is never exported.
+//!
+//! Invariants: exporting goes through the SDK's bounded batch queue on its own thread, so a
+//! slow or dead collector drops spans and never blocks a task; every task carries a
+//! `traceparent`, spans or not; an unsampled task makes no span in any process; the log
+//! filter is the only part a reload changes live.
 
 mod error;
 mod exporter_log;

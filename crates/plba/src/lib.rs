@@ -7,6 +7,17 @@
 //! Domain libraries do not depend on this crate: they depend on [`contracts`] and the
 //! adapter crates they pick.
 //!
+//! This is where configuration and telemetry meet the core, which knows neither:
+//! [`create_runtime`] loads the configuration with the module's section declared, runs the
+//! module's own checks, installs logging and tracing, builds the [`Application`] and
+//! registers the module — in that order; [`check_config`] runs the same checks and builds
+//! nothing (a launcher's `check-config`); [`run_runtime`] follows SIGHUP, file changes and
+//! the log filter, serves the control plane and runs until a stop signal. The runtime's
+//! config sink hands the subscribers modules register to the configuration manager.
+//! The crate re-exports the contracts, configuration, control plane, core types, health,
+//! memory queue, workers, telemetry and helpers; its `control-tls` feature turns on the
+//! control plane's HTTPS.
+//!
 //! ```no_run
 //! use plba::contracts::{ApplicationModule, Registry, RegistryError};
 //!

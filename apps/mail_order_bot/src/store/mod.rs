@@ -8,6 +8,29 @@
 //! - `contract`: the [`OrderStore`] trait and [`Stored`];
 //! - `sql`: the SQL text, row mapping and reads both databases share;
 //! - `sqlite`, `postgres`: one file per backend (its writes, migrations and connections).
+//!
+//! What every store promises ([`OrderStore`]): an order is created once per Message-ID and
+//! a rejection recorded once per message key, so a redelivered mail changes nothing; a
+//! write is answered only after its `COMMIT`; every error is transient (the mail stays
+//! unseen and is retried). Both connect lazily, so a database down at start-up is a
+//! transient failure of the first mail, not a crash, and both apply their embedded
+//! migrations on first use. Health is writability — a write probe and the last write's
+//! outcome — never a `SELECT 1`.
+//!
+//! - SQLite: writes of concurrent handlers are committed together (group commit: one
+//!   `BEGIN IMMEDIATE … COMMIT` and one `fsync` per batch, on one pooled connection); a
+//!   batch that failed because one write broke a constraint is retried one write per
+//!   transaction, so each write's error is its own. A connection that saw any error is closed, never returned to the pool: after a
+//!   failed `COMMIT` (a full disk) SQLite can leave it inside the transaction.
+//! - PostgreSQL (feature `postgres`), shared by bots on several hosts: each write is one
+//!   transaction. One statement (`INSERT … ON CONFLICT (message_id) DO NOTHING`) inserts the
+//!   order or answers the existing one, asked again (up to three times) when it lost a race
+//!   to a row its snapshot could not see; the lines go in with one `UNNEST` insert.
+//!   Migrations run under an advisory lock, so instances starting together migrate once;
+//!   `statement_timeout` is set per connection (poolers refuse it as a start-up option);
+//!   a NUL in text becomes U+FFFD instead of failing the mail forever.
+//! - The reads (`list_orders`, `get_order`, `list_rejections`, `summarize`) are written once
+//!   in `sql`, with `$N` parameters, which sqlx binds on SQLite too.
 
 mod contract;
 #[cfg(feature = "postgres")]
