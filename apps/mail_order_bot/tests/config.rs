@@ -1,8 +1,9 @@
-//! The shipped configurations decode into the module's configuration type.
+//! The shipped configurations decode into the module's configuration type, and a mistake
+//! anywhere in the section names its full key, its file and line, and never a secret.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use mail_order_bot::{AppConfig, MODULE, StoreConfig};
+use mail_order_bot::{AppConfig, StoreConfig};
 use plba_config::ConfigSource;
 
 fn load(yaml_path: &str) -> AppConfig {
@@ -12,7 +13,7 @@ fn load(yaml_path: &str) -> AppConfig {
         .with_env_vars(Vec::<(String, String)>::new())
         .load()
         .unwrap();
-    snapshot.section::<AppConfig>(MODULE).unwrap().unwrap()
+    AppConfig::from_config(&snapshot).unwrap().unwrap()
 }
 
 #[test]
@@ -37,11 +38,73 @@ fn a_typo_in_the_section_is_an_error_naming_the_key() {
         .with_override("mail_order_bot.worker=5")
         .load()
         .unwrap();
-    let err = snapshot.section::<AppConfig>(MODULE).unwrap_err();
+    let err = AppConfig::from_config(&snapshot).unwrap_err();
     assert!(
         err.to_string()
             .contains("`mail_order_bot.worker` (from --set mail_order_bot.worker)"),
         "{err}"
+    );
+}
+
+/// Writes `yaml` to a file in a fresh directory and reads the section from it.
+fn refusal_of(yaml: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let snapshot = ConfigSource::new()
+        .with_file(&path)
+        .with_env_vars(Vec::<(String, String)>::new())
+        .load()
+        .unwrap();
+    let error = AppConfig::from_config(&snapshot).unwrap_err().to_string();
+    (error, path.display().to_string())
+}
+
+#[test]
+fn a_mistake_inside_a_tagged_section_names_the_full_key_file_and_line() {
+    let cases = [
+        (
+            "mail_order_bot:\n  source:\n    kind: imap_poll\n    host: mail.example\n    port: abc\n    user: orders\n",
+            "mail_order_bot.source.port",
+            5,
+        ),
+        (
+            "mail_order_bot:\n  workers: 2\n  queue:\n    kind: redis\n    url: redis://127.0.0.1:6379\n    max_attempts: many\n",
+            "mail_order_bot.queue.max_attempts",
+            6,
+        ),
+        (
+            "mail_order_bot:\n  queue:\n    capacity: [1]\n",
+            "mail_order_bot.queue.capacity",
+            3,
+        ),
+        (
+            "mail_order_bot:\n  source:\n    kind: imap_idle\n    host: mail.example\n    port: 993\n    usr: orders\n",
+            "mail_order_bot.source.usr",
+            6,
+        ),
+    ];
+    for (yaml, key, line) in cases {
+        let (error, path) = refusal_of(yaml);
+        assert!(
+            error.starts_with(&format!(
+                "invalid configuration at `{key}` (from file {path} line {line}): "
+            )),
+            "{yaml:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_secret_inside_a_tagged_section_is_never_shown_in_an_error() {
+    let (error, path) = refusal_of(
+        "mail_order_bot:\n  source:\n    kind: imap_poll\n    host: mail.example\n    port: 993\n    user: orders\n    password: [314159]\n",
+    );
+    assert_eq!(
+        error,
+        format!(
+            "invalid configuration at `mail_order_bot.source.password` (from file {path} line 7): invalid value (not shown: the key holds a secret)"
+        )
     );
 }
 
@@ -61,7 +124,7 @@ fn the_imap_example_configuration_is_valid() {
         ))
         .load()
         .unwrap();
-    let config = snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    let config = AppConfig::from_config(&snapshot).unwrap().unwrap();
     let mail_order_bot::SourceConfig::ImapIdle { imap } = config.source else {
         panic!("the example uses imap_idle");
     };
@@ -97,7 +160,7 @@ fn the_kubernetes_example_embeds_a_valid_configuration_and_probes_the_control_pl
         .with_file(&file)
         .with_env_vars(Vec::<(String, String)>::new());
     let snapshot = source.load().unwrap();
-    snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    AppConfig::from_config(&snapshot).unwrap().unwrap();
     assert_eq!(snapshot.platform().control.bind, "0.0.0.0:9090");
     assert!(text.contains("path: /health/live") && text.contains("path: /health/ready"));
 }
@@ -122,7 +185,7 @@ fn the_environment_switches_a_sqlite_store_to_postgres() {
         ])
         .load()
         .unwrap();
-    let config = snapshot.section::<AppConfig>(MODULE).unwrap().unwrap();
+    let config = AppConfig::from_config(&snapshot).unwrap().unwrap();
     let StoreConfig::Postgres { postgres } = &config.store else {
         panic!("the environment names postgres: {:?}", config.store);
     };

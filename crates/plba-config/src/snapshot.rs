@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use figment::Figment;
-use plba_contracts::{ConfigError, ConfigProvider};
+use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -161,27 +161,9 @@ impl ConfigSnapshot {
     /// Section `key` decoded as `T`; `Ok(None)` when absent. Errors name the key path and
     /// where its value came from; a secret's value is never part of the message.
     pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigLoadError> {
-        let Some(value) = self.value.get(key) else {
-            return Ok(None);
-        };
-        serde_path_to_error::deserialize(value.clone())
-            .map(Some)
-            .map_err(|error| {
-                let serde_path = error.path().to_string();
-                let (path, mut reason) = plba_contracts::full_key_and_reason(
-                    key,
-                    &serde_path,
-                    error.into_inner().to_string(),
-                );
-                if may_hold_secret(&path, &self.secret_origins) {
-                    reason = "invalid value (not shown: the key holds a secret)".to_owned();
-                }
-                ConfigLoadError::Invalid {
-                    origin: self.origin_of(&path),
-                    key: path,
-                    reason,
-                }
-            })
+        // The contract's typed access, through this snapshot's `describe_source` and
+        // `is_secret`: the platform's sections decode as a module's do, with the same keys.
+        ConfigProviderExt::section(self, key).map_err(ConfigLoadError::from)
     }
 
     /// Where the value at the dotted `key_path` came from: `file <path> line <n>`,

@@ -1,7 +1,5 @@
 //! Configuration as a module sees it: its own typed section.
 
-use std::fmt;
-
 use serde::de::DeserializeOwned;
 
 /// Why a configuration section could not be read.
@@ -83,63 +81,6 @@ impl ConfigError {
             other => other,
         }
     }
-}
-
-/// A serde error raised while decoding part of a value on its own (the body of a tagged
-/// section, decoded once its `kind` is known), carrying the key path inside that part so
-/// [`ConfigProviderExt::section`] can report the full key instead of the part's root.
-///
-/// ```
-/// use plba_contracts::{ConfigProviderExt, nested_key_error};
-///
-/// #[derive(Debug)]
-/// struct Port(u16);
-/// impl<'de> serde::Deserialize<'de> for Port {
-///     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-///         let raw = serde_json::Value::deserialize(d)?;
-///         raw.get("port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok()).map(Port)
-///             .ok_or_else(|| nested_key_error("port", "expected a port number"))
-///     }
-/// }
-/// let config = serde_json::json!({ "server": { "port": -1 } });
-/// let error = config.section::<Port>("server").unwrap_err();
-/// assert!(error.to_string().contains("`server.port`"), "{error}");
-/// ```
-pub fn nested_key_error<E: serde::de::Error>(path: &str, reason: impl fmt::Display) -> E {
-    E::custom(format_args!("{NESTED}{path}`: {reason}"))
-}
-
-const NESTED: &str = "at key `";
-
-/// Splits a message made by [`nested_key_error`] into the inner key path and the reason.
-pub fn split_nested_key_error(message: &str) -> Option<(&str, &str)> {
-    let rest = message.strip_prefix(NESTED)?;
-    let (path, reason) = rest.split_once("`: ")?;
-    Some((path, reason))
-}
-
-/// `key` + the path serde reported + the path inside a nested decode, and the reason.
-pub fn full_key_and_reason(key: &str, serde_path: &str, message: String) -> (String, String) {
-    let mut path = if serde_path.is_empty() || serde_path == "." {
-        key.to_owned()
-    } else {
-        format!("{key}.{serde_path}")
-    };
-    let mut reason = message;
-    if let Some((inner, rest)) = split_nested_key_error(&reason) {
-        if !inner.is_empty() && inner != "." {
-            path = format!("{path}.{inner}");
-        }
-        reason = rest.to_owned();
-    }
-    // Name the unknown key itself, not the struct it was found in.
-    if let Some(rest) = reason.strip_prefix("unknown field `")
-        && let Some((field, _)) = rest.split_once('`')
-        && !path.ends_with(&format!(".{field}"))
-    {
-        path = format!("{path}.{field}");
-    }
-    (path, reason)
 }
 
 fn origin_suffix(origin: &Option<String>) -> String {
@@ -247,23 +188,70 @@ pub trait ConfigProviderExt: ConfigProvider {
         let Some(value) = self.section_value(key)? else {
             return Ok(None);
         };
-        serde_path_to_error::deserialize(value)
-            .map(Some)
-            .map_err(|err| {
-                let serde_path = err.path().to_string();
-                let (key_path, reason) =
-                    full_key_and_reason(key, &serde_path, err.into_inner().to_string());
-                let reason = if self.is_secret(&key_path) {
-                    "invalid value (not shown: the key holds a secret)".to_owned()
-                } else {
-                    reason
-                };
-                ConfigError::Invalid {
-                    origin: self.describe_source(&key_path),
-                    reason,
-                    key: key_path,
-                }
-            })
+        self.decode_at(key, value).map(Some)
+    }
+
+    /// Decodes `value`, which this configuration holds at the dotted `key_path`, into `T`:
+    /// for a part of a section that its reader decodes on its own, once it knows the part's
+    /// type (the options of a section whose `kind` picks their type). Errors are
+    /// [`section`](Self::section)'s: the full key path, where the value came from, and
+    /// never a secret's value.
+    ///
+    /// ```
+    /// use plba_contracts::ConfigProviderExt;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Imap { port: u16 }
+    ///
+    /// let config = serde_json::json!({ "app": { "source": { "kind": "imap", "port": "abc" } } });
+    /// let mut options = config["app"]["source"].clone();
+    /// options.as_object_mut().unwrap().remove("kind");
+    /// let err = config.decode_at::<Imap>("app.source", options).unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid configuration at `app.source.port`"), "{err}");
+    /// ```
+    fn decode_at<T: DeserializeOwned>(
+        &self,
+        key_path: &str,
+        value: serde_json::Value,
+    ) -> Result<T, ConfigError> {
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            let serde_path = error.path().to_string();
+            let reason = error.into_inner().to_string();
+            let key = error_key(key_path, &serde_path, &reason);
+            let reason = if self.is_secret(&key) {
+                "invalid value (not shown: the key holds a secret)".to_owned()
+            } else {
+                reason
+            };
+            ConfigError::Invalid {
+                origin: self.describe_source(&key),
+                reason,
+                key,
+            }
+        })
+    }
+}
+
+/// The full key of a decoding error: `key_path`, then the path serde followed inside the
+/// value, then, for an unknown key, the key itself: serde's path ends at the map holding it,
+/// and an operator looks for the misspelt key, not for its parent.
+fn error_key(key_path: &str, serde_path: &str, reason: &str) -> String {
+    let join = |prefix: &str, rest: &str| match (prefix.is_empty(), rest.is_empty()) {
+        (_, true) => prefix.to_owned(),
+        (true, false) => rest.to_owned(),
+        (false, false) => format!("{prefix}.{rest}"),
+    };
+    // serde_path_to_error shows the value's root as `.`.
+    let serde_path = if serde_path == "." { "" } else { serde_path };
+    let key = join(key_path, serde_path);
+    match reason
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        Some((field, _)) if key != field && !key.ends_with(&format!(".{field}")) => {
+            join(&key, field)
+        }
+        _ => key,
     }
 }
 
@@ -282,5 +270,107 @@ impl ConfigProvider for EmptyConfig {
 impl ConfigProvider for serde_json::Value {
     fn section_value(&self, key: &str) -> Result<Option<serde_json::Value>, ConfigError> {
         Ok(self.get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+    use super::*;
+
+    #[allow(dead_code)] // only serde reads the fields: the tests look at the errors
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Options {
+        port: u16,
+        password: Option<String>,
+        #[serde(default)]
+        nested: Nested,
+    }
+
+    #[allow(dead_code)] // only serde reads the fields: the tests look at the errors
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nested {
+        #[serde(default)]
+        depth: u8,
+    }
+
+    /// A provider that knows where every value came from and holds one secret.
+    struct Located;
+
+    impl ConfigProvider for Located {
+        fn section_value(&self, _key: &str) -> Result<Option<serde_json::Value>, ConfigError> {
+            Ok(None)
+        }
+
+        fn describe_source(&self, key_path: &str) -> Option<String> {
+            Some(format!("at {key_path}"))
+        }
+
+        fn is_secret(&self, key_path: &str) -> bool {
+            key_path.ends_with(".password")
+        }
+    }
+
+    fn key_of(error: ConfigError) -> String {
+        match error {
+            ConfigError::Invalid { key, .. } => key,
+            ConfigError::Unavailable { reason } => panic!("not a key error: {reason}"),
+        }
+    }
+
+    #[test]
+    fn a_decoding_error_names_the_full_key_and_its_origin() {
+        let value = serde_json::json!({ "port": 1, "nested": { "depth": "deep" } });
+        let error = Located
+            .decode_at::<Options>("app.source", value)
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::Invalid {
+                key: "app.source.nested.depth".to_owned(),
+                origin: Some("at app.source.nested.depth".to_owned()),
+                reason: "invalid type: string \"deep\", expected u8".to_owned(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_itself_at_any_depth() {
+        let top = serde_json::json!({ "port": 1, "prot": 2 });
+        let error = Located.decode_at::<Options>("app.source", top).unwrap_err();
+        assert_eq!(key_of(error), "app.source.prot");
+        let nested = serde_json::json!({ "port": 1, "nested": { "deph": 2 } });
+        let error = Located
+            .decode_at::<Options>("app.source", nested)
+            .unwrap_err();
+        assert_eq!(key_of(error), "app.source.nested.deph");
+        // Decoded at the root of nothing, the key is relative to the value.
+        let error = EmptyConfig
+            .decode_at::<Options>("", serde_json::json!({ "port": 1, "prot": 2 }))
+            .unwrap_err();
+        assert_eq!(key_of(error), "prot");
+    }
+
+    #[test]
+    fn a_type_error_of_the_value_itself_names_its_key() {
+        let error = Located
+            .decode_at::<Options>("app.source", serde_json::json!(5))
+            .unwrap_err();
+        assert_eq!(key_of(error), "app.source");
+    }
+
+    #[test]
+    fn a_secret_value_is_never_shown() {
+        let value = serde_json::json!({ "port": 1, "password": 123_456 });
+        let error = Located
+            .decode_at::<Options>("app.source", value)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`app.source.password`"), "{error}");
+        assert!(error.contains("not shown"), "{error}");
+        assert!(!error.contains("123456"), "{error}");
     }
 }

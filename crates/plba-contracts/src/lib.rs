@@ -41,10 +41,7 @@ pub use bytes::Bytes;
 pub use tokio_util::sync::CancellationToken;
 
 pub use backoff::{Backoff, Jitter};
-pub use config::{
-    ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig,
-    full_key_and_reason, nested_key_error, split_nested_key_error,
-};
+pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;

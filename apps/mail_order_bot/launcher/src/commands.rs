@@ -65,7 +65,7 @@ fn app_config(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
 /// The section decoded but not checked: for the commands that only read the store or write
 /// into the Maildir, which must work on an operator's machine that lacks, say, the catalog.
 fn app_section(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
-    Ok(snapshot.section::<AppConfig>(MODULE)?.unwrap_or_default())
+    Ok(AppConfig::from_config(snapshot)?.unwrap_or_default())
 }
 
 /// Validates as `run` would and prints the effective configuration (secrets redacted),

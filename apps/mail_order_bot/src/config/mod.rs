@@ -5,12 +5,13 @@
 //! compiled without (see [`Adapter`]) still parses, as [`NotBuilt`], and
 //! [`AppConfig::check`] refuses it naming the missing cargo feature.
 //!
-//! This file is the part's face: [`MODULE`] and what the others may name. Its parts import
-//! each other only downwards, never this file:
+//! This file is the part's face: what the others may name. Its parts import each other
+//! only downwards, never this file:
 //!
 //! - `adapter`: the adapters a build may lack ([`Adapter`], [`NotBuilt`]);
-//! - `schema`: the types, every key and its default;
-//! - `decode`: the tagged sections (`source`, `queue`, `store`): `kind` → variant;
+//! - `schema`: the types, every key and its default, and [`MODULE`], the section's name;
+//! - `decode`: reading the section ([`AppConfig::from_config`]), then its tagged sections
+//!   (`source`, `queue`, `store`): `kind` → variant;
 //! - `check`: what the types cannot say ([`AppConfig::check`]);
 //! - `restart`: which changes wait for a restart ([`AppConfig::restart_required`]).
 
@@ -26,9 +27,6 @@ pub use adapter::{Adapter, NotBuilt};
 #[cfg(feature = "postgres")]
 pub use schema::PostgresStoreOptions;
 pub use schema::{
-    AppConfig, MAX_WORKERS, QueueConfig, RetryConfig, ScheduleLeaseConfig, SourceConfig,
+    AppConfig, MAX_WORKERS, MODULE, QueueConfig, RetryConfig, ScheduleLeaseConfig, SourceConfig,
     SourceLeaseConfig, SqliteStoreOptions, StoreConfig, SummaryConfig,
 };
-
-/// The module's name and its configuration section.
-pub const MODULE: &str = "mail_order_bot";

@@ -1,5 +1,6 @@
-//! The `mail_order_bot` section's types: every key, its meaning and its default. How a
-//! `kind` picks a variant is in `decode`, what the types cannot say in `check`.
+//! The `mail_order_bot` section's types: every key, its meaning and its default. How the
+//! section is read and a `kind` picks a variant is in `decode`, what the types cannot say in
+//! `check`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -266,9 +267,11 @@ impl Default for RetryConfig {
 /// Most order handlers one process runs: each holds a parsed mail in memory.
 pub const MAX_WORKERS: usize = 256;
 
-/// The whole `mail_order_bot` section.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The module's name and its configuration section.
+pub const MODULE: &str = "mail_order_bot";
+
+/// The whole `mail_order_bot` section, read by [`AppConfig::from_config`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppConfig {
     /// Where mail comes from.
     pub source: SourceConfig,

@@ -2,13 +2,35 @@
 //! any build: the set of compiled-in adapters is a parameter, so the default (full) build
 //! can play a minimal one.
 
+use plba_contracts::EmptyConfig;
+
 use super::adapter::{Adapter, NotBuilt};
+use super::decode::Tagged;
 #[cfg(feature = "postgres")]
 use super::schema::PostgresStoreOptions;
 use super::schema::{
     AppConfig, QueueConfig, SourceConfig, SourceLeaseConfig, SqliteStoreOptions, StoreConfig,
     default_lease_ttl_ms, default_prefix, default_republish_after_ms,
 };
+
+/// A tagged section naming `kind`, with the keys of `options`.
+fn tagged(kind: &str, options: serde_json::Value) -> Tagged<'static> {
+    let serde_json::Value::Object(mut keys) = options else {
+        panic!("options are a map: {options}");
+    };
+    keys.insert("kind".to_owned(), kind.into());
+    Tagged::read(&EmptyConfig, "section".to_owned(), keys, "none").expect("names a kind")
+}
+
+/// The `mail_order_bot` section `section`, read as the bot reads it.
+fn section(section: serde_json::Value) -> Result<AppConfig, plba_contracts::ConfigError> {
+    let config = serde_json::Value::Object(
+        [("mail_order_bot".to_owned(), section)]
+            .into_iter()
+            .collect(),
+    );
+    AppConfig::from_config(&config).map(|app| app.expect("the section is there"))
+}
 
 fn without(missing: Adapter) -> impl Fn(Adapter) -> bool {
     move |adapter| adapter != missing
@@ -26,9 +48,8 @@ fn refusal(config: &AppConfig, built: impl Fn(Adapter) -> bool) -> String {
 fn an_imap_source_in_a_build_without_imap_is_refused_naming_the_feature() {
     for kind in ["imap_poll", "imap_idle"] {
         let body = serde_json::json!({ "host": "mail.example", "username": "u" });
-        let source: SourceConfig =
-            SourceConfig::decode::<serde_json::Error>(kind, body, without(Adapter::Imap))
-                .expect("the grammar is the same in every build");
+        let source: SourceConfig = SourceConfig::decode(tagged(kind, body), without(Adapter::Imap))
+            .expect("the grammar is the same in every build");
         assert_eq!(
             source,
             SourceConfig::NotBuilt(NotBuilt::new(kind, Adapter::Imap))
@@ -51,9 +72,8 @@ fn an_imap_source_in_a_build_without_imap_is_refused_naming_the_feature() {
 
 #[test]
 fn a_maildir_source_in_a_build_without_maildir_is_refused_naming_the_feature() {
-    let source = SourceConfig::decode::<serde_json::Error>(
-        "maildir",
-        serde_json::json!({}),
+    let source = SourceConfig::decode(
+        tagged("maildir", serde_json::json!({})),
         without(Adapter::Maildir),
     )
     .expect("parses");
@@ -70,9 +90,11 @@ fn a_maildir_source_in_a_build_without_maildir_is_refused_naming_the_feature() {
 
 #[test]
 fn a_redis_queue_in_a_build_without_redis_is_refused_naming_the_feature() {
-    let queue = QueueConfig::decode::<serde_json::Error>(
-        "redis",
-        serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+    let queue = QueueConfig::decode(
+        tagged(
+            "redis",
+            serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+        ),
         without(Adapter::Redis),
     )
     .expect("parses");
@@ -148,9 +170,11 @@ fn a_postgres_store_needs_a_url_the_driver_reads_without_a_password() {
 
 #[test]
 fn a_postgres_store_in_a_build_without_postgres_is_refused_naming_the_feature() {
-    let store = StoreConfig::decode::<serde_json::Error>(
-        "postgres",
-        serde_json::json!({ "url": "postgres://bot@db/orders", "pool_size": 4 }),
+    let store = StoreConfig::decode(
+        tagged(
+            "postgres",
+            serde_json::json!({ "url": "postgres://bot@db/orders", "pool_size": 4 }),
+        ),
         without(Adapter::Postgres),
     )
     .expect("the grammar is the same in every build");
@@ -174,19 +198,23 @@ fn a_postgres_store_in_a_build_without_postgres_is_refused_naming_the_feature() 
 
 #[test]
 fn the_store_defaults_to_sqlite_and_ignores_the_other_kinds_keys() {
-    let store: StoreConfig = serde_json::from_value(serde_json::json!({})).expect("parses");
+    let store = section(serde_json::json!({ "store": {} }))
+        .expect("parses")
+        .store;
     assert_eq!(store, StoreConfig::default());
     // The keys of the other kind are accepted and ignored, as when the section was one
     // struct: a file written for one kind still loads when an override switches the kind.
-    let sqlite = StoreConfig::decode::<serde_json::Error>(
-        "sqlite",
-        serde_json::json!({
-            "sqlite_path": "orders.db",
-            "url": "postgres://bot@db/orders",
-            "password": "x",
-            "pool_size": 4,
-            "statement_timeout_ms": 100,
-        }),
+    let sqlite = StoreConfig::decode(
+        tagged(
+            "sqlite",
+            serde_json::json!({
+                "sqlite_path": "orders.db",
+                "url": "postgres://bot@db/orders",
+                "password": "x",
+                "pool_size": 4,
+                "statement_timeout_ms": 100,
+            }),
+        ),
         Adapter::compiled_in,
     )
     .expect("parses");
@@ -198,9 +226,11 @@ fn the_store_defaults_to_sqlite_and_ignores_the_other_kinds_keys() {
             }
         }
     );
-    let postgres = StoreConfig::decode::<serde_json::Error>(
-        "postgres",
-        serde_json::json!({ "url": "postgres://bot@db/orders", "sqlite_path": "orders.db" }),
+    let postgres = StoreConfig::decode(
+        tagged(
+            "postgres",
+            serde_json::json!({ "url": "postgres://bot@db/orders", "sqlite_path": "orders.db" }),
+        ),
         Adapter::compiled_in,
     )
     .expect("parses");
@@ -209,11 +239,16 @@ fn the_store_defaults_to_sqlite_and_ignores_the_other_kinds_keys() {
         !Adapter::Postgres.compiled_in()
     );
     // Any other key is still an error, naming it.
-    let error = serde_json::from_value::<StoreConfig>(
-        serde_json::json!({ "kind": "sqlite", "sqlite_pth": "orders.db" }),
-    )
+    let error = section(serde_json::json!({
+        "store": { "kind": "sqlite", "sqlite_pth": "orders.db" }
+    }))
     .expect_err("unknown key");
-    assert!(error.to_string().contains("sqlite_pth"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("`mail_order_bot.store.sqlite_pth`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -241,19 +276,19 @@ fn a_source_lease_in_a_build_without_redis_is_refused_naming_the_feature() {
 #[test]
 fn unknown_kinds_stay_unknown_whatever_the_build_holds() {
     for built in [Adapter::compiled_in as fn(Adapter) -> bool, |_| false] {
-        let error = SourceConfig::decode::<serde_json::Error>("pop3", serde_json::json!({}), built)
+        let error = SourceConfig::decode(tagged("pop3", serde_json::json!({})), built)
             .expect_err("unknown");
         assert!(
             error.to_string().contains("unknown kind \"pop3\""),
             "{error}"
         );
-        let error = QueueConfig::decode::<serde_json::Error>("kafka", serde_json::json!({}), built)
+        let error = QueueConfig::decode(tagged("kafka", serde_json::json!({})), built)
             .expect_err("unknown");
         assert!(
             error.to_string().contains("unknown kind \"kafka\""),
             "{error}"
         );
-        let error = StoreConfig::decode::<serde_json::Error>("mysql", serde_json::json!({}), built)
+        let error = StoreConfig::decode(tagged("mysql", serde_json::json!({})), built)
             .expect_err("unknown");
         assert!(
             error.to_string().contains("unknown kind \"mysql\""),
@@ -264,9 +299,8 @@ fn unknown_kinds_stay_unknown_whatever_the_build_holds() {
 
 #[test]
 fn a_build_decodes_the_kinds_it_holds_to_their_adapters() {
-    let source = SourceConfig::decode::<serde_json::Error>(
-        "maildir",
-        serde_json::json!({}),
+    let source = SourceConfig::decode(
+        tagged("maildir", serde_json::json!({})),
         Adapter::compiled_in,
     )
     .expect("parses");
@@ -274,14 +308,106 @@ fn a_build_decodes_the_kinds_it_holds_to_their_adapters() {
         matches!(source, SourceConfig::NotBuilt(_)),
         !Adapter::Maildir.compiled_in()
     );
-    let queue = QueueConfig::decode::<serde_json::Error>(
-        "redis",
-        serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+    let queue = QueueConfig::decode(
+        tagged(
+            "redis",
+            serde_json::json!({ "url": "redis://127.0.0.1:6379" }),
+        ),
         Adapter::compiled_in,
     )
     .expect("parses");
     assert_eq!(
         matches!(queue, QueueConfig::NotBuilt(_)),
         !Adapter::Redis.compiled_in()
+    );
+}
+
+/// The section is read in two steps (its keys, then each tagged section's options), and an
+/// error in either names the key from the section's root.
+#[test]
+fn an_error_inside_a_tagged_section_names_the_full_key() {
+    let key_of = |error: plba_contracts::ConfigError| match error {
+        plba_contracts::ConfigError::Invalid { key, .. } => key,
+        other => panic!("not a key error: {other}"),
+    };
+    let cases = [
+        (
+            serde_json::json!({ "queue": { "kind": "memory", "capacity": "lots" } }),
+            "mail_order_bot.queue.capacity",
+        ),
+        (
+            serde_json::json!({ "queue": { "kind": 7 } }),
+            "mail_order_bot.queue.kind",
+        ),
+        (
+            serde_json::json!({ "queue": { "kind": "kafka" } }),
+            "mail_order_bot.queue.kind",
+        ),
+        (serde_json::json!({ "source": 5 }), "mail_order_bot.source"),
+        (
+            serde_json::json!({ "source": null }),
+            "mail_order_bot.source",
+        ),
+        (
+            serde_json::json!({ "workers": "many" }),
+            "mail_order_bot.workers",
+        ),
+        (serde_json::json!({ "worker": 5 }), "mail_order_bot.worker"),
+        (
+            serde_json::json!({ "store": { "sqlite_path": [] } }),
+            "mail_order_bot.store.sqlite_path",
+        ),
+    ];
+    // Of two mistakes, the first in key order, whichever step finds it.
+    let two_mistakes = [
+        (
+            serde_json::json!({ "queue": { "capacity": "x" }, "workers": "x" }),
+            "mail_order_bot.queue.capacity",
+        ),
+        (
+            serde_json::json!({ "queue": { "capacity": "x" }, "customers": "x" }),
+            "mail_order_bot.customers",
+        ),
+        (
+            serde_json::json!({ "store": { "kind": "x" }, "source": { "kind": "y" } }),
+            "mail_order_bot.source.kind",
+        ),
+        (
+            serde_json::json!({ "store": { "kind": "x" }, "summary": 5 }),
+            "mail_order_bot.store.kind",
+        ),
+    ];
+    for (value, key) in cases.into_iter().chain(two_mistakes) {
+        let error = section(value.clone()).expect_err("refused");
+        assert_eq!(key_of(error), key, "{value}");
+    }
+    // The kind picks the options' type, the other keys are its.
+    let source = section(serde_json::json!({
+        "source": { "kind": "IMAP_IDLE", "host": "mail.example", "port": "abc" }
+    }));
+    if Adapter::Imap.compiled_in() {
+        let error = source.expect_err("port is a number");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid configuration at `mail_order_bot.source.port`: invalid type"),
+            "{error}"
+        );
+    } else {
+        assert!(source.is_ok_and(|app| matches!(app.source, SourceConfig::NotBuilt(_))));
+    }
+}
+
+#[test]
+fn an_absent_section_reads_as_none_and_absent_tagged_sections_as_their_defaults() {
+    let config = serde_json::json!({ "other": {} });
+    assert_eq!(AppConfig::from_config(&config), Ok(None));
+    let app = section(serde_json::json!({ "workers": 4 })).expect("parses");
+    assert_eq!(
+        app,
+        AppConfig {
+            workers: 4,
+            ..AppConfig::default()
+        }
     );
 }

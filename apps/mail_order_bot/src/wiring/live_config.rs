@@ -5,7 +5,7 @@
 use plba_util::{Unpoisoned, UnpoisonedRw};
 use std::sync::{Arc, Mutex, RwLock};
 
-use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
+use plba_contracts::{ConfigError, ConfigProvider, ConfigSubscriber};
 
 use crate::config::{AppConfig, MODULE};
 use crate::decision::{Catalog, Rules};
@@ -14,7 +14,7 @@ use crate::error::DomainError;
 /// Reads the `mail_order_bot` section (typed defaults when absent) and checks it. Errors
 /// name the full key and where its value came from.
 pub fn read_config(config: &dyn ConfigProvider) -> Result<AppConfig, ConfigError> {
-    let app = config.section::<AppConfig>(MODULE)?.unwrap_or_default();
+    let app = AppConfig::from_config(config)?.unwrap_or_default();
     app.check().map_err(|e| e.located(MODULE, config))?;
     Ok(app)
 }
