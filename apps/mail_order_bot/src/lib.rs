@@ -73,7 +73,7 @@
 
 #[cfg(not(feature = "sqlite"))]
 compile_error!(
-    "mail_order_bot needs an order store: enable the `sqlite` feature (the only store so far)"
+    "mail_order_bot needs an order store: enable the `sqlite` feature (the default store; `postgres` adds PostgreSQL beside it)"
 );
 #[cfg(not(any(feature = "maildir", feature = "imap")))]
 compile_error!("mail_order_bot needs a mail source: enable the `maildir` or the `imap` feature");

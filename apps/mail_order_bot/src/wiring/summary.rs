@@ -1,5 +1,5 @@
 //! The nightly summary: at each occurrence of its schedule, the orders (per customer) and
-//! rejections of the 24 hours before, written as one CSV file.
+//! rejections since the last summary written (normally the day before), as one CSV file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
