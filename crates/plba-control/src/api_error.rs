@@ -4,7 +4,10 @@
 /// An answer that is not the action's result. Every kind has one HTTP status and one stable
 /// `code` (what clients match on); the message says what and why for a person.
 ///
-/// On the wire it is `{"error": {"code": "...", "message": "..."}}`.
+/// On the wire it is `{"error": {"code": "...", "message": "..."}}`. It is that wire form,
+/// not a chain of causes: a failure below the control plane (a reload that did not
+/// validate, a queue that did not answer) arrives already flattened into its message with
+/// `plba_util::error_chain`, since the client sees one line either way.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
@@ -46,7 +49,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// The action needs a configuration and this runtime was built without one.
-    #[error("this runtime was not built from a configuration")]
+    #[error("this runtime was not built from a configuration file")]
     NoConfiguration,
     /// The queue refused the operation for good (retrying will not help).
     #[error("{0}")]

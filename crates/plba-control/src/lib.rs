@@ -21,7 +21,7 @@
 //! | GET | `/queues/{queue}/dead-letters` | viewer if `protect_reads` | newest dead letters (`?limit=`) |
 //! | GET | `/config` | viewer | effective configuration, secrets redacted |
 //! | GET | `/audit` | viewer | recent audited actions |
-//! | GET | `/views`, `/views/{view}`, `/views/{view}/{id}` | viewer | the modules' pages (`?q=`, `?limit=`) |
+//! | GET | `/views`, `/views/{view}`, `/views/{view}/{*id}` | viewer | the modules' pages (`?q=`, `?limit=`; an id may hold `/`) |
 //! | GET | `/ui`, `/ui/app.js`, `/ui/app.css` | anyone | the console's files |
 //! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
 //! | POST | `/ui/session` | viewer (token) | opens a session: an HttpOnly cookie |

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Response};
 use axum::response::IntoResponse;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use serde::de::DeserializeOwned;
 
@@ -134,8 +134,9 @@ impl Call {
     }
 }
 
-/// Reads and drops a request body: at most `max_body_bytes` (a declared length over it is
-/// refused before a byte is read), within the body timeout.
+/// Reads and drops a request body, a frame at a time (nothing is kept): at most
+/// `max_body_bytes` (a declared length over it is refused before a byte is read), within the
+/// body timeout.
 async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError> {
     let config = service.config();
     let limit = config.max_body_bytes;
@@ -143,14 +144,22 @@ async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let timeout = Duration::from_millis(config.body_timeout_ms.min(config.request_timeout_ms));
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(ApiError::RequestTimeout),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::PayloadTooLarge { limit })
+    let read = async {
+        let mut body = body;
+        let mut seen = 0_usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|error| ApiError::BadRequest(format!("cannot read the body: {error}")))?;
+            if let Some(data) = frame.data_ref() {
+                seen = seen.saturating_add(data.len());
+                if seen > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+            }
         }
-        Ok(Err(error)) => Err(ApiError::BadRequest(format!(
-            "cannot read the body: {error}"
-        ))),
-        Ok(Ok(_)) => Ok(()),
-    }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout))
 }

@@ -131,7 +131,7 @@ async fn accept_loop(
     // for longer without a request in progress.
     let header_timeout = Duration::from_millis(service.config().header_timeout_ms);
     let limiter = Arc::clone(service.connections());
-    let router = routes::router(Arc::clone(&service));
+    let router = table().into_router(Arc::clone(&service));
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,
@@ -244,6 +244,19 @@ fn refuse(stream: &TcpStream) {
     );
     // Best effort: a full socket buffer just means the client sees the connection close.
     let _ = stream.try_write(answer.as_bytes());
+}
+
+/// Every route, each resource adding its own.
+fn table() -> routes::RouteTable {
+    let table = routes::RouteTable::default();
+    let table = probes::routes(table);
+    let table = runtime::routes(table);
+    let table = config::routes(table);
+    let table = traces::routes(table);
+    let table = dead_letters::routes(table);
+    let table = views::routes(table);
+    let table = sessions::routes(table);
+    ui::routes(table)
 }
 
 /// Handles one request; never panics (a panic inside a handler becomes a 500).

@@ -1,5 +1,6 @@
-//! The route table: every path the server answers, by resource, recorded as it is built so
-//! that a test can hold it against the table in the crate's documentation.
+//! The route table: the paths the server answers, recorded as they are added (each resource's
+//! module adds its own) so that a test can hold them against the table in the crate's
+//! documentation.
 
 use std::collections::BTreeMap;
 
@@ -87,7 +88,7 @@ impl RouteTable {
 
     /// The router: each path answers its methods, another method with a JSON 405 that
     /// names the ones it accepts (and an `Allow` header), an unknown path with a JSON 404.
-    fn into_router(self, service: Shared) -> Router {
+    pub(super) fn into_router(self, service: Shared) -> Router {
         let mut router = Router::new();
         for (path, (methods_router, methods)) in self.paths {
             let allowed = allowed(&methods);
@@ -116,24 +117,6 @@ fn allowed(methods: &[&str]) -> &'static str {
         (true, false) => "GET, HEAD",
         _ => "POST",
     }
-}
-
-/// Every route, grouped by resource.
-pub(crate) fn table() -> RouteTable {
-    let table = RouteTable::default();
-    let table = super::probes::routes(table);
-    let table = super::runtime::routes(table);
-    let table = super::config::routes(table);
-    let table = super::traces::routes(table);
-    let table = super::dead_letters::routes(table);
-    let table = super::views::routes(table);
-    let table = super::sessions::routes(table);
-    super::ui::routes(table)
-}
-
-/// The control plane's router over `service`.
-pub(crate) fn router(service: Shared) -> Router {
-    table().into_router(service)
 }
 
 #[cfg(test)]
@@ -165,7 +148,7 @@ mod tests {
 
     #[test]
     fn every_route_served_is_in_the_documented_table_and_no_other() {
-        let served: BTreeSet<(String, String)> = table()
+        let served: BTreeSet<(String, String)> = super::super::table()
             .listed()
             .into_iter()
             .map(|(m, p)| (m.to_owned(), p.to_owned()))

@@ -1,4 +1,4 @@
-//! `/views`, `/views/{view}` and `/views/{view}/{id}`: the pages modules contribute.
+//! `/views`, `/views/{view}` and `/views/{view}/{*id}`: the pages modules contribute.
 
 use axum::body::Body;
 use axum::http::Response;
@@ -14,7 +14,8 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
     table
         .get("/views", list_views)
         .get("/views/{view}", rows)
-        .get("/views/{view}/{id}", item)
+        // The id may hold a `/` of its own (sent plainly or as `%2F`).
+        .get("/views/{view}/{*id}", item)
 }
 
 async fn list_views(call: Call) -> Response<Body> {
