@@ -1,6 +1,6 @@
 //! `docs/ARCHITECTURE.md` stays a true map: every workspace crate has its heading in the
 //! codemap and no heading names a crate that is gone; every cargo feature the docs name
-//! (`feature \`name\``) exists in some crate.
+//! (in the map, the README and the crates' own docs) exists in some crate.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -36,13 +36,35 @@ fn codemap_headings(doc: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The features a text names as ``feature `name` ``.
+/// The features a text names: ``feature `name` ``, ``the `name` feature``, and the list
+/// of a `--features a,b` command line.
 fn features_named(text: &str) -> BTreeSet<String> {
-    text.split("feature `")
+    let mut named: BTreeSet<String> = text
+        .split("feature `")
         .skip(1)
         .filter_map(|rest| rest.split_once('`').map(|(name, _)| name.to_owned()))
-        .filter(|name| !name.is_empty())
-        .collect()
+        .collect();
+    named.extend(text.split("` feature").filter_map(|before| {
+        let (_, name) = before.rsplit_once('`')?;
+        Some(name.to_owned())
+    }));
+    for rest in text.split("--features ").skip(1) {
+        let list = rest
+            .split(|c: char| c.is_whitespace() || c == '`' || c == ':')
+            .next()
+            .unwrap_or_default();
+        named.extend(
+            list.split(',')
+                .map(|name| name.trim_matches('"').to_owned()),
+        );
+    }
+    named.retain(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    named
 }
 
 /// Every feature declared in a `[features]` table of a workspace crate.
@@ -87,7 +109,14 @@ fn every_feature_the_docs_name_exists() {
         declared.contains("postgres") && declared.contains("tls"),
         "features not found: {declared:?}"
     );
-    for doc in ["docs/ARCHITECTURE.md", "README.md"] {
+    let mut docs = vec!["docs/ARCHITECTURE.md".to_owned(), "README.md".to_owned()];
+    docs.extend(
+        members()
+            .into_iter()
+            .map(|member| format!("{member}/src/lib.rs"))
+            .filter(|lib| root().join(lib).is_file()),
+    );
+    for doc in &docs {
         let unknown: Vec<_> = features_named(&read(doc))
             .into_iter()
             .filter(|f| !declared.contains(f))
@@ -106,7 +135,9 @@ fn the_checks_read_headings_and_feature_names() {
         BTreeSet::from(["crates/plba-core".to_owned()])
     );
     assert_eq!(
-        features_named("the feature `postgres` and feature `tls`; `x` alone"),
-        BTreeSet::from(["postgres".to_owned(), "tls".to_owned()])
+        features_named(
+            "the feature `postgres`, the `tls` feature; `x` alone; `cargo build --features maildir,sqlite`"
+        ),
+        BTreeSet::from(["maildir", "postgres", "sqlite", "tls"].map(str::to_owned))
     );
 }

@@ -39,14 +39,47 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without comments and without its `#[cfg(test)]` part (a test module
-/// inside a file is not the file's module).
+/// The code of a file without comments and without its `#[cfg(test)]` modules (a test
+/// module inside a file is not the file's module; other `#[cfg(test)]` items are kept).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines()
+    let text: String = text
+        .lines()
         .map(|line| line.split("//").next().unwrap_or_default())
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        kept.push_str(&rest[..at]);
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        let item = after.trim_start();
+        let Some(body) = item
+            .strip_prefix("mod ")
+            .and_then(|m| m.find('{').map(|open| &m[open..]))
+        else {
+            rest = after;
+            continue;
+        };
+        // Skip the module's block, braces matched.
+        let mut depth = 0_usize;
+        let mut end = body.len();
+        for (i, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &body[end..];
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// The paths a file names through `crate::` or `super::` (groups `{a, b::c}` expanded one

@@ -99,3 +99,50 @@ fn the_check_recognises_a_message_that_repeats_its_source() {
     );
     assert!(messages_repeating_their_source("    #[error(\"cannot read {path}\")]\n").is_empty());
 }
+
+/// Lines that call a conformance macro's internal `@tests` arm, which runs only the checks it
+/// lists: a backend doing so could leave checks out unseen.
+fn internal_conformance_calls(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.contains("_conformance!(@tests") || l.contains("_conformance! (@tests"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn backends_run_whole_conformance_suites() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for top in ["crates", "apps", "tests"] {
+        rust_sources(&root.join(top), &mut files);
+    }
+    let testkit = root.join("crates/plba-testkit");
+    let this_check = root.join("tests/tidy.rs");
+    let partial: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(&testkit) && **f != this_check)
+        .flat_map(|f| {
+            let shown = f.strip_prefix(&root).unwrap_or(f).display().to_string();
+            internal_conformance_calls(&std::fs::read_to_string(f).unwrap())
+                .into_iter()
+                .map(move |line| format!("{shown}: {line}"))
+        })
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "these run part of a conformance suite through its internal `@tests` arm; invoke the macro with the factory alone: {partial:#?}"
+    );
+}
+
+#[test]
+fn the_check_recognises_a_partial_conformance_run() {
+    assert_eq!(
+        internal_conformance_calls(
+            "    plba_testkit::task_queue_conformance!(@tests make; one);\n"
+        )
+        .len(),
+        1
+    );
+    assert!(internal_conformance_calls("task_queue_conformance!(make);\n").is_empty());
+}
