@@ -142,7 +142,8 @@ pub enum LogOutput {
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// Default level: `trace`, `debug`, `info`, `warn`, `error` or `off`; or a filter in
-    /// `tracing` directive syntax that starts with one, such as `info,plba_core=debug`.
+    /// `tracing` directive syntax whose directives are each a level or `target=level`, such
+    /// as `info,plba_core=debug`.
     pub level: String,
     /// Per-target levels, e.g. `plba_core: debug`.
     pub targets: BTreeMap<String, String>,

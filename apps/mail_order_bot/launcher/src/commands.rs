@@ -31,8 +31,7 @@ fn source(cli: &Cli) -> ConfigSource {
     let mut source = ConfigSource::new()
         .with_whole_value(CUSTOMERS)
         .with_tagged("mail_order_bot.source", "maildir")
-        .with_tagged("mail_order_bot.queue", "memory")
-        .with_tagged("mail_order_bot.store", "sqlite");
+        .with_tagged("mail_order_bot.queue", "memory");
     let configures_the_bot = cli
         .overrides
         .iter()

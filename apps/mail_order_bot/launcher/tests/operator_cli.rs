@@ -200,6 +200,17 @@ fn the_log_level_of_a_running_bot_changes_from_the_cli() {
     assert_eq!(filtered["log_level"], "info,plba_core=debug", "{filtered}");
     let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
     assert!(ok);
+    // A filter takes effect: the store's driver logs its statements at DEBUG, and only
+    // they come through while everything else stays at info.
+    let (ok, filtered) = log_level(dir.path(), &config, &url, "admin-secret", "info,sqlx=debug");
+    assert!(ok, "{filtered}");
+    let mark = bot.log().len();
+    deliver_orders(&maildir, 1, "filtered");
+    wait_until(DEADLINE, "the store's statements at DEBUG", || {
+        bot.log()[mark..].contains("DEBUG sqlx::query")
+    });
+    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
+    assert!(ok);
     let (ok, invalid) = log_level(dir.path(), &config, &url, "admin-secret", "loud=;");
     assert!(
         !ok && invalid["error"]["code"] == "invalid_configuration",
