@@ -6,10 +6,10 @@
 
 mod support;
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use hyper::Method;
-use plba_testkit::browser::ChromeDriver;
-use support::{ADMIN, DEADLINE, Fixture, VIEWER, with_tokens};
+use plba_testkit::browser::{ChromeDriver, Console};
+use support::{ADMIN, Fixture, VIEWER, with_tokens};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sets_a_log_filter_from_the_configuration_page() {
@@ -17,67 +17,29 @@ async fn an_admin_sets_a_log_filter_from_the_configuration_page() {
         return;
     };
     let fx = Fixture::start(with_tokens()).await;
-    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-    builder.capabilities(driver.capabilities(1280, 900));
-    let browser = builder
-        .connect(&driver.url())
-        .await
-        .expect("a Chromium session");
+    let console = Console::open(&driver, 1280, 900, &fx.url()).await;
+    console.sign_in(ADMIN, "ops (admin)").await;
 
-    browser.goto(&format!("{}/ui", fx.url())).await.unwrap();
-    browser
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Id("token"))
+    console.show("config", "Configuration").await;
+    console
+        .wait_for(Locator::Id("log-level"))
         .await
-        .unwrap()
-        .send_keys(ADMIN)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#sign-in-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::XPath(
-            "//span[@id='who' and contains(text(), 'ops (admin)')]",
-        ))
-        .await
-        .unwrap();
-
-    browser
-        .execute("location.hash = '#config'", vec![])
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Id("log-level"))
-        .await
-        .unwrap()
         .send_keys("info,plba_core=debug")
         .await
         .unwrap();
-    browser
+    console
+        .browser()
         .find(Locator::XPath("//button[text()='Set log level']"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    browser
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::XPath(
+    console
+        .wait_for(Locator::XPath(
             "//p[@id='message' and text()='log level: info,plba_core=debug']",
         ))
-        .await
-        .unwrap();
+        .await;
     // In force: the configuration every caller reads has it.
     let config = fx
         .client(Some(VIEWER))
@@ -87,19 +49,15 @@ async fn an_admin_sets_a_log_filter_from_the_configuration_page() {
         .json();
     assert_eq!(config["config"]["log"]["level"], "info,plba_core=debug");
 
-    browser
+    console
+        .browser()
         .find(Locator::Id("sign-out"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    browser
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
+    console.wait_for(Locator::Id("token")).await;
     let audit = fx
         .client(Some(VIEWER))
         .request(Method::GET, "/audit")
@@ -121,5 +79,5 @@ async fn an_admin_sets_a_log_filter_from_the_configuration_page() {
         ],
         "the audit names who did what, newest first"
     );
-    browser.close().await.unwrap();
+    console.close().await;
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
 use crate::servers::{ensure_installed, free_port, unavailable};
 
 /// A running chromedriver.
@@ -89,5 +92,86 @@ impl Drop for ChromeDriver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How long a console step may take before the test fails.
+const STEP: Duration = Duration::from_secs(20);
+
+/// A headless Chromium on the operator console, with the steps every console test takes:
+/// open it, sign in with a token, show a page.
+#[derive(Debug)]
+pub struct Console {
+    browser: Client,
+}
+
+impl Console {
+    /// A Chromium session of `width`×`height` on `base_url`'s console (`/ui`).
+    pub async fn open(driver: &ChromeDriver, width: u32, height: u32, base_url: &str) -> Self {
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(driver.capabilities(width, height));
+        let browser = builder
+            .connect(&driver.url())
+            .await
+            .expect("a Chromium session");
+        browser
+            .goto(&format!("{base_url}/ui"))
+            .await
+            .expect("the console");
+        Self { browser }
+    }
+
+    /// The browser, for what a test does beyond the common steps.
+    pub fn browser(&self) -> &Client {
+        &self.browser
+    }
+
+    /// The element `locator` finds, once it is there.
+    pub async fn wait_for(&self, locator: Locator<'_>) -> Element {
+        self.browser
+            .wait()
+            .at_most(STEP)
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?} never shown: {e}"))
+    }
+
+    /// Signs in with `token` on the sign-in form and waits until the page says `who`
+    /// (`name (role)`) is signed in.
+    pub async fn sign_in(&self, token: &str, who: &str) {
+        self.wait_for(Locator::Id("token"))
+            .await
+            .send_keys(token)
+            .await
+            .expect("type the token");
+        self.browser
+            .find(Locator::Css("#sign-in-form button"))
+            .await
+            .expect("the sign-in button")
+            .click()
+            .await
+            .expect("sign in");
+        self.wait_for(Locator::XPath(&format!(
+            "//span[@id='who' and contains(text(), '{who}')]"
+        )))
+        .await;
+    }
+
+    /// Shows console page `page` (its `#` anchor) and waits for its `title`.
+    pub async fn show(&self, page: &str, title: &str) {
+        self.browser
+            .execute(&format!("location.hash = '#{page}'"), vec![])
+            .await
+            .expect("change the page");
+        self.wait_for(Locator::XPath(&format!(
+            "//h2[@id='title' and text()='{title}']"
+        )))
+        .await;
+    }
+
+    /// Ends the browser session.
+    pub async fn close(self) {
+        self.browser.close().await.expect("close the browser");
     }
 }

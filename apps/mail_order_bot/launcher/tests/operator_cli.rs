@@ -322,8 +322,8 @@ fn the_console_is_served_by_the_bot_and_a_browser_session_reads_and_acts() {
 /// Every page is saved as a screenshot under the test's output directory.
 #[test]
 fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
-    use fantoccini::{ClientBuilder, Locator};
-    use plba_testkit::browser::ChromeDriver;
+    use fantoccini::Locator;
+    use plba_testkit::browser::{ChromeDriver, Console};
 
     let Some(driver) = ChromeDriver::start() else {
         return;
@@ -356,13 +356,8 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let wait = std::time::Duration::from_secs(20);
-        let mut builder =
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(driver.capabilities(1280, 900));
-        let browser = builder
-            .connect(&driver.url())
-            .await
-            .expect("a Chromium session");
+        let console = Console::open(&driver, 1280, 900, &url).await;
+        let browser = console.browser().clone();
         let shot = |name: &'static str| {
             let browser = browser.clone();
             let path = screenshots.join(format!("{name}.png"));
@@ -371,52 +366,8 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
                 std::fs::write(path, png).unwrap();
             }
         };
-        let sign_in = |token: &'static str, who: &'static str| {
-            let browser = browser.clone();
-            async move {
-                browser
-                    .wait()
-                    .at_most(wait)
-                    .for_element(Locator::Id("token"))
-                    .await
-                    .unwrap()
-                    .send_keys(token)
-                    .await
-                    .unwrap();
-                browser
-                    .find(Locator::Css("#sign-in-form button"))
-                    .await
-                    .unwrap()
-                    .click()
-                    .await
-                    .unwrap();
-                browser
-                    .wait()
-                    .at_most(wait)
-                    .for_element(Locator::XPath(&format!(
-                        "//span[@id='who' and contains(text(), '{who}')]"
-                    )))
-                    .await
-                    .unwrap();
-            }
-        };
-        let open = |page: &'static str, title: &'static str| {
-            let browser = browser.clone();
-            async move {
-                browser
-                    .execute(&format!("location.hash = '#{page}'"), vec![])
-                    .await
-                    .unwrap();
-                browser
-                    .wait()
-                    .at_most(wait)
-                    .for_element(Locator::XPath(&format!(
-                        "//h2[@id='title' and text()='{title}']"
-                    )))
-                    .await
-                    .unwrap();
-            }
-        };
+        let sign_in = |token: &'static str, who: &'static str| console.sign_in(token, who);
+        let open = |page: &'static str, title: &'static str| console.show(page, title);
         // A page of the application shows what the store holds when it is drawn: search
         // again until `xpath` is there (each search is a new request; a deadline bounds it).
         let searched_until_shown = |xpath: &'static str| {
@@ -464,7 +415,6 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
             }
         };
 
-        browser.goto(&format!("{url}/ui")).await.unwrap();
         shot("sign-in").await;
         sign_in("viewer-secret", "desk (viewer)").await;
         browser
