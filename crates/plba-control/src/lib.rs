@@ -30,7 +30,8 @@
 //! | POST | `/actions/log-level` | admin | `?level=debug` or a filter `?level=info,plba_core=debug` |
 //! | POST | `/queues/{queue}/dead-letters/replay`, `/queues/{queue}/dead-letters/purge` | admin | `?task=ID` for one task's, all otherwise |
 //!
-//! Query and path parameters are percent-decoded. A `GET` route answers `HEAD` too; another
+//! Query and path parameters are percent-decoded (a query key given twice counts once, with
+//! its first value). A `GET` route answers `HEAD` too; another
 //! method gets a 405 whose `Allow` header lists the route's methods. Every error is JSON:
 //! `{"error": {"code": "...", "message": "..."}}`. No action takes a body: a POST's body is
 //! read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.

@@ -999,6 +999,19 @@ async fn parameters_are_decoded_and_a_wrong_method_is_told_what_the_path_accepts
             .contains("\"no such\""),
         "{body}"
     );
+    // A key given twice counts once, with its first value.
+    let (status, _, body) = request(
+        addr,
+        "GET",
+        "/queues/jobs/dead-letters?limit=1&limit=x",
+        &[bearer_header(VIEWER)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["queue"].as_str()),
+        (200, Some("jobs")),
+        "{body}"
+    );
     let (status, _, body) = request(addr, "GET", "/traces?limit=x", &[]).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

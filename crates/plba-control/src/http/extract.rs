@@ -22,18 +22,25 @@ use crate::service::{ControlPlaneService, Credentials};
 /// The state every handler shares.
 pub(crate) type Shared = Arc<ControlPlaneService>;
 
-/// Query parameters, decoded into `T`; one that does not decode is a 400 naming it.
+/// Query parameters, decoded into `T` (whose fields are text): percent-escapes and `+` are
+/// decoded as a form sends them, and a key given twice counts once, with its first value.
 #[derive(Debug)]
 pub(crate) struct Query<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|query| Self(query.0))
-            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut fields = serde_json::Map::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            fields
+                .entry(key.into_owned())
+                .or_insert_with(|| serde_json::Value::String(value.into_owned()));
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(Self)
+            .map_err(|error| ApiError::BadRequest(format!("bad query: {error}")))
     }
 }
 
