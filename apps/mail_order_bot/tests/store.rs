@@ -179,6 +179,34 @@ async fn sqlite_conforms() {
     conformance(|| Arc::new(SqliteOrderStore::open(&path).unwrap()) as Arc<dyn OrderStore>).await;
 }
 
+/// A write whose caller stops waiting half-way (a readiness probe whose client hung up, a
+/// time limit) leaves no connection inside its transaction: every write after it succeeds
+/// at once, none "within a transaction" or held up by a lock nobody releases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_cut_short_leave_the_sqlite_store_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteOrderStore::open(&dir.path().join("orders.db")).unwrap();
+    store.check_writable().await.unwrap();
+    for i in 0..300_u64 {
+        // Cut at every point from before BEGIN to after COMMIT.
+        let cut = Duration::from_micros((i * 37) % 3_000);
+        let _ = tokio::time::timeout(cut, store.check_writable()).await;
+    }
+    for n in 0..20 {
+        let written = tokio::time::timeout(Duration::from_secs(2), store.check_writable())
+            .await
+            .unwrap_or_else(|_| panic!("write {n} held up: a cut write still holds the lock"));
+        written.unwrap_or_else(|e| panic!("write {n}: {}", plba_util::error_chain(&e)));
+    }
+    let Stored::Created(_) = store
+        .create_order(&order("<after-cuts@x>", "a@acme.example"))
+        .await
+        .unwrap()
+    else {
+        panic!("a new order is created");
+    };
+}
+
 fn postgres_store(server: &PostgresServer) -> Arc<dyn OrderStore> {
     let settings = PostgresSettings {
         url: server.url(),

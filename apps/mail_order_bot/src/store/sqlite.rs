@@ -224,30 +224,43 @@ impl SqliteOrderStore {
 
 /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` on one connection of `pool`. On any error
 /// the transaction is rolled back and the connection closed instead of pooled (see
-/// [`SqliteOrderStore`] for why).
+/// [`SqliteOrderStore`] for why); so it is when the caller stops waiting half-way (a probe
+/// whose client went away, a health check's or a task's time limit), which would otherwise
+/// hand the next writer a connection still inside this transaction.
 async fn write_transaction<T>(
     pool: &SqlitePool,
     work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
 ) -> Result<T, DomainError> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = Unsettled(pool.acquire().await?, false);
     let result = async {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        match work(&mut conn).await {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn.0).await?;
+        match work(&mut conn.0).await {
             Ok(value) => {
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                sqlx::query("COMMIT").execute(&mut *conn.0).await?;
                 Ok(value)
             }
             Err(error) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn.0).await;
                 Err(error)
             }
         }
     }
     .await;
-    if result.is_err() {
-        conn.close_on_drop();
-    }
+    // Pooled again only after a clean COMMIT.
+    conn.1 = result.is_ok();
     result.map_err(DomainError::from)
+}
+
+/// A connection that is closed when dropped unless its transaction ended cleanly (`.1`):
+/// dropping a future between `BEGIN` and `COMMIT` drops this too.
+struct Unsettled(sqlx::pool::PoolConnection<sqlx::Sqlite>, bool);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close_on_drop();
+        }
+    }
 }
 
 /// Whether a failed batch failed because of one of its writes (a constraint it broke)
