@@ -63,7 +63,8 @@ pub(crate) fn identify(tokens: &[ControlToken], authorization: Option<&str>) -> 
     }
 }
 
-fn bearer(header: &str) -> Option<&str> {
+/// The token of a `Bearer` `Authorization` header; `None` for any other scheme.
+pub(crate) fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

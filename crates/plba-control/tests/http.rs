@@ -804,6 +804,17 @@ async fn a_browser_signs_in_with_a_token_then_acts_with_its_cookie_and_csrf_toke
     assert_eq!((status, info["name"].as_str()), (200, Some("grafana")));
     let (status, _, _) = request(addr, "GET", "/status", std::slice::from_ref(&with_cookie)).await;
     assert_eq!(status, 200);
+    // Behind a proxy that passes its basic auth on, the session still counts.
+    let proxied = [
+        with_cookie.clone(),
+        "Authorization: Basic Zm9vOmJhcg==".to_owned(),
+    ];
+    let (status, _, info) = request(addr, "GET", "/ui/session", &proxied).await;
+    assert_eq!(
+        (status, info["name"].as_str()),
+        (200, Some("grafana")),
+        "{info}"
+    );
     let forged = [with_cookie.clone(), format!("X-CSRF-Token: {csrf}")];
     let (status, _, refused) = request(addr, "POST", "/actions/reload", &forged).await;
     assert_eq!(

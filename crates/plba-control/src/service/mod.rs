@@ -19,7 +19,7 @@ use plba_tracing::RecentTraces;
 
 use crate::action::Action;
 use crate::api_error::ApiError;
-use crate::auth::{Caller, identify};
+use crate::auth::{Caller, bearer, identify};
 use crate::connections::ConnectionLimiter;
 use crate::reply::Reply;
 use crate::sessions::Sessions;
@@ -114,8 +114,9 @@ impl ControlPlaneService {
         action: &Action,
         credentials: Credentials<'_>,
     ) -> Result<Caller, ApiError> {
-        let session = match credentials.authorization {
-            // A bearer token wins: the JSON API and the CLI keep using tokens.
+        let session = match credentials.authorization.and_then(bearer) {
+            // A bearer token wins: the JSON API and the CLI keep using tokens. Another scheme
+            // (a proxy's basic auth passed on) leaves the browser's session in force.
             Some(_) => None,
             None => self.sessions.find(credentials.session),
         };
