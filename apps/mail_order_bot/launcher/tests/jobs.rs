@@ -200,6 +200,31 @@ fn schedule_status(addr: std::net::SocketAddr) -> serde_json::Value {
         .expect("the summary schedule is in /status")
 }
 
+/// A customer id a spreadsheet would run as a formula once it skips a leading tab is written
+/// defused (`'` first), as one starting with `=` is.
+#[test]
+fn a_customer_id_hiding_a_formula_behind_a_tab_is_defused_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, addr) = summary_config(dir.path(), "*/2 * * * * *", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("    \"@acme.example\": ACME\n"));
+    let text = text.replace(
+        "    \"@acme.example\": ACME\n",
+        "    \"@acme.example\": \"\\t=1+1\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let bot = start_bot(dir.path(), &["--config", &config, "run"], &[]);
+    wait_ready(&bot, addr);
+    deliver_orders(&dir.path().join("data/Maildir"), 1, "formula");
+    wait_until(DEADLINE, "a summary with the order", || {
+        summaries(dir.path())
+            .values()
+            .any(|text| text.contains(",orders,'\t=1+1,1,"))
+    });
+    let (status, log) = bot.stop(DEADLINE);
+    assert!(status.success(), "exit {status:?}:\n{log}");
+}
+
 /// The example's summary, scheduled every two seconds: a CSV file appears with the orders
 /// per customer and the rejections the bot stored, and `/status` shows the schedule's next
 /// and last run.

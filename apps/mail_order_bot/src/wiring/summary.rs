@@ -179,9 +179,10 @@ pub fn summary_csv(summary: &PeriodSummary, from: SystemTime, until: SystemTime)
 }
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break; a leading `=`,
-/// `+`, `-` or `@` is defused so a spreadsheet does not run it as a formula.
+/// `+`, `-`, `@`, tab or carriage return is defused so a spreadsheet does not run it as a
+/// formula (spreadsheets skip a leading tab or return before reading one).
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_owned()
@@ -354,6 +355,8 @@ mod tests {
             file_time(".orders-summary-20261201T000000Z.csv.partial"),
             None
         );
+        assert_eq!(csv_field("\t=1+1"), "'\t=1+1");
+        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
         let quiet = summary_csv(&PeriodSummary::default(), from, until);
         assert!(quiet.ends_with("rejections,,0,,\n"), "{quiet}");
     }
