@@ -26,6 +26,12 @@ pub enum ApiError {
     /// A change from a browser session without its CSRF token.
     #[error("a change from a browser session needs its CSRF token (X-CSRF-Token)")]
     Csrf,
+    /// A change sent by a page of another site: its `Origin` is not this server.
+    #[error("a change must come from this server's own pages, not from {origin}")]
+    ForeignOrigin {
+        /// The `Origin` the request named (at most 200 characters of it).
+        origin: String,
+    },
     /// No token is configured, so nobody may change anything.
     #[error(
         "control actions are disabled: no control token is configured (platform.control.tokens)"
@@ -86,7 +92,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::Forbidden { .. } | Self::Csrf | Self::ActionsDisabled => 403,
+            Self::Forbidden { .. }
+            | Self::Csrf
+            | Self::ForeignOrigin { .. }
+            | Self::ActionsDisabled => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::RequestTimeout => 408,
@@ -105,6 +114,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::Csrf => "csrf",
+            Self::ForeignOrigin { .. } => "foreign_origin",
             Self::ActionsDisabled => "actions_disabled",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",

@@ -33,7 +33,9 @@
 //! Query and path parameters are percent-decoded (a query key given twice counts once, with
 //! its first value). A `GET` route answers `HEAD` too; another
 //! method gets a 405 whose `Allow` header lists the route's methods. Every error is JSON:
-//! `{"error": {"code": "...", "message": "..."}}`. No action takes a body: a POST's body is
+//! `{"error": {"code": "...", "message": "..."}}`. Every answer is `Cache-Control: no-store` and
+//! `X-Content-Type-Options: nosniff` (and over TLS carries HSTS); a POST whose `Origin` is not
+//! this server is refused (`foreign_origin`). No action takes a body: a POST's body is
 //! read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.
 //!
 //! The server holds at most `max_connections` connections: at the cap a new connection closes

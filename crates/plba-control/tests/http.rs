@@ -880,6 +880,11 @@ async fn over_tls_the_control_plane_answers_https_only_and_its_session_cookie_is
     };
     let live = https(get("/health/live")).await.unwrap();
     assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    assert!(
+        live.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "browsers are told to come back over TLS only: {live}"
+    );
     let signed_in = https(format!(
         "POST /ui/session HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {VIEWER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     ))
@@ -1056,4 +1061,54 @@ async fn parameters_are_decoded_and_a_wrong_method_is_told_what_the_path_accepts
         "HTTP/1.1 200 OK",
         "a GET route answers HEAD"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_never_cached_or_sniffed_and_a_change_from_another_site_is_refused() {
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    for path in ["/config", "/ui/session", "/health/live", "/audit"] {
+        let (_, head, _) = request(addr, "GET", path, &[bearer_header(VIEWER)]).await;
+        assert_eq!(
+            header_value(&head, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}: {head}"
+        );
+        assert_eq!(
+            header_value(&head, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}: {head}"
+        );
+        assert_eq!(
+            header_value(&head, "strict-transport-security"),
+            None,
+            "plain HTTP: {head}"
+        );
+    }
+    // A page of another site posting here: refused before anything else, token or not.
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/actions/stop",
+        &[
+            bearer_header(ADMIN),
+            "Origin: http://evil.example".to_owned(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("foreign_origin")),
+        "{body}"
+    );
+    assert_eq!(fx.runtime.state(), RuntimeState::Running);
+    // The console's own pages send their own origin: the host the request names (`x` here).
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/actions/reload",
+        &[bearer_header(ADMIN), "Origin: http://x".to_owned()],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }

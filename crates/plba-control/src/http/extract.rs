@@ -73,6 +73,9 @@ pub(crate) struct Call {
     authorization: Option<String>,
     session: Option<String>,
     csrf: Option<String>,
+    /// `Origin` and `Host`, to refuse a change a page of another site sends.
+    origin: Option<String>,
+    host: Option<String>,
     body: Body,
 }
 
@@ -93,6 +96,8 @@ impl FromRequest<Shared> for Call {
             authorization: header(&parts.headers, "authorization"),
             session: cookie.as_deref().and_then(session_id).map(str::to_owned),
             csrf: header(&parts.headers, CSRF_HEADER),
+            origin: header(&parts.headers, "origin"),
+            host: header(&parts.headers, "host"),
             method: parts.method,
             body,
         })
@@ -111,8 +116,17 @@ impl Call {
             authorization,
             session,
             csrf,
+            origin,
+            host,
             body,
         } = self;
+        if method == Method::POST
+            && let Some(origin) = origin
+            && !same_origin(&origin, host.as_deref())
+        {
+            let origin = origin.chars().take(200).collect();
+            return ApiError::ForeignOrigin { origin }.into_response();
+        }
         let credentials = Credentials {
             authorization: authorization.as_deref(),
             session: session.as_deref(),
@@ -138,6 +152,19 @@ impl Call {
             response.extensions_mut().insert(BodyDrained);
         }
         response
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`, as a browser sends it) names the server the
+/// request reached (its `Host`). A browser sends `Origin` with every POST, so a page of
+/// another site cannot make a change here even before its CSRF token is checked.
+fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    match (authority, host) {
+        (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host),
+        _ => false,
     }
 }
 
@@ -169,4 +196,25 @@ async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError
     tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(ApiError::RequestTimeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_is_the_same_only_when_it_names_the_host_reached() {
+        assert!(same_origin("http://127.0.0.1:9090", Some("127.0.0.1:9090")));
+        assert!(same_origin(
+            "https://Bot.Example:8443",
+            Some("bot.example:8443")
+        ));
+        assert!(!same_origin("http://evil.example", Some("127.0.0.1:9090")));
+        assert!(!same_origin("null", Some("127.0.0.1:9090")));
+        assert!(!same_origin("http://127.0.0.1:9090", None));
+        assert!(!same_origin(
+            "http://127.0.0.1:9091",
+            Some("127.0.0.1:9090")
+        ));
+    }
 }

@@ -156,6 +156,7 @@ async fn accept_loop(
         let evicted = slot.evicted();
         let slot = Arc::new(slot);
         let router = router.clone();
+        let tls = acceptor.is_some();
         let cancel = cancel.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
@@ -163,7 +164,10 @@ async fn accept_loop(
             let handler = hyper::service::service_fn(move |request| {
                 let router = router.clone();
                 let slot = Arc::clone(&slot);
-                async move { Ok::<_, Infallible>(respond(router, &slot, request).await) }
+                async move {
+                    let response = respond(router, &slot, request).await;
+                    Ok::<_, Infallible>(response::secured(response, tls))
+                }
             });
             match acceptor {
                 #[cfg(not(feature = "tls"))]

@@ -3,7 +3,8 @@
 
 use axum::body::Body;
 use axum::http::header::{
-    ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
+    ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, SET_COOKIE,
+    STRICT_TRANSPORT_SECURITY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
@@ -63,6 +64,22 @@ pub(crate) fn session_id(cookie_header: &str) -> Option<&str> {
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.trim())
         .filter(|value| !value.is_empty())
+}
+
+/// `response` with the headers every answer carries: never cached (answers hold the CSRF
+/// token, the configuration, personal data from the application's pages), never
+/// type-sniffed, and over TLS a promise to browsers to come back over TLS only.
+pub(crate) fn secured(mut response: Response<Body>, tls: bool) -> Response<Body> {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if tls {
+        headers.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Marks `response` as the connection's last answer.
