@@ -2,6 +2,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI's job is to print
 
+use plba::util::printable;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -252,8 +253,8 @@ async fn list_orders(store: &dyn OrderStore, listing: &Listing) -> anyhow::Resul
         println!(
             "{:>5}  {:<10}  {:<32}  {:>5}  {:>5}  {:>10}  {}",
             order.id,
-            order.order.customer_id,
-            order.order.message_id,
+            printable(&order.order.customer_id),
+            printable(&order.order.message_id),
             order.order.lines.len(),
             order.total_quantity,
             order
@@ -278,11 +279,13 @@ async fn show_order(store: &dyn OrderStore, id: i64, json: bool) -> anyhow::Resu
     }
     println!(
         "order {} for {} ({})",
-        order.id, order.order.customer_id, order.order.sender
+        order.id,
+        printable(&order.order.customer_id),
+        printable(&order.order.sender)
     );
     println!(
         "message-id {}  subject {:?}",
-        order.order.message_id,
+        printable(&order.order.message_id),
         order.order.subject.as_deref().unwrap_or("")
     );
     for line in &order.order.lines {
@@ -292,7 +295,10 @@ async fn show_order(store: &dyn OrderStore, id: i64, json: bool) -> anyhow::Resu
             .unwrap_or_else(|| "-".to_owned());
         println!(
             "  {:<16} {:>6} × {:>10}   ({})",
-            line.sku, line.quantity, price, line.attachment
+            printable(&line.sku),
+            line.quantity,
+            price,
+            printable(&line.attachment)
         );
     }
     let total = order
@@ -314,12 +320,12 @@ async fn list_rejections(store: &dyn OrderStore, listing: &Listing) -> anyhow::R
         println!(
             "{:>5}  {}  from {}  {}",
             rejection.id,
-            r.message_key,
-            r.sender.as_deref().unwrap_or("?"),
+            printable(&r.message_key),
+            printable(r.sender.as_deref().unwrap_or("?")),
             when(rejection.created_at_ms)
         );
         for reason in &r.reasons {
-            println!("         - {reason}");
+            println!("         - {}", printable(reason));
         }
     }
     println!("{} rejection(s)", rejections.len());

@@ -1,6 +1,7 @@
 //! The completion wrapper: fetch, let the domain decide, then complete the message.
 
 use plba_util::Unpoisoned;
+use plba_util::printable;
 use std::sync::{Arc, Mutex};
 
 use plba_contracts::{
@@ -130,7 +131,8 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
                     TaskError::transient("message handled but not marked seen").with_source(e)
                 })?;
                 self.outcomes.add(label);
-                tracing::info!(mailbox = %reference.mailbox, key = %reference.key, outcome = label, "{summary}");
+                // The summary quotes the mail (its Message-ID): escaped for a text log.
+                tracing::info!(mailbox = %reference.mailbox, key = %printable(&reference.key), outcome = label, "{}", printable(&summary));
                 Ok(())
             }
             Ok(MailOutcome::Rejected { reason }) => self.reject(reference, &reason).await,
@@ -159,7 +161,7 @@ impl<B: MailBackend + ?Sized, H: MailHandler + ?Sized> MailTaskHandler<B, H> {
             .await
             .map_err(|e| TaskError::transient("message rejected but not marked").with_source(e))?;
         self.outcomes.add(REJECTED);
-        tracing::info!(mailbox = %reference.mailbox, key = %reference.key, outcome = REJECTED, reason, "message rejected");
+        tracing::info!(mailbox = %reference.mailbox, key = %printable(&reference.key), outcome = REJECTED, reason = %printable(reason), "message rejected");
         Ok(())
     }
 }

@@ -7,14 +7,17 @@
 //!   lock-free from its run loop;
 //! - [`error_chain`] and [`panic_message`]: a failure as one line for logs, status and health;
 //! - [`GroupCommit`]: jobs submitted while a batch runs are run together in the next (one
-//!   transaction, one command for many concurrent callers).
+//!   transaction, one command for many concurrent callers);
+//! - [`printable`]: outside text with its control characters escaped, for terminals and logs.
 
 mod group_commit;
+mod printable;
 mod report;
 mod status_cell;
 mod sync;
 
 pub use group_commit::GroupCommit;
+pub use printable::printable;
 pub use report::{error_chain, panic_message};
 pub use status_cell::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
