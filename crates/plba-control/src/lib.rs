@@ -64,9 +64,10 @@
 //!
 //! A browser signs in with a token (a session cannot renew itself) and then holds a
 //! session id in an `HttpOnly; SameSite=Strict` cookie instead of the token. Sessions live
-//! in memory for `session_ttl_ms` (at most 1,000 at once; a restart signs everyone out), and
-//! each change a session asks for, signing out included, must carry its CSRF token. A bearer
-//! token, when a request has one, wins over the session.
+//! in memory for `session_ttl_ms` (at most 32 per token name, the oldest of that name ending
+//! first, so nobody can sign someone else out; a restart signs everyone out), and each change
+//! a session asks for, signing out included, must carry its CSRF token. Two different session
+//! cookies count as none. A bearer token, when a request has one, wins over the session.
 //!
 //! Every change, sign-in and sign-out, allowed or refused, is audited: one line under the
 //! `plba::audit` target naming the caller by the token's name (never the token), the

@@ -12,8 +12,10 @@ use tokio::time::Instant;
 
 use crate::auth::Caller;
 
-/// Most sessions kept at once: signing in again and again must not grow memory.
-const MAX_SESSIONS: usize = 1_000;
+/// Most sessions one principal (a token's name) keeps at once: signing in again and again
+/// ends that principal's own oldest session, never someone else's, and memory stays
+/// bounded by the number of principals.
+const MAX_SESSIONS_EACH: usize = 32;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
@@ -65,9 +67,11 @@ impl Sessions {
         let mut by_id = self.by_id.lock_or_recover();
         let now = Instant::now();
         by_id.retain(|_, s| s.expires > now);
-        if by_id.len() >= MAX_SESSIONS
+        let own = by_id.values().filter(|s| s.name == name).count();
+        if own >= MAX_SESSIONS_EACH
             && let Some(oldest) = by_id
                 .iter()
+                .filter(|(_, s)| s.name == name)
                 .min_by_key(|(_, s)| s.expires)
                 .map(|(id, _)| id.clone())
         {
@@ -135,5 +139,29 @@ mod tests {
         let (id, _) = sessions.open("ops", ControlRole::Viewer).unwrap();
         sessions.close(Some(&id));
         assert!(sessions.find(Some(&id)).is_none(), "signed out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn signing_in_again_and_again_ends_only_ones_own_oldest_session() {
+        let sessions = Sessions::new(Duration::from_secs(600));
+        let (admin, _) = sessions.open("ops", ControlRole::Admin).unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let (first, _) = sessions.open("desk", ControlRole::Viewer).unwrap();
+        for _ in 0..1_000 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            sessions.open("desk", ControlRole::Viewer).unwrap();
+        }
+        assert!(
+            sessions.find(Some(&admin)).is_some(),
+            "another principal's session stays"
+        );
+        assert!(
+            sessions.find(Some(&first)).is_none(),
+            "the viewer's own oldest ended"
+        );
+        assert_eq!(
+            sessions.by_id.lock_or_recover().len(),
+            MAX_SESSIONS_EACH + 1
+        );
     }
 }

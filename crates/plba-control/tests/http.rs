@@ -1112,3 +1112,25 @@ async fn answers_are_never_cached_or_sniffed_and_a_change_from_another_site_is_r
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_signing_in_again_and_again_signs_nobody_else_out() {
+    let fx = Fixture::start(with_tokens()).await;
+    let addr = fx.server.local_addr();
+    let (_, head, _) = request(addr, "POST", "/ui/session", &[bearer_header(ADMIN)]).await;
+    let admin = format!(
+        "Cookie: {}",
+        set_cookie(&head).unwrap().split(';').next().unwrap()
+    );
+    for _ in 0..1_001 {
+        let (status, _, _) = request(addr, "POST", "/ui/session", &[bearer_header(VIEWER)]).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, who) = request(addr, "GET", "/ui/session", std::slice::from_ref(&admin)).await;
+    assert_eq!((status, who["name"].as_str()), (200, Some("ops")), "{who}");
+    // A second, different session cookie (planted by another application on the host)
+    // makes the session ambiguous: none counts.
+    let planted = format!("{admin}; plba_session=planted");
+    let (status, _, _) = request(addr, "GET", "/ui/session", &[planted]).await;
+    assert_eq!(status, 401);
+}

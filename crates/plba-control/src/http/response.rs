@@ -56,14 +56,17 @@ fn session_cookie(change: &SessionChange, secure: bool) -> String {
     }
 }
 
-/// The session id in a `Cookie` header (`a=1; plba_session=…; b=2`).
+/// The session id in a `Cookie` header (`a=1; plba_session=…; b=2`). Two different session
+/// cookies are ambiguous (one may have been planted by another application on the same
+/// host) and count as none.
 pub(crate) fn session_id(cookie_header: &str) -> Option<&str> {
-    cookie_header
+    let mut ids = cookie_header
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim());
+    let first = ids.next().filter(|value| !value.is_empty())?;
+    ids.all(|other| other == first).then_some(first)
 }
 
 /// `response` with the headers every answer carries: never cached (answers hold the CSRF
@@ -124,6 +127,12 @@ mod tests {
         assert_eq!(session_id("a=1; plba_session=abc ; b=2"), Some("abc"));
         assert_eq!(session_id("plba_session="), None);
         assert_eq!(session_id("other=1"), None);
+        assert_eq!(
+            session_id("plba_session=a; plba_session=b"),
+            None,
+            "ambiguous"
+        );
+        assert_eq!(session_id("plba_session=a; x=1; plba_session=a"), Some("a"));
     }
 
     #[test]
