@@ -17,12 +17,18 @@
 //!   when a higher source names another `kind`, so no key of the old kind is inherited; keys
 //!   declared with [`ConfigSource::with_whole_value`] (an allowlist) are always replaced
 //!   whole by the highest source that sets them.
+//! - What a configuration may hold is bounded ([`ConfigLimits`]): the file's size, what all
+//!   sources expand to once YAML aliases are written out, and each secret file's size; past
+//!   a limit loading fails with an error naming it, and a reload keeps the running
+//!   configuration.
 //! - [`ConfigurationManager::reload`] re-reads everything and validates it whole before it
 //!   replaces the current configuration; on error the old one stays in force. Subscribers
 //!   see each accepted configuration through a `tokio::sync::watch` channel.
 
+mod bounded_yaml;
 mod error;
 mod layering;
+mod limits;
 mod location;
 mod manager;
 mod platform;
@@ -31,6 +37,7 @@ mod snapshot;
 mod source;
 
 pub use error::ConfigLoadError;
+pub use limits::ConfigLimits;
 pub use manager::ConfigurationManager;
 pub use platform::{
     ControlConfig, ControlRole, ControlTls, ControlToken, LogConfig, LogFormat, LogOutput,

@@ -110,11 +110,12 @@ pub(crate) fn plain_secret_paths(
 pub(crate) fn resolve_files(
     value: &mut Value,
     prefix: &str,
+    limit: u64,
     origins: &mut BTreeMap<String, String>,
 ) -> Result<(), ConfigLoadError> {
     if let Value::Array(items) = value {
         for (index, item) in items.iter_mut().enumerate() {
-            resolve_files(item, &format!("{prefix}.{index}"), origins)?;
+            resolve_files(item, &format!("{prefix}.{index}"), limit, origins)?;
         }
         return Ok(());
     }
@@ -152,10 +153,12 @@ pub(crate) fn resolve_files(
             continue;
         };
         let path = PathBuf::from(&file);
-        let content = std::fs::read_to_string(&path).map_err(|e| ConfigLoadError::SecretFile {
-            key: path_of(&key),
-            path: path.clone(),
-            source: e,
+        let content = plba_util::read_text_limited(&path, limit).map_err(|e| {
+            ConfigLoadError::SecretFile {
+                key: path_of(&key),
+                path: path.clone(),
+                source: e,
+            }
         })?;
         let content = content.trim_end_matches(['\n', '\r']).to_owned();
         origins.insert(
@@ -170,7 +173,7 @@ pub(crate) fn resolve_files(
         } else {
             format!("{prefix}.{k}")
         };
-        resolve_files(child, &child_prefix, origins)?;
+        resolve_files(child, &child_prefix, limit, origins)?;
     }
     Ok(())
 }
@@ -206,6 +209,19 @@ pub(crate) fn redact(value: &Value, prefix: &str, resolved: &BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMIT: u64 = 64 << 10;
+
+    #[test]
+    fn an_endless_secret_file_is_refused_at_the_limit() {
+        let mut value = serde_json::json!({"control": {"token_file": "/dev/urandom"}});
+        let err = resolve_files(&mut value, "", LIMIT, &mut BTreeMap::new()).unwrap_err();
+        let text = plba_util::error_chain(&err);
+        assert!(
+            text.contains("`control.token`") && text.contains("larger than the limit of 64 KiB"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn fields_beside_a_secret_in_a_list_entry_are_not_secrets() {
@@ -261,7 +277,7 @@ mod tests {
         let mut value =
             serde_json::json!({"tokens": [{"name": "ops", "token_file": file.to_str().unwrap()}]});
         let mut origins = BTreeMap::new();
-        resolve_files(&mut value, "", &mut origins).unwrap();
+        resolve_files(&mut value, "", LIMIT, &mut origins).unwrap();
         assert_eq!(value["tokens"][0]["token"], "t0k");
         assert!(origins.contains_key("tokens.0.token"), "{origins:?}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -271,7 +287,7 @@ mod tests {
     fn both_key_and_key_file_is_an_error() {
         let mut value =
             serde_json::json!({"db": {"password": "a", "password_file": "/nonexistent"}});
-        let err = resolve_files(&mut value, "", &mut BTreeMap::new()).unwrap_err();
+        let err = resolve_files(&mut value, "", LIMIT, &mut BTreeMap::new()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("both `password` and `password_file`"),
@@ -283,7 +299,7 @@ mod tests {
     fn a_file_setting_that_is_no_secret_stays_a_path() {
         let mut value = serde_json::json!({"imap": {"ca_file": "/etc/ssl/ca.pem"}});
         let mut origins = BTreeMap::new();
-        resolve_files(&mut value, "", &mut origins).unwrap();
+        resolve_files(&mut value, "", LIMIT, &mut origins).unwrap();
         assert_eq!(value["imap"]["ca_file"], "/etc/ssl/ca.pem");
         assert!(origins.is_empty());
     }
@@ -291,7 +307,7 @@ mod tests {
     #[test]
     fn a_missing_secret_file_names_the_key_and_path() {
         let mut value = serde_json::json!({"db": {"password_file": "/nonexistent/pw"}});
-        let err = resolve_files(&mut value, "", &mut BTreeMap::new()).unwrap_err();
+        let err = resolve_files(&mut value, "", LIMIT, &mut BTreeMap::new()).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("`db.password`") && text.contains("/nonexistent/pw"),

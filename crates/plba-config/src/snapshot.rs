@@ -39,6 +39,7 @@ impl ConfigSnapshot {
             file_text,
             file_modified,
             sections,
+            secret_file_bytes,
         } = merged;
         let mut value: Value = figment.extract().map_err(|e| ConfigLoadError::Invalid {
             key: e.path.join("."),
@@ -46,7 +47,7 @@ impl ConfigSnapshot {
             reason: e.kind.to_string(),
         })?;
         let mut secret_origins = BTreeMap::new();
-        resolve_files(&mut value, "", &mut secret_origins)?;
+        resolve_files(&mut value, "", secret_file_bytes, &mut secret_origins)?;
         let mut snapshot = Self {
             figment,
             value,

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
+use crate::bounded_yaml::{self, Budget, ParseError};
 use crate::error::ConfigLoadError;
 use crate::layering::{Declared, prune_replaced};
+use crate::limits::ConfigLimits;
 
 /// The inputs of a configuration, in increasing precedence: built-in defaults, the YAML
 /// file, environment variables with the prefix, `--set` overrides.
@@ -30,6 +32,7 @@ pub struct ConfigSource {
     overrides: Vec<String>,
     declared: Declared,
     sections: Option<Vec<String>>,
+    limits: ConfigLimits,
 }
 
 // By hand: `--set` values and environment variables may be secrets; only keys are shown.
@@ -59,6 +62,7 @@ impl Default for ConfigSource {
             overrides: Vec::new(),
             declared: Declared::default(),
             sections: None,
+            limits: ConfigLimits::default(),
         }
     }
 }
@@ -167,6 +171,14 @@ impl ConfigSource {
         self
     }
 
+    /// Other ceilings than the defaults on what the configuration may hold (see
+    /// [`ConfigLimits`]); they apply to every reload too.
+    #[must_use]
+    pub fn with_limits(mut self, limits: ConfigLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The configuration file, if any.
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
@@ -182,28 +194,38 @@ impl ConfigSource {
         // A source replaces what a lower source states, never what its own other entries
         // (one per variable or argument, for precise origins) state.
         let mut layers: Vec<(u8, Entry)> = Vec::new();
+        // One budget for all sources: what they expand to together is what is held.
+        let budget = Budget::new(self.limits.expanded_bytes);
         if let Some((name, yaml)) = &self.defaults {
-            let value =
-                parse_document(yaml).map_err(|(what, source)| ConfigLoadError::Override {
+            let value = parse_document(yaml, &budget).map_err(|e| match e {
+                DocumentError::TooLarge => too_large(name.clone(), &budget),
+                DocumentError::Invalid(what, source) => ConfigLoadError::Override {
                     origin: name.clone(),
                     what,
                     source,
-                })?;
+                },
+            })?;
             layers.push((0, Entry::root(name.clone(), value)));
         }
         let mut file_text = None;
         let mut file_modified = None;
         if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigLoadError::Unreadable {
-                path: path.clone(),
-                source: e,
+            let text = plba_util::read_text_limited(path, self.limits.file_bytes).map_err(|e| {
+                ConfigLoadError::Unreadable {
+                    path: path.clone(),
+                    source: e,
+                }
             })?;
-            let value =
-                parse_document(&text).map_err(|(what, source)| ConfigLoadError::Syntax {
+            let value = parse_document(&text, &budget).map_err(|e| match e {
+                DocumentError::TooLarge => {
+                    too_large(format!("configuration file {}", path.display()), &budget)
+                }
+                DocumentError::Invalid(what, source) => ConfigLoadError::Syntax {
                     path: path.clone(),
                     what,
                     source,
-                })?;
+                },
+            })?;
             layers.push((1, Entry::root_file(path.clone(), value)));
             file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             file_text = Some((path.clone(), text));
@@ -231,7 +253,8 @@ impl ConfigSource {
                     source: None,
                 }
             })?;
-            layers.push((2, Entry::keyed(origin, &key, scalar(&raw)?)));
+            let value = scalar(&raw, &budget, &origin)?;
+            layers.push((2, Entry::keyed(origin, &key, value)));
         }
         for assignment in &self.overrides {
             let (key, raw) =
@@ -250,7 +273,9 @@ impl ConfigSource {
                     source: None,
                 });
             }
-            layers.push((3, Entry::keyed(format!("--set {key}"), key, scalar(raw)?)));
+            let origin = format!("--set {key}");
+            let value = scalar(raw, &budget, &origin)?;
+            layers.push((3, Entry::keyed(origin, key, value)));
         }
         for higher in 1..layers.len() {
             let (lower, upper) = layers.split_at_mut(higher);
@@ -267,6 +292,7 @@ impl ConfigSource {
             file_text,
             file_modified,
             sections: self.sections.clone(),
+            secret_file_bytes: self.limits.secret_file_bytes,
         })
     }
 }
@@ -278,6 +304,8 @@ pub(crate) struct Merged {
     pub(crate) file_modified: Option<std::time::SystemTime>,
     /// The module sections allowed besides `platform` and `log`, when restricted.
     pub(crate) sections: Option<Vec<String>>,
+    /// The largest file a `<secret>_file` setting may name.
+    pub(crate) secret_file_bytes: u64,
 }
 
 /// `APP__MAX_LINES` → `app.max_lines`; `None` when a component is empty.
@@ -290,32 +318,57 @@ fn env_key(rest: &str) -> Option<String> {
 }
 
 /// An env or `--set` value read as a YAML scalar, as if it stood in the file.
-fn scalar(raw: &str) -> Result<Value, ConfigLoadError> {
-    let yaml = serde_yaml::from_str::<serde_yaml::Value>(raw)
-        .unwrap_or_else(|_| serde_yaml::Value::String(raw.to_owned()));
+fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadError> {
+    let yaml = match bounded_yaml::parse(raw, budget) {
+        Ok(yaml) => yaml,
+        Err(ParseError::TooLarge) => return Err(too_large(origin.to_owned(), budget)),
+        Err(ParseError::Syntax(_)) => {
+            if !budget.charge(raw.len()) {
+                return Err(too_large(origin.to_owned(), budget));
+            }
+            serde_yaml::Value::String(raw.to_owned())
+        }
+    };
     Value::serialize(yaml).map_err(|e| ConfigLoadError::Override {
-        origin: "value".to_owned(),
+        origin: origin.to_owned(),
         what: "cannot be represented".to_owned(),
         source: Some(Box::new(e)),
     })
 }
 
-/// What is wrong with a document and the parser's error, when there is one.
-type DocumentError = (String, Option<Cause>);
+/// The error for a source that took the configuration past its expansion limit.
+fn too_large(origin: String, budget: &Budget) -> ConfigLoadError {
+    ConfigLoadError::TooLarge {
+        origin,
+        limit: plba_util::human_bytes(budget.limit()),
+    }
+}
+
+/// Why a whole document was refused.
+enum DocumentError {
+    /// What is wrong and the parser's error, when there is one.
+    Invalid(String, Option<Cause>),
+    /// It took the configuration past its expansion limit.
+    TooLarge,
+}
 
 /// An underlying parser error.
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// A whole YAML document, which must be a mapping (or empty).
-fn parse_document(text: &str) -> Result<Dict, DocumentError> {
+fn parse_document(text: &str, budget: &Budget) -> Result<Dict, DocumentError> {
     let not_a_mapping = || {
-        (
+        DocumentError::Invalid(
             "the top level must be a mapping of sections".to_owned(),
             None,
         )
     };
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| ("not valid YAML".to_owned(), Some(shared(e))))?;
+    let yaml = bounded_yaml::parse(text, budget).map_err(|e| match e {
+        ParseError::TooLarge => DocumentError::TooLarge,
+        ParseError::Syntax(e) => {
+            DocumentError::Invalid("not valid YAML".to_owned(), Some(shared(e)))
+        }
+    })?;
     if yaml.is_null() {
         return Ok(Dict::new());
     }
@@ -323,7 +376,7 @@ fn parse_document(text: &str) -> Result<Dict, DocumentError> {
         return Err(not_a_mapping());
     }
     let value = Value::serialize(yaml)
-        .map_err(|e| ("cannot be represented".to_owned(), Some(shared(e))))?;
+        .map_err(|e| DocumentError::Invalid("cannot be represented".to_owned(), Some(shared(e))))?;
     value.into_dict().ok_or_else(not_a_mapping)
 }
 

@@ -10,6 +10,10 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::error::ControlError;
 
+/// The largest certificate chain or key file read: a chain is a few kilobytes, and a path
+/// naming something endless (`/dev/urandom`) must not hang or fill the start-up.
+const PEM_FILE_BYTES: u64 = 1 << 20;
+
 fn tls_error(what: String, source: impl std::error::Error + Send + Sync + 'static) -> ControlError {
     ControlError::Tls {
         what,
@@ -20,13 +24,13 @@ fn tls_error(what: String, source: impl std::error::Error + Send + Sync + 'stati
 /// An acceptor serving the certificate chain and key of `tls`. Reads the files: call it
 /// at start-up.
 pub(crate) fn acceptor(tls: &ControlTls) -> Result<TlsAcceptor, ControlError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
-        .map_err(|e| {
-            tls_error(
-                format!("certificate {} cannot be read", tls.cert_file.display()),
-                e,
-            )
-        })?
+    let cert_pem = plba_util::read_limited(&tls.cert_file, PEM_FILE_BYTES).map_err(|e| {
+        tls_error(
+            format!("certificate {} cannot be read", tls.cert_file.display()),
+            e,
+        )
+    })?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| {
             tls_error(
@@ -43,7 +47,9 @@ pub(crate) fn acceptor(tls: &ControlTls) -> Result<TlsAcceptor, ControlError> {
             source: None,
         });
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|e| {
+    let key_pem = plba_util::read_limited(&tls.key_file, PEM_FILE_BYTES)
+        .map_err(|e| tls_error(format!("key {} cannot be read", tls.key_file.display()), e))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         tls_error(
             format!("key {} cannot be read as PEM", tls.key_file.display()),
             e,
@@ -68,4 +74,22 @@ pub(crate) fn acceptor(tls: &ControlTls) -> Result<TlsAcceptor, ControlError> {
     let mut config = config;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_certificate_file_is_refused_at_the_limit() {
+        let tls = ControlTls {
+            cert_file: "/dev/urandom".into(),
+            key_file: "/dev/urandom".into(),
+        };
+        let Err(error) = acceptor(&tls) else {
+            panic!("random bytes made a certificate");
+        };
+        let text = plba_util::error_chain(&error);
+        assert!(text.contains("limit of 1 MiB"), "{text}");
+    }
 }

@@ -9,6 +9,10 @@ use super::money::parse_cents;
 use super::table::{Table, read_csv_table};
 use crate::error::DomainError;
 
+/// The largest catalog file read: a million SKUs with prices is about 30 MB, and a path
+/// naming something endless must not fill the start-up.
+const CATALOG_FILE_BYTES: u64 = 64 << 20;
+
 /// Limits that keep hostile or broken mail from costing unbounded time or memory (the
 /// `limits` keys of the configuration).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -52,12 +56,15 @@ impl Catalog {
         }
     }
 
-    /// Reads a catalog CSV (`sku` column, optional `unit_price`).
+    /// Reads a catalog CSV (`sku` column, optional `unit_price`), at most
+    /// 64 MiB of it.
     pub fn load(path: &Path) -> Result<Self, DomainError> {
-        let bytes = std::fs::read(path).map_err(|e| DomainError::Catalog {
-            path: path.to_owned(),
-            what: "cannot read it".to_owned(),
-            source: Some(e),
+        let bytes = plba_util::read_limited(path, CATALOG_FILE_BYTES).map_err(|e| {
+            DomainError::Catalog {
+                path: path.to_owned(),
+                what: "cannot read it".to_owned(),
+                source: Some(e),
+            }
         })?;
         let catalog_error = |what: String| DomainError::Catalog {
             path: path.to_owned(),

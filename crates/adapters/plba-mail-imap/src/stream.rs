@@ -61,14 +61,18 @@ impl AsyncWrite for ImapStream {
     }
 }
 
+/// The largest CA file read: a bundle of every public root is about 200 KB, and a path
+/// naming something endless must not hang the connection attempt.
+const CA_FILE_BYTES: u64 = 4 << 20;
+
 /// A TLS client trusting `ca_file` only, or the system's roots when none is given.
 pub(crate) fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let certificates = CertificateDer::pem_file_iter(path)
+            let pem = plba_util::read_limited(path, CA_FILE_BYTES)
                 .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
-            for certificate in certificates {
+            for certificate in CertificateDer::pem_slice_iter(&pem) {
                 let certificate =
                     certificate.map_err(|e| format!("CA file {}: {e}", path.display()))?;
                 roots

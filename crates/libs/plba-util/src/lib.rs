@@ -8,16 +8,20 @@
 //! - [`error_chain`] and [`panic_message`]: a failure as one line for logs, status and health;
 //! - [`GroupCommit`]: jobs submitted while a batch runs are run together in the next (one
 //!   transaction, one command for many concurrent callers);
-//! - [`printable`]: outside text with its control characters escaped, for terminals and logs.
+//! - [`printable`]: outside text with its control characters escaped, for terminals and logs;
+//! - [`read_limited`]: a file a setting names, read up to a ceiling (a path can name
+//!   `/dev/urandom`).
 
 mod group_commit;
 mod printable;
+mod read_limited;
 mod report;
 mod status_cell;
 mod sync;
 
 pub use group_commit::GroupCommit;
 pub use printable::printable;
+pub use read_limited::{human_bytes, read_limited, read_text_limited};
 pub use report::{error_chain, panic_message};
 pub use status_cell::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};
