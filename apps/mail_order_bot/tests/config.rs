@@ -142,8 +142,11 @@ fn the_kubernetes_example_embeds_a_valid_configuration_and_probes_the_control_pl
     let embedded = config_map.split("config.yaml: |\n").nth(1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The secrets the manifest mounts, as files in a temporary directory.
-    for name in ["control-token", "imap-password"] {
-        std::fs::write(dir.path().join(name), "x\n").unwrap();
+    for (name, secret) in [
+        ("control-token", "control-token-0123456789"),
+        ("imap-password", "x"),
+    ] {
+        std::fs::write(dir.path().join(name), format!("{secret}\n")).unwrap();
     }
     let yaml: String = embedded
         .lines()

@@ -284,6 +284,12 @@ pub struct ControlConfig {
     /// Require a viewer (or admin) token for the read endpoints too; `/health/live` and
     /// `/health/ready` always stay open for probes.
     pub protect_reads: bool,
+    /// Failed sign-ins (a bearer token that matches none) allowed from one client address
+    /// per minute, with up to this many at once; past it, every request from that address
+    /// that presents a token is answered 429 with `Retry-After` until the allowance refills.
+    /// Requests that need no token (the probes, open reads) are never limited. IPv6
+    /// addresses count by their /64, which one client usually holds whole.
+    pub auth_failures_per_minute: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Time allowed to send the request headers, in milliseconds. It also bounds how long a
@@ -325,6 +331,7 @@ impl Default for ControlConfig {
             bind: "127.0.0.1:9090".to_owned(),
             tokens: Vec::new(),
             protect_reads: false,
+            auth_failures_per_minute: 10,
             max_body_bytes: 64 * 1024,
             header_timeout_ms: 5_000,
             request_timeout_ms: 30_000,
@@ -346,6 +353,13 @@ impl ControlConfig {
                     "{:?} is not an IP address and port (e.g. 127.0.0.1:9090; host names are not resolved, ports go up to 65535)",
                     self.bind
                 ),
+            ));
+        }
+        self.validate_tokens()?;
+        if self.auth_failures_per_minute == 0 {
+            return Err((
+                "platform.control.auth_failures_per_minute".to_owned(),
+                "must be at least 1".to_owned(),
             ));
         }
         if self.max_body_bytes == 0 {
@@ -383,6 +397,55 @@ impl ControlConfig {
         Ok(())
     }
 }
+
+impl ControlConfig {
+    /// Every token long enough to be secret, and no two with the same name or value: the
+    /// first match wins, so an admin token listed after a viewer's with the same value would
+    /// act as the viewer, and two holders of one name cannot be told apart in the audit.
+    fn validate_tokens(&self) -> Result<(), (String, String)> {
+        let at = |index: usize, field: &str| format!("platform.control.tokens.{index}.{field}");
+        for (index, token) in self.tokens.iter().enumerate() {
+            if token.name.trim().is_empty() {
+                return Err((at(index, "name"), "must not be empty".to_owned()));
+            }
+            let length = token.token.expose().len();
+            if length < MIN_TOKEN_BYTES {
+                return Err((
+                    at(index, "token"),
+                    format!(
+                        "is {length} bytes long; a token must be at least {MIN_TOKEN_BYTES} bytes to be secret (make one with `head -c 32 /dev/urandom | base64 > FILE` and name FILE in `token_file`)"
+                    ),
+                ));
+            }
+            let earlier = &self.tokens[..index];
+            if let Some(first) = earlier.iter().position(|t| t.name == token.name) {
+                return Err((
+                    at(index, "name"),
+                    format!(
+                        "{:?} is also the name of tokens[{first}]; give each token a name of its own (the audit log shows it)",
+                        token.name
+                    ),
+                ));
+            }
+            if let Some(first) = earlier
+                .iter()
+                .position(|t| t.token.expose() == token.token.expose())
+            {
+                return Err((
+                    at(index, "token"),
+                    format!(
+                        "is the same token as tokens[{first}] ({:?}); give each holder a token of their own",
+                        self.tokens[first].name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shortest token accepted: 16 bytes, 128 bits when random.
+const MIN_TOKEN_BYTES: usize = 16;
 
 /// The platform settings that differ between two configurations and take effect only at the
 /// next start (the runtime, the control plane and the exporters are built at start-up; the

@@ -17,6 +17,13 @@ pub enum ApiError {
     /// No credentials, or credentials that match nobody.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The client's address has used up its failed sign-ins
+    /// (`platform.control.auth_failures_per_minute`); it may try again after the wait.
+    #[error("too many failed sign-ins from this address; try again in {retry_after_secs} s")]
+    TooManyFailures {
+        /// Seconds until one more try is allowed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// The caller is known, but their role may not perform the action.
     #[error("this token's role may not perform `{action}`")]
     Forbidden {
@@ -92,6 +99,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
+            Self::TooManyFailures { .. } => 429,
             Self::Forbidden { .. }
             | Self::Csrf
             | Self::ForeignOrigin { .. }
@@ -112,6 +120,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::TooManyFailures { .. } => "too_many_failures",
             Self::Forbidden { .. } => "forbidden",
             Self::Csrf => "csrf",
             Self::ForeignOrigin { .. } => "foreign_origin",

@@ -20,7 +20,7 @@
 //! | GET | `/traces`, `/traces/{id}` | viewer if `protect_reads` | recent task traces (`?limit=`) |
 //! | GET | `/queues/{queue}/dead-letters` | viewer if `protect_reads` | newest dead letters (`?limit=`) |
 //! | GET | `/config` | viewer | effective configuration, secrets redacted |
-//! | GET | `/audit` | viewer | recent audited actions |
+//! | GET | `/audit` | viewer | recent changes and sign-ins; apart, recent refusals |
 //! | GET | `/views`, `/views/{view}`, `/views/{view}/{*id}` | viewer | the modules' pages (`?q=`, `?limit=`; an id may hold `/`) |
 //! | GET | `/ui`, `/ui/app.js`, `/ui/app.css` | anyone | the console's files |
 //! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
@@ -69,9 +69,18 @@
 //! a session asks for, signing out included, must carry its CSRF token. Two different session
 //! cookies count as none. A bearer token, when a request has one, wins over the session.
 //!
-//! Every change, sign-in and sign-out, allowed or refused, is audited: one line under the
-//! `plba::audit` target naming the caller by the token's name (never the token), the
-//! action and the status; the last 200 are kept for `GET /audit`.
+//! A client address that presents `auth_failures_per_minute` wrong tokens (10 by default)
+//! gets 429 with `Retry-After` for every request that presents a token, until its allowance
+//! refills; the token is then not even compared, so a right guess looks like a wrong one.
+//! Requests that need no token (the probes, open reads) are never limited.
+//!
+//! Every change, sign-in and sign-out that gets past authentication is audited: one line
+//! under the `plba::audit` target naming the caller by the token's name (never the token),
+//! the action and the status; the last 200 are kept for `GET /audit`. Refused requests
+//! (any endpoint) are kept apart, so no flood of them can push a change out: the last 200
+//! are listed under `refusals`, `plba_control_requests_refused_total` counts them by error
+//! code, and the log has one line for a client's first refusal and then one line a minute
+//! summing the rest.
 
 mod action;
 mod api_error;

@@ -228,6 +228,12 @@ async function audit(content) {
   content.appendChild(table(["when", "who", "action", "answer"], list.map((a) => [
     new Date(a.at * 1000).toISOString(), a.who, a.action, a.status,
   ])));
+  // Refused requests are listed apart, so a flood of them never hides a change.
+  const refused = (entries.body && entries.body.refusals) || [];
+  content.appendChild(el("h3", "Refused requests"));
+  content.appendChild(table(["when", "client", "who", "action", "answer"], refused.map((r) => [
+    new Date(r.at * 1000).toISOString(), r.client, r.who, r.action, r.status,
+  ])));
 }
 
 // A page an application module contributes (orders, rejections, …): search, rows, detail.

@@ -267,7 +267,7 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     // The manifest mounts secrets at /etc/mail_order_bot/secrets: here, a directory of ours.
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    std::fs::write(secrets.join("control-token"), "admin-token\n").unwrap();
+    std::fs::write(secrets.join("control-token"), "admin-token-0123456789\n").unwrap();
     std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &certificates.ca_pem).unwrap();
@@ -293,7 +293,9 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     wait_until(DEADLINE, "every sample completed", || {
         dovecot.message_counts("INBOX") == Some((8, 0))
     });
-    let reload = plba_testkit::process::http_post(addr, "/actions/reload", "admin-token").unwrap();
+    let reload =
+        plba_testkit::process::http_post(addr, "/actions/reload", "admin-token-0123456789")
+            .unwrap();
     assert_eq!(reload.status, 200, "{}", reload.body);
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "exit {exit:?}:\n{log}");
@@ -368,7 +370,7 @@ fn the_scaled_kubernetes_manifest_runs_its_replicas_on_one_mailbox_and_one_datab
         let dir = root.path().join(format!("pod-{n}"));
         let secrets = dir.join("secrets");
         std::fs::create_dir_all(&secrets).unwrap();
-        std::fs::write(secrets.join("control-token"), "admin-token\n").unwrap();
+        std::fs::write(secrets.join("control-token"), "admin-token-0123456789\n").unwrap();
         std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
         std::fs::write(secrets.join("pg-password"), format!("{}\n", pg.password())).unwrap();
         let ca = dir.join("ca.pem");

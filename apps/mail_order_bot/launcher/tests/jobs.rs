@@ -382,7 +382,7 @@ fn a_mail_stuck_past_its_time_limit_is_cancelled_with_the_reason_shown_and_taken
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
     std::fs::write(dir.path().join("pg-password"), pg.password()).unwrap();
-    std::fs::write(dir.path().join("admin-token"), "admin-secret\n").unwrap();
+    std::fs::write(dir.path().join("admin-token"), "admin-secret-0123456789\n").unwrap();
     let mut text = example_with_customers("    \"@acme.example\": ACME\n");
     for (from, to) in [
         ("    bind: 127.0.0.1:9090", format!("    bind: {addr}")),
@@ -421,7 +421,7 @@ fn a_mail_stuck_past_its_time_limit_is_cancelled_with_the_reason_shown_and_taken
         pg.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON l.relation = c.oid WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1"
     });
     deliver_orders(&dir.path().join("data/Maildir"), 1, "stuck");
-    let token = [("PLBA_CONTROL_TOKEN", "admin-secret".to_owned())];
+    let token = [("PLBA_CONTROL_TOKEN", "admin-secret-0123456789".to_owned())];
     let url = format!("http://{addr}");
     let mut letters = serde_json::Value::Null;
     wait_until(DEADLINE, "the stuck mail's task given up", || {

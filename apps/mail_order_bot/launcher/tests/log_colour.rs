@@ -15,7 +15,7 @@ use support::{BIN, DEADLINE, control_addr};
 fn terminal_output(dir: &Path, no_color: bool) -> String {
     let addr = control_addr();
     let token = dir.join("token");
-    std::fs::write(&token, "admin-token").unwrap();
+    std::fs::write(&token, "admin-token-0123456789").unwrap();
     let config = dir.join("bot.yaml");
     std::fs::write(
         &config,
@@ -41,7 +41,7 @@ fn terminal_output(dir: &Path, no_color: bool) -> String {
         std::fs::read_to_string(&screen).is_ok_and(|s| s.contains("workers started"))
     });
     assert_eq!(
-        http_post(addr, "/actions/shutdown", "admin-token")
+        http_post(addr, "/actions/shutdown", "admin-token-0123456789")
             .unwrap()
             .status,
         202

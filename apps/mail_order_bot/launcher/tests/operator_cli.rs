@@ -23,8 +23,8 @@ use support::{
 /// The example with a PostgreSQL store, two attempts per task, quick retries and two
 /// control tokens (an admin and a viewer), as an operator edits it.
 fn config(dir: &Path, pg: &PostgresServer) -> String {
-    std::fs::write(dir.join("admin-token"), "admin-secret\n").unwrap();
-    std::fs::write(dir.join("viewer-token"), "viewer-secret\n").unwrap();
+    std::fs::write(dir.join("admin-token"), "admin-secret-0123456789\n").unwrap();
+    std::fs::write(dir.join("viewer-token"), "viewer-secret-0123456789\n").unwrap();
     std::fs::write(dir.join("pg-password"), pg.password()).unwrap();
     let mut text = example_with_customers("    \"@acme.example\": ACME\n");
     for (from, to) in [
@@ -88,7 +88,7 @@ fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_rec
     wait_until(DEADLINE, "the order's task dead-lettered", || {
         let args = with_url(&["list"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (ok, json) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+        let (ok, json) = dead_letters(dir.path(), &config, "viewer-secret-0123456789", &args);
         letters = json;
         ok && letters["dead_letters"]
             .as_array()
@@ -102,14 +102,14 @@ fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_rec
 
     let args = with_url(&["replay", &task]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, refused) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+    let (ok, refused) = dead_letters(dir.path(), &config, "viewer-secret-0123456789", &args);
     assert!(!ok, "a viewer may not replay: {refused}");
     assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
 
     pg.start_again();
     let args = with_url(&["replay", "--all"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, replayed) = dead_letters(dir.path(), &config, "admin-secret", &args);
+    let (ok, replayed) = dead_letters(dir.path(), &config, "admin-secret-0123456789", &args);
     assert!(ok, "{replayed}");
     assert!(replayed["replayed"].as_u64() >= Some(1), "{replayed}");
     wait_until(DEADLINE, "the order stored", || {
@@ -117,7 +117,7 @@ fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_rec
     });
     let args = with_url(&["list"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (_, after) = dead_letters(dir.path(), &config, "viewer-secret", &args);
+    let (_, after) = dead_letters(dir.path(), &config, "viewer-secret-0123456789", &args);
     assert_eq!(
         after["dead_letters"].as_array().map(Vec::len),
         Some(0),
@@ -129,8 +129,8 @@ fn a_dead_lettered_order_is_listed_and_replayed_from_the_cli_after_the_store_rec
 
 /// The example with an admin and a viewer token, on its own SQLite store.
 fn plain_config(dir: &Path) -> String {
-    std::fs::write(dir.join("admin-token"), "admin-secret\n").unwrap();
-    std::fs::write(dir.join("viewer-token"), "viewer-secret\n").unwrap();
+    std::fs::write(dir.join("admin-token"), "admin-secret-0123456789\n").unwrap();
+    std::fs::write(dir.join("viewer-token"), "viewer-secret-0123456789\n").unwrap();
     let text = example_with_customers("    \"@acme.example\": ACME\n").replacen(
         "    tokens: []\n",
         "    tokens:\n      - name: ops\n        token_file: admin-token\n        role: admin\n      - name: desk\n        token_file: viewer-token\n        role: viewer\n",
@@ -178,9 +178,21 @@ fn the_log_level_of_a_running_bot_changes_from_the_cli() {
         bot.log()
     );
 
-    let (ok, refused) = log_level(dir.path(), &config, &url, "viewer-secret", "debug");
+    let (ok, refused) = log_level(
+        dir.path(),
+        &config,
+        &url,
+        "viewer-secret-0123456789",
+        "debug",
+    );
     assert!(!ok && refused["error"]["code"] == "forbidden", "{refused}");
-    let (ok, changed) = log_level(dir.path(), &config, &url, "admin-secret", "debug");
+    let (ok, changed) = log_level(
+        dir.path(),
+        &config,
+        &url,
+        "admin-secret-0123456789",
+        "debug",
+    );
     assert!(ok, "{changed}");
     assert_eq!(changed["log_level"], "debug", "{changed}");
     deliver_orders(&maildir, 1, "loud");
@@ -193,25 +205,37 @@ fn the_log_level_of_a_running_bot_changes_from_the_cli() {
         dir.path(),
         &config,
         &url,
-        "admin-secret",
+        "admin-secret-0123456789",
         "info,plba_core=debug",
     );
     assert!(ok, "{filtered}");
     assert_eq!(filtered["log_level"], "info,plba_core=debug", "{filtered}");
-    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
+    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret-0123456789", "info");
     assert!(ok);
     // A filter takes effect: the store's driver logs its statements at DEBUG, and only
     // they come through while everything else stays at info.
-    let (ok, filtered) = log_level(dir.path(), &config, &url, "admin-secret", "info,sqlx=debug");
+    let (ok, filtered) = log_level(
+        dir.path(),
+        &config,
+        &url,
+        "admin-secret-0123456789",
+        "info,sqlx=debug",
+    );
     assert!(ok, "{filtered}");
     let mark = bot.log().len();
     deliver_orders(&maildir, 1, "filtered");
     wait_until(DEADLINE, "the store's statements at DEBUG", || {
         bot.log()[mark..].contains("DEBUG sqlx::query")
     });
-    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret", "info");
+    let (ok, _) = log_level(dir.path(), &config, &url, "admin-secret-0123456789", "info");
     assert!(ok);
-    let (ok, invalid) = log_level(dir.path(), &config, &url, "admin-secret", "loud=;");
+    let (ok, invalid) = log_level(
+        dir.path(),
+        &config,
+        &url,
+        "admin-secret-0123456789",
+        "loud=;",
+    );
     assert!(
         !ok && invalid["error"]["code"] == "invalid_configuration",
         "{invalid}"
@@ -259,7 +283,7 @@ fn the_console_is_served_by_the_bot_and_a_browser_session_reads_and_acts() {
         addr,
         "POST",
         "/ui/session",
-        &[("Authorization", "Bearer admin-secret")],
+        &[("Authorization", "Bearer admin-secret-0123456789")],
     )
     .unwrap();
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
@@ -279,7 +303,7 @@ fn the_console_is_served_by_the_bot_and_a_browser_session_reads_and_acts() {
         effective.body
     );
     assert!(
-        !effective.body.contains("admin-secret"),
+        !effective.body.contains("admin-secret-0123456789"),
         "tokens are redacted: {}",
         effective.body
     );
@@ -343,7 +367,7 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
     let list_args = ["list", "--url", url.as_str()];
     let mut task = String::new();
     wait_until(DEADLINE, "the order's task dead-lettered", || {
-        let (_, json) = dead_letters(dir.path(), &config, "viewer-secret", &list_args);
+        let (_, json) = dead_letters(dir.path(), &config, "viewer-secret-0123456789", &list_args);
         task = json["dead_letters"][0]["task_id"]
             .as_str()
             .unwrap_or_default()
@@ -416,7 +440,7 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
         };
 
         shot("sign-in").await;
-        sign_in("viewer-secret", "desk (viewer)").await;
+        sign_in("viewer-secret-0123456789", "desk (viewer)").await;
         browser
             .wait()
             .at_most(wait)
@@ -460,7 +484,7 @@ fn the_console_in_chromium_replays_a_dead_letter_after_the_store_recovers() {
             .await
             .unwrap();
 
-        sign_in("admin-secret", "ops (admin)").await;
+        sign_in("admin-secret-0123456789", "ops (admin)").await;
         assert_eq!(fetch_status(false).await, 403, "no CSRF token, no change");
         for (page, title) in [
             ("queues", "Queues"),
@@ -599,7 +623,7 @@ fn the_control_plane_serves_https_with_the_configured_certificate() {
         "no plain HTTP"
     );
     let signed_in = https(
-        "POST /ui/session HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer admin-secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /ui/session HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer admin-secret-0123456789\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             .to_owned(),
     )
     .unwrap();

@@ -40,7 +40,7 @@ fn generation(addr: std::net::SocketAddr) -> u64 {
 fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_broken_file() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
-    std::fs::write(&token, "admin-token\n").unwrap();
+    std::fs::write(&token, "admin-token-0123456789\n").unwrap();
     let addr = control_addr();
     let file = dir.path().join("bot.yaml");
     let path = file.display().to_string();
@@ -88,7 +88,7 @@ fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_br
             + "  limits:\n    max_lines: 1\n",
     )
     .unwrap();
-    let reply = http_post(addr, "/actions/reload", "admin-token").unwrap();
+    let reply = http_post(addr, "/actions/reload", "admin-token-0123456789").unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["generation"], 2);
@@ -123,7 +123,7 @@ fn a_reload_applies_customers_live_reports_what_needs_a_restart_and_refuses_a_br
         config(addr, &token, 0, "    \"b@second.example\": SECOND\n"),
     )
     .unwrap();
-    let reply = http_post(addr, "/actions/reload", "admin-token").unwrap();
+    let reply = http_post(addr, "/actions/reload", "admin-token-0123456789").unwrap();
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert!(
         reply.body.contains("mail_order_bot.workers"),

@@ -59,6 +59,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// The address of the client that sent a request, put in its extensions by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
+
 /// Marks a response whose request body was read to its end, so the connection can carry
 /// the next request.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +80,7 @@ pub(crate) struct Call {
     /// `Origin` and `Host`, to refuse a change a page of another site sends.
     origin: Option<String>,
     host: Option<String>,
+    client: Option<std::net::IpAddr>,
     body: Body,
 }
 
@@ -98,6 +103,7 @@ impl FromRequest<Shared> for Call {
             csrf: header(&parts.headers, CSRF_HEADER),
             origin: header(&parts.headers, "origin"),
             host: header(&parts.headers, "host"),
+            client: parts.extensions.get::<ClientAddr>().map(|c| c.0),
             method: parts.method,
             body,
         })
@@ -118,6 +124,7 @@ impl Call {
             csrf,
             origin,
             host,
+            client,
             body,
         } = self;
         if method == Method::POST
@@ -125,12 +132,15 @@ impl Call {
             && !same_origin(&origin, host.as_deref())
         {
             let origin = origin.chars().take(200).collect();
-            return ApiError::ForeignOrigin { origin }.into_response();
+            let denied = ApiError::ForeignOrigin { origin };
+            service.refused(client, "unchecked", action.name(), &denied);
+            return denied.into_response();
         }
         let credentials = Credentials {
             authorization: authorization.as_deref(),
             session: session.as_deref(),
             csrf: csrf.as_deref(),
+            client,
         };
         let caller = match service.authenticate(&action, credentials) {
             Ok(caller) => caller,

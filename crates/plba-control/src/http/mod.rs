@@ -15,7 +15,7 @@ mod ui;
 mod views;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ use crate::api_error::ApiError;
 use crate::connections::Slot;
 use crate::error::ControlError;
 use crate::service::ControlPlaneService;
-use extract::BodyDrained;
+use extract::{BodyDrained, ClientAddr};
 use response::closing;
 
 /// A running control-plane HTTP server.
@@ -77,6 +77,7 @@ impl ControlServer {
         })?;
         let acceptor = acceptor_for(service.config())?.map(Arc::new);
         let cancel = CancellationToken::new();
+        tokio::spawn(summarise_refusals(Arc::clone(&service), cancel.clone()));
         let accept = tokio::spawn(accept_loop(listener, service, acceptor, cancel.clone()));
         tracing::info!(%addr, "control plane listening");
         Ok(Self {
@@ -137,8 +138,8 @@ async fn accept_loop(
             () = cancel.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, client) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(error) => {
                 // Out of file descriptors and the like: back off briefly instead of spinning.
                 tracing::warn!(%error, "control plane accept failed");
@@ -165,7 +166,7 @@ async fn accept_loop(
                 let router = router.clone();
                 let slot = Arc::clone(&slot);
                 async move {
-                    let response = respond(router, &slot, request).await;
+                    let response = respond(router, &slot, request, client).await;
                     Ok::<_, Infallible>(response::secured(response, tls))
                 }
             });
@@ -263,9 +264,27 @@ fn table() -> routes::RouteTable {
     ui::routes(table)
 }
 
-/// Handles one request; never panics (a panic inside a handler becomes a 500).
-async fn respond(router: Router, slot: &Slot, request: Request<Incoming>) -> Response<Body> {
+/// Ends each interval of the refusal log with its summary, until the server stops.
+async fn summarise_refusals(service: Arc<ControlPlaneService>, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(crate::service::SUMMARY_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => service.flush_refusals(),
+        }
+    }
+}
+
+/// Handles one request from `client`; never panics (a panic inside a handler becomes a 500).
+async fn respond(
+    router: Router,
+    slot: &Slot,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<Body> {
     let mut request = request.map(Body::new);
+    request.extensions_mut().insert(ClientAddr(client));
     if let Some(uri) = without_trailing_slash(request.uri()) {
         *request.uri_mut() = uri;
     }

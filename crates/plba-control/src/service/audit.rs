@@ -1,4 +1,5 @@
 //! The recent audited actions, kept for the console's audit page (the log has them all).
+//! Refused requests are kept apart ([`super::refusals`]), so none can push a change out.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -18,9 +19,7 @@ pub(super) struct AuditLog(Mutex<VecDeque<Value>>);
 
 impl AuditLog {
     pub(super) fn record(&self, who: &str, action: &str, status: u16) {
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let at = now_seconds();
         let mut entries = self.0.lock_or_recover();
         if entries.len() == AUDIT_KEPT {
             entries.pop_front();
@@ -33,9 +32,20 @@ impl AuditLog {
     }
 }
 
+/// Now, in seconds since the Unix epoch, as the audit's entries say when.
+pub(super) fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 impl ControlPlaneService {
-    /// `GET /audit`.
+    /// `GET /audit`: the changes and sign-ins (`audit`), and apart from them the newest
+    /// refused requests (`refusals`).
     pub(super) fn audit_entries(&self) -> Reply {
-        Reply::ok(json!({ "audit": self.audit.newest_first() }))
+        Reply::ok(json!({
+            "audit": self.audit.newest_first(),
+            "refusals": self.refusals.newest_first(),
+        }))
     }
 }

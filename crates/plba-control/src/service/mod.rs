@@ -4,14 +4,17 @@
 mod audit;
 mod config;
 mod dead_letters;
+mod failures;
 mod probes;
+mod refusals;
 mod runtime;
 mod sessions;
 mod traces;
 mod views;
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plba_config::{ConfigurationManager, ControlConfig};
 use plba_core::RuntimeManager;
@@ -24,6 +27,9 @@ use crate::connections::ConnectionLimiter;
 use crate::reply::Reply;
 use crate::sessions::Sessions;
 use audit::AuditLog;
+use failures::FailureLimiter;
+pub(crate) use refusals::SUMMARY_INTERVAL;
+use refusals::{Refusal, Refusals};
 
 /// Performs control-plane actions on a runtime, checking bearer tokens and browser sessions
 /// and writing an audit line for every change.
@@ -36,6 +42,8 @@ pub struct ControlPlaneService {
     connections: Arc<ConnectionLimiter>,
     sessions: Sessions,
     audit: AuditLog,
+    refusals: Refusals,
+    failures: FailureLimiter,
 }
 
 /// What a request presents to identify its caller.
@@ -47,6 +55,9 @@ pub(crate) struct Credentials<'a> {
     pub(crate) session: Option<&'a str>,
     /// The CSRF token a session's request carries.
     pub(crate) csrf: Option<&'a str>,
+    /// The client's address, when the request came over the network: failed sign-ins are
+    /// limited per address.
+    pub(crate) client: Option<IpAddr>,
 }
 
 impl ControlPlaneService {
@@ -56,6 +67,7 @@ impl ControlPlaneService {
     pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
         let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
         let sessions = Sessions::new(Duration::from_millis(config.session_ttl_ms.max(1_000)));
+        let failures = FailureLimiter::new(config.auth_failures_per_minute);
         Self {
             runtime,
             config,
@@ -64,6 +76,8 @@ impl ControlPlaneService {
             connections,
             sessions,
             audit: AuditLog::default(),
+            refusals: Refusals::default(),
+            failures,
         }
     }
 
@@ -114,11 +128,28 @@ impl ControlPlaneService {
         action: &Action,
         credentials: Credentials<'_>,
     ) -> Result<Caller, ApiError> {
-        let session = match credentials.authorization.and_then(bearer) {
+        let presents_token = credentials.authorization.and_then(bearer).is_some();
+        let needs_caller = action.required_role(self.config.protect_reads).is_some();
+        // An address past its failed sign-ins is refused before its token is compared, so a
+        // guess that happens to be right is not told apart from a wrong one. Requests that
+        // need no token (the probes, open reads) are never limited.
+        if presents_token
+            && needs_caller
+            && let Some(client) = credentials.client
+            && let Err(wait) = self.failures.check(client, Instant::now())
+        {
+            let denied = ApiError::TooManyFailures {
+                // Whole seconds, rounded up: retrying at the advertised time succeeds.
+                retry_after_secs: (wait + Duration::from_nanos(999_999_999)).as_secs().max(1),
+            };
+            self.refused(credentials.client, "unknown-token", action.name(), &denied);
+            return Err(denied);
+        }
+        let session = match presents_token {
             // A bearer token wins: the JSON API and the CLI keep using tokens. Another scheme
             // (a proxy's basic auth passed on) leaves the browser's session in force.
-            Some(_) => None,
-            None => self.sessions.find(credentials.session),
+            true => None,
+            false => self.sessions.find(credentials.session),
         };
         let caller = match &session {
             Some(session) => session.caller(),
@@ -138,14 +169,44 @@ impl ControlPlaneService {
         match denied {
             Ok(()) => Ok(caller),
             Err(denied) => {
-                if action.is_audited() {
-                    self.audit
-                        .record(caller.audit_name(), action.name(), denied.status());
-                    tracing::warn!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status = denied.status(), "control action refused");
+                if caller == Caller::Unknown
+                    && let Some(client) = credentials.client
+                {
+                    self.failures.fail(client, Instant::now());
                 }
+                self.refused(
+                    credentials.client,
+                    caller.audit_name(),
+                    action.name(),
+                    &denied,
+                );
                 Err(denied)
             }
         }
+    }
+
+    /// Records a request refused before its action ran: kept apart from the audit of
+    /// changes, counted in the metrics, and logged once per client per interval.
+    pub(crate) fn refused(
+        &self,
+        client: Option<IpAddr>,
+        who: &str,
+        action: &str,
+        denied: &ApiError,
+    ) {
+        self.refusals.record(Refusal {
+            client,
+            who,
+            action,
+            status: denied.status(),
+            code: denied.code(),
+        });
+    }
+
+    /// Logs the summary of the refusals of an interval that has ended; the HTTP server
+    /// calls it periodically.
+    pub(crate) fn flush_refusals(&self) {
+        self.refusals.flush();
     }
 
     /// Performs `action` for a caller [`authenticate`](Self::authenticate) let through.

@@ -37,7 +37,11 @@ impl ControlPlaneService {
             status: 200,
             body: ReplyBody::Text {
                 content_type: METRICS_CONTENT_TYPE,
-                text: render_metrics_with(&self.runtime, self.connections.families()).await,
+                text: render_metrics_with(
+                    &self.runtime,
+                    [self.connections.families(), self.refusals.families()].concat(),
+                )
+                .await,
             },
             session: None,
         }
