@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use plba_testkit::process::{http_request, http_request_from};
-use support::{cli, control_addr, example_with_customers, metric, start_bot, text, wait_ready};
+use support::{cli, control_addr, example_with_customers, metric, text};
 
 const ADMIN: &str = "admin-token-0123456789";
 const VIEWER: &str = "viewer-token-0123456789";
@@ -101,14 +101,7 @@ fn a_guessing_client_is_slowed_while_probes_and_others_go_on_and_the_audit_keeps
         &(token_entry("ops", "admin", "admin") + &token_entry("desk", "viewer", "viewer")),
     )
     .replace("127.0.0.1:9090", &addr.to_string());
-    let file = dir.path().join("bot.yaml");
-    std::fs::write(&file, config).unwrap();
-    let bot = start_bot(
-        dir.path(),
-        &["--config", &file.display().to_string(), "run"],
-        &[],
-    );
-    wait_ready(&bot, addr);
+    let bot = support::run_ready(dir.path(), &config, addr);
     // The operator works from another address than the guesser.
     let operator = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let admin = format!("Bearer {ADMIN}");

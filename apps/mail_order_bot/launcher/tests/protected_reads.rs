@@ -10,7 +10,7 @@ mod support;
 use std::net::SocketAddr;
 
 use plba_testkit::process::{AppProcess, http_request};
-use support::{DEADLINE, control_addr, example_with_customers, start_bot, wait_ready};
+use support::{DEADLINE, control_addr, example_with_customers};
 
 const ADMIN: &str = "admin-token-0123456789";
 const VIEWER: &str = "viewer-token-0123456789";
@@ -43,14 +43,7 @@ fn start(protect_reads: bool) -> (tempfile::TempDir, AppProcess, SocketAddr) {
         );
         config = config.replace("    protect_reads: false\n", "    protect_reads: true\n");
     }
-    let file = dir.path().join("bot.yaml");
-    std::fs::write(&file, config).unwrap();
-    let bot = start_bot(
-        dir.path(),
-        &["--config", &file.display().to_string(), "run"],
-        &[],
-    );
-    wait_ready(&bot, addr);
+    let bot = support::run_ready(dir.path(), &config, addr);
     (dir, bot, addr)
 }
 

@@ -106,6 +106,16 @@ pub(crate) fn start_bot(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Ap
     AppProcess::spawn(command(dir, args, env), &dir.join("bot.log"))
 }
 
+/// Writes `config` to `dir/bot.yaml`, runs the bot on it and waits until its control plane
+/// at `addr` says ready.
+pub(crate) fn run_ready(dir: &Path, config: &str, addr: SocketAddr) -> AppProcess {
+    let file = dir.join("bot.yaml");
+    std::fs::write(&file, config).unwrap();
+    let bot = start_bot(dir, &["--config", &file.display().to_string(), "run"], &[]);
+    wait_ready(&bot, addr);
+    bot
+}
+
 /// A control-plane address on loopback at a free port.
 pub(crate) fn control_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], plba_testkit::servers::free_port()))
