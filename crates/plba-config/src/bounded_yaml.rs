@@ -15,12 +15,35 @@ use serde_yaml::{Mapping, Value};
 /// written out, so the count tracks the size of the document without aliases.
 const PER_VALUE: u64 = 8;
 
+/// Most values all sources may hold together. Each value costs a few hundred bytes on its
+/// way through the parser and the merge, so this, not the byte budget, bounds the memory a
+/// document of many tiny values (`[1,1,1,…]`) takes; an allowlist of 200,000 customers is
+/// 400,000 values.
+pub(crate) const MAX_VALUES: u64 = 500_000;
+
+/// Deepest nesting of YAML brackets (`[`, `{`) accepted. The parser handles each token in
+/// time proportional to the depth, so a few megabytes of open brackets would take hours;
+/// its own limit on nesting (128) is only checked after it has read them all.
+pub(crate) const MAX_BRACKET_DEPTH: usize = 512;
+
 /// What remains of the bytes all sources of one configuration may expand to.
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: u64,
     left: Cell<u64>,
-    spent_out: Cell<bool>,
+    values_left: Cell<u64>,
+    spent_out: Cell<Option<Exceeded>>,
+}
+
+/// Which limit a document went past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exceeded {
+    /// The bytes it expands to.
+    Bytes,
+    /// The number of values.
+    Values,
+    /// The nesting of brackets.
+    Depth,
 }
 
 impl Budget {
@@ -28,7 +51,8 @@ impl Budget {
         Self {
             limit,
             left: Cell::new(limit),
-            spent_out: Cell::new(false),
+            values_left: Cell::new(MAX_VALUES),
+            spent_out: Cell::new(None),
         }
     }
 
@@ -44,16 +68,20 @@ impl Budget {
 
     fn spend<E: de::Error>(&self, bytes: usize) -> Result<(), E> {
         let cost = (bytes as u64).saturating_add(PER_VALUE);
-        match self.left.get().checked_sub(cost) {
-            Some(left) => {
-                self.left.set(left);
-                Ok(())
-            }
-            None => {
-                self.spent_out.set(true);
-                Err(E::custom("the configuration expands beyond its limit"))
-            }
-        }
+        let Some(values_left) = self.values_left.get().checked_sub(1) else {
+            return Err(self.exceeded(Exceeded::Values));
+        };
+        let Some(left) = self.left.get().checked_sub(cost) else {
+            return Err(self.exceeded(Exceeded::Bytes));
+        };
+        self.values_left.set(values_left);
+        self.left.set(left);
+        Ok(())
+    }
+
+    fn exceeded<E: de::Error>(&self, which: Exceeded) -> E {
+        self.spent_out.set(Some(which));
+        E::custom("the configuration goes past a limit")
     }
 }
 
@@ -62,21 +90,39 @@ impl Budget {
 pub(crate) enum ParseError {
     /// Not YAML, or a construct a configuration has no use for.
     Syntax(serde_yaml::Error),
-    /// The budget ran out while aliases (or plain size) were being expanded.
-    TooLarge,
+    /// A limit was reached: the bytes or values it expands to, or its nesting.
+    TooLarge(Exceeded),
 }
 
 /// `text` as one YAML value, spending from `budget` for each value it expands to.
 pub(crate) fn parse(text: &str, budget: &Budget) -> Result<Value, ParseError> {
+    if bracket_depth(text) > MAX_BRACKET_DEPTH {
+        return Err(ParseError::TooLarge(Exceeded::Depth));
+    }
     let seed = Bounded { budget };
     seed.deserialize(serde_yaml::Deserializer::from_str(text))
-        .map_err(|e| {
-            if budget.spent_out.get() {
-                ParseError::TooLarge
-            } else {
-                ParseError::Syntax(e)
-            }
+        .map_err(|e| match budget.spent_out.get() {
+            Some(which) => ParseError::TooLarge(which),
+            None => ParseError::Syntax(e),
         })
+}
+
+/// The deepest run of open brackets in `text`, counting every `[` and `{` (quoted or not:
+/// no configuration holds hundreds of unclosed brackets in its text).
+fn bracket_depth(text: &str) -> usize {
+    let mut depth = 0_usize;
+    let mut deepest = 0;
+    for byte in text.bytes() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[derive(Clone, Copy)]
@@ -208,7 +254,7 @@ mod tests {
         // Written out, 101 copies of the value: about 101 KB.
         assert!(matches!(
             parse_with(&text, 50_000),
-            Err(ParseError::TooLarge)
+            Err(ParseError::TooLarge(Exceeded::Bytes))
         ));
         let parsed = parse_with(&text, 200_000).unwrap();
         assert_eq!(parsed["b"].as_sequence().unwrap().len(), 100);
@@ -226,7 +272,7 @@ mod tests {
         }
         assert!(matches!(
             parse_with(&text, 1 << 20),
-            Err(ParseError::TooLarge)
+            Err(ParseError::TooLarge(Exceeded::Bytes))
         ));
         assert!(parse_with(&text, 16 << 20).is_ok());
     }
@@ -240,8 +286,32 @@ mod tests {
                 "b: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
                 &budget
             ),
-            Err(ParseError::TooLarge)
+            Err(ParseError::TooLarge(Exceeded::Bytes))
         ));
+    }
+
+    #[test]
+    fn deep_brackets_are_refused_before_the_parser_reads_them() {
+        let text = format!("a: {}", "[".repeat(1_000_000));
+        assert!(matches!(
+            parse_with(&text, 16 << 20),
+            Err(ParseError::TooLarge(Exceeded::Depth))
+        ));
+        let nested = format!("a: {}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_with(&nested, 16 << 20).is_ok());
+    }
+
+    #[test]
+    fn many_tiny_values_are_refused_at_the_value_limit() {
+        let count = usize::try_from(MAX_VALUES).unwrap();
+        let text = format!("a: [{}]", vec!["1"; count].join(","));
+        assert!(matches!(
+            parse_with(&text, 1 << 30),
+            Err(ParseError::TooLarge(Exceeded::Values))
+        ));
+        // The mapping, its key and the sequence are values too.
+        let text = format!("a: [{}]", vec!["1"; count - 3].join(","));
+        assert!(parse_with(&text, 1 << 30).is_ok());
     }
 
     #[test]

@@ -38,17 +38,15 @@ pub enum ConfigLoadError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
-    /// The sources expand to more than [`ConfigLimits::expanded_bytes`](crate::ConfigLimits)
-    /// once YAML aliases are written out: an alias bomb, or far more than any configuration
-    /// a person writes. Nothing past the limit was built.
-    #[error(
-        "{origin}: the configuration expands to more than {limit} once YAML aliases are written out (the limit for all sources together)"
-    )]
+    /// The sources together go past a limit of [`ConfigLimits`](crate::ConfigLimits) or of
+    /// the parser: what they expand to once YAML aliases are written out (an alias bomb),
+    /// how many values they hold, how deep brackets nest. Nothing past the limit was built.
+    #[error("{origin}: {what} (a limit for all sources together)")]
     TooLarge {
         /// The file, env variable or `--set` argument being read when the limit was reached.
         origin: String,
-        /// The limit, as a size.
-        limit: String,
+        /// Which limit, and its value.
+        what: String,
     },
     /// A `<key>_file` secret file cannot be read.
     #[error("cannot read the file for `{key}` ({})", path.display())]

@@ -4,7 +4,11 @@
 /// The ceilings applied while a configuration is read. The defaults fit any configuration a
 /// person writes (the largest shipped example is a few kilobytes; an allowlist of 100,000
 /// customers is about 4 MB) and stop what no configuration needs: a YAML alias bomb, a
-/// 50 MB file written by mistake, `token_file: /dev/urandom`.
+/// 50 MB file written by mistake, a secret file that is a FIFO or `/dev/urandom`.
+///
+/// Fixed besides these: at most 500,000 values in all, brackets nested at most 512 deep,
+/// at most 1,024 environment variables and `--set` arguments, keys of at most 32 levels;
+/// only regular files are read.
 ///
 /// ```
 /// use plba_config::{ConfigLimits, ConfigSource};

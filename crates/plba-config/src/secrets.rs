@@ -213,8 +213,11 @@ mod tests {
     const LIMIT: u64 = 64 << 10;
 
     #[test]
-    fn an_endless_secret_file_is_refused_at_the_limit() {
-        let mut value = serde_json::json!({"control": {"token_file": "/dev/urandom"}});
+    fn a_secret_file_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 64 * 1024 + 1]).unwrap();
+        let mut value = serde_json::json!({"control": {"token_file": big}});
         let err = resolve_files(&mut value, "", LIMIT, &mut BTreeMap::new()).unwrap_err();
         let text = plba_util::error_chain(&err);
         assert!(

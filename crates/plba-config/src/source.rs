@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
-use crate::bounded_yaml::{self, Budget, ParseError};
+use crate::bounded_yaml::{self, Budget, Exceeded, ParseError};
 use crate::error::ConfigLoadError;
 use crate::layering::{Declared, prune_replaced};
 use crate::limits::ConfigLimits;
@@ -198,7 +198,7 @@ impl ConfigSource {
         let budget = Budget::new(self.limits.expanded_bytes);
         if let Some((name, yaml)) = &self.defaults {
             let value = parse_document(yaml, &budget).map_err(|e| match e {
-                DocumentError::TooLarge => too_large(name.clone(), &budget),
+                DocumentError::TooLarge(which) => too_large(name.clone(), &budget, which),
                 DocumentError::Invalid(what, source) => ConfigLoadError::Override {
                     origin: name.clone(),
                     what,
@@ -217,9 +217,11 @@ impl ConfigSource {
                 }
             })?;
             let value = parse_document(&text, &budget).map_err(|e| match e {
-                DocumentError::TooLarge => {
-                    too_large(format!("configuration file {}", path.display()), &budget)
-                }
+                DocumentError::TooLarge(which) => too_large(
+                    format!("configuration file {}", path.display()),
+                    &budget,
+                    which,
+                ),
                 DocumentError::Invalid(what, source) => ConfigLoadError::Syntax {
                     path: path.clone(),
                     what,
@@ -244,6 +246,16 @@ impl ConfigSource {
             .collect();
         // Deterministic precedence between two spellings of one key.
         env.sort();
+        let overrides = env.len() + self.overrides.len();
+        if overrides > MAX_OVERRIDES {
+            return Err(ConfigLoadError::Override {
+                origin: format!("{}* variables and --set arguments", self.env_prefix),
+                what: format!(
+                    "{overrides} given, at most {MAX_OVERRIDES}: put the settings in the file"
+                ),
+                source: None,
+            });
+        }
         for (name, raw) in env {
             let origin = format!("env {name}");
             let key = env_key(&name[self.env_prefix.len()..]).ok_or_else(|| {
@@ -254,6 +266,7 @@ impl ConfigSource {
                 }
             })?;
             let value = scalar(&raw, &budget, &origin)?;
+            check_key_depth(&origin, &key)?;
             layers.push((2, Entry::keyed(origin, &key, value)));
         }
         for assignment in &self.overrides {
@@ -274,6 +287,7 @@ impl ConfigSource {
                 });
             }
             let origin = format!("--set {key}");
+            check_key_depth(&origin, key)?;
             let value = scalar(raw, &budget, &origin)?;
             layers.push((3, Entry::keyed(origin, key, value)));
         }
@@ -308,6 +322,27 @@ pub(crate) struct Merged {
     pub(crate) secret_file_bytes: u64,
 }
 
+/// Most env variables and `--set` arguments together: each one is a source of its own,
+/// merged against those before it, so thousands would take minutes on every reload.
+const MAX_OVERRIDES: usize = 1024;
+
+/// Most components of an env variable's or `--set` argument's key: the deepest setting of
+/// any section is a handful of levels, and every component is a level of nesting.
+const MAX_KEY_DEPTH: usize = 32;
+
+/// Refuses a key nested deeper than [`MAX_KEY_DEPTH`].
+fn check_key_depth(origin: &str, key: &str) -> Result<(), ConfigLoadError> {
+    let depth = key.split('.').count();
+    if depth > MAX_KEY_DEPTH {
+        return Err(ConfigLoadError::Override {
+            origin: origin.chars().take(80).collect(),
+            what: format!("the key has {depth} components, at most {MAX_KEY_DEPTH}"),
+            source: None,
+        });
+    }
+    Ok(())
+}
+
 /// `APP__MAX_LINES` → `app.max_lines`; `None` when a component is empty.
 fn env_key(rest: &str) -> Option<String> {
     let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
@@ -321,10 +356,12 @@ fn env_key(rest: &str) -> Option<String> {
 fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadError> {
     let yaml = match bounded_yaml::parse(raw, budget) {
         Ok(yaml) => yaml,
-        Err(ParseError::TooLarge) => return Err(too_large(origin.to_owned(), budget)),
+        Err(ParseError::TooLarge(which)) => {
+            return Err(too_large(origin.to_owned(), budget, which));
+        }
         Err(ParseError::Syntax(_)) => {
             if !budget.charge(raw.len()) {
-                return Err(too_large(origin.to_owned(), budget));
+                return Err(too_large(origin.to_owned(), budget, Exceeded::Bytes));
             }
             serde_yaml::Value::String(raw.to_owned())
         }
@@ -336,20 +373,31 @@ fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadE
     })
 }
 
-/// The error for a source that took the configuration past its expansion limit.
-fn too_large(origin: String, budget: &Budget) -> ConfigLoadError {
-    ConfigLoadError::TooLarge {
-        origin,
-        limit: plba_util::human_bytes(budget.limit()),
-    }
+/// The error for a source that took the configuration past one of its limits.
+fn too_large(origin: String, budget: &Budget, which: Exceeded) -> ConfigLoadError {
+    let what = match which {
+        Exceeded::Bytes => format!(
+            "the configuration expands to more than {} once YAML aliases are written out",
+            plba_util::human_bytes(budget.limit())
+        ),
+        Exceeded::Values => format!(
+            "the configuration holds more than {} values",
+            bounded_yaml::MAX_VALUES
+        ),
+        Exceeded::Depth => format!(
+            "YAML brackets (`[`, `{{`) nest more than {} deep",
+            bounded_yaml::MAX_BRACKET_DEPTH
+        ),
+    };
+    ConfigLoadError::TooLarge { origin, what }
 }
 
 /// Why a whole document was refused.
 enum DocumentError {
     /// What is wrong and the parser's error, when there is one.
     Invalid(String, Option<Cause>),
-    /// It took the configuration past its expansion limit.
-    TooLarge,
+    /// It took the configuration past one of its limits.
+    TooLarge(Exceeded),
 }
 
 /// An underlying parser error.
@@ -364,7 +412,7 @@ fn parse_document(text: &str, budget: &Budget) -> Result<Dict, DocumentError> {
         )
     };
     let yaml = bounded_yaml::parse(text, budget).map_err(|e| match e {
-        ParseError::TooLarge => DocumentError::TooLarge,
+        ParseError::TooLarge(which) => DocumentError::TooLarge(which),
         ParseError::Syntax(e) => {
             DocumentError::Invalid("not valid YAML".to_owned(), Some(shared(e)))
         }

@@ -441,3 +441,25 @@ async fn a_setting_changed_at_run_time_survives_reloads_and_a_refused_one_is_tak
         "a later change to the same key replaces it"
     );
 }
+
+#[test]
+fn a_key_nested_too_deep_or_too_many_overrides_are_refused_not_crashed_on() {
+    let deep = format!("app{}", ".a".repeat(10_000));
+    let err = ConfigSource::new()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_override(format!("{deep}=1"))
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("10001 components, at most 32"), "{err}");
+
+    let many: Vec<(String, String)> = (0..1100)
+        .map(|n| (format!("PLBA__APP__K{n}"), "1".to_owned()))
+        .collect();
+    let err = ConfigSource::new()
+        .with_env_vars(many)
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1100 given, at most 1024"), "{err}");
+}

@@ -24,6 +24,13 @@ pub enum ApiError {
         /// Seconds until one more try is allowed (the `Retry-After` header).
         retry_after_secs: u64,
     },
+    /// The token has signed in more often than a person does
+    /// (10 a minute); it may sign in again after the wait.
+    #[error("too many sign-ins with this token; try again in {retry_after_secs} s")]
+    TooManySignIns {
+        /// Seconds until one more sign-in is allowed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// The caller is known, but their role may not perform the action.
     #[error("this token's role may not perform `{action}`")]
     Forbidden {
@@ -99,7 +106,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::TooManyFailures { .. } => 429,
+            Self::TooManyFailures { .. } | Self::TooManySignIns { .. } => 429,
             Self::Forbidden { .. }
             | Self::Csrf
             | Self::ForeignOrigin { .. }
@@ -121,6 +128,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
             Self::TooManyFailures { .. } => "too_many_failures",
+            Self::TooManySignIns { .. } => "too_many_sign_ins",
             Self::Forbidden { .. } => "forbidden",
             Self::Csrf => "csrf",
             Self::ForeignOrigin { .. } => "foreign_origin",

@@ -72,13 +72,15 @@
 //! A client address that presents `auth_failures_per_minute` wrong tokens (10 by default)
 //! gets 429 with `Retry-After` for every request that presents a token, until its allowance
 //! refills; the token is then not even compared, so a right guess looks like a wrong one.
-//! Requests that need no token (the probes, open reads) are never limited.
+//! Requests that need no token (the probes, open reads) are never limited. A token signs
+//! in at most 10 times a minute (more is answered 429), and sign-ins are audited apart from
+//! changes, so signing in again and again pushes no change out of `/audit`.
 //!
 //! Every change, sign-in and sign-out that gets past authentication is audited: one line
 //! under the `plba::audit` target naming the caller by the token's name (never the token),
 //! the action and the status; the last 200 are kept for `GET /audit`. Refused requests
 //! (any endpoint) are kept apart, so no flood of them can push a change out: the last 200
-//! are listed under `refusals`, `plba_control_requests_refused_total` counts them by error
+//! are listed under `refusals`, `plba_control_requests_denied_total` counts them by error
 //! code, and the log has one line for a client's first refusal and then one line a minute
 //! summing the rest.
 

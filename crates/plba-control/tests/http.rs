@@ -1122,10 +1122,25 @@ async fn a_viewer_signing_in_again_and_again_signs_nobody_else_out() {
         "Cookie: {}",
         set_cookie(&head).unwrap().split(';').next().unwrap()
     );
-    for _ in 0..1_001 {
-        let (status, _, _) = request(addr, "POST", "/ui/session", &[bearer_header(VIEWER)]).await;
-        assert_eq!(status, 200);
+    // Signing in again and again is stopped after ten a minute, each refusal saying when
+    // to retry; the sessions a token name holds are capped too (32), oldest first.
+    let mut signed_in = 0;
+    loop {
+        let (status, head, body) =
+            request(addr, "POST", "/ui/session", &[bearer_header(VIEWER)]).await;
+        if status == 429 {
+            assert_eq!(body["error"]["code"], "too_many_sign_ins", "{body}");
+            assert!(
+                head.to_ascii_lowercase().contains("retry-after: "),
+                "{head}"
+            );
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        signed_in += 1;
+        assert!(signed_in <= 10, "an eleventh sign-in within the minute");
     }
+    assert_eq!(signed_in, 10);
     let (status, _, who) = request(addr, "GET", "/ui/session", std::slice::from_ref(&admin)).await;
     assert_eq!((status, who["name"].as_str()), (200, Some("ops")), "{who}");
     // A second, different session cookie (planted by another application on the host)

@@ -1,5 +1,5 @@
 //! What a configuration may hold, as an operator meets it: an alias bomb, a file far larger
-//! than any configuration, an endless secret file or a huge environment value is refused
+//! than any configuration, a FIFO or endless secret file or a huge environment value is refused
 //! with the limit named, at once and in little memory; a running bot asked to reload such a
 //! file keeps its configuration and goes on working.
 
@@ -46,6 +46,37 @@ fn an_alias_bomb_a_huge_file_an_endless_secret_file_and_a_huge_variable_are_refu
         "{error}"
     );
 
+    // Open brackets, which the YAML parser reads in time that grows with their depth.
+    let deep = example_with_customers("    orders@acme.example: ACME\n")
+        + &format!("unused: {}\n", "[".repeat(200_000));
+    std::fs::write(&file, deep).unwrap();
+    let error = check_config(dir.path(), &file, &[]);
+    assert!(error.contains("nest more than 512 deep"), "{error}");
+
+    // A key nested thousands deep, which took the process down with a stack overflow.
+    std::fs::write(
+        &file,
+        example_with_customers("    orders@acme.example: ACME\n"),
+    )
+    .unwrap();
+    let deep_key = format!("--set=mail_order_bot{}=1", ".a".repeat(4_000));
+    let output = cli(
+        dir.path(),
+        &[
+            "--config",
+            &file.display().to_string(),
+            &deep_key,
+            "check-config",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("at most 32"),
+        "{}",
+        text(&output.stderr)
+    );
+
     // 5 MB of valid customers: larger than any configuration a person writes.
     let customers: String = (0..160_000)
         .map(|n| format!("    c{n}@x.example: C{n}\n"))
@@ -58,21 +89,44 @@ fn an_alias_bomb_a_huge_file_an_endless_secret_file_and_a_huge_variable_are_refu
     );
 
     let example = example_with_customers("    orders@acme.example: ACME\n");
-    std::fs::write(
-        &file,
+    let with_token_file = |token_file: &str| {
         example.replace(
             "    tokens: []\n",
-            "    tokens:\n      - name: ops\n        token_file: /dev/urandom\n        role: admin\n",
-        ),
-    )
-    .unwrap();
+            &format!(
+                "    tokens:\n      - name: ops\n        token_file: {token_file}\n        role: admin\n"
+            ),
+        )
+    };
+    let big = dir.path().join("big-token");
+    std::fs::write(&big, "t".repeat(65 * 1024)).unwrap();
+    std::fs::write(&file, with_token_file(&big.display().to_string())).unwrap();
     let error = check_config(dir.path(), &file, &[]);
     assert!(
-        error.contains("platform.control.tokens.0.token")
-            && error.contains("/dev/urandom")
-            && error.contains("limit of 64 KiB"),
+        error.contains("platform.control.tokens.0.token") && error.contains("limit of 64 KiB"),
         "{error}"
     );
+    // A device or a FIFO (which would block the reader until someone writes to it) is
+    // refused at once, as a secret file and as the configuration file.
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for special in ["/dev/urandom", &fifo.display().to_string()] {
+        std::fs::write(&file, with_token_file(special)).unwrap();
+        let error = check_config(dir.path(), &file, &[]);
+        assert!(
+            error.contains("platform.control.tokens.0.token")
+                && error.contains(special)
+                && error.contains("not a regular file"),
+            "{error}"
+        );
+    }
+    let error = check_config(dir.path(), &fifo, &[]);
+    assert!(error.contains("not a regular file"), "{error}");
 
     // One environment value that expands 1,000 times over inside the parser.
     std::fs::write(&file, &example).unwrap();
@@ -127,6 +181,24 @@ fn a_running_bot_refuses_to_reload_an_alias_bomb_and_goes_on_working() {
     wait_until(DEADLINE, "the SIGHUP reload refused too", || {
         bot.log().matches("configuration reload rejected").count() == 1
     });
+
+    // A FIFO named as a secret file is refused at once, not waited on.
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(
+        &file,
+        good.replace(&token.display().to_string(), &fifo.display().to_string()),
+    )
+    .unwrap();
+    let reply = http_post(addr, "/actions/reload", ADMIN).unwrap();
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert!(reply.body.contains("not a regular file"), "{}", reply.body);
 
     let status: serde_json::Value =
         serde_json::from_str(&http_get(addr, "/status").unwrap().body).unwrap();

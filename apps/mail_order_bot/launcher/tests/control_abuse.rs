@@ -143,6 +143,43 @@ fn a_guessing_client_is_slowed_while_probes_and_others_go_on_and_the_audit_keeps
     // Another address is not limited.
     assert_eq!(as_operator("GET", "/config").status, 200);
 
+    let refused_so_far = as_operator("GET", "/audit");
+    let audit: serde_json::Value = serde_json::from_str(&refused_so_far.body).unwrap();
+    let refusals = audit["refusals"].as_array().unwrap();
+    assert!(
+        refusals
+            .iter()
+            .any(|e| e["client"] == "127.0.0.1" && e["action"] == "config" && e["status"] == 429),
+        "{audit}"
+    );
+
+    // A viewer signing in again and again is stopped after ten, and its sign-ins are
+    // audited apart from the changes: the admin's change stays.
+    let desk = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+    let viewer = format!("Bearer {VIEWER}");
+    let mut statuses = Vec::new();
+    for _ in 0..250 {
+        let reply = http_request_from(
+            desk,
+            addr,
+            "POST",
+            "/ui/session",
+            &[("Authorization", &viewer)],
+        )
+        .unwrap();
+        statuses.push(reply.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        240,
+        "{statuses:?}"
+    );
+
     let audit = as_operator("GET", "/audit");
     let audit: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
     let changes = audit["audit"].as_array().unwrap();
@@ -156,11 +193,9 @@ fn a_guessing_client_is_slowed_while_probes_and_others_go_on_and_the_audit_keeps
         changes.iter().all(|e| e["status"] == 200),
         "refusals mixed into the changes: {audit}"
     );
-    let refusals = audit["refusals"].as_array().unwrap();
-    assert!(
-        refusals
-            .iter()
-            .any(|e| e["client"] == "127.0.0.1" && e["action"] == "config" && e["status"] == 429),
+    assert_eq!(
+        changes.iter().filter(|e| e["action"] == "sign-in").count(),
+        10,
         "{audit}"
     );
 
@@ -168,11 +203,12 @@ fn a_guessing_client_is_slowed_while_probes_and_others_go_on_and_the_audit_keeps
     let refused = |code: &str| {
         metric(
             &metrics,
-            &format!("plba_control_requests_refused_total{{code=\"{code}\"}}"),
+            &format!("plba_control_requests_denied_total{{code=\"{code}\"}}"),
         )
     };
     assert_eq!(refused("unauthorized"), 310.0, "{metrics}");
     assert_eq!(refused("too_many_failures"), 2.0, "{metrics}");
+    assert_eq!(refused("too_many_sign_ins"), 240.0, "{metrics}");
 
     let (exit, log) = bot.stop(support::DEADLINE);
     assert!(exit.success(), "{log}");

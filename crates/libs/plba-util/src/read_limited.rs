@@ -9,9 +9,18 @@ use std::path::Path;
 
 /// The bytes of the file at `path`, or an error of kind [`io::ErrorKind::FileTooLarge`]
 /// saying the limit when the file holds more than `limit` bytes. At most `limit + 1` bytes
-/// are ever read, whatever the file is.
+/// are ever read, whatever the file is. Only a regular file (or a link to one) is read: a
+/// FIFO would block the reader until someone writes to it, and a device has no end.
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    // Checked before opening, since opening a FIFO for reading blocks until it has a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
     let file = std::fs::File::open(path)?;
+    // And again on what was opened, in case the path changed in between.
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -21,6 +30,13 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+fn not_regular() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "not a regular file (a FIFO, device or directory cannot be read as one)",
+    )
 }
 
 /// The text of the file at `path`, read as [`read_limited`] does; an error of kind
@@ -46,10 +62,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_endless_file_is_refused_after_the_limit() {
-        let err = read_limited(Path::new("/dev/zero"), 1024).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
-        assert_eq!(err.to_string(), "larger than the limit of 1 KiB");
+    fn devices_fifos_and_directories_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for path in [Path::new("/dev/zero"), &fifo, dir.path()] {
+            let err = read_limited(path, 1024).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::InvalidInput,
+                "{}",
+                path.display()
+            );
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
     }
 
     #[test]

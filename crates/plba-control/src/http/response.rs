@@ -108,7 +108,8 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed { allowed, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allowed));
             }
-            Self::TooManyFailures { retry_after_secs } => {
+            Self::TooManyFailures { retry_after_secs }
+            | Self::TooManySignIns { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Overloaded => {

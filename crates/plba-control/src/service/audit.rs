@@ -13,22 +13,37 @@ use crate::reply::Reply;
 /// Most audit entries kept in memory.
 const AUDIT_KEPT: usize = 200;
 
-/// The newest [`AUDIT_KEPT`] audited actions: who, what, when, and the answer's status.
+/// The newest [`AUDIT_KEPT`] changes and, apart, the newest [`AUDIT_KEPT`] sign-ins and
+/// sign-outs (so signing in again and again cannot push a change out): who, what, when, and
+/// the answer's status.
 #[derive(Debug, Default)]
-pub(super) struct AuditLog(Mutex<VecDeque<Value>>);
+pub(super) struct AuditLog {
+    changes: Mutex<VecDeque<Value>>,
+    sessions: Mutex<VecDeque<Value>>,
+}
 
 impl AuditLog {
     pub(super) fn record(&self, who: &str, action: &str, status: u16) {
-        let at = now_seconds();
-        let mut entries = self.0.lock_or_recover();
+        let ring = match action {
+            "sign-in" | "sign-out" => &self.sessions,
+            _ => &self.changes,
+        };
+        let mut entries = ring.lock_or_recover();
         if entries.len() == AUDIT_KEPT {
             entries.pop_front();
         }
-        entries.push_back(json!({ "at": at, "who": who, "action": action, "status": status }));
+        entries.push_back(
+            json!({ "at": now_seconds(), "who": who, "action": action, "status": status }),
+        );
     }
 
+    /// Changes and sessions together, newest first.
     fn newest_first(&self) -> Vec<Value> {
-        self.0.lock_or_recover().iter().rev().cloned().collect()
+        let mut all: Vec<Value> = self.changes.lock_or_recover().iter().cloned().collect();
+        all.extend(self.sessions.lock_or_recover().iter().cloned());
+        let at = |entry: &Value| entry["at"].as_f64().unwrap_or_default();
+        all.sort_by(|a, b| at(b).total_cmp(&at(a)));
+        all
     }
 }
 

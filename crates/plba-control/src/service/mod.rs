@@ -1,10 +1,10 @@
 //! The control plane's actions, independent of any transport: who may perform them, the
 //! audit of changes, and each resource's actions in a file of its own.
 
+mod allowances;
 mod audit;
 mod config;
 mod dead_letters;
-mod failures;
 mod probes;
 mod refusals;
 mod runtime;
@@ -26,9 +26,13 @@ use crate::auth::{Caller, bearer, identify};
 use crate::connections::ConnectionLimiter;
 use crate::reply::Reply;
 use crate::sessions::Sessions;
+use allowances::{Allowances, client_key};
 use audit::AuditLog;
-use failures::FailureLimiter;
 pub(crate) use refusals::SUMMARY_INTERVAL;
+
+/// Sign-ins allowed per token name per minute: a person signs in a few times a day, and
+/// each sign-in is audited and logged, so more would only churn the audit and the log.
+const SIGN_INS_PER_MINUTE: u32 = 10;
 use refusals::{Refusal, Refusals};
 
 /// Performs control-plane actions on a runtime, checking bearer tokens and browser sessions
@@ -43,7 +47,8 @@ pub struct ControlPlaneService {
     sessions: Sessions,
     audit: AuditLog,
     refusals: Refusals,
-    failures: FailureLimiter,
+    failures: Allowances<IpAddr>,
+    sign_ins: Allowances<String>,
 }
 
 /// What a request presents to identify its caller.
@@ -67,7 +72,7 @@ impl ControlPlaneService {
     pub fn new(runtime: RuntimeManager, config: ControlConfig) -> Self {
         let connections = Arc::new(ConnectionLimiter::new(config.max_connections));
         let sessions = Sessions::new(Duration::from_millis(config.session_ttl_ms.max(1_000)));
-        let failures = FailureLimiter::new(config.auth_failures_per_minute);
+        let failures = Allowances::new(config.auth_failures_per_minute);
         Self {
             runtime,
             config,
@@ -78,6 +83,7 @@ impl ControlPlaneService {
             audit: AuditLog::default(),
             refusals: Refusals::default(),
             failures,
+            sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
         }
     }
 
@@ -136,11 +142,10 @@ impl ControlPlaneService {
         if presents_token
             && needs_caller
             && let Some(client) = credentials.client
-            && let Err(wait) = self.failures.check(client, Instant::now())
+            && let Err(wait) = self.failures.check(&client_key(client), Instant::now())
         {
             let denied = ApiError::TooManyFailures {
-                // Whole seconds, rounded up: retrying at the advertised time succeeds.
-                retry_after_secs: (wait + Duration::from_nanos(999_999_999)).as_secs().max(1),
+                retry_after_secs: whole_seconds(wait),
             };
             self.refused(credentials.client, "unknown-token", action.name(), &denied);
             return Err(denied);
@@ -166,13 +171,14 @@ impl ControlPlaneService {
         } else {
             self.authorize(action, &caller)
         };
+        let denied = denied.and_then(|()| self.limit_sign_ins(action, &caller));
         match denied {
             Ok(()) => Ok(caller),
             Err(denied) => {
                 if caller == Caller::Unknown
                     && let Some(client) = credentials.client
                 {
-                    self.failures.fail(client, Instant::now());
+                    self.failures.spend(&client_key(client), Instant::now());
                 }
                 self.refused(
                     credentials.client,
@@ -183,6 +189,21 @@ impl ControlPlaneService {
                 Err(denied)
             }
         }
+    }
+
+    /// Refuses a sign-in past its token name's [`SIGN_INS_PER_MINUTE`].
+    fn limit_sign_ins(&self, action: &Action, caller: &Caller) -> Result<(), ApiError> {
+        let (Action::SignIn, Caller::Known { name, .. }) = (action, caller) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if let Err(wait) = self.sign_ins.check(name, now) {
+            return Err(ApiError::TooManySignIns {
+                retry_after_secs: whole_seconds(wait),
+            });
+        }
+        self.sign_ins.spend(name, now);
+        Ok(())
     }
 
     /// Records a request refused before its action ran: kept apart from the audit of
@@ -291,4 +312,10 @@ impl ControlPlaneService {
     fn configuration(&self) -> Result<&Arc<ConfigurationManager>, ApiError> {
         self.configuration.as_ref().ok_or(ApiError::NoConfiguration)
     }
+}
+
+/// A wait as whole seconds for `Retry-After`, rounded up (and at least one), so a client
+/// that retries at the advertised time is let through.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait + Duration::from_nanos(999_999_999)).as_secs().max(1)
 }

@@ -126,10 +126,10 @@ impl Refusals {
             .collect()
     }
 
-    /// `plba_control_requests_refused_total` by error code.
+    /// `plba_control_requests_denied_total` by error code.
     pub(super) fn families(&self) -> Vec<MetricFamily> {
         let mut family = MetricFamily::new(
-            "plba_control_requests_refused_total",
+            "plba_control_requests_denied_total",
             "Control-plane requests refused before their action ran, by error code (unauthorized, forbidden, csrf, foreign_origin, too_many_failures, …).",
             MetricKind::Counter,
         );
