@@ -245,6 +245,29 @@ impl TracingConfig {
                 format!("unknown level {:?}", self.level),
             ));
         }
+        for (name, value) in &self.otlp.headers {
+            let key = || format!("platform.tracing.otlp.headers.{name}");
+            // RFC 9110 field names are tokens; a value may not break the header line.
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token) {
+                return Err((
+                    key(),
+                    "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+                        .to_owned(),
+                ));
+            }
+            if value
+                .expose()
+                .chars()
+                .any(|c| matches!(c, '\r' | '\n' | '\0'))
+            {
+                return Err((
+                    key(),
+                    "the value holds a line break or NUL, which would end the header line"
+                        .to_owned(),
+                ));
+            }
+        }
         Ok(())
     }
 }

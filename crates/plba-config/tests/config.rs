@@ -463,3 +463,28 @@ fn a_key_nested_too_deep_or_too_many_overrides_are_refused_not_crashed_on() {
         .to_string();
     assert!(err.contains("1100 given, at most 1024"), "{err}");
 }
+
+#[test]
+fn an_otlp_header_that_would_break_the_request_is_refused() {
+    for (name, value, expected) in [
+        ("x api key", "v", "not an HTTP header name"),
+        ("x-api-key", "v\r\nInjected: 1", "line break or NUL"),
+    ] {
+        let err = ConfigSource::new()
+            .with_env_vars(Vec::<(String, String)>::new())
+            .with_defaults(
+                "defaults",
+                format!(
+                    "platform:\n  tracing:\n    otlp:\n      headers:\n        {name:?}: {value:?}\n"
+                ),
+            )
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{err}");
+        assert!(
+            !err.contains("Injected"),
+            "the secret value was shown: {err}"
+        );
+    }
+}
