@@ -50,7 +50,7 @@ pub use metrics::{
     HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
 };
 pub use module::{
-    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy, ServiceRef,
+    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy,
     WorkerFactory, WorkerSpec,
 };
 pub use queue::{

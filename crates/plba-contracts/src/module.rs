@@ -1,6 +1,5 @@
 //! Modules and what they register with the runtime.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +13,6 @@ use crate::metrics::MetricsSource;
 use crate::queue::TaskQueue;
 use crate::trace::TaskTracer;
 use crate::worker::Worker;
-
-/// A shared service in the container: any `Send + Sync` value behind an `Arc`.
-pub type ServiceRef = Arc<dyn Any + Send + Sync>;
 
 /// Builds the worker for copy number `copy` (0-based) of a pool; called on every (re)start.
 pub type WorkerFactory = Arc<dyn Fn(usize) -> Arc<dyn Worker> + Send + Sync>;
@@ -260,12 +256,6 @@ pub trait Registry: Send {
         &mut self,
         subscriber: Arc<dyn crate::ConfigSubscriber>,
     ) -> Result<(), RegistryError>;
-
-    /// Puts a named service in the container, for other modules to use.
-    fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError>;
-
-    /// A named service added earlier (by this or another module).
-    fn service(&self, name: &str) -> Option<ServiceRef>;
 }
 
 /// Typed helpers over [`Registry`].
@@ -275,26 +265,13 @@ pub trait RegistryExt: Registry {
         let name = self.module_name().to_owned();
         Ok(self.config().section::<T>(&name)?.unwrap_or_default())
     }
-
-    /// Puts a typed service in the container.
-    fn provide<T: Any + Send + Sync>(
-        &mut self,
-        name: &str,
-        service: Arc<T>,
-    ) -> Result<(), RegistryError> {
-        self.add_service(name, service)
-    }
-
-    /// A typed service; `None` when absent or of another type.
-    fn get_service<T: Any + Send + Sync>(&self, name: &str) -> Option<Arc<T>> {
-        self.service(name)?.downcast::<T>().ok()
-    }
 }
 
 impl<R: Registry + ?Sized> RegistryExt for R {}
 
 /// A piece of application: it declares workers, queues, handlers, health contributors and
-/// services, and runs nothing itself.
+/// views, and runs nothing itself. Modules share a resource (a store, a queue) by being
+/// handed it when they are built, not through the registry.
 ///
 /// # Protocol
 ///

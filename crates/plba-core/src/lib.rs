@@ -9,7 +9,6 @@
 //! - schedules (internal, driven by the runtime): each registered
 //!   [`Schedule`](plba_contracts::Schedule) runs as a worker that claims every occurrence in
 //!   its store before running it, so instances sharing a store run each occurrence once.
-//! - [`ServiceContainer`]: typed, named services shared between modules.
 //! - [`signals`]: SIGTERM/SIGINT → graceful stop, a second signal → force.
 //!
 //! # Lifecycle
@@ -48,7 +47,6 @@
 //! - An occurrence runs only after its store's `claim` answered `true`: at most once across
 //!   the instances sharing the store.
 
-mod container;
 mod error;
 mod registry;
 mod runtime;
@@ -59,7 +57,6 @@ mod status;
 mod supervisor;
 mod sync;
 
-pub use container::ServiceContainer;
 pub use error::CoreError;
 pub use runtime::{RuntimeManager, RuntimeOptions, StopReport, SubscriberSink};
 pub use scheduler::{MemoryScheduleStore, ScheduleStatus};

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use plba_contracts::{
     ConfigProvider, ConfigSubscriber, HealthContributor, HealthOptions, MetricsSource, Registry,
-    RegistryError, Schedule, ServiceRef, TaskQueue, TaskTracer, Timetable, ViewRef, WorkerSpec,
+    RegistryError, Schedule, TaskQueue, TaskTracer, Timetable, ViewRef, WorkerSpec,
 };
 
-use crate::container::ServiceContainer;
 use crate::scheduler::{ScheduleRunner, ScheduleState};
 
 /// The prefix of the worker pools that run schedules.
@@ -23,7 +22,6 @@ pub(crate) struct Pending {
     pub(crate) workers: Vec<WorkerSpec>,
     pub(crate) queues: Vec<Arc<dyn TaskQueue>>,
     pub(crate) health: Vec<(String, Arc<dyn HealthContributor>, HealthOptions)>,
-    pub(crate) services: Vec<(String, ServiceRef)>,
     pub(crate) metrics: Vec<Arc<dyn MetricsSource>>,
     pub(crate) views: Vec<ViewRef>,
     pub(crate) schedules: Vec<Arc<ScheduleState>>,
@@ -31,19 +29,18 @@ pub(crate) struct Pending {
 }
 
 /// Names the runtime already holds, to refuse duplicates across modules.
-pub(crate) struct Taken<'a> {
+pub(crate) struct Taken {
     pub(crate) views: Vec<String>,
     pub(crate) workers: Vec<String>,
     pub(crate) queues: Vec<String>,
     pub(crate) health: Vec<String>,
-    pub(crate) services: &'a ServiceContainer,
 }
 
 pub(crate) struct ModuleRegistry<'a> {
     pub(crate) module: &'a str,
     pub(crate) config: &'a dyn ConfigProvider,
     pub(crate) tracer: Arc<dyn TaskTracer>,
-    pub(crate) taken: Taken<'a>,
+    pub(crate) taken: Taken,
     pub(crate) pending: Pending,
 }
 
@@ -188,24 +185,5 @@ impl Registry for ModuleRegistry<'_> {
     ) -> Result<(), RegistryError> {
         self.pending.config_subscribers.push(subscriber);
         Ok(())
-    }
-
-    fn add_service(&mut self, name: &str, service: ServiceRef) -> Result<(), RegistryError> {
-        if self.taken.services.get_dyn(name).is_some()
-            || self.pending.services.iter().any(|(n, _)| n == name)
-        {
-            return Err(duplicate("service", name));
-        }
-        self.pending.services.push((name.to_owned(), service));
-        Ok(())
-    }
-
-    fn service(&self, name: &str) -> Option<ServiceRef> {
-        self.pending
-            .services
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| Arc::clone(s))
-            .or_else(|| self.taken.services.get_dyn(name))
     }
 }

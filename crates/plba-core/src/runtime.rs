@@ -13,7 +13,6 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::container::ServiceContainer;
 use crate::error::CoreError;
 use crate::registry::{ModuleRegistry, Taken, WORKER_HEALTH_PREFIX};
 use crate::scheduler::ScheduleState;
@@ -57,7 +56,7 @@ pub struct StopReport {
     pub took: Duration,
 }
 
-/// Owns an application's modules, workers, queues, health and services, and their lifecycle.
+/// Owns an application's modules, workers, queues and health, and their lifecycle.
 ///
 /// Cheap to clone: clones share one runtime, so a control plane or a signal task can hold one.
 ///
@@ -99,7 +98,6 @@ struct Inner {
     views: RwLock<Vec<ViewRef>>,
     schedules: RwLock<Vec<Arc<ScheduleState>>>,
     health: HealthRegistry,
-    services: ServiceContainer,
     modules: Mutex<Vec<String>>,
     started_at: Mutex<Option<Instant>>,
     shutdown: CancellationToken,
@@ -147,7 +145,6 @@ impl RuntimeManager {
                 views: RwLock::new(Vec::new()),
                 schedules: RwLock::new(Vec::new()),
                 health: HealthRegistry::new(),
-                services: ServiceContainer::new(),
                 modules: Mutex::new(Vec::new()),
                 started_at: Mutex::new(None),
                 shutdown: CancellationToken::new(),
@@ -186,7 +183,7 @@ impl RuntimeManager {
     }
 
     /// Runs `module`'s start-up phase: it connects what it needs and declares its workers,
-    /// queues, health contributors and services. All or nothing: on error nothing of the
+    /// queues and health contributors. All or nothing: on error nothing of the
     /// module is kept. Allowed before the first start and while stopped; the new workers run
     /// from the next start.
     pub async fn register(&self, module: &dyn ApplicationModule) -> Result<(), CoreError> {
@@ -214,7 +211,6 @@ impl RuntimeManager {
                     .map(|q| q.name().to_owned())
                     .collect(),
                 health: inner.health.names(),
-                services: &inner.services,
             },
             pending: Default::default(),
         };
@@ -226,17 +222,7 @@ impl RuntimeManager {
                 source,
             })?;
         let pending = registry.pending;
-        let register_error = |source| CoreError::Register {
-            module: module.name().to_owned(),
-            source,
-        };
         // Names were checked against everything taken, so the commits below cannot clash.
-        for (name, service) in pending.services {
-            inner
-                .services
-                .insert_dyn(&name, service)
-                .map_err(register_error)?;
-        }
         for (name, contributor, options) in pending.health {
             let _ = inner.health.register(&name, contributor, options);
         }
@@ -379,11 +365,6 @@ impl RuntimeManager {
 
     fn set_state(&self, state: RuntimeState) {
         self.inner.state.send_replace(state);
-    }
-
-    /// The shared service container.
-    pub fn services(&self) -> &ServiceContainer {
-        &self.inner.services
     }
 
     /// The health registry (to add platform contributors such as a config watcher).

@@ -442,13 +442,12 @@ async fn readiness_follows_lifecycle_and_critical_health() {
 async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let runtime = RuntimeManager::new(RuntimeOptions::default());
     let first = FnModule::new("first", |registry| {
-        registry.add_service("catalog", Arc::new(1_u8))?;
         registry.add_worker(WorkerSpec::pool("w", 1, |_| Idle::default()))
     });
     runtime.register(&first).await.unwrap();
 
     let broken = FnModule::new("broken", |registry| {
-        registry.add_service("other", Arc::new(2_u8))?;
+        registry.add_worker(WorkerSpec::pool("other", 1, |_| Idle::default()))?;
         Err(RegistryError::module(
             "broken",
             "its store",
@@ -458,7 +457,7 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let err = runtime.register(&broken).await.unwrap_err();
     assert!(matches!(err, CoreError::Register { .. }), "{err}");
     assert!(
-        runtime.services().get_dyn("other").is_none(),
+        runtime.status().await.workers.iter().all(|p| p.name != "other"),
         "nothing of a failed module is kept"
     );
 

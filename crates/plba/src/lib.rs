@@ -41,7 +41,7 @@ pub use plba_contracts as contracts;
 pub use plba_control as control;
 pub use plba_core::{
     CopyStatus, CoreError, PoolStatus, QueueStatus, RuntimeManager, RuntimeOptions, RuntimeState,
-    RuntimeStatus, ServiceContainer, StopReport,
+    RuntimeStatus, StopReport,
 };
 pub use plba_health as health;
 pub use plba_queue_memory as queue_memory;
