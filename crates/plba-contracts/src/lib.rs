@@ -14,7 +14,8 @@
 //!   business logic for one task and says through [`TaskError`] whether a retry can help.
 //! - [`HealthContributor`] answers "is this part operational?".
 //! - [`ConfigProvider`] hands a module its typed configuration section.
-//! - [`TaskTracer`] carries a task's trace context from producer to handler.
+//! - [`TaskTracer`] carries a task's trace context from producer to handler; a [`Publisher`]
+//!   publishes with it, so producers never make the span by hand.
 
 mod backoff;
 mod config;
@@ -26,6 +27,7 @@ mod message_error;
 mod metrics;
 mod module;
 mod opaque_debug;
+mod publisher;
 mod queue;
 mod schedule;
 mod secret;
@@ -50,9 +52,10 @@ pub use metrics::{
     HistogramValue, MetricFamily, MetricKind, MetricSample, MetricValue, MetricsSource,
 };
 pub use module::{
-    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy,
-    WorkerFactory, WorkerSpec,
+    ApplicationModule, Registry, RegistryError, RegistryExt, RestartPolicy, WorkerFactory,
+    WorkerSpec,
 };
+pub use publisher::Publisher;
 pub use queue::{
     DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
     QueueError, QueueStats, Receipt, TaskQueue,

@@ -265,6 +265,11 @@ pub trait RegistryExt: Registry {
         let name = self.module_name().to_owned();
         Ok(self.config().section::<T>(&name)?.unwrap_or_default())
     }
+
+    /// A [`Publisher`](crate::Publisher) to `queue` that traces with the runtime's tracer.
+    fn publisher(&self, queue: Arc<dyn TaskQueue>) -> crate::Publisher {
+        crate::Publisher::new(queue, self.tracer())
+    }
 }
 
 impl<R: Registry + ?Sized> RegistryExt for R {}

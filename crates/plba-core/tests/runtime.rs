@@ -457,7 +457,12 @@ async fn a_failing_module_registers_nothing_and_duplicates_are_refused() {
     let err = runtime.register(&broken).await.unwrap_err();
     assert!(matches!(err, CoreError::Register { .. }), "{err}");
     assert!(
-        runtime.status().await.workers.iter().all(|p| p.name != "other"),
+        runtime
+            .status()
+            .await
+            .workers
+            .iter()
+            .all(|p| p.name != "other"),
         "nothing of a failed module is kept"
     );
 

@@ -85,3 +85,13 @@ impl MemoryQueueOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryQueueOptions;
+
+    #[test]
+    fn the_default_options_are_valid() {
+        assert!(MemoryQueueOptions::default().validate("q").is_ok());
+    }
+}

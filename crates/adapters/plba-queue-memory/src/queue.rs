@@ -57,15 +57,32 @@ impl std::fmt::Debug for MemoryQueue {
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 impl MemoryQueue {
-    /// A queue named `name`.
+    /// A queue named `name` with the default options, which are always valid.
+    ///
+    /// ```
+    /// use plba_contracts::TaskQueue;
+    /// use plba_queue_memory::MemoryQueue;
+    ///
+    /// let queue = MemoryQueue::named("reminders");
+    /// assert_eq!(queue.name(), "reminders");
+    /// ```
+    pub fn named(name: impl Into<String>) -> Self {
+        Self::build(name.into(), MemoryQueueOptions::default())
+    }
+
+    /// A queue named `name` with `options`; an error when an option is out of range.
     pub fn new(
         name: impl Into<String>,
         options: MemoryQueueOptions,
     ) -> Result<Self, MemoryQueueError> {
         let name = name.into();
         options.validate(&name)?;
+        Ok(Self::build(name, options))
+    }
+
+    fn build(name: String, options: MemoryQueueOptions) -> Self {
         let (tx, rx) = async_channel::bounded(options.capacity);
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 receipt_queue: Arc::from(format!(
                     "{name}#{}",
@@ -79,7 +96,7 @@ impl MemoryQueue {
                 dead: Mutex::new(VecDeque::new()),
                 keys: Mutex::new(HashMap::new()),
             }),
-        })
+        }
     }
 
     /// The options the queue was built with.

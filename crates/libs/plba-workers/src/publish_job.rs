@@ -1,38 +1,44 @@
 //! A scheduled job that publishes a task at each occurrence.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::Mutex;
 
-use plba_contracts::{Occurrence, ScheduledJob, Task, TaskError, TaskQueue, async_trait};
+use plba_contracts::{Occurrence, Publisher, ScheduledJob, Task, TaskError, async_trait};
+use plba_util::Unpoisoned;
 
 /// A [`ScheduledJob`] that publishes a task at each occurrence: the occurrence is then
 /// handled with the queue's guarantees (at-least-once, retries, dead letters), by whichever
-/// instance consumes it.
+/// instance consumes it. Each task is published through a [`Publisher`], so its handler's
+/// span continues the schedule's trace. `make` may keep state (a counter) of its own.
 ///
 /// ```
 /// use std::{sync::Arc, time::Duration};
-/// use plba_contracts::{Schedule, Task, TaskQueue};
+/// use plba_contracts::{Publisher, Schedule, Task};
 /// use plba_workers::PublishJob;
 ///
-/// fn sweep(queue: Arc<dyn TaskQueue>) -> Schedule {
-///     let job = PublishJob::new(queue, |_occurrence| Task::new("sweep", ""));
+/// fn sweep(publisher: Publisher) -> Schedule {
+///     let mut round = 0_u64;
+///     let job = PublishJob::new(publisher, move |_occurrence| {
+///         round += 1;
+///         Task::new("sweep", round.to_string())
+///     });
 ///     Schedule::every("sweep", Duration::from_secs(300), Arc::new(job))
 /// }
 /// ```
 pub struct PublishJob {
-    queue: Arc<dyn TaskQueue>,
-    make: Box<dyn Fn(Occurrence) -> Task + Send + Sync>,
+    publisher: Publisher,
+    make: Mutex<Box<dyn FnMut(Occurrence) -> Task + Send>>,
 }
 
 impl PublishJob {
-    /// Publishes `make(occurrence)` to `queue` at each occurrence.
+    /// Publishes `make(occurrence)` through `publisher` at each occurrence.
     pub fn new(
-        queue: Arc<dyn TaskQueue>,
-        make: impl Fn(Occurrence) -> Task + Send + Sync + 'static,
+        publisher: Publisher,
+        make: impl FnMut(Occurrence) -> Task + Send + 'static,
     ) -> Self {
         Self {
-            queue,
-            make: Box::new(make),
+            publisher,
+            make: Mutex::new(Box::new(make)),
         }
     }
 }
@@ -40,7 +46,7 @@ impl PublishJob {
 impl fmt::Debug for PublishJob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublishJob")
-            .field("queue", &self.queue.name())
+            .field("queue", &self.publisher.queue().name())
             .finish_non_exhaustive()
     }
 }
@@ -48,16 +54,51 @@ impl fmt::Debug for PublishJob {
 #[async_trait]
 impl ScheduledJob for PublishJob {
     async fn run(&self, occurrence: Occurrence) -> Result<(), TaskError> {
-        self.queue
-            .publish((self.make)(occurrence))
+        // The lock is released before the publish waits.
+        let task = (self.make.lock_or_recover())(occurrence);
+        self.publisher
+            .publish(task)
             .await
             .map(drop)
             .map_err(|error| {
                 TaskError::transient(format!(
                     "publishing to queue {:?} failed",
-                    self.queue.name()
+                    self.publisher.queue().name()
                 ))
                 .with_source(error)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use plba_contracts::{Occurrence, Publisher, ScheduledJob, Task, TaskQueue};
+    use plba_queue_memory::MemoryQueue;
+
+    use super::PublishJob;
+
+    #[tokio::test]
+    async fn each_occurrence_publishes_what_a_stateful_maker_makes() {
+        let queue = Arc::new(MemoryQueue::new("sweeps", Default::default()).unwrap());
+        let mut round = 0_u32;
+        let job = PublishJob::new(Publisher::untraced(queue.clone()), move |_| {
+            round += 1;
+            Task::new("sweep", round.to_string())
+        });
+        for _ in 0..2 {
+            let occurrence = Occurrence {
+                at: SystemTime::now(),
+                previous: None,
+            };
+            job.run(occurrence).await.unwrap();
+        }
+        for expected in ["1", "2"] {
+            let delivery = queue.consume().await.unwrap();
+            assert_eq!(&delivery.task().payload[..], expected.as_bytes());
+            queue.ack(delivery).await.unwrap();
+        }
     }
 }
