@@ -32,7 +32,7 @@ pub(crate) struct Pending {
 pub(crate) struct Taken {
     pub(crate) views: Vec<String>,
     pub(crate) workers: Vec<String>,
-    pub(crate) queues: Vec<String>,
+    pub(crate) queues: Vec<Arc<dyn TaskQueue>>,
     pub(crate) health: Vec<String>,
 }
 
@@ -116,11 +116,20 @@ impl Registry for ModuleRegistry<'_> {
     }
 
     fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError> {
+        // The same queue again (a module's own `add_queue`, then its pool's `register`) is
+        // no error; another queue of the same name is.
+        let same =
+            |other: &Arc<dyn TaskQueue>| std::ptr::addr_eq(Arc::as_ptr(other), Arc::as_ptr(&queue));
         let name = queue.name();
-        if self.taken.queues.iter().any(|n| n == name)
-            || self.pending.queues.iter().any(|q| q.name() == name)
-        {
-            return Err(duplicate("queue", name));
+        let known = self.taken.queues.iter().chain(&self.pending.queues);
+        for other in known {
+            if other.name() == name {
+                return if same(other) {
+                    Ok(())
+                } else {
+                    Err(duplicate("queue", name))
+                };
+            }
         }
         self.pending.queues.push(queue);
         Ok(())

@@ -206,10 +206,7 @@ impl RuntimeManager {
                     .map(|v| v.name().to_owned())
                     .collect(),
                 workers: inner.supervisor.pool_names(),
-                queues: read(&inner.queues)
-                    .iter()
-                    .map(|q| q.name().to_owned())
-                    .collect(),
+                queues: read(&inner.queues).clone(),
                 health: inner.health.names(),
             },
             pending: Default::default(),

@@ -7,6 +7,10 @@
 //!   With a [`Limiter`](plba_contracts::Limiter) ([`QueueWorkerPool::limiter`]), a task with
 //!   a limit key starts only when its key's rate and concurrency allow; otherwise it is put
 //!   aside (`TaskQueue::defer`) and the copy takes the next task.
+//!   [`QueueWorkerPool::register`] registers its queue, metrics and workers, traced with the
+//!   registry's tracer.
+//! - [`JsonHandler`]: a handler from an async function of a typed JSON payload; a payload
+//!   that does not decode is a permanent error.
 //! - [`IntervalWorker`]: runs a [`Routine`] every period (housekeeping, polling).
 //! - [`FileScheduleStore`]: a schedule's record in a file, for one process that must catch up
 //!   what it missed while down.
@@ -37,6 +41,7 @@
 mod file_schedule_store;
 mod histogram;
 mod interval_worker;
+mod json_handler;
 mod local_limiter;
 mod metrics;
 mod publish_job;
@@ -44,7 +49,8 @@ mod queue_worker;
 
 pub use file_schedule_store::FileScheduleStore;
 pub use interval_worker::{IntervalWorker, Routine};
+pub use json_handler::JsonHandler;
 pub use local_limiter::{LocalLimiter, SLOT_RETRY};
 pub use metrics::{QueueWorkerMetrics, QueueWorkerMetricsSnapshot};
 pub use publish_job::PublishJob;
-pub use queue_worker::{QueueWorker, QueueWorkerOptions, QueueWorkerPool};
+pub use queue_worker::{QueueWorker, QueueWorkerOptions, QueueWorkerPool, SharedQueue};

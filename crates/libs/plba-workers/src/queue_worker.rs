@@ -338,6 +338,25 @@ where
     }
 }
 
+/// A queue a pool can register with the runtime: any [`TaskQueue`], a concrete one or a
+/// `dyn TaskQueue`.
+pub trait SharedQueue: TaskQueue {
+    /// The queue as the registry holds it.
+    fn shared(self: Arc<Self>) -> Arc<dyn TaskQueue>;
+}
+
+impl<T: TaskQueue + 'static> SharedQueue for T {
+    fn shared(self: Arc<Self>) -> Arc<dyn TaskQueue> {
+        self
+    }
+}
+
+impl SharedQueue for dyn TaskQueue {
+    fn shared(self: Arc<Self>) -> Arc<dyn TaskQueue> {
+        self
+    }
+}
+
 /// A pool of [`QueueWorker`] copies over one queue and one handler, ready to register.
 ///
 /// ```
@@ -367,7 +386,7 @@ pub struct QueueWorkerPool<Q: ?Sized, H: ?Sized> {
     concurrency: usize,
     options: QueueWorkerOptions,
     metrics: Arc<QueueWorkerMetrics>,
-    tracer: Arc<dyn TaskTracer>,
+    tracer: Option<Arc<dyn TaskTracer>>,
     limiter: Option<Arc<dyn Limiter>>,
 }
 
@@ -385,7 +404,7 @@ where
             concurrency: 1,
             options: QueueWorkerOptions::default(),
             metrics: Arc::new(QueueWorkerMetrics::default()),
-            tracer: NoopTaskTracer::shared(),
+            tracer: None,
             limiter: None,
         }
     }
@@ -400,10 +419,11 @@ where
         self
     }
 
-    /// Runs handlers inside the spans of `tracer` (usually `Registry::tracer()`).
+    /// Runs handlers inside the spans of `tracer` instead of the registry's (which
+    /// [`register`](Self::register) uses by default).
     #[must_use]
     pub fn tracer(mut self, tracer: Arc<dyn TaskTracer>) -> Self {
-        self.tracer = tracer;
+        self.tracer = Some(tracer);
         self
     }
 
@@ -435,19 +455,29 @@ where
         })
     }
 
-    /// Registers the pool (its worker spec and its metrics) with `registry`; returns its
-    /// counters.
+    /// Registers the pool with `registry`: its queue (so the queue's stats show in the
+    /// status; registering the same queue again is no error), its metrics and its worker
+    /// spec, its handlers traced with the registry's tracer unless [`tracer`](Self::tracer)
+    /// named another. Returns its counters.
     pub fn register(
-        self,
+        mut self,
         registry: &mut dyn Registry,
-    ) -> Result<Arc<QueueWorkerMetrics>, RegistryError> {
+    ) -> Result<Arc<QueueWorkerMetrics>, RegistryError>
+    where
+        Q: SharedQueue,
+    {
         let metrics = self.metrics();
+        if self.tracer.is_none() {
+            self.tracer = Some(registry.tracer());
+        }
+        registry.add_queue(Arc::clone(&self.queue).shared())?;
         registry.add_metrics_source(self.metrics_source())?;
         registry.add_worker(self.into_spec())?;
         Ok(metrics)
     }
 
-    /// The spec to hand to `Registry::add_worker`.
+    /// The spec to hand to `Registry::add_worker` (untraced unless [`tracer`](Self::tracer)
+    /// named a tracer; [`register`](Self::register) does everything).
     pub fn into_spec(self) -> WorkerSpec {
         let Self {
             name,
@@ -466,7 +496,7 @@ where
                 options,
                 Arc::clone(&metrics),
             )
-            .with_tracer(Arc::clone(&tracer));
+            .with_tracer(tracer.clone().unwrap_or_else(NoopTaskTracer::shared));
             match &limiter {
                 Some(limiter) => worker.with_limiter(Arc::clone(limiter)),
                 None => worker,
