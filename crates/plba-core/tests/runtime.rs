@@ -529,3 +529,28 @@ async fn a_module_cannot_take_over_a_worker_pools_health_check() {
         "nothing of the module was kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_queue_registered_twice_is_one_queue_and_another_of_its_name_a_clash() {
+    let runtime = RuntimeManager::new(RuntimeOptions::default());
+    let queue = Arc::new(MemoryQueue::named("jobs"));
+    let shared = Arc::clone(&queue);
+    let first = FnModule::new("first", move |registry| {
+        registry.add_queue(shared.clone())?;
+        registry.add_queue(shared.clone())
+    });
+    runtime.register(&first).await.unwrap();
+    let again = Arc::clone(&queue);
+    let second = FnModule::new("second", move |registry| registry.add_queue(again.clone()));
+    runtime.register(&second).await.unwrap();
+    assert_eq!(runtime.status().await.queues.len(), 1);
+
+    let other = FnModule::new("other", |registry| {
+        registry.add_queue(Arc::new(MemoryQueue::named("jobs")))
+    });
+    let err = plba_util::error_chain(&runtime.register(&other).await.unwrap_err());
+    assert!(
+        err.contains("queue \"jobs\" is already registered"),
+        "{err}"
+    );
+}
