@@ -2,7 +2,8 @@
 //! a pool of three workers handles them, and a reporter logs the queue's stats. Ctrl-C (or
 //! SIGTERM) stops it gracefully; a second Ctrl-C forces the stop.
 //!
-//! `cargo run -p plba --example demo` (add `-- --seconds 5` to stop by itself).
+//! `cargo run -p plba --example demo`; from another terminal,
+//! `cargo run -p plba --example demo -- status` (or `shutdown`, `dead-letters list`, …).
 
 use plba::contracts::TaskError;
 use plba::prelude::*;
@@ -84,46 +85,15 @@ impl ApplicationModule for Demo {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // Configuration errors are for the operator: no backtrace, the whole chain.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("demo: {error:#}");
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> anyhow::Result<()> {
-    let seconds = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
-        .map(|s| s.parse::<u64>())
-        .transpose()?;
-    // Configuration: `PLBA_CONFIG` names a YAML file (optional); `PLBA__SECTION__KEY`
-    // variables override it, e.g. `PLBA__LOG__LEVEL=debug`.
-    let mut source = plba::config::ConfigSource::new();
-    if let Some(file) = std::env::var_os("PLBA_CONFIG") {
-        source = source.with_file(file);
-    }
-    let application = plba::create_runtime(&Demo, PlbaOptions::from_source(source)).await?;
-    let runtime = application.runtime().clone();
-    if let Some(seconds) = seconds {
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(seconds)).await;
-            runtime.request_shutdown();
-        });
-    }
-    tracing::info!("demo running; press Ctrl-C to stop");
-    let report = plba::run_runtime(&application).await?;
-    let status = runtime.status().await;
-    for queue in &status.queues {
-        tracing::info!(queue = %queue.name, stats = ?queue.stats, "final queue stats");
-    }
-    tracing::info!(graceful = report.graceful, took = ?report.took, "demo stopped");
-    Ok(())
+    // The platform's command line: `run` (the default), `check-config`, `status`, `stop`,
+    // `shutdown`, `dead-letters list`, … against a running demo.
+    plba::launcher::Launcher::new("demo", env!("CARGO_PKG_VERSION"), Demo)
+        .about("demo: a schedule, a memory queue and three workers")
+        .config_file(
+            "PLBA_CONFIG",
+            "A YAML configuration file (PLBA__SECTION__KEY variables override it)",
+        )
+        .main_queue("orders")
+        .main_without_commands()
+        .await
 }

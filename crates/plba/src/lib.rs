@@ -50,6 +50,7 @@ pub use plba_util as util;
 pub use plba_workers as workers;
 
 mod application;
+pub mod launcher;
 pub mod prelude;
 
 pub use application::{Application, runtime_options};

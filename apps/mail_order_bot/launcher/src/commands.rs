@@ -10,30 +10,25 @@ use std::sync::Arc;
 use anyhow::Context;
 #[cfg(feature = "maildir")]
 use mail_order_bot::SourceConfig;
-use mail_order_bot::{
-    AppConfig, MODULE, MailOrderBot, OrderStore, format_cents, open_store, read_config,
-};
+use mail_order_bot::{AppConfig, MODULE, OrderStore, format_cents, open_store, read_config};
 use plba::config::{ConfigSnapshot, ConfigSource};
-use plba::contracts::Secret;
-use plba::control::{ClientReply, ControlClient};
+use plba::launcher::{CommandResult, ConfigArgs};
 #[cfg(feature = "maildir")]
 use plba_mail_maildir::Maildir;
 
-use crate::cli::{
-    Cli, Command, DeadLettersCommand, Listing, OrdersCommand, RejectionsCommand, Remote,
-};
+use crate::cli::{Command, Listing, OrdersCommand, RejectionsCommand};
 
 /// The configuration every command reads: `--config` (or, for a bare run, the embedded demo
 /// configuration), then env, then `--set`. The demo never sits under anything a user wrote
 /// for the bot: its sample customers must not reach a real allowlist, nor its samples a real
 /// mailbox. It applies only when no file is given and no env variable or `--set` touches the
 /// `mail_order_bot` section.
-fn source(cli: &Cli) -> ConfigSource {
+pub(crate) fn source(args: &ConfigArgs) -> ConfigSource {
     let mut source = ConfigSource::new()
         .with_whole_value(CUSTOMERS)
         .with_tagged("mail_order_bot.source", "maildir")
         .with_tagged("mail_order_bot.queue", "memory");
-    let configures_the_bot = cli
+    let configures_the_bot = args
         .overrides
         .iter()
         .any(|o| o.trim_start().starts_with("mail_order_bot."))
@@ -42,7 +37,7 @@ fn source(cli: &Cli) -> ConfigSource {
                 .to_ascii_uppercase()
                 .starts_with("PLBA__MAIL_ORDER_BOT__")
         });
-    source = match &cli.config {
+    source = match &args.file {
         Some(file) => source.with_file(file),
         None if configures_the_bot => source,
         None => source.with_defaults(
@@ -50,7 +45,7 @@ fn source(cli: &Cli) -> ConfigSource {
             include_str!("../../config/default.yaml"),
         ),
     };
-    for assignment in &cli.overrides {
+    for assignment in &args.overrides {
         source = source.with_override(assignment.clone());
     }
     source
@@ -69,34 +64,35 @@ fn app_section(snapshot: &ConfigSnapshot) -> anyhow::Result<AppConfig> {
     Ok(AppConfig::from_config(snapshot)?.unwrap_or_default())
 }
 
-/// Validates as `run` would and prints the effective configuration (secrets redacted),
-/// headed by where the allowlist came from, as YAML comments.
-fn check_config(source: ConfigSource) -> anyhow::Result<ExitCode> {
-    let snapshot = plba::check_config(&MailOrderBot::new(), source)?;
-    let app = app_config(&snapshot)?;
-    for warning in snapshot.warnings() {
-        eprintln!("mail_order_bot: warning: {warning}");
-    }
+/// What `check-config` prints above the effective configuration: where the allowlist came
+/// from, and each entry; the module's own checks run first, so a bad section fails it.
+pub(crate) fn allowlist_header(
+    snapshot: &ConfigSnapshot,
+) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let app = app_config(snapshot)?;
     if app.customers.is_empty() {
-        println!("# {CUSTOMERS}: none configured: every mail will be rejected (unknown sender)");
-    } else {
-        let origin = snapshot
-            .origin_of(CUSTOMERS)
-            .unwrap_or_else(|| "an unknown source".to_owned());
-        println!("# {CUSTOMERS}: {} from {origin}:", app.customers.len());
-        for (address, customer) in &app.customers {
-            println!("#   {address} -> {customer}");
-        }
+        return Ok(vec![format!(
+            "{CUSTOMERS}: none configured: every mail will be rejected (unknown sender)"
+        )]);
     }
-    print!("{}", snapshot.redacted_yaml());
-    Ok(ExitCode::SUCCESS)
+    let origin = snapshot
+        .origin_of(CUSTOMERS)
+        .unwrap_or_else(|| "an unknown source".to_owned());
+    let mut lines = vec![format!(
+        "{CUSTOMERS}: {} from {origin}:",
+        app.customers.len()
+    )];
+    lines.extend(
+        app.customers
+            .iter()
+            .map(|(address, customer)| format!("  {address} -> {customer}")),
+    );
+    Ok(lines)
 }
 
-pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let source = source(&cli);
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run(source).await,
-        Command::CheckConfig => check_config(source),
+/// Runs one of mail_order_bot's own commands.
+pub(crate) async fn dispatch(command: Command, source: ConfigSource) -> CommandResult {
+    let done = match command {
         Command::Deliver { files } => deliver(&source.load()?, &files).await,
         Command::Orders(OrdersCommand::List(listing)) => {
             list_orders(&*store(&source)?, &listing).await
@@ -107,60 +103,8 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rejections(RejectionsCommand::List(listing)) => {
             list_rejections(&*store(&source)?, &listing).await
         }
-        Command::Status(remote) => {
-            remote_call(&source, remote, |c| {
-                Box::pin(async move { c.status().await })
-            })
-            .await
-        }
-        Command::Health(remote) => {
-            remote_call(&source, remote, |c| {
-                Box::pin(async move { c.health().await })
-            })
-            .await
-        }
-        Command::Stop(remote) => {
-            remote_call(&source, remote, |c| Box::pin(async move { c.stop().await })).await
-        }
-        Command::Start(remote) => {
-            remote_call(&source, remote, |c| {
-                Box::pin(async move { c.start().await })
-            })
-            .await
-        }
-        Command::Reload(remote) => {
-            remote_call(&source, remote, |c| {
-                Box::pin(async move { c.reload().await })
-            })
-            .await
-        }
-        Command::Shutdown(remote) => {
-            remote_call(&source, remote, |c| {
-                Box::pin(async move { c.shutdown().await })
-            })
-            .await
-        }
-        Command::DeadLetters(command) => dead_letters(&source, command).await,
-        Command::LogLevel { level, remote } => {
-            remote_call(
-                &source,
-                remote,
-                |c| async move { c.set_log_level(&level).await },
-            )
-            .await
-        }
-    }
-}
-
-async fn run(source: ConfigSource) -> anyhow::Result<ExitCode> {
-    let application =
-        plba::create_runtime(&MailOrderBot::new(), plba::PlbaOptions::from_source(source)).await?;
-    tracing::info!(
-        "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops"
-    );
-    let report = plba::run_runtime(&application).await?;
-    tracing::info!(graceful = report.graceful, took = ?report.took, "mail_order_bot stopped");
-    Ok(ExitCode::SUCCESS)
+    };
+    done.map_err(Into::into)
 }
 
 /// The store the configuration names, its settings checked first (a typo in them is a
@@ -330,63 +274,4 @@ async fn list_rejections(store: &dyn OrderStore, listing: &Listing) -> anyhow::R
     }
     println!("{} rejection(s)", rejections.len());
     Ok(ExitCode::SUCCESS)
-}
-
-async fn dead_letters(
-    source: &ConfigSource,
-    command: DeadLettersCommand,
-) -> anyhow::Result<ExitCode> {
-    match command {
-        DeadLettersCommand::List { limit, target } => {
-            let queue = target.queue;
-            remote_call(source, target.remote, |c| async move {
-                c.dead_letters(&queue, limit).await
-            })
-            .await
-        }
-        DeadLettersCommand::Replay(selection) => {
-            let (queue, task) = (selection.target.queue, selection.task);
-            remote_call(source, selection.target.remote, |c| async move {
-                c.replay_dead_letters(&queue, task.as_deref()).await
-            })
-            .await
-        }
-        DeadLettersCommand::Purge(selection) => {
-            let (queue, task) = (selection.target.queue, selection.task);
-            remote_call(source, selection.target.remote, |c| async move {
-                c.purge_dead_letters(&queue, task.as_deref()).await
-            })
-            .await
-        }
-    }
-}
-
-async fn remote_call<F, Fut>(
-    source: &ConfigSource,
-    remote: Remote,
-    call: F,
-) -> anyhow::Result<ExitCode>
-where
-    F: FnOnce(Arc<ControlClient>) -> Fut,
-    Fut: std::future::Future<Output = Result<ClientReply, plba::control::ControlError>>,
-{
-    let url = match remote.url {
-        Some(url) => url,
-        None => format!("http://{}", source.load()?.platform().control.bind),
-    };
-    let mut client = ControlClient::new(url);
-    if let Some(token) = remote.token {
-        client = client.with_token(Secret::new(token));
-    }
-    let reply = call(Arc::new(client)).await?;
-    let body = serde_json::from_str::<serde_json::Value>(&reply.body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or(reply.body.clone());
-    println!("{body}");
-    Ok(if reply.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

@@ -1,0 +1,107 @@
+//! The command line every application gets: the platform's commands, and the
+//! application's own flattened among them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The whole command line of an application with its own commands `A`.
+#[derive(Debug, Parser)]
+pub(super) struct Cli<A: Subcommand> {
+    /// A YAML configuration file.
+    #[arg(long, short, global = true)]
+    pub(super) config: Option<PathBuf>,
+
+    /// Override one setting: `--set section.key=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub(super) overrides: Vec<String>,
+
+    #[command(subcommand)]
+    pub(super) command: Option<Command<A>>,
+}
+
+/// The platform's commands, then the application's.
+#[derive(Debug, Subcommand)]
+pub(super) enum Command<A: Subcommand> {
+    /// Run until Ctrl-C or SIGTERM (the default).
+    Run,
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig,
+    #[command(flatten)]
+    App(A),
+    /// Ask a running instance for its status.
+    Status(Remote),
+    /// Ask a running instance for its health.
+    Health(Remote),
+    /// Stop a running instance's workers (the process stays up).
+    Stop(Remote),
+    /// Start a running instance's workers again.
+    Start(Remote),
+    /// Make a running instance reload its configuration.
+    Reload(Remote),
+    /// Stop a running instance gracefully and let it exit.
+    Shutdown(Remote),
+    /// Change a running instance's log level now (kept until it exits): `debug`, or a
+    /// filter such as `info,plba_core=debug`.
+    LogLevel {
+        /// The level or filter.
+        level: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A running instance's dead letters: work given up that an operator must act on.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeadLettersCommand {
+    /// The newest dead letters, with their attempts and the last error.
+    List {
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        target: DeadLetterTarget,
+    },
+    /// Put dead letters back in their queue, attempts reset (after fixing their cause).
+    Replay(DeadLetterSelection),
+    /// Delete dead letters for good.
+    Purge(DeadLetterSelection),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeadLetterSelection {
+    /// The task whose dead letter to act on (its id, from `dead-letters list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub(super) task: Option<String>,
+    /// Every dead letter of the queue.
+    #[arg(long)]
+    pub(super) all: bool,
+    #[command(flatten)]
+    pub(super) target: DeadLetterTarget,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeadLetterTarget {
+    /// The queue (default: the application's main queue).
+    #[arg(long)]
+    pub(super) queue: Option<String>,
+    #[command(flatten)]
+    pub(super) remote: Remote,
+}
+
+/// Where a running instance's control plane is, and the token to present.
+#[derive(Debug, Args)]
+pub(super) struct Remote {
+    /// The control plane's URL (default: from platform.control.bind).
+    #[arg(long)]
+    pub(super) url: Option<String>,
+    /// A control-plane token (admin for actions).
+    #[arg(long, env = "PLBA_CONTROL_TOKEN", hide_env_values = true)]
+    pub(super) token: Option<String>,
+}
+
+/// For an application without commands of its own.
+#[derive(Clone, Copy, Debug, Subcommand)]
+pub enum NoCommands {}

@@ -1,0 +1,282 @@
+//! The operator's command line, for any application: `run` (the default), `check-config`,
+//! `status`, `health`, `stop`, `start`, `reload`, `shutdown`, `log-level` and
+//! `dead-letters list|replay|purge`, with `--config`, `--set`, the environment and
+//! `--token`/`PLBA_CONTROL_TOKEN`, plus the application's own commands.
+//!
+//! ```no_run
+//! use plba::launcher::{Launcher, NoCommands};
+//! # struct Shop;
+//! # #[plba::contracts::async_trait]
+//! # impl plba::contracts::ApplicationModule for Shop {
+//! #     fn name(&self) -> &str { "shop" }
+//! #     async fn register(&self, _: &mut dyn plba::contracts::Registry) -> Result<(), plba::contracts::RegistryError> { Ok(()) }
+//! # }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     Launcher::new("shop", env!("CARGO_PKG_VERSION"), Shop)
+//!         .about("shop: sells things")
+//!         .main_without_commands()
+//!         .await
+//! }
+//! ```
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line's job is to print
+
+mod cli;
+mod remote;
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Subcommand};
+use plba_config::{ConfigSnapshot, ConfigSource};
+use plba_contracts::ApplicationModule;
+
+pub use cli::NoCommands;
+use cli::{Cli, Command};
+
+/// What an application's own command returns: its exit code, or an error for the operator.
+pub type CommandResult = Result<ExitCode, Box<dyn Error + Send + Sync>>;
+
+/// What the command line says about the configuration: `--config` and each `--set`.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigArgs {
+    /// The file given with `--config` (or the application's environment variable).
+    pub file: Option<PathBuf>,
+    /// The `--set key=value` assignments, in order.
+    pub overrides: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The plain source: the file, the `PLBA__` environment, then the overrides.
+    pub fn source(&self) -> ConfigSource {
+        let mut source = ConfigSource::new();
+        if let Some(file) = &self.file {
+            source = source.with_file(file);
+        }
+        self.overrides
+            .iter()
+            .fold(source, |source, o| source.with_override(o.clone()))
+    }
+}
+
+type SourceFn = Box<dyn Fn(&ConfigArgs) -> ConfigSource>;
+type CheckHeader =
+    Box<dyn Fn(&ConfigSnapshot) -> Result<Vec<String>, Box<dyn Error + Send + Sync>>>;
+
+/// An application's command line around its module `M`: built once in `main`, then
+/// [`main`](Self::main) parses the arguments and runs the command.
+pub struct Launcher<M> {
+    name: &'static str,
+    version: &'static str,
+    about: Option<String>,
+    module: M,
+    config_env: Option<&'static str>,
+    config_help: Option<String>,
+    source: SourceFn,
+    check_header: Option<CheckHeader>,
+    main_queue: Option<&'static str>,
+    running: Option<String>,
+}
+
+// By hand: the hooks are closures.
+impl<M> std::fmt::Debug for Launcher<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: ApplicationModule> Launcher<M> {
+    /// The command line of `name` (the binary's name, which every message starts with) at
+    /// `version`, running `module`.
+    pub fn new(name: &'static str, version: &'static str, module: M) -> Self {
+        Self {
+            name,
+            version,
+            about: None,
+            module,
+            config_env: None,
+            config_help: None,
+            source: Box::new(ConfigArgs::source),
+            check_header: None,
+            main_queue: None,
+            running: None,
+        }
+    }
+
+    /// The one-line description `--help` starts with.
+    #[must_use]
+    pub fn about(mut self, about: impl Into<String>) -> Self {
+        self.about = Some(about.into());
+        self
+    }
+
+    /// An environment variable that names the configuration file when `--config` is not
+    /// given, and the help text of `--config`.
+    #[must_use]
+    pub fn config_file(mut self, env: &'static str, help: impl Into<String>) -> Self {
+        self.config_env = Some(env);
+        self.config_help = Some(help.into());
+        self
+    }
+
+    /// How the configuration is read from the command line's file and overrides (an
+    /// embedded demo configuration, whole-value and tagged keys); by default
+    /// [`ConfigArgs::source`].
+    #[must_use]
+    pub fn config_source(mut self, source: impl Fn(&ConfigArgs) -> ConfigSource + 'static) -> Self {
+        self.source = Box::new(source);
+        self
+    }
+
+    /// Lines `check-config` prints as YAML comments above the effective configuration
+    /// (where an allowlist came from, say); an error fails the check.
+    #[must_use]
+    pub fn check_config_header(
+        mut self,
+        header: impl Fn(&ConfigSnapshot) -> Result<Vec<String>, Box<dyn Error + Send + Sync>> + 'static,
+    ) -> Self {
+        self.check_header = Some(Box::new(header));
+        self
+    }
+
+    /// The queue `dead-letters` acts on when `--queue` is not given.
+    #[must_use]
+    pub fn main_queue(mut self, queue: &'static str) -> Self {
+        self.main_queue = Some(queue);
+        self
+    }
+
+    /// The line logged once the application runs (a hint for the operator).
+    #[must_use]
+    pub fn running_message(mut self, message: impl Into<String>) -> Self {
+        self.running = Some(message.into());
+        self
+    }
+
+    /// Parses the arguments and runs the command; for an application without commands of
+    /// its own.
+    pub async fn main_without_commands(self) -> ExitCode {
+        self.main(async |never: NoCommands, _| match never {}).await
+    }
+
+    /// Parses the arguments and runs the command: the platform's, or one of the
+    /// application's `A`, which `app` runs with the configuration source. Errors are
+    /// printed for the operator (`name: cause: cause`) with exit code 1.
+    pub async fn main<A: Subcommand>(
+        self,
+        app: impl AsyncFnOnce(A, ConfigSource) -> CommandResult,
+    ) -> ExitCode {
+        let cli = match self.parse::<A>() {
+            Ok(cli) => cli,
+            Err(error) => error.exit(),
+        };
+        match self.dispatch(cli, app).await {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("{}: {}", self.name, plba_util::error_chain(&*error));
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn parse<A: Subcommand>(&self) -> Result<Cli<A>, clap::Error> {
+        let mut command = Cli::<A>::command()
+            .name(self.name)
+            .bin_name(self.name)
+            .version(self.version);
+        if let Some(about) = &self.about {
+            command = command.about(about.clone());
+        }
+        if let Some(env) = self.config_env {
+            let help = self.config_help.clone().unwrap_or_default();
+            command = command.mut_arg("config", |arg| arg.env(env).help(help));
+        }
+        if let Some(queue) = self.main_queue {
+            command = command.mut_subcommand("dead-letters", |letters| {
+                ["list", "replay", "purge"]
+                    .into_iter()
+                    .fold(letters, |letters, action| {
+                        letters.mut_subcommand(action, |c| {
+                            c.mut_arg("queue", |arg| arg.default_value(queue).help("The queue"))
+                        })
+                    })
+            });
+        }
+        let matches = command.try_get_matches()?;
+        Cli::<A>::from_arg_matches(&matches)
+    }
+
+    async fn dispatch<A: Subcommand>(
+        &self,
+        cli: Cli<A>,
+        app: impl AsyncFnOnce(A, ConfigSource) -> CommandResult,
+    ) -> CommandResult {
+        let args = ConfigArgs {
+            file: cli.config,
+            overrides: cli.overrides,
+        };
+        let source = (self.source)(&args);
+        let queue = self.main_queue;
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => self.run(source).await,
+            Command::CheckConfig => self.check_config(source),
+            Command::App(command) => app(command, source).await,
+            Command::DeadLetters(command) => remote::dead_letters(&source, command, queue).await,
+            Command::LogLevel { level, remote } => {
+                remote::call(&source, remote, async |c| c.set_log_level(&level).await).await
+            }
+            Command::Status(remote) => {
+                remote::call(&source, remote, async |c| c.status().await).await
+            }
+            Command::Health(remote) => {
+                remote::call(&source, remote, async |c| c.health().await).await
+            }
+            Command::Stop(remote) => remote::call(&source, remote, async |c| c.stop().await).await,
+            Command::Start(remote) => {
+                remote::call(&source, remote, async |c| c.start().await).await
+            }
+            Command::Reload(remote) => {
+                remote::call(&source, remote, async |c| c.reload().await).await
+            }
+            Command::Shutdown(remote) => {
+                remote::call(&source, remote, async |c| c.shutdown().await).await
+            }
+        }
+    }
+
+    async fn run(&self, source: ConfigSource) -> CommandResult {
+        let application =
+            crate::create_runtime(&self.module, crate::PlbaOptions::from_source(source)).await?;
+        match &self.running {
+            Some(message) => tracing::info!("{message}"),
+            None => tracing::info!("{} running; Ctrl-C stops", self.name),
+        }
+        let report = crate::run_runtime(&application).await?;
+        tracing::info!(graceful = report.graceful, took = ?report.took, "{} stopped", self.name);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Validates as `run` would and prints the effective configuration (secrets redacted),
+    /// headed by the application's lines as YAML comments.
+    fn check_config(&self, source: ConfigSource) -> CommandResult {
+        let snapshot = crate::check_config(&self.module, source)?;
+        let header = match &self.check_header {
+            Some(header) => header(&snapshot)?,
+            None => Vec::new(),
+        };
+        for warning in snapshot.warnings() {
+            eprintln!("{}: warning: {warning}", self.name);
+        }
+        for line in header {
+            println!("# {line}");
+        }
+        print!("{}", snapshot.redacted_yaml());
+        Ok(ExitCode::SUCCESS)
+    }
+}
