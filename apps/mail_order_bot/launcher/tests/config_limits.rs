@@ -24,6 +24,17 @@ fn alias_bomb() -> String {
     example_with_customers(&customers)
 }
 
+/// A FIFO in `dir`, which blocks whoever opens it for reading until someone writes.
+fn mkfifo(dir: &Path) -> std::path::PathBuf {
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fifo
+}
+
 fn check_config(dir: &Path, file: &Path, env: &[(&str, String)]) -> String {
     let output = cli(
         dir,
@@ -107,14 +118,7 @@ fn an_alias_bomb_a_huge_file_an_endless_secret_file_and_a_huge_variable_are_refu
     );
     // A device or a FIFO (which would block the reader until someone writes to it) is
     // refused at once, as a secret file and as the configuration file.
-    let fifo = dir.path().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = mkfifo(dir.path());
     for special in ["/dev/urandom", &fifo.display().to_string()] {
         std::fs::write(&file, with_token_file(special)).unwrap();
         let error = check_config(dir.path(), &file, &[]);
@@ -183,14 +187,7 @@ fn a_running_bot_refuses_to_reload_an_alias_bomb_and_goes_on_working() {
     });
 
     // A FIFO named as a secret file is refused at once, not waited on.
-    let fifo = dir.path().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = mkfifo(dir.path());
     std::fs::write(
         &file,
         good.replace(&token.display().to_string(), &fifo.display().to_string()),
