@@ -233,7 +233,10 @@ pub trait Registry: Send {
     /// shows its next and last run in its status.
     fn add_schedule(&mut self, schedule: crate::Schedule) -> Result<(), RegistryError>;
 
-    /// Declares a queue, so its stats appear in the runtime's status.
+    /// Declares a queue, so its stats appear in the runtime's status. Declaring the same
+    /// queue again (the same `Arc`, as a pool's `register` does) is no error; another queue
+    /// object with the same name is refused (share one `Arc` rather than opening a second
+    /// handle).
     fn add_queue(&mut self, queue: Arc<dyn TaskQueue>) -> Result<(), RegistryError>;
 
     /// Declares a health contributor.

@@ -28,7 +28,8 @@ pub(crate) struct Pending {
     pub(crate) config_subscribers: Vec<Arc<dyn ConfigSubscriber>>,
 }
 
-/// Names the runtime already holds, to refuse duplicates across modules.
+/// What the runtime already holds (names, and the queues themselves), to refuse duplicates
+/// across modules.
 pub(crate) struct Taken {
     pub(crate) views: Vec<String>,
     pub(crate) workers: Vec<String>,

@@ -13,6 +13,7 @@ use plba_contracts::{
 };
 use plba_util::StatusCell;
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::sync::lock;
 
@@ -211,7 +212,13 @@ impl ScheduleRunner {
             at: occurrence,
             previous,
         };
-        let job = AssertUnwindSafe(self.schedule.job().run(this)).catch_unwind();
+        // Each run in a span of its own: what the job publishes continues this trace.
+        let span = tracing::info_span!(
+            "schedule",
+            schedule = self.name(),
+            occurrence = %rfc3339(occurrence)
+        );
+        let job = AssertUnwindSafe(self.schedule.job().run(this).instrument(span)).catch_unwind();
         let outcome = tokio::select! {
             biased;
             outcome = job => outcome,

@@ -1,8 +1,8 @@
 //! What most applications use, in one import: `use plba::prelude::*;`.
 //!
 //! The module contract and registry, tasks and their errors, a memory queue, a publisher,
-//! a pool with a typed JSON handler, schedules and interval workers, and the launcher's
-//! options and error. `Arc` and `Duration` come along because every registration uses them,
+//! a pool with a typed JSON handler, schedules and interval workers, and `run`'s options and
+//! error. The operator's command line is [`crate::launcher::Launcher`]. `Arc` and `Duration` come along because every registration uses them,
 //! and `tracing` so a handler can log without another dependency.
 
 pub use std::sync::Arc;

@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
     .config_source(commands::source)
     .check_config_header(commands::allowlist_header)
     .main_queue("mail")
+    .help_words("bot", "mail_order_bot.workers=5")
     .running_message(
         "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops",
     )

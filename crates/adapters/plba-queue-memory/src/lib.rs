@@ -8,9 +8,9 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! use plba_contracts::{Task, TaskQueue};
-//! use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+//! use plba_queue_memory::MemoryQueue;
 //!
-//! let queue = MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap();
+//! let queue = MemoryQueue::named("orders");
 //! queue.publish(Task::new("order.created", "42")).await.unwrap();
 //! let delivery = queue.consume().await.unwrap();
 //! assert_eq!(delivery.task().attempt, 1);

@@ -30,6 +30,10 @@ use serde::de::DeserializeOwned;
 /// # let queue = Arc::new(plba_queue_memory::MemoryQueue::named("reminders"));
 /// let pool = QueueWorkerPool::new("senders", queue, Arc::new(handler)).concurrency(3);
 /// ```
+///
+/// The function is called once per task and its future must own what it uses: to share
+/// state, clone an `Arc` into each call (`move |r| { let sent = sent.clone(); async move {
+/// … } }`).
 pub struct JsonHandler<T, F> {
     f: F,
     payload: PhantomData<fn() -> T>,

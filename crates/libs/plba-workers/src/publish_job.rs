@@ -9,7 +9,7 @@ use plba_util::Unpoisoned;
 /// A [`ScheduledJob`] that publishes a task at each occurrence: the occurrence is then
 /// handled with the queue's guarantees (at-least-once, retries, dead letters), by whichever
 /// instance consumes it. Each task is published through a [`Publisher`], so its handler's
-/// span continues the schedule's trace. `make` may keep state (a counter) of its own.
+/// span continues the trace the job runs in (the runtime runs each occurrence in a span). `make` may keep state (a counter) of its own.
 ///
 /// ```
 /// use std::{sync::Arc, time::Duration};

@@ -362,7 +362,7 @@ impl SharedQueue for dyn TaskQueue {
 /// ```
 /// use std::sync::Arc;
 /// use plba_contracts::{async_trait, Task, TaskError, TaskHandler};
-/// use plba_queue_memory::{MemoryQueue, MemoryQueueOptions};
+/// use plba_queue_memory::MemoryQueue;
 /// use plba_workers::QueueWorkerPool;
 ///
 /// struct Noop;
@@ -371,10 +371,12 @@ impl SharedQueue for dyn TaskQueue {
 ///     async fn handle(&self, _task: &Task) -> Result<(), TaskError> { Ok(()) }
 /// }
 ///
-/// let queue = Arc::new(MemoryQueue::new("jobs", MemoryQueueOptions::default()).unwrap());
+/// let queue = Arc::new(MemoryQueue::named("jobs"));
 /// let pool = QueueWorkerPool::new("jobs-workers", queue, Arc::new(Noop)).concurrency(3);
 /// let metrics = pool.metrics();
-/// let spec = pool.into_spec(); // registry.add_worker(spec)
+/// // In a module's `register`: `pool.register(registry)?` adds the queue, the metrics and
+/// // the workers, traced. Without a registry, the spec alone (untraced):
+/// let spec = pool.into_spec();
 /// assert_eq!(spec.copies(), 3);
 /// assert_eq!(metrics.snapshot().processed, 0);
 /// ```

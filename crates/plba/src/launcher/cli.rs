@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The whole command line of an application with its own commands `A`.
+// The whole command line of an application with its own commands `A`. (A `//` comment: a
+// doc comment here would become every application's `--help` text.)
 #[derive(Debug, Parser)]
 pub(super) struct Cli<A: Subcommand> {
     /// A YAML configuration file.

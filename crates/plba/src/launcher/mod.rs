@@ -79,6 +79,8 @@ pub struct Launcher<M> {
     check_header: Option<CheckHeader>,
     main_queue: Option<&'static str>,
     running: Option<String>,
+    noun: &'static str,
+    set_example: &'static str,
 }
 
 // By hand: the hooks are closures.
@@ -106,7 +108,18 @@ impl<M: ApplicationModule> Launcher<M> {
             check_header: None,
             main_queue: None,
             running: None,
+            noun: "instance",
+            set_example: "section.key=value",
         }
+    }
+
+    /// What the help calls a running process of the application (`instance` by default;
+    /// mail_order_bot says `bot`), and an example of `--set` (`section.key=value`).
+    #[must_use]
+    pub fn help_words(mut self, noun: &'static str, set_example: &'static str) -> Self {
+        self.noun = noun;
+        self.set_example = set_example;
+        self
     }
 
     /// The one-line description `--help` starts with.
@@ -186,12 +199,36 @@ impl<M: ApplicationModule> Launcher<M> {
     }
 
     fn parse<A: Subcommand>(&self) -> Result<Cli<A>, clap::Error> {
+        let about = self.about.clone().unwrap_or_else(|| self.name.to_owned());
         let mut command = Cli::<A>::command()
             .name(self.name)
-            .bin_name(self.name)
-            .version(self.version);
-        if let Some(about) = &self.about {
-            command = command.about(about.clone());
+            .version(self.version)
+            .about(about)
+            .mut_arg("overrides", |arg| {
+                arg.help(format!(
+                    "Override one setting: `--set {}` (repeatable)",
+                    self.set_example
+                ))
+            });
+        // The platform's commands in the application's words ("a running bot").
+        let noun = self.noun;
+        let names: Vec<String> = command
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        for name in names {
+            command = command.mut_subcommand(name, |sub| {
+                let about = sub.get_about().map(ToString::to_string);
+                match about {
+                    Some(text) if text.starts_with("Run until") && noun != "instance" => {
+                        sub.about(text.replacen("Run", &format!("Run the {noun}"), 1))
+                    }
+                    Some(text) if text.contains("running instance") => {
+                        sub.about(text.replace("running instance", &format!("running {noun}")))
+                    }
+                    _ => sub,
+                }
+            });
         }
         if let Some(env) = self.config_env {
             let help = self.config_help.clone().unwrap_or_default();
@@ -204,6 +241,16 @@ impl<M: ApplicationModule> Launcher<M> {
                     .fold(letters, |letters, action| {
                         letters.mut_subcommand(action, |c| {
                             c.mut_arg("queue", |arg| arg.default_value(queue).help("The queue"))
+                        })
+                    })
+            });
+        } else {
+            command = command.mut_subcommand("dead-letters", |letters| {
+                ["list", "replay", "purge"]
+                    .into_iter()
+                    .fold(letters, |letters, action| {
+                        letters.mut_subcommand(action, |c| {
+                            c.mut_arg("queue", |arg| arg.required(true))
                         })
                     })
             });

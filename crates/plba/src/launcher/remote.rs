@@ -45,21 +45,22 @@ pub(super) async fn dead_letters(
     command: DeadLettersCommand,
     main_queue: Option<&str>,
 ) -> CommandResult {
+    // `--queue` has the main queue as its default, or is required without one.
     let queue = |given: Option<String>| {
         given
             .or_else(|| main_queue.map(str::to_owned))
-            .ok_or("name the queue with --queue")
+            .unwrap_or_default()
     };
     match command {
         DeadLettersCommand::List { limit, target } => {
-            let queue = queue(target.queue)?;
+            let queue = queue(target.queue);
             call(source, target.remote, async |c| {
                 c.dead_letters(&queue, limit).await
             })
             .await
         }
         DeadLettersCommand::Replay(selection) => {
-            let queue = queue(selection.target.queue)?;
+            let queue = queue(selection.target.queue);
             let task = selection.task;
             call(source, selection.target.remote, async |c| {
                 c.replay_dead_letters(&queue, task.as_deref()).await
@@ -67,7 +68,7 @@ pub(super) async fn dead_letters(
             .await
         }
         DeadLettersCommand::Purge(selection) => {
-            let queue = queue(selection.target.queue)?;
+            let queue = queue(selection.target.queue);
             let task = selection.task;
             call(source, selection.target.remote, async |c| {
                 c.purge_dead_letters(&queue, task.as_deref()).await
