@@ -1,9 +1,10 @@
 //! What most applications use, in one import: `use plba::prelude::*;`.
 //!
 //! The module contract and registry, tasks and their errors, a memory queue, a publisher,
-//! a pool with a typed JSON handler, schedules and interval workers, and `run`'s options and
-//! error. The operator's command line is [`crate::launcher::Launcher`]. `Arc` and `Duration` come along because every registration uses them,
-//! and `tracing` so a handler can log without another dependency.
+//! a pool with a typed JSON handler, schedules and interval workers, the operator's command
+//! line ([`Launcher`]), and `run`'s options and error. `Arc` and `Duration` come along
+//! because every registration uses them, and `tracing` so a handler can log without another
+//! dependency.
 
 pub use std::sync::Arc;
 pub use std::time::Duration;
@@ -16,4 +17,5 @@ pub use plba_queue_memory::MemoryQueue;
 pub use plba_workers::{IntervalWorker, JsonHandler, PublishJob, QueueWorkerPool, Routine};
 pub use tracing;
 
+pub use crate::launcher::Launcher;
 pub use crate::{PlbaError, PlbaOptions};
