@@ -160,8 +160,20 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<HttpReply> {
+    http_send(addr, method, path, headers, b"")
+}
+
+/// `method path` on `addr` with `headers` and `body` (its `Content-Length` added), as a
+/// webhook sender or a script sends it.
+pub fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpReply> {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    exchange(stream, addr, method, path, headers)
+    exchange(stream, addr, method, path, headers, body)
 }
 
 /// [`http_request`] from the local address `source` (another loopback address such as
@@ -180,7 +192,7 @@ pub fn http_request_from(
     )?;
     socket.bind(&SocketAddr::new(source, 0).into())?;
     socket.connect_timeout(&addr.into(), Duration::from_secs(5))?;
-    exchange(socket.into(), addr, method, path, headers)
+    exchange(socket.into(), addr, method, path, headers, b"")
 }
 
 fn exchange(
@@ -189,6 +201,7 @@ fn exchange(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
 ) -> std::io::Result<HttpReply> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let extra: String = headers
@@ -197,10 +210,20 @@ fn exchange(
         .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     )?;
+    // A server may answer and close before taking the whole body (a 413 from the length
+    // alone): the answer is still read.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    // A server that closes with part of the body unread makes the connection reset after
+    // its answer: the answer read before the reset counts.
+    if let Err(error) = stream.read_to_end(&mut raw)
+        && raw.is_empty()
+    {
+        return Err(error);
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
