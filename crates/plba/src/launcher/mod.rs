@@ -147,6 +147,35 @@ impl<M: ApplicationModule> Launcher<M> {
         self
     }
 
+    /// A configuration the application runs on when it is given none (a demo that works on
+    /// a fresh machine): it applies when no file is named and no environment variable or
+    /// `--set` touches the module's own section (`<module>.…`), so it never mixes with what
+    /// an operator wrote for the application. `description` names it in errors and in
+    /// `check-config` (`the embedded demo configuration`).
+    #[must_use]
+    pub fn embedded_config(mut self, description: &'static str, yaml: &'static str) -> Self {
+        let section = self.module.name().to_owned();
+        self.source = Box::new(move |args: &ConfigArgs| {
+            let prefix = format!("{section}.");
+            let env_prefix = format!("PLBA__{}__", section.to_ascii_uppercase());
+            let configured = args
+                .overrides
+                .iter()
+                .any(|o| o.trim_start().starts_with(&prefix))
+                || std::env::vars_os().any(|(name, _)| {
+                    name.to_string_lossy()
+                        .to_ascii_uppercase()
+                        .starts_with(&env_prefix)
+                });
+            if args.file.is_none() && !configured {
+                args.source().with_defaults(description, yaml)
+            } else {
+                args.source()
+            }
+        });
+        self
+    }
+
     /// Lines `check-config` prints as YAML comments above the effective configuration
     /// (where an allowlist came from, say); an error fails the check.
     #[must_use]

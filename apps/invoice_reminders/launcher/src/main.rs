@@ -1,0 +1,30 @@
+//! The `invoice_reminders` binary: the PLBA runtime with the invoice_reminders module and
+//! the platform's operator commands.
+
+use std::process::ExitCode;
+
+use invoice_reminders::InvoiceReminders;
+use plba::launcher::Launcher;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    Launcher::new(
+        "invoice_reminders",
+        env!("CARGO_PKG_VERSION"),
+        InvoiceReminders,
+    )
+    .about("invoice_reminders: payment reminders by e-mail for invoices announced by webhook")
+    .config_file(
+        "INVOICE_REMINDERS_CONFIG",
+        "A YAML configuration file. Without one, the embedded demo configuration runs \
+             (webhooks on 127.0.0.1:8088, memory queue, SQLite and e-mail files under ./data)",
+    )
+    .embedded_config(
+        "the embedded demo configuration",
+        include_str!("../../config/default.yaml"),
+    )
+    .main_queue("reminders")
+    .running_message("invoice_reminders running; webhooks on http://127.0.0.1:8088; Ctrl-C stops")
+    .main_without_commands()
+    .await
+}

@@ -1,0 +1,39 @@
+//! What can go wrong in the domain, one enum for the crate.
+
+/// Why a reminder, an invoice or the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReminderError {
+    /// The store could not be opened or did not answer.
+    #[error("the reminder store {what}")]
+    Store {
+        /// What failed (`did not answer`, `cannot be opened at …`).
+        what: String,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A template does not compile or does not render.
+    #[error("the {which} template {what}")]
+    Template {
+        /// `subject` or `body`.
+        which: &'static str,
+        /// What failed.
+        what: &'static str,
+        /// The template engine's error.
+        #[source]
+        source: minijinja::Error,
+    },
+    /// The e-mail could not be built (an address that is not one).
+    #[error("the reminder e-mail cannot be built: {0}")]
+    Message(String),
+    /// The mail server refused the e-mail or could not be reached.
+    #[error("the reminder e-mail was not sent")]
+    Send(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ReminderError {
+    pub(crate) fn store(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Store { what, source }
+    }
+}

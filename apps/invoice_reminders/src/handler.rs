@@ -1,0 +1,226 @@
+//! What each task does: an invoice schedules its reminders, a payment cancels them, a
+//! reminder that comes due is rendered and sent.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use plba_contracts::{Publisher, Task, TaskError, TaskHandler, async_trait};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ReminderError;
+use crate::invoice::{Invoice, Payment};
+use crate::mailer::{Mailer, Outgoing};
+use crate::store::{Claim, ReminderStore, now_ms};
+use crate::template::{ReminderContext, Templates};
+
+/// The task an invoice webhook makes.
+pub const INVOICE_TASK: &str = "invoice";
+/// The task a payment webhook makes.
+pub const PAYMENT_TASK: &str = "payment";
+/// The delayed task of one reminder.
+pub const REMINDER_TASK: &str = "reminder";
+
+/// How long past its due moment a reminder's idempotency key is kept.
+const KEY_MARGIN: Duration = Duration::from_secs(30 * 86_400);
+
+/// One reminder's task: which invoice, which stage.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReminderRef {
+    invoice_id: String,
+    stage: String,
+}
+
+/// A reminder stage with its delay, as the handler uses it.
+#[derive(Clone, Debug)]
+pub(crate) struct StageDelay {
+    /// The stage's name.
+    pub(crate) name: String,
+    /// How long after the due moment.
+    pub(crate) after: Duration,
+}
+
+/// Handles the three tasks of the reminders queue.
+#[derive(Debug)]
+pub(crate) struct ReminderHandler {
+    /// Where invoices and reminders are kept.
+    pub(crate) store: ReminderStore,
+    /// Where reminders are published, delayed to their time.
+    pub(crate) publisher: Publisher,
+    /// The stages, in order.
+    pub(crate) stages: Vec<StageDelay>,
+    /// The time zone of due dates.
+    pub(crate) time_zone: chrono_tz::Tz,
+    /// The e-mail's templates.
+    pub(crate) templates: Templates,
+    /// Where e-mail goes.
+    pub(crate) mailer: Arc<Mailer>,
+    /// The domain of the sender, for Message-IDs.
+    pub(crate) domain: String,
+}
+
+fn permanent(what: &str, error: impl std::fmt::Display) -> TaskError {
+    TaskError::permanent(format!("{what}: {error}"))
+}
+
+fn transient(error: ReminderError) -> TaskError {
+    TaskError::transient(plba_util::error_chain(&error)).with_source(error)
+}
+
+#[async_trait]
+impl TaskHandler for ReminderHandler {
+    async fn handle(&self, task: &Task) -> Result<(), TaskError> {
+        match task.name.as_ref() {
+            INVOICE_TASK => {
+                let invoice: Invoice = task
+                    .payload_json()
+                    .map_err(|e| permanent("the invoice is not one", e))?;
+                self.schedule(&invoice).await
+            }
+            PAYMENT_TASK => {
+                let payment: Payment = task
+                    .payload_json()
+                    .map_err(|e| permanent("the payment is not one", e))?;
+                crate::invoice::check_text("invoice_id", &payment.invoice_id)
+                    .map_err(|e| permanent("the payment is not one", e))?;
+                let cancelled = self
+                    .store
+                    .mark_paid(&payment.invoice_id)
+                    .await
+                    .map_err(transient)?;
+                tracing::info!(invoice = payment.invoice_id, cancelled, "invoice paid");
+                Ok(())
+            }
+            REMINDER_TASK => {
+                let reminder: ReminderRef = task
+                    .payload_json()
+                    .map_err(|e| permanent("the reminder is not one", e))?;
+                self.send(&reminder).await
+            }
+            other => Err(permanent("unknown task", format!("{other:?}"))),
+        }
+    }
+}
+
+impl ReminderHandler {
+    /// Stores the invoice and publishes each stage's reminder, delayed to its time. Stages
+    /// whose time passed before the invoice arrived are skipped, but for the latest, which
+    /// goes out now: a late invoice gets one reminder, not all of them at once.
+    async fn schedule(&self, invoice: &Invoice) -> Result<(), TaskError> {
+        let due = invoice
+            .check(self.time_zone)
+            .map_err(|e| permanent("the invoice is refused", e))?;
+        if self.store.add_invoice(invoice).await.map_err(transient)? {
+            tracing::info!(
+                invoice = invoice.invoice_id,
+                "invoice already paid: no reminders"
+            );
+            return Ok(());
+        }
+        let now = now_ms();
+        let times: Vec<i64> = self
+            .stages
+            .iter()
+            .map(|stage| {
+                let after = i64::try_from(stage.after.as_millis()).unwrap_or(i64::MAX);
+                due.timestamp_millis().saturating_add(after)
+            })
+            .collect();
+        let latest_past = times.iter().rposition(|&at| at <= now);
+        for (index, (stage, &at)) in self.stages.iter().zip(&times).enumerate() {
+            let skipped = latest_past.is_some_and(|latest| index < latest);
+            self.store
+                .schedule(&invoice.invoice_id, &stage.name, at, skipped)
+                .await
+                .map_err(transient)?;
+            if skipped {
+                continue;
+            }
+            let run_at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at).unwrap_or(0));
+            let ttl = run_at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .saturating_add(KEY_MARGIN);
+            let reminder = ReminderRef {
+                invoice_id: invoice.invoice_id.clone(),
+                stage: stage.name.clone(),
+            };
+            let task = Task::json(REMINDER_TASK, &reminder)
+                .map_err(|e| permanent("the reminder cannot be encoded", e))?
+                .run_at(run_at)
+                .with_idempotency_key(
+                    format!("reminder:{}:{}", invoice.invoice_id, stage.name),
+                    ttl,
+                );
+            self.publisher.publish(task).await.map_err(|error| {
+                TaskError::transient(format!("a reminder was not scheduled: {error}"))
+                    .with_source(error)
+            })?;
+        }
+        tracing::info!(
+            invoice = invoice.invoice_id,
+            stages = self.stages.len(),
+            "reminders scheduled"
+        );
+        Ok(())
+    }
+
+    async fn send(&self, reminder: &ReminderRef) -> Result<(), TaskError> {
+        let invoice = match self
+            .store
+            .claim(&reminder.invoice_id, &reminder.stage)
+            .await
+            .map_err(transient)?
+        {
+            Claim::Send(invoice) => invoice,
+            Claim::Paid | Claim::Done => return Ok(()),
+            Claim::Unknown => {
+                return Err(permanent(
+                    "no such reminder",
+                    format!("{} / {}", reminder.invoice_id, reminder.stage),
+                ));
+            }
+        };
+        let due = invoice
+            .check(self.time_zone)
+            .map_err(|e| permanent("the stored invoice is refused", e))?;
+        let days_overdue = (chrono::Utc::now() - due).num_days().max(0);
+        let (subject, body) = self
+            .templates
+            .render(&ReminderContext {
+                invoice_id: &invoice.invoice_id,
+                customer: &invoice.customer,
+                amount: &invoice.amount,
+                currency: &invoice.currency,
+                due: &invoice.due,
+                stage: &reminder.stage,
+                days_overdue,
+            })
+            .map_err(|e| permanent("the reminder does not render", plba_util::error_chain(&e)))?;
+        let mail = Outgoing {
+            to_name: invoice.customer.clone(),
+            to_address: invoice.email.clone(),
+            subject,
+            body,
+            message_id: message_id(&invoice.invoice_id, &reminder.stage, &self.domain),
+        };
+        self.mailer.send(&mail).await.map_err(transient)?;
+        self.store
+            .mark_sent(&invoice.invoice_id, &reminder.stage)
+            .await
+            .map_err(transient)?;
+        tracing::info!(
+            invoice = invoice.invoice_id,
+            stage = reminder.stage,
+            "reminder sent"
+        );
+        Ok(())
+    }
+}
+
+/// The reminder's Message-ID: the same for every attempt of one invoice's stage, whatever
+/// characters the invoice number holds.
+pub fn message_id(invoice_id: &str, stage: &str, domain: &str) -> String {
+    let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    format!("<reminder.{}.{}@{domain}>", hex(invoice_id), hex(stage))
+}
