@@ -147,6 +147,11 @@ impl AppConfig {
             .map_err(|error| ConfigError::invalid("template", plba_util::error_chain(&error)))?;
         crate::mailer::sender(self.mail.from())
             .map_err(|error| ConfigError::invalid("mail.from", error.to_string()))?;
+        match &self.queue {
+            QueueConfig::Memory(options) => options.check(),
+            QueueConfig::Redis(options) => options.check(),
+        }
+        .map_err(|error| error.within("queue"))?;
         if self.workers == 0 {
             return Err(ConfigError::invalid("workers", "must be at least 1"));
         }

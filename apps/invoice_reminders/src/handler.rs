@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ReminderError;
 use crate::invoice::{Invoice, Payment};
 use crate::mailer::{Mailer, Outgoing};
-use crate::store::{Claim, ReminderStore, now_ms};
+use crate::store::{Claim, ReminderStore};
 use crate::template::{ReminderContext, Templates};
 
 /// The task an invoice webhook makes.
@@ -75,7 +75,7 @@ impl TaskHandler for ReminderHandler {
                 let invoice: Invoice = task
                     .payload_json()
                     .map_err(|e| permanent("the invoice is not one", e))?;
-                self.schedule(&invoice).await
+                self.schedule(&invoice, task.enqueued_at).await
             }
             PAYMENT_TASK => {
                 let payment: Payment = task
@@ -104,9 +104,10 @@ impl TaskHandler for ReminderHandler {
 
 impl ReminderHandler {
     /// Stores the invoice and publishes each stage's reminder, delayed to its time. Stages
-    /// whose time passed before the invoice arrived are skipped, but for the latest, which
-    /// goes out now: a late invoice gets one reminder, not all of them at once.
-    async fn schedule(&self, invoice: &Invoice) -> Result<(), TaskError> {
+    /// whose time had passed when the invoice arrived (`received`: its task's first
+    /// publish, so a redelivery after a crash changes nothing) are skipped, but for the
+    /// latest, which goes out now: a late invoice gets one reminder, not all at once.
+    async fn schedule(&self, invoice: &Invoice, received: SystemTime) -> Result<(), TaskError> {
         let due = invoice
             .check(self.time_zone)
             .map_err(|e| permanent("the invoice is refused", e))?;
@@ -117,7 +118,9 @@ impl ReminderHandler {
             );
             return Ok(());
         }
-        let now = now_ms();
+        let received = received.duration_since(UNIX_EPOCH).map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        });
         let times: Vec<i64> = self
             .stages
             .iter()
@@ -126,7 +129,7 @@ impl ReminderHandler {
                 due.timestamp_millis().saturating_add(after)
             })
             .collect();
-        let latest_past = times.iter().rposition(|&at| at <= now);
+        let latest_past = times.iter().rposition(|&at| at <= received);
         for (index, (stage, &at)) in self.stages.iter().zip(&times).enumerate() {
             let skipped = latest_past.is_some_and(|latest| index < latest);
             self.store

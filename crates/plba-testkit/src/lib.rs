@@ -12,9 +12,9 @@
 //! - real servers, private to a test, on loopback at a free port: [`servers`] (Redis,
 //!   Dovecot), [`postgres`] (a cluster of its own, run by an unprivileged user),
 //!   [`browser`] (headless Chromium over WebDriver), [`otlp`] (an OTLP/HTTP receiver, and a
-//!   server that never answers), [`disk`] (a small tmpfs for disk-full tests). Under
-//!   `CI=true` a server that cannot be had fails the test; elsewhere the test is skipped
-//!   with a message.
+//!   server that never answers), [`smtp`] (aiosmtpd, delivering to a Maildir), [`disk`]
+//!   (a small tmpfs for disk-full tests). Under `CI=true` a server that cannot be had
+//!   fails the test; elsewhere the test is skipped with a message.
 //! - [`process`] (a built program run as a user runs it), [`mail`] and [`xlsx`] (test mails
 //!   and workbooks), [`module`], [`logs`], [`tls`] and [`bench`](mod@bench).
 //!
@@ -39,6 +39,7 @@ pub mod process;
 pub mod queue;
 pub mod schedule;
 pub mod servers;
+pub mod smtp;
 pub mod tls;
 pub mod wait;
 pub mod xlsx;
