@@ -146,3 +146,23 @@ fn the_check_recognises_a_partial_conformance_run() {
     );
     assert!(internal_conformance_calls("task_queue_conformance!(make);\n").is_empty());
 }
+
+/// The second application shows that an application on the kit is mostly its domain: its
+/// wiring, the module and the binary's main, stays under 100 lines.
+#[test]
+fn invoice_reminders_wiring_stays_under_a_hundred_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lines: usize = [
+        "apps/invoice_reminders/src/module.rs",
+        "apps/invoice_reminders/launcher/src/main.rs",
+    ]
+    .iter()
+    .map(|file| {
+        std::fs::read_to_string(root.join(file))
+            .unwrap()
+            .lines()
+            .count()
+    })
+    .sum();
+    assert!(lines < 100, "the wiring has grown to {lines} lines");
+}

@@ -26,6 +26,9 @@ pub enum ReminderError {
     /// The e-mail could not be built (an address that is not one).
     #[error("the reminder e-mail cannot be built: {0}")]
     Message(String),
+    /// The section does not hold together (checked by `check-config` first).
+    #[error("the configuration is invalid")]
+    Config(#[from] plba_contracts::ConfigError),
     /// The mail server refused the e-mail or could not be reached.
     #[error("the reminder e-mail was not sent")]
     Send(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -35,5 +38,11 @@ impl ReminderError {
     pub(crate) fn store(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let what = what.into();
         move |source| Self::Store { what, source }
+    }
+}
+
+impl From<ReminderError> for plba_contracts::RegistryError {
+    fn from(error: ReminderError) -> Self {
+        Self::module(crate::config::MODULE, "its parts", error)
     }
 }

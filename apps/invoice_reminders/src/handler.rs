@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use plba_contracts::{Publisher, Task, TaskError, TaskHandler, async_trait};
+use plba_contracts::{ConfigError, Publisher, Task, TaskError, TaskHandler, async_trait};
 use serde::{Deserialize, Serialize};
 
+use crate::config::AppConfig;
 use crate::error::ReminderError;
 use crate::invoice::{Invoice, Payment};
-use crate::mailer::{Mailer, Outgoing};
+use crate::mailer::{Mailer, Outgoing, sender};
 use crate::store::{Claim, ReminderStore};
 use crate::template::{ReminderContext, Templates};
 
@@ -57,6 +58,36 @@ pub(crate) struct ReminderHandler {
     pub(crate) mailer: Arc<Mailer>,
     /// The domain of the sender, for Message-IDs.
     pub(crate) domain: String,
+}
+
+impl ReminderHandler {
+    /// The handler `config` describes, keeping invoices in `store` and publishing
+    /// reminders through `publisher`.
+    pub(crate) fn new(
+        config: &AppConfig,
+        store: ReminderStore,
+        publisher: Publisher,
+    ) -> Result<Self, ReminderError> {
+        let stages = config
+            .stages
+            .iter()
+            .map(|stage| {
+                Ok(StageDelay {
+                    name: stage.name.clone(),
+                    after: stage.delay()?,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Self {
+            store,
+            publisher,
+            stages,
+            time_zone: config.time_zone()?,
+            templates: Templates::new(&config.template)?,
+            mailer: Arc::new(Mailer::new(&config.mail)?),
+            domain: sender(config.mail.from())?.email.domain().to_owned(),
+        })
+    }
 }
 
 fn permanent(what: &str, error: impl std::fmt::Display) -> TaskError {

@@ -7,6 +7,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use plba_contracts::{HealthContributor, HealthReport, async_trait};
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor, Row};
@@ -349,6 +350,12 @@ impl ReminderStore {
             .collect()
     }
 
+    /// A critical health check: the store must take writes, or reminders would be sent and
+    /// never recorded.
+    pub fn health_contributor(&self) -> std::sync::Arc<dyn HealthContributor> {
+        std::sync::Arc::new(StoreHealth(self.clone()))
+    }
+
     /// Whether the store answers a write, for the health check.
     pub async fn check_writable(&self) -> Result<(), ReminderError> {
         sqlx::query("UPDATE payments SET paid_ms = paid_ms WHERE invoice_id = ''")
@@ -356,6 +363,18 @@ impl ReminderStore {
             .await
             .map(drop)
             .map_err(Self::failed("does not take writes"))
+    }
+}
+
+struct StoreHealth(ReminderStore);
+
+#[async_trait]
+impl HealthContributor for StoreHealth {
+    async fn check(&self) -> HealthReport {
+        match self.0.check_writable().await {
+            Ok(()) => HealthReport::ok(),
+            Err(error) => HealthReport::unhealthy(plba_util::error_chain(&error)),
+        }
     }
 }
 

@@ -1,10 +1,8 @@
-//! The `invoice_reminders` binary: the PLBA runtime with the invoice_reminders module and
-//! the platform's operator commands.
-
-use std::process::ExitCode;
+//! The `invoice_reminders` binary: the platform's launcher around the module, nothing else.
 
 use invoice_reminders::InvoiceReminders;
 use plba::launcher::Launcher;
+use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,7 +22,7 @@ async fn main() -> ExitCode {
         include_str!("../../config/default.yaml"),
     )
     .main_queue("reminders")
-    .running_message("invoice_reminders running; webhooks on http://127.0.0.1:8088; Ctrl-C stops")
+    .running_message("invoice_reminders running; `invoice_reminders status` shows it; Ctrl-C stops")
     .main_without_commands()
     .await
 }
