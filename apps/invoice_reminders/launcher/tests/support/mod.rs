@@ -112,8 +112,21 @@ pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
 
 /// Starts `invoice_reminders --config <config> run` in `dir` and waits until it is ready.
 pub(crate) fn start(dir: &Path, config: &Path, ports: Ports, log: &str) -> AppProcess {
+    start_with_env(dir, config, ports, log, &[])
+}
+
+/// [`start`] with environment variables (a database password, say).
+pub(crate) fn start_with_env(
+    dir: &Path,
+    config: &Path,
+    ports: Ports,
+    log: &str,
+    env: &[(&str, String)],
+) -> AppProcess {
     let config = config.display().to_string();
-    let mut app = AppProcess::spawn(command(dir, &["--config", &config, "run"]), &dir.join(log));
+    let mut command = command(dir, &["--config", &config, "run"]);
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut app = AppProcess::spawn(command, &dir.join(log));
     wait_until(DEADLINE, "the application ready", || {
         assert!(app.exited().is_none(), "it stopped: {}", app.log());
         http_get(ports.control, "/health/ready").is_ok_and(|r| r.status == 200)
