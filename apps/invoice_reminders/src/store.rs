@@ -67,7 +67,7 @@ pub struct StoredReminder {
 
 /// What a reminder that comes due should do.
 #[derive(Debug)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// Send it: it is marked `sending` (again, after a crash mid-send).
     Send(Invoice),
     /// Its invoice is paid: it is now `cancelled`.
@@ -217,7 +217,11 @@ impl ReminderStore {
     }
 
     /// Takes the reminder `(invoice_id, stage)` that came due: see [`Claim`].
-    pub async fn claim(&self, invoice_id: &str, stage: &str) -> Result<Claim, ReminderError> {
+    pub(crate) async fn claim(
+        &self,
+        invoice_id: &str,
+        stage: &str,
+    ) -> Result<Claim, ReminderError> {
         let mut tx = self
             .pool
             .begin()
