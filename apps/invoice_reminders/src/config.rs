@@ -2,9 +2,10 @@
 //! template, where e-mail goes, the store and the queue.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt};
+use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
 use plba_queue_memory::MemoryQueueOptions;
 use plba_redis::RedisQueueOptions;
 use plba_webhook::WebhookConfig;
@@ -18,6 +19,13 @@ pub const MODULE: &str = "invoice_reminders";
 
 /// The queue invoices, payments and reminders travel on.
 pub const QUEUE: &str = "reminders";
+
+/// The task an invoice webhook makes.
+pub const INVOICE_TASK: &str = "invoice";
+/// The task a payment webhook makes.
+pub const PAYMENT_TASK: &str = "payment";
+/// The delayed task of one reminder.
+pub const REMINDER_TASK: &str = "reminder";
 
 /// The whole section.
 #[derive(Clone, Debug, Deserialize)]
@@ -43,6 +51,14 @@ pub struct AppConfig {
     /// Handlers working at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// How long past its time a reminder still waiting is published again (its task was
+    /// lost: the memory queue dies with its process), and how often that is looked for.
+    #[serde(default = "default_recover_after")]
+    pub recover_after: String,
+}
+
+fn default_recover_after() -> String {
+    "1m".to_owned()
 }
 
 fn default_time_zone() -> String {
@@ -128,20 +144,53 @@ impl AppConfig {
         if self.stages.is_empty() {
             return Err(ConfigError::invalid("stages", "name at least one stage"));
         }
+        let mut previous = Duration::ZERO;
         for (index, stage) in self.stages.iter().enumerate() {
             crate::invoice::check_text("name", &stage.name).map_err(|error| {
                 ConfigError::invalid(format!("stages.{index}.name"), error.reason)
             })?;
-            stage
-                .delay()
-                .map_err(|error| error.within(&format!("stages.{index}")))?;
             if self.stages[..index].iter().any(|s| s.name == stage.name) {
                 return Err(ConfigError::invalid(
                     format!("stages.{index}.name"),
                     format!("{:?} names an earlier stage too", stage.name),
                 ));
             }
+            let delay = stage
+                .delay()
+                .map_err(|e| e.within(&format!("stages.{index}")))?;
+            // The handler skips the stages before the latest past one: they must be in order.
+            if index > 0 && delay <= previous {
+                return Err(ConfigError::invalid(
+                    format!("stages.{index}.after"),
+                    "stages go in order: each comes later than the one before",
+                ));
+            }
+            previous = delay;
         }
+        for task in [INVOICE_TASK, PAYMENT_TASK] {
+            if !self.webhooks.routes.iter().any(|route| route.task == task) {
+                return Err(ConfigError::invalid(
+                    "webhooks.routes",
+                    format!("no route makes `{task}` tasks: invoices and payments each need one"),
+                ));
+            }
+        }
+        if let Some((index, route)) = self
+            .webhooks
+            .routes
+            .iter()
+            .enumerate()
+            .find(|(_, route)| ![INVOICE_TASK, PAYMENT_TASK].contains(&route.task.as_str()))
+        {
+            return Err(ConfigError::invalid(
+                format!("webhooks.routes.{index}.task"),
+                format!(
+                    "{:?} is not a task of this application: `{INVOICE_TASK}` or `{PAYMENT_TASK}`",
+                    route.task
+                ),
+            ));
+        }
+        self.recover_after()?;
         self.time_zone()?;
         crate::template::Templates::new(&self.template)
             .map_err(|error| ConfigError::invalid("template", plba_util::error_chain(&error)))?;
@@ -158,6 +207,26 @@ impl AppConfig {
         Ok(())
     }
 
+    /// How long past its time a waiting reminder is published again.
+    pub fn recover_after(&self) -> Result<Duration, ConfigError> {
+        match humantime::parse_duration(&self.recover_after) {
+            Ok(after) if after >= Duration::from_secs(1) => Ok(after),
+            _ => Err(ConfigError::invalid(
+                "recover_after",
+                format!(
+                    "{:?} is not a duration of at least 1s (such as 1m)",
+                    self.recover_after
+                ),
+            )),
+        }
+    }
+
+    /// A subscriber that tells a reload which changes wait for a restart: this section is
+    /// read once, at start (the listener, its secrets and limits included).
+    pub fn follower(config: &dyn ConfigProvider) -> Result<Arc<dyn ConfigSubscriber>, ConfigError> {
+        Ok(Arc::new(Follower(config.section_value(MODULE)?)))
+    }
+
     /// The configured time zone.
     pub fn time_zone(&self) -> Result<chrono_tz::Tz, ConfigError> {
         self.time_zone.parse().map_err(|_| {
@@ -169,5 +238,71 @@ impl AppConfig {
                 ),
             )
         })
+    }
+}
+
+/// The section as the process started with it: a reload that changes it says a restart is
+/// needed, rather than keeping the old values in silence.
+struct Follower(Option<serde_json::Value>);
+
+impl ConfigSubscriber for Follower {
+    fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError> {
+        AppConfig::read(candidate)?;
+        Ok(if candidate.section_value(MODULE)? == self.0 {
+            Vec::new()
+        } else {
+            vec![MODULE.to_owned()]
+        })
+    }
+
+    fn apply(&self, _config: &dyn ConfigProvider) {}
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn section() -> serde_json::Value {
+        serde_json::json!({ "invoice_reminders": {
+            "webhooks": {"routes": [
+                {"path": "/i", "queue": "reminders", "task": "invoice",
+                 "auth": {"hmac": {"secret": "0123456789abcdef"}}},
+                {"path": "/p", "queue": "reminders", "task": "payment",
+                 "auth": {"bearer": {"token": "0123456789abcdef"}}},
+            ]},
+            "stages": [{"name": "first", "after": "3d"}, {"name": "second", "after": "10d"}],
+            "mail": {"kind": "files", "directory": "out", "from": "b@example.com"},
+            "store": {"kind": "sqlite", "path": "r.db"},
+        }})
+    }
+
+    fn key(config: &serde_json::Value) -> String {
+        match AppConfig::read(config).unwrap_err() {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn stages_out_of_order_and_unknown_tasks_are_refused() {
+        AppConfig::read(&section()).unwrap();
+        let mut unordered = section();
+        unordered["invoice_reminders"]["stages"][1]["after"] = "1d".into();
+        assert_eq!(key(&unordered), "invoice_reminders.stages.1.after");
+        let mut misspelt = section();
+        misspelt["invoice_reminders"]["webhooks"]["routes"][1]["task"] = "paymnet".into();
+        assert_eq!(key(&misspelt), "invoice_reminders.webhooks.routes");
+    }
+
+    #[test]
+    fn a_reload_that_changes_the_section_says_it_waits_for_a_restart() {
+        let follower = AppConfig::follower(&section()).unwrap();
+        assert!(follower.check(&section()).unwrap().is_empty());
+        let mut rotated = section();
+        rotated["invoice_reminders"]["webhooks"]["routes"][0]["auth"]["hmac"]["secret"] =
+            "fedcba9876543210".into();
+        assert_eq!(follower.check(&rotated).unwrap(), vec![MODULE.to_owned()]);
     }
 }

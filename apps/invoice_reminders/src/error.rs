@@ -31,10 +31,26 @@ pub enum ReminderError {
     Config(#[from] plba_contracts::ConfigError),
     /// The mail server refused the e-mail or could not be reached.
     #[error("the reminder e-mail was not sent")]
-    Send(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Send {
+        /// Whether the server refused it for good (a 5xx answer): retrying cannot help.
+        permanent: bool,
+        /// The transport's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl ReminderError {
+    /// Whether retrying cannot help: an e-mail that cannot be built, a template that does
+    /// not render, a mail server's permanent refusal.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Message(_) | Self::Template { .. } => true,
+            Self::Send { permanent, .. } => *permanent,
+            Self::Store { .. } | Self::Config(_) => false,
+        }
+    }
+
     pub(crate) fn store(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let what = what.into();
         move |source| Self::Store { what, source }

@@ -7,19 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use plba_contracts::{ConfigError, Publisher, Task, TaskError, TaskHandler, async_trait};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, INVOICE_TASK, PAYMENT_TASK, REMINDER_TASK};
 use crate::error::ReminderError;
-use crate::invoice::{Invoice, Payment};
+use crate::invoice::{Invoice, parse_invoice, parse_payment};
 use crate::mailer::{Mailer, Outgoing, sender};
 use crate::store::{Claim, ReminderStore};
 use crate::template::{ReminderContext, Templates};
-
-/// The task an invoice webhook makes.
-pub const INVOICE_TASK: &str = "invoice";
-/// The task a payment webhook makes.
-pub const PAYMENT_TASK: &str = "payment";
-/// The delayed task of one reminder.
-pub const REMINDER_TASK: &str = "reminder";
 
 /// How long past its due moment a reminder's idempotency key is kept.
 const KEY_MARGIN: Duration = Duration::from_secs(30 * 86_400);
@@ -91,11 +84,40 @@ impl ReminderHandler {
 }
 
 fn permanent(what: &str, error: impl std::fmt::Display) -> TaskError {
-    TaskError::permanent(format!("{what}: {error}"))
+    TaskError::permanent(plba_util::printable(&format!("{what}: {error}")).into_owned())
 }
 
 fn transient(error: ReminderError) -> TaskError {
-    TaskError::transient(plba_util::error_chain(&error)).with_source(error)
+    let message = plba_util::printable(&plba_util::error_chain(&error)).into_owned();
+    TaskError::transient(message).with_source(error)
+}
+
+/// The delayed task of the reminder of `invoice_id` at `stage`, due at `run_at`: its
+/// idempotency key outlives the due moment by a month, so neither a resent invoice nor the
+/// recovery of lost reminders publishes it twice.
+pub(crate) fn reminder_task(
+    invoice_id: &str,
+    stage: &str,
+    run_at: SystemTime,
+) -> Result<Task, TaskError> {
+    let reminder = ReminderRef {
+        invoice_id: invoice_id.to_owned(),
+        stage: stage.to_owned(),
+    };
+    let ttl = run_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_add(KEY_MARGIN);
+    Ok(Task::json(REMINDER_TASK, &reminder)
+        .map_err(|e| permanent("the reminder cannot be encoded", e))?
+        .run_at(run_at)
+        .with_idempotency_key(format!("reminder:{invoice_id}:{stage}"), ttl))
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 #[async_trait]
@@ -103,23 +125,20 @@ impl TaskHandler for ReminderHandler {
     async fn handle(&self, task: &Task) -> Result<(), TaskError> {
         match task.name.as_ref() {
             INVOICE_TASK => {
-                let invoice: Invoice = task
-                    .payload_json()
-                    .map_err(|e| permanent("the invoice is not one", e))?;
+                let (invoice, _) = parse_invoice(&task.payload, self.time_zone)
+                    .map_err(|e| permanent("the invoice is refused", e))?;
                 self.schedule(&invoice, task.enqueued_at).await
             }
             PAYMENT_TASK => {
-                let payment: Payment = task
-                    .payload_json()
-                    .map_err(|e| permanent("the payment is not one", e))?;
-                crate::invoice::check_text("invoice_id", &payment.invoice_id)
-                    .map_err(|e| permanent("the payment is not one", e))?;
+                let payment = parse_payment(&task.payload)
+                    .map_err(|e| permanent("the payment is refused", e))?;
                 let cancelled = self
                     .store
                     .mark_paid(&payment.invoice_id)
                     .await
                     .map_err(transient)?;
-                tracing::info!(invoice = payment.invoice_id, cancelled, "invoice paid");
+                let invoice = plba_util::printable(&payment.invoice_id);
+                tracing::info!(%invoice, cancelled, "invoice paid");
                 Ok(())
             }
             REMINDER_TASK => {
@@ -134,24 +153,26 @@ impl TaskHandler for ReminderHandler {
 }
 
 impl ReminderHandler {
-    /// Stores the invoice and publishes each stage's reminder, delayed to its time. Stages
-    /// whose time had passed when the invoice arrived (`received`: its task's first
-    /// publish, so a redelivery after a crash changes nothing) are skipped, but for the
-    /// latest, which goes out now: a late invoice gets one reminder, not all at once.
-    async fn schedule(&self, invoice: &Invoice, received: SystemTime) -> Result<(), TaskError> {
-        let due = invoice
-            .check(self.time_zone)
-            .map_err(|e| permanent("the invoice is refused", e))?;
-        if self.store.add_invoice(invoice).await.map_err(transient)? {
-            tracing::info!(
-                invoice = invoice.invoice_id,
-                "invoice already paid: no reminders"
-            );
+    /// Stores the invoice and publishes each stage's reminder, delayed to its time, from
+    /// the invoice as stored (the first announcement of its number stands). Stages whose
+    /// time had passed when the invoice arrived (`received`: its task's first publish, so a
+    /// redelivery after a crash changes nothing) are skipped, but for the latest, which goes
+    /// out now: a late invoice gets one reminder, not all at once.
+    async fn schedule(&self, announced: &Invoice, received: SystemTime) -> Result<(), TaskError> {
+        let added = self.store.add_invoice(announced).await.map_err(transient)?;
+        let id = plba_util::printable(&added.invoice.invoice_id).into_owned();
+        if added.changed {
+            tracing::warn!(invoice = %id, "invoice announced again with other details; the first announcement stands");
+        }
+        if added.paid {
+            tracing::info!(invoice = %id, "invoice already paid: no reminders");
             return Ok(());
         }
-        let received = received.duration_since(UNIX_EPOCH).map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        });
+        let due = added
+            .invoice
+            .check(self.time_zone)
+            .map_err(|e| permanent("the stored invoice is refused", e))?;
+        let received = millis(received);
         let times: Vec<i64> = self
             .stages
             .iter()
@@ -160,49 +181,33 @@ impl ReminderHandler {
                 due.timestamp_millis().saturating_add(after)
             })
             .collect();
+        // Stages are in ascending order (the configuration check insists).
         let latest_past = times.iter().rposition(|&at| at <= received);
         for (index, (stage, &at)) in self.stages.iter().zip(&times).enumerate() {
             let skipped = latest_past.is_some_and(|latest| index < latest);
             self.store
-                .schedule(&invoice.invoice_id, &stage.name, at, skipped)
+                .schedule(&added.invoice.invoice_id, &stage.name, at, skipped)
                 .await
                 .map_err(transient)?;
             if skipped {
                 continue;
             }
             let run_at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at).unwrap_or(0));
-            let ttl = run_at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .saturating_add(KEY_MARGIN);
-            let reminder = ReminderRef {
-                invoice_id: invoice.invoice_id.clone(),
-                stage: stage.name.clone(),
-            };
-            let task = Task::json(REMINDER_TASK, &reminder)
-                .map_err(|e| permanent("the reminder cannot be encoded", e))?
-                .run_at(run_at)
-                .with_idempotency_key(
-                    format!("reminder:{}:{}", invoice.invoice_id, stage.name),
-                    ttl,
-                );
+            let task = reminder_task(&added.invoice.invoice_id, &stage.name, run_at)?;
             self.publisher.publish(task).await.map_err(|error| {
                 TaskError::transient(format!("a reminder was not scheduled: {error}"))
                     .with_source(error)
             })?;
         }
-        tracing::info!(
-            invoice = invoice.invoice_id,
-            stages = self.stages.len(),
-            "reminders scheduled"
-        );
+        tracing::info!(invoice = %id, stages = self.stages.len(), "reminders scheduled");
         Ok(())
     }
 
     async fn send(&self, reminder: &ReminderRef) -> Result<(), TaskError> {
+        let (invoice_id, stage) = (&reminder.invoice_id, &reminder.stage);
         let invoice = match self
             .store
-            .claim(&reminder.invoice_id, &reminder.stage)
+            .claim(invoice_id, stage)
             .await
             .map_err(transient)?
         {
@@ -211,10 +216,35 @@ impl ReminderHandler {
             Claim::Unknown => {
                 return Err(permanent(
                     "no such reminder",
-                    format!("{} / {}", reminder.invoice_id, reminder.stage),
+                    format!("{invoice_id} / {stage}"),
                 ));
             }
         };
+        match self.deliver(&invoice, stage).await {
+            Ok(()) => {
+                self.store
+                    .mark_sent(invoice_id, stage)
+                    .await
+                    .map_err(transient)?;
+                let invoice = plba_util::printable(invoice_id);
+                tracing::info!(%invoice, stage, "reminder sent");
+                Ok(())
+            }
+            Err(error) if error.is_transient() => Err(error),
+            Err(error) => {
+                // Recorded, so the console shows it and the recovery of lost reminders
+                // leaves it to the operator (its dead letter's replay tries again).
+                self.store
+                    .mark_failed(invoice_id, stage)
+                    .await
+                    .map_err(transient)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Renders and sends one reminder; a permanent error when it can never be sent.
+    async fn deliver(&self, invoice: &Invoice, stage: &str) -> Result<(), TaskError> {
         let due = invoice
             .check(self.time_zone)
             .map_err(|e| permanent("the stored invoice is refused", e))?;
@@ -227,7 +257,7 @@ impl ReminderHandler {
                 amount: &invoice.amount,
                 currency: &invoice.currency,
                 due: &invoice.due,
-                stage: &reminder.stage,
+                stage,
                 days_overdue,
             })
             .map_err(|e| permanent("the reminder does not render", plba_util::error_chain(&e)))?;
@@ -236,19 +266,18 @@ impl ReminderHandler {
             to_address: invoice.email.clone(),
             subject,
             body,
-            message_id: message_id(&invoice.invoice_id, &reminder.stage, &self.domain),
+            message_id: message_id(&invoice.invoice_id, stage, &self.domain),
         };
-        self.mailer.send(&mail).await.map_err(transient)?;
-        self.store
-            .mark_sent(&invoice.invoice_id, &reminder.stage)
-            .await
-            .map_err(transient)?;
-        tracing::info!(
-            invoice = invoice.invoice_id,
-            stage = reminder.stage,
-            "reminder sent"
-        );
-        Ok(())
+        self.mailer.send(&mail).await.map_err(|error| {
+            if error.is_permanent() {
+                permanent(
+                    "the mail server refused the reminder",
+                    plba_util::error_chain(&error),
+                )
+            } else {
+                transient(error)
+            }
+        })
     }
 }
 

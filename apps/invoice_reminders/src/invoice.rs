@@ -57,7 +57,8 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidInvoice {
     }
 }
 
-/// Checks an id, name or amount: present, not too long, no control characters.
+/// Checks an id, name or amount: present, not too long, nothing a terminal would act on
+/// (control characters, bidirectional overrides).
 pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), InvalidInvoice> {
     if value.trim().is_empty() {
         return Err(invalid(field, "is empty"));
@@ -68,10 +69,38 @@ pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), Invalid
             format!("is longer than {MAX_FIELD} characters"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if plba_util::printable(value) != value {
         return Err(invalid(field, "holds control characters"));
     }
     Ok(())
+}
+
+/// Decodes and checks an invoice as announced: the webhook answers a sender with this
+/// error before anything is published, and the handler checks again.
+pub fn parse_invoice(
+    body: &[u8],
+    time_zone: chrono_tz::Tz,
+) -> Result<(Invoice, DateTime<Utc>), InvalidInvoice> {
+    let invoice: Invoice = serde_json::from_slice(body).map_err(|error| {
+        invalid(
+            "body",
+            plba_util::printable(&error.to_string()).into_owned(),
+        )
+    })?;
+    let due = invoice.check(time_zone)?;
+    Ok((invoice, due))
+}
+
+/// Decodes and checks a payment as announced.
+pub fn parse_payment(body: &[u8]) -> Result<Payment, InvalidInvoice> {
+    let payment: Payment = serde_json::from_slice(body).map_err(|error| {
+        invalid(
+            "body",
+            plba_util::printable(&error.to_string()).into_owned(),
+        )
+    })?;
+    check_text("invoice_id", &payment.invoice_id)?;
+    Ok(payment)
 }
 
 impl Invoice {
@@ -95,9 +124,19 @@ impl Invoice {
         if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
             return Err(invalid("currency", "is not a currency code such as EUR"));
         }
-        self.email
+        check_text("email", &self.email)?;
+        let address = self
+            .email
             .parse::<lettre::Address>()
             .map_err(|error| invalid("email", format!("is not an e-mail address ({error})")))?;
+        // What lettre parses it may still refuse to send to (an address literal, a quoted
+        // local part): the envelope it would build decides, now rather than when it is due.
+        let to = lettre::message::Mailbox::new(None, address);
+        lettre::Message::builder()
+            .from(to.clone())
+            .to(to)
+            .body(String::new())
+            .map_err(|error| invalid("email", format!("cannot be sent to ({error})")))?;
         due_moment(&self.due, time_zone)
     }
 }
@@ -168,5 +207,35 @@ mod tests {
         assert_eq!(field(|i| i.customer = "A\u{1b}[31m".into()), "customer");
         assert_eq!(field(|i| i.invoice_id = "x".repeat(201)), "invoice_id");
         assert_eq!(field(|i| i.currency = "euro".into()), "currency");
+        assert_eq!(field(|i| i.email = "a@[127.0.0.1]".into()), "email");
+        assert_eq!(field(|i| i.customer = "A\u{202e}B".into()), "customer");
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_body_that_is_not_an_invoice_is_named_and_its_text_made_printable() {
+        let error =
+            parse_invoice(br#"{"invoice_id":"J9","\u001b[31m":1}"#, chrono_tz::UTC).unwrap_err();
+        assert_eq!(error.field, "body");
+        assert!(!error.reason.contains('\u{1b}'), "{error}");
+        let error = parse_invoice(
+            br#"{"invoice_id":"J9","customer":"C","amount":"1.00","due":"2027-01-01"}"#,
+            chrono_tz::UTC,
+        )
+        .unwrap_err();
+        assert!(error.reason.contains("email"), "{error}");
+        assert_eq!(
+            parse_payment(br#"{"invoice_id":"I-1"}"#)
+                .unwrap()
+                .invoice_id,
+            "I-1"
+        );
+        assert!(parse_payment(br#"{"invoice_id":""}"#).is_err());
     }
 }

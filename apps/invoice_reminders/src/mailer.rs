@@ -83,7 +83,7 @@ pub(crate) struct Outgoing {
 pub(crate) enum Mailer {
     /// An SMTP server.
     Smtp {
-        /// lettre's transport, with its pool of connections.
+        /// lettre's transport.
         transport: AsyncSmtpTransport<Tokio1Executor>,
         /// The sender.
         from: Mailbox,
@@ -166,16 +166,26 @@ impl Mailer {
             .body(mail.body.clone())
             .map_err(|error| ReminderError::Message(error.to_string()))?;
         match self {
-            Self::Smtp { transport, .. } => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|error| ReminderError::Send(Box::new(error))),
-            Self::Files { transport, .. } => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|error| ReminderError::Send(Box::new(error))),
+            Self::Smtp { transport, .. } => {
+                transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|error| ReminderError::Send {
+                        permanent: error.is_permanent(),
+                        source: Box::new(error),
+                    })
+            }
+            Self::Files { transport, .. } => {
+                transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|error| ReminderError::Send {
+                        permanent: false,
+                        source: Box::new(error),
+                    })
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The application module: what invoice_reminders asks the runtime to run.
 
+use std::error::Error;
 use std::sync::Arc;
 
 use plba_contracts::{
@@ -8,11 +9,12 @@ use plba_contracts::{
 };
 use plba_queue_memory::MemoryQueue;
 use plba_redis::RedisQueue;
-use plba_webhook::WebhookSource;
 use plba_workers::QueueWorkerPool;
 
 use crate::config::{AppConfig, MODULE, QUEUE, QueueConfig};
+use crate::edge::webhooks;
 use crate::handler::ReminderHandler;
+use crate::recovery::recovery;
 use crate::store::ReminderStore;
 use crate::views::{InvoicesView, RemindersView};
 
@@ -20,10 +22,7 @@ use crate::views::{InvoicesView, RemindersView};
 #[derive(Debug, Default)]
 pub struct InvoiceReminders;
 
-fn failed<E>(what: &'static str) -> impl FnOnce(E) -> RegistryError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
+fn failed<E: Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> RegistryError {
     move |source| RegistryError::module(MODULE, what, source)
 }
 
@@ -39,6 +38,7 @@ impl ApplicationModule for InvoiceReminders {
 
     async fn register(&self, registry: &mut dyn Registry) -> Result<(), RegistryError> {
         let config = AppConfig::read(registry.config())?;
+        registry.add_config_subscriber(AppConfig::follower(registry.config())?)?;
         let critical = HealthOptions::critical();
         let store = ReminderStore::open(&config.store).await?;
         let queue: Arc<dyn TaskQueue> = match config.queue.clone() {
@@ -62,9 +62,9 @@ impl ApplicationModule for InvoiceReminders {
         QueueWorkerPool::new("reminder-handlers", queue, Arc::new(handler))
             .concurrency(config.workers)
             .register(registry)?;
-        WebhookSource::new(config.webhooks)
-            .queue(publisher)
-            .register(registry)?;
+        let recovery = recovery(store.clone(), publisher.clone(), config.recover_after()?);
+        registry.add_schedule(recovery)?;
+        webhooks(&config, publisher)?.register(registry)?;
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A reminder's row is its truth: `scheduled` when its invoice arrives, `sending` while an
 //! e-mail is on its way, then `sent`; `cancelled` when the invoice is paid first; `skipped`
-//! when its time had passed before the invoice arrived and a later stage had too.
+//! when its time had passed before the invoice arrived and a later stage had too; `failed`
+//! when it cannot be sent at all (its dead letter's replay tries again).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,6 +38,17 @@ const SCHEMA: [&str; 3] = [
         PRIMARY KEY (invoice_id, stage))",
 ];
 
+/// Selects an invoice with its payment and the number of reminders sent (a literal, so the
+/// queries built on it stay static SQL).
+macro_rules! invoice_select {
+    () => {
+        "SELECT i.invoice_id, i.customer, i.email, i.amount, i.currency, i.due,
+            i.received_ms, p.paid_ms,
+            (SELECT COUNT(*) FROM reminders r WHERE r.invoice_id = i.invoice_id AND r.state = 'sent')
+         FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.invoice_id"
+    };
+}
+
 /// An invoice as stored, with whether it is paid and how many reminders went out.
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredInvoice {
@@ -65,10 +77,21 @@ pub struct StoredReminder {
     pub sent_ms: Option<i64>,
 }
 
+/// What storing an announced invoice found.
+#[derive(Debug)]
+pub(crate) struct Added {
+    /// The invoice as stored: the first announcement of its number.
+    pub(crate) invoice: Invoice,
+    /// Whether its payment is recorded already.
+    pub(crate) paid: bool,
+    /// Whether this announcement differs from the stored one (it is not taken).
+    pub(crate) changed: bool,
+}
+
 /// What a reminder that comes due should do.
 #[derive(Debug)]
 pub(crate) enum Claim {
-    /// Send it: it is marked `sending` (again, after a crash mid-send).
+    /// Send it: it is marked `sending` (again, after a crash mid-send or a replay).
     Send(Invoice),
     /// Its invoice is paid: it is now `cancelled`.
     Paid,
@@ -124,11 +147,28 @@ impl ReminderStore {
             .connect(&url)
             .await
             .map_err(ReminderError::store("cannot be opened"))?;
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(ReminderError::store("cannot be opened"))?;
+        // Instances starting together on an empty PostgreSQL would race to create the same
+        // tables (CREATE TABLE IF NOT EXISTS is not safe concurrently): one at a time.
+        if !sqlite {
+            conn.execute("SELECT pg_advisory_lock(72430001)")
+                .await
+                .map_err(ReminderError::store("cannot lock its schema"))?;
+        }
         for statement in SCHEMA {
-            pool.execute(statement)
+            conn.execute(statement)
                 .await
                 .map_err(ReminderError::store("cannot create its tables"))?;
         }
+        if !sqlite {
+            conn.execute("SELECT pg_advisory_unlock(72430001)")
+                .await
+                .map_err(ReminderError::store("cannot unlock its schema"))?;
+        }
+        drop(conn);
         Ok(Self { pool })
     }
 
@@ -136,9 +176,9 @@ impl ReminderStore {
         ReminderError::store(what)
     }
 
-    /// Stores `invoice` unless it is known (the first announcement stands); says whether its
-    /// payment is already known.
-    pub async fn add_invoice(&self, invoice: &Invoice) -> Result<bool, ReminderError> {
+    /// Stores `invoice` unless it is known: the first announcement stands, and later
+    /// reminders are computed from it.
+    pub(crate) async fn add_invoice(&self, invoice: &Invoice) -> Result<Added, ReminderError> {
         sqlx::query(
             "INSERT INTO invoices (invoice_id, customer, email, amount, currency, due, received_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invoice_id) DO NOTHING",
@@ -153,28 +193,36 @@ impl ReminderStore {
         .execute(&self.pool)
         .await
         .map_err(Self::failed("did not store an invoice"))?;
-        self.is_paid(&invoice.invoice_id).await
+        let stored =
+            self.invoice(&invoice.invoice_id)
+                .await?
+                .ok_or_else(|| ReminderError::Store {
+                    what: "lost an invoice it had just stored".to_owned(),
+                    source: sqlx::Error::RowNotFound,
+                })?;
+        Ok(Added {
+            paid: stored.paid_ms.is_some(),
+            changed: stored.invoice != *invoice,
+            invoice: stored.invoice,
+        })
     }
 
-    async fn is_paid(&self, invoice_id: &str) -> Result<bool, ReminderError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM payments WHERE invoice_id = $1")
-            .bind(invoice_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Self::failed("did not answer"))?;
-        Ok(row.try_get::<i64, _>(0).unwrap_or(0) > 0)
-    }
-
-    /// Records a reminder `scheduled` (or `skipped`) unless it is known.
-    pub async fn schedule(
+    /// Records a reminder `scheduled` (or `skipped`) unless it is known; `cancelled` at once
+    /// when the invoice's payment is already recorded.
+    pub(crate) async fn schedule(
         &self,
         invoice_id: &str,
         stage: &str,
         due_ms: i64,
         skipped: bool,
     ) -> Result<(), ReminderError> {
+        // `WHERE 1 = 1` keeps SQLite from reading ON CONFLICT as a join's ON.
         sqlx::query(
-            "INSERT INTO reminders (invoice_id, stage, due_ms, state) VALUES ($1, $2, $3, $4)
+            "INSERT INTO reminders (invoice_id, stage, due_ms, state)
+             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT),
+                    CASE WHEN EXISTS (SELECT 1 FROM payments WHERE invoice_id = $1)
+                         THEN 'cancelled' ELSE CAST($4 AS TEXT) END
+             WHERE 1 = 1
              ON CONFLICT (invoice_id, stage) DO NOTHING",
         )
         .bind(invoice_id)
@@ -188,7 +236,7 @@ impl ReminderStore {
     }
 
     /// Records the payment of `invoice_id` and cancels its reminders still scheduled.
-    pub async fn mark_paid(&self, invoice_id: &str) -> Result<u64, ReminderError> {
+    pub(crate) async fn mark_paid(&self, invoice_id: &str) -> Result<u64, ReminderError> {
         let mut tx = self
             .pool
             .begin()
@@ -203,7 +251,8 @@ impl ReminderStore {
         .await
         .map_err(Self::failed("did not record a payment"))?;
         let cancelled = sqlx::query(
-            "UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state = 'scheduled'",
+            "UPDATE reminders SET state = 'cancelled'
+             WHERE invoice_id = $1 AND state IN ('scheduled', 'failed')",
         )
         .bind(invoice_id)
         .execute(&mut *tx)
@@ -216,113 +265,147 @@ impl ReminderStore {
         Ok(cancelled)
     }
 
-    /// Takes the reminder `(invoice_id, stage)` that came due: see [`Claim`].
+    /// Takes the reminder `(invoice_id, stage)` that came due: see [`Claim`]. Each step is
+    /// one statement that checks what it changes, so a payment recorded meanwhile is never
+    /// overwritten, on SQLite or PostgreSQL.
     pub(crate) async fn claim(
         &self,
         invoice_id: &str,
         stage: &str,
     ) -> Result<Claim, ReminderError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(Self::failed("did not answer"))?;
-        let state: Option<String> =
-            sqlx::query("SELECT state FROM reminders WHERE invoice_id = $1 AND stage = $2")
-                .bind(invoice_id)
-                .bind(stage)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Self::failed("did not answer"))?
-                .and_then(|row| row.try_get(0).ok());
-        let claim = match state.as_deref() {
-            None => Claim::Unknown,
-            Some("scheduled" | "sending") => {
-                let paid = sqlx::query("SELECT COUNT(*) FROM payments WHERE invoice_id = $1")
-                    .bind(invoice_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Self::failed("did not answer"))?
-                    .try_get::<i64, _>(0)
-                    .unwrap_or(0)
-                    > 0;
-                let next = if paid { "cancelled" } else { "sending" };
-                sqlx::query("UPDATE reminders SET state = $1 WHERE invoice_id = $2 AND stage = $3")
-                    .bind(next)
-                    .bind(invoice_id)
-                    .bind(stage)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Self::failed("did not take a reminder"))?;
-                if paid {
-                    Claim::Paid
-                } else {
-                    match self.invoice_in(&mut tx, invoice_id).await? {
-                        Some(invoice) => Claim::Send(invoice),
-                        None => Claim::Unknown,
-                    }
-                }
-            }
-            Some(_) => Claim::Done,
-        };
-        tx.commit()
-            .await
-            .map_err(Self::failed("did not commit a reminder"))?;
-        Ok(claim)
-    }
-
-    async fn invoice_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        invoice_id: &str,
-    ) -> Result<Option<Invoice>, ReminderError> {
-        let row = sqlx::query(
-            "SELECT invoice_id, customer, email, amount, currency, due FROM invoices WHERE invoice_id = $1",
+        let taken = sqlx::query(
+            "UPDATE reminders SET state = 'sending'
+             WHERE invoice_id = $1 AND stage = $2 AND state IN ('scheduled', 'sending', 'failed')
+               AND NOT EXISTS (SELECT 1 FROM payments WHERE invoice_id = $1)",
         )
-        .bind(invoice_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(Self::failed("did not answer"))?;
-        row.map(|row| invoice_of(&row)).transpose()
-    }
-
-    /// Records the reminder sent.
-    pub async fn mark_sent(&self, invoice_id: &str, stage: &str) -> Result<(), ReminderError> {
-        sqlx::query(
-            "UPDATE reminders SET state = 'sent', sent_ms = $1 WHERE invoice_id = $2 AND stage = $3",
-        )
-        .bind(now_ms())
         .bind(invoice_id)
         .bind(stage)
         .execute(&self.pool)
         .await
-        .map_err(Self::failed("did not record a reminder sent"))?;
+        .map_err(Self::failed("did not take a reminder"))?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(match self.invoice(invoice_id).await? {
+                Some(stored) => Claim::Send(stored.invoice),
+                None => Claim::Unknown,
+            });
+        }
+        let cancelled = sqlx::query(
+            "UPDATE reminders SET state = 'cancelled'
+             WHERE invoice_id = $1 AND stage = $2 AND state IN ('scheduled', 'sending', 'failed')",
+        )
+        .bind(invoice_id)
+        .bind(stage)
+        .execute(&self.pool)
+        .await
+        .map_err(Self::failed("did not cancel a reminder"))?
+        .rows_affected();
+        if cancelled == 1 {
+            return Ok(Claim::Paid);
+        }
+        let known =
+            sqlx::query("SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND stage = $2")
+                .bind(invoice_id)
+                .bind(stage)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get::<i64, _>(0))
+                .map_err(Self::failed("did not answer"))?;
+        Ok(if known > 0 {
+            Claim::Done
+        } else {
+            Claim::Unknown
+        })
+    }
+
+    /// Records the reminder sent (only one being sent: a payment's cancel stands).
+    pub(crate) async fn mark_sent(
+        &self,
+        invoice_id: &str,
+        stage: &str,
+    ) -> Result<(), ReminderError> {
+        self.settle(invoice_id, stage, "sent", Some(now_ms())).await
+    }
+
+    /// Records the reminder failed for good (an address the mail server refuses, a template
+    /// that does not render): a replay of its dead letter tries it again.
+    pub(crate) async fn mark_failed(
+        &self,
+        invoice_id: &str,
+        stage: &str,
+    ) -> Result<(), ReminderError> {
+        self.settle(invoice_id, stage, "failed", None).await
+    }
+
+    async fn settle(
+        &self,
+        invoice_id: &str,
+        stage: &str,
+        state: &str,
+        sent_ms: Option<i64>,
+    ) -> Result<(), ReminderError> {
+        sqlx::query(
+            "UPDATE reminders SET state = $1, sent_ms = $2
+             WHERE invoice_id = $3 AND stage = $4 AND state = 'sending'",
+        )
+        .bind(state)
+        .bind(sent_ms)
+        .bind(invoice_id)
+        .bind(stage)
+        .execute(&self.pool)
+        .await
+        .map_err(Self::failed("did not record a reminder's outcome"))?;
         Ok(())
     }
 
-    /// The newest invoices first, at most `limit`.
-    pub async fn invoices(&self, limit: i64) -> Result<Vec<StoredInvoice>, ReminderError> {
+    /// Reminders still `scheduled` or `sending` whose time passed before `before_ms`, the
+    /// oldest first: their tasks may have been lost (a memory queue's process died).
+    pub(crate) async fn overdue(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, ReminderError> {
         let rows = sqlx::query(
-            "SELECT i.invoice_id, i.customer, i.email, i.amount, i.currency, i.due, i.received_ms,
-                    p.paid_ms,
-                    (SELECT COUNT(*) FROM reminders r WHERE r.invoice_id = i.invoice_id AND r.state = 'sent')
-             FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.invoice_id
-             ORDER BY i.received_ms DESC, i.invoice_id LIMIT $1",
+            "SELECT invoice_id, stage FROM reminders
+             WHERE state IN ('scheduled', 'sending') AND due_ms < $1
+             ORDER BY due_ms LIMIT $2",
         )
+        .bind(before_ms)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(Self::failed("did not answer"))?;
         rows.iter()
             .map(|row| {
-                Ok(StoredInvoice {
-                    invoice: invoice_of(row)?,
-                    received_ms: row.try_get(6).map_err(Self::failed("holds a bad row"))?,
-                    paid_ms: row.try_get(7).map_err(Self::failed("holds a bad row"))?,
-                    reminders_sent: row.try_get(8).map_err(Self::failed("holds a bad row"))?,
-                })
+                Ok((
+                    row.try_get(0).map_err(Self::failed("holds a bad row"))?,
+                    row.try_get(1).map_err(Self::failed("holds a bad row"))?,
+                ))
             })
             .collect()
+    }
+
+    /// One invoice, with its payment and reminders sent.
+    pub async fn invoice(&self, invoice_id: &str) -> Result<Option<StoredInvoice>, ReminderError> {
+        let row = sqlx::query(concat!(invoice_select!(), " WHERE i.invoice_id = $1"))
+            .bind(invoice_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Self::failed("did not answer"))?;
+        row.map(|row| stored_invoice_of(&row)).transpose()
+    }
+
+    /// The newest invoices first, at most `limit`.
+    pub async fn invoices(&self, limit: i64) -> Result<Vec<StoredInvoice>, ReminderError> {
+        let rows = sqlx::query(concat!(
+            invoice_select!(),
+            " ORDER BY i.received_ms DESC, i.invoice_id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Self::failed("did not answer"))?;
+        rows.iter().map(stored_invoice_of).collect()
     }
 
     /// The reminders, latest due first (of one invoice when `invoice_id` is given).
@@ -380,6 +463,16 @@ impl HealthContributor for StoreHealth {
             Err(error) => HealthReport::unhealthy(plba_util::error_chain(&error)),
         }
     }
+}
+
+fn stored_invoice_of(row: &sqlx::any::AnyRow) -> Result<StoredInvoice, ReminderError> {
+    let bad = || ReminderError::store("holds a bad row");
+    Ok(StoredInvoice {
+        invoice: invoice_of(row)?,
+        received_ms: row.try_get(6).map_err(bad())?,
+        paid_ms: row.try_get(7).map_err(bad())?,
+        reminders_sent: row.try_get(8).map_err(bad())?,
+    })
 }
 
 fn invoice_of(row: &sqlx::any::AnyRow) -> Result<Invoice, ReminderError> {

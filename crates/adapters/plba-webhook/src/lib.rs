@@ -12,18 +12,19 @@
 //! | answer | when |
 //! |---|---|
 //! | `202 {"task_id": …}` | the request is a task on the route's queue |
-//! | `200 {"task_id": …, "duplicate": true}` | its idempotency key (the `Idempotency-Key` header, or the route's `idempotency_field` of the body) already made a task: no second one |
+//! | `200 {"task_id": …, "duplicate": true}` | its idempotency key (the route's `idempotency_field` of the body, which a signature covers; on a route without one, the `Idempotency-Key` header) already made a task: no second one |
 //! | `401` | the signature or token is missing or wrong, or the signature's timestamp is outside the tolerance |
 //! | `413` | the body is over `max_body_bytes` (refused before it is read when its length is announced) |
 //! | `415` / `400` | the body is not declared JSON / is not JSON, or lacks the idempotency field |
+//! | `422` | the application's check of the payload ([`WebhookSource::check_payload`]) refused it, with its reason |
 //! | `408` | the body did not arrive within `body_timeout_ms` |
 //! | `429` + `Retry-After` | the queue is full |
-//! | `503` + `Retry-After` | the application is not running, the queue cannot be reached, or every connection slot is taken |
+//! | `503` + `Retry-After` | the application is not running, the queue cannot be reached or did not take the task within `publish_timeout_ms`, or every connection slot is taken |
 //! | `404` / `405` | no route has the path / not a `POST` |
 //!
 //! A refused request publishes nothing. The listener counts requests received, accepted,
 //! duplicate and refused by reason (`plba_webhook_requests_*_total`, per route) and reports
-//! degraded health while its queue refuses tasks.
+//! degraded health for a minute after its queue refused a task.
 
 pub mod config;
 mod metrics;
@@ -34,6 +35,6 @@ mod source;
 
 pub use config::{AuthConfig, BearerConfig, HmacConfig, RouteConfig, WebhookConfig};
 pub use metrics::{Refusal, WebhookMetrics};
-pub use request::ROUTE_METADATA;
+pub use request::{PayloadCheck, ROUTE_METADATA};
 pub use signature::{SignatureError, sign, verify_bearer, verify_signature};
 pub use source::{WEBHOOK, WebhookSource};

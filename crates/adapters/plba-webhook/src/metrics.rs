@@ -20,6 +20,8 @@ pub enum Refusal {
     MediaType,
     /// The body is not JSON, or the idempotency field is missing (400).
     BadRequest,
+    /// The application's check refused the payload (422).
+    Invalid,
     /// The body did not arrive within the body timeout (408).
     Timeout,
     /// The queue is full (429).
@@ -31,13 +33,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::NotFound,
         Self::Method,
         Self::Unauthorized,
         Self::TooLarge,
         Self::MediaType,
         Self::BadRequest,
+        Self::Invalid,
         Self::Timeout,
         Self::QueueFull,
         Self::Unavailable,
@@ -53,6 +56,7 @@ impl Refusal {
             Self::TooLarge => "too_large",
             Self::MediaType => "unsupported_media_type",
             Self::BadRequest => "bad_request",
+            Self::Invalid => "invalid",
             Self::Timeout => "timeout",
             Self::QueueFull => "queue_full",
             Self::Unavailable => "unavailable",

@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use plba_util::Unpoisoned;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -23,11 +26,17 @@ const MAX_KEY_BYTES: usize = 255;
 /// The metadata key under which a task records the route it came in on.
 pub const ROUTE_METADATA: &str = "webhook.route";
 
-/// A route ready to serve: its configuration and the queue it publishes to.
+/// What an application says of a payload before it is published: `Err` with the reason
+/// refuses the request (`422`), so a sender learns at once what it must fix.
+pub type PayloadCheck = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// A route ready to serve: its configuration, the queue it publishes to, and the
+/// application's check of its payloads.
 pub(crate) struct Route {
     slot: usize,
     config: RouteConfig,
     publisher: Publisher,
+    check: Option<PayloadCheck>,
 }
 
 /// What every request needs: the routes, the limits, the counters, whether the
@@ -40,8 +49,8 @@ pub(crate) struct Handler {
     retry_after: HeaderValue,
     pub(crate) metrics: Arc<WebhookMetrics>,
     pub(crate) ready: AtomicBool,
-    /// Whether the last publish failed (queue full or unreachable), for the health report.
-    pub(crate) publish_failing: AtomicBool,
+    /// When a publish last failed (queue full or unreachable), for the health report.
+    pub(crate) publish_failed: Mutex<Option<Instant>>,
 }
 
 /// The answer to a request: the status and a small JSON body.
@@ -50,7 +59,11 @@ pub(crate) type Answer = Response<Full<Bytes>>;
 impl Handler {
     /// A handler for `config`'s routes, each publishing through `publishers[route.queue]`
     /// (the caller checked that each queue is there).
-    pub(crate) fn new(config: &WebhookConfig, publishers: &HashMap<String, Publisher>) -> Self {
+    pub(crate) fn new(
+        config: &WebhookConfig,
+        publishers: &HashMap<String, Publisher>,
+        checks: &HashMap<String, PayloadCheck>,
+    ) -> Self {
         let routes = config
             .routes
             .iter()
@@ -63,6 +76,7 @@ impl Handler {
                         slot,
                         config: route.clone(),
                         publisher,
+                        check: checks.get(&route.task).cloned(),
                     },
                 ))
             })
@@ -77,7 +91,7 @@ impl Handler {
                 config.routes.iter().map(|r| r.path.clone()),
             )),
             ready: AtomicBool::new(false),
-            publish_failing: AtomicBool::new(false),
+            publish_failed: Mutex::new(None),
         }
     }
 
@@ -93,7 +107,7 @@ impl Handler {
                 tracing::debug!(
                     route = route.map_or("", |r| r.config.path.as_str()),
                     reason = refused.reason.as_str(),
-                    message = refused.message,
+                    detail = refused.message,
                     "webhook request refused"
                 );
                 refused.into_answer(&self.retry_after)
@@ -130,7 +144,7 @@ impl Handler {
         if let AuthConfig::Bearer(bearer) = &route.config.auth {
             verify_bearer(
                 bearer.token.expose().trim().as_bytes(),
-                header_text(&head.headers, header::AUTHORIZATION.as_str()),
+                header_text(&head.headers, header::AUTHORIZATION.as_str())?,
             )
             .map_err(|error| unauthorized(&error))?;
         }
@@ -146,7 +160,7 @@ impl Handler {
         if let AuthConfig::Hmac(hmac) = &route.config.auth {
             verify_signature(
                 hmac.secret.expose().trim().as_bytes(),
-                header_text(&head.headers, &hmac.header),
+                header_text(&head.headers, &hmac.header)?,
                 &body,
                 unix_now(),
                 Duration::from_secs(hmac.tolerance_secs),
@@ -155,6 +169,16 @@ impl Handler {
         }
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|error| bad_request(format!("the body is not JSON: {error}")))?;
+        if let Some(check) = &route.check {
+            check(&body).map_err(|reason| {
+                refuse(
+                    Refusal::Invalid,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    &plba_util::printable(&reason),
+                )
+            })?;
+        }
         let key = idempotency_key(&head.headers, &route.config, &json)?;
         if !self.ready.load(Ordering::Acquire) {
             return Err(unavailable("the application is not running; retry later"));
@@ -171,7 +195,6 @@ impl Handler {
         let published = tokio::time::timeout(self.publish_timeout, route.publisher.publish(task));
         match published.await {
             Ok(Ok(Published::Enqueued)) => {
-                self.publish_failing.store(false, Ordering::Release);
                 self.metrics.accepted(Some(route.slot));
                 Ok(json_answer(
                     StatusCode::ACCEPTED,
@@ -179,19 +202,27 @@ impl Handler {
                 ))
             }
             Ok(Ok(Published::Duplicate { existing })) => {
-                self.publish_failing.store(false, Ordering::Release);
                 self.metrics.duplicate(Some(route.slot));
                 Ok(json_answer(
                     StatusCode::OK,
                     &serde_json::json!({"task_id": existing.to_string(), "duplicate": true}),
                 ))
             }
-            Ok(Err(QueueError::Full { .. })) | Err(_) => {
-                self.publish_failing.store(true, Ordering::Release);
+            Ok(Err(QueueError::Full { .. })) => {
+                self.publish_failed();
                 Err(queue_full())
             }
+            // The queue neither took the task nor said why in time (a bounded queue that
+            // waits for room, a backend that does not answer). Without an idempotency key,
+            // the sender's retry may make a second task if this one lands after all.
+            Err(_) => {
+                self.publish_failed();
+                Err(unavailable(
+                    "the queue did not take the task in time; retry later",
+                ))
+            }
             Ok(Err(error)) => {
-                self.publish_failing.store(true, Ordering::Release);
+                self.publish_failed();
                 tracing::warn!(
                     route = route.config.path,
                     error = %plba_util::error_chain(&error),
@@ -202,6 +233,10 @@ impl Handler {
                 ))
             }
         }
+    }
+
+    fn publish_failed(&self) {
+        *self.publish_failed.lock_or_recover() = Some(Instant::now());
     }
 
     async fn read_body(&self, body: Incoming) -> Result<Bytes, Refused> {
@@ -254,21 +289,17 @@ fn unavailable(message: &str) -> Refused {
     )
 }
 
-/// The request's idempotency key: its `Idempotency-Key` header, else the route's field of
-/// the body, else none. A field the route names but the body lacks is a bad request: the
-/// sender's retries could not be told apart.
+/// The request's idempotency key: the route's field of the body when it names one (on a
+/// signed route the body is signed and a header is not, so a captured request replayed with
+/// another header is still a duplicate), else the `Idempotency-Key` header, else none. A
+/// field the route names but the body lacks is a bad request: the sender's retries could not
+/// be told apart.
 fn idempotency_key(
     headers: &HeaderMap,
     route: &RouteConfig,
     json: &serde_json::Value,
 ) -> Result<Option<String>, Refused> {
-    let key = if let Some(value) = headers.get("idempotency-key") {
-        value
-            .to_str()
-            .map_err(|_| bad_request("the Idempotency-Key header is not text".to_owned()))?
-            .trim()
-            .to_owned()
-    } else if let Some(field) = &route.idempotency_field {
+    let key = if let Some(field) = &route.idempotency_field {
         let found = if field.starts_with('/') {
             json.pointer(field)
         } else {
@@ -283,6 +314,12 @@ fn idempotency_key(
                 )));
             }
         }
+    } else if let Some(value) = headers.get("idempotency-key") {
+        value
+            .to_str()
+            .map_err(|_| bad_request("the Idempotency-Key header is not text".to_owned()))?
+            .trim()
+            .to_owned()
     } else {
         return Ok(None);
     };
@@ -294,12 +331,29 @@ fn idempotency_key(
     Ok(Some(key))
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
+/// Header `name` as text; a value that is not text is refused as such (not taken for a
+/// missing header).
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Refused> {
+    headers
+        .get(name)
+        .map(|value| {
+            value.to_str().map_err(|_| {
+                refuse(
+                    Refusal::Unauthorized,
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    &format!("the {name} header is not text"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    header_text(headers, header::CONTENT_TYPE.as_str()).is_some_and(|value| {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    content_type.is_some_and(|value| {
         let essence = value.split(';').next().unwrap_or("").trim();
         essence.eq_ignore_ascii_case("application/json")
             || (essence.len() > 5
@@ -428,8 +482,13 @@ mod tests {
         );
         assert!(idempotency_key(&headers, &route(Some("missing")), &json).is_err());
         headers.insert("idempotency-key", HeaderValue::from_static("retry-7"));
+        // The signed field wins over the unsigned header; the header serves routes without.
         assert_eq!(
             idempotency_key(&headers, &route(Some("id")), &json).unwrap(),
+            Some("evt_1".to_owned())
+        );
+        assert_eq!(
+            idempotency_key(&headers, &route(None), &json).unwrap(),
             Some("retry-7".to_owned())
         );
         headers.insert(

@@ -17,15 +17,23 @@ use crate::request::Handler;
 /// The largest request head hyper buffers (hyper's own floor is 8 KiB).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// The listener's limits on connections.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) retry_after_secs: u64,
+}
+
 /// Accepts and serves connections until `cancel` fires; then requests in progress finish.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     handler: Arc<Handler>,
-    max_connections: usize,
-    header_timeout: Duration,
+    limits: Limits,
     cancel: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let header_timeout = limits.header_timeout;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,
@@ -42,7 +50,7 @@ pub(crate) async fn accept_loop(
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             handler.metrics.refused(None, Refusal::Overloaded);
-            refuse(&stream);
+            refuse(&stream, limits.retry_after_secs);
             continue;
         };
         let handler = Arc::clone(&handler);
@@ -72,10 +80,10 @@ pub(crate) async fn accept_loop(
 
 /// Turns away a connection over the cap with a 503 if the socket takes it without waiting,
 /// then closes it, so a refused connection holds no descriptor.
-fn refuse(stream: &TcpStream) {
+fn refuse(stream: &TcpStream, retry_after_secs: u64) {
     const BODY: &str = r#"{"error":{"code":"overloaded","message":"the webhook listener is at its connection cap; retry shortly"}}"#;
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: {retry_after_secs}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
     let _ = stream.try_write(answer.as_bytes());

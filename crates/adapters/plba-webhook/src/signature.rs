@@ -37,6 +37,9 @@ pub enum SignatureError {
     /// No signature matches the body and the secret.
     #[error("the signature does not match the body")]
     Mismatch,
+    /// The bearer token is not the route's.
+    #[error("the bearer token is not the one this route accepts")]
+    WrongToken,
 }
 
 /// The signature header for `body` sent at `timestamp` (unix seconds), as a sender makes
@@ -127,7 +130,7 @@ pub fn verify_bearer(token: &[u8], authorization: Option<&str>) -> Result<(), Si
     if bool::from(token.ct_eq(presented.as_bytes())) {
         Ok(())
     } else {
-        Err(SignatureError::Mismatch)
+        Err(SignatureError::WrongToken)
     }
 }
 
@@ -251,7 +254,7 @@ mod tests {
         );
         assert_eq!(
             verify_bearer(token, Some("Bearer route-token-012345678")),
-            Err(SignatureError::Mismatch)
+            Err(SignatureError::WrongToken)
         );
         assert_eq!(
             verify_bearer(token, Some("Basic abc")),

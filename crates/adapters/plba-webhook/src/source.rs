@@ -11,11 +11,13 @@ use plba_contracts::{
     CancellationToken, HealthContributor, HealthOptions, HealthReport, Publisher, Registry,
     RegistryError, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
 };
+use plba_util::Unpoisoned;
 
 use crate::config::WebhookConfig;
 use crate::metrics::WebhookMetrics;
 use crate::request::Handler;
-use crate::server::{accept_loop, bind};
+use crate::request::PayloadCheck;
+use crate::server::{Limits, accept_loop, bind};
 
 /// The name of the source's worker and health check.
 pub const WEBHOOK: &str = "webhook";
@@ -42,10 +44,20 @@ pub const WEBHOOK: &str = "webhook";
 ///     Ok(())
 /// }
 /// ```
-#[derive(Debug)]
 pub struct WebhookSource {
     config: WebhookConfig,
     publishers: HashMap<String, Publisher>,
+    checks: HashMap<String, PayloadCheck>,
+}
+
+impl std::fmt::Debug for WebhookSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSource")
+            .field("config", &self.config)
+            .field("publishers", &self.publishers)
+            .field("checks", &self.checks.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl WebhookSource {
@@ -55,7 +67,21 @@ impl WebhookSource {
         Self {
             config,
             publishers: HashMap::new(),
+            checks: HashMap::new(),
         }
+    }
+
+    /// Checks the payload of every request whose route makes tasks named `task` before it
+    /// is published (builder style): the application's own rules, so a sender is answered
+    /// `422` with the reason at once instead of `202` for a task that can only fail.
+    #[must_use]
+    pub fn check_payload(
+        mut self,
+        task: impl Into<String>,
+        check: impl Fn(&[u8]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.checks.insert(task.into(), Arc::new(check));
+        self
     }
 
     /// Makes the publisher's queue one that routes may name (builder style).
@@ -83,7 +109,7 @@ impl WebhookSource {
         let addr = listener.local_addr().map_err(|source| {
             RegistryError::module(module.clone(), "the webhook listener's address", source)
         })?;
-        let handler = Arc::new(Handler::new(&self.config, &self.publishers));
+        let handler = Arc::new(Handler::new(&self.config, &self.publishers, &self.checks));
         // Served from now on, so a request before the application runs is answered (503)
         // rather than left waiting in the backlog.
         let listener = tokio::runtime::Handle::try_current()
@@ -104,8 +130,11 @@ impl WebhookSource {
         tokio::spawn(accept_loop(
             listener,
             Arc::clone(&handler),
-            self.config.max_connections,
-            Duration::from_millis(self.config.header_timeout_ms),
+            Limits {
+                max_connections: self.config.max_connections,
+                header_timeout: Duration::from_millis(self.config.header_timeout_ms),
+                retry_after_secs: self.config.retry_after_secs.max(1),
+            },
             server.clone(),
         ));
         let worker = Arc::new(Listener {
@@ -158,16 +187,20 @@ impl Worker for Listener {
     }
 }
 
-/// Degraded while the last task could not be published (its queue full or unreachable):
-/// senders are being told to retry.
+/// How long after a failed publish the listener reports itself degraded.
+const DEGRADED_FOR: Duration = Duration::from_secs(60);
+
+/// Degraded within a minute of a task that could not be published (its queue full or
+/// unreachable): senders are being told to retry.
 struct ListenerHealth(Arc<Listener>);
 
 #[async_trait]
 impl HealthContributor for ListenerHealth {
     async fn check(&self) -> HealthReport {
-        if self.0.handler.publish_failing.load(Ordering::Acquire) {
+        let failed = *self.0.handler.publish_failed.lock_or_recover();
+        if failed.is_some_and(|at| at.elapsed() < DEGRADED_FOR) {
             HealthReport::degraded(format!(
-                "webhooks on {} are answered 429/503: their queue does not take tasks",
+                "webhooks on {} were answered 429/503 in the last minute: their queue did not take tasks",
                 self.0.addr
             ))
         } else {

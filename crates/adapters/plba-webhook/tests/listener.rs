@@ -46,6 +46,14 @@ fn config(extra: &serde_json::Value) -> WebhookConfig {
 }
 
 async fn listening(config: WebhookConfig, queue: MemoryQueueOptions) -> Listening {
+    listening_checked(config, queue, |_: &[u8]| Ok(())).await
+}
+
+async fn listening_checked(
+    config: WebhookConfig,
+    queue: MemoryQueueOptions,
+    check: fn(&[u8]) -> Result<(), String>,
+) -> Listening {
     let queue = Arc::new(MemoryQueue::new("invoices", queue).unwrap());
     let addr = Arc::new(Mutex::new(None));
     let module = FnModule::new("billing", {
@@ -56,6 +64,7 @@ async fn listening(config: WebhookConfig, queue: MemoryQueueOptions) -> Listenin
             let publisher = registry.publisher(queue.clone());
             let bound = WebhookSource::new(config.clone())
                 .queue(publisher)
+                .check_payload("invoice", check)
                 .register(registry)?;
             *addr.lock_or_recover() = Some(bound);
             Ok(())
@@ -133,12 +142,32 @@ async fn a_signed_webhook_becomes_one_task_and_its_retry_a_duplicate() {
     assert_eq!(again.status, 200, "{again:?}");
     assert_eq!(json(&again)["task_id"], task_id.as_str());
     assert_eq!(json(&again)["duplicate"], true);
-    // An Idempotency-Key header wins over the field.
+    // A captured request replayed with another Idempotency-Key header: the signed field
+    // wins over the unsigned header, so it is still a duplicate.
     let mut keyed = signed(body, now());
     keyed.push(("Idempotency-Key".into(), "another-delivery".into()));
+    let replayed = send(l.addr, "/hooks/invoices", keyed, body).await;
+    assert_eq!(replayed.status, 200, "{replayed:?}");
+    // On a route without a field, the header tells deliveries apart.
+    let paid = r#"{"invoice_id":"INV-7"}"#;
+    let keyed = |key: &str| {
+        vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), format!("Bearer {TOKEN}")),
+            ("Idempotency-Key".to_owned(), key.to_owned()),
+        ]
+    };
     assert_eq!(
-        send(l.addr, "/hooks/invoices", keyed, body).await.status,
+        send(l.addr, "/hooks/payments", keyed("pay-1"), paid)
+            .await
+            .status,
         202
+    );
+    assert_eq!(
+        send(l.addr, "/hooks/payments", keyed("pay-1"), paid)
+            .await
+            .status,
+        200
     );
 
     assert_eq!(published(&l.queue).await, 2);
@@ -364,7 +393,7 @@ async fn a_full_queue_or_a_stopped_application_asks_the_sender_to_retry_later() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_are_closed_and_the_cap_turns_newcomers_away() {
     let l = listening(
-        config(&serde_json::json!({"max_connections": 2})),
+        config(&serde_json::json!({"max_connections": 2, "header_timeout_ms": 3000})),
         MemoryQueueOptions::default(),
     )
     .await;
@@ -378,7 +407,7 @@ async fn silent_connections_are_closed_and_the_cap_turns_newcomers_away() {
         let mut answer = String::new();
         let _ = third.read_to_string(&mut answer);
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-        // The header timeout (500 ms) closes the silent ones.
+        // The header timeout (3 s) closes the silent ones.
         for mut stream in silent {
             stream.set_read_timeout(Some(DEADLINE)).unwrap();
             let mut rest = Vec::new();
@@ -388,5 +417,37 @@ async fn silent_connections_are_closed_and_the_cap_turns_newcomers_away() {
     })
     .await
     .unwrap();
+    l.runtime.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_the_application_refuses_is_answered_422_and_not_published() {
+    let check = |body: &[u8]| {
+        if body.windows(6).any(|w| w == b"amount") {
+            Ok(())
+        } else {
+            Err("amount: is missing".to_owned())
+        }
+    };
+    let l = listening_checked(
+        config(&serde_json::json!({})),
+        MemoryQueueOptions::default(),
+        check,
+    )
+    .await;
+    l.runtime.start().await.unwrap();
+    let bad = r#"{"invoice_id":"INV-9"}"#;
+    let refused = send(l.addr, "/hooks/invoices", signed(bad, now()), bad).await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(refused.body.contains("amount: is missing"), "{refused:?}");
+    // Corrected, the same invoice is accepted: the refusal took no idempotency key.
+    let good = r#"{"invoice_id":"INV-9","amount":"1.00"}"#;
+    assert_eq!(
+        send(l.addr, "/hooks/invoices", signed(good, now()), good)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(published(&l.queue).await, 1);
     l.runtime.stop().await;
 }
