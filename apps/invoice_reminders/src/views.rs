@@ -83,12 +83,12 @@ impl AppView for InvoicesView {
     }
 
     async fn item(&self, id: &str) -> Result<Option<serde_json::Value>, ViewError> {
-        let invoices = self
+        let Some(found) = self
             .0
-            .invoices(SEARCHED)
+            .invoice(id)
             .await
-            .map_err(|e| unavailable("invoices", e))?;
-        let Some(found) = invoices.into_iter().find(|s| s.invoice.invoice_id == id) else {
+            .map_err(|e| unavailable("invoices", e))?
+        else {
             return Ok(None);
         };
         let reminders = self
