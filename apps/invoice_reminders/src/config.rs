@@ -11,7 +11,7 @@ use plba_redis::RedisQueueOptions;
 use plba_webhook::WebhookConfig;
 use serde::Deserialize;
 
-pub use crate::mailer::MailConfig;
+pub use crate::mailer::{MailConfig, SmtpTls};
 pub use crate::template::TemplateConfig;
 
 /// The module's name and its configuration section.
@@ -196,6 +196,7 @@ impl AppConfig {
             .map_err(|error| ConfigError::invalid("template", plba_util::error_chain(&error)))?;
         crate::mailer::sender(self.mail.from())
             .map_err(|error| ConfigError::invalid("mail.from", error.to_string()))?;
+        self.mail.check().map_err(|error| error.within("mail"))?;
         match &self.queue {
             QueueConfig::Memory(options) => options.check(),
             QueueConfig::Redis(options) => options.check(),
@@ -294,6 +295,36 @@ mod tests {
         let mut misspelt = section();
         misspelt["invoice_reminders"]["webhooks"]["routes"][1]["task"] = "paymnet".into();
         assert_eq!(key(&misspelt), "invoice_reminders.webhooks.routes");
+    }
+
+    #[test]
+    fn a_password_never_goes_to_another_host_in_clear_text() {
+        let smtp = |host: &str, tls: &str, extra: serde_json::Value| {
+            let mut config = section();
+            let mut mail = serde_json::json!({
+                "kind": "smtp", "host": host, "from": "b@example.com", "tls": tls,
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                mail[k] = v.clone();
+            }
+            config["invoice_reminders"]["mail"] = mail;
+            config
+        };
+        let login = serde_json::json!({"username": "u", "password": "p"});
+        assert_eq!(
+            key(&smtp("mail.example.com", "none", login.clone())),
+            "invoice_reminders.mail.tls"
+        );
+        AppConfig::read(&smtp("127.0.0.1", "none", login.clone())).unwrap();
+        AppConfig::read(&smtp("mail.example.com", "starttls", login)).unwrap();
+        assert_eq!(
+            key(&smtp(
+                "mail.example.com",
+                "tls",
+                serde_json::json!({"username": "u"})
+            )),
+            "invoice_reminders.mail.username"
+        );
     }
 
     #[test]

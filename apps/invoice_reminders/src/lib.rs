@@ -37,7 +37,7 @@ mod views;
 
 pub use config::{
     AppConfig, INVOICE_TASK, MODULE, MailConfig, PAYMENT_TASK, QUEUE, QueueConfig, REMINDER_TASK,
-    Stage, StoreConfig, TemplateConfig,
+    SmtpTls, Stage, StoreConfig, TemplateConfig,
 };
 pub use error::ReminderError;
 pub use handler::message_id;

@@ -1,16 +1,34 @@
 //! Sending a reminder: over SMTP (lettre), or into a directory of `.eml` files.
 
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, Message, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-
-use std::path::PathBuf;
+use plba_contracts::{ConfigError, Secret};
+use serde::Deserialize;
 
 use crate::error::ReminderError;
-use plba_contracts::Secret;
-use serde::Deserialize;
+
+/// The largest CA file read, in bytes.
+const CA_FILE_BYTES: u64 = 1 << 20;
+
+/// How the connection to the SMTP server is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP, then `STARTTLS`, required (port 587 or 25): the default.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only for a relay on this host or a network you trust; refused with a
+    /// password unless the server is on loopback.
+    None,
+}
 
 /// Where reminders are sent: an SMTP server, or files in a directory (the demo, tests of
 /// templates).
@@ -35,6 +53,13 @@ pub enum MailConfig {
         /// How long a delivery may take before it is retried.
         #[serde(default = "default_smtp_timeout")]
         timeout_ms: u64,
+        /// `starttls` (the default), `tls` or `none`.
+        #[serde(default)]
+        tls: SmtpTls,
+        /// A PEM file of the CA that signed the server's certificate, when it is not one
+        /// the system trusts (certificates are always verified).
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
     /// One `.eml` file per reminder in `directory`.
     Files {
@@ -60,6 +85,67 @@ impl MailConfig {
             Self::Smtp { from, .. } | Self::Files { from, .. } => from,
         }
     }
+
+    /// Checks what decoding cannot: a user name goes with a password, and a password never
+    /// crosses a network in clear text. Keys are relative to this section.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let Self::Smtp {
+            host,
+            username,
+            password,
+            tls,
+            ca_file,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if username.is_some() != password.is_some() {
+            return Err(ConfigError::invalid(
+                "username",
+                "a user name and a password go together (give the password as password_file)",
+            ));
+        }
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if password.is_some() && *tls == SmtpTls::None && !loopback {
+            return Err(ConfigError::invalid(
+                "tls",
+                format!(
+                    "`none` would send the password to {host} in clear text: use starttls or tls"
+                ),
+            ));
+        }
+        if let Some(ca) = ca_file {
+            tls_parameters(host, Some(ca))
+                .map_err(|error| ConfigError::invalid("ca_file", error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// What lettre needs to check the server: its name, and the CA in `ca_file` on top of the
+/// system's roots.
+fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters, ReminderError> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(path) = ca_file {
+        let pem = plba_util::read_limited(path, CA_FILE_BYTES).map_err(|error| {
+            ReminderError::Message(format!(
+                "cannot read the CA file {}: {error}",
+                path.display()
+            ))
+        })?;
+        let ca = Certificate::from_pem(&pem).map_err(|error| {
+            ReminderError::Message(format!(
+                "{} holds no PEM certificate: {error}",
+                path.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder.build_rustls().map_err(|error| {
+        ReminderError::Message(format!("TLS for {host} cannot be set up: {error}"))
+    })
 }
 
 /// One reminder e-mail, ready to send.
@@ -115,10 +201,17 @@ impl Mailer {
                 username,
                 password,
                 timeout_ms,
+                tls,
+                ca_file,
             } => {
-                // Plain SMTP: a relay on the host or the local network (see the deploy notes).
+                let tls = match tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::Starttls => Tls::Required(tls_parameters(host, ca_file.as_deref())?),
+                    SmtpTls::Tls => Tls::Wrapper(tls_parameters(host, ca_file.as_deref())?),
+                };
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                     .port(*port)
+                    .tls(tls)
                     .timeout(Some(Duration::from_millis(*timeout_ms)));
                 if let (Some(user), Some(password)) = (username, password) {
                     builder = builder.credentials(Credentials::new(

@@ -16,6 +16,8 @@ pub struct SmtpServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Whether it requires STARTTLS with the certificate and key in `dir`.
+    tls: bool,
 }
 
 fn python() -> &'static str {
@@ -78,33 +80,59 @@ impl SmtpServer {
     /// Installs (when missing) and starts a server; `None` only outside CI when it cannot be
     /// had.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Like [`start`](Self::start), requiring `STARTTLS` with this certificate and key
+    /// (PEM) before it takes mail.
+    pub fn start_starttls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         if let Err(why) = ensure_aiosmtpd() {
             unavailable("aiosmtpd", &why)?;
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir for the SMTP server");
+        if let Some((cert, key)) = tls {
+            std::fs::write(dir.path().join("smtp.crt"), cert).expect("write the certificate");
+            std::fs::write(dir.path().join("smtp.key"), key).expect("write the key");
+        }
         let mut server = Self {
             port: free_port(),
             dir,
             child: None,
+            tls: tls.is_some(),
         };
         server.spawn();
         Some(server)
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("127.0.0.1:{}", self.port));
+        if self.tls {
+            command
+                .arg("--tlscert")
+                .arg(self.dir.path().join("smtp.crt"))
+                .arg("--tlskey")
+                .arg(self.dir.path().join("smtp.key"));
+        }
+        let mut child = command
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(self.maildir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("aiosmtpd exited at start: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "aiosmtpd did not listen on port {}",
@@ -112,6 +140,7 @@ impl SmtpServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.child = Some(child);
     }
 
     /// Its port on 127.0.0.1.

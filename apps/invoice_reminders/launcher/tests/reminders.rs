@@ -34,7 +34,11 @@ fn running() -> Option<Running> {
 
 /// [`running`] with the test's configuration changed by `edit`.
 fn running_with(edit: impl Fn(String) -> String) -> Option<Running> {
-    let smtp = SmtpServer::start()?;
+    running_on(SmtpServer::start()?, edit)
+}
+
+/// [`running_with`] sending to `smtp`.
+fn running_on(smtp: SmtpServer, edit: impl Fn(String) -> String) -> Option<Running> {
     let redis = RedisServer::start()?;
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports::free();
@@ -334,4 +338,30 @@ fn on_the_memory_queue_reminders_lost_with_the_process_are_recovered_from_the_st
     assert_ne!(ids[0], ids[1]);
     let (exit, log) = app.stop(DEADLINE);
     assert!(exit.success(), "{log}");
+}
+
+#[test]
+fn reminders_go_over_starttls_to_a_server_whose_certificate_a_private_ca_signed() {
+    let certificates = plba_testkit::tls::certificates();
+    let Some(smtp) = SmtpServer::start_starttls(&certificates.cert_pem, &certificates.key_pem)
+    else {
+        return;
+    };
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), &certificates.ca_pem).unwrap();
+    let tls = format!("    tls: starttls\n    ca_file: {}\n", ca.path().display());
+    let Some(run) = running_on(smtp, |text| {
+        text.replace("    tls: none   # example\n", &tls)
+    }) else {
+        return;
+    };
+    let body = invoice("INV-800", &in_seconds(0));
+    assert_eq!(
+        post_invoice(run.ports.webhooks, &body, SECRET, now()).status,
+        202
+    );
+    wait_until(DEADLINE, "both reminders received over TLS", || {
+        run.smtp.messages().len() == 2
+    });
+    stop(run);
 }
