@@ -282,8 +282,28 @@ impl ReminderHandler {
 }
 
 /// The reminder's Message-ID: the same for every attempt of one invoice's stage, whatever
-/// characters the invoice number holds.
+/// characters the invoice number holds, and short (a digest of both).
 pub fn message_id(invoice_id: &str, stage: &str, domain: &str) -> String {
-    let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
-    format!("<reminder.{}.{}@{domain}>", hex(invoice_id), hex(stage))
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(invoice_id.as_bytes())
+        .chain_update([0])
+        .chain_update(stage.as_bytes())
+        .finalize();
+    format!("<reminder.{}@{domain}>", hex::encode(&digest[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn a_message_id_is_short_stable_and_one_per_invoice_and_stage() {
+        let long = "\u{1f600}".repeat(200);
+        let id = message_id(&long, "first", "example.com");
+        assert!(id.len() < 80, "{id}");
+        assert_eq!(id, message_id(&long, "first", "example.com"));
+        assert_ne!(id, message_id(&long, "second", "example.com"));
+        assert_ne!(message_id("a", "bc", "x"), message_id("ab", "c", "x"));
+    }
 }
