@@ -201,7 +201,8 @@ impl ApplicationModule for MailOrderBot {
                 return Err(missing.error().within("queue").within(MODULE).into());
             }
         };
-        registry.add_queue(queue.clone())?;
+        // The sources publish in the runtime's traces; the pool below registers the queue and
+        // traces its handlers with the same tracer.
         let tracer = registry.tracer();
 
         let liveness = Arc::new(SourceLiveness::new(
@@ -299,7 +300,6 @@ impl ApplicationModule for MailOrderBot {
                 .with_jitter(config.retry.jitter),
                 task_timeout: Some(Duration::from_millis(config.handler_timeout_ms)),
             })
-            .tracer(tracer)
             .register(registry)?;
         Ok(())
     }
