@@ -276,10 +276,24 @@ impl TracingConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlRole {
-    /// Read status, health, metrics and traces.
+    /// Read status, health, metrics, traces, the pages, the configuration and the audit.
     Viewer,
-    /// Everything a viewer may, plus the actions (stop, start, reload, shutdown).
+    /// Everything a viewer may, plus running the work: stop and start the workers, replay
+    /// and purge dead letters. Not the configuration (reload, log level) nor shutdown.
+    Operator,
+    /// Everything an operator may, plus reload, log level and shutdown.
     Admin,
+}
+
+impl ControlRole {
+    /// The role's name, as the configuration writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// A bearer token of the control plane.

@@ -119,7 +119,8 @@ impl Action {
         }
     }
 
-    /// Whether the action changes something (and so needs an admin token and is audited).
+    /// Whether the action changes something (and so needs an operator's or an admin's token,
+    /// and is audited).
     pub fn is_mutating(&self) -> bool {
         matches!(
             self,
@@ -155,6 +156,12 @@ impl Action {
             | Self::Views
             | Self::ViewList { .. }
             | Self::ViewItem { .. } => Some(ControlRole::Viewer),
+            // Running the work: an operator's job.
+            Self::Stop
+            | Self::Start
+            | Self::ReplayDeadLetters { .. }
+            | Self::PurgeDeadLetters { .. } => Some(ControlRole::Operator),
+            // The process and its configuration: an admin's.
             _ if self.is_mutating() => Some(ControlRole::Admin),
             _ if protect_reads => Some(ControlRole::Viewer),
             _ => None,

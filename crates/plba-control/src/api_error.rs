@@ -32,10 +32,14 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     /// The caller is known, but their role may not perform the action.
-    #[error("this token's role may not perform `{action}`")]
+    #[error("`{action}` needs the {needs} role; this caller is {has}")]
     Forbidden {
         /// The action's name.
         action: &'static str,
+        /// The least role that may.
+        needs: &'static str,
+        /// The caller's role.
+        has: &'static str,
     },
     /// A change from a browser session without its CSRF token.
     #[error("a change from a browser session needs its CSRF token (X-CSRF-Token)")]

@@ -57,6 +57,8 @@ function say(text, isError) {
 }
 
 function isAdmin() { return state.session && state.session.role === "admin"; }
+// Operators run the work (stop, start, dead letters); admins also the configuration.
+function canOperate() { return state.session && (state.session.role === "operator" || isAdmin()); }
 
 function button(label, action) {
   const b = el("button", label);
@@ -149,13 +151,13 @@ async function deadLetters(content) {
     content.appendChild(table(["task", "name", "attempts", "last error", "dead since", ""],
       list.map((d) => {
         const actions = el("span");
-        if (isAdmin()) {
+        if (canOperate()) {
           actions.appendChild(button("Replay", settle("replay", d.task_id)));
           actions.appendChild(button("Purge", settle("purge", d.task_id)));
         }
         return [d.task_id, d.name, d.attempts, d.reason, new Date(d.dead_at * 1000).toISOString(), actions];
       })));
-    if (isAdmin() && list.length > 0) {
+    if (canOperate() && list.length > 0) {
       content.appendChild(button("Replay all", settle("replay", null)));
       content.appendChild(button("Purge all", settle("purge", null)));
     }

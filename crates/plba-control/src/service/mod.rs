@@ -303,6 +303,8 @@ impl ControlPlaneService {
             Caller::Unknown => Err(ApiError::Unauthorized("the bearer token is not valid")),
             Caller::Known { role, .. } if *role < required => Err(ApiError::Forbidden {
                 action: action.name(),
+                needs: required.as_str(),
+                has: role.as_str(),
             }),
             Caller::Known { .. } => Ok(()),
         }
