@@ -41,7 +41,7 @@ pub use limits::ConfigLimits;
 pub use manager::ConfigurationManager;
 pub use platform::{
     ControlConfig, ControlRole, ControlTls, ControlToken, LogConfig, LogFormat, LogOutput,
-    OtlpConfig, PlatformConfig, TraceExporter, TracingConfig,
+    OtlpConfig, PlatformConfig, TraceExporter, TracingConfig, UsersStore,
 };
 pub use snapshot::ConfigSnapshot;
 pub use source::ConfigSource;

@@ -349,6 +349,27 @@ pub struct ControlConfig {
     pub session_ttl_ms: u64,
     /// Serve HTTPS instead of HTTP (the session cookie is then `Secure`).
     pub tls: Option<ControlTls>,
+    /// Where the team's accounts are kept (`users add|list|…`): none by default, and the
+    /// configured tokens are the only way in.
+    pub users: Option<UsersStore>,
+}
+
+/// Where the control plane's users are kept: SQLite beside the application, or PostgreSQL
+/// when several instances share one set of users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UsersStore {
+    /// One SQLite file.
+    Sqlite {
+        /// The database file (made when missing).
+        path: std::path::PathBuf,
+    },
+    /// A PostgreSQL database (a password belongs in the environment:
+    /// `PLBA__PLATFORM__CONTROL__USERS__URL`).
+    Postgres {
+        /// `postgres://user@host/db`.
+        url: String,
+    },
 }
 
 /// The control plane's certificate: PEM files, the chain first, then its private key.
@@ -376,6 +397,7 @@ impl Default for ControlConfig {
             max_connections: 256,
             session_ttl_ms: 8 * 60 * 60 * 1000,
             tls: None,
+            users: None,
         }
     }
 }

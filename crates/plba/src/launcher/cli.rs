@@ -53,6 +53,85 @@ pub(super) enum Command<A: Subcommand> {
     /// A running instance's dead letters: work given up that an operator must act on.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// The control plane's users, in the database `platform.control.users` names.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// A role, as the configuration writes it.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(super) enum RoleArg {
+    /// Reads.
+    Viewer,
+    /// Reads, and runs the work: stop, start, dead letters.
+    Operator,
+    /// Everything, the configuration included.
+    Admin,
+}
+
+impl From<RoleArg> for plba_config::ControlRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Viewer => Self::Viewer,
+            RoleArg::Operator => Self::Operator,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
+/// Where a new password comes from: a file, or standard input (never the command line,
+/// which other users of the machine can read).
+#[derive(Debug, Args)]
+pub(super) struct PasswordSource {
+    /// A file holding the password (its first line). Without it, the password is read from
+    /// standard input.
+    #[arg(long)]
+    pub(super) password_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UsersCommand {
+    /// Add a user with a role and a password.
+    Add {
+        /// The user's name.
+        name: String,
+        /// What the user may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List the users, their roles and whether they are disabled.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in.
+    Disable {
+        /// The user's name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's name.
+        name: String,
+    },
+    /// Change a user's role.
+    SetRole {
+        /// The user's name.
+        name: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: RoleArg,
+    },
+    /// Set a new password for a user (an admin's reset).
+    ResetPassword {
+        /// The user's name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,7 @@
 
 mod cli;
 mod remote;
+mod users;
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -304,6 +305,7 @@ impl<M: ApplicationModule> Launcher<M> {
             Command::CheckConfig => self.check_config(source),
             Command::App(command) => app(command, source).await,
             Command::DeadLetters(command) => remote::dead_letters(&source, command, queue).await,
+            Command::Users(command) => users::users(&source, command).await,
             Command::LogLevel { level, remote } => {
                 remote::call(&source, remote, async |c| c.set_log_level(&level).await).await
             }

@@ -1,0 +1,15 @@
+//! The control plane's users: accounts in a database (SQLite beside the application, or
+//! PostgreSQL shared by several instances), each with a role (`viewer`, `operator`,
+//! `admin`) and a password kept only as an Argon2id hash (a PHC string, rehashed at sign-in
+//! when the parameters change).
+//!
+//! [`UserStore`] adds, lists, disables, enables, re-roles and resets users; the operator
+//! CLI of every application (`users …`) works on it. [`UserStore::authenticate`] answers an
+//! unknown user and a wrong password alike, after the same work.
+
+mod error;
+pub mod password;
+mod store;
+
+pub use error::AuthError;
+pub use store::{User, UserStore, check_name};

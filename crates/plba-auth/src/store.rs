@@ -1,0 +1,364 @@
+//! The users' database: SQLite beside the application or PostgreSQL shared by several
+//! instances, the same SQL on both through sqlx's `Any` driver.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use plba_config::{ControlRole, UsersStore};
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::AuthError;
+use crate::password::{self, Checked};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS plba_users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    disabled BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL)";
+
+/// A user as the control plane and the CLI show it (never the password's hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// The user's name.
+    pub name: String,
+    /// What the user may do.
+    pub role: ControlRole,
+    /// A disabled user cannot sign in.
+    pub disabled: bool,
+    /// When the user was added (unix milliseconds).
+    pub created_ms: i64,
+    /// When the user last changed (unix milliseconds).
+    pub updated_ms: i64,
+}
+
+/// The users' database.
+#[derive(Clone, Debug)]
+pub struct UserStore {
+    pool: AnyPool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Checks a user name: 1 to 64 characters a terminal and a URL take as they are.
+pub fn check_name(name: &str) -> Result<(), AuthError> {
+    let fits = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if fits {
+        Ok(())
+    } else {
+        Err(AuthError::BadName(plba_util::printable(name).into_owned()))
+    }
+}
+
+fn role_of(user: &str, role: &str) -> Result<ControlRole, AuthError> {
+    match role {
+        "viewer" => Ok(ControlRole::Viewer),
+        "operator" => Ok(ControlRole::Operator),
+        "admin" => Ok(ControlRole::Admin),
+        other => Err(AuthError::UnknownRole {
+            user: user.to_owned(),
+            role: other.to_owned(),
+        }),
+    }
+}
+
+impl UserStore {
+    /// Opens (and creates, for SQLite) the database `config` names, with its table.
+    pub async fn open(config: &UsersStore) -> Result<Self, AuthError> {
+        install_default_drivers();
+        let (url, sqlite) = match config {
+            UsersStore::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|error| AuthError::Store {
+                        what: format!("directory {} cannot be made", parent.display()),
+                        source: sqlx::Error::Io(error),
+                    })?;
+                }
+                (format!("sqlite://{}?mode=rwc", path.display()), true)
+            }
+            #[cfg(feature = "postgres")]
+            UsersStore::Postgres { url } => (url.clone(), false),
+            #[cfg(not(feature = "postgres"))]
+            UsersStore::Postgres { .. } => return Err(AuthError::NoPostgres),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 1 } else { 4 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(AuthError::store("cannot be opened"))?;
+        pool.execute(SCHEMA)
+            .await
+            .map_err(AuthError::store("cannot create its table"))?;
+        Ok(Self { pool })
+    }
+
+    /// Adds `name` with `role` and `password` (checked, then hashed with Argon2id).
+    pub async fn add(
+        &self,
+        name: &str,
+        role: ControlRole,
+        password: &str,
+    ) -> Result<User, AuthError> {
+        check_name(name)?;
+        password::check_new(password)?;
+        let hash = hash_off_thread(password).await?;
+        let now = now_ms();
+        let added = sqlx::query(
+            "INSERT INTO plba_users (name, password_hash, role, disabled, created_ms, updated_ms)
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(AuthError::store("did not add a user"))?
+        .rows_affected();
+        if added == 0 {
+            return Err(AuthError::Exists(name.to_owned()));
+        }
+        self.user(name)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(name.to_owned()))
+    }
+
+    /// Every user, by name.
+    pub async fn list(&self) -> Result<Vec<User>, AuthError> {
+        let rows = sqlx::query(
+            "SELECT name, role, disabled, created_ms, updated_ms FROM plba_users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AuthError::store("did not answer"))?;
+        rows.iter().map(user_of).collect()
+    }
+
+    /// The user `name`, if there is one.
+    pub async fn user(&self, name: &str) -> Result<Option<User>, AuthError> {
+        let row = sqlx::query(
+            "SELECT name, role, disabled, created_ms, updated_ms FROM plba_users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(AuthError::store("did not answer"))?;
+        row.as_ref().map(user_of).transpose()
+    }
+
+    /// Disables (or enables again) `name`.
+    pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User, AuthError> {
+        let sql = "UPDATE plba_users SET disabled = $1, updated_ms = $2 WHERE name = $3";
+        self.change(name, sql, |query| query.bind(i64::from(disabled)))
+            .await
+    }
+
+    /// Gives `name` the role `role`.
+    pub async fn set_role(&self, name: &str, role: ControlRole) -> Result<User, AuthError> {
+        let sql = "UPDATE plba_users SET role = $1, updated_ms = $2 WHERE name = $3";
+        self.change(name, sql, |query| query.bind(role.as_str()))
+            .await
+    }
+
+    /// Sets `name`'s password (an admin's reset or the user's change).
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<User, AuthError> {
+        password::check_new(password)?;
+        let hash = hash_off_thread(password).await?;
+        let sql = "UPDATE plba_users SET password_hash = $1, updated_ms = $2 WHERE name = $3";
+        self.change(name, sql, move |query| query.bind(hash)).await
+    }
+
+    /// Runs `sql` (`… SET <column> = $1, updated_ms = $2 WHERE name = $3`) with `bind`
+    /// giving `$1`; the user as it is now.
+    async fn change<'q>(
+        &self,
+        name: &'q str,
+        sql: &'static str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<User, AuthError> {
+        let changed = bind(sqlx::query(sql))
+            .bind(now_ms())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(AuthError::store("did not change a user"))?
+            .rows_affected();
+        if changed == 0 {
+            return Err(AuthError::NotFound(name.to_owned()));
+        }
+        self.user(name)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(name.to_owned()))
+    }
+
+    /// The user `name` when `password` is theirs and they are enabled; `None` otherwise,
+    /// after the same work whether the user exists or not. A hash made with older
+    /// parameters is replaced.
+    pub async fn authenticate(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
+        let row = sqlx::query("SELECT password_hash FROM plba_users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(AuthError::store("did not answer"))?;
+        let stored: Option<String> = row
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(AuthError::store("holds a bad row"))?;
+        let password = password.to_owned();
+        let checked =
+            tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+                .await
+                .map_err(|error| AuthError::Hash(error.to_string()))?;
+        let user = match checked {
+            Checked::Invalid => return Ok(None),
+            Checked::Valid => self.user(name).await?,
+            Checked::ValidRehashed(hash) => {
+                sqlx::query("UPDATE plba_users SET password_hash = $1 WHERE name = $2")
+                    .bind(hash)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(AuthError::store("did not store a rehashed password"))?;
+                self.user(name).await?
+            }
+        };
+        Ok(user.filter(|user| !user.disabled))
+    }
+}
+
+async fn hash_off_thread(password: &str) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|error| AuthError::Hash(error.to_string()))?
+}
+
+fn user_of(row: &sqlx::any::AnyRow) -> Result<User, AuthError> {
+    let bad = || AuthError::store("holds a bad row");
+    let name: String = row.try_get(0).map_err(bad())?;
+    let role: String = row.try_get(1).map_err(bad())?;
+    Ok(User {
+        role: role_of(&name, &role)?,
+        disabled: row.try_get::<i64, _>(2).map_err(bad())? != 0,
+        created_ms: row.try_get(3).map_err(bad())?,
+        updated_ms: row.try_get(4).map_err(bad())?,
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn store(dir: &tempfile::TempDir) -> UserStore {
+        UserStore::open(&UsersStore::Sqlite {
+            path: dir.path().join("users.db"),
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_user_signs_in_with_their_password_until_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = store(&dir).await;
+        let added = users
+            .add("ana", ControlRole::Operator, "a long enough password")
+            .await
+            .unwrap();
+        assert_eq!(added.role, ControlRole::Operator);
+        assert!(matches!(
+            users
+                .add("ana", ControlRole::Viewer, "another long password")
+                .await,
+            Err(AuthError::Exists(_))
+        ));
+        let signed = users
+            .authenticate("ana", "a long enough password")
+            .await
+            .unwrap();
+        assert_eq!(signed.unwrap().name, "ana");
+        assert!(
+            users
+                .authenticate("ana", "a wrong password!!")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            users
+                .authenticate("bob", "a long enough password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        users.set_disabled("ana", true).await.unwrap();
+        assert!(
+            users
+                .authenticate("ana", "a long enough password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        users.set_disabled("ana", false).await.unwrap();
+        users.set_role("ana", ControlRole::Admin).await.unwrap();
+        users
+            .set_password("ana", "a brand new password")
+            .await
+            .unwrap();
+        let again = users
+            .authenticate("ana", "a brand new password")
+            .await
+            .unwrap();
+        assert_eq!(again.unwrap().role, ControlRole::Admin);
+        assert!(matches!(
+            users.set_role("nobody", ControlRole::Admin).await,
+            Err(AuthError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_weak_passwords_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = store(&dir).await;
+        assert!(matches!(
+            users
+                .add("a b", ControlRole::Viewer, "a long enough password")
+                .await,
+            Err(AuthError::BadName(_))
+        ));
+        assert!(matches!(
+            users.add("ana", ControlRole::Viewer, "short").await,
+            Err(AuthError::WeakPassword(_))
+        ));
+        assert!(users.list().await.unwrap().is_empty());
+    }
+}

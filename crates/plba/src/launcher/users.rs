@@ -1,0 +1,106 @@
+//! `users add|list|disable|enable|set-role|reset-password`: the control plane's users, in
+//! the database the configuration names, changed directly (no running instance needed).
+
+#![allow(clippy::print_stdout)] // a command line's job is to print
+
+use std::io::{BufRead, Read};
+use std::process::ExitCode;
+
+use plba_auth::{User, UserStore};
+use plba_config::ConfigSource;
+
+use super::CommandResult;
+use super::cli::{PasswordSource, UsersCommand};
+
+/// The largest password file read, in bytes.
+const PASSWORD_FILE_BYTES: u64 = 4096;
+
+pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> CommandResult {
+    let snapshot = source.load()?;
+    let Some(config) = &snapshot.platform().control.users else {
+        return Err(
+            "no users' database is configured: set platform.control.users \
+                    (kind: sqlite with a path, or kind: postgres with a url)"
+                .into(),
+        );
+    };
+    let store = UserStore::open(config).await?;
+    match command {
+        UsersCommand::Add {
+            name,
+            role,
+            password,
+        } => {
+            let password = password_of(password).await?;
+            let user = store.add(&name, role.into(), &password).await?;
+            print_user("added", &user);
+        }
+        UsersCommand::List { json } => {
+            let users = store.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for user in &users {
+                    let state = if user.disabled { "disabled" } else { "enabled" };
+                    println!("{}\t{}\t{state}", user.name, user.role.as_str());
+                }
+            }
+        }
+        UsersCommand::Disable { name } => {
+            print_user("disabled", &store.set_disabled(&name, true).await?);
+        }
+        UsersCommand::Enable { name } => {
+            print_user("enabled", &store.set_disabled(&name, false).await?);
+        }
+        UsersCommand::SetRole { name, role } => {
+            print_user("role changed", &store.set_role(&name, role.into()).await?);
+        }
+        UsersCommand::ResetPassword { name, password } => {
+            let password = read_password(&password)?;
+            print_user(
+                "password reset",
+                &store.set_password(&name, &password).await?,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_user(what: &str, user: &User) {
+    println!("{what}: {} ({})", user.name, user.role.as_str());
+}
+
+/// The password, read off the runtime's threads (standard input may be a terminal).
+async fn password_of(
+    source: PasswordSource,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    tokio::task::spawn_blocking(move || read_password(&source)).await?
+}
+
+/// The password from `--password-file` (its first line) or standard input.
+fn read_password(
+    source: &PasswordSource,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let text = match &source.password_file {
+        Some(path) => {
+            let bytes = plba_util::read_limited(path, PASSWORD_FILE_BYTES).map_err(|error| {
+                format!("cannot read the password file {}: {error}", path.display())
+            })?;
+            String::from_utf8(bytes)
+                .map_err(|_| format!("the password file {} is not UTF-8 text", path.display()))?
+        }
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .take(PASSWORD_FILE_BYTES)
+                .read_line(&mut line)?;
+            line
+        }
+    };
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        return Err("no password was given (on standard input or with --password-file)".into());
+    }
+    Ok(password)
+}
