@@ -1,6 +1,8 @@
 //! Bearer tokens: who is calling and what they may do.
 
+use base64::Engine;
 use plba_config::{ControlRole, ControlToken};
+use plba_contracts::Secret;
 
 /// The identity behind a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,12 +11,20 @@ pub(crate) enum Caller {
     Anonymous,
     /// A bearer token that matches no configured token.
     Unknown,
-    /// A configured token.
+    /// A configured token, or a signed-in user.
     Known {
-        /// The token's name (for the audit log).
+        /// The token's or the user's name (for the audit log).
         name: String,
         /// Its role.
         role: ControlRole,
+    },
+    /// A user name and a password presented to sign in, not checked yet (checking costs an
+    /// Argon2 hash, so it runs with the sign-in, after the cheap refusals).
+    Password {
+        /// The user name presented.
+        name: String,
+        /// The password presented.
+        password: Secret<String>,
     },
 }
 
@@ -24,9 +34,28 @@ impl Caller {
         match self {
             Self::Anonymous => "anonymous",
             Self::Unknown => "unknown-token",
-            Self::Known { name, .. } => name,
+            Self::Known { name, .. } | Self::Password { name, .. } => name,
         }
     }
+}
+
+/// The longest user name or password a `Basic` header may carry, in bytes.
+const MAX_BASIC_BYTES: usize = 2048;
+
+/// The user name and password of a `Basic` `Authorization` header (RFC 7617); `None` for
+/// any other scheme, a value that is not base64 of `name:password`, or one too long.
+pub(crate) fn basic(header: &str) -> Option<(String, Secret<String>)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > MAX_BASIC_BYTES {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (name, password) = text.split_once(':')?;
+    (!name.is_empty() && !password.is_empty())
+        .then(|| (name.to_owned(), Secret::new(password.to_owned())))
 }
 
 /// Compares in time that depends only on the lengths, never on where the bytes differ.
@@ -72,9 +101,21 @@ pub(crate) fn bearer(header: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use plba_contracts::Secret;
-
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_read_and_anything_else_is_not() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("ana:pass:word");
+        let (name, password) = basic(&format!("Basic {encoded}")).unwrap();
+        assert_eq!(
+            (name.as_str(), password.expose().as_str()),
+            ("ana", "pass:word")
+        );
+        assert!(basic("Bearer abc").is_none());
+        assert!(basic("Basic not-base64!").is_none());
+        let empty = base64::engine::general_purpose::STANDARD.encode("ana:");
+        assert!(basic(&format!("Basic {empty}")).is_none());
+    }
 
     fn tokens() -> Vec<ControlToken> {
         vec![

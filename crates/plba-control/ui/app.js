@@ -352,13 +352,22 @@ async function showPages(session) {
 async function start() {
   $("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const token = $("token").value;
+    const user = $("user").value.trim();
+    const secret = $("token").value;
     $("token").value = "";
+    // A user signs in with a password (HTTP Basic, UTF-8); without a user, the secret is a
+    // control token.
+    const bytes = new TextEncoder().encode(user + ":" + secret);
+    const basic = btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+    const authorization = user ? "Basic " + basic : "Bearer " + secret;
     const response = await fetch("/ui/session", {
-      method: "POST", headers: { Authorization: "Bearer " + token }, credentials: "same-origin",
+      method: "POST", headers: { Authorization: authorization }, credentials: "same-origin",
     });
     if (response.status === 200) showPages(await response.json());
-    else $("sign-in-error").textContent = "This token is not valid.";
+    else if (response.status === 429) $("sign-in-error").textContent = "Too many attempts: wait a minute.";
+    else $("sign-in-error").textContent = user
+      ? "This user name or password is not valid."
+      : "This token is not valid.";
   });
   $("sign-out").addEventListener("click", async () => {
     await api("POST", "/ui/session/end");

@@ -158,6 +158,50 @@ impl Console {
         .await;
     }
 
+    /// Signs in as user `user` with `password` on the sign-in form and waits until the page
+    /// says `who` (`name (role)`) is signed in.
+    pub async fn sign_in_as(&self, user: &str, password: &str, who: &str) {
+        self.wait_for(Locator::Id("user"))
+            .await
+            .send_keys(user)
+            .await
+            .expect("type the user");
+        self.sign_in(password, who).await;
+    }
+
+    /// The text the sign-in form shows after a refused sign-in, once it shows one.
+    pub async fn sign_in_refusal(&self, user: &str, password: &str) -> String {
+        let field = |id: &'static str| async move {
+            let input = self.wait_for(Locator::Id(id)).await;
+            input.clear().await.expect("clear the field");
+            input
+        };
+        field("user")
+            .await
+            .send_keys(user)
+            .await
+            .expect("type the user");
+        field("token")
+            .await
+            .send_keys(password)
+            .await
+            .expect("type the password");
+        self.browser
+            .find(Locator::Css("#sign-in-form button"))
+            .await
+            .expect("the sign-in button")
+            .click()
+            .await
+            .expect("sign in");
+        self.wait_for(Locator::XPath(
+            "//p[@id='sign-in-error' and string-length(text()) > 0]",
+        ))
+        .await
+        .text()
+        .await
+        .expect("the refusal's text")
+    }
+
     /// Shows console page `page` (its `#` anchor) and waits for its `title`.
     pub async fn show(&self, page: &str, title: &str) {
         self.browser

@@ -77,6 +77,9 @@ pub enum PlbaError {
     /// could not be installed, …).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The users' database could not be opened.
+    #[error(transparent)]
+    Users(#[from] plba_auth::AuthError),
     /// A signal handler could not be installed.
     #[error("cannot listen for {signal}")]
     Signal {
@@ -208,6 +211,10 @@ pub async fn start_control_plane(
             .with_configuration(Arc::clone(application.configuration()));
     if let Some(telemetry) = application.telemetry() {
         service = service.with_traces(telemetry.recent_traces());
+    }
+    if let Some(users) = &service.config().users {
+        let store = plba_auth::UserStore::open(users).await?;
+        service = service.with_users(store);
     }
     Ok(Some(
         plba_control::ControlServer::start(Arc::new(service)).await?,

@@ -22,7 +22,7 @@ use plba_tracing::RecentTraces;
 
 use crate::action::Action;
 use crate::api_error::ApiError;
-use crate::auth::{Caller, bearer, identify};
+use crate::auth::{Caller, basic, bearer, identify};
 use crate::connections::ConnectionLimiter;
 use crate::reply::Reply;
 use crate::sessions::Sessions;
@@ -49,6 +49,7 @@ pub struct ControlPlaneService {
     refusals: Refusals,
     failures: Allowances<IpAddr>,
     sign_ins: Allowances<String>,
+    users: Option<plba_auth::UserStore>,
 }
 
 /// What a request presents to identify its caller.
@@ -84,7 +85,15 @@ impl ControlPlaneService {
             refusals: Refusals::default(),
             failures,
             sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
+            users: None,
         }
+    }
+
+    /// The users who may sign in with a password (`platform.control.users`).
+    #[must_use]
+    pub fn with_users(mut self, users: plba_auth::UserStore) -> Self {
+        self.users = Some(users);
+        self
     }
 
     /// The configuration the reload action reloads and `/status` reports the generation of.
@@ -134,7 +143,13 @@ impl ControlPlaneService {
         action: &Action,
         credentials: Credentials<'_>,
     ) -> Result<Caller, ApiError> {
-        let presents_token = credentials.authorization.and_then(bearer).is_some();
+        // A user name and password sign a browser in, when there are users; they are
+        // never a way to call the API.
+        let password = (*action == Action::SignIn && self.users.is_some())
+            .then(|| credentials.authorization.and_then(basic))
+            .flatten();
+        let presents_token =
+            credentials.authorization.and_then(bearer).is_some() || password.is_some();
         let needs_caller = action.required_role(self.config.protect_reads).is_some();
         // An address past its failed sign-ins is refused before its token is compared, so a
         // guess that happens to be right is not told apart from a wrong one. Requests that
@@ -156,9 +171,10 @@ impl ControlPlaneService {
             true => None,
             false => self.sessions.find(credentials.session),
         };
-        let caller = match &session {
-            Some(session) => session.caller(),
-            None => identify(&self.config.tokens, credentials.authorization),
+        let caller = match (&session, password) {
+            (Some(session), _) => session.caller(),
+            (None, Some((name, password))) => Caller::Password { name, password },
+            (None, None) => identify(&self.config.tokens, credentials.authorization),
         };
         // Signing in takes a token, never a session (a session cannot renew itself).
         let denied = if *action == Action::SignIn && session.is_some() {
@@ -193,7 +209,9 @@ impl ControlPlaneService {
 
     /// Refuses a sign-in past its token name's [`SIGN_INS_PER_MINUTE`].
     fn limit_sign_ins(&self, action: &Action, caller: &Caller) -> Result<(), ApiError> {
-        let (Action::SignIn, Caller::Known { name, .. }) = (action, caller) else {
+        let (Action::SignIn, Caller::Known { name, .. } | Caller::Password { name, .. }) =
+            (action, caller)
+        else {
             return Ok(());
         };
         let now = Instant::now();
@@ -277,7 +295,7 @@ impl ControlPlaneService {
             Action::ViewItem { view, id } => self.view_item(view, id).await,
             Action::Config => self.effective_config(),
             Action::Audit => Ok(self.audit_entries()),
-            Action::SignIn => self.sign_in(caller),
+            Action::SignIn => self.sign_in(caller, credentials.client).await,
             Action::SessionInfo => self.session_info(credentials.session),
             Action::SignOut => Ok(self.sign_out(credentials.session)),
             Action::SetLogLevel { level } => self.set_log_level(level).await,
@@ -295,7 +313,7 @@ impl ControlPlaneService {
         let Some(required) = action.required_role(self.config.protect_reads) else {
             return Ok(());
         };
-        if self.config.tokens.is_empty() && action.is_mutating() {
+        if self.config.tokens.is_empty() && self.users.is_none() && action.is_mutating() {
             return Err(ApiError::ActionsDisabled);
         }
         match caller {
@@ -307,6 +325,9 @@ impl ControlPlaneService {
                 has: role.as_str(),
             }),
             Caller::Known { .. } => Ok(()),
+            // Checked by the sign-in itself; a password opens nothing else.
+            Caller::Password { .. } if *action == Action::SignIn => Ok(()),
+            Caller::Password { .. } => Err(ApiError::Unauthorized("a bearer token is required")),
         }
     }
 

@@ -1,0 +1,152 @@
+//! Users signing in with their password, as a team does once an admin has added them: over
+//! the JSON API (HTTP Basic on `POST /ui/session`, then the session cookie and its CSRF
+//! token) and in headless Chromium; a wrong password, an unknown user and a disabled user
+//! get the same refusal, and a password opens nothing but a session.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use plba_testkit::process::{HttpReply, http_request};
+use support::{DEADLINE, command, control_addr, example_with_customers};
+
+const ANA: &str = "ana's long password";
+const BOB: &str = "bob's long password";
+
+fn add_user(dir: &Path, file: &str, name: &str, role: &str, password: &str) {
+    let mut child = command(
+        dir,
+        &["--config", file, "users", "add", name, "--role", role],
+        &[],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+fn sign_in(addr: SocketAddr, user: &str, password: &str) -> HttpReply {
+    let auth = basic(user, password);
+    http_request(addr, "POST", "/ui/session", &[("Authorization", &auth)]).unwrap()
+}
+
+/// `(cookie, csrf)` of a signed-in session.
+fn session_of(reply: &HttpReply) -> (String, String) {
+    let cookie = reply
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    (cookie, body["csrf"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn users_sign_in_with_their_password_and_act_with_their_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = control_addr();
+    let config = example_with_customers("    orders@acme.example: ACME\n")
+        .replace("127.0.0.1:9090", &addr.to_string())
+        .replace(
+            "    protect_reads: false\n",
+            "    protect_reads: false\n    users:\n      kind: sqlite\n      path: data/users.db\n",
+        );
+    let file = dir.path().join("bot.yaml");
+    std::fs::write(&file, &config).unwrap();
+    let file = file.display().to_string();
+    add_user(dir.path(), &file, "ana", "operator", ANA);
+    add_user(dir.path(), &file, "bob", "viewer", BOB);
+    let bot = support::run_ready(dir.path(), &config, addr);
+
+    let signed = sign_in(addr, "ana", ANA);
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert!(
+        signed.body.contains(r#""role":"operator""#),
+        "{}",
+        signed.body
+    );
+    let (cookie, csrf) = session_of(&signed);
+    let act = |path: &str| {
+        http_request(
+            addr,
+            "POST",
+            path,
+            &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        )
+        .unwrap()
+    };
+    assert_eq!(act("/actions/stop").status, 200);
+    assert_eq!(act("/actions/start").status, 200);
+    assert_eq!(
+        act("/actions/reload").status,
+        403,
+        "an operator reloads nothing"
+    );
+
+    // A wrong password, an unknown user: the same answer.
+    let wrong = sign_in(addr, "ana", "not ana's password");
+    let unknown = sign_in(addr, "zoe", ANA);
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(wrong.body, unknown.body);
+    // A password is for signing in, not for calling the API.
+    let auth = basic("ana", ANA);
+    let api = http_request(addr, "POST", "/actions/stop", &[("Authorization", &auth)]).unwrap();
+    assert_eq!(api.status, 401, "{}", api.body);
+    // Disabled by an admin: refused like a wrong password.
+    let disabled = command(
+        dir.path(),
+        &["--config", &file, "users", "disable", "bob"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(disabled.status.success(), "{disabled:?}");
+    let bob = sign_in(addr, "bob", BOB);
+    assert_eq!(bob.status, 401);
+    assert_eq!(bob.body, wrong.body);
+
+    // The audit names the people.
+    let audit = http_request(addr, "GET", "/audit", &[("Cookie", &cookie)]).unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
+    let entries = audit["audit"].as_array().unwrap();
+    let by = |who: &str, action: &str, status: u64| {
+        entries
+            .iter()
+            .any(|e| e["who"] == who && e["action"] == action && e["status"] == status)
+    };
+    assert!(by("ana", "sign-in", 200), "{audit}");
+    assert!(by("ana", "stop", 200), "{audit}");
+    assert!(by("bob", "sign-in", 401), "{audit}");
+
+    // In a real browser: the form takes a user and a password.
+    let Some(driver) = plba_testkit::browser::ChromeDriver::start() else {
+        return;
+    };
+    let url = format!("http://{addr}");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use plba_testkit::browser::Console;
+        let console = Console::open(&driver, 1280, 900, &url).await;
+        let refused = console.sign_in_refusal("ana", "not ana's password").await;
+        assert!(refused.contains("not valid"), "{refused}");
+        console.browser().refresh().await.unwrap();
+        console.sign_in_as("ana", ANA, "ana (operator)").await;
+        console.close().await;
+    });
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+}
