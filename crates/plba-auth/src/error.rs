@@ -26,6 +26,12 @@ pub enum AuthError {
     /// The name is not one a user may have.
     #[error("{0:?} is not a user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`")]
     BadName(String),
+    /// No such token of this user.
+    #[error("the user has no token {0:?}")]
+    NoToken(String),
+    /// The name is not one a token may have.
+    #[error("{0:?} is not a token name: 1 to 64 printable characters")]
+    BadTokenName(String),
     /// The new password is refused.
     #[error("the password is refused: {0}")]
     WeakPassword(String),

@@ -3,13 +3,16 @@
 //! `admin`) and a password kept only as an Argon2id hash (a PHC string, rehashed at sign-in
 //! when the parameters change).
 //!
-//! [`UserStore`] adds, lists, disables, enables, re-roles and resets users; the operator
-//! CLI of every application (`users …`) works on it. [`UserStore::authenticate`] answers an
+//! [`UserStore`] adds, lists, disables, enables, re-roles and resets users, and makes,
+//! lists and revokes their API tokens (`plba_<id>_<secret>`, kept as SHA-256 hashes); the
+//! operator CLI of every application (`users …`) works on it. [`UserStore::authenticate`] answers an
 //! unknown user and a wrong password alike, after the same work.
 
 mod error;
 pub mod password;
 mod store;
+mod tokens;
 
 pub use error::AuthError;
 pub use store::{User, UserStore, check_name};
+pub use tokens::{NewToken, TOKEN_PREFIX, TokenInfo, is_user_token};

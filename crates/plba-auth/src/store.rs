@@ -40,12 +40,22 @@ pub struct UserStore {
     pool: AnyPool,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
             i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
         })
+}
+
+/// Checks a token's name: 1 to 64 printable characters.
+pub(crate) fn check_token_name(name: &str) -> Result<(), AuthError> {
+    if name.trim().is_empty() || name.chars().count() > 64 || plba_util::printable(name) != name {
+        return Err(AuthError::BadTokenName(
+            plba_util::printable(name).into_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a user name: 1 to 64 characters a terminal and a URL take as they are.
@@ -106,10 +116,16 @@ impl UserStore {
             .connect(&url)
             .await
             .map_err(AuthError::store("cannot be opened"))?;
-        pool.execute(SCHEMA)
-            .await
-            .map_err(AuthError::store("cannot create its table"))?;
+        for schema in [SCHEMA, crate::tokens::SCHEMA] {
+            pool.execute(schema)
+                .await
+                .map_err(AuthError::store("cannot create its tables"))?;
+        }
         Ok(Self { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Adds `name` with `role` and `password` (checked, then hashed with Argon2id).

@@ -142,7 +142,7 @@ impl Call {
             csrf: csrf.as_deref(),
             client,
         };
-        let caller = match service.authenticate(&action, credentials) {
+        let caller = match service.authenticate(&action, credentials).await {
             Ok(caller) => caller,
             Err(denied) => return denied.into_response(),
         };

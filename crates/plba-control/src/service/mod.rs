@@ -131,14 +131,14 @@ impl ControlPlaneService {
             authorization,
             ..Credentials::default()
         };
-        let caller = self.authenticate(&action, credentials)?;
+        let caller = self.authenticate(&action, credentials).await?;
         self.perform_as(&action, &caller, credentials).await
     }
 
     /// Who presents `credentials`, when they may perform `action`; otherwise the refusal
     /// (written to the audit log for an audited action). Needs nothing but the headers, so
     /// the HTTP server checks it before reading any request body.
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         action: &Action,
         credentials: Credentials<'_>,
@@ -174,7 +174,7 @@ impl ControlPlaneService {
         let caller = match (&session, password) {
             (Some(session), _) => session.caller(),
             (None, Some((name, password))) => Caller::Password { name, password },
-            (None, None) => identify(&self.config.tokens, credentials.authorization),
+            (None, None) => self.identify_bearer(credentials.authorization).await?,
         };
         // Signing in takes a token, never a session (a session cannot renew itself).
         let denied = if *action == Action::SignIn && session.is_some() {
@@ -205,6 +205,30 @@ impl ControlPlaneService {
                 Err(denied)
             }
         }
+    }
+
+    /// The caller behind a bearer token: a user's token (`plba_<id>_<secret>`, looked up in
+    /// the users' database, so a revoked token or a disabled user is refused at once on
+    /// every instance), else one of the configured tokens.
+    async fn identify_bearer(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let presented = authorization.and_then(bearer);
+        let (Some(users), Some(token)) = (&self.users, presented) else {
+            return Ok(identify(&self.config.tokens, authorization));
+        };
+        if !plba_auth::is_user_token(token) {
+            return Ok(identify(&self.config.tokens, authorization));
+        }
+        let found = users
+            .authenticate_token(token)
+            .await
+            .map_err(|error| ApiError::Internal(plba_util::error_chain(&error)))?;
+        Ok(match found {
+            Some((user, token)) => Caller::Known {
+                name: format!("{} (token {})", user.name, token.name),
+                role: user.role,
+            },
+            None => Caller::Unknown,
+        })
     }
 
     /// Refuses a sign-in past its token name's [`SIGN_INS_PER_MINUTE`].

@@ -132,6 +132,32 @@ pub(super) enum UsersCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Make an API token for a user; it is printed once, and kept only as a hash.
+    TokenAdd {
+        /// The user's name.
+        user: String,
+        /// The token's name (what it is for: `ci`, `grafana`).
+        #[arg(long = "name")]
+        token_name: String,
+        /// How long it works: `90d`, `12h`.
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
+    },
+    /// List API tokens (a user's, or everyone's), never their secrets.
+    Tokens {
+        /// Only this user's.
+        user: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a user's API token: it stops working at once.
+    TokenRevoke {
+        /// The user's name.
+        user: String,
+        /// The token's id (the 8 hex digits after `plba_`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

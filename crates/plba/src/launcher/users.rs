@@ -1,7 +1,8 @@
-//! `users add|list|disable|enable|set-role|reset-password`: the control plane's users, in
-//! the database the configuration names, changed directly (no running instance needed).
+//! `users add|list|disable|enable|set-role|reset-password|token-add|tokens|token-revoke`:
+//! the control plane's users and their API tokens, in the database the configuration names,
+//! changed directly (no running instance needed; every instance sees it at once).
 
-#![allow(clippy::print_stdout)] // a command line's job is to print
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line's job is to print
 
 use std::io::{BufRead, Read};
 use std::process::ExitCode;
@@ -54,6 +55,35 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
         }
         UsersCommand::SetRole { name, role } => {
             print_user("role changed", &store.set_role(&name, role.into()).await?);
+        }
+        UsersCommand::TokenAdd {
+            user,
+            token_name,
+            expires_in,
+        } => {
+            let lifetime = humantime::parse_duration(&expires_in)
+                .map_err(|error| format!("--expires-in {expires_in:?}: {error}"))?;
+            let made = store.add_token(&user, &token_name, lifetime).await?;
+            println!("{}", made.token.expose());
+            eprintln!(
+                "token {} ({}) for {}: shown once, keep it now",
+                made.info.id, made.info.name, made.info.user
+            );
+        }
+        UsersCommand::Tokens { user, json } => {
+            let tokens = store.tokens(user.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                for token in &tokens {
+                    let state = if token.revoked { "revoked" } else { "live" };
+                    println!("{}\t{}\t{}\t{state}", token.id, token.user, token.name);
+                }
+            }
+        }
+        UsersCommand::TokenRevoke { user, id } => {
+            store.revoke_token(&user, &id).await?;
+            println!("revoked: {id} ({user})");
         }
         UsersCommand::ResetPassword { name, password } => {
             let password = read_password(&password)?;
