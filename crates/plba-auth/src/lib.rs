@@ -10,9 +10,12 @@
 
 mod error;
 pub mod password;
+mod schema;
+mod sessions;
 mod store;
 mod tokens;
 
 pub use error::AuthError;
+pub use sessions::{SessionLifetimes, StoredSession};
 pub use store::{User, UserStore, check_name};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenInfo, is_user_token};

@@ -11,14 +11,6 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::AuthError;
 use crate::password::{self, Checked};
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS plba_users (
-    name TEXT PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    disabled BIGINT NOT NULL,
-    created_ms BIGINT NOT NULL,
-    updated_ms BIGINT NOT NULL)";
-
 /// A user as the control plane and the CLI show it (never the password's hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -72,7 +64,7 @@ pub fn check_name(name: &str) -> Result<(), AuthError> {
     }
 }
 
-fn role_of(user: &str, role: &str) -> Result<ControlRole, AuthError> {
+pub(crate) fn role_of(user: &str, role: &str) -> Result<ControlRole, AuthError> {
     match role {
         "viewer" => Ok(ControlRole::Viewer),
         "operator" => Ok(ControlRole::Operator),
@@ -116,7 +108,7 @@ impl UserStore {
             .connect(&url)
             .await
             .map_err(AuthError::store("cannot be opened"))?;
-        for schema in [SCHEMA, crate::tokens::SCHEMA] {
+        for schema in crate::schema::ALL {
             pool.execute(schema)
                 .await
                 .map_err(AuthError::store("cannot create its tables"))?;
@@ -182,11 +174,17 @@ impl UserStore {
         row.as_ref().map(user_of).transpose()
     }
 
-    /// Disables (or enables again) `name`.
+    /// Disables (or enables again) `name`; disabling ends their sessions.
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User, AuthError> {
         let sql = "UPDATE plba_users SET disabled = $1, updated_ms = $2 WHERE name = $3";
-        self.change(name, sql, |query| query.bind(i64::from(disabled)))
-            .await
+        let user = self
+            .change(name, sql, |query| query.bind(i64::from(disabled)))
+            .await?;
+        // Enabling again must not bring old sessions back.
+        if disabled {
+            self.end_sessions_of(name).await?;
+        }
+        Ok(user)
     }
 
     /// Gives `name` the role `role`.
@@ -196,12 +194,18 @@ impl UserStore {
             .await
     }
 
-    /// Sets `name`'s password (an admin's reset or the user's change).
+    /// Sets `name`'s password (an admin's reset or the user's change) and ends their
+    /// sessions.
     pub async fn set_password(&self, name: &str, password: &str) -> Result<User, AuthError> {
         password::check_new(password)?;
         let hash = hash_off_thread(password).await?;
         let sql = "UPDATE plba_users SET password_hash = $1, updated_ms = $2 WHERE name = $3";
-        self.change(name, sql, move |query| query.bind(hash)).await
+        let user = self
+            .change(name, sql, move |query| query.bind(hash))
+            .await?;
+        // A new password signs every browser out: whoever knew the old one is out too.
+        self.end_sessions_of(name).await?;
+        Ok(user)
     }
 
     /// Runs `sql` (`… SET <column> = $1, updated_ms = $2 WHERE name = $3`) with `bind`

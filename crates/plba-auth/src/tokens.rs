@@ -23,16 +23,6 @@ pub const TOKEN_PREFIX: &str = "plba_";
 /// request.
 const LAST_USE_GRANULARITY_MS: i64 = 60_000;
 
-pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS plba_user_tokens (
-    id TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created_ms BIGINT NOT NULL,
-    expires_ms BIGINT NOT NULL,
-    last_used_ms BIGINT,
-    revoked BIGINT NOT NULL)";
-
 /// A token as lists show it (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
@@ -65,7 +55,7 @@ fn hash_of(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_hex(bytes: usize) -> Result<String, AuthError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, AuthError> {
     let mut buffer = vec![0_u8; bytes];
     getrandom::fill(&mut buffer).map_err(|error| AuthError::Hash(error.to_string()))?;
     Ok(hex::encode(buffer))

@@ -344,9 +344,12 @@ pub struct ControlConfig {
     /// is kept for `/health/live` and `/health/ready`: other requests beyond the rest get a
     /// 503, so probes still answer however busy the control plane is.
     pub max_connections: usize,
-    /// How long a browser session lasts after signing in with a token (`POST /ui/session`),
-    /// in milliseconds.
+    /// How long a browser session lasts after signing in (`POST /ui/session`), however
+    /// active, in milliseconds.
     pub session_ttl_ms: u64,
+    /// How long a browser session lasts without a request, in milliseconds (sessions in the
+    /// users' database; in memory a session lasts `session_ttl_ms`).
+    pub session_idle_ms: u64,
     /// Serve HTTPS instead of HTTP (the session cookie is then `Secure`).
     pub tls: Option<ControlTls>,
     /// Where the team's accounts are kept (`users add|list|…`): none by default, and the
@@ -396,6 +399,7 @@ impl Default for ControlConfig {
             body_timeout_ms: 5_000,
             max_connections: 256,
             session_ttl_ms: 8 * 60 * 60 * 1000,
+            session_idle_ms: 30 * 60 * 1000,
             tls: None,
             users: None,
         }

@@ -63,6 +63,9 @@ pub enum Action {
     SessionInfo,
     /// End the browser's session.
     SignOut,
+    /// End every session of the browser's user (or token), on every instance sharing the
+    /// users' database.
+    SignOutEverywhere,
     /// Change the log filter now (`log.level`, kept until the process ends).
     SetLogLevel {
         /// A level or a filter (`debug`, `info,plba_core=debug`).
@@ -112,6 +115,7 @@ impl Action {
             Self::SignIn => "sign-in",
             Self::SessionInfo => "session",
             Self::SignOut => "sign-out",
+            Self::SignOutEverywhere => "sign-out-everywhere",
             Self::SetLogLevel { .. } => "log-level",
             Self::DeadLetters { .. } => "dead-letters",
             Self::ReplayDeadLetters { .. } => "replay-dead-letters",
@@ -136,7 +140,7 @@ impl Action {
 
     /// Whether the audit log records the action: changes, and signing in or out.
     pub fn is_audited(&self) -> bool {
-        self.is_mutating() || matches!(self, Self::SignIn | Self::SignOut)
+        self.is_mutating() || matches!(self, Self::SignIn | Self::SignOut | Self::SignOutEverywhere)
     }
 
     /// Whether the action is a probe, which the connection cap keeps a reserve for.
@@ -151,6 +155,7 @@ impl Action {
             Self::SignIn
             | Self::SessionInfo
             | Self::SignOut
+            | Self::SignOutEverywhere
             | Self::Config
             | Self::Audit
             | Self::Views

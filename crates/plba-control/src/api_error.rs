@@ -159,6 +159,14 @@ impl ApiError {
     }
 }
 
+/// The users' database failing is the server's fault, never the caller's: a 500 that says
+/// what failed.
+impl From<plba_auth::AuthError> for ApiError {
+    fn from(error: plba_auth::AuthError) -> Self {
+        Self::Internal(plba_util::error_chain(&error))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

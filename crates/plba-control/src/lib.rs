@@ -24,11 +24,13 @@
 //! | GET | `/views`, `/views/{view}`, `/views/{view}/{*id}` | viewer | the modules' pages (`?q=`, `?limit=`; an id may hold `/`) |
 //! | GET | `/ui`, `/ui/app.js`, `/ui/app.css` | anyone | the console's files |
 //! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
-//! | POST | `/ui/session` | viewer (token) | opens a session: an HttpOnly cookie |
+//! | POST | `/ui/session` | viewer (a configured token, or a user's password as HTTP Basic) | opens a session: an HttpOnly cookie |
 //! | POST | `/ui/session/end` | a session | ends it |
-//! | POST | `/actions/stop`, `/actions/start`, `/actions/reload`, `/actions/shutdown` | admin | JSON |
+//! | POST | `/ui/session/end-everywhere` | a session | ends every session of its user (or token), on every instance sharing the users' database |
+//! | POST | `/actions/stop`, `/actions/start` | operator | JSON |
+//! | POST | `/actions/reload`, `/actions/shutdown` | admin | JSON |
 //! | POST | `/actions/log-level` | admin | `?level=debug` or a filter `?level=info,plba_core=debug` |
-//! | POST | `/queues/{queue}/dead-letters/replay`, `/queues/{queue}/dead-letters/purge` | admin | `?task=ID` for one task's, all otherwise |
+//! | POST | `/queues/{queue}/dead-letters/replay`, `/queues/{queue}/dead-letters/purge` | operator | `?task=ID` for one task's, all otherwise |
 //!
 //! Query and path parameters are percent-decoded (a query key given twice counts once, with
 //! its first value). A `GET` route answers `HEAD` too; another

@@ -27,6 +27,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// A session kept elsewhere (the users' database), as a request found it.
+    pub(crate) fn stored(name: String, role: ControlRole, csrf: String) -> Self {
+        Self {
+            name,
+            role,
+            csrf,
+            expires: Instant::now(),
+        }
+    }
+
     pub(crate) fn caller(&self) -> Caller {
         Caller::Known {
             name: self.name.clone(),
@@ -88,6 +98,14 @@ impl Sessions {
             .get(id?)
             .filter(|s| s.expires > Instant::now())
             .cloned()
+    }
+
+    /// Ends every session of `name`; how many there were.
+    pub(crate) fn close_all_of(&self, name: &str) -> u64 {
+        let mut by_id = self.by_id.lock_or_recover();
+        let before = by_id.len();
+        by_id.retain(|_, s| s.name != name);
+        u64::try_from(before - by_id.len()).unwrap_or(u64::MAX)
     }
 
     /// Ends the session `id`.

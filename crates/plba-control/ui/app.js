@@ -373,6 +373,10 @@ async function start() {
     await api("POST", "/ui/session/end");
     showSignIn();
   });
+  $("sign-out-everywhere").addEventListener("click", async () => {
+    await api("POST", "/ui/session/end-everywhere");
+    showSignIn();
+  });
   window.addEventListener("hashchange", render);
   const current = await fetch("/ui/session", { credentials: "same-origin" });
   if (current.status === 200) showPages(await current.json());

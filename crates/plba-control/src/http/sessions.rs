@@ -1,5 +1,6 @@
-//! `/ui/session`: a browser signs in with a token (POST), asks who it is (GET), and signs out
-//! (`/ui/session/end`); the session travels as an HttpOnly cookie.
+//! `/ui/session`: a browser signs in with a token or a password (POST), asks who it is
+//! (GET), signs out (`/ui/session/end`) or signs its user out everywhere
+//! (`/ui/session/end-everywhere`); the session travels as an HttpOnly cookie.
 
 use axum::body::Body;
 use axum::http::Response;
@@ -14,6 +15,11 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
         .get("/ui/session", who)
         .post("/ui/session", sign_in)
         .post("/ui/session/end", sign_out)
+        .post("/ui/session/end-everywhere", sign_out_everywhere)
+}
+
+async fn sign_out_everywhere(call: Call) -> Response<Body> {
+    call.perform(Action::SignOutEverywhere).await
 }
 
 async fn who(call: Call) -> Response<Body> {

@@ -150,6 +150,19 @@ impl ControlPlaneService {
             .flatten();
         let presents_token =
             credentials.authorization.and_then(bearer).is_some() || password.is_some();
+        // A user's API token is for the API: a browser signs in with the password, so its
+        // session follows the user (disabled, signed out everywhere).
+        if *action == Action::SignIn
+            && credentials
+                .authorization
+                .and_then(bearer)
+                .is_some_and(plba_auth::is_user_token)
+        {
+            let denied =
+                ApiError::Unauthorized("sign in with your password; API tokens are for the API");
+            self.refused(credentials.client, "user-token", action.name(), &denied);
+            return Err(denied);
+        }
         let needs_caller = action.required_role(self.config.protect_reads).is_some();
         // An address past its failed sign-ins is refused before its token is compared, so a
         // guess that happens to be right is not told apart from a wrong one. Requests that
@@ -169,7 +182,7 @@ impl ControlPlaneService {
             // A bearer token wins: the JSON API and the CLI keep using tokens. Another scheme
             // (a proxy's basic auth passed on) leaves the browser's session in force.
             true => None,
-            false => self.sessions.find(credentials.session),
+            false => self.find_session(credentials.session).await?,
         };
         let caller = match (&session, password) {
             (Some(session), _) => session.caller(),
@@ -180,7 +193,8 @@ impl ControlPlaneService {
         let denied = if *action == Action::SignIn && session.is_some() {
             Err(ApiError::Unauthorized("sign in with a bearer token"))
         } else if let Some(session) = &session
-            && (action.is_mutating() || *action == Action::SignOut)
+            && (action.is_mutating()
+                || matches!(action, Action::SignOut | Action::SignOutEverywhere))
             && !crate::sessions::csrf_matches(session, credentials.csrf)
         {
             Err(ApiError::Csrf)
@@ -221,7 +235,7 @@ impl ControlPlaneService {
         let found = users
             .authenticate_token(token)
             .await
-            .map_err(|error| ApiError::Internal(plba_util::error_chain(&error)))?;
+            .map_err(ApiError::from)?;
         Ok(match found {
             Some((user, token)) => Caller::Known {
                 name: format!("{} (token {})", user.name, token.name),
@@ -320,8 +334,9 @@ impl ControlPlaneService {
             Action::Config => self.effective_config(),
             Action::Audit => Ok(self.audit_entries()),
             Action::SignIn => self.sign_in(caller, credentials.client).await,
-            Action::SessionInfo => self.session_info(credentials.session),
-            Action::SignOut => Ok(self.sign_out(credentials.session)),
+            Action::SessionInfo => self.session_info(credentials.session).await,
+            Action::SignOut => self.sign_out(credentials.session).await,
+            Action::SignOutEverywhere => self.sign_out_everywhere(caller).await,
             Action::SetLogLevel { level } => self.set_log_level(level).await,
             Action::DeadLetters { queue, limit } => self.dead_letters(queue, *limit).await,
             Action::ReplayDeadLetters { queue, task } => {

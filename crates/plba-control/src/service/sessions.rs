@@ -1,7 +1,9 @@
 //! Browser sessions: signing in with a token, who the session is, signing out.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use plba_auth::SessionLifetimes;
 
 use serde_json::json;
 
@@ -10,6 +12,7 @@ use super::allowances::client_key;
 use crate::api_error::ApiError;
 use crate::auth::Caller;
 use crate::reply::{Reply, SessionChange};
+use crate::sessions::Session;
 
 impl ControlPlaneService {
     /// Opens a session for a caller that presented a valid token, or a user's name and
@@ -30,7 +33,7 @@ impl ControlPlaneService {
                 let user = users
                     .authenticate(name, password.expose())
                     .await
-                    .map_err(|error| ApiError::Internal(plba_util::error_chain(&error)))?;
+                    .map_err(ApiError::from)?;
                 match user {
                     Some(user) => (user.name, user.role),
                     None => {
@@ -45,10 +48,21 @@ impl ControlPlaneService {
             }
             _ => return Err(ApiError::Unauthorized("a valid token is required")),
         };
-        let (id, session) = self
-            .sessions
-            .open(&name, role)
-            .map_err(ApiError::Internal)?;
+        let (id, session) = match &self.users {
+            // In the users' database, so every instance sharing it knows the session.
+            Some(users) => {
+                let user_backed = matches!(caller, Caller::Password { .. });
+                let (id, csrf) = users
+                    .open_session(&name, role, user_backed, self.lifetimes())
+                    .await
+                    .map_err(ApiError::from)?;
+                (id, Session::stored(name, role, csrf))
+            }
+            None => self
+                .sessions
+                .open(&name, role)
+                .map_err(ApiError::Internal)?,
+        };
         let lifetime_seconds = self.sessions.lifetime().as_secs();
         Ok(Reply::ok(json!({
             "name": session.name,
@@ -62,11 +76,33 @@ impl ControlPlaneService {
         }))
     }
 
+    /// How long sessions in the users' database last.
+    pub(super) fn lifetimes(&self) -> SessionLifetimes {
+        SessionLifetimes {
+            idle: Duration::from_millis(self.config.session_idle_ms.max(1_000)),
+            absolute: self.sessions.lifetime(),
+        }
+    }
+
+    /// The live session `id`: in the users' database when there is one (so a sign-out or a
+    /// disabled user anywhere ends it here too), else in this process's memory.
+    pub(super) async fn find_session(&self, id: Option<&str>) -> Result<Option<Session>, ApiError> {
+        match (&self.users, id) {
+            (Some(users), Some(id)) => Ok(users
+                .find_session(id, self.lifetimes())
+                .await
+                .map_err(ApiError::from)?
+                .map(|found| Session::stored(found.principal, found.role, found.csrf))),
+            (Some(_), None) => Ok(None),
+            (None, id) => Ok(self.sessions.find(id)),
+        }
+    }
+
     /// Who the session `id` is, with its CSRF token for the page's changes.
-    pub(super) fn session_info(&self, id: Option<&str>) -> Result<Reply, ApiError> {
+    pub(super) async fn session_info(&self, id: Option<&str>) -> Result<Reply, ApiError> {
         let session = self
-            .sessions
-            .find(id)
+            .find_session(id)
+            .await?
             .ok_or(ApiError::Unauthorized("no session: sign in first"))?;
         Ok(Reply::ok(
             json!({ "name": session.name, "role": session.role, "csrf": session.csrf }),
@@ -74,8 +110,26 @@ impl ControlPlaneService {
     }
 
     /// Ends the session `id`.
-    pub(super) fn sign_out(&self, id: Option<&str>) -> Reply {
-        self.sessions.close(id);
-        Reply::ok(json!({ "signed_out": true })).with_session(SessionChange::Ended)
+    pub(super) async fn sign_out(&self, id: Option<&str>) -> Result<Reply, ApiError> {
+        match (&self.users, id) {
+            (Some(users), Some(id)) => users.end_session(id).await.map_err(ApiError::from)?,
+            _ => self.sessions.close(id),
+        }
+        Ok(Reply::ok(json!({ "signed_out": true })).with_session(SessionChange::Ended))
+    }
+
+    /// Ends every session of the caller's user (or token name), this browser's included.
+    pub(super) async fn sign_out_everywhere(&self, caller: &Caller) -> Result<Reply, ApiError> {
+        let Caller::Known { name, .. } = caller else {
+            return Err(ApiError::Unauthorized("no session: sign in first"));
+        };
+        let ended = match &self.users {
+            Some(users) => users.end_sessions_of(name).await.map_err(ApiError::from)?,
+            None => self.sessions.close_all_of(name),
+        };
+        Ok(
+            Reply::ok(json!({ "signed_out": true, "sessions_ended": ended }))
+                .with_session(SessionChange::Ended),
+        )
     }
 }

@@ -1,0 +1,163 @@
+//! Sessions kept in the users' database, as a team runs two bots sharing PostgreSQL: a
+//! browser signed in on one is signed in on the other, and "sign out everywhere" or an admin
+//! disabling the user ends it on both at the next request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use plba_testkit::postgres::PostgresServer;
+use plba_testkit::process::{HttpReply, http_request};
+use support::{DEADLINE, command, control_addr, example_with_customers};
+
+const ANA: &str = "ana's long password";
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+fn users(dir: &Path, file: &str, args: &[&str], stdin: &str) -> String {
+    let mut all = vec!["--config", file, "users"];
+    all.extend_from_slice(args);
+    let mut child = command(dir, &all, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "users {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `(cookie, csrf)` of a password sign-in on `addr`.
+fn sign_in(addr: SocketAddr) -> (String, String) {
+    let auth = basic("ana", ANA);
+    let reply = http_request(addr, "POST", "/ui/session", &[("Authorization", &auth)]).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cookie = reply
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    (cookie, body["csrf"].as_str().unwrap().to_owned())
+}
+
+fn who(addr: SocketAddr, cookie: &str) -> HttpReply {
+    http_request(addr, "GET", "/ui/session", &[("Cookie", cookie)]).unwrap()
+}
+
+#[test]
+fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let url = pg
+        .url()
+        .replacen("://plba@", &format!("://plba:{}@", pg.password()), 1);
+    let bots: Vec<(tempfile::TempDir, SocketAddr, String)> = (0..2)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let addr = control_addr();
+            let config = example_with_customers("    orders@acme.example: ACME\n")
+                .replace("127.0.0.1:9090", &addr.to_string())
+                .replace(
+                    "    protect_reads: false\n",
+                    &format!(
+                        "    protect_reads: false\n    users:\n      kind: postgres\n      url: {url}\n"
+                    ),
+                );
+            let file = dir.path().join("bot.yaml");
+            std::fs::write(&file, &config).unwrap();
+            (dir, addr, config)
+        })
+        .collect();
+    let file_a = bots[0].0.path().join("bot.yaml").display().to_string();
+    users(
+        bots[0].0.path(),
+        &file_a,
+        &["add", "ana", "--role", "operator"],
+        &format!("{ANA}\n"),
+    );
+    let running: Vec<_> = bots
+        .iter()
+        .map(|(dir, addr, config)| support::run_ready(dir.path(), config, *addr))
+        .collect();
+    let (a, b) = (bots[0].1, bots[1].1);
+
+    // Signed in on one bot, the browser is signed in on the other.
+    let (cookie, csrf) = sign_in(a);
+    assert_eq!(who(b, &cookie).status, 200);
+    let stop = http_request(
+        b,
+        "POST",
+        "/actions/stop",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+    )
+    .unwrap();
+    assert_eq!(stop.status, 200, "{}", stop.body);
+    let (other_cookie, _) = sign_in(b);
+
+    // "Sign out everywhere" on one: both sessions end on both, at the next request.
+    let everywhere = http_request(
+        a,
+        "POST",
+        "/ui/session/end-everywhere",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+    )
+    .unwrap();
+    assert_eq!(everywhere.status, 200, "{}", everywhere.body);
+    assert!(
+        everywhere.body.contains(r#""sessions_ended":2"#),
+        "{}",
+        everywhere.body
+    );
+    for (addr, cookie) in [
+        (a, &cookie),
+        (b, &cookie),
+        (a, &other_cookie),
+        (b, &other_cookie),
+    ] {
+        assert_eq!(who(addr, cookie).status, 401);
+    }
+
+    // Disabled by an admin: the session ends on both bots too.
+    let (cookie, _) = sign_in(b);
+    assert_eq!(who(a, &cookie).status, 200);
+    users(bots[0].0.path(), &file_a, &["disable", "ana"], "");
+    assert_eq!(who(a, &cookie).status, 401);
+    assert_eq!(who(b, &cookie).status, 401);
+    // Enabled again: the old session stays ended.
+    users(bots[0].0.path(), &file_a, &["enable", "ana"], "");
+    assert_eq!(who(b, &cookie).status, 401);
+
+    // A user's API token is for the API, not for a browser's session.
+    let token = users(
+        bots[0].0.path(),
+        &file_a,
+        &["token-add", "ana", "--name", "ci"],
+        "",
+    );
+    let auth = format!("Bearer {}", token.trim());
+    let refused = http_request(a, "POST", "/ui/session", &[("Authorization", &auth)]).unwrap();
+    assert_eq!(refused.status, 401, "{}", refused.body);
+
+    for bot in running {
+        let (exit, log) = bot.stop(DEADLINE);
+        assert!(exit.success(), "{log}");
+    }
+}

@@ -1,0 +1,35 @@
+//! The users' database's tables, created when it opens.
+
+/// The users.
+pub(crate) const USERS: &str = "CREATE TABLE IF NOT EXISTS plba_users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    disabled BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL)";
+
+/// Their API tokens.
+pub(crate) const TOKENS: &str = "CREATE TABLE IF NOT EXISTS plba_user_tokens (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    last_used_ms BIGINT,
+    revoked BIGINT NOT NULL)";
+
+/// Browser sessions.
+pub(crate) const SESSIONS: &str = "CREATE TABLE IF NOT EXISTS plba_sessions (
+    id_hash TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    user_backed BIGINT NOT NULL,
+    role TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    last_seen_ms BIGINT NOT NULL,
+    ended BIGINT NOT NULL)";
+
+/// Every table, in order.
+pub(crate) const ALL: [&str; 3] = [USERS, TOKENS, SESSIONS];
