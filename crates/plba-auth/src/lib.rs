@@ -9,6 +9,7 @@
 //! unknown user and a wrong password alike, after the same work.
 
 mod error;
+mod lockout;
 pub mod password;
 mod schema;
 mod sessions;
@@ -16,6 +17,7 @@ mod store;
 mod tokens;
 
 pub use error::AuthError;
+pub use lockout::{LockoutPolicy, SignIn};
 pub use sessions::{SessionLifetimes, StoredSession};
 pub use store::{User, UserStore, check_name};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenInfo, is_user_token};

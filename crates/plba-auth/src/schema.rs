@@ -31,5 +31,12 @@ pub(crate) const SESSIONS: &str = "CREATE TABLE IF NOT EXISTS plba_sessions (
     last_seen_ms BIGINT NOT NULL,
     ended BIGINT NOT NULL)";
 
+/// Recent wrong passwords per known account, and its lock.
+pub(crate) const FAILURES: &str = "CREATE TABLE IF NOT EXISTS plba_user_failures (
+    name TEXT PRIMARY KEY,
+    window_start_ms BIGINT NOT NULL,
+    failures BIGINT NOT NULL,
+    locked_until_ms BIGINT NOT NULL)";
+
 /// Every table, in order.
-pub(crate) const ALL: [&str; 3] = [USERS, TOKENS, SESSIONS];
+pub(crate) const ALL: [&str; 4] = [USERS, TOKENS, SESSIONS, FAILURES];

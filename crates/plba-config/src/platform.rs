@@ -355,6 +355,30 @@ pub struct ControlConfig {
     /// Where the team's accounts are kept (`users add|list|…`): none by default, and the
     /// configured tokens are the only way in.
     pub users: Option<UsersStore>,
+    /// When a user's account locks after wrong passwords.
+    pub lockout: LockoutConfig,
+}
+
+/// When a user's account locks after wrong passwords, whatever addresses they come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutConfig {
+    /// Wrong passwords within `window_ms` that lock the account (0: never).
+    pub failures: u32,
+    /// The window they are counted in, in milliseconds.
+    pub window_ms: u64,
+    /// How long the account stays locked, in milliseconds.
+    pub lock_ms: u64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            window_ms: 5 * 60 * 1000,
+            lock_ms: 15 * 60 * 1000,
+        }
+    }
 }
 
 /// Where the control plane's users are kept: SQLite beside the application, or PostgreSQL
@@ -402,6 +426,7 @@ impl Default for ControlConfig {
             session_idle_ms: 30 * 60 * 1000,
             tls: None,
             users: None,
+            lockout: LockoutConfig::default(),
         }
     }
 }

@@ -119,7 +119,7 @@ fn check_config_and_run_refuse_the_same_mistakes_naming_file_line_and_key() {
     );
     let error = text(&cli(dir.path(), &["--config", &path, "check-config"], &[]).stderr);
     assert!(
-        error.contains("`viewer` or `admin`"),
+        error.contains("`viewer`, `operator`, `admin`"),
         "allowed roles named: {error}"
     );
 }

@@ -2,7 +2,11 @@
 //! Refused requests are kept apart ([`super::refusals`]), so none can push a change out.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use plba_contracts::{MetricFamily, MetricKind, MetricValue};
 
 use plba_util::Unpoisoned;
 use serde_json::{Value, json};
@@ -23,18 +27,22 @@ pub(super) struct AuditLog {
 }
 
 impl AuditLog {
-    pub(super) fn record(&self, who: &str, action: &str, status: u16) {
+    pub(super) fn record(&self, who: &str, client: Option<IpAddr>, action: &str, status: u16) {
         let ring = match action {
-            "sign-in" | "sign-out" => &self.sessions,
+            "sign-in" | "sign-out" | "sign-out-everywhere" | "account-locked" => &self.sessions,
             _ => &self.changes,
         };
         let mut entries = ring.lock_or_recover();
         if entries.len() == AUDIT_KEPT {
             entries.pop_front();
         }
-        entries.push_back(
-            json!({ "at": now_seconds(), "who": who, "action": action, "status": status }),
-        );
+        entries.push_back(json!({
+            "at": now_seconds(),
+            "who": who,
+            "client": client.map(|ip| ip.to_string()),
+            "action": action,
+            "status": status,
+        }));
     }
 
     /// Changes and sessions together, newest first.
@@ -44,6 +52,38 @@ impl AuditLog {
         let at = |entry: &Value| entry["at"].as_f64().unwrap_or_default();
         all.sort_by(|a, b| at(b).total_cmp(&at(a)));
         all
+    }
+}
+
+/// What password sign-ins came to, for `/metrics`.
+#[derive(Debug, Default)]
+pub(super) struct SignInCounts {
+    pub(super) refused: AtomicU64,
+    pub(super) lockouts: AtomicU64,
+}
+
+impl SignInCounts {
+    pub(super) fn families(&self) -> Vec<MetricFamily> {
+        vec![
+            MetricFamily::new(
+                "plba_control_password_sign_ins_refused_total",
+                "Password sign-ins refused: a wrong password, an unknown, disabled or locked user.",
+                MetricKind::Counter,
+            )
+            .with_sample(
+                &[],
+                MetricValue::Counter(self.refused.load(Ordering::Relaxed)),
+            ),
+            MetricFamily::new(
+                "plba_control_account_lockouts_total",
+                "Accounts locked after too many wrong passwords.",
+                MetricKind::Counter,
+            )
+            .with_sample(
+                &[],
+                MetricValue::Counter(self.lockouts.load(Ordering::Relaxed)),
+            ),
+        ]
     }
 }
 

@@ -50,6 +50,7 @@ pub struct ControlPlaneService {
     failures: Allowances<IpAddr>,
     sign_ins: Allowances<String>,
     users: Option<plba_auth::UserStore>,
+    sign_in_counts: audit::SignInCounts,
 }
 
 /// What a request presents to identify its caller.
@@ -86,6 +87,7 @@ impl ControlPlaneService {
             failures,
             sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
             users: None,
+            sign_in_counts: audit::SignInCounts::default(),
         }
     }
 
@@ -299,9 +301,14 @@ impl ControlPlaneService {
                 Ok(reply) => reply.status,
                 Err(error) => error.status(),
             };
-            self.audit
-                .record(caller.audit_name(), action.name(), status);
-            tracing::info!(target: "plba::audit", who = caller.audit_name(), action = action.name(), status, "control action");
+            self.audit.record(
+                caller.audit_name(),
+                credentials.client,
+                action.name(),
+                status,
+            );
+            let client = credentials.client.map(|ip| ip.to_string());
+            tracing::info!(target: "plba::audit", who = caller.audit_name(), client, action = action.name(), status, "control action");
         }
         reply
     }

@@ -39,7 +39,12 @@ impl ControlPlaneService {
                 content_type: METRICS_CONTENT_TYPE,
                 text: render_metrics_with(
                     &self.runtime,
-                    [self.connections.families(), self.refusals.families()].concat(),
+                    [
+                        self.connections.families(),
+                        self.refusals.families(),
+                        self.sign_in_counts.families(),
+                    ]
+                    .concat(),
                 )
                 .await,
             },

@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use plba_auth::SessionLifetimes;
+use std::sync::atomic::Ordering;
+
+use plba_auth::{LockoutPolicy, SessionLifetimes, SignIn};
 
 use serde_json::json;
 
@@ -30,20 +32,33 @@ impl ControlPlaneService {
                     .users
                     .as_ref()
                     .ok_or(ApiError::Unauthorized("a valid token is required"))?;
-                let user = users
-                    .authenticate(name, password.expose())
+                let lockout = self.config.lockout;
+                let policy = LockoutPolicy {
+                    failures: lockout.failures,
+                    window: Duration::from_millis(lockout.window_ms),
+                    lock: Duration::from_millis(lockout.lock_ms),
+                };
+                let outcome = users
+                    .sign_in(name, password.expose(), policy)
                     .await
                     .map_err(ApiError::from)?;
-                match user {
-                    Some(user) => (user.name, user.role),
-                    None => {
-                        if let Some(client) = client {
-                            self.failures.spend(&client_key(client), Instant::now());
-                        }
-                        return Err(ApiError::Unauthorized(
-                            "the user name or the password is wrong (or the user is disabled)",
-                        ));
+                if let SignIn::Accepted(user) = outcome {
+                    (user.name, user.role)
+                } else {
+                    if let Some(client) = client {
+                        self.failures.spend(&client_key(client), Instant::now());
                     }
+                    self.sign_in_counts.refused.fetch_add(1, Ordering::Relaxed);
+                    if let SignIn::LockedNow { until_ms } = outcome {
+                        self.sign_in_counts.lockouts.fetch_add(1, Ordering::Relaxed);
+                        self.audit.record(name, client, "account-locked", 423);
+                        let client = client.map(|ip| ip.to_string());
+                        tracing::warn!(target: "plba::audit", who = name.as_str(), client, until_ms, "account locked after too many wrong passwords");
+                    }
+                    // The same answer whatever the reason, so it tells a guesser nothing.
+                    return Err(ApiError::Unauthorized(
+                        "the user name or the password is wrong, the user is disabled, or the account is locked for a while",
+                    ));
                 }
             }
             _ => return Err(ApiError::Unauthorized("a valid token is required")),

@@ -1,0 +1,103 @@
+//! An account locked after repeated wrong passwords, as a guesser spreading attempts over
+//! several addresses meets it: the third wrong password locks the account, the right one is
+//! then refused too (with the same answer), and the audit and `/metrics` show the lockout
+//! with the account and the address.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+
+use plba_testkit::process::{HttpReply, http_request, http_request_from};
+use support::{DEADLINE, command, control_addr, example_with_customers};
+
+const ADMIN: &str = "admin-token-0123456789";
+const ANA: &str = "ana's long password";
+
+fn sign_in_from(source: IpAddr, addr: SocketAddr, password: &str) -> HttpReply {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ana:{password}"));
+    let auth = format!("Basic {encoded}");
+    http_request_from(
+        source,
+        addr,
+        "POST",
+        "/ui/session",
+        &[("Authorization", &auth)],
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_third_wrong_password_locks_the_account_from_any_address() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin"), ADMIN).unwrap();
+    let addr = control_addr();
+    let config = example_with_customers("    orders@acme.example: ACME\n")
+        .replace("127.0.0.1:9090", &addr.to_string())
+        .replace(
+            "    tokens: []\n",
+            "    tokens:\n      - name: ops\n        token_file: admin\n        role: admin\n",
+        )
+        .replace(
+            "    protect_reads: false\n",
+            "    protect_reads: false\n    users:\n      kind: sqlite\n      path: data/users.db\n    lockout:\n      failures: 3\n      window_ms: 300000\n      lock_ms: 600000\n",
+        );
+    let file = dir.path().join("bot.yaml");
+    std::fs::write(&file, &config).unwrap();
+    let file = file.display().to_string();
+    let mut add = command(
+        dir.path(),
+        &["--config", &file, "users", "add", "ana", "--role", "viewer"],
+        &[],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{ANA}").unwrap();
+    assert!(add.wait_with_output().unwrap().status.success());
+    let bot = support::run_ready(dir.path(), &config, addr);
+
+    let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let there = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let wrong = sign_in_from(here, addr, "guess one");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(sign_in_from(there, addr, "guess two").status, 401);
+    assert_eq!(sign_in_from(here, addr, "guess three").status, 401);
+    // Locked: the right password gets the same refusal, from any address.
+    let locked = sign_in_from(there, addr, ANA);
+    assert_eq!(locked.status, 401);
+    assert_eq!(locked.body, wrong.body);
+
+    let auth = format!("Bearer {ADMIN}");
+    let audit = http_request(addr, "GET", "/audit", &[("Authorization", &auth)]).unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
+    let entries = audit["audit"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["who"] == "ana"
+            && e["action"] == "account-locked"
+            && e["client"] == "127.0.0.1"),
+        "{audit}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "ana" && e["action"] == "sign-in" && e["client"] == "127.0.0.2"),
+        "{audit}"
+    );
+    let metrics = http_request(addr, "GET", "/metrics", &[]).unwrap().body;
+    assert!(
+        metrics.contains("plba_control_account_lockouts_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("plba_control_password_sign_ins_refused_total 4"),
+        "{metrics}"
+    );
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+}
