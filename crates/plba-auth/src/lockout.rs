@@ -195,7 +195,10 @@ mod tests {
             let _ = users.sign_in("bob", "wrong one", short).await.unwrap();
         }
         assert!(matches!(
-            users.sign_in("bob", "bob's long password", short).await.unwrap(),
+            users
+                .sign_in("bob", "bob's long password", short)
+                .await
+                .unwrap(),
             SignIn::Accepted(_)
         ));
     }
