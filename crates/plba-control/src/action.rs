@@ -85,6 +85,22 @@ pub enum Action {
         /// One task's dead letters (by task id), or all of them.
         task: Option<String>,
     },
+    /// The users of `platform.control.users`, with their roles and state.
+    Users,
+    /// Disable (or enable again) a user: a disabled user's sessions and tokens stop at once.
+    SetUserDisabled {
+        /// The user's name.
+        name: String,
+        /// Disable (`true`) or enable (`false`).
+        disabled: bool,
+    },
+    /// Give a user another role.
+    SetUserRole {
+        /// The user's name.
+        name: String,
+        /// The new role.
+        role: ControlRole,
+    },
     /// Delete dead letters for good.
     PurgeDeadLetters {
         /// The queue's name.
@@ -120,6 +136,12 @@ impl Action {
             Self::DeadLetters { .. } => "dead-letters",
             Self::ReplayDeadLetters { .. } => "replay-dead-letters",
             Self::PurgeDeadLetters { .. } => "purge-dead-letters",
+            Self::Users => "users",
+            Self::SetUserDisabled { disabled: true, .. } => "disable-user",
+            Self::SetUserDisabled {
+                disabled: false, ..
+            } => "enable-user",
+            Self::SetUserRole { .. } => "set-user-role",
         }
     }
 
@@ -135,6 +157,8 @@ impl Action {
                 | Self::SetLogLevel { .. }
                 | Self::ReplayDeadLetters { .. }
                 | Self::PurgeDeadLetters { .. }
+                | Self::SetUserDisabled { .. }
+                | Self::SetUserRole { .. }
         )
     }
 
@@ -161,6 +185,8 @@ impl Action {
             | Self::Views
             | Self::ViewList { .. }
             | Self::ViewItem { .. } => Some(ControlRole::Viewer),
+            // Who may do what: an admin's business, reading included.
+            Self::Users => Some(ControlRole::Admin),
             // Running the work: an operator's job.
             Self::Stop
             | Self::Start

@@ -26,6 +26,9 @@
 //! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
 //! | POST | `/ui/session` | viewer (a configured token, or a user's password as HTTP Basic) | opens a session: an HttpOnly cookie |
 //! | POST | `/ui/session/end` | a session | ends it |
+//! | GET | `/users` | admin | the users of `platform.control.users`: name, role, disabled |
+//! | POST | `/users/{name}/disable`, `/users/{name}/enable` | admin | a disabled user's sessions and tokens stop at once |
+//! | POST | `/users/{name}/role` | admin | `?role=viewer`, `operator` or `admin` |
 //! | POST | `/ui/session/end-everywhere` | a session | ends every session of its user (or token), on every instance sharing the users' database |
 //! | POST | `/actions/stop`, `/actions/start` | operator | JSON |
 //! | POST | `/actions/reload`, `/actions/shutdown` | admin | JSON |

@@ -279,7 +279,34 @@ async function appView(content, name) {
   content.appendChild(detail);
 }
 
+// For admins, when the application keeps users: who may sign in, and with which role.
+async function users(content) {
+  const found = await api("GET", "/users");
+  if (found.status !== 200) {
+    content.appendChild(el("p", (found.body && found.body.error && found.body.error.message) || "unavailable", "error"));
+    return;
+  }
+  const act = (path) => async () => {
+    const done = await api("POST", path);
+    say(done.status === 200 ? "done" : (done.body && done.body.error && done.body.error.message), done.status !== 200);
+    render();
+  };
+  content.appendChild(table(["user", "role", "state", ""], found.body.users.map((u) => {
+    const path = "/users/" + encodeURIComponent(u.name);
+    const actions = el("span");
+    actions.appendChild(u.disabled
+      ? button("Enable", act(path + "/enable"))
+      : button("Disable", act(path + "/disable")));
+    ["viewer", "operator", "admin"].filter((r) => r !== u.role).forEach((r) => {
+      actions.appendChild(button("Make " + r, act(path + "/role?role=" + r)));
+    });
+    return [u.name, u.role, u.disabled ? "disabled" : "enabled", actions];
+  })));
+  content.appendChild(el("p", "Add users and reset passwords with the CLI: users add NAME --role ROLE (the password on standard input)."));
+}
+
 const pages = {
+  users: ["Users", users],
   overview: ["Overview", overview],
   queues: ["Queues", queues],
   dead: ["Dead letters", deadLetters],
@@ -336,6 +363,15 @@ async function addViewLinks() {
 async function showPages(session) {
   state.session = session;
   await addViewLinks();
+  // The Users page is an admin's, and only where the application keeps users.
+  const usersLink = document.querySelector("nav a[href='#users']");
+  if (usersLink) usersLink.remove();
+  if (isAdmin() && (await api("GET", "/users")).status === 200) {
+    const a = el("a", "Users");
+    a.href = "#users";
+    const before = document.querySelector("nav a[href='#audit']");
+    before.parentNode.insertBefore(a, before.nextSibling);
+  }
   $("who").textContent = session.name + " (" + session.role + ")";
   $("sign-in").hidden = true;
   $("nav").hidden = false;

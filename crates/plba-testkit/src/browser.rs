@@ -161,18 +161,22 @@ impl Console {
     /// Signs in as user `user` with `password` on the sign-in form and waits until the page
     /// says `who` (`name (role)`) is signed in.
     pub async fn sign_in_as(&self, user: &str, password: &str, who: &str) {
-        self.wait_for(Locator::Id("user"))
-            .await
-            .send_keys(user)
-            .await
-            .expect("type the user");
+        // Present from the start, the form is shown once the page knows no one is signed in.
+        let field = self
+            .wait_for(Locator::XPath(
+                "//section[@id='sign-in' and not(@hidden)]//input[@id='user']",
+            ))
+            .await;
+        field.clear().await.expect("clear the user");
+        field.send_keys(user).await.expect("type the user");
         self.sign_in(password, who).await;
     }
 
     /// The text the sign-in form shows after a refused sign-in, once it shows one.
     pub async fn sign_in_refusal(&self, user: &str, password: &str) -> String {
         let field = |id: &'static str| async move {
-            let input = self.wait_for(Locator::Id(id)).await;
+            let shown = format!("//section[@id='sign-in' and not(@hidden)]//input[@id='{id}']");
+            let input = self.wait_for(Locator::XPath(&shown)).await;
             input.clear().await.expect("clear the field");
             input
         };

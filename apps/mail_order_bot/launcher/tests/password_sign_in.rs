@@ -17,6 +17,7 @@ use support::{DEADLINE, command, control_addr, example_with_customers};
 
 const ANA: &str = "ana's long password";
 const BOB: &str = "bob's long password";
+const CAROL: &str = "carol's long password";
 
 fn add_user(dir: &Path, file: &str, name: &str, role: &str, password: &str) {
     let mut child = command(
@@ -71,6 +72,7 @@ fn users_sign_in_with_their_password_and_act_with_their_role() {
     let file = file.display().to_string();
     add_user(dir.path(), &file, "ana", "operator", ANA);
     add_user(dir.path(), &file, "bob", "viewer", BOB);
+    add_user(dir.path(), &file, "carol", "admin", CAROL);
     let bot = support::run_ready(dir.path(), &config, addr);
 
     let signed = sign_in(addr, "ana", ANA);
@@ -133,6 +135,45 @@ fn users_sign_in_with_their_password_and_act_with_their_role() {
     assert!(by("ana", "stop", 200), "{audit}");
     assert!(by("bob", "sign-in", 401), "{audit}");
 
+    // Users are an admin's business: an operator may not list them; an admin changes a
+    // role and disables a user, whose session ends at once.
+    let users_as =
+        |cookie: &str| http_request(addr, "GET", "/users", &[("Cookie", cookie)]).unwrap();
+    assert_eq!(users_as(&cookie).status, 403);
+    let (admin_cookie, admin_csrf) = session_of(&sign_in(addr, "carol", CAROL));
+    let listed = users_as(&admin_cookie);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        listed.body.contains(r#""name":"ana""#) && !listed.body.contains("argon2"),
+        "{}",
+        listed.body
+    );
+    let as_admin = |path: &str| {
+        http_request(
+            addr,
+            "POST",
+            path,
+            &[("Cookie", &admin_cookie), ("X-CSRF-Token", &admin_csrf)],
+        )
+        .unwrap()
+    };
+    assert_eq!(as_admin("/users/ana/role?role=viewer").status, 200);
+    assert_eq!(
+        act("/actions/stop").status,
+        403,
+        "ana's session follows her new role"
+    );
+    assert_eq!(as_admin("/users/ana/disable").status, 200);
+    assert_eq!(
+        http_request(addr, "GET", "/ui/session", &[("Cookie", &cookie)])
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(as_admin("/users/nobody/disable").status, 404);
+    assert_eq!(as_admin("/users/ana/enable").status, 200);
+    assert_eq!(as_admin("/users/ana/role?role=operator").status, 200);
+
     // In a real browser: the form takes a user and a password.
     let Some(driver) = plba_testkit::browser::ChromeDriver::start() else {
         return;
@@ -145,8 +186,46 @@ fn users_sign_in_with_their_password_and_act_with_their_role() {
         assert!(refused.contains("not valid"), "{refused}");
         console.browser().refresh().await.unwrap();
         console.sign_in_as("ana", ANA, "ana (operator)").await;
+        // An operator's console has no Users page.
+        assert!(
+            console
+                .browser()
+                .find_all(fantoccini::Locator::Css("nav a[href='#users']"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        console
+            .browser()
+            .find(fantoccini::Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        console.sign_in_as("carol", CAROL, "carol (admin)").await;
+        console.show("users", "Users").await;
+        // Bob was disabled with the CLI; Carol enables him from the page.
+        console
+            .wait_for(fantoccini::Locator::XPath(
+                "//tr[td[text()='bob'] and td[text()='disabled']]//button[text()='Enable']",
+            ))
+            .await
+            .click()
+            .await
+            .unwrap();
+        console
+            .wait_for(fantoccini::Locator::XPath(
+                "//tr[td[text()='bob'] and td[text()='enabled']]",
+            ))
+            .await;
         console.close().await;
     });
+    assert_eq!(
+        sign_in(addr, "bob", BOB).status,
+        200,
+        "enabled from the Users page"
+    );
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");
 }

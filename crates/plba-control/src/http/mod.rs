@@ -12,6 +12,7 @@ mod runtime;
 mod sessions;
 mod traces;
 mod ui;
+mod users;
 mod views;
 
 use std::convert::Infallible;
@@ -261,6 +262,7 @@ fn table() -> routes::RouteTable {
     let table = dead_letters::routes(table);
     let table = views::routes(table);
     let table = sessions::routes(table);
+    let table = users::routes(table);
     ui::routes(table)
 }
 

@@ -10,6 +10,7 @@ mod refusals;
 mod runtime;
 mod sessions;
 mod traces;
+mod users;
 mod views;
 
 use std::net::IpAddr;
@@ -352,6 +353,11 @@ impl ControlPlaneService {
             Action::PurgeDeadLetters { queue, task } => {
                 self.settle_dead(queue, task.as_deref(), false).await
             }
+            Action::Users => self.users().await,
+            Action::SetUserDisabled { name, disabled } => {
+                self.set_user_disabled(name, *disabled).await
+            }
+            Action::SetUserRole { name, role } => self.set_user_role(name, *role).await,
         }
     }
 
