@@ -77,6 +77,19 @@ pub(crate) fn role_of(user: &str, role: &str) -> Result<ControlRole, AuthError> 
 }
 
 impl UserStore {
+    /// Checks, without opening it, that this build can open the database `config` names.
+    pub fn check_config(config: &UsersStore) -> Result<(), AuthError> {
+        match config {
+            UsersStore::Sqlite { path } if path.is_dir() => Err(AuthError::Store {
+                what: format!("cannot be {}: it is a directory", path.display()),
+                source: sqlx::Error::Configuration("a directory, not a database file".into()),
+            }),
+            #[cfg(not(feature = "postgres"))]
+            UsersStore::Postgres { .. } => Err(AuthError::NoPostgres),
+            _ => Ok(()),
+        }
+    }
+
     /// Opens (and creates, for SQLite) the database `config` names, with its table.
     pub async fn open(config: &UsersStore) -> Result<Self, AuthError> {
         install_default_drivers();
@@ -363,6 +376,20 @@ mod tests {
             users.set_role("nobody", ControlRole::Admin).await,
             Err(AuthError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_directory_is_not_a_users_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = UserStore::check_config(&UsersStore::Sqlite {
+            path: dir.path().to_owned(),
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("directory"), "{error}");
+        UserStore::check_config(&UsersStore::Sqlite {
+            path: dir.path().join("users.db"),
+        })
+        .unwrap();
     }
 
     #[tokio::test]

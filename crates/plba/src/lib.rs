@@ -135,6 +135,7 @@ pub async fn create_runtime(
     module
         .check_config(configuration.current().as_ref())
         .map_err(ConfigLoadError::from)?;
+    check_users(configuration.current().as_ref())?;
     let telemetry = if options.install_telemetry {
         let current = configuration.current();
         Some(Arc::new(Telemetry::install(
@@ -163,7 +164,17 @@ pub fn check_config(
     module
         .check_config(&snapshot)
         .map_err(ConfigLoadError::from)?;
+    check_users(&snapshot)?;
     Ok(snapshot)
+}
+
+/// Refuses a users' database this build cannot open (PostgreSQL without its feature), in
+/// `check-config` as at start.
+fn check_users(snapshot: &config::ConfigSnapshot) -> Result<(), PlbaError> {
+    if let Some(users) = &snapshot.platform().control.users {
+        plba_auth::UserStore::check_config(users)?;
+    }
+    Ok(())
 }
 
 /// [`create_runtime`], start the control plane (unless `platform.control.enabled` is off),
