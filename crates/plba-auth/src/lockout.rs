@@ -130,18 +130,14 @@ impl UserStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use plba_config::{ControlRole, UsersStore};
+    use plba_config::ControlRole;
 
     use super::*;
 
     #[tokio::test]
     async fn the_third_wrong_password_locks_the_account_even_for_the_right_one() {
         let dir = tempfile::tempdir().unwrap();
-        let users = UserStore::open(&UsersStore::Sqlite {
-            path: dir.path().join("users.db"),
-        })
-        .await
-        .unwrap();
+        let users = crate::store::test_store(&dir).await;
         users
             .add("ana", ControlRole::Viewer, "a long enough password")
             .await

@@ -164,8 +164,6 @@ impl UserStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use plba_config::UsersStore;
-
     use super::*;
 
     const LONG: SessionLifetimes = SessionLifetimes {
@@ -176,11 +174,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_ends_by_sign_out_everywhere_disable_or_lifetime() {
         let dir = tempfile::tempdir().unwrap();
-        let users = UserStore::open(&UsersStore::Sqlite {
-            path: dir.path().join("users.db"),
-        })
-        .await
-        .unwrap();
+        let users = crate::store::test_store(&dir).await;
         users
             .add("ana", ControlRole::Operator, "a long enough password")
             .await

@@ -305,6 +305,17 @@ fn user_of(row: &sqlx::any::AnyRow) -> Result<User, AuthError> {
     })
 }
 
+/// A store in `dir/users.db`, for the crate's tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn test_store(dir: &tempfile::TempDir) -> UserStore {
+    UserStore::open(&UsersStore::Sqlite {
+        path: dir.path().join("users.db"),
+    })
+    .await
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -312,11 +323,7 @@ mod tests {
     use super::*;
 
     async fn store(dir: &tempfile::TempDir) -> UserStore {
-        UserStore::open(&UsersStore::Sqlite {
-            path: dir.path().join("users.db"),
-        })
-        .await
-        .unwrap()
+        test_store(dir).await
     }
 
     #[tokio::test]

@@ -223,18 +223,14 @@ pub fn is_user_token(token: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use plba_config::{ControlRole, UsersStore};
+    use plba_config::ControlRole;
 
     use super::*;
 
     #[tokio::test]
     async fn a_token_works_until_revoked_expired_or_its_user_disabled() {
         let dir = tempfile::tempdir().unwrap();
-        let users = UserStore::open(&UsersStore::Sqlite {
-            path: dir.path().join("users.db"),
-        })
-        .await
-        .unwrap();
+        let users = crate::store::test_store(&dir).await;
         users
             .add("ana", ControlRole::Operator, "a long enough password")
             .await

@@ -7,20 +7,16 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::Stdio;
 
 use plba_testkit::process::{HttpReply, http_request, http_request_from};
-use support::{DEADLINE, command, control_addr, example_with_customers};
+use support::{DEADLINE, basic, control_addr, example_with_customers, users_ok};
 
 const ADMIN: &str = "admin-token-0123456789";
 const ANA: &str = "ana's long password";
 
 fn sign_in_from(source: IpAddr, addr: SocketAddr, password: &str) -> HttpReply {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ana:{password}"));
-    let auth = format!("Basic {encoded}");
+    let auth = basic("ana", password);
     http_request_from(
         source,
         addr,
@@ -49,17 +45,12 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
     let file = dir.path().join("bot.yaml");
     std::fs::write(&file, &config).unwrap();
     let file = file.display().to_string();
-    let mut add = command(
+    users_ok(
         dir.path(),
-        &["--config", &file, "users", "add", "ana", "--role", "viewer"],
-        &[],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{ANA}").unwrap();
-    assert!(add.wait_with_output().unwrap().status.success());
+        &file,
+        &["add", "ana", "--role", "viewer"],
+        &format!("{ANA}\n"),
+    );
     let bot = support::run_ready(dir.path(), &config, addr);
 
     let here = IpAddr::V4(Ipv4Addr::LOCALHOST);

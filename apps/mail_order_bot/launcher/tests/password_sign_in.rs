@@ -7,54 +7,30 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 
 use plba_testkit::process::{HttpReply, http_request};
-use support::{DEADLINE, command, control_addr, example_with_customers};
+use support::{
+    DEADLINE, basic, command, control_addr, example_with_customers, password_sign_in, session_of,
+    users_ok,
+};
 
 const ANA: &str = "ana's long password";
 const BOB: &str = "bob's long password";
 const CAROL: &str = "carol's long password";
 
 fn add_user(dir: &Path, file: &str, name: &str, role: &str, password: &str) {
-    let mut child = command(
+    users_ok(
         dir,
-        &["--config", file, "users", "add", name, "--role", role],
-        &[],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{output:?}");
-}
-
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {encoded}")
+        file,
+        &["add", name, "--role", role],
+        &format!("{password}\n"),
+    );
 }
 
 fn sign_in(addr: SocketAddr, user: &str, password: &str) -> HttpReply {
-    let auth = basic(user, password);
-    http_request(addr, "POST", "/ui/session", &[("Authorization", &auth)]).unwrap()
-}
-
-/// `(cookie, csrf)` of a signed-in session.
-fn session_of(reply: &HttpReply) -> (String, String) {
-    let cookie = reply
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_owned();
-    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    (cookie, body["csrf"].as_str().unwrap().to_owned())
+    password_sign_in(addr, user, password)
 }
 
 #[test]

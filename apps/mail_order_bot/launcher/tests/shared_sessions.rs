@@ -6,55 +6,19 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
 
 use plba_testkit::postgres::PostgresServer;
 use plba_testkit::process::{HttpReply, http_request};
-use support::{DEADLINE, command, control_addr, example_with_customers};
+use support::{
+    DEADLINE, control_addr, example_with_customers, password_sign_in, session_of, users_ok,
+};
 
 const ANA: &str = "ana's long password";
 
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {encoded}")
-}
-
-fn users(dir: &Path, file: &str, args: &[&str], stdin: &str) -> String {
-    let mut all = vec!["--config", file, "users"];
-    all.extend_from_slice(args);
-    let mut child = command(dir, &all, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "users {args:?}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// `(cookie, csrf)` of a password sign-in on `addr`.
+/// `(cookie, csrf)` of ana's sign-in on `addr`.
 fn sign_in(addr: SocketAddr) -> (String, String) {
-    let auth = basic("ana", ANA);
-    let reply = http_request(addr, "POST", "/ui/session", &[("Authorization", &auth)]).unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let cookie = reply
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_owned();
-    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    (cookie, body["csrf"].as_str().unwrap().to_owned())
+    session_of(&password_sign_in(addr, "ana", ANA))
 }
 
 fn who(addr: SocketAddr, cookie: &str) -> HttpReply {
@@ -87,7 +51,7 @@ fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
         })
         .collect();
     let file_a = bots[0].0.path().join("bot.yaml").display().to_string();
-    users(
+    users_ok(
         bots[0].0.path(),
         &file_a,
         &["add", "ana", "--role", "operator"],
@@ -138,15 +102,15 @@ fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
     // Disabled by an admin: the session ends on both bots too.
     let (cookie, _) = sign_in(b);
     assert_eq!(who(a, &cookie).status, 200);
-    users(bots[0].0.path(), &file_a, &["disable", "ana"], "");
+    users_ok(bots[0].0.path(), &file_a, &["disable", "ana"], "");
     assert_eq!(who(a, &cookie).status, 401);
     assert_eq!(who(b, &cookie).status, 401);
     // Enabled again: the old session stays ended.
-    users(bots[0].0.path(), &file_a, &["enable", "ana"], "");
+    users_ok(bots[0].0.path(), &file_a, &["enable", "ana"], "");
     assert_eq!(who(b, &cookie).status, 401);
 
     // A user's API token is for the API, not for a browser's session.
-    let token = users(
+    let token = users_ok(
         bots[0].0.path(),
         &file_a,
         &["token-add", "ana", "--name", "ci"],

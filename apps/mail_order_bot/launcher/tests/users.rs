@@ -6,42 +6,23 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use support::{command, example_with_customers};
+use support::example_with_customers;
 
 fn config(dir: &Path, users: bool) -> String {
     let mut text = example_with_customers("    orders@acme.example: ACME\n");
     if users {
-        text = text.replace(
-            "    protect_reads: false\n",
-            "    protect_reads: false\n    users:\n      kind: sqlite\n      path: data/users.db\n",
-        );
+        text = support::with_users(&text, "");
     }
     let file = dir.join("bot.yaml");
     std::fs::write(&file, text).unwrap();
     file.display().to_string()
 }
 
-/// `mail_order_bot --config <file> users <args>`, with `stdin` on standard input.
 fn users(dir: &Path, file: &str, args: &[&str], stdin: &str) -> Output {
-    let mut all = vec!["--config", file, "users"];
-    all.extend_from_slice(args);
-    let mut child = command(dir, &all, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::users_cli(dir, file, args, stdin)
 }
 
 fn said(output: &Output) -> String {

@@ -220,3 +220,72 @@ pub(crate) fn replace_block(text: &str, header: &str, block: &str) -> String {
     assert!(found, "no block {header:?} in the configuration");
     out
 }
+
+/// `mail_order_bot --config <file> users <args>` with `stdin` on standard input (where
+/// the `users` commands read a password).
+pub(crate) fn users_cli(dir: &Path, file: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut all = vec!["--config", file, "users"];
+    all.extend_from_slice(args);
+    let mut child = command(dir, &all, &[])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// [`users_cli`] that must succeed; its standard output.
+pub(crate) fn users_ok(dir: &Path, file: &str, args: &[&str], stdin: &str) -> String {
+    let output = users_cli(dir, file, args, stdin);
+    assert!(output.status.success(), "users {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// An HTTP Basic `Authorization` value for `user` and `password`.
+pub(crate) fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// `POST /ui/session` with `user`'s password.
+pub(crate) fn password_sign_in(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+) -> plba_testkit::process::HttpReply {
+    let auth = basic(user, password);
+    plba_testkit::process::http_request(addr, "POST", "/ui/session", &[("Authorization", &auth)])
+        .unwrap()
+}
+
+/// `(cookie, csrf)` of a signed-in session's answer.
+pub(crate) fn session_of(reply: &plba_testkit::process::HttpReply) -> (String, String) {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cookie = reply
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    (cookie, body["csrf"].as_str().unwrap().to_owned())
+}
+
+/// The example with a SQLite users' database under `data/` (and `extra` lines after it in
+/// `platform.control`).
+pub(crate) fn with_users(config: &str, extra: &str) -> String {
+    config.replace(
+        "    protect_reads: false\n",
+        &format!(
+            "    protect_reads: false\n    users:\n      kind: sqlite\n      path: data/users.db\n{extra}"
+        ),
+    )
+}
