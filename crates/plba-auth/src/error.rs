@@ -17,6 +17,9 @@ pub enum AuthError {
         "this build has no PostgreSQL for users (its feature `postgres` is off); use kind: sqlite"
     )]
     NoPostgres,
+    /// Too many passwords are being checked at once; the caller may retry shortly.
+    #[error("too many sign-ins at once; retry shortly")]
+    Busy,
     /// A user of this name exists already.
     #[error("a user named {0:?} exists already")]
     Exists(String),
@@ -30,7 +33,7 @@ pub enum AuthError {
     #[error("the user has no token {0:?}")]
     NoToken(String),
     /// The name is not one a token may have.
-    #[error("{0:?} is not a token name: 1 to 64 printable characters")]
+    #[error("{0:?} is not a token name: 1 to 64 letters, digits, spaces, `.`, `_` or `-`")]
     BadTokenName(String),
     /// The new password is refused.
     #[error("the password is refused: {0}")]

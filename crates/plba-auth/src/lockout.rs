@@ -55,21 +55,15 @@ impl UserStore {
         policy: LockoutPolicy,
     ) -> Result<SignIn, AuthError> {
         let now = now_ms();
-        let row = sqlx::query(
-            "SELECT window_start_ms, failures, locked_until_ms FROM plba_user_failures WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(AuthError::store("did not answer"))?;
+        let row = sqlx::query("SELECT locked_until_ms FROM plba_user_failures WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(AuthError::store("did not answer"))?;
         let bad = || AuthError::store("holds a bad row");
-        let (window_start, failures, locked_until) = match &row {
-            Some(row) => (
-                row.try_get::<i64, _>(0).map_err(bad())?,
-                row.try_get::<i64, _>(1).map_err(bad())?,
-                row.try_get::<i64, _>(2).map_err(bad())?,
-            ),
-            None => (now, 0, 0),
+        let locked_until = match &row {
+            Some(row) => row.try_get::<i64, _>(0).map_err(bad())?,
+            None => 0,
         };
         if locked_until > now {
             // The same cost as a check, so a locked account does not answer faster.
@@ -78,32 +72,62 @@ impl UserStore {
                 until_ms: locked_until,
             });
         }
+        let known = policy.failures > 0 && self.user(name).await?.is_some();
+        if !known {
+            return Ok(match self.authenticate(name, password).await? {
+                Some(user) => SignIn::Accepted(user),
+                None => SignIn::Refused,
+            });
+        }
+        // The attempt is counted, in one statement, before the password is checked: of
+        // attempts sent at once, no more than the limit are checked.
+        let counted = sqlx::query(
+            "INSERT INTO plba_user_failures (name, window_start_ms, failures, locked_until_ms)
+             VALUES ($1, $2, 1, 0)
+             ON CONFLICT (name) DO UPDATE SET
+                 failures = CASE WHEN plba_user_failures.window_start_ms < $3 THEN 1
+                                 ELSE plba_user_failures.failures + 1 END,
+                 window_start_ms = CASE WHEN plba_user_failures.window_start_ms < $3 THEN $2
+                                        ELSE plba_user_failures.window_start_ms END
+             RETURNING failures",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now.saturating_sub(millis(policy.window)))
+        .fetch_one(self.pool())
+        .await
+        .map_err(AuthError::store("did not count an attempt"))?;
+        let attempts: i64 = counted.try_get(0).map_err(bad())?;
+        let limit = i64::from(policy.failures);
+        let until = now.saturating_add(millis(policy.lock));
+        if attempts > limit {
+            self.record_failures(name, now, 0, until).await?;
+            let _ = self.authenticate("", password).await?;
+            return Ok(SignIn::LockedNow { until_ms: until });
+        }
         if let Some(user) = self.authenticate(name, password).await? {
-            if row.is_some() {
-                sqlx::query("DELETE FROM plba_user_failures WHERE name = $1")
-                    .bind(name)
-                    .execute(self.pool())
-                    .await
-                    .map_err(AuthError::store("did not clear failures"))?;
-            }
+            sqlx::query("DELETE FROM plba_user_failures WHERE name = $1")
+                .bind(name)
+                .execute(self.pool())
+                .await
+                .map_err(AuthError::store("did not clear failures"))?;
             return Ok(SignIn::Accepted(user));
         }
-        if policy.failures == 0 || self.user(name).await?.is_none() {
+        if attempts < limit {
             return Ok(SignIn::Refused);
         }
-        let (window_start, failures) = if now - window_start > millis(policy.window) {
-            (now, 1)
-        } else {
-            (window_start, failures + 1)
-        };
-        let locks = failures >= i64::from(policy.failures);
-        let locked_until = if locks {
-            now.saturating_add(millis(policy.lock))
-        } else {
-            0
-        };
-        // A lock starts a new count for when it ends.
-        let failures = if locks { 0 } else { failures };
+        // This wrong password reached the limit: the account locks now.
+        self.record_failures(name, now, 0, until).await?;
+        Ok(SignIn::LockedNow { until_ms: until })
+    }
+
+    async fn record_failures(
+        &self,
+        name: &str,
+        window_start: i64,
+        failures: i64,
+        locked_until: i64,
+    ) -> Result<(), AuthError> {
         sqlx::query(
             "INSERT INTO plba_user_failures (name, window_start_ms, failures, locked_until_ms)
              VALUES ($1, $2, $3, $4)
@@ -116,13 +140,7 @@ impl UserStore {
         .execute(self.pool())
         .await
         .map_err(AuthError::store("did not count a failure"))?;
-        Ok(if locks {
-            SignIn::LockedNow {
-                until_ms: locked_until,
-            }
-        } else {
-            SignIn::Refused
-        })
+        Ok(())
     }
 }
 

@@ -30,7 +30,16 @@ pub struct User {
 #[derive(Clone, Debug)]
 pub struct UserStore {
     pool: AnyPool,
+    /// Password hashes being computed at once: each takes about 19 MiB and a core's time,
+    /// so a flood of sign-ins waits here (or is turned away) instead of exhausting memory.
+    hashing: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Password hashes computed at once.
+const HASHES_AT_ONCE: usize = 2;
+
+/// How long a sign-in waits for its turn to hash before it is turned away.
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -40,9 +49,13 @@ pub(crate) fn now_ms() -> i64 {
         })
 }
 
-/// Checks a token's name: 1 to 64 printable characters.
+/// Checks a token's name: 1 to 64 letters, digits, spaces, `.`, `_` or `-` (it stands in
+/// the audit beside its user's name, so nothing that could pass for another).
 pub(crate) fn check_token_name(name: &str) -> Result<(), AuthError> {
-    if name.trim().is_empty() || name.chars().count() > 64 || plba_util::printable(name) != name {
+    let fits = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '));
+    if name.trim().is_empty() || name.chars().count() > 64 || !fits {
         return Err(AuthError::BadTokenName(
             plba_util::printable(name).into_owned(),
         ));
@@ -126,7 +139,21 @@ impl UserStore {
                 .await
                 .map_err(AuthError::store("cannot create its tables"))?;
         }
-        Ok(Self { pool })
+        #[cfg(unix)]
+        if let UsersStore::Sqlite { path } = config {
+            // The file holds password hashes: for this account's eyes only.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |error| AuthError::Store {
+                    what: format!("file {} cannot be made private", path.display()),
+                    source: sqlx::Error::Io(error),
+                },
+            )?;
+        }
+        Ok(Self {
+            pool,
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
+        })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -263,11 +290,16 @@ impl UserStore {
             .map(|row| row.try_get(0))
             .transpose()
             .map_err(AuthError::store("holds a bad row"))?;
+        let _turn = tokio::time::timeout(HASH_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| AuthError::Busy)?
+            .map_err(|_| AuthError::Busy)?;
         let password = password.to_owned();
         let checked =
             tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
                 .await
                 .map_err(|error| AuthError::Hash(error.to_string()))?;
+
         let user = match checked {
             Checked::Invalid => return Ok(None),
             Checked::Valid => self.user(name).await?,

@@ -163,7 +163,10 @@ impl ApiError {
 /// what failed.
 impl From<plba_auth::AuthError> for ApiError {
     fn from(error: plba_auth::AuthError) -> Self {
-        Self::Internal(plba_util::error_chain(&error))
+        match error {
+            plba_auth::AuthError::Busy => Self::Overloaded,
+            other => Self::Internal(plba_util::error_chain(&other)),
+        }
     }
 }
 

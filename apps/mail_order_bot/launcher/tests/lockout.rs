@@ -40,7 +40,7 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
         )
         .replace(
             "    protect_reads: false\n",
-            "    protect_reads: false\n    users:\n      kind: sqlite\n      path: data/users.db\n    lockout:\n      failures: 3\n      window_ms: 300000\n      lock_ms: 600000\n",
+            "    protect_reads: true\n    users:\n      kind: sqlite\n      path: data/users.db\n    lockout:\n      failures: 3\n      window_ms: 300000\n      lock_ms: 600000\n",
         );
     let file = dir.path().join("bot.yaml");
     std::fs::write(&file, &config).unwrap();
@@ -50,6 +50,12 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
         &file,
         &["add", "ana", "--role", "viewer"],
         &format!("{ANA}\n"),
+    );
+    users_ok(
+        dir.path(),
+        &file,
+        &["add", "ben", "--role", "viewer"],
+        "ben's long password\n",
     );
     let bot = support::run_ready(dir.path(), &config, addr);
 
@@ -80,7 +86,14 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
             .any(|e| e["who"] == "ana" && e["action"] == "sign-in" && e["client"] == "127.0.0.2"),
         "{audit}"
     );
-    let metrics = http_request(addr, "GET", "/metrics", &[]).unwrap().body;
+    // The lockout counter is for those who may read: only known accounts lock.
+    assert_eq!(
+        http_request(addr, "GET", "/metrics", &[]).unwrap().status,
+        401
+    );
+    let metrics = http_request(addr, "GET", "/metrics", &[("Authorization", &auth)])
+        .unwrap()
+        .body;
     assert!(
         metrics.contains("plba_control_account_lockouts_total 1"),
         "{metrics}"
@@ -89,6 +102,39 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
         metrics.contains("plba_control_password_sign_ins_refused_total 4"),
         "{metrics}"
     );
+    // Wrong passwords sent all at once, from as many addresses: each is counted before it
+    // is checked, so no more than the limit are checked and the account still locks.
+    let guesses: Vec<_> = (0..8_u8)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let auth = basic("ben", &format!("guess number {n}"));
+                let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, n + 1));
+                http_request_from(
+                    source,
+                    addr,
+                    "POST",
+                    "/ui/session",
+                    &[("Authorization", &auth)],
+                )
+                .unwrap()
+                .status
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let status = guess.join().unwrap();
+        assert!(status == 401 || status == 503, "{status}");
+    }
+    let auth_ben = basic("ben", "ben's long password");
+    let after = http_request_from(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1)),
+        addr,
+        "POST",
+        "/ui/session",
+        &[("Authorization", &auth_ben)],
+    )
+    .unwrap();
+    assert_eq!(after.status, 401, "the burst locked ben: {}", after.body);
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");
 }

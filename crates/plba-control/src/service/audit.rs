@@ -24,11 +24,14 @@ const AUDIT_KEPT: usize = 200;
 pub(super) struct AuditLog {
     changes: Mutex<VecDeque<Value>>,
     sessions: Mutex<VecDeque<Value>>,
+    /// Refused sign-ins, apart: a flood of them cannot push out who did sign in.
+    failed_sign_ins: Mutex<VecDeque<Value>>,
 }
 
 impl AuditLog {
     pub(super) fn record(&self, who: &str, client: Option<IpAddr>, action: &str, status: u16) {
         let ring = match action {
+            "sign-in" if status != 200 => &self.failed_sign_ins,
             "sign-in" | "sign-out" | "sign-out-everywhere" | "account-locked" => &self.sessions,
             _ => &self.changes,
         };
@@ -49,6 +52,7 @@ impl AuditLog {
     fn newest_first(&self) -> Vec<Value> {
         let mut all: Vec<Value> = self.changes.lock_or_recover().iter().cloned().collect();
         all.extend(self.sessions.lock_or_recover().iter().cloned());
+        all.extend(self.failed_sign_ins.lock_or_recover().iter().cloned());
         let at = |entry: &Value| entry["at"].as_f64().unwrap_or_default();
         all.sort_by(|a, b| at(b).total_cmp(&at(a)));
         all
@@ -63,8 +67,10 @@ pub(super) struct SignInCounts {
 }
 
 impl SignInCounts {
-    pub(super) fn families(&self) -> Vec<MetricFamily> {
-        vec![
+    /// The counters; the lockouts only when reads need a token, since only known accounts
+    /// lock and an open counter would tell anyone which names exist.
+    pub(super) fn families(&self, protect_reads: bool) -> Vec<MetricFamily> {
+        let mut families = vec![
             MetricFamily::new(
                 "plba_control_password_sign_ins_refused_total",
                 "Password sign-ins refused: a wrong password, an unknown, disabled or locked user.",
@@ -74,16 +80,21 @@ impl SignInCounts {
                 &[],
                 MetricValue::Counter(self.refused.load(Ordering::Relaxed)),
             ),
-            MetricFamily::new(
-                "plba_control_account_lockouts_total",
-                "Accounts locked after too many wrong passwords.",
-                MetricKind::Counter,
-            )
-            .with_sample(
-                &[],
-                MetricValue::Counter(self.lockouts.load(Ordering::Relaxed)),
-            ),
-        ]
+        ];
+        if protect_reads {
+            families.push(
+                MetricFamily::new(
+                    "plba_control_account_lockouts_total",
+                    "Accounts locked after too many wrong passwords.",
+                    MetricKind::Counter,
+                )
+                .with_sample(
+                    &[],
+                    MetricValue::Counter(self.lockouts.load(Ordering::Relaxed)),
+                ),
+            );
+        }
+        families
     }
 }
 

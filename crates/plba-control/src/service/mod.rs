@@ -189,7 +189,16 @@ impl ControlPlaneService {
         };
         let caller = match (&session, password) {
             (Some(session), _) => session.caller(),
-            (None, Some((name, password))) => Caller::Password { name, password },
+            (None, Some((name, password))) => {
+                // A name no user can have (a password typed in the wrong field, say) is not
+                // written to the audit or the log as it is.
+                let name = if plba_auth::check_name(&name).is_ok() {
+                    name
+                } else {
+                    "(invalid name)".to_owned()
+                };
+                Caller::Password { name, password }
+            }
             (None, None) => self.identify_bearer(credentials.authorization).await?,
         };
         // Signing in takes a token, never a session (a session cannot renew itself).

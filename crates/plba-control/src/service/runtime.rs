@@ -42,7 +42,7 @@ impl ControlPlaneService {
                     [
                         self.connections.families(),
                         self.refusals.families(),
-                        self.sign_in_counts.families(),
+                        self.sign_in_counts.families(self.config.protect_reads),
                     ]
                     .concat(),
                 )

@@ -38,6 +38,11 @@ impl ControlPlaneService {
                     window: Duration::from_millis(lockout.window_ms),
                     lock: Duration::from_millis(lockout.lock_ms),
                 };
+                // Counted before the password is checked, so attempts sent at once from
+                // one address cannot all be checked.
+                if let Some(client) = client {
+                    self.failures.spend(&client_key(client), Instant::now());
+                }
                 let outcome = users
                     .sign_in(name, password.expose(), policy)
                     .await
@@ -45,9 +50,6 @@ impl ControlPlaneService {
                 if let SignIn::Accepted(user) = outcome {
                     (user.name, user.role)
                 } else {
-                    if let Some(client) = client {
-                        self.failures.spend(&client_key(client), Instant::now());
-                    }
                     self.sign_in_counts.refused.fetch_add(1, Ordering::Relaxed);
                     if let SignIn::LockedNow { until_ms } = outcome {
                         self.sign_in_counts.lockouts.fetch_add(1, Ordering::Relaxed);

@@ -13,6 +13,13 @@ use plba_config::ConfigSource;
 use super::CommandResult;
 use super::cli::{PasswordSource, UsersCommand};
 
+/// Names the audit gives callers that are not users.
+const RESERVED_NAMES: [&str; 4] = ["anonymous", "unknown-token", "user-token", "(invalid name)"];
+
+/// The shortest and the longest a token may last.
+const MIN_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+const MAX_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2 * 365 * 86_400);
+
 /// The largest password file read, in bytes.
 const PASSWORD_FILE_BYTES: u64 = 4096;
 
@@ -32,6 +39,16 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             role,
             password,
         } => {
+            // A user must not pass for a configured token, nor for the audit's own words.
+            let control = &snapshot.platform().control;
+            if control.tokens.iter().any(|token| token.name == name)
+                || RESERVED_NAMES.contains(&name.as_str())
+            {
+                return Err(format!(
+                    "{name:?} is taken: a configured token or the audit uses this name"
+                )
+                .into());
+            }
             let password = password_of(password).await?;
             let user = store.add(&name, role.into(), &password).await?;
             print_user("added", &user);
@@ -63,6 +80,12 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
         } => {
             let lifetime = humantime::parse_duration(&expires_in)
                 .map_err(|error| format!("--expires-in {expires_in:?}: {error}"))?;
+            if lifetime < MIN_TOKEN_LIFETIME || lifetime > MAX_TOKEN_LIFETIME {
+                return Err(format!(
+                    "--expires-in {expires_in:?}: a token lasts from 1 minute to 2 years"
+                )
+                .into());
+            }
             let made = store.add_token(&user, &token_name, lifetime).await?;
             println!("{}", made.token.expose());
             eprintln!(
@@ -75,8 +98,17 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             if json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                 for token in &tokens {
-                    let state = if token.revoked { "revoked" } else { "live" };
+                    let state = if token.revoked {
+                        "revoked"
+                    } else if token.expires_ms <= now {
+                        "expired"
+                    } else {
+                        "live"
+                    };
                     println!("{}\t{}\t{}\t{state}", token.id, token.user, token.name);
                 }
             }
