@@ -145,13 +145,7 @@ impl Console {
             .send_keys(token)
             .await
             .expect("type the token");
-        self.browser
-            .find(Locator::Css("#sign-in-form button"))
-            .await
-            .expect("the sign-in button")
-            .click()
-            .await
-            .expect("sign in");
+        self.submit_sign_in().await;
         self.wait_for(Locator::XPath(&format!(
             "//span[@id='who' and contains(text(), '{who}')]"
         )))
@@ -190,13 +184,7 @@ impl Console {
             .send_keys(password)
             .await
             .expect("type the password");
-        self.browser
-            .find(Locator::Css("#sign-in-form button"))
-            .await
-            .expect("the sign-in button")
-            .click()
-            .await
-            .expect("sign in");
+        self.submit_sign_in().await;
         self.wait_for(Locator::XPath(
             "//p[@id='sign-in-error' and string-length(text()) > 0]",
         ))
@@ -204,6 +192,17 @@ impl Console {
         .text()
         .await
         .expect("the refusal's text")
+    }
+
+    /// Clicks the sign-in form's button.
+    async fn submit_sign_in(&self) {
+        self.browser
+            .find(Locator::Css("#sign-in-form button"))
+            .await
+            .expect("the sign-in button")
+            .click()
+            .await
+            .expect("sign in");
     }
 
     /// Shows console page `page` (its `#` anchor) and waits for its `title`.
