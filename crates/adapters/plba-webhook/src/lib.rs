@@ -23,8 +23,10 @@
 //! | `404` / `405` | no route has the path / not a `POST` |
 //!
 //! A refused request publishes nothing. The listener counts requests received, accepted,
-//! duplicate and refused by reason (`plba_webhook_requests_*_total`, per route) and reports
-//! degraded health for a minute after its queue refused a task.
+//! duplicate and refused by reason (`plba_webhook_requests_*_total`, per route). Its health
+//! check is critical and unhealthy while it answers `503` for want of a running application,
+//! so `/health/ready` turns true only once a webhook would be taken; it is degraded for a
+//! minute after its queue refused a task.
 
 pub mod config;
 mod metrics;

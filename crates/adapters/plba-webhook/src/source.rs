@@ -146,7 +146,7 @@ impl WebhookSource {
         registry.add_health_contributor(
             WEBHOOK,
             Arc::new(ListenerHealth(Arc::clone(&worker))),
-            HealthOptions::non_critical(),
+            HealthOptions::critical(),
         )?;
         registry.add_worker(WorkerSpec::single(WEBHOOK, worker))?;
         tracing::info!(%addr, routes = self.config.routes.len(), "webhook listener bound");
@@ -190,13 +190,21 @@ impl Worker for Listener {
 /// How long after a failed publish the listener reports itself degraded.
 const DEGRADED_FOR: Duration = Duration::from_secs(60);
 
-/// Degraded within a minute of a task that could not be published (its queue full or
-/// unreachable): senders are being told to retry.
+/// Unhealthy while the listener does not accept webhooks (the application starting or not
+/// running), so readiness turns true only once a sender's webhook would be taken; degraded
+/// within a minute of a task that could not be published (its queue full or unreachable):
+/// senders are being told to retry.
 struct ListenerHealth(Arc<Listener>);
 
 #[async_trait]
 impl HealthContributor for ListenerHealth {
     async fn check(&self) -> HealthReport {
+        if !self.0.handler.ready.load(Ordering::Acquire) {
+            return HealthReport::unhealthy(format!(
+                "webhooks on {} are answered 503: the application is not running",
+                self.0.addr
+            ));
+        }
         let failed = *self.0.handler.publish_failed.lock_or_recover();
         if failed.is_some_and(|at| at.elapsed() < DEGRADED_FOR) {
             HealthReport::degraded(format!(

@@ -26,6 +26,26 @@ struct Listening {
     addr: SocketAddr,
 }
 
+impl Listening {
+    /// Starts the application and waits until it is ready, as a deployment's readiness probe
+    /// would: the listener's workers run a moment after `start` returns.
+    async fn start(&self) {
+        self.runtime.start().await.unwrap();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let probe = self.runtime.readiness().await;
+            if probe.ok {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not ready after {DEADLINE:?}: {probe:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 fn config(extra: &serde_json::Value) -> WebhookConfig {
     let mut config = serde_json::json!({
         "listen": "127.0.0.1:0",
@@ -131,7 +151,7 @@ async fn a_signed_webhook_becomes_one_task_and_its_retry_a_duplicate() {
         MemoryQueueOptions::default(),
     )
     .await;
-    l.runtime.start().await.unwrap();
+    l.start().await;
     let body = r#"{"invoice_id":"INV-7","amount":"120.00"}"#;
 
     let first = send(l.addr, "/hooks/invoices", signed(body, now()), body).await;
@@ -189,7 +209,7 @@ async fn bad_requests_are_refused_with_their_reason_and_publish_nothing() {
         MemoryQueueOptions::default(),
     )
     .await;
-    l.runtime.start().await.unwrap();
+    l.start().await;
     let body = r#"{"invoice_id":"INV-8"}"#;
     let path = "/hooks/invoices";
     let json_type = || vec![("Content-Type".to_owned(), "application/json".to_owned())];
@@ -334,7 +354,7 @@ async fn a_body_over_the_limit_is_refused_before_it_is_read() {
         MemoryQueueOptions::default(),
     )
     .await;
-    l.runtime.start().await.unwrap();
+    l.start().await;
     let addr = l.addr;
     // Only the head, announcing 10 MB: the answer comes without a byte of the body.
     let reply = tokio::task::spawn_blocking(move || {
@@ -370,8 +390,10 @@ async fn a_full_queue_or_a_stopped_application_asks_the_sender_to_retry_later() 
     let early = send(l.addr, "/hooks/invoices", signed(&body(1), now()), &body(1)).await;
     assert_eq!(early.status, 503, "{early:?}");
     assert_eq!(early.header("retry-after"), Some("5"));
+    let health = format!("{:?}", l.runtime.health().await);
+    assert!(health.contains("are answered 503"), "{health}");
 
-    l.runtime.start().await.unwrap();
+    l.start().await;
     assert_eq!(
         send(l.addr, "/hooks/invoices", signed(&body(1), now()), &body(1))
             .await
@@ -397,7 +419,7 @@ async fn silent_connections_are_closed_and_the_cap_turns_newcomers_away() {
         MemoryQueueOptions::default(),
     )
     .await;
-    l.runtime.start().await.unwrap();
+    l.start().await;
     let addr = l.addr;
     tokio::task::spawn_blocking(move || {
         let silent: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -435,7 +457,7 @@ async fn a_payload_the_application_refuses_is_answered_422_and_not_published() {
         check,
     )
     .await;
-    l.runtime.start().await.unwrap();
+    l.start().await;
     let bad = r#"{"invoice_id":"INV-9"}"#;
     let refused = send(l.addr, "/hooks/invoices", signed(bad, now()), bad).await;
     assert_eq!(refused.status, 422, "{refused:?}");
