@@ -41,6 +41,41 @@ pub enum AuthError {
     /// The password could not be hashed.
     #[error("the password could not be hashed: {0}")]
     Hash(String),
+    /// The OpenID Connect provider could not be reached, or answered what cannot be used.
+    #[error("the OpenID Connect provider {what}")]
+    Provider {
+        /// What failed.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A single sign-on came back with no sign-in this application started, one already
+    /// finished, or one started more than ten minutes ago.
+    #[error("this sign-in is unknown, already used or too old; sign in again")]
+    SignInExpired,
+    /// The provider's ID token failed a check (signature, issuer, audience, expiry, nonce).
+    #[error("the ID token is refused: {0}")]
+    BadIdToken(String),
+    /// The provider said no, or the person cancelled.
+    #[error("the provider refused the sign-in: {0}")]
+    ProviderRefused(String),
+    /// The person's claim maps to no role: they may not sign in.
+    #[error("{name:?} may not sign in: no value of the `{claim}` claim maps to a role here")]
+    NoRole {
+        /// Who.
+        name: String,
+        /// The claim that was read.
+        claim: String,
+    },
+    /// The name the provider gives is a local user's (signing in with a password).
+    #[error(
+        "{0:?} is the name of a user who signs in with a password; an administrator must rename or remove that user first"
+    )]
+    NameTaken(String),
+    /// A single-sign-on user was disabled by an administrator.
+    #[error("{0:?} is disabled")]
+    Disabled(String),
     /// A role is stored that this version does not know.
     #[error("user {user:?} has a role this version does not know: {role:?}")]
     UnknownRole {

@@ -10,6 +10,7 @@
 
 mod error;
 mod lockout;
+pub mod oidc;
 pub mod password;
 mod schema;
 mod sessions;

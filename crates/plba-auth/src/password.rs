@@ -68,8 +68,11 @@ pub enum Checked {
 pub fn verify(password: &str, stored: Option<&str>) -> Checked {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash("not the password of anyone").unwrap_or_default());
+    // A user without a password (one who signs in through single sign-on) is checked
+    // against the dummy hash too, so the answer takes the same time.
+    let stored = stored.and_then(|stored| PasswordHash::new(stored).ok());
     let known = stored.is_some();
-    let Ok(parsed) = PasswordHash::new(stored.unwrap_or(dummy)) else {
+    let Some(parsed) = stored.or_else(|| PasswordHash::new(dummy).ok()) else {
         return Checked::Invalid;
     };
     if password.len() > MAX_PASSWORD_BYTES {

@@ -38,5 +38,22 @@ pub(crate) const FAILURES: &str = "CREATE TABLE IF NOT EXISTS plba_user_failures
     failures BIGINT NOT NULL,
     locked_until_ms BIGINT NOT NULL)";
 
+/// Who each single-sign-on user is at their provider, and whether the provider's claim last
+/// gave them no role (which disables them until it gives one again).
+pub(crate) const IDENTITIES: &str = "CREATE TABLE IF NOT EXISTS plba_user_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    no_role BIGINT NOT NULL,
+    PRIMARY KEY (issuer, subject))";
+
+/// Single sign-ons under way: what the browser's return must match, used once.
+pub(crate) const SIGN_IN_FLOWS: &str = "CREATE TABLE IF NOT EXISTS plba_sign_in_flows (
+    state_hash TEXT PRIMARY KEY,
+    verifier TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    return_to TEXT NOT NULL,
+    created_ms BIGINT NOT NULL)";
+
 /// Every table, in order.
-pub(crate) const ALL: [&str; 4] = [USERS, TOKENS, SESSIONS, FAILURES];
+pub(crate) const ALL: [&str; 6] = [USERS, TOKENS, SESSIONS, FAILURES, IDENTITIES, SIGN_IN_FLOWS];

@@ -51,7 +51,7 @@ pub struct NewToken {
     pub info: TokenInfo,
 }
 
-fn hash_of(token: &str) -> String {
+pub(crate) fn hash_of(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -31,6 +31,7 @@ mod layering;
 mod limits;
 mod location;
 mod manager;
+mod oidc;
 mod platform;
 mod secrets;
 mod snapshot;
@@ -39,6 +40,7 @@ mod source;
 pub use error::ConfigLoadError;
 pub use limits::ConfigLimits;
 pub use manager::ConfigurationManager;
+pub use oidc::{OIDC_CALLBACK_PATH, OidcConfig};
 pub use platform::{
     ControlConfig, ControlRole, ControlTls, ControlToken, LogConfig, LogFormat, LogOutput,
     OtlpConfig, PlatformConfig, TraceExporter, TracingConfig, UsersStore,

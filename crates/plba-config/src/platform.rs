@@ -357,6 +357,8 @@ pub struct ControlConfig {
     pub users: Option<UsersStore>,
     /// When a user's account locks after wrong passwords.
     pub lockout: LockoutConfig,
+    /// Single sign-on to the console through an OpenID Connect provider (needs `users`).
+    pub oidc: Option<crate::OidcConfig>,
 }
 
 /// When a user's account locks after wrong passwords, whatever addresses they come from.
@@ -427,6 +429,7 @@ impl Default for ControlConfig {
             tls: None,
             users: None,
             lockout: LockoutConfig::default(),
+            oidc: None,
         }
     }
 }
@@ -471,6 +474,9 @@ impl ControlConfig {
                     ));
                 }
             }
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate(self.users.is_some())?;
         }
         // One slot for the probes and one for everything else, at the very least.
         if self.max_connections < 2 {
