@@ -61,6 +61,8 @@ pub enum Action {
     SignIn,
     /// The browser's session: who, which role, its CSRF token.
     SessionInfo,
+    /// How a browser may sign in: a password, single sign-on (and its button's words).
+    SignInMethods,
     /// End the browser's session.
     SignOut,
     /// End every session of the browser's user (or token), on every instance sharing the
@@ -130,6 +132,7 @@ impl Action {
             Self::Audit => "audit",
             Self::SignIn => "sign-in",
             Self::SessionInfo => "session",
+            Self::SignInMethods => "sign-in-methods",
             Self::SignOut => "sign-out",
             Self::SignOutEverywhere => "sign-out-everywhere",
             Self::SetLogLevel { .. } => "log-level",
@@ -174,7 +177,7 @@ impl Action {
 
     pub(crate) fn required_role(&self, protect_reads: bool) -> Option<ControlRole> {
         match self {
-            Self::Live | Self::Ready => None,
+            Self::Live | Self::Ready | Self::SignInMethods => None,
             // The configuration and who did what are never open to anonymous callers.
             Self::SignIn
             | Self::SessionInfo

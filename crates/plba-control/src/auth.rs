@@ -59,7 +59,7 @@ pub(crate) fn basic(header: &str) -> Option<(String, Secret<String>)> {
 }
 
 /// Compares in time that depends only on the lengths, never on where the bytes differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut difference = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);

@@ -26,6 +26,9 @@
 //! | GET | `/ui/session` | a session | who the browser is, its CSRF token |
 //! | POST | `/ui/session` | viewer (a configured token, or a user's password as HTTP Basic) | opens a session: an HttpOnly cookie |
 //! | POST | `/ui/session/end` | a session | ends it |
+//! | GET | `/ui/session/methods` | anyone | how to sign in: a password, single sign-on and its button's words |
+//! | GET | `/ui/oidc/start` | anyone | 303 to the OpenID Connect provider (`?page=` the console page to come back to) |
+//! | GET | `/ui/oidc/callback` | the provider's redirect | 303 to the console, signed in, or to its sign-in form with `?sign_in_error=` |
 //! | GET | `/users` | admin | the users of `platform.control.users`: name, role, disabled |
 //! | POST | `/users/{name}/disable`, `/users/{name}/enable` | admin | a disabled user's sessions and tokens stop at once |
 //! | POST | `/users/{name}/role` | admin | `?role=viewer`, `operator` or `admin` |

@@ -129,12 +129,7 @@ pub(crate) fn csrf_matches(session: &Session, presented: Option<&str>) -> bool {
     let Some(presented) = presented else {
         return false;
     };
-    let (a, b) = (session.csrf.as_bytes(), presented.as_bytes());
-    let mut difference = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
-    }
-    difference == 0
+    crate::auth::constant_time_eq(session.csrf.as_bytes(), presented.as_bytes())
 }
 
 #[cfg(test)]

@@ -339,12 +339,36 @@ async function render() {
   $("content").replaceWith(content);
 }
 
+// Why a single sign-on came back without a session, by the word the server sends.
+const SIGN_IN_ERRORS = {
+  expired: "That sign-in took too long or was already used: sign in again.",
+  no_role: "Your account has no role in this console: ask an administrator to add you to one of its groups.",
+  disabled: "Your account is disabled in this console.",
+  name_taken: "Your name is taken here by a user who signs in with a password: ask an administrator.",
+  bad_token: "The identity provider's answer failed its checks.",
+  refused: "The identity provider did not sign you in.",
+  provider: "The identity provider cannot be reached: try again later.",
+  busy: "Too many sign-ins at once: wait a minute.",
+  unavailable: "Single sign-on is not set up here.",
+};
+
 function showSignIn() {
   state.session = null;
   if (state.timer) clearInterval(state.timer);
   $("nav").hidden = true;
   $("page").hidden = true;
   $("sign-in").hidden = false;
+  showSingleSignOn();
+}
+
+// The provider's button, when the console has one; it comes back to the page shown now.
+async function showSingleSignOn() {
+  const methods = await fetch("/ui/session/methods", { credentials: "same-origin" });
+  const sso = methods.status === 200 ? (await methods.json()).single_sign_on : null;
+  $("sso").hidden = !sso;
+  if (!sso) return;
+  $("sso-link").textContent = "Sign in with " + sso.label;
+  $("sso-link").href = "/ui/oidc/start?page=" + encodeURIComponent((location.hash || "").slice(1));
 }
 
 async function addViewLinks() {
@@ -414,6 +438,11 @@ async function start() {
     showSignIn();
   });
   window.addEventListener("hashchange", render);
+  const failed = new URLSearchParams(location.search).get("sign_in_error");
+  if (failed) {
+    $("sign-in-error").textContent = SIGN_IN_ERRORS[failed] || "Single sign-on failed.";
+    history.replaceState(null, "", "/ui" + location.hash);
+  }
   const current = await fetch("/ui/session", { credentials: "same-origin" });
   if (current.status === 200) showPages(await current.json());
   else showSignIn();

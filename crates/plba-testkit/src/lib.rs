@@ -13,7 +13,8 @@
 //!   Dovecot), [`postgres`] (a cluster of its own, run by an unprivileged user),
 //!   [`browser`] (headless Chromium over WebDriver), [`otlp`] (an OTLP/HTTP receiver, and a
 //!   server that never answers), [`smtp`] (aiosmtpd, delivering to a Maildir), [`disk`]
-//!   (a small tmpfs for disk-full tests). Under `CI=true` a server that cannot be had
+//!   (a small tmpfs for disk-full tests), [`oidc`] (an OpenID Connect provider,
+//!   `oidc-provider` on Node.js). Under `CI=true` a server that cannot be had
 //!   fails the test; elsewhere the test is skipped with a message.
 //! - [`process`] (a built program run as a user runs it), [`mail`] and [`xlsx`] (test mails
 //!   and workbooks), [`module`], [`logs`], [`tls`] and [`bench`](mod@bench).
@@ -33,6 +34,7 @@ pub mod logs;
 pub mod mail;
 pub mod mail_backend;
 pub mod module;
+pub mod oidc;
 pub mod otlp;
 pub mod postgres;
 pub mod process;

@@ -168,11 +168,16 @@ pub fn check_config(
     Ok(snapshot)
 }
 
-/// Refuses a users' database this build cannot open (PostgreSQL without its feature), in
-/// `check-config` as at start.
+/// Refuses a users' database this build cannot open (PostgreSQL without its feature) and a
+/// single-sign-on CA file that holds no certificate, in `check-config` as at start.
 fn check_users(snapshot: &config::ConfigSnapshot) -> Result<(), PlbaError> {
-    if let Some(users) = &snapshot.platform().control.users {
+    let control = &snapshot.platform().control;
+    if let Some(users) = &control.users {
         plba_auth::UserStore::check_config(users)?;
+    }
+    // Its CA file must hold certificates, checked where the provider is used.
+    if let Some(oidc) = &control.oidc {
+        plba_auth::oidc::SingleSignOn::new(oidc)?;
     }
     Ok(())
 }
@@ -226,6 +231,10 @@ pub async fn start_control_plane(
     if let Some(users) = &service.config().users {
         let store = plba_auth::UserStore::open(users).await?;
         service = service.with_users(store);
+    }
+    if let Some(oidc) = &service.config().oidc {
+        let sso = plba_auth::oidc::SingleSignOn::new(oidc)?;
+        service = service.with_single_sign_on(sso);
     }
     Ok(Some(
         plba_control::ControlServer::start(Arc::new(service)).await?,

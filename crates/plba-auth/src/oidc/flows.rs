@@ -30,7 +30,7 @@ pub(crate) struct Flow {
 
 impl UserStore {
     /// Records a sign-in under way, found again by `state`.
-    pub(crate) async fn start_flow(&self, state: &str, flow: &Flow) -> Result<(), AuthError> {
+    pub(crate) async fn start_flow(&self, state: &str, flow: Flow) -> Result<(), AuthError> {
         let now = now_ms();
         let lifetime = i64::try_from(FLOW_LIFETIME.as_millis()).unwrap_or(i64::MAX);
         sqlx::query("DELETE FROM plba_sign_in_flows WHERE created_ms < $1")
@@ -51,9 +51,9 @@ impl UserStore {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(hash_of(state))
-        .bind(&flow.verifier)
-        .bind(&flow.nonce)
-        .bind(&flow.return_to)
+        .bind(flow.verifier)
+        .bind(flow.nonce)
+        .bind(flow.return_to)
         .bind(now)
         .execute(self.pool())
         .await

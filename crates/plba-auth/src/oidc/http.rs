@@ -87,7 +87,7 @@ impl ProviderHttp {
     }
 
     /// Sends `request`, reading at most [`MAX_ANSWER_BYTES`] of the answer.
-    pub(crate) async fn call(&self, request: HttpRequest) -> Result<HttpResponse, CallError> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, CallError> {
         let request = reqwest::Request::try_from(request)?;
         let mut answer = self.client.execute(request).await?;
         if answer
@@ -109,5 +109,18 @@ impl ProviderHttp {
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         Ok(response)
+    }
+}
+
+/// `openidconnect` sends its requests through this. The future is boxed with `Send` spelled
+/// out: a closure would leave the compiler unable to prove it for every lifetime.
+impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
+    type Error = CallError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, CallError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
     }
 }

@@ -34,8 +34,8 @@ impl UserStore {
         let linked = sqlx::query(
             "SELECT user_name, no_role FROM plba_user_identities WHERE issuer = $1 AND subject = $2",
         )
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
+        .bind(identity.issuer.clone())
+        .bind(identity.subject.clone())
         .fetch_optional(self.pool())
         .await
         .map_err(AuthError::store("did not answer"))?;
@@ -83,7 +83,7 @@ impl UserStore {
             "INSERT INTO plba_users (name, password_hash, role, disabled, created_ms, updated_ms)
              VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (name) DO NOTHING",
         )
-        .bind(&identity.name)
+        .bind(identity.name.clone())
         .bind(NO_PASSWORD)
         .bind(role.as_str())
         .bind(now)
@@ -98,9 +98,9 @@ impl UserStore {
             "INSERT INTO plba_user_identities (issuer, subject, user_name, no_role)
              VALUES ($1, $2, $3, 0)",
         )
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(&identity.name)
+        .bind(identity.issuer.clone())
+        .bind(identity.subject.clone())
+        .bind(identity.name.clone())
         .execute(self.pool())
         .await
         .map_err(AuthError::store("did not link a user to their provider"))?;
@@ -114,8 +114,8 @@ impl UserStore {
             "UPDATE plba_user_identities SET no_role = $1 WHERE issuer = $2 AND subject = $3",
         )
         .bind(i64::from(no_role))
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
+        .bind(identity.issuer.clone())
+        .bind(identity.subject.clone())
         .execute(self.pool())
         .await
         .map_err(AuthError::store("did not change a user's provider link"))?;

@@ -93,7 +93,23 @@ impl SingleSignOn {
 
     /// Starts a sign-in that lands on `return_to` (a console path, checked by the caller).
     pub async fn begin(&self, users: &UserStore, return_to: &str) -> Result<Started, AuthError> {
-        let client = self.client(self.metadata(false).await?);
+        let metadata = self.metadata(false).await?;
+        let (url, state, flow) = self.authorization(metadata, return_to);
+        users.start_flow(state.secret(), flow).await?;
+        Ok(Started {
+            url: url.to_string(),
+            state: state.secret().clone(),
+        })
+    }
+
+    /// The provider's authorization URL for a new sign-in, its `state`, and what the
+    /// return must match.
+    fn authorization(
+        &self,
+        metadata: CoreProviderMetadata,
+        return_to: &str,
+    ) -> (url::Url, CsrfToken, Flow) {
+        let client = self.client(metadata);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -109,11 +125,7 @@ impl SingleSignOn {
             nonce: nonce.secret().clone(),
             return_to: return_to.to_owned(),
         };
-        users.start_flow(state.secret(), &flow).await?;
-        Ok(Started {
-            url: url.to_string(),
-            state: state.secret().clone(),
-        })
+        (url, state, flow)
     }
 
     /// Finishes the sign-in `state` stands for with the provider's `code`: who signed in
@@ -129,7 +141,6 @@ impl SingleSignOn {
             .await?
             .ok_or(AuthError::SignInExpired)?;
         let client = self.client(self.metadata(false).await?);
-        let http = |request| self.http.call(request);
         let exchange = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|error| AuthError::Provider {
@@ -137,13 +148,14 @@ impl SingleSignOn {
                 source: Box::new(error),
             })?
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier));
-        let token = exchange
-            .request_async(&http)
-            .await
-            .map_err(|error| AuthError::Provider {
-                what: "did not exchange the code for tokens".to_owned(),
-                source: Box::new(error),
-            })?;
+        let token =
+            exchange
+                .request_async(&self.http)
+                .await
+                .map_err(|error| AuthError::Provider {
+                    what: "did not exchange the code for tokens".to_owned(),
+                    source: Box::new(error),
+                })?;
         let raw = token
             .id_token()
             .ok_or_else(|| AuthError::BadIdToken("the provider sent none".to_owned()))?
@@ -252,8 +264,7 @@ impl SingleSignOn {
         {
             return Ok(metadata.clone());
         }
-        let http = |request| self.http.call(request);
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &http)
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|error| AuthError::Provider {
                 what: format!(

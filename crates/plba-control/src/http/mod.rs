@@ -10,6 +10,7 @@ mod response;
 mod routes;
 mod runtime;
 mod sessions;
+mod single_sign_on;
 mod traces;
 mod ui;
 mod users;
@@ -263,6 +264,7 @@ fn table() -> routes::RouteTable {
     let table = views::routes(table);
     let table = sessions::routes(table);
     let table = users::routes(table);
+    let table = single_sign_on::routes(table);
     ui::routes(table)
 }
 

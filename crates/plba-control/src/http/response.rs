@@ -41,7 +41,7 @@ pub(crate) fn reply_response(reply: Reply, secure: bool) -> Response<Body> {
 }
 
 /// The `Set-Cookie` value that hands a browser its session, or makes it forget it.
-fn session_cookie(change: &SessionChange, secure: bool) -> String {
+pub(crate) fn session_cookie(change: &SessionChange, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     match change {
         SessionChange::Opened {

@@ -9,6 +9,7 @@ mod probes;
 mod refusals;
 mod runtime;
 mod sessions;
+mod single_sign_on;
 mod traces;
 mod users;
 mod views;
@@ -30,6 +31,7 @@ use crate::sessions::Sessions;
 use allowances::{Allowances, client_key};
 use audit::AuditLog;
 pub(crate) use refusals::SUMMARY_INTERVAL;
+pub(crate) use single_sign_on::{Callback, Failed};
 
 /// Sign-ins allowed per token name per minute: a person signs in a few times a day, and
 /// each sign-in is audited and logged, so more would only churn the audit and the log.
@@ -51,6 +53,7 @@ pub struct ControlPlaneService {
     failures: Allowances<IpAddr>,
     sign_ins: Allowances<String>,
     users: Option<plba_auth::UserStore>,
+    sso: Option<Arc<plba_auth::oidc::SingleSignOn>>,
     sign_in_counts: audit::SignInCounts,
 }
 
@@ -88,6 +91,7 @@ impl ControlPlaneService {
             failures,
             sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
             users: None,
+            sso: None,
             sign_in_counts: audit::SignInCounts::default(),
         }
     }
@@ -96,6 +100,14 @@ impl ControlPlaneService {
     #[must_use]
     pub fn with_users(mut self, users: plba_auth::UserStore) -> Self {
         self.users = Some(users);
+        self
+    }
+
+    /// The OpenID Connect provider people sign in to the console through
+    /// (`platform.control.oidc`; needs [`with_users`](Self::with_users), where they are kept).
+    #[must_use]
+    pub fn with_single_sign_on(mut self, sso: plba_auth::oidc::SingleSignOn) -> Self {
+        self.sso = Some(Arc::new(sso));
         self
     }
 
@@ -352,6 +364,7 @@ impl ControlPlaneService {
             Action::Audit => Ok(self.audit_entries()),
             Action::SignIn => self.sign_in(caller, credentials.client).await,
             Action::SessionInfo => self.session_info(credentials.session).await,
+            Action::SignInMethods => Ok(self.sign_in_methods()),
             Action::SignOut => self.sign_out(credentials.session).await,
             Action::SignOutEverywhere => self.sign_out_everywhere(caller).await,
             Action::SetLogLevel { level } => self.set_log_level(level).await,

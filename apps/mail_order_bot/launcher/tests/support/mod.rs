@@ -289,3 +289,16 @@ pub(crate) fn with_users(config: &str, extra: &str) -> String {
         ),
     )
 }
+
+/// Adds an admin `root` with the users CLI and signs them in with their password: the
+/// session cookie, for reading what only an admin may.
+pub(crate) fn password_admin(dir: &Path, file: &str, addr: SocketAddr) -> String {
+    const PASSWORD: &str = "root's long password";
+    users_ok(
+        dir,
+        file,
+        &["add", "root", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    session_of(&password_sign_in(addr, "root", PASSWORD)).0
+}

@@ -1,0 +1,233 @@
+//! Single sign-on through a real OpenID Connect provider (`oidc-provider` on Node.js, on
+//! loopback), as a team signs in once the bot is configured for it: in headless Chromium,
+//! a person whose `groups` map to `operator` lands in the console as an operator and is a
+//! user from then on; a person whose groups map to nothing is refused and told why; a
+//! callback this browser did not start, or one used twice, opens nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use fantoccini::Locator;
+use plba_testkit::browser::{ChromeDriver, Console};
+use plba_testkit::oidc::{OidcProvider, OidcSetup};
+use plba_testkit::process::http_request;
+use support::{DEADLINE, control_addr, example_with_customers, users_ok, with_users};
+
+const CLIENT_SECRET: &str = "the console's client secret at the provider";
+
+/// The bot's configuration for `provider`, its secret in a file as a deployment gives it.
+fn config(dir: &Path, addr: SocketAddr, provider: &OidcProvider) -> String {
+    let secret = dir.join("oidc-client-secret");
+    std::fs::write(&secret, CLIENT_SECRET).unwrap();
+    let oidc = format!(
+        "    oidc:
+      issuer: {issuer}
+      client_id: plba-console
+      client_secret_file: {secret}
+      redirect_url: http://{addr}/ui/oidc/callback
+      scopes: [profile, email, groups]
+      label: Test IdP
+      roles:
+        plba-admins: admin
+        plba-operators: operator
+",
+        issuer = provider.issuer(),
+        secret = secret.display(),
+    );
+    with_users(
+        &example_with_customers("    orders@acme.example: ACME\n"),
+        &oidc,
+    )
+    .replace("127.0.0.1:9090", &addr.to_string())
+}
+
+/// Signs in at the provider's development login form as `account` and consents.
+async fn at_the_provider(console: &Console, account: &str) {
+    let login = console.wait_for(Locator::Css("input[name=login]")).await;
+    login.send_keys(account).await.unwrap();
+    console
+        .wait_for(Locator::Css("input[name=password]"))
+        .await
+        .send_keys("any password: the development form takes any")
+        .await
+        .unwrap();
+    console
+        .wait_for(Locator::Css("button[type=submit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The consent page.
+    console
+        .wait_for(Locator::XPath(
+            "//button[@type='submit' and contains(., 'Continue')]",
+        ))
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks the console's single-sign-on button, once the sign-in form shows it.
+async fn click_single_sign_on(console: &Console) {
+    console
+        .wait_for(Locator::XPath(
+            "//p[@id='sso' and not(@hidden)]/a[text()='Sign in with Test IdP']",
+        ))
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = control_addr();
+    let Some(provider) = OidcProvider::start(&OidcSetup {
+        client_id: "plba-console".to_owned(),
+        client_secret: CLIENT_SECRET.to_owned(),
+        redirect_uri: format!("http://{addr}/ui/oidc/callback"),
+        accounts: vec![
+            (
+                "ana".to_owned(),
+                vec!["plba-operators".to_owned(), "staff".to_owned()],
+            ),
+            ("zoe".to_owned(), vec!["staff".to_owned()]),
+        ],
+    }) else {
+        return;
+    };
+    let config = config(dir.path(), addr, &provider);
+    let bot = support::run_ready(dir.path(), &config, addr);
+    let file = dir.path().join("bot.yaml").display().to_string();
+
+    // The sign-in form learns of the provider; a callback no browser started opens nothing.
+    let methods = http_request(addr, "GET", "/ui/session/methods", &[]).unwrap();
+    assert!(
+        methods.body.contains(r#""label":"Test IdP""#),
+        "{}",
+        methods.body
+    );
+    let forged = http_request(addr, "GET", "/ui/oidc/callback?code=x&state=y", &[]).unwrap();
+    assert_eq!(forged.status, 303);
+    assert_eq!(forged.header("location"), Some("/ui?sign_in_error=expired"));
+    assert!(
+        forged
+            .header("set-cookie")
+            .is_none_or(|c| !c.contains("plba_session="))
+    );
+    // The start sends the browser to the provider, binding the sign-in to it.
+    let start = http_request(addr, "GET", "/ui/oidc/start?page=queues", &[]).unwrap();
+    assert_eq!(start.status, 303, "{}", start.body);
+    let to = start.header("location").unwrap();
+    assert!(
+        to.starts_with(&format!("{}/auth?", provider.issuer())),
+        "{to}"
+    );
+    for part in [
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(to.contains(part), "{part} missing from {to}");
+    }
+    assert!(
+        start
+            .header("set-cookie")
+            .unwrap()
+            .contains("plba_sign_in=")
+    );
+
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let url = format!("http://{addr}");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let console = Console::open(&driver, 1280, 900, &url).await;
+        // Ana's groups hold plba-operators: she lands in the console as an operator.
+        click_single_sign_on(&console).await;
+        at_the_provider(&console, "ana").await;
+        console
+            .wait_for(Locator::XPath(
+                "//span[@id='who' and text()='ana (operator)']",
+            ))
+            .await;
+        // Signing out ends the console's session, not the provider's: the next click
+        // signs Ana in again without asking her anything.
+        console
+            .browser()
+            .find(Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click_single_sign_on(&console).await;
+        console
+            .wait_for(Locator::XPath(
+                "//span[@id='who' and text()='ana (operator)']",
+            ))
+            .await;
+        console.close().await;
+
+        // Zoe, in a browser of her own: her groups map to no role, so she is refused and
+        // told why on the sign-in form.
+        let console = Console::open(&driver, 1280, 900, &url).await;
+        click_single_sign_on(&console).await;
+        at_the_provider(&console, "zoe").await;
+        let refusal = console
+            .wait_for(Locator::XPath(
+                "//p[@id='sign-in-error' and string-length(text()) > 0]",
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(refusal.contains("no role in this console"), "{refusal}");
+        assert!(
+            console
+                .browser()
+                .current_url()
+                .await
+                .unwrap()
+                .query()
+                .is_none(),
+            "the refusal's word is taken off the address"
+        );
+        console.close().await;
+    });
+
+    // Ana is a user now, with the role her groups gave; Zoe was never made one.
+    let listed = users_ok(dir.path(), &file, &["list", "--json"], "");
+    let users: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let users = users.as_array().unwrap();
+    assert_eq!(users.len(), 1, "{listed}");
+    assert_eq!(
+        (users[0]["name"].as_str(), users[0]["role"].as_str()),
+        (Some("ana"), Some("operator"))
+    );
+
+    // The audit names both, from their address.
+    let admin = support::password_admin(dir.path(), &file, addr);
+    let audit = http_request(addr, "GET", "/audit", &[("Cookie", &admin)]).unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
+    let entries = audit["audit"].as_array().unwrap();
+    let by = |who: &str, status: u64| {
+        entries.iter().any(|e| {
+            e["who"] == who
+                && e["action"] == "sign-in"
+                && e["status"] == status
+                && e["client"] == "127.0.0.1"
+        })
+    };
+    assert!(by("ana (single sign-on)", 200), "{audit}");
+    assert!(by("zoe (single sign-on)", 403), "{audit}");
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+}
