@@ -17,6 +17,12 @@ pub enum AuthError {
         "this build has no PostgreSQL for users (its feature `postgres` is off); use kind: sqlite"
     )]
     NoPostgres,
+    /// The configuration names an OpenID Connect provider, and this build was made without
+    /// single sign-on.
+    #[error(
+        "this build has no single sign-on (its feature `oidc` is off); remove platform.control.oidc"
+    )]
+    NoSingleSignOn,
     /// Too many passwords are being checked at once; the caller may retry shortly.
     #[error("too many sign-ins at once; retry shortly")]
     Busy,

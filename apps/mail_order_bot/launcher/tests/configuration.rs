@@ -260,3 +260,71 @@ fn the_allowlist_is_exactly_the_files() {
         "{rejections:?}"
     );
 }
+
+#[test]
+fn single_sign_on_mistakes_are_refused_before_anyone_signs_in() {
+    let example =
+        std::fs::read_to_string(support::repo_file("deploy/mail_order_bot.sso.example.yaml"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, "the-client-secret\n").unwrap();
+    let shipped = example.replace(
+        "/run/secrets/mail-order-bot-oidc",
+        &secret.display().to_string(),
+    );
+    let path = dir.path().join("bot.yaml");
+    let check = |yaml: &str| {
+        std::fs::write(&path, yaml).unwrap();
+        cli(
+            dir.path(),
+            &["--config", &path.display().to_string(), "check-config"],
+            &[],
+        )
+    };
+    let accepted = check(&shipped);
+    assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    let cases = [
+        (
+            shipped.replace("https://id.example.com", "http://id.example.com"),
+            ["platform.control.oidc.issuer", "must be https"],
+        ),
+        (
+            shipped.replace(&secret.display().to_string(), "/nonexistent/oidc-secret"),
+            [
+                "platform.control.oidc.client_secret",
+                "/nonexistent/oidc-secret",
+            ],
+        ),
+        (
+            shipped.replace(
+                "mail-order-bot-viewers: viewer",
+                "mail-order-bot-viewers: superuser",
+            ),
+            ["superuser", "`viewer`, `operator`, `admin`"],
+        ),
+        (
+            shipped.replace(
+                "    users:\n      kind: sqlite\n      path: data/users.db\n",
+                "",
+            ),
+            ["platform.control.oidc", "needs platform.control.users"],
+        ),
+        (
+            shipped.replace("/ui/oidc/callback", "/callback"),
+            ["platform.control.oidc.redirect_url", "/ui/oidc/callback"],
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let refused = check(&yaml);
+        let error = text(&refused.stderr);
+        assert!(!refused.status.success(), "accepted: {yaml}");
+        for part in expected {
+            assert!(error.contains(part), "{part:?} not in: {error}");
+        }
+        assert!(
+            !error.contains("panicked") && !error.contains("the-client-secret"),
+            "{error}"
+        );
+    }
+}

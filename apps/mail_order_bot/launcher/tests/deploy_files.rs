@@ -269,6 +269,7 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     std::fs::create_dir(&secrets).unwrap();
     std::fs::write(secrets.join("control-token"), "admin-token-0123456789\n").unwrap();
     std::fs::write(secrets.join("imap-password"), format!("{}\n", IMAP_USER.1)).unwrap();
+    std::fs::write(secrets.join("oidc-client-secret"), "the-client-secret\n").unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &certificates.ca_pem).unwrap();
     let yaml = manifest_config(&manifest, &secrets);
@@ -280,6 +281,10 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
     env.push((
         "PLBA__MAIL_ORDER_BOT__STORE__SQLITE_PATH",
         dir.path().join("orders.db").display().to_string(),
+    ));
+    env.push((
+        "PLBA__PLATFORM__CONTROL__USERS__PATH",
+        dir.path().join("users.db").display().to_string(),
     ));
     let config_arg = config.display().to_string();
     cli_ok(dir.path(), &["--config", &config_arg, "check-config"], &env);
@@ -297,6 +302,16 @@ fn the_kubernetes_manifest_configuration_runs_with_its_secrets_mounted() {
         plba_testkit::process::http_post(addr, "/actions/reload", "admin-token-0123456789")
             .unwrap();
     assert_eq!(reload.status, 200, "{}", reload.body);
+    // The console offers the provider (its secret read from the mounted file); nothing is
+    // asked of the provider until someone signs in.
+    let methods = http_get(addr, "/ui/session/methods").unwrap();
+    assert!(
+        methods
+            .body
+            .contains(r#""single_sign_on":{"label":"single sign-on"}"#),
+        "{}",
+        methods.body
+    );
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "exit {exit:?}:\n{log}");
     assert!(

@@ -1,5 +1,5 @@
 //! Single sign-on through a real OpenID Connect provider (`oidc-provider` on Node.js, on
-//! loopback), as a team signs in once the bot is configured for it: in headless Chromium,
+//! loopback), as a team signs in with the shipped `deploy/mail_order_bot.sso.example.yaml`: in headless Chromium,
 //! a person whose `groups` map to `operator` lands in the console as an operator and is a
 //! user from then on; a person whose groups map to nothing is refused and told why; a
 //! callback this browser did not start, or one used twice, opens nothing.
@@ -15,34 +15,37 @@ use fantoccini::Locator;
 use plba_testkit::browser::{ChromeDriver, Console};
 use plba_testkit::oidc::{OidcProvider, OidcSetup};
 use plba_testkit::process::http_request;
-use support::{DEADLINE, control_addr, example_with_customers, users_ok, with_users};
+use support::{DEADLINE, control_addr, users_ok};
 
 const CLIENT_SECRET: &str = "the console's client secret at the provider";
 
-/// The bot's configuration for `provider`, its secret in a file as a deployment gives it.
+/// The shipped single-sign-on example, pointed at `provider` and listening on `addr`, its
+/// client secret in a file as a deployment gives it.
 fn config(dir: &Path, addr: SocketAddr, provider: &OidcProvider) -> String {
     let secret = dir.join("oidc-client-secret");
     std::fs::write(&secret, CLIENT_SECRET).unwrap();
-    let oidc = format!(
-        "    oidc:
-      issuer: {issuer}
-      client_id: plba-console
-      client_secret_file: {secret}
-      redirect_url: http://{addr}/ui/oidc/callback
-      scopes: [profile, email, groups]
-      label: Test IdP
-      roles:
-        plba-admins: admin
-        plba-operators: operator
-",
-        issuer = provider.issuer(),
-        secret = secret.display(),
-    );
-    with_users(
-        &example_with_customers("    orders@acme.example: ACME\n"),
-        &oidc,
-    )
-    .replace("127.0.0.1:9090", &addr.to_string())
+    let example =
+        std::fs::read_to_string(support::repo_file("deploy/mail_order_bot.sso.example.yaml"))
+            .unwrap();
+    let replaced = [
+        (
+            "https://id.example.com/realms/ops",
+            provider.issuer().to_owned(),
+        ),
+        (
+            "/run/secrets/mail-order-bot-oidc",
+            secret.display().to_string(),
+        ),
+        (
+            "https://orders.example.com/ui/oidc/callback",
+            format!("http://{addr}/ui/oidc/callback"),
+        ),
+        ("127.0.0.1:9090", addr.to_string()),
+    ];
+    replaced.iter().fold(example, |text, (from, to)| {
+        assert!(text.contains(from), "the example no longer has {from}");
+        text.replace(from, to)
+    })
 }
 
 /// Signs in at the provider's development login form as `account` and consents.
@@ -76,7 +79,7 @@ async fn at_the_provider(console: &Console, account: &str) {
 async fn click_single_sign_on(console: &Console) {
     console
         .wait_for(Locator::XPath(
-            "//p[@id='sso' and not(@hidden)]/a[text()='Sign in with Test IdP']",
+            "//p[@id='sso' and not(@hidden)]/a[text()='Sign in with Example SSO']",
         ))
         .await
         .click()
@@ -89,13 +92,13 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
     let Some(provider) = OidcProvider::start(&OidcSetup {
-        client_id: "plba-console".to_owned(),
+        client_id: "mail-order-bot".to_owned(),
         client_secret: CLIENT_SECRET.to_owned(),
         redirect_uri: format!("http://{addr}/ui/oidc/callback"),
         accounts: vec![
             (
                 "ana".to_owned(),
-                vec!["plba-operators".to_owned(), "staff".to_owned()],
+                vec!["mail-order-bot-operators".to_owned(), "staff".to_owned()],
             ),
             ("zoe".to_owned(), vec!["staff".to_owned()]),
         ],
@@ -109,7 +112,7 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
     // The sign-in form learns of the provider; a callback no browser started opens nothing.
     let methods = http_request(addr, "GET", "/ui/session/methods", &[]).unwrap();
     assert!(
-        methods.body.contains(r#""label":"Test IdP""#),
+        methods.body.contains(r#""label":"Example SSO""#),
         "{}",
         methods.body
     );
@@ -137,11 +140,40 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
     ] {
         assert!(to.contains(part), "{part} missing from {to}");
     }
+    let cookie = start.header("set-cookie").unwrap();
     assert!(
-        start
-            .header("set-cookie")
-            .unwrap()
-            .contains("plba_sign_in=")
+        cookie.contains("plba_sign_in=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // With this browser's cookie and state, a made-up code is refused by the provider, and
+    // the sign-in is used up: the same state again is refused before the provider is asked.
+    let bound = cookie.split(';').next().unwrap().to_owned();
+    let state = to
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let come_back = |code: &str, extra: &str| {
+        let path = format!("/ui/oidc/callback?code={code}&state={state}{extra}");
+        http_request(addr, "GET", &path, &[("Cookie", &bound)]).unwrap()
+    };
+    let mixed_up = come_back("made-up", "&iss=https%3A%2F%2Fevil.example");
+    assert_eq!(
+        mixed_up.header("location"),
+        Some("/ui?sign_in_error=refused"),
+        "another issuer"
+    );
+    let made_up = come_back("made-up", "");
+    assert_eq!(
+        made_up.header("location"),
+        Some("/ui?sign_in_error=refused")
+    );
+    let replayed = come_back("made-up", "");
+    assert_eq!(
+        replayed.header("location"),
+        Some("/ui?sign_in_error=expired")
     );
 
     let Some(driver) = ChromeDriver::start() else {
@@ -150,7 +182,7 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
     let url = format!("http://{addr}");
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let console = Console::open(&driver, 1280, 900, &url).await;
-        // Ana's groups hold plba-operators: she lands in the console as an operator.
+        // Ana's groups hold mail-order-bot-operators: she lands in the console as an operator.
         click_single_sign_on(&console).await;
         at_the_provider(&console, "ana").await;
         console

@@ -67,6 +67,7 @@ struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
+    iss: Option<String>,
 }
 
 async fn callback(
@@ -88,6 +89,7 @@ async fn callback(
         code: query.code,
         state: query.state,
         error: query.error,
+        issuer: query.iss,
         bound_state,
     };
     let client = client.map(|axum::Extension(ClientAddr(ip))| ip);

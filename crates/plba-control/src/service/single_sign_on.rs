@@ -23,6 +23,8 @@ pub(crate) struct Callback {
     pub(crate) state: Option<String>,
     /// The provider's refusal (`access_denied`, …).
     pub(crate) error: Option<String>,
+    /// The issuer the provider names (RFC 9207), when it names one.
+    pub(crate) issuer: Option<String>,
     /// The `state` this browser was given when it started, from its cookie.
     pub(crate) bound_state: Option<String>,
 }
@@ -120,6 +122,12 @@ impl ControlPlaneService {
         if let Some(error) = callback.error {
             let error = plba_util::printable(&error).chars().take(64).collect();
             return Err((unknown(), AuthError::ProviderRefused(error)));
+        }
+        if callback.issuer.is_some_and(|iss| !sso.is_issuer(&iss)) {
+            return Err((
+                unknown(),
+                AuthError::ProviderRefused("the answer names another issuer".to_owned()),
+            ));
         }
         let (Some(code), Some(state)) = (callback.code, callback.state) else {
             return Err((unknown(), AuthError::SignInExpired));

@@ -1,0 +1,331 @@
+//! The provider itself, through the `openidconnect` crate.
+
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenClaims,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
+};
+use plba_config::OidcConfig;
+use serde::{Deserialize, Serialize};
+
+use super::Identity;
+use super::flows::Flow;
+use super::http::ProviderHttp;
+use crate::{AuthError, UserStore};
+
+/// How long the provider's discovery document and keys are kept before they are read again
+/// (a key the provider rotated in is also fetched at once, on the first token it signs).
+const METADATA_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// Every claim of an ID token beyond the standard ones, so the configured role claim can be
+/// any of them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(transparent)]
+struct OtherClaims(serde_json::Map<String, serde_json::Value>);
+
+impl openidconnect::AdditionalClaims for OtherClaims {}
+
+type Claims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
+type RoleIdToken = IdToken<
+    OtherClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// A sign-in started: where to send the browser, and the `state` it must bring back (the
+/// caller also binds it to the browser, in a cookie).
+#[derive(Debug)]
+pub struct Started {
+    /// The provider's authorization URL.
+    pub url: String,
+    /// The flow's `state`.
+    pub state: String,
+}
+
+/// One configured provider.
+#[derive(Debug)]
+pub struct SingleSignOn {
+    config: OidcConfig,
+    http: ProviderHttp,
+    issuer: IssuerUrl,
+    redirect: RedirectUrl,
+    metadata: tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
+}
+
+impl SingleSignOn {
+    /// The provider `config` names; nothing is fetched until the first sign-in, so an
+    /// application starts while its provider is down.
+    pub fn new(config: &OidcConfig) -> Result<Self, AuthError> {
+        let bad = |what: &str, error: url::ParseError| AuthError::Provider {
+            what: what.to_owned(),
+            source: Box::new(error),
+        };
+        Ok(Self {
+            http: ProviderHttp::new(config.ca_file.as_deref())?,
+            issuer: IssuerUrl::new(config.issuer.clone())
+                .map_err(|e| bad("issuer is not a URL", e))?,
+            redirect: RedirectUrl::new(config.redirect_url.clone())
+                .map_err(|e| bad("redirect URL is not a URL", e))?,
+            config: config.clone(),
+            metadata: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The sign-in button's words.
+    pub fn label(&self) -> &str {
+        &self.config.label
+    }
+
+    /// Whether `iss`, the issuer a provider names in its answer to the browser (RFC 9207),
+    /// is this one: an answer naming another came from another provider (a mix-up attack).
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        iss.trim_end_matches('/') == self.issuer.as_str().trim_end_matches('/')
+    }
+
+    /// Starts a sign-in that lands on `return_to` (a console path, checked by the caller).
+    pub async fn begin(&self, users: &UserStore, return_to: &str) -> Result<Started, AuthError> {
+        let metadata = self.metadata(false).await?;
+        let (url, state, flow) = self.authorization(metadata, return_to);
+        users.start_flow(state.secret(), flow).await?;
+        Ok(Started {
+            url: url.to_string(),
+            state: state.secret().clone(),
+        })
+    }
+
+    /// The provider's authorization URL for a new sign-in, its `state`, and what the
+    /// return must match.
+    fn authorization(
+        &self,
+        metadata: CoreProviderMetadata,
+        return_to: &str,
+    ) -> (url::Url, CsrfToken, Flow) {
+        let client = self.client(metadata);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in &self.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        let flow = Flow {
+            verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+            return_to: return_to.to_owned(),
+        };
+        (url, state, flow)
+    }
+
+    /// Finishes the sign-in `state` stands for with the provider's `code`: who signed in
+    /// and the console path to land on. The flow is used up whatever the outcome.
+    pub async fn finish(
+        &self,
+        users: &UserStore,
+        state: &str,
+        code: &str,
+    ) -> Result<(Identity, String), AuthError> {
+        let flow = users
+            .take_flow(state)
+            .await?
+            .ok_or(AuthError::SignInExpired)?;
+        let client = self.client(self.metadata(false).await?);
+        let exchange = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|error| AuthError::Provider {
+                what: "names no token endpoint".to_owned(),
+                source: Box::new(error),
+            })?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier));
+        let token = exchange
+            .request_async(&self.http)
+            .await
+            .map_err(|error| match error {
+                // The provider answered, and said no (a code already used, say).
+                openidconnect::RequestTokenError::ServerResponse(refusal) => {
+                    AuthError::ProviderRefused(refusal.error().to_string())
+                }
+                other => AuthError::Provider {
+                    what: "did not exchange the code for tokens".to_owned(),
+                    source: Box::new(other),
+                },
+            })?;
+        let raw = token
+            .id_token()
+            .ok_or_else(|| AuthError::BadIdToken("the provider sent none".to_owned()))?
+            .to_string();
+        let id_token: RoleIdToken = raw
+            .parse()
+            .map_err(|error: serde_json::Error| AuthError::BadIdToken(error.to_string()))?;
+        let nonce = Nonce::new(flow.nonce);
+        let claims = match self.verified(&client, &id_token, &nonce, token.access_token()) {
+            Ok(claims) => claims,
+            // Perhaps signed with a key the provider rotated in since its keys were read.
+            Err(_) => {
+                let client = self.client(self.metadata(true).await?);
+                self.verified(&client, &id_token, &nonce, token.access_token())?
+            }
+        };
+        let identity = self.identity(&claims);
+        Ok((identity, flow.return_to))
+    }
+
+    /// The ID token's claims once every check passed.
+    fn verified(
+        &self,
+        client: &Client,
+        id_token: &RoleIdToken,
+        nonce: &Nonce,
+        access_token: &openidconnect::AccessToken,
+    ) -> Result<Claims, AuthError> {
+        let verifier = client.id_token_verifier();
+        let bad = |error: &dyn std::fmt::Display| AuthError::BadIdToken(error.to_string());
+        let claims = id_token.claims(&verifier, nonce).map_err(|e| bad(&e))?;
+        if let Some(expected) = claims.access_token_hash() {
+            let algorithm = id_token.signing_alg().map_err(|e| bad(&e))?;
+            let key = id_token.signing_key(&verifier).map_err(|e| bad(&e))?;
+            let actual =
+                AccessTokenHash::from_token(access_token, algorithm, key).map_err(|e| bad(&e))?;
+            if actual != *expected {
+                return Err(AuthError::BadIdToken(
+                    "its access-token hash does not match the access token".to_owned(),
+                ));
+            }
+        }
+        Ok(claims.clone())
+    }
+
+    /// Who the claims say signed in, with the role their role claim maps to.
+    fn identity(&self, claims: &Claims) -> Identity {
+        let other = &claims.additional_claims().0;
+        let standard = |name: &str| match name {
+            "preferred_username" => claims.preferred_username().map(|n| n.as_str().to_owned()),
+            "email" => claims.email().map(|e| e.as_str().to_owned()),
+            "sub" => Some(claims.subject().as_str().to_owned()),
+            other_claim => other
+                .get(other_claim)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        };
+        let name = [
+            self.config.name_claim.as_str(),
+            "preferred_username",
+            "email",
+            "sub",
+        ]
+        .into_iter()
+        .find_map(standard)
+        .unwrap_or_default();
+        let values: Vec<&str> = match other.get(&self.config.role_claim) {
+            Some(serde_json::Value::String(value)) => vec![value.as_str()],
+            Some(serde_json::Value::Array(values)) => values
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let role = values
+            .iter()
+            .filter_map(|value| self.config.roles.get(*value).copied())
+            .max();
+        Identity {
+            issuer: claims.issuer().as_str().to_owned(),
+            subject: claims.subject().as_str().to_owned(),
+            name: user_name(&name),
+            role,
+            claim: self.config.role_claim.clone(),
+        }
+    }
+
+    fn client(&self, metadata: CoreProviderMetadata) -> Client {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().clone(),
+            )),
+        )
+        .set_redirect_uri(self.redirect.clone())
+    }
+
+    /// The provider's discovery document and keys, read again when older than
+    /// [`METADATA_LIFETIME`] or when `fresh`.
+    async fn metadata(&self, fresh: bool) -> Result<CoreProviderMetadata, AuthError> {
+        let mut cached = self.metadata.lock().await;
+        if let Some((read, metadata)) = cached.as_ref()
+            && !fresh
+            && read.elapsed() < METADATA_LIFETIME
+        {
+            return Ok(metadata.clone());
+        }
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|error| AuthError::Provider {
+                what: format!(
+                    "at {} cannot be discovered",
+                    self.issuer.as_str().trim_end_matches('/')
+                ),
+                source: Box::new(error),
+            })?;
+        *cached = Some((Instant::now(), metadata.clone()));
+        Ok(metadata)
+    }
+}
+
+/// The client type once its redirect URL is set.
+type Client = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// `claimed` as a user name: characters a name may not hold become `_`, at most 64 of them.
+fn user_name(claimed: &str) -> String {
+    claimed
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_name_becomes_a_name_a_user_may_have() {
+        assert_eq!(user_name("ana.lima@example.com"), "ana.lima@example.com");
+        assert_eq!(user_name("Ana Lima"), "Ana_Lima");
+        assert_eq!(user_name("\u{1b}[31mx"), "__31mx");
+        assert_eq!(user_name(&"a".repeat(100)).len(), 64);
+    }
+}
