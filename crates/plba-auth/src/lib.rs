@@ -8,6 +8,7 @@
 //! operator CLI of every application (`users …`) works on it. [`UserStore::authenticate`] answers an
 //! unknown user and a wrong password alike, after the same work.
 
+mod changes;
 mod error;
 mod lockout;
 pub mod oidc;
@@ -17,6 +18,7 @@ mod sessions;
 mod store;
 mod tokens;
 
+pub use changes::UserChange;
 pub use error::AuthError;
 pub use lockout::{LockoutPolicy, SignIn};
 pub use sessions::{SessionLifetimes, StoredSession};

@@ -55,5 +55,22 @@ pub(crate) const SIGN_IN_FLOWS: &str = "CREATE TABLE IF NOT EXISTS plba_sign_in_
     return_to TEXT NOT NULL,
     created_ms BIGINT NOT NULL)";
 
+/// Every change to users and their tokens: who made it (a user, a token, the command line),
+/// from where, what, and to whom.
+pub(crate) const CHANGES: &str = "CREATE TABLE IF NOT EXISTS plba_user_changes (
+    at_ms BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    client TEXT,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL)";
+
 /// Every table, in order.
-pub(crate) const ALL: [&str; 6] = [USERS, TOKENS, SESSIONS, FAILURES, IDENTITIES, SIGN_IN_FLOWS];
+pub(crate) const ALL: [&str; 7] = [
+    USERS,
+    TOKENS,
+    SESSIONS,
+    FAILURES,
+    IDENTITIES,
+    SIGN_IN_FLOWS,
+    CHANGES,
+];

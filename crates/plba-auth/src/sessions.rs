@@ -27,6 +27,9 @@ pub struct StoredSession {
     pub role: ControlRole,
     /// The CSRF token the session's changes carry.
     pub csrf: String,
+    /// Whether a user signed in (with a password or through single sign-on), not a
+    /// configured token.
+    pub user_backed: bool,
 }
 
 /// How long sessions last.
@@ -134,6 +137,7 @@ impl UserStore {
             principal,
             role,
             csrf: row.try_get(3).map_err(bad())?,
+            user_backed,
         }))
     }
 

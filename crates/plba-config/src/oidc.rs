@@ -43,7 +43,7 @@ pub struct OidcConfig {
     /// The ID-token claim that names the user (falls back to `email`, then `sub`).
     #[serde(default = "default_name_claim")]
     pub name_claim: String,
-    /// The sign-in button's words: "Sign in with <label>".
+    /// The sign-in button's words: `Sign in with <label>`.
     #[serde(default = "default_label")]
     pub label: String,
     /// A PEM file of CAs to trust for the provider instead of the system's (a private CA).

@@ -103,6 +103,28 @@ pub enum Action {
         /// The new role.
         role: ControlRole,
     },
+    /// The caller's own API tokens (a user's).
+    MyTokens,
+    /// Make the caller an API token (a user signed in in a browser): shown once.
+    CreateMyToken {
+        /// The token's name.
+        name: String,
+        /// How many days it lasts (1 to 730).
+        days: u32,
+    },
+    /// Revoke one of the caller's API tokens.
+    RevokeMyToken {
+        /// The token's id.
+        id: String,
+    },
+    /// Change the caller's password (a user signed in in a browser), which signs them out
+    /// everywhere.
+    ChangeMyPassword {
+        /// The current password, checked first.
+        current: plba_contracts::Secret<String>,
+        /// The new one.
+        new: plba_contracts::Secret<String>,
+    },
     /// Delete dead letters for good.
     PurgeDeadLetters {
         /// The queue's name.
@@ -145,6 +167,10 @@ impl Action {
                 disabled: false, ..
             } => "enable-user",
             Self::SetUserRole { .. } => "set-user-role",
+            Self::MyTokens => "my-tokens",
+            Self::CreateMyToken { .. } => "create-token",
+            Self::RevokeMyToken { .. } => "revoke-token",
+            Self::ChangeMyPassword { .. } => "change-password",
         }
     }
 
@@ -162,6 +188,22 @@ impl Action {
                 | Self::PurgeDeadLetters { .. }
                 | Self::SetUserDisabled { .. }
                 | Self::SetUserRole { .. }
+                | Self::CreateMyToken { .. }
+                | Self::RevokeMyToken { .. }
+                | Self::ChangeMyPassword { .. }
+        )
+    }
+
+    /// Whether the action changes a user or a token: recorded in the users' database, where
+    /// every instance's audit (and the command line's changes) meet.
+    pub fn is_user_change(&self) -> bool {
+        matches!(
+            self,
+            Self::SetUserDisabled { .. }
+                | Self::SetUserRole { .. }
+                | Self::CreateMyToken { .. }
+                | Self::RevokeMyToken { .. }
+                | Self::ChangeMyPassword { .. }
         )
     }
 
@@ -190,6 +232,11 @@ impl Action {
             | Self::ViewItem { .. } => Some(ControlRole::Viewer),
             // Who may do what: an admin's business, reading included.
             Self::Users => Some(ControlRole::Admin),
+            // Anyone's own tokens and password: their own business.
+            Self::MyTokens
+            | Self::CreateMyToken { .. }
+            | Self::RevokeMyToken { .. }
+            | Self::ChangeMyPassword { .. } => Some(ControlRole::Viewer),
             // Running the work: an operator's job.
             Self::Stop
             | Self::Start

@@ -44,6 +44,11 @@ pub enum ApiError {
     /// A change from a browser session without its CSRF token.
     #[error("a change from a browser session needs its CSRF token (X-CSRF-Token)")]
     Csrf,
+    /// Making an API token or changing a password needs a browser session, not a token.
+    #[error(
+        "making API tokens and changing the password need a browser session (sign in with your password), not an API token"
+    )]
+    NeedsSession,
     /// A change sent by a page of another site: its `Origin` is not this server.
     #[error("a change must come from this server's own pages, not from {origin}")]
     ForeignOrigin {
@@ -113,6 +118,7 @@ impl ApiError {
             Self::TooManyFailures { .. } | Self::TooManySignIns { .. } => 429,
             Self::Forbidden { .. }
             | Self::Csrf
+            | Self::NeedsSession
             | Self::ForeignOrigin { .. }
             | Self::ActionsDisabled => 403,
             Self::NotFound(_) => 404,
@@ -135,6 +141,7 @@ impl ApiError {
             Self::TooManySignIns { .. } => "too_many_sign_ins",
             Self::Forbidden { .. } => "forbidden",
             Self::Csrf => "csrf",
+            Self::NeedsSession => "needs_session",
             Self::ForeignOrigin { .. } => "foreign_origin",
             Self::ActionsDisabled => "actions_disabled",
             Self::NotFound(_) => "not_found",

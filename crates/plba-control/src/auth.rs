@@ -17,6 +17,8 @@ pub(crate) enum Caller {
         name: String,
         /// Its role.
         role: ControlRole,
+        /// Whose account it acts for.
+        account: Account,
     },
     /// A user name and a password presented to sign in, not checked yet (checking costs an
     /// Argon2 hash, so it runs with the sign-in, after the cheap refusals).
@@ -28,7 +30,34 @@ pub(crate) enum Caller {
     },
 }
 
+/// The account a known caller acts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Account {
+    /// A token of the configuration (or a session it opened): nobody's account.
+    Configured,
+    /// A user of the users' database.
+    User {
+        /// The user's name.
+        name: String,
+        /// Signed in in a browser (a session), rather than calling with one of their API
+        /// tokens: only a session may make tokens or change the password, so a leaked
+        /// token cannot make itself a successor.
+        by_session: bool,
+    },
+}
+
 impl Caller {
+    /// The user a caller acts for, and whether through a session.
+    pub(crate) fn user(&self) -> Option<(&str, bool)> {
+        match self {
+            Self::Known {
+                account: Account::User { name, by_session },
+                ..
+            } => Some((name, *by_session)),
+            _ => None,
+        }
+    }
+
     /// The name the audit log shows.
     pub(crate) fn audit_name(&self) -> &str {
         match self {
@@ -87,6 +116,7 @@ pub(crate) fn identify(tokens: &[ControlToken], authorization: Option<&str>) -> 
         Some(token) => Caller::Known {
             name: token.name.clone(),
             role: token.role,
+            account: Account::Configured,
         },
         None => Caller::Unknown,
     }
@@ -147,7 +177,8 @@ mod tests {
             identify(&t, Some("bearer viewer-secret")),
             Caller::Known {
                 name: "grafana".into(),
-                role: ControlRole::Viewer
+                role: ControlRole::Viewer,
+                account: Account::Configured,
             }
         );
         assert_eq!(

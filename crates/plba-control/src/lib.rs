@@ -32,6 +32,10 @@
 //! | GET | `/users` | admin | the users of `platform.control.users`: name, role, disabled |
 //! | POST | `/users/{name}/disable`, `/users/{name}/enable` | admin | a disabled user's sessions and tokens stop at once |
 //! | POST | `/users/{name}/role` | admin | `?role=viewer`, `operator` or `admin` |
+//! | GET | `/me/tokens` | a user (session or token) | their API tokens: id, name, expiry, last use |
+//! | POST | `/me/tokens` | a user's session | `?name=&days=`: a new API token, shown once |
+//! | POST | `/me/tokens/{id}/revoke` | a user | revokes one of their tokens |
+//! | POST | `/me/password` | a user's session | body `{"current": …, "new": …}`: changes the password, ends every session |
 //! | POST | `/ui/session/end-everywhere` | a session | ends every session of its user (or token), on every instance sharing the users' database |
 //! | POST | `/actions/stop`, `/actions/start` | operator | JSON |
 //! | POST | `/actions/reload`, `/actions/shutdown` | admin | JSON |
@@ -43,8 +47,8 @@
 //! method gets a 405 whose `Allow` header lists the route's methods. Every error is JSON:
 //! `{"error": {"code": "...", "message": "..."}}`. Every answer is `Cache-Control: no-store` and
 //! `X-Content-Type-Options: nosniff` (and over TLS carries HSTS); a POST whose `Origin` is not
-//! this server is refused (`foreign_origin`). No action takes a body: a POST's body is
-//! read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.
+//! this server is refused (`foreign_origin`). No action but `/me/password` takes a body: a
+//! POST's body is read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.
 //!
 //! The server holds at most `max_connections` connections: at the cap a new connection closes
 //! the longest-idle one, and an eighth of the slots is kept for the two probes (other requests

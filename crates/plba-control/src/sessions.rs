@@ -10,7 +10,7 @@ use plba_config::ControlRole;
 use plba_util::Unpoisoned;
 use tokio::time::Instant;
 
-use crate::auth::Caller;
+use crate::auth::{Account, Caller};
 
 /// Most sessions one principal (a token's name) keeps at once: signing in again and again
 /// ends that principal's own oldest session, never someone else's, and memory stays
@@ -23,24 +23,36 @@ pub(crate) struct Session {
     pub(crate) name: String,
     pub(crate) role: ControlRole,
     pub(crate) csrf: String,
+    /// A user's session (not a configured token's).
+    pub(crate) user_backed: bool,
     expires: Instant,
 }
 
 impl Session {
     /// A session kept elsewhere (the users' database), as a request found it.
-    pub(crate) fn stored(name: String, role: ControlRole, csrf: String) -> Self {
+    pub(crate) fn stored(name: String, role: ControlRole, csrf: String, user_backed: bool) -> Self {
         Self {
             name,
             role,
             csrf,
+            user_backed,
             expires: Instant::now(),
         }
     }
 
     pub(crate) fn caller(&self) -> Caller {
+        let account = if self.user_backed {
+            Account::User {
+                name: self.name.clone(),
+                by_session: true,
+            }
+        } else {
+            Account::Configured
+        };
         Caller::Known {
             name: self.name.clone(),
             role: self.role,
+            account,
         }
     }
 }
@@ -72,6 +84,7 @@ impl Sessions {
             name: name.to_owned(),
             role,
             csrf: random_token()?,
+            user_backed: false,
             expires: Instant::now() + self.lifetime,
         };
         let mut by_id = self.by_id.lock_or_recover();

@@ -305,7 +305,103 @@ async function users(content) {
   content.appendChild(el("p", "Add users and reset passwords with the CLI: users add NAME --role ROLE (the password on standard input)."));
 }
 
+// A user's own account: their API tokens (made here, shown once) and their password.
+async function account(content) {
+  const found = await api("GET", "/me/tokens");
+  if (found.status !== 200) {
+    content.appendChild(el("p", (found.body && found.body.error && found.body.error.message) || "unavailable", "error"));
+    return;
+  }
+  content.appendChild(el("h3", "My API tokens"));
+  const now = Date.now();
+  const when = (ms) => (ms ? new Date(ms).toISOString() : "never");
+  content.appendChild(table(["id", "name", "expires", "last used", "state", ""], found.body.tokens.map((t) => {
+    const live = !t.revoked && t.expires_ms > now;
+    const revoke = live ? button("Revoke", async () => {
+      const done = await api("POST", "/me/tokens/" + encodeURIComponent(t.id) + "/revoke");
+      say(done.status === 200 ? "revoked " + t.id : (done.body && done.body.error && done.body.error.message), done.status !== 200);
+      render();
+    }) : "";
+    return [t.id, t.name, when(t.expires_ms), when(t.last_used_ms), t.revoked ? "revoked" : (live ? "live" : "expired"), revoke];
+  })));
+  const make = el("form");
+  const name = el("input");
+  name.id = "token-name";
+  name.placeholder = "token name (e.g. ci)";
+  name.required = true;
+  const days = el("select");
+  days.id = "token-days";
+  [["7", "7 days"], ["30", "30 days"], ["90", "90 days"], ["365", "1 year"]].forEach(([value, label]) => {
+    const option = el("option", label);
+    option.value = value;
+    days.appendChild(option);
+  });
+  days.value = "90";
+  const shown = el("p");
+  make.appendChild(name);
+  make.appendChild(days);
+  make.appendChild(button("Make token", () => make.requestSubmit()));
+  make.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const done = await api("POST", "/me/tokens?name=" + encodeURIComponent(name.value.trim()) + "&days=" + days.value);
+    if (done.status !== 200) {
+      say(done.body && done.body.error && done.body.error.message, true);
+      return;
+    }
+    // Shown this once: the server keeps only its hash.
+    shown.textContent = "";
+    shown.appendChild(el("span", "Copy it now, it is shown only once: "));
+    const code = el("code", done.body.token);
+    code.id = "new-token";
+    shown.appendChild(code);
+    say("made token " + done.body.info.id);
+  });
+  content.appendChild(make);
+  content.appendChild(shown);
+
+  content.appendChild(el("h3", "Change password"));
+  const change = el("form");
+  const field = (id, label, autocomplete) => {
+    const input = el("input");
+    input.id = id;
+    input.type = "password";
+    input.required = true;
+    input.autocomplete = autocomplete;
+    input.placeholder = label;
+    change.appendChild(input);
+    return input;
+  };
+  const current = field("current-password", "current password", "current-password");
+  const fresh = field("new-password", "new password (12 characters or more)", "new-password");
+  const again = field("repeat-password", "the new password again", "new-password");
+  change.appendChild(button("Change password", () => change.requestSubmit()));
+  change.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (fresh.value !== again.value) {
+      say("The new password and its repetition differ.", true);
+      return;
+    }
+    // Not through api(): a wrong current password must not look like a lost session.
+    const response = await fetch("/me/password", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": state.session.csrf },
+      body: JSON.stringify({ current: current.value, new: fresh.value }),
+    });
+    [current, fresh, again].forEach((input) => { input.value = ""; });
+    if (response.status === 200) {
+      showSignIn();
+      $("sign-in-error").textContent = "Password changed: sign in with the new one.";
+      return;
+    }
+    const body = await response.json().catch(() => null);
+    say((body && body.error && body.error.message) || "The password was not changed.", true);
+  });
+  content.appendChild(change);
+}
+
 const pages = {
+  account: ["Account", account],
   users: ["Users", users],
   overview: ["Overview", overview],
   queues: ["Queues", queues],
@@ -395,6 +491,14 @@ async function showPages(session) {
     a.href = "#users";
     const before = document.querySelector("nav a[href='#audit']");
     before.parentNode.insertBefore(a, before.nextSibling);
+  }
+  // A user's own page: tokens and password (configured tokens have no account).
+  const accountLink = document.querySelector("nav a[href='#account']");
+  if (accountLink) accountLink.remove();
+  if (session.user) {
+    const a = el("a", "Account");
+    a.href = "#account";
+    $("who").parentNode.insertBefore(a, $("who"));
   }
   $("who").textContent = session.name + " (" + session.role + ")";
   $("sign-in").hidden = true;

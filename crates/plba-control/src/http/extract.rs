@@ -110,12 +110,39 @@ impl FromRequest<Shared> for Call {
     }
 }
 
+/// Makes the action from a request's JSON body, once the caller was let through.
+type FromBody = Box<dyn FnOnce(&[u8]) -> Result<Action, ApiError> + Send>;
+
 impl Call {
     /// Performs `action`: the caller is checked from the headers first, so an unauthorised
     /// client cannot hold a connection by sending a body slowly; then a POST's body is read
-    /// (bounded in size and time, and otherwise unused: no action takes one); then the
-    /// action runs.
+    /// (bounded in size and time, and otherwise unused: no action but a password change
+    /// takes one); then the action runs.
     pub(crate) async fn perform(self, action: Action) -> Response<Body> {
+        self.perform_reading(action, None).await
+    }
+
+    /// Performs the action `fill` makes of the request's JSON body (`T`), checking the
+    /// caller against `shape` (the same action, empty) before a byte of the body is read.
+    pub(crate) async fn perform_with_json<T>(
+        self,
+        shape: Action,
+        fill: fn(T) -> Action,
+    ) -> Response<Body>
+    where
+        T: DeserializeOwned + 'static,
+    {
+        let from_body: FromBody = Box::new(move |bytes: &[u8]| {
+            serde_json::from_slice::<T>(bytes)
+                .map(fill)
+                .map_err(|error| {
+                    ApiError::BadRequest(format!("the body is not the JSON expected: {error}"))
+                })
+        });
+        self.perform_reading(shape, Some(from_body)).await
+    }
+
+    async fn perform_reading(self, action: Action, from_body: Option<FromBody>) -> Response<Body> {
         let Self {
             service,
             method,
@@ -146,9 +173,22 @@ impl Call {
             Ok(caller) => caller,
             Err(denied) => return denied.into_response(),
         };
+        let mut action = action;
         let drained = if method == Method::POST {
-            match drain(&service, body).await {
-                Ok(()) => true,
+            match read(&service, body, from_body.is_some()).await {
+                Ok(bytes) => {
+                    if let Some(from_body) = from_body {
+                        match from_body(&bytes) {
+                            Ok(filled) => action = filled,
+                            Err(error) => {
+                                let mut refused = error.into_response();
+                                refused.extensions_mut().insert(BodyDrained);
+                                return refused;
+                            }
+                        }
+                    }
+                    true
+                }
                 Err(error) => return closing(error.into_response()),
             }
         } else {
@@ -178,10 +218,10 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
     }
 }
 
-/// Reads and drops a request body, a frame at a time (nothing is kept): at most
-/// `max_body_bytes` (a declared length over it is refused before a byte is read), within the
-/// body timeout.
-async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError> {
+/// Reads a request body a frame at a time, keeping it only when `keep` (otherwise it is
+/// dropped as it comes): at most `max_body_bytes` (a declared length over it is refused
+/// before a byte is read), within the body timeout.
+async fn read(service: &ControlPlaneService, body: Body, keep: bool) -> Result<Vec<u8>, ApiError> {
     let config = service.config();
     let limit = config.max_body_bytes;
     if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
@@ -191,6 +231,7 @@ async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError
     let read = async {
         let mut body = body;
         let mut seen = 0_usize;
+        let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame
                 .map_err(|error| ApiError::BadRequest(format!("cannot read the body: {error}")))?;
@@ -199,9 +240,12 @@ async fn drain(service: &ControlPlaneService, body: Body) -> Result<(), ApiError
                 if seen > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
+                if keep {
+                    kept.extend_from_slice(data);
+                }
             }
         }
-        Ok(())
+        Ok(kept)
     };
     tokio::time::timeout(timeout, read)
         .await

@@ -2,6 +2,7 @@
 //! probe slots, header and body timeouts and TLS are owned here, on hyper; each request is
 //! then routed by an axum router whose handlers are grouped by resource.
 
+mod account;
 mod config;
 mod dead_letters;
 mod extract;
@@ -264,6 +265,7 @@ fn table() -> routes::RouteTable {
     let table = views::routes(table);
     let table = sessions::routes(table);
     let table = users::routes(table);
+    let table = account::routes(table);
     let table = single_sign_on::routes(table);
     ui::routes(table)
 }

@@ -108,9 +108,31 @@ pub(super) fn now_seconds() -> f64 {
 impl ControlPlaneService {
     /// `GET /audit`: the changes and sign-ins (`audit`), and apart from them the newest
     /// refused requests (`refusals`).
-    pub(super) fn audit_entries(&self) -> Reply {
+    /// The changes to users and tokens come from the users' database, so those made on
+    /// another instance or with the command line are there too.
+    pub(super) async fn audit_entries(&self) -> Reply {
+        let mut audit = self.audit.newest_first();
+        if let Some(users) = &self.users {
+            match users.recent_changes(AUDIT_KEPT).await {
+                Ok(changes) => audit.extend(changes.into_iter().map(|change| {
+                    json!({
+                        "at": change.at_ms as f64 / 1000.0,
+                        "who": change.actor,
+                        "client": change.client,
+                        "action": change.action,
+                        "subject": change.subject,
+                        "status": 200,
+                    })
+                })),
+                Err(error) => {
+                    tracing::warn!(error = %plba_util::error_chain(&error), "the changes to users could not be read for the audit");
+                }
+            }
+            let at = |entry: &Value| entry["at"].as_f64().unwrap_or_default();
+            audit.sort_by(|a, b| at(b).total_cmp(&at(a)));
+        }
         Reply::ok(json!({
-            "audit": self.audit.newest_first(),
+            "audit": audit,
             "refusals": self.refusals.newest_first(),
         }))
     }

@@ -1,6 +1,7 @@
 //! The control plane's actions, independent of any transport: who may perform them, the
 //! audit of changes, and each resource's actions in a file of its own.
 
+mod account;
 mod allowances;
 mod audit;
 mod config;
@@ -264,6 +265,10 @@ impl ControlPlaneService {
             Some((user, token)) => Caller::Known {
                 name: format!("{} (token {})", user.name, token.name),
                 role: user.role,
+                account: crate::auth::Account::User {
+                    name: user.name,
+                    by_session: false,
+                },
             },
             None => Caller::Unknown,
         })
@@ -323,12 +328,26 @@ impl ControlPlaneService {
                 Ok(reply) => reply.status,
                 Err(error) => error.status(),
             };
-            self.audit.record(
-                caller.audit_name(),
-                credentials.client,
-                action.name(),
-                status,
-            );
+            // A change to a user or a token that was made goes to the users' database,
+            // where every instance's audit shows it; the rest to this instance's.
+            match (&self.users, action.is_user_change() && status == 200) {
+                (Some(users), true) => {
+                    let subject = change_subject(action, caller);
+                    let client = credentials.client.map(|ip| ip.to_string());
+                    if let Err(error) = users
+                        .record_change(caller.audit_name(), client, action.name(), &subject)
+                        .await
+                    {
+                        tracing::warn!(error = %plba_util::error_chain(&error), "a change to a user was made but not recorded in the users' database");
+                    }
+                }
+                _ => self.audit.record(
+                    caller.audit_name(),
+                    credentials.client,
+                    action.name(),
+                    status,
+                ),
+            }
             let client = credentials.client.map(|ip| ip.to_string());
             tracing::info!(target: "plba::audit", who = caller.audit_name(), client, action = action.name(), status, "control action");
         }
@@ -361,7 +380,7 @@ impl ControlPlaneService {
             } => self.view_list(view, search, *limit).await,
             Action::ViewItem { view, id } => self.view_item(view, id).await,
             Action::Config => self.effective_config(),
-            Action::Audit => Ok(self.audit_entries()),
+            Action::Audit => Ok(self.audit_entries().await),
             Action::SignIn => self.sign_in(caller, credentials.client).await,
             Action::SessionInfo => self.session_info(credentials.session).await,
             Action::SignInMethods => Ok(self.sign_in_methods()),
@@ -380,6 +399,13 @@ impl ControlPlaneService {
                 self.set_user_disabled(name, *disabled).await
             }
             Action::SetUserRole { name, role } => self.set_user_role(name, *role).await,
+            Action::MyTokens => self.my_tokens(caller).await,
+            Action::CreateMyToken { name, days } => self.create_my_token(caller, name, *days).await,
+            Action::RevokeMyToken { id } => self.revoke_my_token(caller, id).await,
+            Action::ChangeMyPassword { current, new } => {
+                self.change_my_password(caller, current.expose(), new.expose())
+                    .await
+            }
         }
     }
 
@@ -408,6 +434,18 @@ impl ControlPlaneService {
     /// The configuration manager, or the refusal when the runtime has none.
     fn configuration(&self) -> Result<&Arc<ConfigurationManager>, ApiError> {
         self.configuration.as_ref().ok_or(ApiError::NoConfiguration)
+    }
+}
+
+/// Whom a change to a user or a token is about, as the audit shows it.
+fn change_subject(action: &Action, caller: &Caller) -> String {
+    let own = caller.user().map_or("", |(name, _)| name);
+    match action {
+        Action::SetUserDisabled { name, .. } => name.clone(),
+        Action::SetUserRole { name, role } => format!("{name} ({})", role.as_str()),
+        Action::CreateMyToken { name, .. } => format!("{own}: token {name}"),
+        Action::RevokeMyToken { id } => format!("{own}: token {id}"),
+        _ => own.to_owned(),
     }
 }
 

@@ -26,7 +26,7 @@ impl ControlPlaneService {
         client: Option<IpAddr>,
     ) -> Result<Reply, ApiError> {
         let (name, role) = match caller {
-            Caller::Known { name, role } => (name.clone(), *role),
+            Caller::Known { name, role, .. } => (name.clone(), *role),
             Caller::Password { name, password } => {
                 let users = self
                     .users
@@ -73,7 +73,7 @@ impl ControlPlaneService {
                     .open_session(&name, role, user_backed, self.lifetimes())
                     .await
                     .map_err(ApiError::from)?;
-                (id, Session::stored(name, role, csrf))
+                (id, Session::stored(name, role, csrf, user_backed))
             }
             None => self
                 .sessions
@@ -85,6 +85,7 @@ impl ControlPlaneService {
             "name": session.name,
             "role": session.role,
             "csrf": session.csrf,
+            "user": session.user_backed,
             "expires_in_seconds": lifetime_seconds,
         }))
         .with_session(SessionChange::Opened {
@@ -109,7 +110,9 @@ impl ControlPlaneService {
                 .find_session(id, self.lifetimes())
                 .await
                 .map_err(ApiError::from)?
-                .map(|found| Session::stored(found.principal, found.role, found.csrf))),
+                .map(|found| {
+                    Session::stored(found.principal, found.role, found.csrf, found.user_backed)
+                })),
             (Some(_), None) => Ok(None),
             (None, id) => Ok(self.sessions.find(id)),
         }
@@ -121,9 +124,12 @@ impl ControlPlaneService {
             .find_session(id)
             .await?
             .ok_or(ApiError::Unauthorized("no session: sign in first"))?;
-        Ok(Reply::ok(
-            json!({ "name": session.name, "role": session.role, "csrf": session.csrf }),
-        ))
+        Ok(Reply::ok(json!({
+            "name": session.name,
+            "role": session.role,
+            "csrf": session.csrf,
+            "user": session.user_backed,
+        })))
     }
 
     /// Ends the session `id`.

@@ -9,7 +9,7 @@ use crate::reply::Reply;
 use plba_config::ControlRole;
 
 impl ControlPlaneService {
-    fn user_store(&self) -> Result<&plba_auth::UserStore, ApiError> {
+    pub(super) fn user_store(&self) -> Result<&plba_auth::UserStore, ApiError> {
         self.users.as_ref().ok_or(ApiError::NotFound(
             "no users' database is configured (platform.control.users)".to_owned(),
         ))

@@ -51,6 +51,7 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             }
             let password = password_of(password).await?;
             let user = store.add(&name, role.into(), &password).await?;
+            record(&store, "add-user", &subject(&user)).await?;
             print_user("added", &user);
         }
         UsersCommand::List { json } => {
@@ -65,13 +66,19 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             }
         }
         UsersCommand::Disable { name } => {
-            print_user("disabled", &store.set_disabled(&name, true).await?);
+            let user = store.set_disabled(&name, true).await?;
+            record(&store, "disable-user", &subject(&user)).await?;
+            print_user("disabled", &user);
         }
         UsersCommand::Enable { name } => {
-            print_user("enabled", &store.set_disabled(&name, false).await?);
+            let user = store.set_disabled(&name, false).await?;
+            record(&store, "enable-user", &subject(&user)).await?;
+            print_user("enabled", &user);
         }
         UsersCommand::SetRole { name, role } => {
-            print_user("role changed", &store.set_role(&name, role.into()).await?);
+            let user = store.set_role(&name, role.into()).await?;
+            record(&store, "set-user-role", &subject(&user)).await?;
+            print_user("role changed", &user);
         }
         UsersCommand::TokenAdd {
             user,
@@ -87,6 +94,8 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
                 .into());
             }
             let made = store.add_token(&user, &token_name, lifetime).await?;
+            let about = format!("{user}: token {} ({})", made.info.name, made.info.id);
+            record(&store, "create-token", &about).await?;
             println!("{}", made.token.expose());
             eprintln!(
                 "token {} ({}) for {}: shown once, keep it now",
@@ -115,17 +124,36 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
         }
         UsersCommand::TokenRevoke { user, id } => {
             store.revoke_token(&user, &id).await?;
+            record(&store, "revoke-token", &format!("{user}: token {id}")).await?;
             println!("revoked: {id} ({user})");
         }
         UsersCommand::ResetPassword { name, password } => {
             let password = read_password(&password)?;
-            print_user(
-                "password reset",
-                &store.set_password(&name, &password).await?,
-            );
+            let user = store.set_password(&name, &password).await?;
+            record(&store, "reset-password", &subject(&user)).await?;
+            print_user("password reset", &user);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records a change in the users' database, where every instance's `/audit` shows it, as
+/// made from the command line by this operating-system account.
+async fn record(
+    store: &UserStore,
+    action: &str,
+    subject: &str,
+) -> Result<(), plba_auth::AuthError> {
+    let account = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let actor = format!("{} (command line)", plba_util::printable(&account));
+    store.record_change(&actor, None, action, subject).await
+}
+
+/// A user as a change's subject: the name and the role.
+fn subject(user: &User) -> String {
+    format!("{} ({})", user.name, user.role.as_str())
 }
 
 fn print_user(what: &str, user: &User) {
