@@ -227,8 +227,8 @@ async function config(content) {
 async function audit(content) {
   const entries = await api("GET", "/audit");
   const list = (entries.body && entries.body.audit) || [];
-  content.appendChild(table(["when", "who", "from", "action", "answer"], list.map((a) => [
-    new Date(a.at * 1000).toISOString(), a.who, a.client || "", a.action, a.status,
+  content.appendChild(table(["when", "who", "from", "action", "about", "answer"], list.map((a) => [
+    new Date(a.at * 1000).toISOString(), a.who, a.client || "", a.action, a.subject || "", a.status,
   ])));
   // Refused requests are listed apart, so a flood of them never hides a change.
   const refused = (entries.body && entries.body.refusals) || [];
