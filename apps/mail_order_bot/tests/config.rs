@@ -145,6 +145,7 @@ fn the_kubernetes_example_embeds_a_valid_configuration_and_probes_the_control_pl
     for (name, secret) in [
         ("control-token", "control-token-0123456789"),
         ("imap-password", "x"),
+        ("oidc-client-secret", "the-client-secret"),
     ] {
         std::fs::write(dir.path().join(name), format!("{secret}\n")).unwrap();
     }

@@ -137,6 +137,15 @@ impl Console {
             .unwrap_or_else(|e| panic!("{locator:?} never shown: {e}"))
     }
 
+    /// Clicks the element `locator` finds, once it is there.
+    pub async fn click(&self, locator: Locator<'_>) {
+        self.wait_for(locator)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?} cannot be clicked: {e}"));
+    }
+
     /// Signs in with `token` on the sign-in form and waits until the page says `who`
     /// (`name (role)`) is signed in.
     pub async fn sign_in(&self, token: &str, who: &str) {

@@ -11,8 +11,7 @@ use fantoccini::Locator;
 use plba_testkit::browser::{ChromeDriver, Console};
 use plba_testkit::process::{HttpReply, http_request};
 use support::{
-    DEADLINE, control_addr, example_with_customers, password_admin, password_sign_in, session_of,
-    users_ok, with_users,
+    DEADLINE, control_addr, password_admin, password_sign_in, session_of, users_config, users_ok,
 };
 
 const ANA: &str = "ana's long password";
@@ -22,14 +21,7 @@ const ANA_NEW: &str = "ana's brand new password";
 fn users_make_their_own_tokens_and_change_their_password() {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
-    let config = with_users(
-        &example_with_customers("    orders@acme.example: ACME\n"),
-        "",
-    )
-    .replace("127.0.0.1:9090", &addr.to_string());
-    let file = dir.path().join("bot.yaml");
-    std::fs::write(&file, &config).unwrap();
-    let file = file.display().to_string();
+    let (config, file) = users_config(dir.path(), addr);
     users_ok(
         dir.path(),
         &file,
@@ -182,11 +174,8 @@ fn users_make_their_own_tokens_and_change_their_password() {
             .await
             .unwrap();
         console
-            .wait_for(Locator::XPath("//button[text()='Make token']"))
-            .await
-            .click()
-            .await
-            .unwrap();
+            .click(Locator::XPath("//button[text()='Make token']"))
+            .await;
         let shown = console
             .wait_for(Locator::Id("new-token"))
             .await
@@ -209,13 +198,10 @@ fn users_make_their_own_tokens_and_change_their_password() {
         console.show("overview", "Overview").await;
         console.show("account", "Account").await;
         console
-            .wait_for(Locator::XPath(
+            .click(Locator::XPath(
                 "//tr[td[text()='laptop'] and td[text()='live']]//button[text()='Revoke']",
             ))
-            .await
-            .click()
-            .await
-            .unwrap();
+            .await;
         console
             .wait_for(Locator::XPath(
                 "//tr[td[text()='laptop'] and td[text()='revoked']]",

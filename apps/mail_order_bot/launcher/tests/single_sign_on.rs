@@ -58,33 +58,22 @@ async fn at_the_provider(console: &Console, account: &str) {
         .send_keys("any password: the development form takes any")
         .await
         .unwrap();
-    console
-        .wait_for(Locator::Css("button[type=submit]"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    console.click(Locator::Css("button[type=submit]")).await;
     // The consent page.
     console
-        .wait_for(Locator::XPath(
+        .click(Locator::XPath(
             "//button[@type='submit' and contains(., 'Continue')]",
         ))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .await;
 }
 
 /// Clicks the console's single-sign-on button, once the sign-in form shows it.
 async fn click_single_sign_on(console: &Console) {
     console
-        .wait_for(Locator::XPath(
+        .click(Locator::XPath(
             "//p[@id='sso' and not(@hidden)]/a[text()='Sign in with Example SSO']",
         ))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .await;
 }
 
 #[test]
@@ -192,14 +181,7 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
             .await;
         // Signing out ends the console's session, not the provider's: the next click
         // signs Ana in again without asking her anything.
-        console
-            .browser()
-            .find(Locator::Id("sign-out"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        console.click(Locator::Id("sign-out")).await;
         click_single_sign_on(&console).await;
         console
             .wait_for(Locator::XPath(

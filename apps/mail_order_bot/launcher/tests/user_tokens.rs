@@ -7,18 +7,13 @@
 mod support;
 
 use plba_testkit::process::http_request;
-use support::{DEADLINE, control_addr, example_with_customers, users_ok};
+use support::{DEADLINE, control_addr, users_ok};
 
 #[test]
 fn a_users_token_acts_with_its_role_until_revoked_or_the_user_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
-    let config = example_with_customers("    orders@acme.example: ACME\n")
-        .replace("127.0.0.1:9090", &addr.to_string());
-    let config = support::with_users(&config, "");
-    let file = dir.path().join("bot.yaml");
-    std::fs::write(&file, &config).unwrap();
-    let file = file.display().to_string();
+    let (config, file) = support::users_config(dir.path(), addr);
     users_ok(
         dir.path(),
         &file,

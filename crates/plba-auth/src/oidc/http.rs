@@ -1,11 +1,17 @@
-//! The HTTP client that talks to the provider: rustls on ring, the system's roots (or the
-//! configured CA file), no redirects followed (a redirect could point the client anywhere),
-//! a deadline on every call and a cap on every answer's size.
+//! The HTTP client that talks to the provider: hyper's, with rustls on ring and the system's
+//! roots (or the configured CA file); no redirects followed (a redirect could point the
+//! client anywhere), a deadline on every call and a cap on every answer's size.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use openidconnect::{HttpRequest, HttpResponse};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
@@ -13,7 +19,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::AuthError;
 
-/// The longest a call to the provider may take.
+/// The longest a call to the provider may take, answer included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest answer read from the provider: a discovery document or key set is a few KB.
@@ -25,18 +31,21 @@ const CA_FILE_BYTES: u64 = 4 << 20;
 /// Why a call to the provider failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CallError {
-    /// The request could not be sent or the answer not read.
+    /// The request could not be sent.
     #[error(transparent)]
-    Http(#[from] reqwest::Error),
-    /// The answer is larger than any a provider sends.
-    #[error("its answer is over {MAX_ANSWER_BYTES} bytes")]
-    TooLarge,
+    Send(#[from] hyper_util::client::legacy::Error),
+    /// The answer could not be read, or is larger than any a provider sends.
+    #[error("its answer cannot be read (at most {MAX_ANSWER_BYTES} bytes): {0}")]
+    Answer(Box<dyn std::error::Error + Send + Sync>),
+    /// No answer within the deadline.
+    #[error("no answer within {CALL_TIMEOUT:?}")]
+    Timeout,
 }
 
 /// A client for one provider.
 #[derive(Clone, Debug)]
 pub(crate) struct ProviderHttp {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl ProviderHttp {
@@ -77,38 +86,34 @@ impl ProviderHttp {
             .map_err(|e| failed("TLS cannot be set up", e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| failed("client cannot be built", e.to_string()))?;
+        // Plain http only reaches a provider on loopback: the configuration refuses it
+        // anywhere else.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { client })
     }
 
-    /// Sends `request`, reading at most [`MAX_ANSWER_BYTES`] of the answer.
+    /// Sends `request`, reading at most [`MAX_ANSWER_BYTES`] of the answer, all within
+    /// [`CALL_TIMEOUT`].
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, CallError> {
-        let request = reqwest::Request::try_from(request)?;
-        let mut answer = self.client.execute(request).await?;
-        if answer
-            .content_length()
-            .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
-        {
-            return Err(CallError::TooLarge);
-        }
-        let status = answer.status();
-        let headers = answer.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = answer.chunk().await? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(CallError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let mut response = HttpResponse::new(body);
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        Ok(response)
+        let call = async {
+            let request = request.map(|body| Full::new(Bytes::from(body)));
+            let answer = self.client.request(request).await?;
+            let (parts, body) = answer.into_parts();
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(CallError::Answer)?
+                .to_bytes();
+            Ok(HttpResponse::from_parts(parts, body.to_vec()))
+        };
+        tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
     }
 }
 

@@ -17,6 +17,16 @@ mod without;
 
 pub use identities::Identity;
 #[cfg(feature = "oidc")]
-pub use provider::{SingleSignOn, Started};
+pub use provider::SingleSignOn;
 #[cfg(not(feature = "oidc"))]
-pub use without::{SingleSignOn, Started};
+pub use without::SingleSignOn;
+
+/// A sign-in started: where to send the browser, and the `state` it must bring back (the
+/// caller also binds it to the browser, in a cookie).
+#[derive(Debug)]
+pub struct Started {
+    /// The provider's authorization URL.
+    pub url: String,
+    /// The flow's `state`.
+    pub state: String,
+}

@@ -14,9 +14,9 @@ use openidconnect::{
 use plba_config::OidcConfig;
 use serde::{Deserialize, Serialize};
 
-use super::Identity;
 use super::flows::Flow;
 use super::http::ProviderHttp;
+use super::{Identity, Started};
 use crate::{AuthError, UserStore};
 
 /// How long the provider's discovery document and keys are kept before they are read again
@@ -38,16 +38,6 @@ type RoleIdToken = IdToken<
     CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
 >;
-
-/// A sign-in started: where to send the browser, and the `state` it must bring back (the
-/// caller also binds it to the browser, in a cookie).
-#[derive(Debug)]
-pub struct Started {
-    /// The provider's authorization URL.
-    pub url: String,
-    /// The flow's `state`.
-    pub state: String,
-}
 
 /// One configured provider.
 #[derive(Debug)]

@@ -3,17 +3,8 @@
 
 use plba_config::OidcConfig;
 
-use super::Identity;
+use super::{Identity, Started};
 use crate::{AuthError, UserStore};
-
-/// A sign-in started (never, in this build).
-#[derive(Debug)]
-pub struct Started {
-    /// The provider's authorization URL.
-    pub url: String,
-    /// The flow's `state`.
-    pub state: String,
-}
 
 /// A provider this build cannot talk to: it has no value.
 #[derive(Debug)]

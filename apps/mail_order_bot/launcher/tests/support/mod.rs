@@ -290,6 +290,19 @@ pub(crate) fn with_users(config: &str, extra: &str) -> String {
     )
 }
 
+/// The example (ACME allowed) with a SQLite users' database, listening on `addr`, written
+/// to `dir/bot.yaml`: the configuration and the file's path, for the `users` command line.
+pub(crate) fn users_config(dir: &Path, addr: SocketAddr) -> (String, String) {
+    let config = with_users(
+        &example_with_customers("    orders@acme.example: ACME\n"),
+        "",
+    )
+    .replace("127.0.0.1:9090", &addr.to_string());
+    let file = dir.join("bot.yaml");
+    std::fs::write(&file, &config).unwrap();
+    (config, file.display().to_string())
+}
+
 /// Adds an admin `root` with the users CLI and signs them in with their password: the
 /// session cookie, for reading what only an admin may.
 pub(crate) fn password_admin(dir: &Path, file: &str, addr: SocketAddr) -> String {
