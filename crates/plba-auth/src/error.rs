@@ -26,8 +26,8 @@ pub enum AuthError {
     /// Too many passwords are being checked at once; the caller may retry shortly.
     #[error("too many sign-ins at once; retry shortly")]
     Busy,
-    /// A user of this name exists already.
-    #[error("a user named {0:?} exists already")]
+    /// A user of this name exists already (perhaps written with other capitals).
+    #[error("a user named {0:?} exists already (names that differ only in capitals are one)")]
     Exists(String),
     /// No user has this name.
     #[error("no user is named {0:?}")]
@@ -74,9 +74,10 @@ pub enum AuthError {
         /// The claim that was read.
         claim: String,
     },
-    /// The name the provider gives is a local user's (signing in with a password).
+    /// The name the provider gives is another user's (one who signs in with a password, or
+    /// another account at the provider), perhaps written with other capitals.
     #[error(
-        "{0:?} is the name of a user who signs in with a password; an administrator must rename or remove that user first"
+        "{0:?} is taken by another user (perhaps with other capitals); an administrator must rename or remove that user first"
     )]
     NameTaken(String),
     /// A single-sign-on user was disabled by an administrator.

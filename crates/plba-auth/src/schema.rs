@@ -50,6 +50,7 @@ pub(crate) const IDENTITIES: &str = "CREATE TABLE IF NOT EXISTS plba_user_identi
 /// Single sign-ons under way: what the browser's return must match, used once.
 pub(crate) const SIGN_IN_FLOWS: &str = "CREATE TABLE IF NOT EXISTS plba_sign_in_flows (
     state_hash TEXT PRIMARY KEY,
+    binding_hash TEXT NOT NULL,
     verifier TEXT NOT NULL,
     nonce TEXT NOT NULL,
     return_to TEXT NOT NULL,

@@ -169,6 +169,9 @@ impl UserStore {
     ) -> Result<User, AuthError> {
         check_name(name)?;
         password::check_new(password)?;
+        if let Some(taken) = self.same_name(name).await? {
+            return Err(AuthError::Exists(taken));
+        }
         let hash = hash_off_thread(password).await?;
         let now = now_ms();
         let added = sqlx::query(
@@ -189,6 +192,19 @@ impl UserStore {
         self.user(name)
             .await?
             .ok_or_else(|| AuthError::NotFound(name.to_owned()))
+    }
+
+    /// The user whose name is `name` but for capitals, if any: two such names would read
+    /// as one person in the audit.
+    pub(crate) async fn same_name(&self, name: &str) -> Result<Option<String>, AuthError> {
+        let row = sqlx::query("SELECT name FROM plba_users WHERE lower(name) = lower($1)")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(AuthError::store("did not answer"))?;
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(AuthError::store("holds a bad row"))
     }
 
     /// Every user, by name.
@@ -373,6 +389,15 @@ mod tests {
                 .await,
             Err(AuthError::Exists(_))
         ));
+        assert!(
+            matches!(
+                users
+                    .add("Ana", ControlRole::Viewer, "another long password")
+                    .await,
+                Err(AuthError::Exists(_))
+            ),
+            "capitals make no other name"
+        );
         let signed = users
             .authenticate("ana", "a long enough password")
             .await

@@ -148,6 +148,14 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
         let path = format!("/ui/oidc/callback?code={code}&state={state}{extra}");
         http_request(addr, "GET", &path, &[("Cookie", &bound)]).unwrap()
     };
+    // Another browser holding the answer's URL (its state), with a cookie of its own:
+    // refused, and the sign-in stays this browser's.
+    let elsewhere = http_request(addr, "GET", "/ui/oidc/start", &[]).unwrap();
+    let other_cookie = elsewhere.header("set-cookie").unwrap();
+    let other_cookie = other_cookie.split(';').next().unwrap();
+    let path = format!("/ui/oidc/callback?code=made-up&state={state}");
+    let stolen = http_request(addr, "GET", &path, &[("Cookie", other_cookie)]).unwrap();
+    assert_eq!(stolen.header("location"), Some("/ui?sign_in_error=expired"));
     let mixed_up = come_back("made-up", "&iss=https%3A%2F%2Fevil.example");
     assert_eq!(
         mixed_up.header("location"),
@@ -242,6 +250,14 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
     };
     assert!(by("ana (single sign-on)", 200), "{audit}");
     assert!(by("zoe (single sign-on)", 403), "{audit}");
+    // Each start waits in the database: one address may start only a few a minute.
+    let busy = (0..20).find(|_| {
+        http_request(addr, "GET", "/ui/oidc/start", &[])
+            .unwrap()
+            .header("location")
+            == Some("/ui?sign_in_error=busy")
+    });
+    assert!(busy.is_some_and(|n| n <= 10), "{busy:?}");
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");
 }

@@ -78,6 +78,9 @@ impl UserStore {
         role: ControlRole,
     ) -> Result<User, AuthError> {
         check_name(&identity.name)?;
+        if self.same_name(&identity.name).await?.is_some() {
+            return Err(AuthError::NameTaken(identity.name.clone()));
+        }
         let now = now_ms();
         let added = sqlx::query(
             "INSERT INTO plba_users (name, password_hash, role, disabled, created_ms, updated_ms)
@@ -207,6 +210,14 @@ mod tests {
             users
                 .sign_in_identity(&ana(Some(ControlRole::Viewer)))
                 .await,
+            Err(AuthError::NameTaken(_))
+        ));
+        let capitalised = Identity {
+            name: "ANA".to_owned(),
+            ..ana(Some(ControlRole::Viewer))
+        };
+        assert!(matches!(
+            users.sign_in_identity(&capitalised).await,
             Err(AuthError::NameTaken(_))
         ));
         assert_eq!(

@@ -21,12 +21,13 @@ pub use provider::SingleSignOn;
 #[cfg(not(feature = "oidc"))]
 pub use without::SingleSignOn;
 
-/// A sign-in started: where to send the browser, and the `state` it must bring back (the
-/// caller also binds it to the browser, in a cookie).
+/// A sign-in started: where to send the browser, and the binding the browser must bring
+/// back with the provider's answer (the caller gives it to the browser in a cookie; it never
+/// stands in a URL, so an answer's URL alone finishes nothing).
 #[derive(Debug)]
 pub struct Started {
     /// The provider's authorization URL.
     pub url: String,
-    /// The flow's `state`.
-    pub state: String,
+    /// The browser's binding: random, 32 bytes as hex.
+    pub binding: String,
 }

@@ -19,6 +19,9 @@ use super::http::ProviderHttp;
 use super::{Identity, Started};
 use crate::{AuthError, UserStore};
 
+/// How far ahead of this clock an ID token may say it was issued (clocks drift).
+const ISSUED_AHEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// How long the provider's discovery document and keys are kept before they are read again
 /// (a key the provider rotated in is also fetched at once, on the first token it signs).
 const METADATA_LIFETIME: Duration = Duration::from_secs(60 * 60);
@@ -83,10 +86,11 @@ impl SingleSignOn {
     pub async fn begin(&self, users: &UserStore, return_to: &str) -> Result<Started, AuthError> {
         let metadata = self.metadata(false).await?;
         let (url, state, flow) = self.authorization(metadata, return_to);
-        users.start_flow(state.secret(), flow).await?;
+        let binding = crate::tokens::random_hex(32)?;
+        users.start_flow(state.secret(), &binding, flow).await?;
         Ok(Started {
             url: url.to_string(),
-            state: state.secret().clone(),
+            binding,
         })
     }
 
@@ -116,16 +120,18 @@ impl SingleSignOn {
         (url, state, flow)
     }
 
-    /// Finishes the sign-in `state` stands for with the provider's `code`: who signed in
-    /// and the console path to land on. The flow is used up whatever the outcome.
+    /// Finishes the sign-in `state` stands for with the provider's `code`, when `binding`
+    /// is the browser's that started it: who signed in and the console path to land on. The
+    /// flow is used up whatever the outcome.
     pub async fn finish(
         &self,
         users: &UserStore,
         state: &str,
+        binding: &str,
         code: &str,
     ) -> Result<(Identity, String), AuthError> {
         let flow = users
-            .take_flow(state)
+            .take_flow(state, binding)
             .await?
             .ok_or(AuthError::SignInExpired)?;
         let client = self.client(self.metadata(false).await?);
@@ -143,6 +149,10 @@ impl SingleSignOn {
                 // The provider answered, and said no (a code already used, say).
                 openidconnect::RequestTokenError::ServerResponse(refusal) => {
                     AuthError::ProviderRefused(refusal.error().to_string())
+                }
+                // It answered what is not a token response: an ID token without `exp`, say.
+                openidconnect::RequestTokenError::Parse(error, _) => {
+                    AuthError::BadIdToken(error.to_string())
                 }
                 other => AuthError::Provider {
                     what: "did not exchange the code for tokens".to_owned(),
@@ -180,6 +190,12 @@ impl SingleSignOn {
         let verifier = client.id_token_verifier();
         let bad = |error: &dyn std::fmt::Display| AuthError::BadIdToken(error.to_string());
         let claims = id_token.claims(&verifier, nonce).map_err(|e| bad(&e))?;
+        // Issued in the future (beyond a clock's drift): not a token to trust now.
+        if claims.issue_time() > chrono::Utc::now() + ISSUED_AHEAD {
+            return Err(AuthError::BadIdToken(
+                "it says it was issued in the future".to_owned(),
+            ));
+        }
         if let Some(expected) = claims.access_token_hash() {
             let algorithm = id_token.signing_alg().map_err(|e| bad(&e))?;
             let key = id_token.signing_key(&verifier).map_err(|e| bad(&e))?;

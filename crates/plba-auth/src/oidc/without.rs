@@ -38,6 +38,7 @@ impl SingleSignOn {
         &self,
         _users: &UserStore,
         _state: &str,
+        _binding: &str,
         _code: &str,
     ) -> Result<(Identity, String), AuthError> {
         match self.never {}

@@ -195,7 +195,7 @@ impl Call {
             body.is_end_stream()
         };
         let mut response = match service.perform_as(&action, &caller, credentials).await {
-            Ok(reply) => reply_response(reply, service.config().tls.is_some()),
+            Ok(reply) => reply_response(reply, service.secure_cookies()),
             Err(error) => error.into_response(),
         };
         if drained {

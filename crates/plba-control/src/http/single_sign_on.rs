@@ -15,8 +15,9 @@ use super::routes::RouteTable;
 use crate::action::Action;
 use crate::service::{Callback, Failed};
 
-/// The cookie that binds a sign-in's `state` to the browser that started it.
-const STATE_COOKIE: &str = "plba_sign_in";
+/// The cookie that binds a sign-in to the browser that started it: a random value of its
+/// own, never in a URL.
+const BINDING_COOKIE: &str = "plba_sign_in";
 
 /// Adds the single sign-on routes.
 pub(super) fn routes(table: RouteTable) -> RouteTable {
@@ -36,7 +37,11 @@ struct StartQuery {
     page: Option<String>,
 }
 
-async fn start(State(service): State<Shared>, Query(query): Query<StartQuery>) -> Response<Body> {
+async fn start(
+    State(service): State<Shared>,
+    client: Option<axum::Extension<ClientAddr>>,
+    Query(query): Query<StartQuery>,
+) -> Response<Body> {
     if !service.has_single_sign_on() {
         return axum::response::IntoResponse::into_response(crate::api_error::ApiError::NotFound(
             "single sign-on is not configured (platform.control.oidc)".to_owned(),
@@ -47,12 +52,13 @@ async fn start(State(service): State<Shared>, Query(query): Query<StartQuery>) -
         .as_deref()
         .filter(|page| is_console_page(page))
         .unwrap_or("");
-    let secure = service.config().tls.is_some();
-    match service.begin_single_sign_on(page).await {
+    let secure = service.secure_cookies();
+    let client = client.map(|axum::Extension(ClientAddr(ip))| ip);
+    match service.begin_single_sign_on(page, client).await {
         Ok(started) => {
             let cookie = format!(
-                "{STATE_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=600{}",
-                started.state,
+                "{BINDING_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=600{}",
+                started.binding,
                 if secure { "; Secure" } else { "" }
             );
             see_other(&started.url, &[cookie])
@@ -76,21 +82,21 @@ async fn callback(
     headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response<Body> {
-    let secure = service.config().tls.is_some();
-    let bound_state = headers
+    let secure = service.secure_cookies();
+    let binding = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|cookies| cookies.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == STATE_COOKIE)
+        .find(|(name, _)| *name == BINDING_COOKIE)
         .map(|(_, value)| value.to_owned());
     let callback = Callback {
         code: query.code,
         state: query.state,
         error: query.error,
         issuer: query.iss,
-        bound_state,
+        binding,
     };
     let client = client.map(|axum::Extension(ClientAddr(ip))| ip);
     match service.finish_single_sign_on(callback, client).await {
@@ -120,7 +126,7 @@ fn is_console_page(page: &str) -> bool {
 /// The cookie that makes the browser forget a sign-in's `state`.
 fn forget_state(secure: bool) -> String {
     format!(
-        "{STATE_COOKIE}=; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=0{}",
+        "{BINDING_COOKIE}=; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
 }

@@ -53,6 +53,8 @@ pub struct ControlPlaneService {
     refusals: Refusals,
     failures: Allowances<IpAddr>,
     sign_ins: Allowances<String>,
+    /// Single sign-ons started per client address: each waits in the users' database.
+    sso_starts: Allowances<IpAddr>,
     users: Option<plba_auth::UserStore>,
     sso: Option<Arc<plba_auth::oidc::SingleSignOn>>,
     sign_in_counts: audit::SignInCounts,
@@ -91,6 +93,7 @@ impl ControlPlaneService {
             refusals: Refusals::default(),
             failures,
             sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
+            sso_starts: Allowances::new(SIGN_INS_PER_MINUTE),
             users: None,
             sso: None,
             sign_in_counts: audit::SignInCounts::default(),
@@ -129,6 +132,17 @@ impl ControlPlaneService {
     /// The configuration it serves with.
     pub fn config(&self) -> &ControlConfig {
         &self.config
+    }
+
+    /// Whether cookies must be `Secure`: the control plane serves HTTPS itself, or its
+    /// public address (the single-sign-on callback) is https, as behind a TLS proxy.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.config.tls.is_some()
+            || self
+                .config
+                .oidc
+                .as_ref()
+                .is_some_and(|oidc| oidc.redirect_url.starts_with("https://"))
     }
 
     /// The connection cap the HTTP server enforces (its metrics are part of `/metrics`).

@@ -25,8 +25,8 @@ pub(crate) struct Callback {
     pub(crate) error: Option<String>,
     /// The issuer the provider names (RFC 9207), when it names one.
     pub(crate) issuer: Option<String>,
-    /// The `state` this browser was given when it started, from its cookie.
-    pub(crate) bound_state: Option<String>,
+    /// The binding this browser was given when it started, from its cookie.
+    pub(crate) binding: Option<String>,
 }
 
 /// A finished sign-in: the session to hand the browser and the console page to show.
@@ -55,11 +55,28 @@ impl ControlPlaneService {
         self.sso.is_some() && self.users.is_some()
     }
 
-    /// Starts a sign-in that lands on the console's `page`: where to send the browser.
-    pub(crate) async fn begin_single_sign_on(&self, page: &str) -> Result<Started, Failed> {
+    /// Starts a sign-in that lands on the console's `page`: where to send the browser. Each
+    /// start waits in the users' database, so an address may start only a few a minute.
+    pub(crate) async fn begin_single_sign_on(
+        &self,
+        page: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Started, Failed> {
         let (Some(sso), Some(users)) = (&self.sso, &self.users) else {
             return Err(Failed("unavailable"));
         };
+        if let Some(client) = client {
+            let key = client_key(client);
+            let now = Instant::now();
+            if self.sso_starts.check(&key, now).is_err() {
+                let denied = ApiError::TooManySignIns {
+                    retry_after_secs: 60,
+                };
+                self.refused(Some(client), "anonymous", "sign-in-start", &denied);
+                return Err(Failed("busy"));
+            }
+            self.sso_starts.spend(&key, now);
+        }
         sso.begin(users, page).await.map_err(|error| {
             tracing::warn!(error = %plba_util::printable(&plba_util::error_chain(&error)), "single sign-on could not start");
             failure(&error)
@@ -129,19 +146,16 @@ impl ControlPlaneService {
                 AuthError::ProviderRefused("the answer names another issuer".to_owned()),
             ));
         }
-        let (Some(code), Some(state)) = (callback.code, callback.state) else {
+        // The browser that comes back must be the one that started: its cookie's binding
+        // goes with the `state`, so a sign-in an attacker started (planted in a link) or an
+        // answer's leaked URL finishes nothing.
+        let (Some(code), Some(state), Some(binding)) =
+            (callback.code, callback.state, callback.binding)
+        else {
             return Err((unknown(), AuthError::SignInExpired));
         };
-        // The browser that comes back must be the one that started: another's `state`
-        // (a sign-in an attacker started, planted in a link) is refused, and left unused.
-        let bound = callback
-            .bound_state
-            .is_some_and(|bound| crate::auth::constant_time_eq(bound.as_bytes(), state.as_bytes()));
-        if !bound {
-            return Err((unknown(), AuthError::SignInExpired));
-        }
         let (identity, page) = sso
-            .finish(users, &state, &code)
+            .finish(users, &state, &binding, &code)
             .await
             .map_err(|error| (unknown(), error))?;
         let user = users
