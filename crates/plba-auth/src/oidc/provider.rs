@@ -335,3 +335,195 @@ mod tests {
         assert_eq!(user_name(&"a".repeat(100)).len(), 64);
     }
 }
+
+/// The ID token's checks, against tokens a provider of the test's own signs (Ed25519, a key
+/// made for the test): what is refused, and the role read from what is accepted.
+#[cfg(test)]
+mod token_checks {
+    #![allow(clippy::unwrap_used)]
+
+    use base64::Engine;
+    use chrono::{TimeDelta, Utc};
+    use openidconnect::core::{
+        CoreEdDsaPrivateSigningKey, CoreResponseType, CoreSubjectIdentifierType,
+    };
+    use openidconnect::{
+        AccessToken, Audience, AuthUrl, EmptyAdditionalProviderMetadata, JsonWebKeyId,
+        JsonWebKeySet, JsonWebKeySetUrl, PrivateSigningKey, ResponseTypes, StandardClaims,
+        SubjectIdentifier, TokenUrl,
+    };
+    use plba_config::ControlRole;
+
+    use super::*;
+
+    const ISSUER: &str = "https://id.example.test";
+
+    struct Provider {
+        key: CoreEdDsaPrivateSigningKey,
+        sso: SingleSignOn,
+        client: Client,
+    }
+
+    fn key() -> CoreEdDsaPrivateSigningKey {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+            .unwrap()
+            .serialize_pem();
+        CoreEdDsaPrivateSigningKey::from_ed25519_pem(&pem, Some(JsonWebKeyId::new("k1".into())))
+            .unwrap()
+    }
+
+    fn provider() -> Provider {
+        let config: OidcConfig = serde_json::from_value(serde_json::json!({
+            "issuer": ISSUER,
+            "client_id": "plba",
+            "client_secret": "the client secret",
+            "redirect_url": "https://bot.example.test/ui/oidc/callback",
+            "roles": {"ops": "operator", "admins": "admin"},
+        }))
+        .unwrap();
+        let key = key();
+        let metadata = CoreProviderMetadata::new(
+            IssuerUrl::new(ISSUER.into()).unwrap(),
+            AuthUrl::new(format!("{ISSUER}/auth")).unwrap(),
+            JsonWebKeySetUrl::new(format!("{ISSUER}/jwks")).unwrap(),
+            vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+            vec![CoreSubjectIdentifierType::Public],
+            vec![CoreJwsSigningAlgorithm::EdDsa],
+            EmptyAdditionalProviderMetadata {},
+        )
+        .set_token_endpoint(Some(TokenUrl::new(format!("{ISSUER}/token")).unwrap()))
+        .set_jwks(JsonWebKeySet::new(vec![key.as_verification_key()]));
+        let sso = SingleSignOn::new(&config).unwrap();
+        let client = sso.client(metadata);
+        Provider { key, sso, client }
+    }
+
+    /// Claims the provider would sign for Ana, in the groups `groups`, changed by `change`.
+    fn claims(groups: serde_json::Value, change: impl FnOnce(Claims) -> Claims) -> Claims {
+        let now = Utc::now();
+        let mut other = serde_json::Map::new();
+        other.insert("groups".to_owned(), groups);
+        let claims = IdTokenClaims::new(
+            IssuerUrl::new(ISSUER.into()).unwrap(),
+            vec![Audience::new("plba".into())],
+            now + TimeDelta::minutes(5),
+            now,
+            StandardClaims::new(SubjectIdentifier::new("sub-ana".into())),
+            OtherClaims(other),
+        )
+        .set_nonce(Some(Nonce::new("the nonce".into())))
+        .set_preferred_username(Some(openidconnect::EndUserUsername::new("ana".into())));
+        change(claims)
+    }
+
+    fn signed(key: &CoreEdDsaPrivateSigningKey, claims: Claims) -> RoleIdToken {
+        let access = AccessToken::new("the access token".into());
+        IdToken::new(
+            claims,
+            key,
+            CoreJwsSigningAlgorithm::EdDsa,
+            Some(&access),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn check(provider: &Provider, token: &RoleIdToken) -> Result<Claims, AuthError> {
+        provider.sso.verified(
+            &provider.client,
+            token,
+            &Nonce::new("the nonce".into()),
+            &AccessToken::new("the access token".into()),
+        )
+    }
+
+    fn refused(provider: &Provider, change: impl FnOnce(Claims) -> Claims) -> String {
+        let token = signed(&provider.key, claims(serde_json::json!(["ops"]), change));
+        match check(provider, &token) {
+            Err(AuthError::BadIdToken(why)) => why,
+            other => panic!("accepted or failed otherwise: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sound_token_gives_the_highest_role_its_groups_map_to() {
+        let provider = provider();
+        let identity = |groups| {
+            let token = signed(&provider.key, claims(groups, |c| c));
+            provider.sso.identity(&check(&provider, &token).unwrap())
+        };
+        let both = identity(serde_json::json!(["staff", "ops", "admins"]));
+        assert_eq!(
+            (both.name.as_str(), both.role),
+            ("ana", Some(ControlRole::Admin))
+        );
+        assert_eq!(both.subject, "sub-ana");
+        assert_eq!(
+            identity(serde_json::json!("ops")).role,
+            Some(ControlRole::Operator)
+        );
+        assert_eq!(identity(serde_json::json!(["staff"])).role, None);
+        assert_eq!(identity(serde_json::json!(null)).role, None);
+    }
+
+    #[test]
+    fn a_token_for_another_audience_issuer_or_time_is_refused() {
+        let provider = provider();
+        let other_audience = refused(&provider, |c| {
+            c.set_audiences(vec![Audience::new("someone-else".into())])
+        });
+        assert!(other_audience.contains("audience"), "{other_audience}");
+        refused(&provider, |c| {
+            c.set_issuer(IssuerUrl::new("https://evil.example".into()).unwrap())
+        });
+        refused(&provider, |c| {
+            c.set_expiration(Utc::now() - TimeDelta::minutes(1))
+                .set_issue_time(Utc::now() - TimeDelta::minutes(10))
+        });
+        let ahead = refused(&provider, |c| {
+            c.set_issue_time(Utc::now() + TimeDelta::hours(1))
+                .set_expiration(Utc::now() + TimeDelta::hours(2))
+        });
+        assert!(ahead.contains("future"), "{ahead}");
+        refused(&provider, |c| {
+            c.set_nonce(Some(Nonce::new("another".into())))
+        });
+        refused(&provider, |c| c.set_nonce(None));
+    }
+
+    #[test]
+    fn a_token_unsigned_or_signed_by_another_key_or_for_another_access_token_is_refused() {
+        let provider = provider();
+        let sound = signed(&provider.key, claims(serde_json::json!(["ops"]), |c| c));
+        check(&provider, &sound).unwrap();
+        // Signed by a key the provider does not publish.
+        let forged = signed(&key(), claims(serde_json::json!(["admins"]), |c| c));
+        assert!(check(&provider, &forged).is_err());
+        // The same claims with `alg: none` and no signature.
+        let text = sound.to_string();
+        let payload = text.split('.').nth(1).unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let unsigned = format!("{header}.{payload}.");
+        let accepted = unsigned
+            .parse::<RoleIdToken>()
+            .ok()
+            .and_then(|token| check(&provider, &token).ok());
+        assert!(accepted.is_none(), "alg none accepted");
+        // Bound to another access token (its `at_hash`).
+        let other_access = AccessToken::new("another access token".into());
+        let rebound = IdToken::new(
+            claims(serde_json::json!(["ops"]), |c| c),
+            &provider.key,
+            CoreJwsSigningAlgorithm::EdDsa,
+            Some(&other_access),
+            None,
+        )
+        .unwrap();
+        let why = match check(&provider, &rebound) {
+            Err(AuthError::BadIdToken(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why.contains("access-token hash"), "{why}");
+    }
+}
