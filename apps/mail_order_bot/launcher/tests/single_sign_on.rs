@@ -134,44 +134,49 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
         cookie.contains("plba_sign_in=") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    // With this browser's cookie and state, a made-up code is refused by the provider, and
-    // the sign-in is used up: the same state again is refused before the provider is asked.
-    let bound = cookie.split(';').next().unwrap().to_owned();
-    let state = to
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let come_back = |code: &str, extra: &str| {
-        let path = format!("/ui/oidc/callback?code={code}&state={state}{extra}");
-        http_request(addr, "GET", &path, &[("Cookie", &bound)]).unwrap()
+    // The browser's cookie and the state its answer would carry.
+    let started = |reply: &plba_testkit::process::HttpReply| {
+        let cookie = reply.header("set-cookie").unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let to = reply.header("location").unwrap();
+        let state = to
+            .split("state=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        (cookie, state.to_owned())
     };
+    let answer = |(cookie, state): &(String, String), extra: &str| {
+        let path = format!("/ui/oidc/callback?code=made-up&state={state}{extra}");
+        let reply = http_request(addr, "GET", &path, &[("Cookie", cookie)]).unwrap();
+        reply.header("location").unwrap_or_default().to_owned()
+    };
+    let named = format!(
+        "&iss={}",
+        provider.issuer().replace(':', "%3A").replace('/', "%2F")
+    );
+    let this_browser = started(&start);
+    assert!(
+        !cookie.contains(&this_browser.1),
+        "the cookie is not the state: {cookie}"
+    );
     // Another browser holding the answer's URL (its state), with a cookie of its own:
     // refused, and the sign-in stays this browser's.
-    let elsewhere = http_request(addr, "GET", "/ui/oidc/start", &[]).unwrap();
-    let other_cookie = elsewhere.header("set-cookie").unwrap();
-    let other_cookie = other_cookie.split(';').next().unwrap();
-    let path = format!("/ui/oidc/callback?code=made-up&state={state}");
-    let stolen = http_request(addr, "GET", &path, &[("Cookie", other_cookie)]).unwrap();
-    assert_eq!(stolen.header("location"), Some("/ui?sign_in_error=expired"));
-    let mixed_up = come_back("made-up", "&iss=https%3A%2F%2Fevil.example");
-    assert_eq!(
-        mixed_up.header("location"),
-        Some("/ui?sign_in_error=refused"),
-        "another issuer"
-    );
-    let made_up = come_back("made-up", "");
-    assert_eq!(
-        made_up.header("location"),
-        Some("/ui?sign_in_error=refused")
-    );
-    let replayed = come_back("made-up", "");
-    assert_eq!(
-        replayed.header("location"),
-        Some("/ui?sign_in_error=expired")
-    );
+    let (other_cookie, _) = started(&http_request(addr, "GET", "/ui/oidc/start", &[]).unwrap());
+    let stolen = (other_cookie, this_browser.1.clone());
+    assert_eq!(answer(&stolen, &named), "/ui?sign_in_error=expired");
+    // An answer naming another issuer is refused, the sign-in left in place; one naming
+    // none (this provider names itself in its answers) is refused and uses it up, so the
+    // same state again is refused at once.
+    let evil = "&iss=https%3A%2F%2Fevil.example";
+    assert_eq!(answer(&this_browser, evil), "/ui?sign_in_error=refused");
+    assert_eq!(answer(&this_browser, ""), "/ui?sign_in_error=refused");
+    assert_eq!(answer(&this_browser, &named), "/ui?sign_in_error=expired");
+    // A fresh sign-in answered with a made-up code: the provider refuses the code.
+    let fresh = started(&http_request(addr, "GET", "/ui/oidc/start", &[]).unwrap());
+    assert_eq!(answer(&fresh, &named), "/ui?sign_in_error=refused");
 
     let Some(driver) = ChromeDriver::start() else {
         return;

@@ -31,3 +31,16 @@ pub struct Started {
     /// The browser's binding: random, 32 bytes as hex.
     pub binding: String,
 }
+
+/// What the provider sent the browser back with, and the browser's binding.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer<'a> {
+    /// The sign-in's `state`.
+    pub state: &'a str,
+    /// The binding from the browser's cookie.
+    pub binding: &'a str,
+    /// The authorization code.
+    pub code: &'a str,
+    /// The issuer the answer names (`iss`, RFC 9207), if it names one.
+    pub issuer: Option<&'a str>,
+}

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenClaims,
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::flows::Flow;
 use super::http::ProviderHttp;
-use super::{Identity, Started};
+use super::{Answer, Identity, Started};
 use crate::{AuthError, UserStore};
 
 /// How far ahead of this clock an ID token may say it was issued (clocks drift).
@@ -35,6 +35,32 @@ struct OtherClaims(serde_json::Map<String, serde_json::Value>);
 impl openidconnect::AdditionalClaims for OtherClaims {}
 
 type Claims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
+
+/// What discovery says beyond the core: whether the provider names itself in its answers to
+/// the browser (RFC 9207), so that an answer without its name is not one of its own.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct IssuerInAnswers {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for IssuerInAnswers {}
+
+/// A provider's discovery document.
+type Metadata = openidconnect::ProviderMetadata<
+    IssuerInAnswers,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
 type RoleIdToken = IdToken<
     OtherClaims,
     CoreGenderClaim,
@@ -49,7 +75,7 @@ pub struct SingleSignOn {
     http: ProviderHttp,
     issuer: IssuerUrl,
     redirect: RedirectUrl,
-    metadata: tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
+    metadata: tokio::sync::Mutex<Option<(Instant, Metadata)>>,
 }
 
 impl SingleSignOn {
@@ -96,11 +122,7 @@ impl SingleSignOn {
 
     /// The provider's authorization URL for a new sign-in, its `state`, and what the
     /// return must match.
-    fn authorization(
-        &self,
-        metadata: CoreProviderMetadata,
-        return_to: &str,
-    ) -> (url::Url, CsrfToken, Flow) {
+    fn authorization(&self, metadata: Metadata, return_to: &str) -> (url::Url, CsrfToken, Flow) {
         let client = self.client(metadata);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
@@ -120,21 +142,38 @@ impl SingleSignOn {
         (url, state, flow)
     }
 
-    /// Finishes the sign-in `state` stands for with the provider's `code`, when `binding`
-    /// is the browser's that started it: who signed in and the console path to land on. The
-    /// flow is used up whatever the outcome.
+    /// Finishes the sign-in the answer's `state` stands for, when its binding is the
+    /// browser's that started it: who signed in and the console path to land on. The flow is
+    /// used up whatever the outcome. An answer naming another issuer, or none when this
+    /// provider names itself in its answers, is refused (RFC 9207).
     pub async fn finish(
         &self,
         users: &UserStore,
-        state: &str,
-        binding: &str,
-        code: &str,
+        answer: Answer<'_>,
     ) -> Result<(Identity, String), AuthError> {
         let flow = users
-            .take_flow(state, binding)
+            .take_flow(answer.state, answer.binding)
             .await?
             .ok_or(AuthError::SignInExpired)?;
-        let client = self.client(self.metadata(false).await?);
+        let metadata = self.metadata(false).await?;
+        let names_itself = metadata
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported;
+        match answer.issuer {
+            Some(iss) if !self.is_issuer(iss) => {
+                return Err(AuthError::ProviderRefused(
+                    "the answer names another issuer".to_owned(),
+                ));
+            }
+            None if names_itself => {
+                return Err(AuthError::ProviderRefused(
+                    "the answer does not name its issuer, as this provider's answers do".to_owned(),
+                ));
+            }
+            _ => {}
+        }
+        let code = answer.code;
+        let client = self.client(metadata);
         let exchange = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|error| AuthError::Provider {
@@ -252,7 +291,7 @@ impl SingleSignOn {
         }
     }
 
-    fn client(&self, metadata: CoreProviderMetadata) -> Client {
+    fn client(&self, metadata: Metadata) -> Client {
         CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
@@ -265,7 +304,7 @@ impl SingleSignOn {
 
     /// The provider's discovery document and keys, read again when older than
     /// [`METADATA_LIFETIME`] or when `fresh`.
-    async fn metadata(&self, fresh: bool) -> Result<CoreProviderMetadata, AuthError> {
+    async fn metadata(&self, fresh: bool) -> Result<Metadata, AuthError> {
         let mut cached = self.metadata.lock().await;
         if let Some((read, metadata)) = cached.as_ref()
             && !fresh
@@ -273,7 +312,7 @@ impl SingleSignOn {
         {
             return Ok(metadata.clone());
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+        let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|error| AuthError::Provider {
                 what: format!(
@@ -348,9 +387,8 @@ mod token_checks {
         CoreEdDsaPrivateSigningKey, CoreResponseType, CoreSubjectIdentifierType,
     };
     use openidconnect::{
-        AccessToken, Audience, AuthUrl, EmptyAdditionalProviderMetadata, JsonWebKeyId,
-        JsonWebKeySet, JsonWebKeySetUrl, PrivateSigningKey, ResponseTypes, StandardClaims,
-        SubjectIdentifier, TokenUrl,
+        AccessToken, Audience, AuthUrl, JsonWebKeyId, JsonWebKeySet, JsonWebKeySetUrl,
+        PrivateSigningKey, ResponseTypes, StandardClaims, SubjectIdentifier, TokenUrl,
     };
     use plba_config::ControlRole;
 
@@ -382,14 +420,14 @@ mod token_checks {
         }))
         .unwrap();
         let key = key();
-        let metadata = CoreProviderMetadata::new(
+        let metadata = Metadata::new(
             IssuerUrl::new(ISSUER.into()).unwrap(),
             AuthUrl::new(format!("{ISSUER}/auth")).unwrap(),
             JsonWebKeySetUrl::new(format!("{ISSUER}/jwks")).unwrap(),
             vec![ResponseTypes::new(vec![CoreResponseType::Code])],
             vec![CoreSubjectIdentifierType::Public],
             vec![CoreJwsSigningAlgorithm::EdDsa],
-            EmptyAdditionalProviderMetadata {},
+            IssuerInAnswers::default(),
         )
         .set_token_endpoint(Some(TokenUrl::new(format!("{ISSUER}/token")).unwrap()))
         .set_jwks(JsonWebKeySet::new(vec![key.as_verification_key()]));

@@ -3,7 +3,7 @@
 
 use plba_config::OidcConfig;
 
-use super::{Identity, Started};
+use super::{Answer, Identity, Started};
 use crate::{AuthError, UserStore};
 
 /// A provider this build cannot talk to: it has no value.
@@ -37,9 +37,7 @@ impl SingleSignOn {
     pub async fn finish(
         &self,
         _users: &UserStore,
-        _state: &str,
-        _binding: &str,
-        _code: &str,
+        _answer: Answer<'_>,
     ) -> Result<(Identity, String), AuthError> {
         match self.never {}
     }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use plba_auth::AuthError;
-use plba_auth::oidc::Started;
+use plba_auth::oidc::{Answer, Started};
 use serde_json::json;
 
 use super::ControlPlaneService;
@@ -140,7 +140,12 @@ impl ControlPlaneService {
             let error = plba_util::printable(&error).chars().take(64).collect();
             return Err((unknown(), AuthError::ProviderRefused(error)));
         }
-        if callback.issuer.is_some_and(|iss| !sso.is_issuer(&iss)) {
+        // An answer naming another issuer is refused before the sign-in is used up.
+        if callback
+            .issuer
+            .as_deref()
+            .is_some_and(|iss| !sso.is_issuer(iss))
+        {
             return Err((
                 unknown(),
                 AuthError::ProviderRefused("the answer names another issuer".to_owned()),
@@ -154,8 +159,14 @@ impl ControlPlaneService {
         else {
             return Err((unknown(), AuthError::SignInExpired));
         };
+        let answer = Answer {
+            state: &state,
+            binding: &binding,
+            code: &code,
+            issuer: callback.issuer.as_deref(),
+        };
         let (identity, page) = sso
-            .finish(users, &state, &binding, &code)
+            .finish(users, answer)
             .await
             .map_err(|error| (unknown(), error))?;
         let user = users
