@@ -383,6 +383,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(added.role, ControlRole::Operator);
+        assert!(users.has_password("ana").await.unwrap());
         assert!(matches!(
             users
                 .add("ana", ControlRole::Viewer, "another long password")

@@ -360,6 +360,10 @@ async function account(content) {
   content.appendChild(shown);
 
   content.appendChild(el("h3", "Change password"));
+  if (!found.body.password) {
+    content.appendChild(el("p", "You sign in through single sign-on: your password is your identity provider's."));
+    return;
+  }
   const change = el("form");
   const field = (id, label, autocomplete) => {
     const input = el("input");

@@ -192,6 +192,13 @@ fn people_sign_in_through_the_provider_with_the_role_their_groups_map_to() {
                 "//span[@id='who' and text()='ana (operator)']",
             ))
             .await;
+        // Her account has tokens but no password here: it is the provider's.
+        console.show("account", "Account").await;
+        console
+            .wait_for(Locator::XPath(
+                "//p[contains(text(), 'You sign in through single sign-on')]",
+            ))
+            .await;
         // Signing out ends the console's session, not the provider's: the next click
         // signs Ana in again without asking her anything.
         console.click(Locator::Id("sign-out")).await;

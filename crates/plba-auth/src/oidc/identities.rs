@@ -72,6 +72,21 @@ impl UserStore {
         }
     }
 
+    /// Whether `name` has a password here (a user who signs in through single sign-on has
+    /// none: their password is the provider's).
+    pub async fn has_password(&self, name: &str) -> Result<bool, AuthError> {
+        let row = sqlx::query("SELECT password_hash FROM plba_users WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(AuthError::store("did not answer"))?;
+        let hash: Option<String> = row
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(AuthError::store("holds a bad row"))?;
+        Ok(hash.is_some_and(|hash| hash != NO_PASSWORD))
+    }
+
     async fn add_identity(
         &self,
         identity: &Identity,

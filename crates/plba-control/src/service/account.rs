@@ -27,11 +27,16 @@ impl ControlPlaneService {
         }
     }
 
-    /// `GET /me/tokens`: the caller's API tokens, newest first (never their text).
+    /// `GET /me/tokens`: the caller's API tokens, newest first (never their text), and
+    /// whether they have a password here (not when they sign in through single sign-on).
     pub(super) async fn my_tokens(&self, caller: &Caller) -> Result<Reply, ApiError> {
         let user = self.own_account(caller, false)?;
-        let tokens = self.user_store()?.tokens(Some(user)).await?;
-        Ok(Reply::ok(json!({ "user": user, "tokens": tokens })))
+        let users = self.user_store()?;
+        let tokens = users.tokens(Some(user)).await?;
+        let password = users.has_password(user).await?;
+        Ok(Reply::ok(
+            json!({ "user": user, "password": password, "tokens": tokens }),
+        ))
     }
 
     /// `POST /me/tokens?name=…&days=…`: a new token for the caller, shown this once.
