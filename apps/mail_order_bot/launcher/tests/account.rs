@@ -43,7 +43,11 @@ fn users_make_their_own_tokens_and_change_their_password() {
     let listed = with_session("GET", "/me/tokens");
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert!(listed.body.contains(r#""tokens":[]"#), "{}", listed.body);
-    assert!(listed.body.contains(r#""password":true"#), "{}", listed.body);
+    assert!(
+        listed.body.contains(r#""password":true"#),
+        "{}",
+        listed.body
+    );
 
     // A token made from the session: shown once, acting with Ana's role.
     let made = with_session("POST", "/me/tokens?name=ci&days=30");
