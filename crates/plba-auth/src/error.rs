@@ -41,6 +41,14 @@ pub enum AuthError {
     /// The name is not one a token may have.
     #[error("{0:?} is not a token name: 1 to 64 letters, digits, spaces, `.`, `_` or `-`")]
     BadTokenName(String),
+    /// The user holds as many live tokens as anyone may.
+    #[error("{user:?} holds {max} live tokens, the most anyone may: revoke one first")]
+    TooManyTokens {
+        /// Whose.
+        user: String,
+        /// The most.
+        max: i64,
+    },
     /// The new password is refused.
     #[error("the password is refused: {0}")]
     WeakPassword(String),

@@ -51,6 +51,13 @@ pub struct NewToken {
     pub info: TokenInfo,
 }
 
+/// Live tokens a user may hold at once: enough for every machine and script they run, few
+/// enough that nobody fills the database or the audit with them.
+const MAX_LIVE_TOKENS: i64 = 50;
+
+/// Revoked and expired tokens kept per user, for their list.
+const KEPT_DEAD_TOKENS: i64 = 100;
+
 pub(crate) fn hash_of(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -81,9 +88,39 @@ impl UserStore {
             return Err(AuthError::NotFound(user.to_owned()));
         }
         crate::store::check_token_name(name)?;
+        let now = now_ms();
+        let live: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM plba_user_tokens
+             WHERE user_name = $1 AND revoked = 0 AND expires_ms > $2",
+        )
+        .bind(user.to_owned())
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(AuthError::store("did not count tokens"))?;
+        if live >= MAX_LIVE_TOKENS {
+            return Err(AuthError::TooManyTokens {
+                user: user.to_owned(),
+                max: MAX_LIVE_TOKENS,
+            });
+        }
+        // Revoked and expired tokens stay listed, the newest of them only.
+        sqlx::query(
+            "DELETE FROM plba_user_tokens
+             WHERE user_name = $1 AND (revoked = 1 OR expires_ms <= $2) AND id NOT IN (
+                 SELECT id FROM plba_user_tokens
+                 WHERE user_name = $1 AND (revoked = 1 OR expires_ms <= $2)
+                 ORDER BY created_ms DESC LIMIT $3)",
+        )
+        .bind(user.to_owned())
+        .bind(now)
+        .bind(KEPT_DEAD_TOKENS)
+        .execute(self.pool())
+        .await
+        .map_err(AuthError::store("did not drop old tokens"))?;
         let id = random_hex(4)?;
         let token = format!("{TOKEN_PREFIX}{id}_{}", random_hex(32)?);
-        let now = now_ms();
         let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
         let expires_ms = now.saturating_add(lifetime_ms);
         sqlx::query(
@@ -141,8 +178,9 @@ impl UserStore {
             .collect()
     }
 
-    /// Revokes the token `id` of `user`: it stops working at once, on every instance.
-    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), AuthError> {
+    /// Revokes the token `id` of `user`: it stops working at once, on every instance. The
+    /// token as it is now (its name, for the audit).
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<TokenInfo, AuthError> {
         let revoked =
             sqlx::query("UPDATE plba_user_tokens SET revoked = 1 WHERE id = $1 AND user_name = $2")
                 .bind(id)
@@ -154,7 +192,11 @@ impl UserStore {
         if revoked == 0 {
             return Err(AuthError::NoToken(id.to_owned()));
         }
-        Ok(())
+        self.tokens(Some(user))
+            .await?
+            .into_iter()
+            .find(|token| token.id == id)
+            .ok_or_else(|| AuthError::NoToken(id.to_owned()))
     }
 
     /// The user and the token's name behind `token`, when it is a live token of an enabled
@@ -226,6 +268,32 @@ mod tests {
     use plba_config::ControlRole;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_user_holds_at_most_fifty_live_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = crate::store::test_store(&dir).await;
+        users
+            .add("ana", ControlRole::Viewer, "a long enough password")
+            .await
+            .unwrap();
+        let hour = Duration::from_secs(3600);
+        let mut first = None;
+        for n in 0..MAX_LIVE_TOKENS {
+            let made = users
+                .add_token("ana", &format!("t{n}"), hour)
+                .await
+                .unwrap();
+            first.get_or_insert(made.info.id);
+        }
+        assert!(matches!(
+            users.add_token("ana", "one more", hour).await,
+            Err(AuthError::TooManyTokens { .. })
+        ));
+        let revoked = users.revoke_token("ana", &first.unwrap()).await.unwrap();
+        assert_eq!((revoked.name.as_str(), revoked.revoked), ("t0", true));
+        users.add_token("ana", "one more", hour).await.unwrap();
+    }
 
     #[tokio::test]
     async fn a_token_works_until_revoked_expired_or_its_user_disabled() {

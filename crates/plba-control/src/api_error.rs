@@ -31,6 +31,16 @@ pub enum ApiError {
         /// Seconds until one more sign-in is allowed (the `Retry-After` header).
         retry_after_secs: u64,
     },
+    /// The caller has made more tokens than a person does (10 a minute); they may make one
+    /// again after the wait.
+    #[error("too many tokens made in a minute; try again in {retry_after_secs} s")]
+    TooManyTokens {
+        /// Seconds until one more is allowed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
+    /// A body is not of the type the route takes.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
     /// The caller is known, but their role may not perform the action.
     #[error("`{action}` needs the {needs} role; this caller is {has}")]
     Forbidden {
@@ -115,7 +125,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::TooManyFailures { .. } | Self::TooManySignIns { .. } => 429,
+            Self::TooManyFailures { .. }
+            | Self::TooManySignIns { .. }
+            | Self::TooManyTokens { .. } => 429,
+            Self::UnsupportedMediaType => 415,
             Self::Forbidden { .. }
             | Self::Csrf
             | Self::NeedsSession
@@ -139,6 +152,8 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::TooManyFailures { .. } => "too_many_failures",
             Self::TooManySignIns { .. } => "too_many_sign_ins",
+            Self::TooManyTokens { .. } => "too_many_tokens",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Forbidden { .. } => "forbidden",
             Self::Csrf => "csrf",
             Self::NeedsSession => "needs_session",

@@ -124,6 +124,24 @@ fn users_make_their_own_tokens_and_change_their_password() {
         200,
         "still signed in"
     );
+    let same = change(ANA, ANA);
+    assert_eq!(same.status, 400, "{}", same.body);
+    // Only as JSON: a form a page of another site could send is not read.
+    let as_text = plba_testkit::process::http_send(
+        addr,
+        "POST",
+        "/me/password",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", &csrf),
+            ("Content-Type", "text/plain"),
+        ],
+        serde_json::json!({ "current": ANA, "new": ANA_NEW })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(as_text.status, 415, "{}", as_text.body);
     let weak = change(ANA, "short");
     assert_eq!(weak.status, 400, "{}", weak.body);
     let changed = change(ANA, ANA_NEW);
@@ -140,6 +158,19 @@ fn users_make_their_own_tokens_and_change_their_password() {
         "bob's long password\n",
     );
     users_ok(dir.path(), &file, &["set-role", "bob", "operator"], "");
+    // Bob makes tokens as fast as he can: a person's pace only, and his tokens have a window
+    // of the audit of their own, so they push no change of a user out of it.
+    let (bob, bob_csrf) = session_of(&password_sign_in(addr, "bob", "bob's long password"));
+    let bob_makes = |n: usize| {
+        let path = format!("/me/tokens?name=t{n}&days=1");
+        let headers = [
+            ("Cookie", bob.as_str()),
+            ("X-CSRF-Token", bob_csrf.as_str()),
+        ];
+        http_request(addr, "POST", &path, &headers).unwrap()
+    };
+    let slowed = (0..20).map(bob_makes).position(|reply| reply.status == 429);
+    assert!(slowed.is_some_and(|n| n <= 10), "{slowed:?}");
     let admin = password_admin(dir.path(), &file, addr);
     let audit = http_request(addr, "GET", "/audit", &[("Cookie", &admin)]).unwrap();
     let audit: serde_json::Value = serde_json::from_str(&audit.body).unwrap();
@@ -151,11 +182,9 @@ fn users_make_their_own_tokens_and_change_their_password() {
                 && e["subject"] == subject
         })
     };
-    assert!(by("ana", "create-token", "ana: token ci"), "{audit}");
-    assert!(
-        by("ana", "revoke-token", &format!("ana: token {id}")),
-        "{audit}"
-    );
+    let ci = format!("ana: token ci ({id})");
+    assert!(by("ana", "create-token", &ci), "{audit}");
+    assert!(by("ana", "revoke-token", &ci), "{audit}");
     assert!(by("ana", "change-password", "ana"), "{audit}");
     assert!(by("(command line)", "add-user", "bob (viewer)"), "{audit}");
     assert!(

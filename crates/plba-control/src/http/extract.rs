@@ -81,6 +81,8 @@ pub(crate) struct Call {
     origin: Option<String>,
     host: Option<String>,
     client: Option<std::net::IpAddr>,
+    /// `Content-Type`, for the one route that reads a body.
+    content_type: Option<String>,
     body: Body,
 }
 
@@ -104,6 +106,7 @@ impl FromRequest<Shared> for Call {
             origin: header(&parts.headers, "origin"),
             host: header(&parts.headers, "host"),
             client: parts.extensions.get::<ClientAddr>().map(|c| c.0),
+            content_type: header(&parts.headers, "content-type"),
             method: parts.method,
             body,
         })
@@ -152,6 +155,7 @@ impl Call {
             origin,
             host,
             client,
+            content_type,
             body,
         } = self;
         if method == Method::POST
@@ -173,6 +177,13 @@ impl Call {
             Ok(caller) => caller,
             Err(denied) => return denied.into_response(),
         };
+        let json = content_type.as_deref().is_some_and(|value| {
+            let media = value.split(';').next().unwrap_or_default().trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+        if from_body.is_some() && !json {
+            return closing(ApiError::UnsupportedMediaType.into_response());
+        }
         let mut action = action;
         let drained = if method == Method::POST {
             match read(&service, body, from_body.is_some()).await {

@@ -109,7 +109,8 @@ impl IntoResponse for ApiError {
                 headers.insert(ALLOW, HeaderValue::from_static(allowed));
             }
             Self::TooManyFailures { retry_after_secs }
-            | Self::TooManySignIns { retry_after_secs } => {
+            | Self::TooManySignIns { retry_after_secs }
+            | Self::TooManyTokens { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Overloaded => {

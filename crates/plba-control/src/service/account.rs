@@ -47,6 +47,14 @@ impl ControlPlaneService {
         days: u32,
     ) -> Result<Reply, ApiError> {
         let user = self.own_account(caller, true)?;
+        // A person makes a token now and then; a flood would fill the audit's window.
+        let now = std::time::Instant::now();
+        if let Err(wait) = self.token_makes.check(&user.to_owned(), now) {
+            return Err(ApiError::TooManyTokens {
+                retry_after_secs: super::whole_seconds(wait),
+            });
+        }
+        self.token_makes.spend(&user.to_owned(), now);
         if !(1..=MAX_TOKEN_DAYS).contains(&days) {
             return Err(ApiError::BadRequest(format!(
                 "a token lasts 1 to {MAX_TOKEN_DAYS} days, not {days}"
@@ -59,6 +67,7 @@ impl ControlPlaneService {
             .await
             .map_err(|error| match error {
                 AuthError::BadTokenName(_) => ApiError::BadRequest(error.to_string()),
+                AuthError::TooManyTokens { .. } => ApiError::Conflict(error.to_string()),
                 other => ApiError::from(other),
             })?;
         Ok(Reply::ok(json!({
@@ -74,16 +83,18 @@ impl ControlPlaneService {
         id: &str,
     ) -> Result<Reply, ApiError> {
         let user = self.own_account(caller, false)?;
-        self.user_store()?
-            .revoke_token(user, id)
-            .await
-            .map_err(|error| match error {
-                AuthError::NoToken(_) => {
-                    ApiError::NotFound(format!("you have no token {:?}", plba_util::printable(id)))
-                }
-                other => ApiError::from(other),
-            })?;
-        Ok(Reply::ok(json!({ "revoked": id })))
+        let revoked =
+            self.user_store()?
+                .revoke_token(user, id)
+                .await
+                .map_err(|error| match error {
+                    AuthError::NoToken(_) => ApiError::NotFound(format!(
+                        "you have no token {:?}",
+                        plba_util::printable(id)
+                    )),
+                    other => ApiError::from(other),
+                })?;
+        Ok(Reply::ok(json!({ "revoked": id, "info": revoked })))
     }
 
     /// `POST /me/password` (`{"current": …, "new": …}`): the current password is checked
@@ -96,6 +107,11 @@ impl ControlPlaneService {
         new: &str,
     ) -> Result<Reply, ApiError> {
         let user = self.own_account(caller, true)?;
+        if current == new {
+            return Err(ApiError::BadRequest(
+                "the new password is the current one".to_owned(),
+            ));
+        }
         let users = self.user_store()?;
         let lockout = self.config.lockout;
         let policy = LockoutPolicy {

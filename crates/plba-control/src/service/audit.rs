@@ -113,19 +113,22 @@ impl ControlPlaneService {
     pub(super) async fn audit_entries(&self) -> Reply {
         let mut audit = self.audit.newest_first();
         if let Some(users) = &self.users {
-            match users.recent_changes(AUDIT_KEPT).await {
-                Ok(changes) => audit.extend(changes.into_iter().map(|change| {
-                    json!({
-                        "at": change.at_ms as f64 / 1000.0,
-                        "who": change.actor,
-                        "client": change.client,
-                        "action": change.action,
-                        "subject": change.subject,
-                        "status": 200,
-                    })
-                })),
-                Err(error) => {
-                    tracing::warn!(error = %plba_util::error_chain(&error), "the changes to users could not be read for the audit");
+            // Changes to users and, apart, to tokens: each kept window is full size.
+            for tokens in [false, true] {
+                match users.recent_changes(AUDIT_KEPT, tokens).await {
+                    Ok(changes) => audit.extend(changes.into_iter().map(|change| {
+                        json!({
+                            "at": change.at_ms as f64 / 1000.0,
+                            "who": change.actor,
+                            "client": change.client,
+                            "action": change.action,
+                            "subject": change.subject,
+                            "status": 200,
+                        })
+                    })),
+                    Err(error) => {
+                        tracing::warn!(error = %plba_util::error_chain(&error), "the changes to users could not be read for the audit");
+                    }
                 }
             }
             let at = |entry: &Value| entry["at"].as_f64().unwrap_or_default();

@@ -55,6 +55,8 @@ pub struct ControlPlaneService {
     sign_ins: Allowances<String>,
     /// Single sign-ons started per client address: each waits in the users' database.
     sso_starts: Allowances<IpAddr>,
+    /// API tokens made per user.
+    token_makes: Allowances<String>,
     users: Option<plba_auth::UserStore>,
     sso: Option<Arc<plba_auth::oidc::SingleSignOn>>,
     sign_in_counts: audit::SignInCounts,
@@ -94,6 +96,7 @@ impl ControlPlaneService {
             failures,
             sign_ins: Allowances::new(SIGN_INS_PER_MINUTE),
             sso_starts: Allowances::new(SIGN_INS_PER_MINUTE),
+            token_makes: Allowances::new(SIGN_INS_PER_MINUTE),
             users: None,
             sso: None,
             sign_in_counts: audit::SignInCounts::default(),
@@ -346,7 +349,7 @@ impl ControlPlaneService {
             // where every instance's audit shows it; the rest to this instance's.
             match (&self.users, action.is_user_change() && status == 200) {
                 (Some(users), true) => {
-                    let subject = change_subject(action, caller);
+                    let subject = change_subject(action, caller, reply.as_ref().ok());
                     let client = credentials.client.map(|ip| ip.to_string());
                     if let Err(error) = users
                         .record_change(caller.audit_name(), client, action.name(), &subject)
@@ -451,20 +454,33 @@ impl ControlPlaneService {
     }
 }
 
-/// Whom a change to a user or a token is about, as the audit shows it.
-fn change_subject(action: &Action, caller: &Caller) -> String {
+/// Whom a change to a user or a token is about, as the audit shows it: a token by its name
+/// and id (from the `info` its reply carries), as the command line writes it.
+fn change_subject(action: &Action, caller: &Caller, reply: Option<&Reply>) -> String {
     let own = caller.user().map_or("", |(name, _)| name);
+    let token = || {
+        let info = match reply.map(|reply| &reply.body) {
+            Some(crate::reply::ReplyBody::Json(body)) => body.get("info"),
+            _ => None,
+        };
+        let field = |key: &str| {
+            info.and_then(|info| info.get(key))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+                .to_owned()
+        };
+        format!("{own}: token {} ({})", field("name"), field("id"))
+    };
     match action {
         Action::SetUserDisabled { name, .. } => name.clone(),
         Action::SetUserRole { name, role } => format!("{name} ({})", role.as_str()),
-        Action::CreateMyToken { name, .. } => format!("{own}: token {name}"),
-        Action::RevokeMyToken { id } => format!("{own}: token {id}"),
+        Action::CreateMyToken { .. } | Action::RevokeMyToken { .. } => token(),
         _ => own.to_owned(),
     }
 }
 
 /// A wait as whole seconds for `Retry-After`, rounded up (and at least one), so a client
 /// that retries at the advertised time is let through.
-fn whole_seconds(wait: Duration) -> u64 {
+pub(super) fn whole_seconds(wait: Duration) -> u64 {
     (wait + Duration::from_nanos(999_999_999)).as_secs().max(1)
 }

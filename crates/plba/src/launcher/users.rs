@@ -123,8 +123,9 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             }
         }
         UsersCommand::TokenRevoke { user, id } => {
-            store.revoke_token(&user, &id).await?;
-            record(&store, "revoke-token", &format!("{user}: token {id}")).await?;
+            let revoked = store.revoke_token(&user, &id).await?;
+            let about = format!("{user}: token {} ({id})", revoked.name);
+            record(&store, "revoke-token", &about).await?;
             println!("revoked: {id} ({user})");
         }
         UsersCommand::ResetPassword { name, password } => {
@@ -147,6 +148,7 @@ async fn record(
     let account = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());
+    let account: String = account.chars().take(64).collect();
     let actor = format!("{} (command line)", plba_util::printable(&account));
     store.record_change(&actor, None, action, subject).await
 }
