@@ -155,11 +155,7 @@ mod tests {
     #[tokio::test]
     async fn the_third_wrong_password_locks_the_account_even_for_the_right_one() {
         let dir = tempfile::tempdir().unwrap();
-        let users = crate::store::test_store(&dir).await;
-        users
-            .add("ana", ControlRole::Viewer, "a long enough password")
-            .await
-            .unwrap();
+        let users = crate::store::test_store_with_ana(&dir, ControlRole::Viewer).await;
         let policy = LockoutPolicy {
             failures: 3,
             window: Duration::from_secs(300),

@@ -178,11 +178,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_ends_by_sign_out_everywhere_disable_or_lifetime() {
         let dir = tempfile::tempdir().unwrap();
-        let users = crate::store::test_store(&dir).await;
-        users
-            .add("ana", ControlRole::Operator, "a long enough password")
-            .await
-            .unwrap();
+        let users = crate::store::test_store_with_ana(&dir, ControlRole::Operator).await;
         let (id, csrf) = users
             .open_session("ana", ControlRole::Operator, true, LONG)
             .await

@@ -364,6 +364,19 @@ pub(crate) async fn test_store(dir: &tempfile::TempDir) -> UserStore {
     .unwrap()
 }
 
+/// A store in `dir/users.db` holding `ana` with `role` (password "a long enough
+/// password"), for the crate's tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn test_store_with_ana(dir: &tempfile::TempDir, role: ControlRole) -> UserStore {
+    let users = test_store(dir).await;
+    users
+        .add("ana", role, "a long enough password")
+        .await
+        .unwrap();
+    users
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -272,11 +272,7 @@ mod tests {
     #[tokio::test]
     async fn a_user_holds_at_most_fifty_live_tokens() {
         let dir = tempfile::tempdir().unwrap();
-        let users = crate::store::test_store(&dir).await;
-        users
-            .add("ana", ControlRole::Viewer, "a long enough password")
-            .await
-            .unwrap();
+        let users = crate::store::test_store_with_ana(&dir, ControlRole::Viewer).await;
         let hour = Duration::from_secs(3600);
         let mut first = None;
         for n in 0..MAX_LIVE_TOKENS {
@@ -298,11 +294,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_works_until_revoked_expired_or_its_user_disabled() {
         let dir = tempfile::tempdir().unwrap();
-        let users = crate::store::test_store(&dir).await;
-        users
-            .add("ana", ControlRole::Operator, "a long enough password")
-            .await
-            .unwrap();
+        let users = crate::store::test_store_with_ana(&dir, ControlRole::Operator).await;
         let made = users
             .add_token("ana", "ci", Duration::from_secs(3600))
             .await
