@@ -36,6 +36,7 @@ mod platform;
 mod secrets;
 mod snapshot;
 mod source;
+mod stored;
 
 pub use error::ConfigLoadError;
 pub use limits::ConfigLimits;
@@ -47,3 +48,4 @@ pub use platform::{
 };
 pub use snapshot::ConfigSnapshot;
 pub use source::ConfigSource;
+pub use stored::StoredLayer;

@@ -29,6 +29,7 @@ pub struct ConfigSource {
     file: Option<PathBuf>,
     env_prefix: String,
     env_vars: Option<Vec<(String, String)>>,
+    stored: Option<crate::StoredLayer>,
     overrides: Vec<String>,
     declared: Declared,
     sections: Option<Vec<String>>,
@@ -59,6 +60,7 @@ impl Default for ConfigSource {
             file: None,
             env_prefix: "PLBA__".to_owned(),
             env_vars: None,
+            stored: None,
             overrides: Vec::new(),
             declared: Declared::default(),
             sections: None,
@@ -184,13 +186,22 @@ impl ConfigSource {
         self.file.as_deref()
     }
 
+    /// The values of a configuration store (a database every instance shares), above the
+    /// file and below the environment and `--set`.
+    #[must_use]
+    pub fn with_stored_layer(mut self, layer: crate::StoredLayer) -> Self {
+        self.stored = Some(layer);
+        self
+    }
+
     /// Reads and merges every source into a validated snapshot.
     pub fn load(&self) -> Result<crate::ConfigSnapshot, ConfigLoadError> {
         crate::ConfigSnapshot::build(self.merge()?, 0)
     }
 
     pub(crate) fn merge(&self) -> Result<Merged, ConfigLoadError> {
-        // Lowest precedence first, each with its source: defaults 0, file 1, env 2, `--set` 3.
+        // Lowest precedence first, each with its source: defaults 0, file 1, a configuration
+        // store 2, env 3, `--set` 4.
         // A source replaces what a lower source states, never what its own other entries
         // (one per variable or argument, for precise origins) state.
         let mut layers: Vec<(u8, Entry)> = Vec::new();
@@ -232,6 +243,11 @@ impl ConfigSource {
             file_modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             file_text = Some((path.clone(), text));
         }
+        if let Some(stored) = &self.stored {
+            let data = stored.to_dict(&budget)?;
+            let origin = format!("{} revision {}", stored.origin, stored.revision);
+            layers.push((2, Entry::root(origin, data)));
+        }
         let env: Vec<(String, String)> = match &self.env_vars {
             Some(vars) => vars.clone(),
             None => std::env::vars_os()
@@ -267,7 +283,7 @@ impl ConfigSource {
             })?;
             let value = scalar(&raw, &budget, &origin)?;
             check_key_depth(&origin, &key)?;
-            layers.push((2, Entry::keyed(origin, &key, value)));
+            layers.push((3, Entry::keyed(origin, &key, value)));
         }
         for assignment in &self.overrides {
             let (key, raw) =
@@ -289,7 +305,7 @@ impl ConfigSource {
             let origin = format!("--set {key}");
             check_key_depth(&origin, key)?;
             let value = scalar(raw, &budget, &origin)?;
-            layers.push((3, Entry::keyed(origin, key, value)));
+            layers.push((4, Entry::keyed(origin, key, value)));
         }
         for higher in 1..layers.len() {
             let (lower, upper) = layers.split_at_mut(higher);
@@ -331,7 +347,7 @@ const MAX_OVERRIDES: usize = 1024;
 const MAX_KEY_DEPTH: usize = 32;
 
 /// Refuses a key nested deeper than [`MAX_KEY_DEPTH`].
-fn check_key_depth(origin: &str, key: &str) -> Result<(), ConfigLoadError> {
+pub(crate) fn check_key_depth(origin: &str, key: &str) -> Result<(), ConfigLoadError> {
     let depth = key.split('.').count();
     if depth > MAX_KEY_DEPTH {
         return Err(ConfigLoadError::Override {
@@ -353,7 +369,7 @@ fn env_key(rest: &str) -> Option<String> {
 }
 
 /// An env or `--set` value read as a YAML scalar, as if it stood in the file.
-fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadError> {
+pub(crate) fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadError> {
     let yaml = match bounded_yaml::parse(raw, budget) {
         Ok(yaml) => yaml,
         Err(ParseError::TooLarge(which)) => {

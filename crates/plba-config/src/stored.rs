@@ -1,0 +1,210 @@
+//! A layer of values from a configuration store (a database shared by every instance), between
+//! the file and the environment: each value under its key path, as YAML text, typed as if it
+//! were written in the file. Errors name the store, the revision and the key.
+
+use std::collections::BTreeMap;
+
+use figment::value::{Dict, Value};
+
+use crate::bounded_yaml::Budget;
+use crate::error::ConfigLoadError;
+
+/// The values a configuration store holds at one revision.
+///
+/// ```
+/// use plba_config::{ConfigSource, StoredLayer};
+///
+/// let layer = StoredLayer {
+///     origin: "database plba@db.example".to_owned(),
+///     revision: 7,
+///     values: vec![("app.limit".to_owned(), "5".to_owned())],
+/// };
+/// let snapshot = ConfigSource::new()
+///     .with_defaults("defaults", "app:\n  limit: 1\n  name: bot\n")
+///     .with_stored_layer(layer)
+///     .with_env_vars(Vec::<(String, String)>::new())
+///     .load()
+///     .unwrap();
+/// let app: serde_json::Value = snapshot.section("app").unwrap().unwrap();
+/// assert_eq!((app["limit"].as_i64(), app["name"].as_str()), (Some(5), Some("bot")));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredLayer {
+    /// Which store, for errors (no password): `database plba@db.example`.
+    pub origin: String,
+    /// The store's revision these values are at.
+    pub revision: u64,
+    /// Each dotted key path with its value as YAML text.
+    pub values: Vec<(String, String)>,
+}
+
+impl StoredLayer {
+    /// The name errors give a value of this layer.
+    pub(crate) fn origin_of(&self, key: &str) -> String {
+        format!("{} revision {} key {key}", self.origin, self.revision)
+    }
+
+    /// The layer as one map: rows in key order, so a deeper key (`app.limit`) replaces what
+    /// a shallower one (`app`) says of it. A secret is refused: a store keeps `<key>_file`,
+    /// naming a file, never the secret itself.
+    pub(crate) fn to_dict(&self, budget: &Budget) -> Result<Dict, ConfigLoadError> {
+        let mut rows: Vec<&(String, String)> = self.values.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut merged = Dict::new();
+        for (key, text) in rows {
+            let origin = self.origin_of(key);
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(stored_error(origin, "empty key component"));
+            }
+            crate::source::check_key_depth(&origin, key)?;
+            let value = crate::source::scalar(text, budget, &origin)?;
+            if let Some(secret) = secret_within(key, &value) {
+                return Err(stored_error(
+                    origin,
+                    &format!(
+                        "`{secret}` is a secret: a configuration store keeps `{secret}_file`, naming a file that holds it, never the secret itself"
+                    ),
+                ));
+            }
+            let nested = figment::util::nest(key, value)
+                .into_dict()
+                .unwrap_or_default();
+            merge_into(&mut merged, nested);
+        }
+        Ok(merged)
+    }
+}
+
+fn stored_error(origin: String, what: &str) -> ConfigLoadError {
+    ConfigLoadError::Override {
+        origin,
+        what: what.to_owned(),
+        source: None,
+    }
+}
+
+/// The first path at or under `key` in `value` that is a secret (a `*_file` key names a file
+/// and is allowed).
+fn secret_within(key: &str, value: &Value) -> Option<String> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    if last.ends_with("_file") {
+        return None;
+    }
+    match value {
+        Value::Dict(_, dict) => dict
+            .iter()
+            .find_map(|(child, value)| secret_within(&format!("{key}.{child}"), value)),
+        Value::Array(_, items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, value)| secret_within(&format!("{key}[{index}]"), value)),
+        _ => crate::secrets::may_hold_secret(key, &BTreeMap::new()).then(|| key.to_owned()),
+    }
+}
+
+/// Puts `higher` into `lower`: maps merge key by key, anything else replaces.
+fn merge_into(lower: &mut Dict, higher: Dict) {
+    for (key, value) in higher {
+        match (lower.get_mut(&key), value) {
+            (Some(Value::Dict(_, low)), Value::Dict(_, high)) => merge_into(low, high),
+            (_, value) => {
+                lower.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::ConfigSource;
+
+    fn layer(values: &[(&str, &str)]) -> StoredLayer {
+        StoredLayer {
+            origin: "database plba@db".to_owned(),
+            revision: 7,
+            values: values
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn source(values: &[(&str, &str)]) -> ConfigSource {
+        ConfigSource::new()
+            .with_defaults("defaults", "app:\n  limit: 1\n  names: [a]\n")
+            .with_stored_layer(layer(values))
+    }
+
+    #[test]
+    fn the_store_is_above_the_file_and_below_the_environment_and_set() {
+        let loaded = |source: ConfigSource| {
+            let snapshot = source.load().unwrap();
+            snapshot
+                .section::<serde_json::Value>("app")
+                .unwrap()
+                .unwrap()
+        };
+        let stored = source(&[("app.limit", "5"), ("app.names", "[b, c]")]);
+        let app = loaded(stored.clone().with_env_vars(Vec::<(String, String)>::new()));
+        assert_eq!(app["limit"], 5);
+        assert_eq!(app["names"], serde_json::json!(["b", "c"]));
+        let app = loaded(stored.clone().with_env_vars([("PLBA__APP__LIMIT", "6")]));
+        assert_eq!(app["limit"], 6, "the environment wins over the store");
+        let app = loaded(
+            stored
+                .with_env_vars(Vec::<(String, String)>::new())
+                .with_override("app.limit=8"),
+        );
+        assert_eq!(app["limit"], 8);
+    }
+
+    #[test]
+    fn a_deeper_key_wins_over_a_shallower_one_of_the_same_revision() {
+        let snapshot = source(&[("app.limit", "9"), ("app", "{limit: 2, extra: x}")])
+            .with_env_vars(Vec::<(String, String)>::new())
+            .load()
+            .unwrap();
+        let app: serde_json::Value = snapshot.section("app").unwrap().unwrap();
+        assert_eq!(
+            (app["limit"].as_i64(), app["extra"].as_str()),
+            (Some(9), Some("x"))
+        );
+    }
+
+    #[test]
+    fn a_secret_is_refused_and_a_file_naming_it_allowed() {
+        let refused = |values: &[(&str, &str)]| {
+            source(values)
+                .with_env_vars(Vec::<(String, String)>::new())
+                .load()
+                .unwrap_err()
+                .to_string()
+        };
+        let error = refused(&[("app.password", "hunter2-hunter2")]);
+        assert!(
+            error.contains("database plba@db revision 7 key app.password")
+                && error.contains("_file")
+                && !error.contains("hunter2"),
+            "{error}"
+        );
+        let nested = refused(&[("app", "{db: {password: x}}")]);
+        assert!(nested.contains("`app.db.password`"), "{nested}");
+        let budget = Budget::new(1 << 20);
+        layer(&[("app.password_file", "/run/secrets/db")])
+            .to_dict(&budget)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_names_the_store_the_revision_and_the_key() {
+        let error = source(&[("app..limit", "1")])
+            .with_env_vars(Vec::<(String, String)>::new())
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("revision 7 key app..limit"), "{error}");
+    }
+}
