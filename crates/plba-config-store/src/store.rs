@@ -1,0 +1,480 @@
+//! The store: values, revisions and history, the same SQL on SQLite and PostgreSQL through
+//! sqlx's `Any` driver.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use plba_config::StoredLayer;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::ConfigStoreError;
+
+/// The largest value stored, as YAML text: a configuration value is a line or a small map.
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// One change of a revision: a key set to a value (YAML text), or unset (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The dotted key path.
+    pub key: String,
+    /// The new value, or `None` to unset the key.
+    pub value: Option<String>,
+}
+
+/// One entry of the history: what a revision did to one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The revision.
+    pub revision: u64,
+    /// The key.
+    pub key: String,
+    /// Its value before (`None`: it was not set).
+    pub old_value: Option<String>,
+    /// Its value after (`None`: unset).
+    pub new_value: Option<String>,
+    /// Who made the change.
+    pub actor: String,
+    /// When (unix milliseconds).
+    pub at_ms: i64,
+    /// Why, when they said.
+    pub comment: Option<String>,
+}
+
+/// A configuration database.
+#[derive(Clone, Debug)]
+pub struct ConfigStore {
+    pool: AnyPool,
+    /// What errors and the layer's origin call it (the URL without its password).
+    name: String,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn revision_of(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// `url` without the password of its user information.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{}", &rest[end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn check_change(change: &Change) -> Result<(), ConfigStoreError> {
+    let key = &change.key;
+    let fits = !key.is_empty()
+        && key.len() <= 256
+        && key.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@'))
+        });
+    if !fits {
+        return Err(ConfigStoreError::BadKey(key.clone()));
+    }
+    if let Some(value) = &change.value
+        && value.len() > MAX_VALUE_BYTES
+    {
+        return Err(ConfigStoreError::TooLarge {
+            key: key.clone(),
+            bytes: value.len(),
+            max: MAX_VALUE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+impl ConfigStore {
+    /// Opens (and for SQLite creates) the database at `url` (`sqlite://PATH` or
+    /// `postgres://…`), with its tables.
+    pub async fn open(url: &str) -> Result<Self, ConfigStoreError> {
+        install_default_drivers();
+        let sqlite = if url.starts_with("sqlite:") {
+            true
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if cfg!(not(feature = "postgres")) {
+                return Err(ConfigStoreError::NoPostgres);
+            }
+            false
+        } else {
+            return Err(ConfigStoreError::BadUrl(without_password(url)));
+        };
+        let connect = if sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 1 } else { 4 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect)
+            .await
+            .map_err(ConfigStoreError::database("cannot be opened"))?;
+        for table in crate::schema::ALL {
+            pool.execute(table)
+                .await
+                .map_err(ConfigStoreError::database("cannot create its tables"))?;
+        }
+        Ok(Self {
+            pool,
+            name: format!("database {}", without_password(url)),
+        })
+    }
+
+    /// The latest revision of `application` (0 before its first change).
+    pub async fn revision(&self, application: &str) -> Result<u64, ConfigStoreError> {
+        let row = sqlx::query("SELECT revision FROM plba_config_revisions WHERE application = $1")
+            .bind(application.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ConfigStoreError::database("did not answer"))?;
+        let revision: Option<i64> = row
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(ConfigStoreError::database("holds a bad revision"))?;
+        Ok(revision.map_or(0, revision_of))
+    }
+
+    /// The values of `application` at its latest revision, as the layer a `ConfigSource`
+    /// puts above the file.
+    pub async fn layer(&self, application: &str) -> Result<StoredLayer, ConfigStoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ConfigStoreError::database("did not answer"))?;
+        let revision: Option<i64> =
+            sqlx::query("SELECT revision FROM plba_config_revisions WHERE application = $1")
+                .bind(application.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .and_then(|row| row.map(|row| row.try_get(0)).transpose())
+                .map_err(ConfigStoreError::database("did not answer"))?;
+        let rows = sqlx::query(
+            "SELECT key, value FROM plba_config_values WHERE application = $1 ORDER BY key",
+        )
+        .bind(application.to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(ConfigStoreError::database("did not answer"))?;
+        tx.commit()
+            .await
+            .map_err(ConfigStoreError::database("did not answer"))?;
+        let values = rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()
+            .map_err(ConfigStoreError::database("holds a bad value"))?;
+        Ok(StoredLayer {
+            origin: self.name.clone(),
+            revision: revision.map_or(0, revision_of),
+            values,
+        })
+    }
+
+    /// Makes `changes` one new revision of `application`, by `actor`, with an optional
+    /// `comment`, in one transaction: the values and the history change together or not at
+    /// all. The new revision.
+    pub async fn apply(
+        &self,
+        application: &str,
+        changes: &[Change],
+        actor: &str,
+        comment: Option<&str>,
+    ) -> Result<u64, ConfigStoreError> {
+        for change in changes {
+            check_change(change)?;
+        }
+        let failed = ConfigStoreError::database;
+        let mut tx = self.pool.begin().await.map_err(failed("did not answer"))?;
+        // The revision row is the writers' lock on PostgreSQL: one writer at a time.
+        let revision: i64 = sqlx::query(
+            "INSERT INTO plba_config_revisions (application, revision) VALUES ($1, 1)
+             ON CONFLICT (application) DO UPDATE
+             SET revision = plba_config_revisions.revision + 1
+             RETURNING revision",
+        )
+        .bind(application.to_owned())
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed("did not make a revision"))?;
+        let at = now_ms();
+        for change in changes {
+            let old: Option<String> = sqlx::query(
+                "SELECT value FROM plba_config_values WHERE application = $1 AND key = $2",
+            )
+            .bind(application.to_owned())
+            .bind(change.key.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .and_then(|row| row.map(|row| row.try_get(0)).transpose())
+            .map_err(failed("did not answer"))?;
+            match &change.value {
+                Some(value) => sqlx::query(
+                    "INSERT INTO plba_config_values (application, key, value, revision)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (application, key) DO UPDATE
+                     SET value = excluded.value, revision = excluded.revision",
+                )
+                .bind(application.to_owned())
+                .bind(change.key.clone())
+                .bind(value.clone())
+                .bind(revision),
+                None => sqlx::query(
+                    "DELETE FROM plba_config_values WHERE application = $1 AND key = $2",
+                )
+                .bind(application.to_owned())
+                .bind(change.key.clone()),
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("did not store a value"))?;
+            sqlx::query(
+                "INSERT INTO plba_config_history
+                     (application, revision, key, old_value, new_value, actor, at_ms, comment)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(application.to_owned())
+            .bind(revision)
+            .bind(change.key.clone())
+            .bind(old)
+            .bind(change.value.clone())
+            .bind(actor.to_owned())
+            .bind(at)
+            .bind(comment.map(str::to_owned))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("did not record the history"))?;
+        }
+        tx.commit().await.map_err(failed("did not commit"))?;
+        Ok(revision_of(revision))
+    }
+
+    /// The newest `limit` history entries of `application` (of `key` only, when given),
+    /// newest first.
+    pub async fn history(
+        &self,
+        application: &str,
+        key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, ConfigStoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, key, old_value, new_value, actor, at_ms, comment
+             FROM plba_config_history
+             WHERE application = $1 AND ($2 = '' OR key = $2)
+             ORDER BY revision DESC, key LIMIT $3",
+        )
+        .bind(application.to_owned())
+        .bind(key.unwrap_or_default().to_owned())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ConfigStoreError::database("did not answer"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    revision: revision_of(row.try_get(0)?),
+                    key: row.try_get(1)?,
+                    old_value: row.try_get(2)?,
+                    new_value: row.try_get(3)?,
+                    actor: row.try_get(4)?,
+                    at_ms: row.try_get(5)?,
+                    comment: row.try_get(6)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(ConfigStoreError::database("holds a bad history entry"))
+    }
+
+    /// The changes that bring `application` back to how it was at `revision`: every key
+    /// as it stood then (from the history), and the keys set since unset.
+    pub async fn changes_back_to(
+        &self,
+        application: &str,
+        revision: u64,
+    ) -> Result<Vec<Change>, ConfigStoreError> {
+        let latest = self.revision(application).await?;
+        if revision > latest {
+            return Err(ConfigStoreError::NoRevision(revision));
+        }
+        let target = i64::try_from(revision).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT key, revision, new_value FROM plba_config_history
+             WHERE application = $1 ORDER BY revision",
+        )
+        .bind(application.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ConfigStoreError::database("did not answer"))?;
+        let mut then: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut now: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for row in &rows {
+            let read = || -> Result<(String, i64, Option<String>), sqlx::Error> {
+                Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+            };
+            let (key, at, value) =
+                read().map_err(ConfigStoreError::database("holds a bad history entry"))?;
+            if at <= target {
+                then.insert(key.clone(), value.clone());
+            }
+            now.insert(key, value);
+        }
+        Ok(now
+            .into_iter()
+            .filter_map(|(key, current)| {
+                let wanted = then.get(&key).cloned().flatten();
+                (wanted != current).then_some(Change { key, value: wanted })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn store(dir: &tempfile::TempDir) -> ConfigStore {
+        let url = format!("sqlite://{}", dir.path().join("config.db").display());
+        ConfigStore::open(&url).await.unwrap()
+    }
+
+    fn set(key: &str, value: &str) -> Change {
+        Change {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_change_is_a_revision_with_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        assert_eq!(store.revision("bot").await.unwrap(), 0);
+        let first = store
+            .apply("bot", &[set("bot.customers.\"a@x\"", "A")], "ana", None)
+            .await;
+        assert!(
+            matches!(first, Err(ConfigStoreError::BadKey(_))),
+            "{first:?}"
+        );
+        let one = store
+            .apply("bot", &[set("bot.workers", "4")], "ana", Some("busier"))
+            .await
+            .unwrap();
+        let two = store
+            .apply(
+                "bot",
+                &[set("bot.workers", "8"), set("bot.queue.capacity", "100")],
+                "bob",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!((one, two), (1, 2));
+        let layer = store.layer("bot").await.unwrap();
+        assert_eq!(layer.revision, 2);
+        assert_eq!(
+            layer.values,
+            vec![
+                ("bot.queue.capacity".to_owned(), "100".to_owned()),
+                ("bot.workers".to_owned(), "8".to_owned())
+            ]
+        );
+        assert!(
+            layer.origin.starts_with("database sqlite://"),
+            "{}",
+            layer.origin
+        );
+        let history = store.history("bot", Some("bot.workers"), 10).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            (
+                history[0].old_value.as_deref(),
+                history[0].new_value.as_deref(),
+                history[0].actor.as_str()
+            ),
+            (Some("4"), Some("8"), "bob")
+        );
+        assert_eq!(history[1].comment.as_deref(), Some("busier"));
+        // Another application's values are its own.
+        assert_eq!(store.layer("other").await.unwrap().values, vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_rollback_is_the_changes_back_to_a_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        store
+            .apply("bot", &[set("bot.workers", "4")], "ana", None)
+            .await
+            .unwrap();
+        store
+            .apply(
+                "bot",
+                &[set("bot.workers", "8"), set("bot.summary.time_zone", "UTC")],
+                "ana",
+                None,
+            )
+            .await
+            .unwrap();
+        let back = store.changes_back_to("bot", 1).await.unwrap();
+        assert_eq!(
+            back,
+            vec![
+                Change {
+                    key: "bot.summary.time_zone".to_owned(),
+                    value: None
+                },
+                set("bot.workers", "4"),
+            ]
+        );
+        let three = store
+            .apply("bot", &back, "ana", Some("rollback to 1"))
+            .await
+            .unwrap();
+        assert_eq!(three, 3);
+        let layer = store.layer("bot").await.unwrap();
+        assert_eq!(
+            layer.values,
+            vec![("bot.workers".to_owned(), "4".to_owned())]
+        );
+        assert!(matches!(
+            store.changes_back_to("bot", 9).await,
+            Err(ConfigStoreError::NoRevision(9))
+        ));
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("postgres://plba:secret@db:5432/config"),
+            "postgres://plba@db:5432/config"
+        );
+        assert_eq!(without_password("sqlite://data/c.db"), "sqlite://data/c.db");
+    }
+}
