@@ -68,6 +68,21 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String, AuthError> {
     Ok(hex::encode(buffer))
 }
 
+/// The token `id` of a row whose columns 1 to 6 are `user_name, name, created_ms,
+/// expires_ms, last_used_ms, revoked`.
+fn token_info(id: String, row: &sqlx::any::AnyRow) -> Result<TokenInfo, AuthError> {
+    let bad = || AuthError::store("holds a bad row");
+    Ok(TokenInfo {
+        id,
+        user: row.try_get(1).map_err(bad())?,
+        name: row.try_get(2).map_err(bad())?,
+        created_ms: row.try_get(3).map_err(bad())?,
+        expires_ms: row.try_get(4).map_err(bad())?,
+        last_used_ms: row.try_get(5).map_err(bad())?,
+        revoked: row.try_get::<i64, _>(6).map_err(bad())? != 0,
+    })
+}
+
 /// The id of a token's text, when it has the shape of one.
 fn id_of(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
@@ -164,16 +179,10 @@ impl UserStore {
         .map_err(AuthError::store("did not answer"))?;
         rows.iter()
             .map(|row| {
-                let bad = || AuthError::store("holds a bad row");
-                Ok(TokenInfo {
-                    id: row.try_get(0).map_err(bad())?,
-                    user: row.try_get(1).map_err(bad())?,
-                    name: row.try_get(2).map_err(bad())?,
-                    created_ms: row.try_get(3).map_err(bad())?,
-                    expires_ms: row.try_get(4).map_err(bad())?,
-                    last_used_ms: row.try_get(5).map_err(bad())?,
-                    revoked: row.try_get::<i64, _>(6).map_err(bad())? != 0,
-                })
+                let id = row
+                    .try_get(0)
+                    .map_err(AuthError::store("holds a bad row"))?;
+                token_info(id, row)
             })
             .collect()
     }
@@ -224,15 +233,7 @@ impl UserStore {
         if !bool::from(stored.as_bytes().ct_eq(hash_of(token).as_bytes())) {
             return Ok(None);
         }
-        let info = TokenInfo {
-            id: id.to_owned(),
-            user: row.try_get(1).map_err(bad())?,
-            name: row.try_get(2).map_err(bad())?,
-            created_ms: row.try_get(3).map_err(bad())?,
-            expires_ms: row.try_get(4).map_err(bad())?,
-            last_used_ms: row.try_get(5).map_err(bad())?,
-            revoked: row.try_get::<i64, _>(6).map_err(bad())? != 0,
-        };
+        let info = token_info(id.to_owned(), &row)?;
         let now = now_ms();
         if info.revoked || info.expires_ms <= now {
             return Ok(None);
@@ -309,7 +310,9 @@ mod tests {
                 .last_used_ms
                 .is_some()
         );
-        let forged = format!("{}0", &token[..token.len() - 1]);
+        // One hex digit changed: the last, to another digit whatever it was.
+        let other = if token.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{other}", &token[..token.len() - 1]);
         assert!(users.authenticate_token(&forged).await.unwrap().is_none());
 
         users.set_disabled("ana", true).await.unwrap();
