@@ -36,6 +36,7 @@ mod platform;
 mod secrets;
 mod snapshot;
 mod source;
+mod store_config;
 mod stored;
 
 pub use error::ConfigLoadError;
@@ -48,4 +49,5 @@ pub use platform::{
 };
 pub use snapshot::ConfigSnapshot;
 pub use source::ConfigSource;
+pub use store_config::{CONFIG_STORE_KEY, ConfigStoreConfig};
 pub use stored::StoredLayer;

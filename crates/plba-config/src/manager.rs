@@ -14,6 +14,7 @@ use crate::error::ConfigLoadError;
 use crate::platform::platform_restart_required;
 use crate::snapshot::ConfigSnapshot;
 use crate::source::ConfigSource;
+use crate::stored::StoredLayer;
 
 /// Checks that a section decodes as `T`: what [`ConfigurationManager::require_section`]
 /// subscribes.
@@ -53,6 +54,9 @@ pub struct ConfigurationManager {
     current: watch::Sender<Arc<ConfigSnapshot>>,
     subscribers: Mutex<Vec<(String, Arc<dyn ConfigSubscriber>)>>,
     reloading: Mutex<()>,
+    /// The configuration store's layer in force, once one was applied: it replaces the
+    /// source's, and a rejected layer never gets here, so later reloads keep the last good.
+    stored: Mutex<Option<StoredLayer>>,
 }
 
 impl ConfigurationManager {
@@ -65,6 +69,7 @@ impl ConfigurationManager {
             current: watch::Sender::new(Arc::new(snapshot)),
             subscribers: Mutex::new(Vec::new()),
             reloading: Mutex::new(()),
+            stored: Mutex::new(None),
         })
     }
 
@@ -110,33 +115,84 @@ impl ConfigurationManager {
     ///
     /// Reads files: from async code call [`reload_async`](Self::reload_async).
     pub fn reload(&self) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        self.reload_with(None)
+    }
+
+    /// Installs a configuration store's new values: the configuration is rebuilt with
+    /// `layer` in place of the store's previous values and replaces the current one only if
+    /// valid as a whole, as [`reload`](Self::reload) does. A refused layer is forgotten, so
+    /// later reloads keep the last good one.
+    pub fn apply_stored_layer(
+        &self,
+        layer: StoredLayer,
+    ) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        self.reload_with(Some(layer))
+    }
+
+    /// Checks, without installing anything, that the configuration with `layer` as the
+    /// store's values would be accepted; what it would need a restart for.
+    pub fn check_stored_layer(&self, layer: StoredLayer) -> Result<Vec<String>, ConfigLoadError> {
         let _one_at_a_time = self.reloading.lock_or_recover();
-        let generation = self.current.borrow().generation() + 1;
         let subscribers = self.subscribers.lock_or_recover().clone();
-        let source = self
+        let generation = self.current.borrow().generation() + 1;
+        self.candidate(Some(layer), generation, &subscribers)
+            .map(|snapshot| snapshot.restart_required().to_vec())
+    }
+
+    /// The configuration store's values in force, once the store was applied through
+    /// [`apply_stored_layer`](Self::apply_stored_layer).
+    pub fn stored_layer(&self) -> Option<StoredLayer> {
+        self.stored.lock_or_recover().clone()
+    }
+
+    /// Every source merged (with `layer`, or the store's layer in force), validated and
+    /// checked by every subscriber, the restart list filled in.
+    fn candidate(
+        &self,
+        layer: Option<StoredLayer>,
+        generation: u64,
+        subscribers: &[(String, Arc<dyn ConfigSubscriber>)],
+    ) -> Result<ConfigSnapshot, ConfigLoadError> {
+        let mut source = self
             .runtime_overrides
             .lock_or_recover()
             .iter()
             .fold(self.source.clone(), |source, assignment| {
                 source.with_override(assignment.clone())
             });
-        let candidate = source
+        if let Some(layer) = layer.or_else(|| self.stored_layer()) {
+            source = source.with_stored_layer(layer);
+        }
+        let mut snapshot = source
             .merge()
-            .and_then(|merged| ConfigSnapshot::build(merged, generation))
-            .and_then(|mut snapshot| {
-                let running = self.current();
-                let mut restart = platform_restart_required(
-                    (running.platform(), running.log()),
-                    (snapshot.platform(), snapshot.log()),
-                );
-                for (_, subscriber) in &subscribers {
-                    restart.extend(subscriber.check(&snapshot)?);
-                }
-                restart.sort();
-                restart.dedup();
-                snapshot.set_restart_required(restart);
-                Ok(snapshot)
-            });
+            .and_then(|merged| ConfigSnapshot::build(merged, generation))?;
+        let running = self.current();
+        let mut restart = platform_restart_required(
+            (running.platform(), running.log()),
+            (snapshot.platform(), snapshot.log()),
+        );
+        for (_, subscriber) in subscribers {
+            restart.extend(subscriber.check(&snapshot)?);
+        }
+        restart.sort();
+        restart.dedup();
+        snapshot.set_restart_required(restart);
+        Ok(snapshot)
+    }
+
+    fn reload_with(
+        &self,
+        layer: Option<StoredLayer>,
+    ) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        let _one_at_a_time = self.reloading.lock_or_recover();
+        let generation = self.current.borrow().generation() + 1;
+        let subscribers = self.subscribers.lock_or_recover().clone();
+        let candidate = self.candidate(layer.clone(), generation, &subscribers);
+        if candidate.is_ok()
+            && let Some(layer) = layer
+        {
+            *self.stored.lock_or_recover() = Some(layer);
+        }
         match candidate {
             Ok(snapshot) => {
                 let snapshot = Arc::new(snapshot);
@@ -193,15 +249,26 @@ impl ConfigurationManager {
     /// [`reload`](Self::reload) on a blocking thread.
     pub async fn reload_async(self: &Arc<Self>) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
         let manager = Arc::clone(self);
-        tokio::task::spawn_blocking(move || manager.reload())
-            .await
-            .unwrap_or_else(|e| {
-                Err(ConfigLoadError::Invalid {
-                    key: String::new(),
-                    origin: None,
-                    reason: format!("reload task failed: {e}"),
-                })
-            })
+        blocking(move || manager.reload()).await
+    }
+
+    /// [`apply_stored_layer`](Self::apply_stored_layer) on a blocking thread (it may read
+    /// files).
+    pub async fn apply_stored_layer_async(
+        self: &Arc<Self>,
+        layer: StoredLayer,
+    ) -> Result<Arc<ConfigSnapshot>, ConfigLoadError> {
+        let manager = Arc::clone(self);
+        blocking(move || manager.apply_stored_layer(layer)).await
+    }
+
+    /// [`check_stored_layer`](Self::check_stored_layer) on a blocking thread.
+    pub async fn check_stored_layer_async(
+        self: &Arc<Self>,
+        layer: StoredLayer,
+    ) -> Result<Vec<String>, ConfigLoadError> {
+        let manager = Arc::clone(self);
+        blocking(move || manager.check_stored_layer(layer)).await
     }
 
     /// A `ConfigProvider` that always reads the configuration in force.
@@ -271,6 +338,19 @@ impl ConfigurationManager {
             }
         }))
     }
+}
+
+/// Runs a reload's work on a blocking thread: it reads files.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ConfigLoadError> + Send + 'static,
+) -> Result<T, ConfigLoadError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ConfigLoadError::Invalid {
+            key: String::new(),
+            origin: None,
+            reason: format!("reload task failed: {e}"),
+        })
+    })
 }
 
 // By hand: the sources may hold secrets (`--set` values, environment variables).

@@ -21,6 +21,8 @@ pub struct PlatformConfig {
     pub tracing: TracingConfig,
     /// The HTTP control plane.
     pub control: ControlConfig,
+    /// A configuration database every instance follows: none by default.
+    pub config_store: Option<crate::ConfigStoreConfig>,
 }
 
 impl Default for PlatformConfig {
@@ -31,6 +33,7 @@ impl Default for PlatformConfig {
             config_watch_interval_ms: 0,
             tracing: TracingConfig::default(),
             control: ControlConfig::default(),
+            config_store: None,
         }
     }
 }
@@ -564,6 +567,10 @@ pub(crate) fn platform_restart_required(
         ),
         ("platform.tracing", old.tracing != new.tracing),
         ("platform.control", old.control != new.control),
+        (
+            crate::CONFIG_STORE_KEY,
+            old.config_store != new.config_store,
+        ),
         ("log.format", old_log.format != new_log.format),
         ("log.output", old_log.output != new_log.output),
     ]

@@ -74,6 +74,9 @@ impl ConfigSnapshot {
         snapshot.log.validate().map_err(invalid)?;
         snapshot.platform.tracing.validate().map_err(invalid)?;
         snapshot.platform.control.validate().map_err(invalid)?;
+        if let Some(store) = &snapshot.platform.config_store {
+            store.validate().map_err(invalid)?;
+        }
         snapshot.warnings = snapshot.inline_secret_warnings();
         Ok(snapshot)
     }

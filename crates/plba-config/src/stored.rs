@@ -69,6 +69,15 @@ impl StoredLayer {
             let nested = figment::util::nest(key, value)
                 .into_dict()
                 .unwrap_or_default();
+            if names_the_store(&nested) {
+                return Err(stored_error(
+                    origin,
+                    &format!(
+                        "`{}` says where the store is, so it is read before the store: set it in the file or the environment",
+                        crate::CONFIG_STORE_KEY
+                    ),
+                ));
+            }
             merge_into(&mut merged, nested);
         }
         Ok(merged)
@@ -99,6 +108,14 @@ fn secret_within(key: &str, value: &Value) -> Option<String> {
             .enumerate()
             .find_map(|(index, value)| secret_within(&format!("{key}[{index}]"), value)),
         _ => crate::secrets::may_hold_secret(key, &BTreeMap::new()).then(|| key.to_owned()),
+    }
+}
+
+/// Whether `dict` sets anything under `platform.config_store`.
+fn names_the_store(dict: &Dict) -> bool {
+    match dict.get("platform") {
+        Some(Value::Dict(_, platform)) => platform.contains_key("config_store"),
+        _ => false,
     }
 }
 
@@ -196,6 +213,21 @@ mod tests {
         layer(&[("app.password_file", "/run/secrets/db")])
             .to_dict(&budget)
             .unwrap();
+    }
+
+    #[test]
+    fn the_store_cannot_say_where_the_store_is() {
+        for values in [
+            &[("platform.config_store.url", "sqlite://elsewhere.db")][..],
+            &[("platform", "{config_store: {url: 'sqlite://x.db'}}")][..],
+        ] {
+            let error = source(values)
+                .with_env_vars(Vec::<(String, String)>::new())
+                .load()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("read before the store"), "{error}");
+        }
     }
 
     #[test]

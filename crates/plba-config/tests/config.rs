@@ -308,6 +308,38 @@ fn reload_with_an_invalid_file_keeps_the_old_configuration() {
 }
 
 #[test]
+fn a_refused_store_layer_keeps_the_last_good_one_through_later_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "app:\n  a: 1\n  b: 1\n  c: 1\n  d: 1\n");
+    let manager = ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap();
+    manager.require_section::<App>("app").unwrap();
+    let layer = |revision: u64, value: &str| plba_config::StoredLayer {
+        origin: "database sqlite://c.db".to_owned(),
+        revision,
+        values: vec![("app.b".to_owned(), value.to_owned())],
+    };
+    manager.apply_stored_layer(layer(1, "2")).unwrap();
+    let b = |manager: &ConfigurationManager| {
+        manager.current().section::<App>("app").unwrap().unwrap().b
+    };
+    assert_eq!(b(&manager), 2);
+    let error = manager.check_stored_layer(layer(2, "-1")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`app.b` (from database sqlite://c.db revision 2)"),
+        "{error}"
+    );
+    assert!(manager.apply_stored_layer(layer(2, "nine")).is_err());
+    assert_eq!(b(&manager), 2, "the refused layer is not in force");
+    write(&dir, "app.yaml", "app:\n  a: 3\n  b: 1\n  c: 1\n  d: 1\n");
+    manager.reload().unwrap();
+    let app = manager.current().section::<App>("app").unwrap().unwrap();
+    assert_eq!((app.a, app.b), (3, 2), "a reload keeps the last good layer");
+    assert_eq!(manager.stored_layer().unwrap().revision, 1);
+}
+
+#[test]
 fn reload_refuses_a_configuration_a_module_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(&dir, "app.yaml", "app:\n  a: 1\n  b: 1\n  c: 1\n  d: 1\n");
@@ -373,6 +405,7 @@ fn the_shipped_example_configuration_is_valid_and_complete() {
         "stop_timeout_ms",
         "force_grace_ms",
         "config_watch_interval_ms",
+        "config_store",
         "exporter",
         "service_name",
         "sample_ratio",
