@@ -31,6 +31,41 @@ pub enum ConfigStoreError {
         /// The most.
         max: usize,
     },
+    /// Another change was made since the values a write was checked against.
+    #[error(
+        "the configuration changed while this change was being checked (revision {found}, checked against {expected}); check it again"
+    )]
+    Moved {
+        /// The revision the change was checked against.
+        expected: u64,
+        /// The revision the store is at.
+        found: u64,
+    },
+    /// The database did not answer in time.
+    #[error("the configuration database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The cache of the last values applied could not be written or read.
+    #[error("the configuration cache {path} {what}")]
+    Cache {
+        /// The cache file.
+        path: String,
+        /// What failed.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be read at start-up and no cache may stand in for it.
+    #[error("cannot start without the configuration database {database}{hint}")]
+    Unavailable {
+        /// The database (no password).
+        database: String,
+        /// What to do about it.
+        hint: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: Box<ConfigStoreError>,
+    },
     /// No such revision to roll back to.
     #[error("revision {0} does not exist")]
     NoRevision(u64),

@@ -5,9 +5,13 @@
 //! why. [`ConfigStore::layer`] reads the values at the latest revision as a
 //! [`plba_config::StoredLayer`], the layer `ConfigSource` puts above the file.
 
+pub mod cache;
 mod error;
+mod follow;
+mod listen;
 mod schema;
 mod store;
 
 pub use error::ConfigStoreError;
-pub use store::{Change, ConfigStore, HistoryEntry};
+pub use follow::{FollowState, FollowStatus, Startup, StoreFollower};
+pub use store::{Change, ConfigStore, HistoryEntry, NOTIFY_CHANNEL};

@@ -47,7 +47,17 @@ pub struct ConfigStore {
     pool: AnyPool,
     /// What errors and the layer's origin call it (the URL without its password).
     name: String,
+    /// PostgreSQL: every change is announced on [`NOTIFY_CHANNEL`].
+    postgres: bool,
 }
+
+/// The PostgreSQL channel each change is announced on, in the change's transaction
+/// (`apply` spells it out: its SQL is a literal).
+pub const NOTIFY_CHANNEL: &str = "plba_config";
+
+/// How long opening waits for a connection: a database that is away is reported, not
+/// waited on.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -60,7 +70,7 @@ fn revision_of(value: i64) -> u64 {
 }
 
 /// `url` without the password of its user information.
-fn without_password(url: &str) -> String {
+pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -121,6 +131,7 @@ impl ConfigStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 1 } else { 4 })
+            .acquire_timeout(CONNECT_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -140,7 +151,14 @@ impl ConfigStore {
         Ok(Self {
             pool,
             name: format!("database {}", without_password(url)),
+            postgres: !sqlite,
         })
+    }
+
+    /// What errors and the layer's origin call this database: `database URL`, without
+    /// the URL's password.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The latest revision of `application` (0 before its first change).
@@ -204,6 +222,22 @@ impl ConfigStore {
         actor: &str,
         comment: Option<&str>,
     ) -> Result<u64, ConfigStoreError> {
+        self.apply_on(application, None, changes, actor, comment)
+            .await
+    }
+
+    /// [`apply`](Self::apply), only if `application` is still at revision `base` (the
+    /// values the change was checked against); otherwise nothing changes and the answer is
+    /// [`ConfigStoreError::Moved`], so a change checked against older values is checked
+    /// again rather than committed unchecked.
+    pub async fn apply_on(
+        &self,
+        application: &str,
+        base: Option<u64>,
+        changes: &[Change],
+        actor: &str,
+        comment: Option<&str>,
+    ) -> Result<u64, ConfigStoreError> {
         for change in changes {
             check_change(change)?;
         }
@@ -221,6 +255,15 @@ impl ConfigStore {
         .await
         .and_then(|row| row.try_get(0))
         .map_err(failed("did not make a revision"))?;
+        if let Some(base) = base
+            && revision_of(revision) != base + 1
+        {
+            tx.rollback().await.map_err(failed("did not answer"))?;
+            return Err(ConfigStoreError::Moved {
+                expected: base,
+                found: revision_of(revision).saturating_sub(1),
+            });
+        }
         let at = now_ms();
         for change in changes {
             let old: Option<String> = sqlx::query(
@@ -268,6 +311,13 @@ impl ConfigStore {
             .execute(&mut *tx)
             .await
             .map_err(failed("did not record the history"))?;
+        }
+        if self.postgres {
+            // Sent at commit, to every instance listening, or not at all.
+            sqlx::query("NOTIFY plba_config")
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("did not announce the change"))?;
         }
         tx.commit().await.map_err(failed("did not commit"))?;
         Ok(revision_of(revision))

@@ -38,6 +38,17 @@ pub enum ConfigLoadError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A value of a configuration database is malformed, or not allowed there.
+    #[error("invalid value in {origin}: {what}")]
+    Stored {
+        /// The database, its revision and the key.
+        origin: String,
+        /// What is wrong.
+        what: String,
+        /// The parser's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The sources together go past a limit of [`ConfigLimits`](crate::ConfigLimits) or of
     /// the parser: what they expand to once YAML aliases are written out (an alias bomb),
     /// how many values they hold, how deep brackets nest. Nothing past the limit was built.

@@ -56,8 +56,8 @@ impl StoredLayer {
             if key.is_empty() || key.split('.').any(str::is_empty) {
                 return Err(stored_error(origin, "empty key component"));
             }
-            crate::source::check_key_depth(&origin, key)?;
-            let value = crate::source::scalar(text, budget, &origin)?;
+            crate::source::check_key_depth(&origin, key).map_err(as_stored)?;
+            let value = crate::source::scalar(text, budget, &origin).map_err(as_stored)?;
             if let Some(secret) = secret_within(key, &value) {
                 return Err(stored_error(
                     origin,
@@ -84,8 +84,24 @@ impl StoredLayer {
     }
 }
 
+/// A value's error told as the database's, not as an override's.
+fn as_stored(error: ConfigLoadError) -> ConfigLoadError {
+    match error {
+        ConfigLoadError::Override {
+            origin,
+            what,
+            source,
+        } => ConfigLoadError::Stored {
+            origin,
+            what,
+            source,
+        },
+        other => other,
+    }
+}
+
 fn stored_error(origin: String, what: &str) -> ConfigLoadError {
-    ConfigLoadError::Override {
+    ConfigLoadError::Stored {
         origin,
         what: what.to_owned(),
         source: None,

@@ -15,7 +15,7 @@
 //! |---|---|---|---|
 //! | GET | `/health/live`, `/health/ready` | anyone | 200 / 503 |
 //! | GET | `/health` | viewer if `protect_reads` | 200 / 503, every contributor |
-//! | GET | `/status` | viewer if `protect_reads` | runtime, workers, queues, schedules |
+//! | GET | `/status` | viewer if `protect_reads` | runtime, workers, queues, schedules, the configuration database's revision and state |
 //! | GET | `/metrics` | viewer if `protect_reads` | OpenMetrics text |
 //! | GET | `/traces`, `/traces/{id}` | viewer if `protect_reads` | recent task traces (`?limit=`) |
 //! | GET | `/queues/{queue}/dead-letters` | viewer if `protect_reads` | newest dead letters (`?limit=`) |
@@ -107,6 +107,7 @@ mod metrics;
 mod reply;
 mod service;
 mod sessions;
+mod stored_config;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -118,3 +119,4 @@ pub use http::ControlServer;
 pub use metrics::render_metrics;
 pub use reply::{Reply, ReplyBody, SessionChange};
 pub use service::ControlPlaneService;
+pub use stored_config::StoredConfig;

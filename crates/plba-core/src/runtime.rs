@@ -422,6 +422,12 @@ impl RuntimeManager {
             .collect()
     }
 
+    /// Adds a platform metrics source (the configuration store's follower, say) beside
+    /// those modules register.
+    pub fn add_metrics_source(&self, source: Arc<dyn MetricsSource>) {
+        write(&self.inner.metrics).push(source);
+    }
+
     /// The metrics sources modules registered (worker pools and the like).
     pub fn metrics_sources(&self) -> Vec<Arc<dyn MetricsSource>> {
         read(&self.inner.metrics).clone()

@@ -18,6 +18,7 @@ pub struct Application {
     runtime: RuntimeManager,
     configuration: Arc<ConfigurationManager>,
     telemetry: Option<Arc<Telemetry>>,
+    config_store: Option<Arc<plba_config_store::StoreFollower>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -62,7 +63,20 @@ impl Application {
             runtime,
             configuration,
             telemetry,
+            config_store: None,
         }
+    }
+
+    /// Follows a configuration database as well (`platform.config_store`).
+    #[must_use]
+    pub fn with_config_store(mut self, follower: Arc<plba_config_store::StoreFollower>) -> Self {
+        self.config_store = Some(follower);
+        self
+    }
+
+    /// The configuration database this application follows, if any.
+    pub fn config_store(&self) -> Option<&Arc<plba_config_store::StoreFollower>> {
+        self.config_store.as_ref()
     }
 
     /// The lifecycle core.
@@ -86,7 +100,8 @@ impl Application {
     }
 
     /// Starts what follows the configuration until `cancel` fires: SIGHUP reloads, the
-    /// optional file watch, and the log filter following accepted reloads.
+    /// optional file watch, the configuration database, and the log filter following
+    /// accepted reloads.
     pub(crate) fn follow_configuration(&self, cancel: &CancellationToken) -> Result<(), PlbaError> {
         #[cfg(unix)]
         self.configuration
@@ -106,6 +121,9 @@ impl Application {
         }
         if let Some(telemetry) = &self.telemetry {
             telemetry.follow_config(self.configuration.subscribe(), cancel.clone());
+        }
+        if let Some(follower) = &self.config_store {
+            follower.spawn(cancel.clone());
         }
         Ok(())
     }

@@ -50,6 +50,7 @@ pub use plba_util as util;
 pub use plba_workers as workers;
 
 mod application;
+mod config_store;
 pub mod launcher;
 pub mod prelude;
 
@@ -80,6 +81,9 @@ pub enum PlbaError {
     /// The users' database could not be opened.
     #[error(transparent)]
     Users(#[from] plba_auth::AuthError),
+    /// The configuration database could not be read, or a change to it was refused.
+    #[error(transparent)]
+    ConfigStore(#[from] plba_config_store::ConfigStoreError),
     /// A signal handler could not be installed.
     #[error("cannot listen for {signal}")]
     Signal {
@@ -129,13 +133,29 @@ pub async fn create_runtime(
     module: &dyn ApplicationModule,
     options: PlbaOptions,
 ) -> Result<Application, PlbaError> {
-    let configuration = Arc::new(ConfigurationManager::load(
-        options.config.with_sections([module.name()]),
-    )?);
-    module
-        .check_config(configuration.current().as_ref())
-        .map_err(ConfigLoadError::from)?;
-    check_users(configuration.current().as_ref())?;
+    let source = options.config.with_sections([module.name()]);
+    let mut startup = config_store::read_at_start(&source, module.name()).await?;
+    let layer = startup.as_ref().map(|s| s.layer.clone());
+    let configuration = match (load_checked(module, &source, layer), startup.take()) {
+        (Ok(configuration), started) => {
+            startup = started;
+            configuration
+        }
+        // The database's values are refused: its cache stands in, when allowed.
+        (Err(refused), Some(started)) => {
+            let Some(started) = started
+                .fall_back_to_cache(plba_util::error_chain(&refused))
+                .await
+            else {
+                return Err(refused);
+            };
+            let configuration = load_checked(module, &source, Some(started.layer.clone()))?;
+            startup = Some(started);
+            configuration
+        }
+        (Err(error), None) => return Err(error),
+    };
+    let configuration = Arc::new(configuration);
     let telemetry = if options.install_telemetry {
         let current = configuration.current();
         Some(Arc::new(Telemetry::install(
@@ -148,9 +168,36 @@ pub async fn create_runtime(
     for warning in configuration.current().warnings() {
         tracing::warn!("{warning}");
     }
-    let application = Application::new(configuration, telemetry);
+    let mut application = Application::new(configuration, telemetry);
+    if let Some(startup) = startup {
+        let follower = config_store::follower(
+            startup,
+            Arc::clone(application.configuration()),
+            application.runtime(),
+        );
+        application = application.with_config_store(follower);
+    }
     application.runtime().register(module).await?;
     Ok(application)
+}
+
+/// The configuration from `source` (with the store's `layer` above the file), checked as
+/// [`check_config`] checks it.
+fn load_checked(
+    module: &dyn ApplicationModule,
+    source: &ConfigSource,
+    layer: Option<config::StoredLayer>,
+) -> Result<ConfigurationManager, PlbaError> {
+    let source = match layer {
+        Some(layer) => source.clone().with_stored_layer(layer),
+        None => source.clone(),
+    };
+    let configuration = ConfigurationManager::load(source)?;
+    module
+        .check_config(configuration.current().as_ref())
+        .map_err(ConfigLoadError::from)?;
+    check_users(configuration.current().as_ref())?;
+    Ok(configuration)
 }
 
 /// Loads the configuration and checks it exactly as [`create_runtime`] does (unknown
@@ -227,6 +274,10 @@ pub async fn start_control_plane(
             .with_configuration(Arc::clone(application.configuration()));
     if let Some(telemetry) = application.telemetry() {
         service = service.with_traces(telemetry.recent_traces());
+    }
+    if let Some(follower) = application.config_store() {
+        service =
+            service.with_stored_config(Arc::new(config_store::StoreStatus(Arc::clone(follower))));
     }
     if let Some(users) = &service.config().users {
         let store = plba_auth::UserStore::open(users).await?;

@@ -46,6 +46,7 @@ pub struct ControlPlaneService {
     runtime: RuntimeManager,
     config: ControlConfig,
     configuration: Option<Arc<ConfigurationManager>>,
+    stored_config: Option<Arc<dyn crate::StoredConfig>>,
     traces: Option<Arc<RecentTraces>>,
     connections: Arc<ConnectionLimiter>,
     sessions: Sessions,
@@ -88,6 +89,7 @@ impl ControlPlaneService {
             runtime,
             config,
             configuration: None,
+            stored_config: None,
             traces: None,
             connections,
             sessions,
@@ -122,6 +124,13 @@ impl ControlPlaneService {
     #[must_use]
     pub fn with_configuration(mut self, configuration: Arc<ConfigurationManager>) -> Self {
         self.configuration = Some(configuration);
+        self
+    }
+
+    /// The configuration database the configuration in force follows, for `/status`.
+    #[must_use]
+    pub fn with_stored_config(mut self, stored: Arc<dyn crate::StoredConfig>) -> Self {
+        self.stored_config = Some(stored);
         self
     }
 

@@ -25,6 +25,7 @@ impl ControlPlaneService {
             "uptime_seconds": status.uptime.map(|u| u.as_secs_f64()),
             "modules": self.runtime.modules(),
             "config_generation": generation,
+            "config_store": self.stored_config.as_ref().map(|stored| stored.status()),
             "workers": status.workers,
             "queues": status.queues,
             "schedules": status.schedules,

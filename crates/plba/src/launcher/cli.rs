@@ -56,6 +56,62 @@ pub(super) enum Command<A: Subcommand> {
     /// The control plane's users, in the database `platform.control.users` names.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The configuration database `platform.config_store` names: every instance applies
+    /// a change within a second, once it is checked as `check-config` checks.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ConfigCommand {
+    /// The value in force at a key, and which layer it comes from.
+    Get {
+        /// The dotted key path (`section.key`).
+        key: String,
+    },
+    /// Set a key in the database (its value as YAML, as the file would have it; `-` reads
+    /// it from standard input), checked as `check-config` checks first.
+    Set {
+        /// The dotted key path.
+        key: String,
+        /// The value, as YAML.
+        value: String,
+        /// Why (kept in the history).
+        #[arg(long, short = 'm')]
+        comment: Option<String>,
+    },
+    /// Remove a key from the database, so the file's value (or the default) applies again.
+    Unset {
+        /// The dotted key path.
+        key: String,
+        /// Why (kept in the history).
+        #[arg(long, short = 'm')]
+        comment: Option<String>,
+    },
+    /// Who changed what and when, newest first.
+    History {
+        /// Only this key.
+        key: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed since revision REV: what `rollback REV` would undo.
+    Diff {
+        /// The revision to compare with.
+        revision: u64,
+    },
+    /// Make the values what they were at revision REV, as a new revision (checked first).
+    Rollback {
+        /// The revision to go back to.
+        revision: u64,
+        /// Why (kept in the history).
+        #[arg(long, short = 'm')]
+        comment: Option<String>,
+    },
 }
 
 /// A role, as the configuration writes it.

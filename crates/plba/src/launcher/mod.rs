@@ -1,6 +1,7 @@
 //! The operator's command line, for any application: `run` (the default), `check-config`,
-//! `status`, `health`, `stop`, `start`, `reload`, `shutdown`, `log-level` and
-//! `dead-letters list|replay|purge`, with `--config`, `--set`, the environment and
+//! `status`, `health`, `stop`, `start`, `reload`, `shutdown`, `log-level`,
+//! `dead-letters list|replay|purge`, `users …` and `config get|set|unset|history|diff|rollback`,
+//! with `--config`, `--set`, the environment and
 //! `--token`/`PLBA_CONTROL_TOKEN`, plus the application's own commands.
 //!
 //! ```no_run
@@ -24,6 +25,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line's job is to print
 
 mod cli;
+mod config;
 mod remote;
 mod users;
 
@@ -302,10 +304,11 @@ impl<M: ApplicationModule> Launcher<M> {
         let queue = self.main_queue;
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => self.run(source).await,
-            Command::CheckConfig => self.check_config(source),
+            Command::CheckConfig => self.check_config(source).await,
             Command::App(command) => app(command, source).await,
             Command::DeadLetters(command) => remote::dead_letters(&source, command, queue).await,
             Command::Users(command) => users::users(&source, command).await,
+            Command::Config(command) => config::config(&self.module, &source, command).await,
             Command::LogLevel { level, remote } => {
                 remote::call(&source, remote, async |c| c.set_log_level(&level).await).await
             }
@@ -342,7 +345,12 @@ impl<M: ApplicationModule> Launcher<M> {
 
     /// Validates as `run` would and prints the effective configuration (secrets redacted),
     /// headed by the application's lines as YAML comments.
-    fn check_config(&self, source: ConfigSource) -> CommandResult {
+    async fn check_config(&self, source: ConfigSource) -> CommandResult {
+        // The configuration database's values are checked with the rest, as `run` reads them.
+        let source = match crate::config_store::read_at_start(&source, self.module.name()).await? {
+            Some(startup) => source.with_stored_layer(startup.layer),
+            None => source,
+        };
         let snapshot = crate::check_config(&self.module, source)?;
         let header = match &self.check_header {
             Some(header) => header(&snapshot)?,

@@ -1,0 +1,386 @@
+//! An instance following its configuration store: the layer read at start-up (or from the
+//! cache), then every change applied as it comes — announced by PostgreSQL, or found by the
+//! poll — each checked whole by the configuration manager before it is installed.
+//!
+//! The poll reads the whole layer, not only the revision: a notification that was missed, a
+//! connection that dropped, or a row changed by hand without a new revision are all caught
+//! by comparing what is there with what was last seen, never by trusting deltas.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use plba_config::{ConfigStoreConfig, ConfigurationManager, StoredLayer};
+use plba_contracts::CancellationToken;
+use plba_util::Unpoisoned;
+use serde::Serialize;
+
+use crate::{ConfigStore, ConfigStoreError};
+
+/// How long one read of the store may take before it counts as the database being away.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The layer an instance starts on, and the store it came from.
+#[derive(Debug)]
+pub struct Startup {
+    /// The values to start on.
+    pub layer: StoredLayer,
+    /// The store, when it could be opened.
+    store: Option<ConfigStore>,
+    /// Why the database could not be read, when the layer came from the cache.
+    unreachable: Option<String>,
+    /// The database's layer and why it was refused, when the cache stood in for it.
+    refused_at_start: Option<(StoredLayer, String)>,
+    config: ConfigStoreConfig,
+    application: String,
+}
+
+impl Startup {
+    /// Reads `application`'s values from the store `config` names. When the database
+    /// cannot be read, the cache stands in if the configuration allows it
+    /// (`start_from_cache`); otherwise the start stops here with an error saying how to
+    /// start anyway.
+    pub async fn read(
+        config: &ConfigStoreConfig,
+        application: &str,
+    ) -> Result<Self, ConfigStoreError> {
+        let mut store = None;
+        let read = tokio::time::timeout(READ_TIMEOUT, async {
+            let opened = ConfigStore::open(&config.url).await?;
+            store = Some(opened.clone());
+            opened.layer(application).await
+        })
+        .await
+        .unwrap_or(Err(ConfigStoreError::TimedOut(READ_TIMEOUT)));
+        let startup = |layer, unreachable| Self {
+            layer,
+            store: store.clone(),
+            unreachable,
+            refused_at_start: None,
+            config: config.clone(),
+            application: application.to_owned(),
+        };
+        match read {
+            Ok(layer) => Ok(startup(layer, None)),
+            Err(error) => {
+                let database = crate::store::without_password(&config.url);
+                match (&config.cache_file, config.start_from_cache) {
+                    (Some(cache), true) => {
+                        let layer = crate::cache::load(cache).await.map_err(|cache_error| {
+                            ConfigStoreError::Unavailable {
+                                database: database.clone(),
+                                hint: ", and its cache cannot stand in for it",
+                                source: Box::new(cache_error),
+                            }
+                        })?;
+                        tracing::warn!(database, error = %plba_util::error_chain(&error), revision = layer.revision, "the configuration database cannot be read: starting from its cache");
+                        Ok(startup(layer, Some(plba_util::error_chain(&error))))
+                    }
+                    _ => Err(ConfigStoreError::Unavailable {
+                        database,
+                        hint: " (to start from the last values applied instead, set platform.config_store.cache_file and start_from_cache)",
+                        source: Box::new(error),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The cached layer, to start on when the database's values are refused at start-up
+    /// (`start_from_cache`), as an instance running when they were written keeps its last
+    /// good values.
+    pub async fn fall_back_to_cache(mut self, refused: String) -> Option<Self> {
+        let cache = self
+            .config
+            .cache_file
+            .as_ref()
+            .filter(|_| self.config.start_from_cache)?;
+        let layer = crate::cache::load(cache).await.ok()?;
+        tracing::warn!(
+            refused,
+            revision = layer.revision,
+            "the configuration database's values are refused: starting from its cache"
+        );
+        let refused_layer = std::mem::replace(&mut self.layer, layer);
+        self.refused_at_start = Some((refused_layer, refused));
+        Some(self)
+    }
+}
+
+/// Where an instance's configuration stands against its store: what `/status`, health and
+/// the metrics say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FollowStatus {
+    /// The database (no password).
+    pub database: String,
+    /// Whose values.
+    pub application: String,
+    /// The revision whose values are in force.
+    pub revision: u64,
+    /// The latest revision read from the database.
+    pub latest_revision: Option<u64>,
+    /// `current`, `stale` (the database is away) or `refused` (its values are not valid).
+    pub state: FollowState,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
+    /// Since when (unix milliseconds).
+    pub problem_since_ms: Option<i64>,
+    /// When the database last answered (unix milliseconds).
+    pub last_read_ms: Option<i64>,
+    /// What the last change applied needs a restart for.
+    pub restart_required: Vec<String>,
+}
+
+/// How the values in force relate to the database's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowState {
+    /// The database's latest values are in force.
+    Current,
+    /// The database cannot be read: the last good values stay in force.
+    Stale,
+    /// The database's values are refused: the last good values stay in force.
+    Refused,
+}
+
+impl FollowState {
+    /// The word status and metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Stale => "stale",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// What went wrong and since when.
+#[derive(Clone, Debug)]
+struct Problem {
+    error: String,
+    since_ms: i64,
+}
+
+#[derive(Debug)]
+struct Progress {
+    store: Option<ConfigStore>,
+    /// The last layer read, applied or not: an unchanged one is not checked again.
+    last_seen: Option<StoredLayer>,
+    applied_revision: u64,
+    latest_revision: Option<u64>,
+    unreachable: Option<Problem>,
+    refused: Option<(u64, Problem)>,
+    last_read_ms: Option<i64>,
+    restart_required: Vec<String>,
+}
+
+/// Follows a configuration store for one instance: [`spawn`](Self::spawn) runs it.
+#[derive(Debug)]
+pub struct StoreFollower {
+    config: ConfigStoreConfig,
+    application: String,
+    database: String,
+    manager: Arc<ConfigurationManager>,
+    progress: Mutex<Progress>,
+    /// Serialises reads, so two wake-ups never apply layers out of order.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl StoreFollower {
+    /// Follows on from `startup`, whose layer `manager` was loaded with.
+    pub fn new(startup: Startup, manager: Arc<ConfigurationManager>) -> Arc<Self> {
+        let now = now_ms();
+        let fresh = startup.unreachable.is_none() && startup.refused_at_start.is_none();
+        let (last_seen, refused) = match startup.refused_at_start {
+            Some((layer, error)) => {
+                let revision = layer.revision;
+                (
+                    Some(layer),
+                    Some((
+                        revision,
+                        Problem {
+                            error,
+                            since_ms: now,
+                        },
+                    )),
+                )
+            }
+            None => (fresh.then(|| startup.layer.clone()), None),
+        };
+        Arc::new(Self {
+            database: crate::store::without_password(&startup.config.url),
+            config: startup.config,
+            application: startup.application,
+            manager,
+            progress: Mutex::new(Progress {
+                store: startup.store,
+                latest_revision: last_seen.as_ref().map(|l| l.revision),
+                last_seen,
+                applied_revision: startup.layer.revision,
+                unreachable: startup.unreachable.map(|error| Problem {
+                    error,
+                    since_ms: now,
+                }),
+                refused,
+                last_read_ms: fresh.then_some(now),
+                restart_required: Vec::new(),
+            }),
+            reading: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Where the instance stands against its store.
+    pub fn status(&self) -> FollowStatus {
+        let progress = self.progress.lock_or_recover();
+        let (state, problem) = match (&progress.unreachable, &progress.refused) {
+            (Some(problem), _) => (FollowState::Stale, Some(problem.clone())),
+            (None, Some((revision, problem))) => (
+                FollowState::Refused,
+                Some(Problem {
+                    error: format!("revision {revision} refused: {}", problem.error),
+                    since_ms: problem.since_ms,
+                }),
+            ),
+            (None, None) => (FollowState::Current, None),
+        };
+        FollowStatus {
+            database: self.database.clone(),
+            application: self.application.clone(),
+            revision: progress.applied_revision,
+            latest_revision: progress.latest_revision,
+            state,
+            problem_since_ms: problem.as_ref().map(|p| p.since_ms),
+            problem: problem.map(|p| p.error),
+            last_read_ms: progress.last_read_ms,
+            restart_required: progress.restart_required.clone(),
+        }
+    }
+
+    /// Reads the store and applies what changed; what the poll and every announcement do.
+    pub async fn refresh(&self) {
+        let _one_at_a_time = self.reading.lock().await;
+        let store = self.progress.lock_or_recover().store.clone();
+        let application = self.application.clone();
+        let url = self.config.url.clone();
+        let read = tokio::time::timeout(READ_TIMEOUT, async move {
+            let store = match store {
+                Some(store) => store,
+                None => ConfigStore::open(&url).await?,
+            };
+            let layer = store.layer(&application).await?;
+            Ok::<_, ConfigStoreError>((store, layer))
+        })
+        .await
+        .unwrap_or(Err(ConfigStoreError::TimedOut(READ_TIMEOUT)));
+        let layer = match read {
+            Ok((store, layer)) => {
+                let mut progress = self.progress.lock_or_recover();
+                progress.store = Some(store);
+                progress.last_read_ms = Some(now_ms());
+                progress.latest_revision = Some(layer.revision);
+                if let Some(was) = progress.unreachable.take() {
+                    tracing::info!(
+                        database = self.database,
+                        since_ms = was.since_ms,
+                        "the configuration database answers again"
+                    );
+                }
+                if progress.last_seen.as_ref() == Some(&layer) {
+                    return;
+                }
+                progress.last_seen = Some(layer.clone());
+                layer
+            }
+            Err(error) => {
+                let mut progress = self.progress.lock_or_recover();
+                if progress.unreachable.is_none() {
+                    tracing::warn!(database = self.database, error = %plba_util::error_chain(&error), "the configuration database cannot be read: the last good configuration stays in force");
+                }
+                let since_ms = progress
+                    .unreachable
+                    .as_ref()
+                    .map_or_else(now_ms, |p| p.since_ms);
+                progress.unreachable = Some(Problem {
+                    error: plba_util::error_chain(&error),
+                    since_ms,
+                });
+                return;
+            }
+        };
+        let revision = layer.revision;
+        match self.manager.apply_stored_layer_async(layer.clone()).await {
+            Ok(snapshot) => {
+                {
+                    let mut progress = self.progress.lock_or_recover();
+                    progress.applied_revision = revision;
+                    progress.refused = None;
+                    progress.restart_required = snapshot.restart_required().to_vec();
+                }
+                tracing::info!(
+                    database = self.database,
+                    revision,
+                    "configuration from the database applied"
+                );
+                self.save_cache(&layer).await;
+            }
+            Err(error) => {
+                let error = plba_util::error_chain(&error);
+                tracing::warn!(
+                    database = self.database,
+                    revision,
+                    error,
+                    "configuration from the database refused: the last good configuration stays in force"
+                );
+                let mut progress = self.progress.lock_or_recover();
+                let since_ms = match &progress.refused {
+                    Some((_, problem)) => problem.since_ms,
+                    None => now_ms(),
+                };
+                progress.refused = Some((revision, Problem { error, since_ms }));
+            }
+        }
+    }
+
+    /// Keeps the layer in force for a start while the database is away.
+    pub async fn save_cache(&self, layer: &StoredLayer) {
+        if let Some(path) = &self.config.cache_file
+            && let Err(error) = crate::cache::save(path, layer).await
+        {
+            tracing::warn!(error = %plba_util::error_chain(&error), "the configuration cache was not written");
+        }
+    }
+
+    /// Follows the store until `cancel` fires: a read every `poll_interval_ms`, and one as
+    /// soon as PostgreSQL announces a change.
+    pub fn spawn(self: &Arc<Self>, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let follower = Arc::clone(self);
+        let announced = Arc::new(tokio::sync::Notify::new());
+        crate::listen::spawn(&self.config.url, Arc::clone(&announced), cancel.clone());
+        tokio::spawn(async move {
+            let fresh = {
+                let progress = follower.progress.lock_or_recover();
+                let current = progress.unreachable.is_none() && progress.refused.is_none();
+                progress.last_seen.clone().filter(|_| current)
+            };
+            if let Some(layer) = fresh {
+                follower.save_cache(&layer).await;
+            }
+            let mut ticks =
+                tokio::time::interval(Duration::from_millis(follower.config.poll_interval_ms));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticks.tick() => {}
+                    () = announced.notified() => {}
+                }
+                follower.refresh().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Where the configuration database meets the runtime: its layer read before the
+//! configuration is loaded, the follower that applies its changes, and what it says in
+//! health and the metrics.
+
+use std::sync::Arc;
+
+use plba_config::{ConfigSource, ConfigurationManager};
+use plba_config_store::{FollowState, Startup, StoreFollower};
+use plba_contracts::{
+    HealthContributor, HealthOptions, HealthReport, MetricFamily, MetricKind, MetricValue,
+    MetricsSource,
+};
+
+use crate::PlbaError;
+
+/// Reads the store's values when `source` names a configuration database
+/// (`platform.config_store`), for the application `module`.
+pub(crate) async fn read_at_start(
+    source: &ConfigSource,
+    module: &str,
+) -> Result<Option<Startup>, PlbaError> {
+    let base = source.load()?;
+    let Some(config) = base.platform().config_store.clone() else {
+        return Ok(None);
+    };
+    let application = config
+        .application
+        .clone()
+        .unwrap_or_else(|| module.to_owned());
+    Ok(Some(Startup::read(&config, &application).await?))
+}
+
+/// Follows the store for `manager`'s application: health says `degraded` while the
+/// database is away or its values are refused, and the metrics carry the revision.
+pub(crate) fn follower(
+    startup: Startup,
+    manager: Arc<ConfigurationManager>,
+    runtime: &plba_core::RuntimeManager,
+) -> Arc<StoreFollower> {
+    let follower = StoreFollower::new(startup, manager);
+    // The name is the platform's own: no module registered before this can hold it.
+    let _ = runtime.health_registry().register(
+        "config_store",
+        Arc::new(StoreHealth(Arc::clone(&follower))),
+        HealthOptions {
+            critical: false,
+            ..HealthOptions::default()
+        },
+    );
+    runtime.add_metrics_source(Arc::new(StoreMetrics(Arc::clone(&follower))));
+    follower
+}
+
+/// `/status`'s view of the follower.
+#[derive(Debug)]
+pub(crate) struct StoreStatus(pub(crate) Arc<StoreFollower>);
+
+impl plba_control::StoredConfig for StoreStatus {
+    fn status(&self) -> serde_json::Value {
+        serde_json::to_value(self.0.status()).unwrap_or_default()
+    }
+}
+
+struct StoreHealth(Arc<StoreFollower>);
+
+#[plba_contracts::async_trait]
+impl HealthContributor for StoreHealth {
+    async fn check(&self) -> HealthReport {
+        let status = self.0.status();
+        match status.state {
+            FollowState::Current => HealthReport::ok(),
+            FollowState::Stale => HealthReport::degraded(format!(
+                "the configuration database cannot be read (the values of revision {} stay in force): {}",
+                status.revision,
+                status.problem.unwrap_or_default()
+            )),
+            FollowState::Refused => HealthReport::degraded(format!(
+                "the configuration database's values are refused (the last good ones stay in force): {}",
+                status.problem.unwrap_or_default()
+            )),
+        }
+    }
+}
+
+struct StoreMetrics(Arc<StoreFollower>);
+
+impl MetricsSource for StoreMetrics {
+    fn collect(&self) -> Vec<MetricFamily> {
+        let status = self.0.status();
+        #[allow(clippy::cast_precision_loss)] // revisions stay far below 2^53
+        let revision = |value: u64| MetricValue::Gauge(value as f64);
+        let states = [
+            FollowState::Current,
+            FollowState::Stale,
+            FollowState::Refused,
+        ];
+        vec![
+            MetricFamily::new(
+                "plba_config_store_revision",
+                "The configuration database's revision in force",
+                MetricKind::Gauge,
+            )
+            .with_sample(&[], revision(status.revision)),
+            MetricFamily::new(
+                "plba_config_store_latest_revision",
+                "The latest revision read from the configuration database",
+                MetricKind::Gauge,
+            )
+            .with_sample(&[], revision(status.latest_revision.unwrap_or(0))),
+            states.into_iter().fold(
+                MetricFamily::new(
+                    "plba_config_store_state",
+                    "1 for the state the configuration database's values are in: current, stale (the database is away) or refused",
+                    MetricKind::Gauge,
+                ),
+                |family, state| {
+                    let on = if state == status.state { 1.0 } else { 0.0 };
+                    family.with_sample(&[("state", state.as_str())], MetricValue::Gauge(on))
+                },
+            ),
+        ]
+    }
+}

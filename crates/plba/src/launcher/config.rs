@@ -1,0 +1,305 @@
+//! `config get|set|unset|history|diff|rollback`: the configuration database
+//! `platform.config_store` names, changed directly (no running instance needed). A change is
+//! checked as `check-config` checks it, the application's own checks included, against the
+//! values it is made on, and committed only if the database is still at those values, so
+//! nothing invalid is ever committed.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line's job is to print
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use plba_config::{ConfigSource, StoredLayer};
+use plba_config_store::{Change, ConfigStore, ConfigStoreError};
+use plba_contracts::ApplicationModule;
+use plba_util::printable;
+
+use super::CommandResult;
+use super::cli::ConfigCommand;
+
+/// How many times a change is checked again when another one lands meanwhile.
+const ATTEMPTS: usize = 5;
+
+/// The largest value read from standard input: the store's own limit.
+const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+pub(super) async fn config(
+    module: &dyn ApplicationModule,
+    source: &ConfigSource,
+    command: ConfigCommand,
+) -> CommandResult {
+    let snapshot = source.load()?;
+    let Some(settings) = &snapshot.platform().config_store else {
+        return Err(
+            "no configuration database is configured: set platform.config_store.url \
+                    (sqlite://PATH, or postgres://user@host/database)"
+                .into(),
+        );
+    };
+    let application = settings
+        .application
+        .clone()
+        .unwrap_or_else(|| module.name().to_owned());
+    let store = ConfigStore::open(&settings.url).await?;
+    let target = Target {
+        module,
+        source,
+        store: &store,
+        application: &application,
+    };
+    match command {
+        ConfigCommand::Get { key } => target.get(&key).await,
+        ConfigCommand::Set {
+            key,
+            value,
+            comment,
+        } => {
+            let value = if value == "-" { stdin_value()? } else { value };
+            let change = Change {
+                key,
+                value: Some(value),
+            };
+            target
+                .commit(comment.as_deref(), async |_| Ok(vec![change.clone()]))
+                .await
+        }
+        ConfigCommand::Unset { key, comment } => {
+            let change = Change { key, value: None };
+            target
+                .commit(comment.as_deref(), async |layer: &StoredLayer| {
+                    if layer.values.iter().any(|(k, _)| *k == change.key) {
+                        Ok(vec![change.clone()])
+                    } else {
+                        Err(format!("{} is not set in {}", change.key, store.name()).into())
+                    }
+                })
+                .await
+        }
+        ConfigCommand::History { key, limit, json } => {
+            let history = store
+                .history(&application, key.as_deref(), limit.min(10_000))
+                .await?;
+            if json {
+                let entries: Vec<serde_json::Value> = history
+                    .iter()
+                    .map(|entry| {
+                        serde_json::json!({
+                            "revision": entry.revision,
+                            "key": entry.key,
+                            "old_value": entry.old_value,
+                            "new_value": entry.new_value,
+                            "actor": entry.actor,
+                            "at": when(entry.at_ms),
+                            "comment": entry.comment,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for entry in &history {
+                    let comment = entry
+                        .comment
+                        .as_deref()
+                        .map(|c| format!("  # {}", printable(c)))
+                        .unwrap_or_default();
+                    println!(
+                        "revision {}  {}  {}  {}{comment}",
+                        entry.revision,
+                        when(entry.at_ms),
+                        printable(&entry.actor),
+                        entry.key
+                    );
+                    println!("  was: {}", shown(entry.old_value.as_deref()));
+                    println!("  now: {}", shown(entry.new_value.as_deref()));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::Diff { revision } => {
+            let layer = store.layer(&application).await?;
+            let changes = store.changes_back_to(&application, revision).await?;
+            if changes.is_empty() {
+                println!(
+                    "nothing changed since revision {revision} (now at revision {})",
+                    layer.revision
+                );
+            }
+            for change in &changes {
+                let now = layer
+                    .values
+                    .iter()
+                    .find(|(key, _)| *key == change.key)
+                    .map(|(_, value)| value.as_str());
+                println!("{}", change.key);
+                println!(
+                    "  at revision {revision}: {}",
+                    shown(change.value.as_deref())
+                );
+                println!("  now (revision {}): {}", layer.revision, shown(now));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::Rollback { revision, comment } => {
+            let comment = comment.unwrap_or_else(|| format!("rollback to revision {revision}"));
+            target
+                .commit(Some(&comment), async |_| {
+                    Ok(store.changes_back_to(&application, revision).await?)
+                })
+                .await
+        }
+    }
+}
+
+/// The application whose values a command reads or changes.
+struct Target<'a> {
+    module: &'a dyn ApplicationModule,
+    source: &'a ConfigSource,
+    store: &'a ConfigStore,
+    application: &'a str,
+}
+
+type Changes = Result<Vec<Change>, Box<dyn std::error::Error + Send + Sync>>;
+
+impl Target<'_> {
+    /// The value in force at `key` (every layer merged) and where it comes from.
+    async fn get(&self, key: &str) -> CommandResult {
+        let layer = self.store.layer(self.application).await?;
+        let snapshot = self.source.clone().with_stored_layer(layer).load()?;
+        let value = key
+            .split('.')
+            .try_fold(snapshot.redacted(), |value, part| value.get(part).cloned())
+            .ok_or_else(|| format!("{key} is not set in any layer"))?;
+        println!("{key}: {}", printable(&serde_json::to_string(&value)?));
+        if let Some(origin) = snapshot.origin_of(key) {
+            println!("# from {origin}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Makes the changes `plan` computes from the values in the database a new revision,
+    /// once the configuration with them passes `check-config`'s checks; checked again when
+    /// another change lands meanwhile.
+    async fn commit(
+        &self,
+        comment: Option<&str>,
+        plan: impl AsyncFn(&StoredLayer) -> Changes,
+    ) -> CommandResult {
+        let actor = actor();
+        for _ in 0..ATTEMPTS {
+            let layer = self.store.layer(self.application).await?;
+            let changes = plan(&layer).await?;
+            if changes.is_empty() {
+                println!(
+                    "nothing to change: revision {} already has these values",
+                    layer.revision
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let base = layer.revision;
+            let candidate = with_changes(layer, &changes);
+            crate::check_config(
+                self.module,
+                self.source.clone().with_stored_layer(candidate),
+            )
+            .map_err(|error| {
+                format!(
+                    "refused, nothing was changed: {}",
+                    plba_util::error_chain(&error)
+                )
+            })?;
+            match self
+                .store
+                .apply_on(self.application, Some(base), &changes, &actor, comment)
+                .await
+            {
+                Ok(revision) => {
+                    for change in &changes {
+                        let what = if change.value.is_some() {
+                            "set"
+                        } else {
+                            "unset"
+                        };
+                        println!("revision {revision}: {what} {}", change.key);
+                    }
+                    eprintln!(
+                        "every instance following {} applies it within a second (`status` shows each one's revision)",
+                        self.store.name()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(ConfigStoreError::Moved { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err("the configuration kept changing while this change was being checked; try again".into())
+    }
+}
+
+/// `layer` with `changes` made, at the next revision.
+fn with_changes(mut layer: StoredLayer, changes: &[Change]) -> StoredLayer {
+    for change in changes {
+        layer.values.retain(|(key, _)| *key != change.key);
+        if let Some(value) = &change.value {
+            layer.values.push((change.key.clone(), value.clone()));
+        }
+    }
+    layer.revision += 1;
+    layer
+}
+
+/// Who the history says made a change from this command line: the operating system's
+/// user (`$USER`, `$LOGNAME`, else the name `/etc/passwd` gives this process's user id).
+fn actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(user_of_process)
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("{} (command line)", user.trim())
+}
+
+/// The name of the user this process runs as, from `/etc/passwd`.
+#[cfg(unix)]
+fn user_of_process() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid)).then(|| name.to_owned())
+    })
+}
+
+#[cfg(not(unix))]
+fn user_of_process() -> Option<String> {
+    None
+}
+
+fn stdin_value() -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let mut value = String::new();
+    std::io::stdin()
+        .take(MAX_VALUE_BYTES + 1)
+        .read_to_string(&mut value)
+        .map_err(|e| format!("cannot read the value from standard input: {e}"))?;
+    if value.len() as u64 > MAX_VALUE_BYTES {
+        return Err(format!("the value is over {MAX_VALUE_BYTES} bytes").into());
+    }
+    Ok(value)
+}
+
+/// A stored value on one line, safe for a terminal.
+fn shown(value: Option<&str>) -> String {
+    match value {
+        Some(value) => printable(value.trim_end()).into_owned(),
+        None => "(not set)".to_owned(),
+    }
+}
+
+/// Unix milliseconds as an RFC 3339 time.
+fn when(at_ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
