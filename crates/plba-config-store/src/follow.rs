@@ -132,6 +132,9 @@ pub struct FollowStatus {
     pub problem_since_ms: Option<i64>,
     /// When the database last answered (unix milliseconds).
     pub last_read_ms: Option<i64>,
+    /// When the values in force were applied (unix milliseconds): at start, or when the
+    /// change that brought them was.
+    pub applied_ms: i64,
     /// What the last change applied needs a restart for.
     pub restart_required: Vec<String>,
 }
@@ -172,6 +175,7 @@ struct Progress {
     /// The last layer read, applied or not: an unchanged one is not checked again.
     last_seen: Option<StoredLayer>,
     applied_revision: u64,
+    applied_ms: i64,
     latest_revision: Option<u64>,
     unreachable: Option<Problem>,
     refused: Option<(u64, Problem)>,
@@ -222,6 +226,7 @@ impl StoreFollower {
                 latest_revision: last_seen.as_ref().map(|l| l.revision),
                 last_seen,
                 applied_revision: startup.layer.revision,
+                applied_ms: now,
                 unreachable: startup.unreachable.map(|error| Problem {
                     error,
                     since_ms: now,
@@ -257,6 +262,7 @@ impl StoreFollower {
             problem_since_ms: problem.as_ref().map(|p| p.since_ms),
             problem: problem.map(|p| p.error),
             last_read_ms: progress.last_read_ms,
+            applied_ms: progress.applied_ms,
             restart_required: progress.restart_required.clone(),
         }
     }
@@ -318,6 +324,7 @@ impl StoreFollower {
                 {
                     let mut progress = self.progress.lock_or_recover();
                     progress.applied_revision = revision;
+                    progress.applied_ms = now_ms();
                     progress.refused = None;
                     progress.restart_required = snapshot.restart_required().to_vec();
                 }

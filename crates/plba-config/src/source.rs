@@ -370,10 +370,29 @@ fn env_key(rest: &str) -> Option<String> {
 
 /// An env or `--set` value read as a YAML scalar, as if it stood in the file.
 pub(crate) fn scalar(raw: &str, budget: &Budget, origin: &str) -> Result<Value, ConfigLoadError> {
+    value_of(raw, budget, origin, false)
+}
+
+/// `raw` as a value, as [`scalar`] reads it; but with `strict`, text that is not YAML is an
+/// error rather than a string, as it would be in the file (a configuration database's
+/// values are YAML as the file's are).
+pub(crate) fn value_of(
+    raw: &str,
+    budget: &Budget,
+    origin: &str,
+    strict: bool,
+) -> Result<Value, ConfigLoadError> {
     let yaml = match bounded_yaml::parse(raw, budget) {
         Ok(yaml) => yaml,
         Err(ParseError::TooLarge(which)) => {
             return Err(too_large(origin.to_owned(), budget, which));
+        }
+        Err(ParseError::Syntax(error)) if strict => {
+            return Err(ConfigLoadError::Override {
+                origin: origin.to_owned(),
+                what: "is not YAML".to_owned(),
+                source: Some(Box::new(error)),
+            });
         }
         Err(ParseError::Syntax(_)) => {
             if !budget.charge(raw.len()) {

@@ -57,7 +57,7 @@ impl StoredLayer {
                 return Err(stored_error(origin, "empty key component"));
             }
             crate::source::check_key_depth(&origin, key).map_err(as_stored)?;
-            let value = crate::source::scalar(text, budget, &origin).map_err(as_stored)?;
+            let value = crate::source::value_of(text, budget, &origin, true).map_err(as_stored)?;
             if let Some(secret) = secret_within(key, &value) {
                 return Err(stored_error(
                     origin,
@@ -244,6 +244,19 @@ mod tests {
                 .to_string();
             assert!(error.contains("read before the store"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_value_that_is_not_yaml_is_refused_not_taken_for_text() {
+        let error = source(&[("app.names", "{a: [")])
+            .with_env_vars(Vec::<(String, String)>::new())
+            .load()
+            .unwrap_err();
+        let text = plba_util::error_chain(&error);
+        assert!(
+            text.contains("revision 7 key app.names: is not YAML"),
+            "{text}"
+        );
     }
 
     #[test]

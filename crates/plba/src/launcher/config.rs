@@ -91,6 +91,7 @@ pub(super) async fn config(
                             "new_value": entry.new_value,
                             "actor": entry.actor,
                             "at": when(entry.at_ms),
+                            "at_ms": entry.at_ms,
                             "comment": entry.comment,
                         })
                     })

@@ -305,7 +305,8 @@ impl<M: ApplicationModule> Launcher<M> {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => self.run(source).await,
             Command::CheckConfig => self.check_config(source).await,
-            Command::App(command) => app(command, source).await,
+            // The application's commands read what `run` reads, the database's values too.
+            Command::App(command) => app(command, self.for_command(source).await?).await,
             Command::DeadLetters(command) => remote::dead_letters(&source, command, queue).await,
             Command::Users(command) => users::users(&source, command).await,
             Command::Config(command) => config::config(&self.module, &source, command).await,
@@ -343,14 +344,58 @@ impl<M: ApplicationModule> Launcher<M> {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// `source` with the values of the configuration database it names, if any, read as
+    /// `run` reads them (the cache standing in when allowed).
+    async fn with_stored_layer(
+        &self,
+        source: ConfigSource,
+    ) -> Result<ConfigSource, crate::PlbaError> {
+        Ok(
+            match crate::config_store::read_at_start(&source, self.module.name()).await? {
+                Some(startup) => source.with_stored_layer(startup.layer),
+                None => source,
+            },
+        )
+    }
+
+    /// `source` for one of the application's commands (`orders list`, `deliver`): with the
+    /// configuration database's values, as [`with_stored_layer`](Self::with_stored_layer);
+    /// but when the database is away or its values are refused, with the values this host
+    /// last applied (its cache), as a running instance keeps them, so an operator's tools
+    /// keep working during the incident.
+    async fn for_command(&self, source: ConfigSource) -> Result<ConfigSource, crate::PlbaError> {
+        let Some(store) = source.load()?.platform().config_store.clone() else {
+            return Ok(source);
+        };
+        let fresh = match self.with_stored_layer(source.clone()).await {
+            Ok(with_layer) => match crate::check_config(&self.module, with_layer.clone()) {
+                Ok(_) => return Ok(with_layer),
+                Err(refused) => refused,
+            },
+            Err(away) => away,
+        };
+        let Some(cache) = &store.cache_file else {
+            return Err(fresh);
+        };
+        match plba_config_store::cache::load(cache).await {
+            Ok(layer) => {
+                eprintln!(
+                    "{}: warning: {}; using the values this host last applied ({})",
+                    self.name,
+                    plba_util::error_chain(&fresh),
+                    cache.display()
+                );
+                Ok(source.with_stored_layer(layer))
+            }
+            Err(_) => Err(fresh),
+        }
+    }
+
     /// Validates as `run` would and prints the effective configuration (secrets redacted),
     /// headed by the application's lines as YAML comments.
     async fn check_config(&self, source: ConfigSource) -> CommandResult {
         // The configuration database's values are checked with the rest, as `run` reads them.
-        let source = match crate::config_store::read_at_start(&source, self.module.name()).await? {
-            Some(startup) => source.with_stored_layer(startup.layer),
-            None => source,
-        };
+        let source = self.with_stored_layer(source).await?;
         let snapshot = crate::check_config(&self.module, source)?;
         let header = match &self.check_header {
             Some(header) => header(&snapshot)?,

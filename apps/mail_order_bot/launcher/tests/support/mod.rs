@@ -315,3 +315,39 @@ pub(crate) fn password_admin(dir: &Path, file: &str, addr: SocketAddr) -> String
     );
     session_of(&password_sign_in(addr, "root", PASSWORD)).0
 }
+
+/// `config` (the shipped example, say) with its commented `platform.config_store` block
+/// turned on, as a user does, pointing at `url`; `start_from_cache` as given.
+pub(crate) fn with_config_store(config: &str, url: &str, start_from_cache: bool) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in config.lines() {
+        if line == "  # config_store:" {
+            inside = true;
+            found = true;
+            out.push_str("  config_store:\n");
+            continue;
+        }
+        if inside && let Some(setting) = line.strip_prefix("  #   ") {
+            let setting = setting.split("   #").next().unwrap_or(setting);
+            let setting = if setting.starts_with("url:") {
+                format!("url: {url}")
+            } else if setting.starts_with("start_from_cache:") {
+                format!("start_from_cache: {start_from_cache}")
+            } else {
+                setting.to_owned()
+            };
+            out.push_str(&format!("    {setting}\n"));
+            continue;
+        }
+        inside = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(
+        found,
+        "no commented config_store block in the configuration"
+    );
+    out
+}

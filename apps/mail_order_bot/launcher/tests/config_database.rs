@@ -1,0 +1,413 @@
+//! Configuration in a database, as operators use it: three bots share PostgreSQL, a
+//! customer added with `config set` on one host is accepted by the other two, an invalid
+//! change is refused before it is committed, a row broken by hand is refused by every bot
+//! (which keeps its last good configuration and says so), a rollback, the history, the
+//! database going away and coming back, a start from the cache; and one host on SQLite
+//! picking a change up by polling.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use plba_testkit::mail::MailBuilder;
+use plba_testkit::postgres::PostgresServer;
+use plba_testkit::process::{AppProcess, http_get, wait_until};
+use support::{
+    DEADLINE, cli, control_addr, example_with_customers, listed, start_bot, text, wait_ready,
+    with_config_store,
+};
+
+/// The customers the shipped example's file allows in these tests.
+const FILE_CUSTOMERS: &str = "    orders@acme.example: ACME\n";
+
+/// The customers with GLOBEX added, as an operator writes the whole allowlist.
+const WITH_GLOBEX: &str = "{orders@acme.example: ACME, buyer@globex.example: GLOBEX}";
+
+/// One bot: its directory, its configuration file, its control plane.
+struct Host {
+    dir: PathBuf,
+    config: String,
+    addr: SocketAddr,
+}
+
+impl Host {
+    fn new(root: &Path, name: &str, url: &str, start_from_cache: bool) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let addr = control_addr();
+        let text = with_config_store(
+            &example_with_customers(FILE_CUSTOMERS),
+            url,
+            start_from_cache,
+        )
+        .replace("127.0.0.1:9090", &addr.to_string());
+        let file = dir.join("bot.yaml");
+        std::fs::write(&file, text).unwrap();
+        Self {
+            dir,
+            config: file.display().to_string(),
+            addr,
+        }
+    }
+
+    fn env(pg: Option<&PostgresServer>) -> Vec<(&'static str, String)> {
+        pg.map(|pg| vec![("PGPASSWORD", pg.password().to_owned())])
+            .unwrap_or_default()
+    }
+
+    fn start(&self, pg: Option<&PostgresServer>) -> AppProcess {
+        let bot = start_bot(
+            &self.dir,
+            &["--config", &self.config, "run"],
+            &Self::env(pg),
+        );
+        wait_ready(&bot, self.addr);
+        bot
+    }
+
+    /// `mail_order_bot --config … config <args>`: its exit, standard output and error.
+    fn config_cli(&self, pg: Option<&PostgresServer>, args: &[&str]) -> (bool, String, String) {
+        let mut all = vec!["--config", self.config.as_str(), "config"];
+        all.extend_from_slice(args);
+        let output = cli(&self.dir, &all, &Self::env(pg));
+        (
+            output.status.success(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    }
+
+    fn config_ok(&self, pg: Option<&PostgresServer>, args: &[&str]) -> String {
+        let (ok, out, err) = self.config_cli(pg, args);
+        assert!(ok, "config {args:?} failed: {err}");
+        out
+    }
+
+    /// `/status`'s `config_store`.
+    fn store_status(&self) -> serde_json::Value {
+        let reply = http_get(self.addr, "/status").unwrap();
+        let status: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        status["config_store"].clone()
+    }
+
+    fn health(&self) -> serde_json::Value {
+        serde_json::from_str(&http_get(self.addr, "/health").unwrap().body).unwrap()
+    }
+
+    /// Delivers a one-line order from `from` into this bot's Maildir.
+    fn deliver(&self, pg: Option<&PostgresServer>, from: &str, message_id: &str) {
+        let mail = MailBuilder::new(from, message_id)
+            .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
+            .build();
+        let file = self
+            .dir
+            .join(format!("{}.eml", message_id.trim_matches(['<', '>'])));
+        std::fs::write(&file, mail).unwrap();
+        let output = cli(
+            &self.dir,
+            &[
+                "--config",
+                &self.config,
+                "deliver",
+                &file.display().to_string(),
+            ],
+            &Self::env(pg),
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+
+    fn listed(&self, pg: Option<&PostgresServer>, what: &str) -> Vec<serde_json::Value> {
+        listed(&self.dir, what, &["--config", &self.config], &Self::env(pg))
+    }
+
+    /// Waits until the order of `message_id` is stored, and returns its customer.
+    fn ordered_by(&self, pg: Option<&PostgresServer>, message_id: &str) -> String {
+        let mut customer = String::new();
+        wait_until(DEADLINE, "the order stored", || {
+            let found = self
+                .listed(pg, "orders")
+                .into_iter()
+                .find(|order| order["message_id"] == message_id.trim_matches(['<', '>']));
+            if let Some(order) = found {
+                customer = order["customer_id"].as_str().unwrap().to_owned();
+            }
+            !customer.is_empty()
+        });
+        customer
+    }
+
+    fn wait_revision(&self, revision: u64, what: &str) -> Duration {
+        wait_until(DEADLINE, what, || {
+            let status = self.store_status();
+            status["revision"] == revision && status["state"] == "current"
+        })
+    }
+
+    fn wait_state(&self, state: &str, what: &str) {
+        wait_until(DEADLINE, what, || self.store_status()["state"] == state);
+    }
+}
+
+/// The health contributor `config_store` of `health`.
+fn store_health(health: &serde_json::Value) -> serde_json::Value {
+    health["contributors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config_store")
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn three_bots_follow_the_configuration_database_on_postgres() {
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let url = pg.create_database("config");
+    let root = tempfile::tempdir().unwrap();
+    let hosts: Vec<Host> = ["one", "two", "three"]
+        .iter()
+        .map(|name| Host::new(root.path(), name, &url, false))
+        .collect();
+    let mut bots: Vec<AppProcess> = hosts.iter().map(|h| h.start(Some(&pg))).collect();
+    for host in &hosts {
+        assert_eq!(
+            host.store_status()["state"],
+            "current",
+            "{}",
+            host.store_status()
+        );
+    }
+    let [one, two, three] = &hosts[..] else {
+        unreachable!()
+    };
+
+    // GLOBEX is not a customer yet: bot two rejects its mail.
+    two.deliver(Some(&pg), "buyer@globex.example", "<before@globex>");
+    wait_until(DEADLINE, "GLOBEX's first mail rejected", || {
+        two.listed(Some(&pg), "rejections").len() == 1
+    });
+
+    // Host one adds GLOBEX; the other two apply it, and take GLOBEX's mail.
+    let out = one.config_ok(
+        Some(&pg),
+        &[
+            "set",
+            "mail_order_bot.customers",
+            WITH_GLOBEX,
+            "-m",
+            "GLOBEX signed",
+        ],
+    );
+    assert!(
+        out.contains("revision 1: set mail_order_bot.customers"),
+        "{out}"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&one.config_ok(Some(&pg), &["history", "--json"])).unwrap();
+    let committed_ms = history[0]["at_ms"].as_i64().unwrap();
+    for (name, host) in [("two", two), ("three", three)] {
+        host.wait_revision(1, "the new customer applied");
+        let applied_ms = host.store_status()["applied_ms"].as_i64().unwrap();
+        eprintln!(
+            "configuration database: bot {name} applied revision 1 {} ms after it was committed",
+            applied_ms - committed_ms
+        );
+    }
+    two.deliver(Some(&pg), "buyer@globex.example", "<after@globex>");
+    three.deliver(Some(&pg), "buyer@globex.example", "<after-3@globex>");
+    assert_eq!(two.ordered_by(Some(&pg), "<after@globex>"), "GLOBEX");
+    assert_eq!(three.ordered_by(Some(&pg), "<after-3@globex>"), "GLOBEX");
+
+    // An invalid change is refused before anything is committed; so is a secret.
+    let (ok, _, err) = one.config_cli(Some(&pg), &["set", "mail_order_bot.workers", "many"]);
+    assert!(!ok && err.contains("refused, nothing was changed"), "{err}");
+    assert!(err.contains("mail_order_bot.workers"), "{err}");
+    let (ok, _, err) = one.config_cli(
+        Some(&pg),
+        &["set", "mail_order_bot.store.password", "hunter2-hunter2"],
+    );
+    assert!(
+        !ok && err.contains("password_file") && !err.contains("hunter2"),
+        "{err}"
+    );
+    assert_eq!(
+        pg.try_query("config", "SELECT revision FROM plba_config_revisions")
+            .unwrap(),
+        "1",
+        "nothing refused was committed"
+    );
+
+    // The history names who changed what, when and why.
+    let history: serde_json::Value =
+        serde_json::from_str(&one.config_ok(Some(&pg), &["history", "--json"])).unwrap();
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{history}");
+    assert_eq!(entries[0]["key"], "mail_order_bot.customers");
+    assert_eq!(entries[0]["comment"], "GLOBEX signed");
+    assert!(
+        entries[0]["actor"]
+            .as_str()
+            .unwrap()
+            .ends_with("(command line)"),
+        "{history}"
+    );
+    assert!(entries[0]["new_value"].as_str().unwrap().contains("GLOBEX"));
+
+    // A row broken by hand is refused by every bot, which keeps its last good values and
+    // says so in /status and health; fixing the row recovers them.
+    pg.try_query(
+        "config",
+        "UPDATE plba_config_values SET value = '{orders@acme.example: [' WHERE key = 'mail_order_bot.customers'",
+    )
+    .unwrap();
+    for host in &hosts {
+        host.wait_state("refused", "the broken row refused");
+        let health = host.health();
+        assert_eq!(health["status"], "degraded", "{health}");
+        let reason = store_health(&health)["reason"].as_str().unwrap().to_owned();
+        assert!(
+            reason.contains("refused") && reason.contains("mail_order_bot.customers"),
+            "{reason}"
+        );
+    }
+    three.deliver(Some(&pg), "buyer@globex.example", "<while-broken@globex>");
+    assert_eq!(
+        three.ordered_by(Some(&pg), "<while-broken@globex>"),
+        "GLOBEX",
+        "the last good customers stay in force"
+    );
+    pg.try_query(
+        "config",
+        &format!("UPDATE plba_config_values SET value = '{WITH_GLOBEX}' WHERE key = 'mail_order_bot.customers'"),
+    )
+    .unwrap();
+    for host in &hosts {
+        host.wait_state("current", "the fixed row applied");
+        assert_eq!(host.health()["status"], "ok");
+    }
+
+    // A rollback to revision 0 takes GLOBEX out again, as a new revision.
+    let diff = one.config_ok(Some(&pg), &["diff", "0"]);
+    assert!(
+        diff.contains("mail_order_bot.customers") && diff.contains("(not set)"),
+        "{diff}"
+    );
+    let out = one.config_ok(Some(&pg), &["rollback", "0"]);
+    assert!(
+        out.contains("revision 2: unset mail_order_bot.customers"),
+        "{out}"
+    );
+    for host in &hosts {
+        host.wait_revision(2, "the rollback applied");
+    }
+    two.deliver(Some(&pg), "buyer@globex.example", "<rolled-back@globex>");
+    wait_until(DEADLINE, "GLOBEX rejected again", || {
+        two.listed(Some(&pg), "rejections").len() == 2
+    });
+
+    // The database goes away: the bots keep their configuration and say it is stale; a
+    // change cannot be made meanwhile; they catch up once it is back.
+    pg.stop();
+    for host in &hosts {
+        host.wait_state("stale", "the database's absence noticed");
+        let health = host.health();
+        assert_eq!(health["status"], "degraded", "{health}");
+        assert!(
+            store_health(&health)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be read"),
+            "{health}"
+        );
+    }
+    let (ok, _, err) = one.config_cli(Some(&pg), &["set", "mail_order_bot.customers", WITH_GLOBEX]);
+    assert!(!ok && err.contains("configuration database"), "{err}");
+
+    // Bot three restarts while the database is away: without the cache it refuses to start
+    // and says how to start anyway; with it, it starts on the values it last applied.
+    let mut three_bot = bots.pop().unwrap();
+    three_bot.signal("TERM");
+    wait_until(DEADLINE, "bot three stopped", || {
+        three_bot.exited().is_some()
+    });
+    let (status, log) = support::run_to_exit(
+        &three.dir,
+        &["--config", &three.config, "run"],
+        &Host::env(Some(&pg)),
+        "refused.log",
+    );
+    assert!(!status.success());
+    assert!(
+        log.contains("cannot start without the configuration database")
+            && log.contains("start_from_cache"),
+        "{log}"
+    );
+    let cached = Host::new(root.path(), "three", &url, true);
+    let three_bot = cached.start(Some(&pg));
+    let status = cached.store_status();
+    assert_eq!(
+        (status["state"].as_str(), status["revision"].as_u64()),
+        (Some("stale"), Some(2)),
+        "{status}"
+    );
+    bots.push(three_bot);
+
+    pg.start_again();
+    let out = one.config_ok(
+        Some(&pg),
+        &[
+            "set",
+            "mail_order_bot.customers",
+            WITH_GLOBEX,
+            "-m",
+            "GLOBEX back",
+        ],
+    );
+    assert!(out.contains("revision 3"), "{out}");
+    for host in [one, two, &cached] {
+        host.wait_revision(3, "the change after the outage applied");
+    }
+    cached.deliver(Some(&pg), "buyer@globex.example", "<after-outage@globex>");
+    assert_eq!(
+        cached.ordered_by(Some(&pg), "<after-outage@globex>"),
+        "GLOBEX"
+    );
+    for bot in &mut bots {
+        bot.signal("TERM");
+    }
+    for bot in &mut bots {
+        wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
+    }
+}
+
+#[test]
+fn a_single_host_on_sqlite_picks_a_change_up_by_polling() {
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::new(root.path(), "solo", "sqlite://data/config.db", false);
+    let mut bot = host.start(None);
+    host.deliver(None, "buyer@globex.example", "<before@globex>");
+    wait_until(DEADLINE, "GLOBEX's first mail rejected", || {
+        host.listed(None, "rejections").len() == 1
+    });
+    let out = host.config_ok(None, &["set", "mail_order_bot.customers", WITH_GLOBEX]);
+    assert!(out.contains("revision 1"), "{out}");
+    let took = host.wait_revision(1, "the change polled and applied");
+    eprintln!(
+        "configuration database on SQLite: the change applied {took:?} after it was committed (poll every 1 s)"
+    );
+    let got = host.config_ok(None, &["get", "mail_order_bot.customers"]);
+    assert!(
+        got.contains("GLOBEX") && got.contains("# from database sqlite://data/config.db"),
+        "{got}"
+    );
+    host.deliver(None, "buyer@globex.example", "<after@globex>");
+    assert_eq!(host.ordered_by(None, "<after@globex>"), "GLOBEX");
+    bot.signal("TERM");
+    wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
+}
