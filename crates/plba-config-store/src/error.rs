@@ -66,6 +66,17 @@ pub enum ConfigStoreError {
         #[source]
         source: Box<ConfigStoreError>,
     },
+    /// The values a change would make are not a valid configuration: nothing was committed.
+    #[error("refused, nothing was changed: {0}")]
+    Refused(String),
+    /// The key to remove is not in the store.
+    #[error("{key} is not set in {database}")]
+    NotSet {
+        /// The key.
+        key: String,
+        /// The database.
+        database: String,
+    },
     /// No such revision to roll back to.
     #[error("revision {0} does not exist")]
     NoRevision(u64),

@@ -353,6 +353,81 @@ impl StoreFollower {
         }
     }
 
+    /// The store, opened again when it could not be at start-up.
+    async fn store(&self) -> Result<ConfigStore, ConfigStoreError> {
+        let store = self.progress.lock_or_recover().store.clone();
+        match store {
+            Some(store) => Ok(store),
+            None => {
+                let store = ConfigStore::open(&self.config.url).await?;
+                self.progress.lock_or_recover().store = Some(store.clone());
+                Ok(store)
+            }
+        }
+    }
+
+    /// The newest `limit` changes (of `key` only, when given), newest first.
+    pub async fn history(
+        &self,
+        key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::HistoryEntry>, ConfigStoreError> {
+        let store = self.store().await?;
+        tokio::time::timeout(READ_TIMEOUT, store.history(&self.application, key, limit))
+            .await
+            .unwrap_or(Err(ConfigStoreError::TimedOut(READ_TIMEOUT)))
+    }
+
+    /// Sets (or, with `None`, removes) `key` in the database as `actor`, once this
+    /// instance's checks of a reload accept the values it makes; applied here at once, and
+    /// by every other instance as it hears of it.
+    pub async fn change(
+        &self,
+        key: &str,
+        value: Option<String>,
+        actor: &str,
+        comment: Option<&str>,
+    ) -> Result<crate::Committed, ConfigStoreError> {
+        let store = self.store().await?;
+        let change = crate::Change {
+            key: key.to_owned(),
+            value,
+        };
+        let database = self.database.clone();
+        let plan = |layer: StoredLayer| {
+            let change = change.clone();
+            let database = database.clone();
+            async move {
+                let present = layer.values.iter().any(|(k, _)| *k == change.key);
+                match (&change.value, present) {
+                    (None, false) => Err(ConfigStoreError::NotSet {
+                        key: change.key,
+                        database,
+                    }),
+                    _ => Ok(vec![change]),
+                }
+            }
+        };
+        let check = |candidate: StoredLayer| {
+            let manager = Arc::clone(&self.manager);
+            async move {
+                manager
+                    .check_stored_layer_async(candidate)
+                    .await
+                    .map(drop)
+                    .map_err(|error| plba_util::error_chain(&error))
+            }
+        };
+        let committed = tokio::time::timeout(
+            READ_TIMEOUT,
+            store.commit_checked(&self.application, actor, comment, plan, check),
+        )
+        .await
+        .unwrap_or(Err(ConfigStoreError::TimedOut(READ_TIMEOUT)))?;
+        self.refresh().await;
+        Ok(committed)
+    }
+
     /// Keeps the layer in force for a start while the database is away.
     pub async fn save_cache(&self, layer: &StoredLayer) {
         if let Some(path) = &self.config.cache_file

@@ -6,12 +6,14 @@
 //! [`plba_config::StoredLayer`], the layer `ConfigSource` puts above the file.
 
 pub mod cache;
+mod commit;
 mod error;
 mod follow;
 mod listen;
 mod schema;
 mod store;
 
+pub use commit::{Committed, with_changes};
 pub use error::ConfigStoreError;
 pub use follow::{FollowState, FollowStatus, Startup, StoreFollower};
 pub use store::{Change, ConfigStore, HistoryEntry, NOTIFY_CHANNEL};

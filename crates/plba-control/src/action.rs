@@ -52,8 +52,25 @@ pub enum Action {
         /// The item's id, as its row carries it.
         id: String,
     },
-    /// The effective configuration, secrets redacted, with its generation.
+    /// The effective configuration, secrets redacted, with its generation and where each
+    /// value comes from.
     Config,
+    /// Who changed what in the configuration database, newest first.
+    ConfigHistory {
+        /// Only this key's changes.
+        key: Option<String>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Set (or remove) a value in the configuration database.
+    SetConfigValue {
+        /// The dotted key path.
+        key: String,
+        /// Its value as YAML, or `None` to remove it.
+        value: Option<String>,
+        /// Why, for the history.
+        comment: Option<String>,
+    },
     /// The recent audited actions: who, what, when, and the answer.
     Audit,
     /// Sign a browser in with a bearer token: a session (a cookie, over HTTP) replaces the
@@ -151,6 +168,9 @@ impl Action {
             Self::Shutdown => "shutdown",
             Self::Views | Self::ViewList { .. } | Self::ViewItem { .. } => "views",
             Self::Config => "config",
+            Self::ConfigHistory { .. } => "config-history",
+            Self::SetConfigValue { value: Some(_), .. } => "set-config",
+            Self::SetConfigValue { value: None, .. } => "unset-config",
             Self::Audit => "audit",
             Self::SignIn => "sign-in",
             Self::SessionInfo => "session",
@@ -184,6 +204,7 @@ impl Action {
                 | Self::Reload
                 | Self::Shutdown
                 | Self::SetLogLevel { .. }
+                | Self::SetConfigValue { .. }
                 | Self::ReplayDeadLetters { .. }
                 | Self::PurgeDeadLetters { .. }
                 | Self::SetUserDisabled { .. }
@@ -226,6 +247,7 @@ impl Action {
             | Self::SignOut
             | Self::SignOutEverywhere
             | Self::Config
+            | Self::ConfigHistory { .. }
             | Self::Audit
             | Self::Views
             | Self::ViewList { .. }

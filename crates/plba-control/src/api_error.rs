@@ -117,6 +117,9 @@ pub enum ApiError {
     /// A console page's data cannot be read now.
     #[error("{0}")]
     ViewUnavailable(String),
+    /// The configuration database cannot be reached now (or none is configured).
+    #[error("{0}")]
+    ConfigStoreUnavailable(String),
 }
 
 impl ApiError {
@@ -141,7 +144,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => 413,
             Self::InvalidConfiguration(_) => 422,
             Self::StartFailed(_) | Self::Internal(_) => 500,
-            Self::Overloaded | Self::QueueUnavailable(_) | Self::ViewUnavailable(_) => 503,
+            Self::Overloaded
+            | Self::QueueUnavailable(_)
+            | Self::ViewUnavailable(_)
+            | Self::ConfigStoreUnavailable(_) => 503,
         }
     }
 
@@ -171,6 +177,7 @@ impl ApiError {
             Self::Internal(_) => "internal",
             Self::Overloaded => "overloaded",
             Self::QueueUnavailable(_) => "queue_unavailable",
+            Self::ConfigStoreUnavailable(_) => "config_store_unavailable",
             Self::ViewUnavailable(_) => "view_unavailable",
         }
     }

@@ -19,7 +19,9 @@
 //! | GET | `/metrics` | viewer if `protect_reads` | OpenMetrics text |
 //! | GET | `/traces`, `/traces/{id}` | viewer if `protect_reads` | recent task traces (`?limit=`) |
 //! | GET | `/queues/{queue}/dead-letters` | viewer if `protect_reads` | newest dead letters (`?limit=`) |
-//! | GET | `/config` | viewer | effective configuration, secrets redacted |
+//! | GET | `/config` | viewer | effective configuration, secrets redacted, each value's layer |
+//! | GET | `/config/history` | viewer | the configuration database's changes: who, when, old and new value (`?key=`, `?limit=`) |
+//! | POST | `/config/values` | admin | body `{"key": …, "value": YAML or null, "comment": …}`: a value set in (or removed from) the configuration database, checked first |
 //! | GET | `/audit` | viewer | recent changes and sign-ins; apart, recent refusals |
 //! | GET | `/views`, `/views/{view}`, `/views/{view}/{*id}` | viewer | the modules' pages (`?q=`, `?limit=`; an id may hold `/`) |
 //! | GET | `/ui`, `/ui/app.js`, `/ui/app.css` | anyone | the console's files |
@@ -47,7 +49,8 @@
 //! method gets a 405 whose `Allow` header lists the route's methods. Every error is JSON:
 //! `{"error": {"code": "...", "message": "..."}}`. Every answer is `Cache-Control: no-store` and
 //! `X-Content-Type-Options: nosniff` (and over TLS carries HSTS); a POST whose `Origin` is not
-//! this server is refused (`foreign_origin`). No action but `/me/password` takes a body: a
+//! this server is refused (`foreign_origin`). No action but `/me/password` and
+//! `/config/values` takes a body: a
 //! POST's body is read and dropped, bounded by `max_body_bytes` and `body_timeout_ms`.
 //!
 //! The server holds at most `max_connections` connections: at the cap a new connection closes

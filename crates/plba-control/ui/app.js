@@ -205,7 +205,15 @@ async function config(content) {
     content.appendChild(el("p", (current.body && current.body.error && current.body.error.message) || "unavailable", "error"));
     return;
   }
+  const store = current.body.config_store;
   content.appendChild(el("p", "generation " + current.body.generation));
+  if (store) {
+    content.appendChild(el("h3", "Configuration database"));
+    content.appendChild(table(["database", "revision in force", "latest revision", "state", "problem", "needs a restart"], [[
+      store.database, store.revision, store.latest_revision, badge(store.state), store.problem,
+      (store.restart_required || []).join(", ") || "–",
+    ]]));
+  }
   if (isAdmin()) {
     content.appendChild(button("Reload", async () => {
       const done = await api("POST", "/actions/reload");
@@ -221,7 +229,65 @@ async function config(content) {
       say(done.status === 200 ? "log level: " + done.body.log_level : (done.body && done.body.error && done.body.error.message), done.status !== 200);
     }));
   }
-  content.appendChild(el("pre", JSON.stringify(current.body.config, null, 2)));
+  if (isAdmin() && store) content.appendChild(storeForm());
+  content.appendChild(el("h3", "Values"));
+  content.appendChild(table(["key", "value", "layer"], (current.body.values || []).map((v) => [
+    v.key, typeof v.value === "string" ? v.value : JSON.stringify(v.value), v.origin || "–",
+  ])));
+  if (store) {
+    content.appendChild(el("h3", "Changes in the database"));
+    const history = await api("GET", "/config/history?limit=50");
+    if (history.status !== 200) {
+      content.appendChild(el("p", (history.body && history.body.error && history.body.error.message) || "unavailable", "error"));
+    } else {
+      content.appendChild(table(["revision", "when", "who", "key", "was", "now", "why"], history.body.history.map((h) => [
+        h.revision, h.at, h.actor, h.key, h.old_value === null ? "(not set)" : h.old_value,
+        h.new_value === null ? "(not set)" : h.new_value, h.comment,
+      ])));
+    }
+  }
+}
+
+// An admin's change to the configuration database: checked by the server as a reload is,
+// then committed and applied by every instance.
+function storeForm() {
+  const form = el("form");
+  form.appendChild(el("h3", "Change a value in the database"));
+  const input = (id, placeholder, tag) => {
+    const node = el(tag || "input");
+    node.id = id;
+    node.placeholder = placeholder;
+    form.appendChild(node);
+    return node;
+  };
+  const key = input("config-key", "key, e.g. mail_order_bot.workers");
+  key.required = true;
+  const value = input("config-value", "value, as YAML", "textarea");
+  const comment = input("config-comment", "why (kept in the history)");
+  const send = async (remove) => {
+    const response = await fetch("/config/values", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": state.session.csrf },
+      body: JSON.stringify({ key: key.value.trim(), value: remove ? null : value.value, comment: comment.value }),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.status === 200) {
+      say("revision " + body.revision + ": " + (remove ? "removed " : "set ") + body.key, false);
+      render();
+    } else {
+      if (response.status === 401) { showSignIn(); return; }
+      say((body && body.error && body.error.message) || "The value was not changed.", true);
+    }
+  };
+  const set = button("Set in the database", () => form.requestSubmit());
+  set.id = "config-set";
+  form.appendChild(set);
+  const unset = button("Remove from the database", () => send(true));
+  unset.id = "config-unset";
+  form.appendChild(unset);
+  form.addEventListener("submit", (event) => { event.preventDefault(); send(false); });
+  return form;
 }
 
 async function audit(content) {

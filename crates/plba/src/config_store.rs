@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use plba_config::{ConfigSource, ConfigurationManager};
-use plba_config_store::{FollowState, Startup, StoreFollower};
+use plba_config_store::{ConfigStoreError, FollowState, Startup, StoreFollower};
 use plba_contracts::{
     HealthContributor, HealthOptions, HealthReport, MetricFamily, MetricKind, MetricValue,
     MetricsSource,
 };
+use plba_control::ApiError;
 
 use crate::PlbaError;
 
@@ -51,13 +52,80 @@ pub(crate) fn follower(
     follower
 }
 
-/// `/status`'s view of the follower.
+/// The follower as the control plane sees it: `/status`, `/config/history` and an admin's
+/// changes, checked as this instance checks a reload.
 #[derive(Debug)]
-pub(crate) struct StoreStatus(pub(crate) Arc<StoreFollower>);
+pub(crate) struct StoreAccess(pub(crate) Arc<StoreFollower>);
 
-impl plba_control::StoredConfig for StoreStatus {
+/// A store's error as the control plane answers it.
+fn api_error(error: ConfigStoreError) -> ApiError {
+    let text = plba_util::error_chain(&error);
+    match error {
+        ConfigStoreError::Refused(why) => ApiError::InvalidConfiguration(why),
+        ConfigStoreError::BadKey(_)
+        | ConfigStoreError::TooLarge { .. }
+        | ConfigStoreError::NotSet { .. }
+        | ConfigStoreError::NoRevision(_) => ApiError::BadRequest(text),
+        ConfigStoreError::Moved { .. } => ApiError::Conflict(text),
+        _ => ApiError::ConfigStoreUnavailable(text),
+    }
+}
+
+#[plba_contracts::async_trait]
+impl plba_control::StoredConfig for StoreAccess {
     fn status(&self) -> serde_json::Value {
         serde_json::to_value(self.0.status()).unwrap_or_default()
+    }
+
+    async fn history(
+        &self,
+        key: Option<String>,
+        limit: usize,
+    ) -> Result<serde_json::Value, ApiError> {
+        let entries = self
+            .0
+            .history(key.as_deref(), limit)
+            .await
+            .map_err(api_error)?;
+        Ok(entries
+            .iter()
+            .map(|entry| {
+                let at = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(u64::try_from(entry.at_ms).unwrap_or(0));
+                serde_json::json!({
+                    "revision": entry.revision,
+                    "key": entry.key,
+                    "old_value": entry.old_value,
+                    "new_value": entry.new_value,
+                    "actor": entry.actor,
+                    "at": humantime::format_rfc3339_seconds(at).to_string(),
+                    "at_ms": entry.at_ms,
+                    "comment": entry.comment,
+                })
+            })
+            .collect())
+    }
+
+    async fn change(
+        &self,
+        key: String,
+        value: Option<String>,
+        actor: String,
+        comment: Option<String>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let committed = self
+            .0
+            .change(&key, value, &actor, comment.as_deref())
+            .await
+            .map_err(api_error)?;
+        let status = self.0.status();
+        Ok(serde_json::json!({
+            "revision": committed.revision,
+            "changed": !committed.changes.is_empty(),
+            "key": key,
+            "applied_here": status.revision == committed.revision,
+            "restart_required": status.restart_required,
+        }))
     }
 }
 

@@ -277,7 +277,7 @@ pub async fn start_control_plane(
     }
     if let Some(follower) = application.config_store() {
         service =
-            service.with_stored_config(Arc::new(config_store::StoreStatus(Arc::clone(follower))));
+            service.with_stored_config(Arc::new(config_store::StoreAccess(Arc::clone(follower))));
     }
     if let Some(users) = &service.config().users {
         let store = plba_auth::UserStore::open(users).await?;

@@ -13,12 +13,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fantoccini::Locator;
+use plba_testkit::browser::{ChromeDriver, Console};
 use plba_testkit::mail::MailBuilder;
 use plba_testkit::postgres::PostgresServer;
-use plba_testkit::process::{AppProcess, http_get, wait_until};
+use plba_testkit::process::{AppProcess, http_get, http_request, wait_until};
 use support::{
-    DEADLINE, cli, control_addr, example_with_customers, listed, start_bot, text, wait_ready,
-    with_config_store,
+    DEADLINE, cli, control_addr, example_with_customers, listed, password_sign_in, session_of,
+    start_bot, text, users_ok, wait_ready, with_config_store, with_users,
 };
 
 /// The customers the shipped example's file allows in these tests.
@@ -36,15 +38,28 @@ struct Host {
 
 impl Host {
     fn new(root: &Path, name: &str, url: &str, start_from_cache: bool) -> Self {
+        Self::edited(root, name, url, start_from_cache, |text| text)
+    }
+
+    /// [`new`](Self::new), its configuration edited by `edit` first.
+    fn edited(
+        root: &Path,
+        name: &str,
+        url: &str,
+        start_from_cache: bool,
+        edit: impl Fn(String) -> String,
+    ) -> Self {
         let dir = root.join(name);
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let addr = control_addr();
-        let text = with_config_store(
-            &example_with_customers(FILE_CUSTOMERS),
-            url,
-            start_from_cache,
-        )
-        .replace("127.0.0.1:9090", &addr.to_string());
+        let text = edit(
+            with_config_store(
+                &example_with_customers(FILE_CUSTOMERS),
+                url,
+                start_from_cache,
+            )
+            .replace("127.0.0.1:9090", &addr.to_string()),
+        );
         let file = dir.join("bot.yaml");
         std::fs::write(&file, text).unwrap();
         Self {
@@ -408,6 +423,117 @@ fn a_single_host_on_sqlite_picks_a_change_up_by_polling() {
     );
     host.deliver(None, "buyer@globex.example", "<after@globex>");
     assert_eq!(host.ordered_by(None, "<after@globex>"), "GLOBEX");
+    bot.signal("TERM");
+    wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
+}
+
+#[test]
+fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
+    const PASSWORD: &str = "root's long password";
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::edited(
+        root.path(),
+        "console",
+        "sqlite://data/config.db",
+        false,
+        |text: String| with_users(&text, ""),
+    );
+    users_ok(
+        &host.dir,
+        &host.config,
+        &["add", "root", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    let mut bot = host.start(None);
+
+    // A browser's change needs its CSRF token, as every change does.
+    let (cookie, _) = session_of(&password_sign_in(host.addr, "root", PASSWORD));
+    let forged = http_request(
+        host.addr,
+        "POST",
+        "/config/values",
+        &[("Cookie", &cookie), ("Content-Type", "application/json")],
+    )
+    .unwrap();
+    assert_eq!(forged.status, 403, "{}", forged.body);
+
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let url = format!("http://{}", host.addr);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let console = Console::open(&driver, 1280, 900, &url).await;
+        console.sign_in_as("root", PASSWORD, "root (admin)").await;
+        console.show("config", "Configuration").await;
+        console
+            .wait_for(Locator::XPath("//td/span[text()='current']"))
+            .await;
+        let type_into = |id: &'static str, text: &'static str| {
+            let console = &console;
+            async move {
+                let field = console.wait_for(Locator::Id(id)).await;
+                field.clear().await.unwrap();
+                field.send_keys(text).await.unwrap();
+            }
+        };
+        // An invalid value is refused with the key named, and nothing is committed.
+        type_into("config-key", "mail_order_bot.workers").await;
+        type_into("config-value", "many").await;
+        console.click(Locator::Id("config-set")).await;
+        let refusal = console
+            .wait_for(Locator::XPath(
+                "//p[@id='message' and contains(@class, 'error') and string-length(text()) > 0]",
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(refusal.contains("mail_order_bot.workers"), "{refusal}");
+
+        type_into("config-key", "mail_order_bot.customers").await;
+        type_into("config-value", WITH_GLOBEX).await;
+        type_into("config-comment", "GLOBEX signed").await;
+        console.click(Locator::Id("config-set")).await;
+        console
+            .wait_for(Locator::XPath(
+                "//p[@id='message' and text()='revision 1: set mail_order_bot.customers']",
+            ))
+            .await;
+        // Each value shows its layer; the history says who changed it and why.
+        console
+            .wait_for(Locator::XPath(
+                "//tr[td[text()='GLOBEX'] and td[starts-with(text(), 'database sqlite://data/config.db revision 1')]]",
+            ))
+            .await;
+        console
+            .wait_for(Locator::XPath(
+                "//tr[td[text()='root (control plane)'] and td[text()='mail_order_bot.customers'] and td[text()='GLOBEX signed']]",
+            ))
+            .await;
+        console
+            .wait_for(Locator::XPath(
+                "//tr[td[text()='mail_order_bot.limits.max_lines'] and td[starts-with(text(), 'file ')]]",
+            ))
+            .await;
+        console.close().await;
+    });
+
+    let history: serde_json::Value =
+        serde_json::from_str(&host.config_ok(None, &["history", "--json"])).unwrap();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "only the valid change: {history}"
+    );
+    assert_eq!(history[0]["actor"], "root (control plane)");
+    let audit = http_request(host.addr, "GET", "/audit", &[("Cookie", &cookie)]).unwrap();
+    assert!(
+        audit.body.contains(r#""action":"set-config""#) && audit.body.contains(r#""who":"root""#),
+        "{}",
+        audit.body
+    );
+    host.deliver(None, "buyer@globex.example", "<console@globex>");
+    assert_eq!(host.ordered_by(None, "<console@globex>"), "GLOBEX");
     bot.signal("TERM");
     wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
 }

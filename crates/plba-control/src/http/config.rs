@@ -1,4 +1,5 @@
-//! `/config`, `/audit` and `/actions/log-level`.
+//! `/config` (and the configuration database's `/config/history` and `/config/values`),
+//! `/audit` and `/actions/log-level`.
 
 use axum::body::Body;
 use axum::http::Response;
@@ -13,12 +14,61 @@ use crate::api_error::ApiError;
 pub(super) fn routes(table: RouteTable) -> RouteTable {
     table
         .get("/config", config)
+        .get("/config/history", history)
+        .post("/config/values", set_value)
         .get("/audit", audit)
         .post("/actions/log-level", log_level)
 }
 
 async fn config(call: Call) -> Response<Body> {
     call.perform(Action::Config).await
+}
+
+/// `?key=…&limit=…`.
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    key: Option<String>,
+    limit: Option<String>,
+}
+
+async fn history(
+    Query(query): Query<HistoryQuery>,
+    call: Call,
+) -> Result<Response<Body>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 100,
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "limit must be a number, not {:?}",
+                plba_util::printable(text)
+            ))
+        })?,
+    };
+    let key = query.key.filter(|key| !key.trim().is_empty());
+    Ok(call.perform(Action::ConfigHistory { key, limit }).await)
+}
+
+/// The body of `POST /config/values`: the key, its value as YAML (`null` removes it), why.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueChange {
+    key: String,
+    value: Option<String>,
+    comment: Option<String>,
+}
+
+async fn set_value(call: Call) -> Response<Body> {
+    let shape = Action::SetConfigValue {
+        key: String::new(),
+        value: Some(String::new()),
+        comment: None,
+    };
+    call.perform_with_json(shape, |change: ValueChange| Action::SetConfigValue {
+        key: change.key,
+        value: change.value,
+        comment: change.comment,
+    })
+    .await
 }
 
 async fn audit(call: Call) -> Response<Body> {

@@ -127,7 +127,8 @@ impl ControlPlaneService {
         self
     }
 
-    /// The configuration database the configuration in force follows, for `/status`.
+    /// The configuration database the configuration in force follows: `/status` shows
+    /// where it stands, `/config/history` its changes, `POST /config/values` changes it.
     #[must_use]
     pub fn with_stored_config(mut self, stored: Arc<dyn crate::StoredConfig>) -> Self {
         self.stored_config = Some(stored);
@@ -406,6 +407,15 @@ impl ControlPlaneService {
             } => self.view_list(view, search, *limit).await,
             Action::ViewItem { view, id } => self.view_item(view, id).await,
             Action::Config => self.effective_config(),
+            Action::ConfigHistory { key, limit } => self.config_history(key.clone(), *limit).await,
+            Action::SetConfigValue {
+                key,
+                value,
+                comment,
+            } => {
+                self.set_config_value(caller, key, value.clone(), comment.clone())
+                    .await
+            }
             Action::Audit => Ok(self.audit_entries().await),
             Action::SignIn => self.sign_in(caller, credentials.client).await,
             Action::SessionInfo => self.session_info(credentials.session).await,

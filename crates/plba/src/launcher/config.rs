@@ -18,9 +18,6 @@ use plba_util::printable;
 use super::CommandResult;
 use super::cli::ConfigCommand;
 
-/// How many times a change is checked again when another one lands meanwhile.
-const ATTEMPTS: usize = 5;
-
 /// The largest value read from standard input: the store's own limit.
 const MAX_VALUE_BYTES: u64 = 64 * 1024;
 
@@ -61,17 +58,22 @@ pub(super) async fn config(
                 value: Some(value),
             };
             target
-                .commit(comment.as_deref(), async |_| Ok(vec![change.clone()]))
+                .commit(comment.as_deref(), async |_: StoredLayer| {
+                    Ok(vec![change.clone()])
+                })
                 .await
         }
         ConfigCommand::Unset { key, comment } => {
             let change = Change { key, value: None };
             target
-                .commit(comment.as_deref(), async |layer: &StoredLayer| {
+                .commit(comment.as_deref(), async |layer: StoredLayer| {
                     if layer.values.iter().any(|(k, _)| *k == change.key) {
                         Ok(vec![change.clone()])
                     } else {
-                        Err(format!("{} is not set in {}", change.key, store.name()).into())
+                        Err(ConfigStoreError::NotSet {
+                            key: change.key.clone(),
+                            database: store.name().to_owned(),
+                        })
                     }
                 })
                 .await
@@ -144,8 +146,8 @@ pub(super) async fn config(
         ConfigCommand::Rollback { revision, comment } => {
             let comment = comment.unwrap_or_else(|| format!("rollback to revision {revision}"));
             target
-                .commit(Some(&comment), async |_| {
-                    Ok(store.changes_back_to(&application, revision).await?)
+                .commit(Some(&comment), async |_: StoredLayer| {
+                    store.changes_back_to(&application, revision).await
                 })
                 .await
         }
@@ -159,8 +161,6 @@ struct Target<'a> {
     store: &'a ConfigStore,
     application: &'a str,
 }
-
-type Changes = Result<Vec<Change>, Box<dyn std::error::Error + Send + Sync>>;
 
 impl Target<'_> {
     /// The value in force at `key` (every layer merged) and where it comes from.
@@ -179,74 +179,47 @@ impl Target<'_> {
     }
 
     /// Makes the changes `plan` computes from the values in the database a new revision,
-    /// once the configuration with them passes `check-config`'s checks; checked again when
-    /// another change lands meanwhile.
+    /// once the configuration with them passes `check-config`'s checks.
     async fn commit(
         &self,
         comment: Option<&str>,
-        plan: impl AsyncFn(&StoredLayer) -> Changes,
+        plan: impl AsyncFn(StoredLayer) -> Result<Vec<Change>, ConfigStoreError>,
     ) -> CommandResult {
-        let actor = actor();
-        for _ in 0..ATTEMPTS {
-            let layer = self.store.layer(self.application).await?;
-            let changes = plan(&layer).await?;
-            if changes.is_empty() {
-                println!(
-                    "nothing to change: revision {} already has these values",
-                    layer.revision
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let base = layer.revision;
-            let candidate = with_changes(layer, &changes);
-            crate::check_config(
+        let check = |candidate: StoredLayer| {
+            let checked = crate::check_config(
                 self.module,
                 self.source.clone().with_stored_layer(candidate),
             )
-            .map_err(|error| {
-                format!(
-                    "refused, nothing was changed: {}",
-                    plba_util::error_chain(&error)
-                )
-            })?;
-            match self
-                .store
-                .apply_on(self.application, Some(base), &changes, &actor, comment)
-                .await
-            {
-                Ok(revision) => {
-                    for change in &changes {
-                        let what = if change.value.is_some() {
-                            "set"
-                        } else {
-                            "unset"
-                        };
-                        println!("revision {revision}: {what} {}", change.key);
-                    }
-                    eprintln!(
-                        "every instance following {} applies it within a second (`status` shows each one's revision)",
-                        self.store.name()
-                    );
-                    return Ok(ExitCode::SUCCESS);
-                }
-                Err(ConfigStoreError::Moved { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+            .map(drop)
+            .map_err(|error| plba_util::error_chain(&error));
+            std::future::ready(checked)
+        };
+        let plan = |layer: StoredLayer| plan(layer);
+        let committed = self
+            .store
+            .commit_checked(self.application, &actor(), comment, plan, check)
+            .await?;
+        if committed.changes.is_empty() {
+            println!(
+                "nothing to change: revision {} already has these values",
+                committed.revision
+            );
+            return Ok(ExitCode::SUCCESS);
         }
-        Err("the configuration kept changing while this change was being checked; try again".into())
-    }
-}
-
-/// `layer` with `changes` made, at the next revision.
-fn with_changes(mut layer: StoredLayer, changes: &[Change]) -> StoredLayer {
-    for change in changes {
-        layer.values.retain(|(key, _)| *key != change.key);
-        if let Some(value) = &change.value {
-            layer.values.push((change.key.clone(), value.clone()));
+        for change in &committed.changes {
+            let what = if change.value.is_some() {
+                "set"
+            } else {
+                "unset"
+            };
+            println!("revision {}: {what} {}", committed.revision, change.key);
         }
+        eprintln!(
+            "every instance following {} applies it within a second (`status` shows each one's revision)",
+            self.store.name()
+        );
+        Ok(ExitCode::SUCCESS)
     }
-    layer.revision += 1;
-    layer
 }
 
 /// Who the history says made a change from this command line: the operating system's
