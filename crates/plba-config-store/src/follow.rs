@@ -25,6 +25,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The PostgreSQL password the configuration gives apart from the URL.
+fn password(config: &ConfigStoreConfig) -> Option<&str> {
+    config.password.as_ref().map(|p| p.expose().as_str())
+}
+
 /// The layer an instance starts on, and the store it came from.
 #[derive(Debug)]
 pub struct Startup {
@@ -51,7 +56,7 @@ impl Startup {
     ) -> Result<Self, ConfigStoreError> {
         let mut store = None;
         let read = tokio::time::timeout(READ_TIMEOUT, async {
-            let opened = ConfigStore::open(&config.url).await?;
+            let opened = ConfigStore::open_as(&config.url, password(config)).await?;
             store = Some(opened.clone());
             opened.layer(application).await
         })
@@ -273,10 +278,11 @@ impl StoreFollower {
         let store = self.progress.lock_or_recover().store.clone();
         let application = self.application.clone();
         let url = self.config.url.clone();
+        let password = password(&self.config);
         let read = tokio::time::timeout(READ_TIMEOUT, async move {
             let store = match store {
                 Some(store) => store,
-                None => ConfigStore::open(&url).await?,
+                None => ConfigStore::open_as(&url, password).await?,
             };
             let layer = store.layer(&application).await?;
             Ok::<_, ConfigStoreError>((store, layer))
@@ -359,7 +365,7 @@ impl StoreFollower {
         match store {
             Some(store) => Ok(store),
             None => {
-                let store = ConfigStore::open(&self.config.url).await?;
+                let store = ConfigStore::open_as(&self.config.url, password(&self.config)).await?;
                 self.progress.lock_or_recover().store = Some(store.clone());
                 Ok(store)
             }
@@ -442,7 +448,11 @@ impl StoreFollower {
     pub fn spawn(self: &Arc<Self>, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
         let follower = Arc::clone(self);
         let announced = Arc::new(tokio::sync::Notify::new());
-        crate::listen::spawn(&self.config.url, Arc::clone(&announced), cancel.clone());
+        match crate::store::with_password(&self.config.url, password(&self.config)) {
+            Ok(url) => crate::listen::spawn(&url, Arc::clone(&announced), cancel.clone()),
+            // The poll still follows; the URL's error shows in every read.
+            Err(error) => tracing::warn!(error = %error, "not listening for configuration changes"),
+        }
         tokio::spawn(async move {
             let fresh = {
                 let progress = follower.progress.lock_or_recover();

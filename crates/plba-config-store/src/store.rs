@@ -69,6 +69,22 @@ fn revision_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// `url` with `password` in its user information (PostgreSQL's, when it has none), for
+/// connecting only: never shown.
+pub(crate) fn with_password(url: &str, password: Option<&str>) -> Result<String, ConfigStoreError> {
+    let Some(password) = password.filter(|_| !url.starts_with("sqlite:")) else {
+        return Ok(url.to_owned());
+    };
+    let mut parsed =
+        url::Url::parse(url).map_err(|_| ConfigStoreError::BadUrl(without_password(url)))?;
+    if parsed.password().is_none() {
+        parsed
+            .set_password(Some(password))
+            .map_err(|()| ConfigStoreError::BadUrl(without_password(url)))?;
+    }
+    Ok(parsed.to_string())
+}
+
 /// `url` without the password of its user information.
 pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -113,6 +129,14 @@ impl ConfigStore {
     /// Opens (and for SQLite creates) the database at `url` (`sqlite://PATH` or
     /// `postgres://…`), with its tables.
     pub async fn open(url: &str) -> Result<Self, ConfigStoreError> {
+        Self::open_as(url, None).await
+    }
+
+    /// [`open`](Self::open) with the PostgreSQL user's `password` when the URL has none.
+    pub async fn open_as(url: &str, password: Option<&str>) -> Result<Self, ConfigStoreError> {
+        let shown = without_password(url);
+        let url = with_password(url, password)?;
+        let url = url.as_str();
         install_default_drivers();
         let sqlite = if url.starts_with("sqlite:") {
             true
@@ -122,7 +146,7 @@ impl ConfigStore {
             }
             false
         } else {
-            return Err(ConfigStoreError::BadUrl(without_password(url)));
+            return Err(ConfigStoreError::BadUrl(shown));
         };
         let connect = if sqlite && !url.contains('?') {
             format!("{url}?mode=rwc")
@@ -150,7 +174,7 @@ impl ConfigStore {
         }
         Ok(Self {
             pool,
-            name: format!("database {}", without_password(url)),
+            name: format!("database {shown}"),
             postgres: !sqlite,
         })
     }
@@ -517,6 +541,23 @@ mod tests {
             store.changes_back_to("bot", 9).await,
             Err(ConfigStoreError::NoRevision(9))
         ));
+    }
+
+    #[test]
+    fn a_password_given_apart_joins_the_url_only_to_connect() {
+        assert_eq!(
+            with_password("postgres://plba@db:5432/config", Some("p@ss word")).unwrap(),
+            "postgres://plba:p%40ss%20word@db:5432/config"
+        );
+        assert_eq!(
+            with_password("postgres://plba:own@db/c", Some("other")).unwrap(),
+            "postgres://plba:own@db/c",
+            "the URL's own password wins"
+        );
+        assert_eq!(
+            with_password("sqlite://data/c.db", Some("x")).unwrap(),
+            "sqlite://data/c.db"
+        );
     }
 
     #[test]

@@ -10,15 +10,20 @@ use serde::{Deserialize, Serialize};
 /// platform:
 ///   config_store:
 ///     url: postgres://plba@db.internal/plba   # or sqlite:///var/lib/bot/config.db
+///     password_file: /run/secrets/config-db-password
 ///     cache_file: /var/lib/bot/config-cache.json
 ///     start_from_cache: true
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigStoreConfig {
-    /// `sqlite://PATH` (one host) or `postgres://user@host/db` (shared); a password belongs
-    /// in the environment: `PLBA__PLATFORM__CONFIG_STORE__URL`.
+    /// `sqlite://PATH` (one host) or `postgres://user@host/db` (shared), without its
+    /// password.
     pub url: String,
+    /// The PostgreSQL user's password, when the URL has none: give it as `password_file`
+    /// (PGPASSWORD and `~/.pgpass` are read too, as libpq reads them).
+    #[serde(default)]
+    pub password: Option<plba_contracts::Secret<String>>,
     /// Whose values these are: the application's module name when left out, so two
     /// applications may share one database.
     #[serde(default)]
@@ -102,6 +107,7 @@ mod tests {
     fn store(url: &str) -> ConfigStoreConfig {
         ConfigStoreConfig {
             url: url.to_owned(),
+            password: None,
             application: None,
             poll_interval_ms: 1_000,
             cache_file: None,

@@ -26,6 +26,9 @@ use support::{
 /// The customers the shipped example's file allows in these tests.
 const FILE_CUSTOMERS: &str = "    orders@acme.example: ACME\n";
 
+/// Where each bot's configuration says the database password is (the test cluster's).
+const PASSWORD_FILE: &str = "config-db-password";
+
 /// The customers with GLOBEX added, as an operator writes the whole allowlist.
 const WITH_GLOBEX: &str = "{orders@acme.example: ACME, buyer@globex.example: GLOBEX}";
 
@@ -56,12 +59,18 @@ impl Host {
             with_config_store(
                 &example_with_customers(FILE_CUSTOMERS),
                 url,
+                url.starts_with("postgres").then_some(PASSWORD_FILE),
                 start_from_cache,
             )
             .replace("127.0.0.1:9090", &addr.to_string()),
         );
         let file = dir.join("bot.yaml");
         std::fs::write(&file, text).unwrap();
+        std::fs::write(
+            dir.join(PASSWORD_FILE),
+            format!("{}\n", PostgresServer::PASSWORD),
+        )
+        .unwrap();
         Self {
             dir,
             config: file.display().to_string(),
@@ -69,26 +78,17 @@ impl Host {
         }
     }
 
-    fn env(pg: Option<&PostgresServer>) -> Vec<(&'static str, String)> {
-        pg.map(|pg| vec![("PGPASSWORD", pg.password().to_owned())])
-            .unwrap_or_default()
-    }
-
-    fn start(&self, pg: Option<&PostgresServer>) -> AppProcess {
-        let bot = start_bot(
-            &self.dir,
-            &["--config", &self.config, "run"],
-            &Self::env(pg),
-        );
+    fn start(&self) -> AppProcess {
+        let bot = start_bot(&self.dir, &["--config", &self.config, "run"], &[]);
         wait_ready(&bot, self.addr);
         bot
     }
 
     /// `mail_order_bot --config … config <args>`: its exit, standard output and error.
-    fn config_cli(&self, pg: Option<&PostgresServer>, args: &[&str]) -> (bool, String, String) {
+    fn config_cli(&self, args: &[&str]) -> (bool, String, String) {
         let mut all = vec!["--config", self.config.as_str(), "config"];
         all.extend_from_slice(args);
-        let output = cli(&self.dir, &all, &Self::env(pg));
+        let output = cli(&self.dir, &all, &[]);
         (
             output.status.success(),
             text(&output.stdout),
@@ -96,8 +96,8 @@ impl Host {
         )
     }
 
-    fn config_ok(&self, pg: Option<&PostgresServer>, args: &[&str]) -> String {
-        let (ok, out, err) = self.config_cli(pg, args);
+    fn config_ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.config_cli(args);
         assert!(ok, "config {args:?} failed: {err}");
         out
     }
@@ -114,7 +114,7 @@ impl Host {
     }
 
     /// Delivers a one-line order from `from` into this bot's Maildir.
-    fn deliver(&self, pg: Option<&PostgresServer>, from: &str, message_id: &str) {
+    fn deliver(&self, from: &str, message_id: &str) {
         let mail = MailBuilder::new(from, message_id)
             .attachment("o.csv", "text/csv", b"sku,quantity\nA-1,2\n")
             .build();
@@ -130,21 +130,21 @@ impl Host {
                 "deliver",
                 &file.display().to_string(),
             ],
-            &Self::env(pg),
+            &[],
         );
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
 
-    fn listed(&self, pg: Option<&PostgresServer>, what: &str) -> Vec<serde_json::Value> {
-        listed(&self.dir, what, &["--config", &self.config], &Self::env(pg))
+    fn listed(&self, what: &str) -> Vec<serde_json::Value> {
+        listed(&self.dir, what, &["--config", &self.config], &[])
     }
 
     /// Waits until the order of `message_id` is stored, and returns its customer.
-    fn ordered_by(&self, pg: Option<&PostgresServer>, message_id: &str) -> String {
+    fn ordered_by(&self, message_id: &str) -> String {
         let mut customer = String::new();
         wait_until(DEADLINE, "the order stored", || {
             let found = self
-                .listed(pg, "orders")
+                .listed("orders")
                 .into_iter()
                 .find(|order| order["message_id"] == message_id.trim_matches(['<', '>']));
             if let Some(order) = found {
@@ -189,7 +189,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
         .iter()
         .map(|name| Host::new(root.path(), name, &url, false))
         .collect();
-    let mut bots: Vec<AppProcess> = hosts.iter().map(|h| h.start(Some(&pg))).collect();
+    let mut bots: Vec<AppProcess> = hosts.iter().map(|h| h.start()).collect();
     for host in &hosts {
         assert_eq!(
             host.store_status()["state"],
@@ -203,28 +203,25 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     };
 
     // GLOBEX is not a customer yet: bot two rejects its mail.
-    two.deliver(Some(&pg), "buyer@globex.example", "<before@globex>");
+    two.deliver("buyer@globex.example", "<before@globex>");
     wait_until(DEADLINE, "GLOBEX's first mail rejected", || {
-        two.listed(Some(&pg), "rejections").len() == 1
+        two.listed("rejections").len() == 1
     });
 
     // Host one adds GLOBEX; the other two apply it, and take GLOBEX's mail.
-    let out = one.config_ok(
-        Some(&pg),
-        &[
-            "set",
-            "mail_order_bot.customers",
-            WITH_GLOBEX,
-            "-m",
-            "GLOBEX signed",
-        ],
-    );
+    let out = one.config_ok(&[
+        "set",
+        "mail_order_bot.customers",
+        WITH_GLOBEX,
+        "-m",
+        "GLOBEX signed",
+    ]);
     assert!(
         out.contains("revision 1: set mail_order_bot.customers"),
         "{out}"
     );
     let history: serde_json::Value =
-        serde_json::from_str(&one.config_ok(Some(&pg), &["history", "--json"])).unwrap();
+        serde_json::from_str(&one.config_ok(&["history", "--json"])).unwrap();
     let committed_ms = history[0]["at_ms"].as_i64().unwrap();
     for (name, host) in [("two", two), ("three", three)] {
         host.wait_revision(1, "the new customer applied");
@@ -234,19 +231,16 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
             applied_ms - committed_ms
         );
     }
-    two.deliver(Some(&pg), "buyer@globex.example", "<after@globex>");
-    three.deliver(Some(&pg), "buyer@globex.example", "<after-3@globex>");
-    assert_eq!(two.ordered_by(Some(&pg), "<after@globex>"), "GLOBEX");
-    assert_eq!(three.ordered_by(Some(&pg), "<after-3@globex>"), "GLOBEX");
+    two.deliver("buyer@globex.example", "<after@globex>");
+    three.deliver("buyer@globex.example", "<after-3@globex>");
+    assert_eq!(two.ordered_by("<after@globex>"), "GLOBEX");
+    assert_eq!(three.ordered_by("<after-3@globex>"), "GLOBEX");
 
     // An invalid change is refused before anything is committed; so is a secret.
-    let (ok, _, err) = one.config_cli(Some(&pg), &["set", "mail_order_bot.workers", "many"]);
+    let (ok, _, err) = one.config_cli(&["set", "mail_order_bot.workers", "many"]);
     assert!(!ok && err.contains("refused, nothing was changed"), "{err}");
     assert!(err.contains("mail_order_bot.workers"), "{err}");
-    let (ok, _, err) = one.config_cli(
-        Some(&pg),
-        &["set", "mail_order_bot.store.password", "hunter2-hunter2"],
-    );
+    let (ok, _, err) = one.config_cli(&["set", "mail_order_bot.store.password", "hunter2-hunter2"]);
     assert!(
         !ok && err.contains("password_file") && !err.contains("hunter2"),
         "{err}"
@@ -260,7 +254,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
 
     // The history names who changed what, when and why.
     let history: serde_json::Value =
-        serde_json::from_str(&one.config_ok(Some(&pg), &["history", "--json"])).unwrap();
+        serde_json::from_str(&one.config_ok(&["history", "--json"])).unwrap();
     let entries = history.as_array().unwrap();
     assert_eq!(entries.len(), 1, "{history}");
     assert_eq!(entries[0]["key"], "mail_order_bot.customers");
@@ -291,9 +285,9 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
             "{reason}"
         );
     }
-    three.deliver(Some(&pg), "buyer@globex.example", "<while-broken@globex>");
+    three.deliver("buyer@globex.example", "<while-broken@globex>");
     assert_eq!(
-        three.ordered_by(Some(&pg), "<while-broken@globex>"),
+        three.ordered_by("<while-broken@globex>"),
         "GLOBEX",
         "the last good customers stay in force"
     );
@@ -308,12 +302,12 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     }
 
     // A rollback to revision 0 takes GLOBEX out again, as a new revision.
-    let diff = one.config_ok(Some(&pg), &["diff", "0"]);
+    let diff = one.config_ok(&["diff", "0"]);
     assert!(
         diff.contains("mail_order_bot.customers") && diff.contains("(not set)"),
         "{diff}"
     );
-    let out = one.config_ok(Some(&pg), &["rollback", "0"]);
+    let out = one.config_ok(&["rollback", "0"]);
     assert!(
         out.contains("revision 2: unset mail_order_bot.customers"),
         "{out}"
@@ -321,9 +315,9 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     for host in &hosts {
         host.wait_revision(2, "the rollback applied");
     }
-    two.deliver(Some(&pg), "buyer@globex.example", "<rolled-back@globex>");
+    two.deliver("buyer@globex.example", "<rolled-back@globex>");
     wait_until(DEADLINE, "GLOBEX rejected again", || {
-        two.listed(Some(&pg), "rejections").len() == 2
+        two.listed("rejections").len() == 2
     });
 
     // The database goes away: the bots keep their configuration and say it is stale; a
@@ -341,7 +335,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
             "{health}"
         );
     }
-    let (ok, _, err) = one.config_cli(Some(&pg), &["set", "mail_order_bot.customers", WITH_GLOBEX]);
+    let (ok, _, err) = one.config_cli(&["set", "mail_order_bot.customers", WITH_GLOBEX]);
     assert!(!ok && err.contains("configuration database"), "{err}");
 
     // Bot three restarts while the database is away: without the cache it refuses to start
@@ -354,7 +348,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     let (status, log) = support::run_to_exit(
         &three.dir,
         &["--config", &three.config, "run"],
-        &Host::env(Some(&pg)),
+        &[],
         "refused.log",
     );
     assert!(!status.success());
@@ -364,7 +358,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
         "{log}"
     );
     let cached = Host::new(root.path(), "three", &url, true);
-    let three_bot = cached.start(Some(&pg));
+    let three_bot = cached.start();
     let status = cached.store_status();
     assert_eq!(
         (status["state"].as_str(), status["revision"].as_u64()),
@@ -374,25 +368,19 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     bots.push(three_bot);
 
     pg.start_again();
-    let out = one.config_ok(
-        Some(&pg),
-        &[
-            "set",
-            "mail_order_bot.customers",
-            WITH_GLOBEX,
-            "-m",
-            "GLOBEX back",
-        ],
-    );
+    let out = one.config_ok(&[
+        "set",
+        "mail_order_bot.customers",
+        WITH_GLOBEX,
+        "-m",
+        "GLOBEX back",
+    ]);
     assert!(out.contains("revision 3"), "{out}");
     for host in [one, two, &cached] {
         host.wait_revision(3, "the change after the outage applied");
     }
-    cached.deliver(Some(&pg), "buyer@globex.example", "<after-outage@globex>");
-    assert_eq!(
-        cached.ordered_by(Some(&pg), "<after-outage@globex>"),
-        "GLOBEX"
-    );
+    cached.deliver("buyer@globex.example", "<after-outage@globex>");
+    assert_eq!(cached.ordered_by("<after-outage@globex>"), "GLOBEX");
     for bot in &mut bots {
         bot.signal("TERM");
     }
@@ -405,24 +393,24 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
 fn a_single_host_on_sqlite_picks_a_change_up_by_polling() {
     let root = tempfile::tempdir().unwrap();
     let host = Host::new(root.path(), "solo", "sqlite://data/config.db", false);
-    let mut bot = host.start(None);
-    host.deliver(None, "buyer@globex.example", "<before@globex>");
+    let mut bot = host.start();
+    host.deliver("buyer@globex.example", "<before@globex>");
     wait_until(DEADLINE, "GLOBEX's first mail rejected", || {
-        host.listed(None, "rejections").len() == 1
+        host.listed("rejections").len() == 1
     });
-    let out = host.config_ok(None, &["set", "mail_order_bot.customers", WITH_GLOBEX]);
+    let out = host.config_ok(&["set", "mail_order_bot.customers", WITH_GLOBEX]);
     assert!(out.contains("revision 1"), "{out}");
     let took = host.wait_revision(1, "the change polled and applied");
     eprintln!(
         "configuration database on SQLite: the change applied {took:?} after it was committed (poll every 1 s)"
     );
-    let got = host.config_ok(None, &["get", "mail_order_bot.customers"]);
+    let got = host.config_ok(&["get", "mail_order_bot.customers"]);
     assert!(
         got.contains("GLOBEX") && got.contains("# from database sqlite://data/config.db"),
         "{got}"
     );
-    host.deliver(None, "buyer@globex.example", "<after@globex>");
-    assert_eq!(host.ordered_by(None, "<after@globex>"), "GLOBEX");
+    host.deliver("buyer@globex.example", "<after@globex>");
+    assert_eq!(host.ordered_by("<after@globex>"), "GLOBEX");
     bot.signal("TERM");
     wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
 }
@@ -444,7 +432,7 @@ fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
         &["add", "root", "--role", "admin"],
         &format!("{PASSWORD}\n"),
     );
-    let mut bot = host.start(None);
+    let mut bot = host.start();
 
     // A browser's change needs its CSRF token, as every change does.
     let (cookie, _) = session_of(&password_sign_in(host.addr, "root", PASSWORD));
@@ -519,7 +507,7 @@ fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
     });
 
     let history: serde_json::Value =
-        serde_json::from_str(&host.config_ok(None, &["history", "--json"])).unwrap();
+        serde_json::from_str(&host.config_ok(&["history", "--json"])).unwrap();
     assert_eq!(
         history.as_array().unwrap().len(),
         1,
@@ -532,8 +520,8 @@ fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
         "{}",
         audit.body
     );
-    host.deliver(None, "buyer@globex.example", "<console@globex>");
-    assert_eq!(host.ordered_by(None, "<console@globex>"), "GLOBEX");
+    host.deliver("buyer@globex.example", "<console@globex>");
+    assert_eq!(host.ordered_by("<console@globex>"), "GLOBEX");
     bot.signal("TERM");
     wait_until(DEADLINE, "the bot stopped", || bot.exited().is_some());
 }

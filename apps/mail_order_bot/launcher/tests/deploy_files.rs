@@ -391,23 +391,30 @@ fn the_scaled_kubernetes_manifest_runs_its_replicas_on_one_mailbox_and_one_datab
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, &certificates.ca_pem).unwrap();
         let config = dir.join("config.yaml");
-        std::fs::write(&config, manifest_config(&manifest, &secrets)).unwrap();
+        // The pod's /tmp is its own: here, a directory of the replica's.
+        let pod_cache = dir.join("config-cache.json").display().to_string();
+        std::fs::write(
+            &config,
+            manifest_config(&manifest, &secrets).replace("/tmp/config-cache.json", &pod_cache),
+        )
+        .unwrap();
         let addr = control_addr();
         let mut env = server_env(addr, &dovecot, &ca);
         env.push(("PLBA__MAIL_ORDER_BOT__QUEUE__URL", redis.url()));
         env.push(("PLBA__MAIL_ORDER_BOT__SOURCE_LEASE__URL", redis.url()));
         env.push(("PLBA__MAIL_ORDER_BOT__STORE__URL", pg.url()));
+        env.push(("PLBA__PLATFORM__CONFIG_STORE__URL", pg.url()));
         let config_arg = config.display().to_string();
         cli_ok(&dir, &["--config", &config_arg, "check-config"], &env);
         let bot = start_bot(&dir, &["--config", &config_arg, "run"], &env);
         wait_ready(&bot, addr);
-        replicas.push((bot, dir, config_arg, env));
+        replicas.push((bot, dir, config_arg, env, addr));
     }
     wait_until(DEADLINE, "every sample completed", || {
         dovecot.message_counts("INBOX") == Some((8, 0))
     });
     // Orders from either replica are in the one database: any replica lists them all.
-    for (_, dir, config_arg, env) in &replicas {
+    for (_, dir, config_arg, env, _) in &replicas {
         let args = ["--config", config_arg.as_str()];
         let orders = listed(dir, "orders", &args, env);
         assert_eq!(orders.len(), 3, "the three ACME orders");
@@ -422,6 +429,27 @@ fn the_scaled_kubernetes_manifest_runs_its_replicas_on_one_mailbox_and_one_datab
         assert_eq!(shown, orders[0], "show answers what list listed");
     }
     assert_eq!(pg.query("SELECT count(*) FROM orders"), "3");
+    // A customer added on one replica, in the shared configuration database, reaches both.
+    let (_, dir, config_arg, env, _) = &replicas[0];
+    cli_ok(
+        dir,
+        &[
+            "--config",
+            config_arg,
+            "config",
+            "set",
+            "mail_order_bot.customers",
+            r#"{"@acme.example": ACME, "@globex.example": GLOBEX}"#,
+        ],
+        env,
+    );
+    for (.., addr) in &replicas {
+        wait_until(DEADLINE, "the shared configuration applied", || {
+            let status = http_get(*addr, "/status").unwrap().body;
+            let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+            status["config_store"]["revision"] == 1
+        });
+    }
     for (bot, ..) in replicas {
         let (exit, log) = bot.stop(DEADLINE);
         assert!(exit.success(), "exit {exit:?}:\n{log}");

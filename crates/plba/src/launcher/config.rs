@@ -38,7 +38,8 @@ pub(super) async fn config(
         .application
         .clone()
         .unwrap_or_else(|| module.name().to_owned());
-    let store = ConfigStore::open(&settings.url).await?;
+    let password = settings.password.as_ref().map(|p| p.expose().as_str());
+    let store = ConfigStore::open_as(&settings.url, password).await?;
     let target = Target {
         module,
         source,

@@ -317,8 +317,14 @@ pub(crate) fn password_admin(dir: &Path, file: &str, addr: SocketAddr) -> String
 }
 
 /// `config` (the shipped example, say) with its commented `platform.config_store` block
-/// turned on, as a user does, pointing at `url`; `start_from_cache` as given.
-pub(crate) fn with_config_store(config: &str, url: &str, start_from_cache: bool) -> String {
+/// turned on, as a user does, pointing at `url` with the password in `password_file` (no
+/// password line without one); `start_from_cache` as given.
+pub(crate) fn with_config_store(
+    config: &str,
+    url: &str,
+    password_file: Option<&str>,
+    start_from_cache: bool,
+) -> String {
     let mut out = String::new();
     let mut inside = false;
     let mut found = false;
@@ -333,6 +339,11 @@ pub(crate) fn with_config_store(config: &str, url: &str, start_from_cache: bool)
             let setting = setting.split("   #").next().unwrap_or(setting);
             let setting = if setting.starts_with("url:") {
                 format!("url: {url}")
+            } else if setting.starts_with("password_file:") {
+                match password_file {
+                    Some(file) => format!("password_file: {file}"),
+                    None => continue,
+                }
             } else if setting.starts_with("start_from_cache:") {
                 format!("start_from_cache: {start_from_cache}")
             } else {
