@@ -64,6 +64,12 @@ impl ConfigStoreConfig {
                 "must be sqlite://PATH or postgres://user@host/database".to_owned(),
             ));
         }
+        if url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some()) {
+            return Err((
+                at("url"),
+                "carries a password, which the URL would show wherever it is printed: give it in password_file".to_owned(),
+            ));
+        }
         if let Some(application) = &self.application {
             let fits = !application.is_empty()
                 && application.len() <= 64
@@ -121,6 +127,13 @@ mod tests {
         store("postgres://plba@db/plba").validate().unwrap();
         let (key, reason) = store("mysql://db").validate().unwrap_err();
         assert_eq!(key, "platform.config_store.url", "{reason}");
+        let (_, reason) = store("postgres://plba:hunter2@db/plba")
+            .validate()
+            .unwrap_err();
+        assert!(
+            reason.contains("password_file") && !reason.contains("hunter2"),
+            "{reason}"
+        );
         let mut cached = store("sqlite://c.db");
         cached.start_from_cache = true;
         let (key, _) = cached.validate().unwrap_err();
