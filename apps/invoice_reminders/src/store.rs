@@ -10,12 +10,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use plba_contracts::{HealthContributor, HealthReport, async_trait};
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::config::StoreConfig;
 use crate::error::ReminderError;
 use crate::invoice::Invoice;
+
+/// The advisory lock under which instances starting together create the tables on
+/// PostgreSQL, one at a time.
+const SCHEMA_LOCK: i64 = 72_430_001;
 
 const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS invoices (
@@ -119,7 +122,6 @@ pub(crate) fn now_ms() -> i64 {
 impl ReminderStore {
     /// Opens (and creates, for SQLite) the store `config` names, and its tables.
     pub async fn open(config: &StoreConfig) -> Result<Self, ReminderError> {
-        install_default_drivers();
         let (url, sqlite, max) = match config {
             StoreConfig::Sqlite { path } => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -128,47 +130,21 @@ impl ReminderStore {
                         source: sqlx::Error::Io(error),
                     })?;
                 }
-                (format!("sqlite://{}?mode=rwc", path.display()), true, 1)
+                (format!("sqlite://{}", path.display()), true, 1)
             }
             StoreConfig::Postgres { url } => (url.clone(), false, 8),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // One writer at a time: wait for the lock rather than fail.
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        let settings = plba_sql::PoolSettings {
+            max_connections: max,
+            wal: true,
+            ..plba_sql::PoolSettings::default()
+        };
+        let pool = plba_sql::open_pool(&url, settings)
             .await
             .map_err(ReminderError::store("cannot be opened"))?;
-        let mut conn = pool
-            .acquire()
+        plba_sql::create_tables(&pool, !sqlite, SCHEMA_LOCK, &SCHEMA)
             .await
-            .map_err(ReminderError::store("cannot be opened"))?;
-        // Instances starting together on an empty PostgreSQL would race to create the same
-        // tables (CREATE TABLE IF NOT EXISTS is not safe concurrently): one at a time.
-        if !sqlite {
-            conn.execute("SELECT pg_advisory_lock(72430001)")
-                .await
-                .map_err(ReminderError::store("cannot lock its schema"))?;
-        }
-        for statement in SCHEMA {
-            conn.execute(statement)
-                .await
-                .map_err(ReminderError::store("cannot create its tables"))?;
-        }
-        if !sqlite {
-            conn.execute("SELECT pg_advisory_unlock(72430001)")
-                .await
-                .map_err(ReminderError::store("cannot unlock its schema"))?;
-        }
-        drop(conn);
+            .map_err(ReminderError::store("cannot create its tables"))?;
         Ok(Self { pool })
     }
 

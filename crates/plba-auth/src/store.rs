@@ -5,8 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use plba_config::{ControlRole, UsersStore};
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::AuthError;
 use crate::password::{self, Checked};
@@ -89,6 +88,9 @@ pub(crate) fn role_of(user: &str, role: &str) -> Result<ControlRole, AuthError> 
     }
 }
 
+/// The advisory lock under which instances create the tables on PostgreSQL.
+const SCHEMA_LOCK: i64 = 0x706c_6261_7573; // "plbaus"
+
 impl UserStore {
     /// Checks, without opening it, that this build can open the database `config` names.
     pub fn check_config(config: &UsersStore) -> Result<(), AuthError> {
@@ -105,7 +107,6 @@ impl UserStore {
 
     /// Opens (and creates, for SQLite) the database `config` names, with its table.
     pub async fn open(config: &UsersStore) -> Result<Self, AuthError> {
-        install_default_drivers();
         let (url, sqlite) = match config {
             UsersStore::Sqlite { path } => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -114,31 +115,19 @@ impl UserStore {
                         source: sqlx::Error::Io(error),
                     })?;
                 }
-                (format!("sqlite://{}?mode=rwc", path.display()), true)
+                (format!("sqlite://{}", path.display()), true)
             }
             #[cfg(feature = "postgres")]
             UsersStore::Postgres { url } => (url.clone(), false),
             #[cfg(not(feature = "postgres"))]
             UsersStore::Postgres { .. } => return Err(AuthError::NoPostgres),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 1 } else { 4 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        let pool = plba_sql::open_pool(&url, plba_sql::PoolSettings::default())
             .await
             .map_err(AuthError::store("cannot be opened"))?;
-        for schema in crate::schema::ALL {
-            pool.execute(schema)
-                .await
-                .map_err(AuthError::store("cannot create its tables"))?;
-        }
+        plba_sql::create_tables(&pool, !sqlite, SCHEMA_LOCK, &crate::schema::ALL)
+            .await
+            .map_err(AuthError::store("cannot create its tables"))?;
         #[cfg(unix)]
         if let UsersStore::Sqlite { path } = config {
             // The file holds password hashes: for this account's eyes only.

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use plba_config::StoredLayer;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::ConfigStoreError;
 
@@ -54,6 +53,9 @@ pub struct ConfigStore {
 /// The PostgreSQL channel each change is announced on, in the change's transaction
 /// (`apply` spells it out: its SQL is a literal).
 pub const NOTIFY_CHANNEL: &str = "plba_config";
+
+/// The advisory lock under which instances create the tables on PostgreSQL.
+const SCHEMA_LOCK: i64 = 0x706c_6261_6366; // "plbacf"
 
 /// How long opening waits for a connection: a database that is away is reported, not
 /// waited on.
@@ -137,10 +139,9 @@ impl ConfigStore {
         let shown = without_password(url);
         let url = with_password(url, password)?;
         let url = url.as_str();
-        install_default_drivers();
-        let sqlite = if url.starts_with("sqlite:") {
+        let sqlite = if plba_sql::is_sqlite(url) {
             true
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        } else if plba_sql::is_postgres(url) {
             if cfg!(not(feature = "postgres")) {
                 return Err(ConfigStoreError::NoPostgres);
             }
@@ -148,30 +149,16 @@ impl ConfigStore {
         } else {
             return Err(ConfigStoreError::BadUrl(shown));
         };
-        let connect = if sqlite && !url.contains('?') {
-            format!("{url}?mode=rwc")
-        } else {
-            url.to_owned()
+        let settings = plba_sql::PoolSettings {
+            acquire_timeout: CONNECT_TIMEOUT,
+            ..plba_sql::PoolSettings::default()
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 1 } else { 4 })
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&connect)
+        let pool = plba_sql::open_pool(url, settings)
             .await
             .map_err(ConfigStoreError::database("cannot be opened"))?;
-        for table in crate::schema::ALL {
-            pool.execute(table)
-                .await
-                .map_err(ConfigStoreError::database("cannot create its tables"))?;
-        }
+        plba_sql::create_tables(&pool, !sqlite, SCHEMA_LOCK, &crate::schema::ALL)
+            .await
+            .map_err(ConfigStoreError::database("cannot create its tables"))?;
         Ok(Self {
             pool,
             name: format!("database {shown}"),
