@@ -57,6 +57,27 @@ pub(crate) fn follower(
 #[derive(Debug)]
 pub(crate) struct StoreAccess(pub(crate) Arc<StoreFollower>);
 
+/// One history entry as JSON, for the command line's `--json` and the control plane alike.
+pub(crate) fn history_entry(entry: &plba_config_store::HistoryEntry) -> serde_json::Value {
+    serde_json::json!({
+        "revision": entry.revision,
+        "key": entry.key,
+        "old_value": entry.old_value,
+        "new_value": entry.new_value,
+        "actor": entry.actor,
+        "at": rfc3339(entry.at_ms),
+        "at_ms": entry.at_ms,
+        "comment": entry.comment,
+    })
+}
+
+/// Unix milliseconds as an RFC 3339 time.
+pub(crate) fn rfc3339(at_ms: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// A store's error as the control plane answers it.
 fn api_error(error: ConfigStoreError) -> ApiError {
     let text = plba_util::error_chain(&error);
@@ -87,23 +108,7 @@ impl plba_control::StoredConfig for StoreAccess {
             .history(key.as_deref(), limit)
             .await
             .map_err(api_error)?;
-        Ok(entries
-            .iter()
-            .map(|entry| {
-                let at = std::time::UNIX_EPOCH
-                    + std::time::Duration::from_millis(u64::try_from(entry.at_ms).unwrap_or(0));
-                serde_json::json!({
-                    "revision": entry.revision,
-                    "key": entry.key,
-                    "old_value": entry.old_value,
-                    "new_value": entry.new_value,
-                    "actor": entry.actor,
-                    "at": humantime::format_rfc3339_seconds(at).to_string(),
-                    "at_ms": entry.at_ms,
-                    "comment": entry.comment,
-                })
-            })
-            .collect())
+        Ok(entries.iter().map(history_entry).collect())
     }
 
     async fn change(

@@ -8,7 +8,6 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
 
 use plba_config::{ConfigSource, StoredLayer};
 use plba_config_store::{Change, ConfigStore, ConfigStoreError};
@@ -86,18 +85,7 @@ pub(super) async fn config(
             if json {
                 let entries: Vec<serde_json::Value> = history
                     .iter()
-                    .map(|entry| {
-                        serde_json::json!({
-                            "revision": entry.revision,
-                            "key": entry.key,
-                            "old_value": entry.old_value,
-                            "new_value": entry.new_value,
-                            "actor": entry.actor,
-                            "at": when(entry.at_ms),
-                            "at_ms": entry.at_ms,
-                            "comment": entry.comment,
-                        })
-                    })
+                    .map(crate::config_store::history_entry)
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
@@ -110,7 +98,7 @@ pub(super) async fn config(
                     println!(
                         "revision {}  {}  {}  {}{comment}",
                         entry.revision,
-                        when(entry.at_ms),
+                        crate::config_store::rfc3339(entry.at_ms),
                         printable(&entry.actor),
                         entry.key
                     );
@@ -271,10 +259,4 @@ fn shown(value: Option<&str>) -> String {
         Some(value) => printable(value.trim_end()).into_owned(),
         None => "(not set)".to_owned(),
     }
-}
-
-/// Unix milliseconds as an RFC 3339 time.
-fn when(at_ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
-    humantime::format_rfc3339_seconds(at).to_string()
 }
