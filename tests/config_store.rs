@@ -125,6 +125,21 @@ fn sqlite_and_postgres_keep_revisions_and_history_alike() {
             writer.await.unwrap();
         }
         assert_eq!(store.revision("load").await.unwrap(), 40);
+        // Instances starting together on an empty database make the tables once.
+        let fresh = pg.create_database("fresh").replacen(
+            "://plba@",
+            &format!("://plba:{}@", pg.password()),
+            1,
+        );
+        let opening: Vec<_> = (0..8)
+            .map(|_| {
+                let fresh = fresh.clone();
+                tokio::spawn(async move { ConfigStore::open(&fresh).await.map(drop) })
+            })
+            .collect();
+        for opened in opening {
+            opened.await.unwrap().unwrap();
+        }
         let history = store.history("load", None, 100).await.unwrap();
         let mut revisions: Vec<u64> = history.iter().map(|h| h.revision).collect();
         revisions.sort_unstable();
@@ -133,6 +148,25 @@ fn sqlite_and_postgres_keep_revisions_and_history_alike() {
         assert!(
             layer.values.iter().all(|(_, value)| value == "4"),
             "{layer:?}"
+        );
+    });
+    // An instance needs only to read: a role that may only read follows the values, and
+    // cannot change them.
+    pg.query(
+        "CREATE ROLE reader LOGIN PASSWORD 'reader-password'; \
+         GRANT SELECT ON plba_config_revisions, plba_config_values, plba_config_history TO reader",
+    );
+    let reader = pg
+        .url()
+        .replacen("://plba@", "://reader:reader-password@", 1);
+    runtime.block_on(async {
+        let store = ConfigStore::open(&reader).await.unwrap();
+        assert_eq!(store.layer("load").await.unwrap().revision, 40);
+        assert!(
+            store
+                .apply("load", &[set("load.w0", "5")], "reader", None)
+                .await
+                .is_err()
         );
     });
 }

@@ -31,6 +31,30 @@ pub fn with_changes(mut layer: StoredLayer, changes: &[Change]) -> StoredLayer {
     layer
 }
 
+/// The changes that set `key` to `value` (`None` removes it) in `layer`: a value states
+/// everything under its key, so keys under `key` are removed too; none when `layer` already
+/// says so.
+pub fn changes_setting(layer: &StoredLayer, key: &str, value: Option<String>) -> Vec<Change> {
+    let under = format!("{key}.");
+    let mut changes: Vec<Change> = layer
+        .values
+        .iter()
+        .filter(|(k, _)| k.starts_with(&under))
+        .map(|(k, _)| Change {
+            key: k.clone(),
+            value: None,
+        })
+        .collect();
+    let current = layer.values.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    if current != value.as_ref() {
+        changes.push(Change {
+            key: key.to_owned(),
+            value,
+        });
+    }
+    changes
+}
+
 impl ConfigStore {
     /// Commits the changes `plan` computes from `application`'s values as one revision by
     /// `actor`, once `check` accepts the values they make (its error, a reason, refuses them:
@@ -84,6 +108,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn setting_a_key_replaces_what_is_under_it_and_the_same_value_changes_nothing() {
+        let layer = StoredLayer {
+            origin: String::new(),
+            revision: 3,
+            values: vec![
+                ("bot.limits.max_lines".to_owned(), "5".to_owned()),
+                ("bot.workers".to_owned(), "4".to_owned()),
+            ],
+        };
+        let set = changes_setting(&layer, "bot.limits", Some("{max_lines: 7}".to_owned()));
+        assert_eq!(
+            set.iter()
+                .map(|c| (c.key.as_str(), c.value.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("bot.limits.max_lines", None),
+                ("bot.limits", Some("{max_lines: 7}"))
+            ]
+        );
+        assert!(changes_setting(&layer, "bot.workers", Some("4".to_owned())).is_empty());
+        assert!(changes_setting(&layer, "bot.summary", None).is_empty());
+    }
 
     #[tokio::test]
     async fn a_refused_change_is_not_committed_and_an_accepted_one_is() {

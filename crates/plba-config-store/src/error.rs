@@ -60,9 +60,9 @@ pub enum ConfigStoreError {
     Unavailable {
         /// The database (no password).
         database: String,
-        /// What to do about it.
-        hint: &'static str,
-        /// Why it could not be read.
+        /// What to do about it, or why the cache could not stand in.
+        hint: String,
+        /// Why the database could not be read.
         #[source]
         source: Box<ConfigStoreError>,
     },
@@ -76,6 +76,14 @@ pub enum ConfigStoreError {
         key: String,
         /// The database.
         database: String,
+    },
+    /// An application holds more values than any configuration does (made by hand).
+    #[error("the configuration database holds {values} values; at most {max}")]
+    TooMany {
+        /// How many.
+        values: u64,
+        /// The most.
+        max: u64,
     },
     /// No such revision to roll back to.
     #[error("revision {0} does not exist")]

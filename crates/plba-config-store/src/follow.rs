@@ -75,20 +75,20 @@ impl Startup {
             Err(error) => {
                 let database = crate::store::without_password(&config.url);
                 match (&config.cache_file, config.start_from_cache) {
-                    (Some(cache), true) => {
-                        let layer = crate::cache::load(cache).await.map_err(|cache_error| {
-                            ConfigStoreError::Unavailable {
-                                database: database.clone(),
-                                hint: ", and its cache cannot stand in for it",
-                                source: Box::new(cache_error),
-                            }
-                        })?;
-                        tracing::warn!(database, error = %plba_util::error_chain(&error), revision = layer.revision, "the configuration database cannot be read: starting from its cache");
-                        Ok(startup(layer, Some(plba_util::error_chain(&error))))
-                    }
+                    (Some(cache), true) => match load_cache(cache, &database).await {
+                        Ok(layer) => Ok(startup(layer, Some(plba_util::error_chain(&error)))),
+                        Err(cache_error) => Err(ConfigStoreError::Unavailable {
+                            database,
+                            hint: format!(
+                                ", and its cache cannot stand in for it ({})",
+                                plba_util::error_chain(&cache_error)
+                            ),
+                            source: Box::new(error),
+                        }),
+                    },
                     _ => Err(ConfigStoreError::Unavailable {
                         database,
-                        hint: " (to start from the last values applied instead, set platform.config_store.cache_file and start_from_cache)",
+                        hint: " (to start from the last values applied instead, set platform.config_store.cache_file and start_from_cache)".to_owned(),
                         source: Box::new(error),
                     }),
                 }
@@ -105,16 +105,28 @@ impl Startup {
             .cache_file
             .as_ref()
             .filter(|_| self.config.start_from_cache)?;
-        let layer = crate::cache::load(cache).await.ok()?;
-        tracing::warn!(
-            refused,
-            revision = layer.revision,
-            "the configuration database's values are refused: starting from its cache"
-        );
+        let database = crate::store::without_password(&self.config.url);
+        let layer = load_cache(cache, &database).await.ok()?;
         let refused_layer = std::mem::replace(&mut self.layer, layer);
         self.refused_at_start = Some((refused_layer, refused));
         Some(self)
     }
+}
+
+/// The cache at `path`, when it holds `database`'s values.
+async fn load_cache(
+    path: &std::path::Path,
+    database: &str,
+) -> Result<StoredLayer, ConfigStoreError> {
+    let layer = crate::cache::load(path).await?;
+    if !layer.origin.starts_with(&format!("database {database} (")) {
+        return Err(ConfigStoreError::Cache {
+            path: path.display().to_string(),
+            what: "holds another database's values",
+            source: std::io::Error::other(layer.origin),
+        });
+    }
+    Ok(layer)
 }
 
 /// Where an instance's configuration stands against its store: what `/status`, health and
@@ -204,6 +216,25 @@ impl StoreFollower {
     /// Follows on from `startup`, whose layer `manager` was loaded with.
     pub fn new(startup: Startup, manager: Arc<ConfigurationManager>) -> Arc<Self> {
         let now = now_ms();
+        // Said here, once logging is installed: the start-up read came before it.
+        let database = crate::store::without_password(&startup.config.url);
+        let revision = startup.layer.revision;
+        if let Some(error) = &startup.unreachable {
+            tracing::warn!(
+                database,
+                revision,
+                error,
+                "the configuration database cannot be read: started from its cache; following it once it answers"
+            );
+        }
+        if let Some((_, refused)) = &startup.refused_at_start {
+            tracing::warn!(
+                database,
+                revision,
+                refused,
+                "the configuration database's values are refused: started from its cache"
+            );
+        }
         let fresh = startup.unreachable.is_none() && startup.refused_at_start.is_none();
         let (last_seen, refused) = match startup.refused_at_start {
             Some((layer, error)) => {
@@ -308,6 +339,36 @@ impl StoreFollower {
                 progress.last_seen = Some(layer.clone());
                 layer
             }
+            // Values no instance would read (made by hand): refused, like a broken row.
+            Err(error @ (ConfigStoreError::TooLarge { .. } | ConfigStoreError::TooMany { .. })) => {
+                let error = plba_util::error_chain(&error);
+                let mut progress = self.progress.lock_or_recover();
+                progress.unreachable = None;
+                progress.last_read_ms = Some(now_ms());
+                progress.last_seen = None;
+                let revision = progress
+                    .latest_revision
+                    .unwrap_or(progress.applied_revision);
+                if progress
+                    .refused
+                    .as_ref()
+                    .is_none_or(|(_, p)| p.error != error)
+                {
+                    tracing::warn!(
+                        database = self.database,
+                        error,
+                        "configuration from the database refused: the last good configuration stays in force"
+                    );
+                    progress.refused = Some((
+                        revision,
+                        Problem {
+                            error,
+                            since_ms: now_ms(),
+                        },
+                    ));
+                }
+                return;
+            }
             Err(error) => {
                 let mut progress = self.progress.lock_or_recover();
                 if progress.unreachable.is_none() {
@@ -404,14 +465,14 @@ impl StoreFollower {
             let change = change.clone();
             let database = database.clone();
             async move {
-                let present = layer.values.iter().any(|(k, _)| *k == change.key);
-                match (&change.value, present) {
-                    (None, false) => Err(ConfigStoreError::NotSet {
+                let changes = crate::changes_setting(&layer, &change.key, change.value.clone());
+                if changes.is_empty() && change.value.is_none() {
+                    return Err(ConfigStoreError::NotSet {
                         key: change.key,
                         database,
-                    }),
-                    _ => Ok(vec![change]),
+                    });
                 }
+                Ok(changes)
             }
         };
         let check = |candidate: StoredLayer| {

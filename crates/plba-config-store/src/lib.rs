@@ -13,7 +13,7 @@ mod listen;
 mod schema;
 mod store;
 
-pub use commit::{Committed, with_changes};
+pub use commit::{Committed, changes_setting, with_changes};
 pub use error::ConfigStoreError;
 pub use follow::{FollowState, FollowStatus, Startup, StoreFollower};
 pub use store::{Change, ConfigStore, HistoryEntry, NOTIFY_CHANNEL};

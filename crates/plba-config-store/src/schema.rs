@@ -27,3 +27,10 @@ pub(crate) const HISTORY: &str = "CREATE TABLE IF NOT EXISTS plba_config_history
 
 /// Every table, in order.
 pub(crate) const ALL: [&str; 3] = [REVISIONS, VALUES, HISTORY];
+
+/// The tables' names, to see whether they exist when they cannot be made.
+pub(crate) const TABLES: [&str; 3] = [
+    "plba_config_revisions",
+    "plba_config_values",
+    "plba_config_history",
+];

@@ -12,6 +12,14 @@ use crate::ConfigStoreError;
 /// The largest value stored, as YAML text: a configuration value is a line or a small map.
 const MAX_VALUE_BYTES: usize = 64 * 1024;
 
+/// The longest key read or removed (a key made by hand included).
+const MAX_KEY_BYTES: usize = 4 * 1024;
+
+/// The most values one application may hold, and their bytes together: what an instance
+/// reads on every poll stays bounded whatever was written by hand.
+const MAX_VALUES: i64 = 10_000;
+const MAX_LAYER_BYTES: i64 = 16 * 1024 * 1024;
+
 /// One change of a revision: a key set to a value (YAML text), or unset (`None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -87,8 +95,10 @@ pub(crate) fn with_password(url: &str, password: Option<&str>) -> Result<String,
     Ok(parsed.to_string())
 }
 
-/// `url` without the password of its user information.
+/// `url` as it is shown: without the password of its user information, and without its
+/// query, where a password may also sit (`?password=`).
 pub(crate) fn without_password(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -112,8 +122,12 @@ fn check_change(change: &Change) -> Result<(), ConfigStoreError> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@'))
         });
-    if !fits {
-        return Err(ConfigStoreError::BadKey(key.clone()));
+    // A key made by hand may be anything; removing it must stay possible.
+    if !fits && change.value.is_some() {
+        return Err(ConfigStoreError::BadKey(printable(key)));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ConfigStoreError::BadKey(printable(key)));
     }
     if let Some(value) = &change.value
         && value.len() > MAX_VALUE_BYTES
@@ -125,6 +139,29 @@ fn check_change(change: &Change) -> Result<(), ConfigStoreError> {
         });
     }
     Ok(())
+}
+
+/// Makes the directory a SQLite database file goes in, as a file's parent would be
+/// expected to exist once named.
+fn make_parent_directory(url: &str) -> Result<(), ConfigStoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_default();
+    let parent = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    match parent {
+        Some(parent) if !path.contains(":memory:") => std::fs::create_dir_all(parent)
+            .map_err(|source| ConfigStoreError::database(format!("directory {} cannot be made", parent.display()))(sqlx::Error::Io(source))),
+        _ => Ok(()),
+    }
+}
+
+/// `text` safe to show on a terminal.
+fn printable(text: &str) -> String {
+    plba_util::printable(text).into_owned()
 }
 
 impl ConfigStore {
@@ -153,12 +190,29 @@ impl ConfigStore {
             acquire_timeout: CONNECT_TIMEOUT,
             ..plba_sql::PoolSettings::default()
         };
+        if sqlite {
+            make_parent_directory(url)?;
+        }
         let pool = plba_sql::open_pool(url, settings)
             .await
             .map_err(ConfigStoreError::database("cannot be opened"))?;
-        plba_sql::create_tables(&pool, !sqlite, SCHEMA_LOCK, &crate::schema::ALL)
-            .await
-            .map_err(ConfigStoreError::database("cannot create its tables"))?;
+        if let Err(error) =
+            plba_sql::create_tables(&pool, !sqlite, SCHEMA_LOCK, &crate::schema::ALL).await
+        {
+            // A role that may only read (an instance needs no more) finds the tables made.
+            let mut made = true;
+            for table in crate::schema::TABLES {
+                let probe = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT 1 FROM {table} WHERE 1 = 0"
+                )));
+                made &= probe.execute(&pool).await.is_ok();
+            }
+            if !made {
+                return Err(ConfigStoreError::database("cannot create its tables")(
+                    error,
+                ));
+            }
+        }
         Ok(Self {
             pool,
             name: format!("database {shown}"),
@@ -201,6 +255,46 @@ impl ConfigStore {
                 .await
                 .and_then(|row| row.map(|row| row.try_get(0)).transpose())
                 .map_err(ConfigStoreError::database("did not answer"))?;
+        let size = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(value) + LENGTH(key)), 0),
+                    COALESCE(MAX(LENGTH(value)), 0), COALESCE(MAX(LENGTH(key)), 0)
+             FROM plba_config_values WHERE application = $1",
+        )
+        .bind(application.to_owned())
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| {
+            Ok((
+                row.try_get::<i64, _>(0)?,
+                row.try_get::<i64, _>(1)?,
+                row.try_get::<i64, _>(2)?,
+                row.try_get::<i64, _>(3)?,
+            ))
+        })
+        .map_err(ConfigStoreError::database("did not answer"))?;
+        let (count, bytes, longest_value, longest_key) = size;
+        let too_large = |what: &str, bytes: i64, max: i64| ConfigStoreError::TooLarge {
+            key: what.to_owned(),
+            bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
+            max: usize::try_from(max).unwrap_or(usize::MAX),
+        };
+        if count > MAX_VALUES {
+            return Err(ConfigStoreError::TooMany {
+                values: u64::try_from(count).unwrap_or(u64::MAX),
+                max: MAX_VALUES.unsigned_abs(),
+            });
+        }
+        if bytes > MAX_LAYER_BYTES {
+            return Err(too_large("every value together", bytes, MAX_LAYER_BYTES));
+        }
+        let max_value = i64::try_from(MAX_VALUE_BYTES).unwrap_or(i64::MAX);
+        if longest_value > max_value {
+            return Err(too_large("a value", longest_value, max_value));
+        }
+        let max_key = i64::try_from(MAX_KEY_BYTES).unwrap_or(i64::MAX);
+        if longest_key > max_key {
+            return Err(too_large("a key", longest_key, max_key));
+        }
         let rows = sqlx::query(
             "SELECT key, value FROM plba_config_values WHERE application = $1 ORDER BY key",
         )
@@ -254,11 +348,39 @@ impl ConfigStore {
         }
         let failed = ConfigStoreError::database;
         let mut tx = self.pool.begin().await.map_err(failed("did not answer"))?;
-        // The revision row is the writers' lock on PostgreSQL: one writer at a time.
+        // The revision row is the writers' lock on PostgreSQL: one writer at a time. Taken
+        // first without a change, to compare the revision in force with the one the change
+        // was checked against.
+        let current: i64 = sqlx::query(
+            "INSERT INTO plba_config_revisions (application, revision) VALUES ($1, 0)
+             ON CONFLICT (application) DO UPDATE SET revision = plba_config_revisions.revision
+             RETURNING revision",
+        )
+        .bind(application.to_owned())
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed("did not lock its revision"))?;
+        if let Some(base) = base
+            && revision_of(current) != base
+        {
+            tx.rollback().await.map_err(failed("did not answer"))?;
+            return Err(ConfigStoreError::Moved {
+                expected: base,
+                found: revision_of(current),
+            });
+        }
+        // Past every revision the history holds, even when the row was lowered or removed
+        // by hand: a revision number is never given twice.
         let revision: i64 = sqlx::query(
-            "INSERT INTO plba_config_revisions (application, revision) VALUES ($1, 1)
-             ON CONFLICT (application) DO UPDATE
-             SET revision = plba_config_revisions.revision + 1
+            "UPDATE plba_config_revisions
+             SET revision = 1 + CASE
+                 WHEN revision >= (SELECT COALESCE(MAX(revision), 0) FROM plba_config_history
+                                   WHERE application = $1)
+                 THEN revision
+                 ELSE (SELECT COALESCE(MAX(revision), 0) FROM plba_config_history
+                       WHERE application = $1) END
+             WHERE application = $1
              RETURNING revision",
         )
         .bind(application.to_owned())
@@ -266,15 +388,6 @@ impl ConfigStore {
         .await
         .and_then(|row| row.try_get(0))
         .map_err(failed("did not make a revision"))?;
-        if let Some(base) = base
-            && revision_of(revision) != base + 1
-        {
-            tx.rollback().await.map_err(failed("did not answer"))?;
-            return Err(ConfigStoreError::Moved {
-                expected: base,
-                found: revision_of(revision).saturating_sub(1),
-            });
-        }
         let at = now_ms();
         for change in changes {
             let old: Option<String> = sqlx::query(
@@ -343,7 +456,9 @@ impl ConfigStore {
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, ConfigStoreError> {
         let rows = sqlx::query(
-            "SELECT revision, key, old_value, new_value, actor, at_ms, comment
+            "SELECT revision, SUBSTR(key, 1, 4096), SUBSTR(old_value, 1, 65536),
+                    SUBSTR(new_value, 1, 65536), SUBSTR(actor, 1, 1024), at_ms,
+                    SUBSTR(comment, 1, 4096)
              FROM plba_config_history
              WHERE application = $1 AND ($2 = '' OR key = $2)
              ORDER BY revision DESC, key LIMIT $3",
@@ -370,8 +485,9 @@ impl ConfigStore {
             .map_err(ConfigStoreError::database("holds a bad history entry"))
     }
 
-    /// The changes that bring `application` back to how it was at `revision`: every key
-    /// as it stood then (from the history), and the keys set since unset.
+    /// The changes that bring `application` back to how it was at `revision`: every key as
+    /// it stood then (from the history) where the values now (rows changed by hand
+    /// included) differ, and the keys set since unset.
     pub async fn changes_back_to(
         &self,
         application: &str,
@@ -382,32 +498,45 @@ impl ConfigStore {
             return Err(ConfigStoreError::NoRevision(revision));
         }
         let target = i64::try_from(revision).unwrap_or(i64::MAX);
+        // One byte past the largest value, to tell a value too large from one that fits.
         let rows = sqlx::query(
-            "SELECT key, revision, new_value FROM plba_config_history
-             WHERE application = $1 ORDER BY revision",
+            "SELECT key, SUBSTR(new_value, 1, 65537) FROM plba_config_history
+             WHERE application = $1 AND revision <= $2 ORDER BY revision",
         )
         .bind(application.to_owned())
+        .bind(target)
         .fetch_all(&self.pool)
         .await
         .map_err(ConfigStoreError::database("did not answer"))?;
         let mut then: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut now: BTreeMap<String, Option<String>> = BTreeMap::new();
         for row in &rows {
-            let read = || -> Result<(String, i64, Option<String>), sqlx::Error> {
-                Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+            let read = || -> Result<(String, Option<String>), sqlx::Error> {
+                Ok((row.try_get(0)?, row.try_get(1)?))
             };
-            let (key, at, value) =
+            let (key, value) =
                 read().map_err(ConfigStoreError::database("holds a bad history entry"))?;
-            if at <= target {
-                then.insert(key.clone(), value.clone());
+            if let Some(value) = &value
+                && value.len() > MAX_VALUE_BYTES
+            {
+                return Err(ConfigStoreError::TooLarge {
+                    key: printable(&key),
+                    bytes: value.len(),
+                    max: MAX_VALUE_BYTES,
+                });
             }
-            now.insert(key, value);
+            then.insert(key, value);
         }
-        Ok(now
+        let now: BTreeMap<String, String> =
+            self.layer(application).await?.values.into_iter().collect();
+        let keys: std::collections::BTreeSet<&String> = then.keys().chain(now.keys()).collect();
+        Ok(keys
             .into_iter()
-            .filter_map(|(key, current)| {
-                let wanted = then.get(&key).cloned().flatten();
-                (wanted != current).then_some(Change { key, value: wanted })
+            .filter_map(|key| {
+                let wanted = then.get(key).cloned().flatten();
+                (wanted.as_ref() != now.get(key)).then(|| Change {
+                    key: key.clone(),
+                    value: wanted,
+                })
             })
             .collect())
     }
@@ -530,6 +659,78 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn what_is_changed_by_hand_neither_repeats_a_revision_nor_escapes_a_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        store
+            .apply("bot", &[set("bot.workers", "4")], "ana", None)
+            .await
+            .unwrap();
+        store
+            .apply("bot", &[set("bot.workers", "8")], "ana", None)
+            .await
+            .unwrap();
+        // The revisions row removed by hand: the next change still comes after the history.
+        sqlx::query("DELETE FROM plba_config_revisions")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let base = store.revision("bot").await.unwrap();
+        let next = store
+            .apply_on("bot", Some(base), &[set("bot.workers", "9")], "ana", None)
+            .await
+            .unwrap();
+        assert_eq!(next, 3);
+        // A row changed by hand, without a revision: a rollback undoes it too.
+        sqlx::query("UPDATE plba_config_values SET value = 'oops' WHERE key = 'bot.workers'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO plba_config_values (application, key, value, revision)
+             VALUES ('bot', 'bot.\u{1b}[31m', '1', 3)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let back = store.changes_back_to("bot", 3).await.unwrap();
+        assert_eq!(
+            back,
+            vec![
+                Change {
+                    key: "bot.\u{1b}[31m".to_owned(),
+                    value: None
+                },
+                set("bot.workers", "9"),
+            ]
+        );
+        store.apply("bot", &back, "ana", None).await.unwrap();
+        assert_eq!(
+            store.layer("bot").await.unwrap().values,
+            vec![("bot.workers".to_owned(), "9".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_too_large_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        sqlx::query(
+            "INSERT INTO plba_config_values (application, key, value, revision)
+             VALUES ('bot', 'bot.big', $1, 1)",
+        )
+        .bind("a".repeat(MAX_VALUE_BYTES + 1))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let read = store.layer("bot").await;
+        assert!(
+            matches!(read, Err(ConfigStoreError::TooLarge { .. })),
+            "{read:?}"
+        );
+    }
+
     #[test]
     fn a_password_given_apart_joins_the_url_only_to_connect() {
         assert_eq!(
@@ -554,5 +755,9 @@ mod tests {
             "postgres://plba@db:5432/config"
         );
         assert_eq!(without_password("sqlite://data/c.db"), "sqlite://data/c.db");
+        assert_eq!(
+            without_password("postgres://u@db/c?password=pw&sslmode=require"),
+            "postgres://u@db/c"
+        );
     }
 }

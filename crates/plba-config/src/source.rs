@@ -244,7 +244,7 @@ impl ConfigSource {
             file_text = Some((path.clone(), text));
         }
         if let Some(stored) = &self.stored {
-            let data = stored.to_dict(&budget)?;
+            let data = stored.to_dict(&budget, &self.declared.whole)?;
             let origin = format!("{} revision {}", stored.origin, stored.revision);
             layers.push((2, Entry::root(origin, data)));
         }

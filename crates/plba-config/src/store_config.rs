@@ -64,10 +64,25 @@ impl ConfigStoreConfig {
                 "must be sqlite://PATH or postgres://user@host/database".to_owned(),
             ));
         }
-        if url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some()) {
+        let query_password = url.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.to_ascii_lowercase().starts_with("password="))
+        });
+        if query_password || url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some()) {
             return Err((
                 at("url"),
                 "carries a password, which the URL would show wherever it is printed: give it in password_file".to_owned(),
+            ));
+        }
+        let sqlite_path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default());
+        if sqlite_path.is_some_and(|path| path.is_empty() || path.contains(":memory:")) {
+            return Err((
+                at("url"),
+                "names no file: an in-memory database would forget every change (sqlite://data/config.db)".to_owned(),
             ));
         }
         if let Some(application) = &self.application {

@@ -47,14 +47,31 @@ impl StoredLayer {
     /// The layer as one map: rows in key order, so a deeper key (`app.limit`) replaces what
     /// a shallower one (`app`) says of it. A secret is refused: a store keeps `<key>_file`,
     /// naming a file, never the secret itself.
-    pub(crate) fn to_dict(&self, budget: &Budget) -> Result<Dict, ConfigLoadError> {
+    pub(crate) fn to_dict(
+        &self,
+        budget: &Budget,
+        whole: &[String],
+    ) -> Result<Dict, ConfigLoadError> {
         let mut rows: Vec<&(String, String)> = self.values.iter().collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let mut merged = Dict::new();
         for (key, text) in rows {
+            // A key is checked before it is named anywhere, so what a row holds never
+            // reaches a terminal or a log line raw.
+            if !is_key_path(key) {
+                return Err(stored_error(
+                    self.origin_of(&plba_util::printable(key)),
+                    "is not a key path: dotted names of letters, digits, `_`, `-` and `@`",
+                ));
+            }
             let origin = self.origin_of(key);
-            if key.is_empty() || key.split('.').any(str::is_empty) {
-                return Err(stored_error(origin, "empty key component"));
+            if let Some(stated) = whole.iter().find(|w| key.starts_with(&format!("{w}."))) {
+                return Err(stored_error(
+                    origin,
+                    &format!(
+                        "`{stated}` is stated whole (a higher source replaces it entirely): set `{stated}` itself, as one map"
+                    ),
+                ));
             }
             crate::source::check_key_depth(&origin, key).map_err(as_stored)?;
             let value = crate::source::value_of(text, budget, &origin, true).map_err(as_stored)?;
@@ -63,6 +80,14 @@ impl StoredLayer {
                     origin,
                     &format!(
                         "`{secret}` is a secret: a configuration store keeps `{secret}_file`, naming a file that holds it, never the secret itself"
+                    ),
+                ));
+            }
+            if let Some(url) = url_with_password(key, &value) {
+                return Err(stored_error(
+                    origin,
+                    &format!(
+                        "`{url}` holds a URL with a password, which the history would keep for good: give the password apart (a `password_file`, or the environment)"
                     ),
                 ));
             }
@@ -76,6 +101,12 @@ impl StoredLayer {
                         "`{}` says where the store is, so it is read before the store: set it in the file or the environment",
                         crate::CONFIG_STORE_KEY
                     ),
+                ));
+            }
+            if names_control(&nested) {
+                return Err(stored_error(
+                    origin,
+                    "`platform.control` (who may reach and change an instance) is set in the file or the environment only",
                 ));
             }
             merge_into(&mut merged, nested);
@@ -132,6 +163,50 @@ fn names_the_store(dict: &Dict) -> bool {
     match dict.get("platform") {
         Some(Value::Dict(_, platform)) => platform.contains_key("config_store"),
         _ => false,
+    }
+}
+
+/// Whether `dict` sets anything under `platform.control`.
+fn names_control(dict: &Dict) -> bool {
+    match dict.get("platform") {
+        Some(Value::Dict(_, platform)) => platform.contains_key("control"),
+        _ => false,
+    }
+}
+
+/// Whether `key` is a key path a store may hold: the characters a configuration's keys
+/// use (an allowlist's addresses go in its map, whole).
+fn is_key_path(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 256
+        && key.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@'))
+        })
+}
+
+/// The first path at or under `key` in `value` whose string is a URL carrying a password,
+/// in its user information or its query (`?password=`).
+fn url_with_password(key: &str, value: &Value) -> Option<String> {
+    match value {
+        Value::Dict(_, dict) => dict
+            .iter()
+            .find_map(|(child, value)| url_with_password(&format!("{key}.{child}"), value)),
+        Value::Array(_, items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, value)| url_with_password(&format!("{key}[{index}]"), value)),
+        Value::String(_, text) => {
+            let lower = text.to_ascii_lowercase();
+            let in_query = lower.contains("://")
+                && lower
+                    .split_once('?')
+                    .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("password=")));
+            (crate::secrets::mask_url_password(text).is_some() || in_query).then(|| key.to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -227,8 +302,52 @@ mod tests {
         assert!(nested.contains("`app.db.password`"), "{nested}");
         let budget = Budget::new(1 << 20);
         layer(&[("app.password_file", "/run/secrets/db")])
-            .to_dict(&budget)
+            .to_dict(&budget, &[])
             .unwrap();
+        let url = refused(&[("app.queue", "{url: 'redis://:hunter2@db:6379/'}")]);
+        assert!(
+            url.contains("`app.queue.url` holds a URL with a password") && !url.contains("hunter2"),
+            "{url}"
+        );
+        let query = refused(&[("app.url", "postgres://u@db/x?sslmode=require&password=pw")]);
+        assert!(query.contains("holds a URL with a password"), "{query}");
+    }
+
+    #[test]
+    fn a_key_with_other_characters_is_refused_and_never_shown_raw() {
+        let error = source(&[("app.\u{1b}[31mred", "1")])
+            .with_env_vars(Vec::<(String, String)>::new())
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is not a key path") && !error.contains('\u{1b}'),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_whole_value_is_set_whole_and_the_control_plane_only_in_the_file() {
+        let refused = |values: &[(&str, &str)]| {
+            source(values)
+                .with_whole_value("app.names")
+                .with_env_vars(Vec::<(String, String)>::new())
+                .load()
+                .unwrap_err()
+                .to_string()
+        };
+        let part = refused(&[("app.names.x", "1")]);
+        assert!(part.contains("`app.names` is stated whole"), "{part}");
+        for values in [
+            &[("platform.control.bind", "0.0.0.0:9090")][..],
+            &[("platform", "{control: {tokens: []}}")][..],
+        ] {
+            let control = refused(values);
+            assert!(
+                control.contains("file or the environment only"),
+                "{control}"
+            );
+        }
     }
 
     #[test]

@@ -73,8 +73,13 @@ pub(crate) fn history_entry(entry: &plba_config_store::HistoryEntry) -> serde_js
 
 /// Unix milliseconds as an RFC 3339 time.
 pub(crate) fn rfc3339(at_ms: i64) -> String {
-    let at =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+    // RFC 3339 ends with the year 9999; a time past it (written by hand) is shown as such.
+    const LAST_MS: u64 = 253_402_300_799_999;
+    let ms = u64::try_from(at_ms).unwrap_or(0);
+    if ms > LAST_MS {
+        return format!("(after the year 9999: {at_ms} ms)");
+    }
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
@@ -192,5 +197,18 @@ impl MetricsSource for StoreMetrics {
                 },
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn any_time_in_the_history_is_shown_without_a_panic() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
+        assert!(rfc3339(253_402_300_799_999).starts_with("9999-12-31"));
+        assert!(rfc3339(i64::MAX).contains("after"));
     }
 }

@@ -149,7 +149,11 @@ pub async fn create_runtime(
             else {
                 return Err(refused);
             };
-            let configuration = load_checked(module, &source, Some(started.layer.clone()))?;
+            // A cache the configuration refuses too: the database's refusal is what to fix.
+            let Ok(configuration) = load_checked(module, &source, Some(started.layer.clone()))
+            else {
+                return Err(refused);
+            };
             startup = Some(started);
             configuration
         }

@@ -245,6 +245,16 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
         !ok && err.contains("password_file") && !err.contains("hunter2"),
         "{err}"
     );
+    // One customer alone would silently drop the others: the allowlist is set whole.
+    let (ok, _, err) = one.config_cli(&["set", "mail_order_bot.customers.@localhost", "LOCAL"]);
+    assert!(!ok && err.contains("stated whole"), "{err}");
+    // Who may reach and change the bots stays with the hosts' files.
+    let (ok, _, err) = one.config_cli(&[
+        "set",
+        "platform.control.tokens",
+        "[{name: pwn, token_file: /etc/hostname, role: admin}]",
+    ]);
+    assert!(!ok && err.contains("file or the environment only"), "{err}");
     assert_eq!(
         pg.try_query("config", "SELECT revision FROM plba_config_revisions")
             .unwrap(),

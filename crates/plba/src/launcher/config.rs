@@ -8,9 +8,10 @@
 
 use std::io::Read;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use plba_config::{ConfigSource, StoredLayer};
-use plba_config_store::{Change, ConfigStore, ConfigStoreError};
+use plba_config_store::{Change, ConfigStore, ConfigStoreError, changes_setting};
 use plba_contracts::ApplicationModule;
 use plba_util::printable;
 
@@ -19,6 +20,10 @@ use super::cli::ConfigCommand;
 
 /// The largest value read from standard input: the store's own limit.
 const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+/// How long a command waits on the database: a database that is away or holds a lock is
+/// reported, not waited on.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn config(
     module: &dyn ApplicationModule,
@@ -37,110 +42,38 @@ pub(super) async fn config(
         .application
         .clone()
         .unwrap_or_else(|| module.name().to_owned());
-    let password = settings.password.as_ref().map(|p| p.expose().as_str());
-    let store = ConfigStore::open_as(&settings.url, password).await?;
-    let target = Target {
-        module,
-        source,
-        store: &store,
-        application: &application,
-    };
-    match command {
-        ConfigCommand::Get { key } => target.get(&key).await,
+    // Read before the deadline starts: standard input waits on the operator.
+    let command = match command {
         ConfigCommand::Set {
             key,
             value,
             comment,
-        } => {
-            let value = if value == "-" { stdin_value()? } else { value };
-            let change = Change {
-                key,
-                value: Some(value),
-            };
-            target
-                .commit(comment.as_deref(), async |_: StoredLayer| {
-                    Ok(vec![change.clone()])
-                })
-                .await
-        }
-        ConfigCommand::Unset { key, comment } => {
-            let change = Change { key, value: None };
-            target
-                .commit(comment.as_deref(), async |layer: StoredLayer| {
-                    if layer.values.iter().any(|(k, _)| *k == change.key) {
-                        Ok(vec![change.clone()])
-                    } else {
-                        Err(ConfigStoreError::NotSet {
-                            key: change.key.clone(),
-                            database: store.name().to_owned(),
-                        })
-                    }
-                })
-                .await
-        }
-        ConfigCommand::History { key, limit, json } => {
-            let history = store
-                .history(&application, key.as_deref(), limit.min(10_000))
-                .await?;
-            if json {
-                let entries: Vec<serde_json::Value> = history
-                    .iter()
-                    .map(crate::config_store::history_entry)
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                for entry in &history {
-                    let comment = entry
-                        .comment
-                        .as_deref()
-                        .map(|c| format!("  # {}", printable(c)))
-                        .unwrap_or_default();
-                    println!(
-                        "revision {}  {}  {}  {}{comment}",
-                        entry.revision,
-                        crate::config_store::rfc3339(entry.at_ms),
-                        printable(&entry.actor),
-                        entry.key
-                    );
-                    println!("  was: {}", shown(entry.old_value.as_deref()));
-                    println!("  now: {}", shown(entry.new_value.as_deref()));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        ConfigCommand::Diff { revision } => {
-            let layer = store.layer(&application).await?;
-            let changes = store.changes_back_to(&application, revision).await?;
-            if changes.is_empty() {
-                println!(
-                    "nothing changed since revision {revision} (now at revision {})",
-                    layer.revision
-                );
-            }
-            for change in &changes {
-                let now = layer
-                    .values
-                    .iter()
-                    .find(|(key, _)| *key == change.key)
-                    .map(|(_, value)| value.as_str());
-                println!("{}", change.key);
-                println!(
-                    "  at revision {revision}: {}",
-                    shown(change.value.as_deref())
-                );
-                println!("  now (revision {}): {}", layer.revision, shown(now));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        ConfigCommand::Rollback { revision, comment } => {
-            let comment = comment.unwrap_or_else(|| format!("rollback to revision {revision}"));
-            target
-                .commit(Some(&comment), async |_: StoredLayer| {
-                    store.changes_back_to(&application, revision).await
-                })
-                .await
-        }
-    }
+        } if value == "-" => ConfigCommand::Set {
+            key,
+            value: stdin_value()?,
+            comment,
+        },
+        other => other,
+    };
+    let work = async {
+        let password = settings.password.as_ref().map(|p| p.expose().as_str());
+        let store = ConfigStore::open_as(&settings.url, password).await?;
+        let target = Target {
+            module,
+            source,
+            store: &store,
+            application: &application,
+        };
+        target.run(command).await
+    };
+    tokio::time::timeout(DATABASE_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the configuration database did not answer within {DATABASE_TIMEOUT:?}; nothing was changed by this command after that"
+            )
+            .into())
+        })
 }
 
 /// The application whose values a command reads or changes.
@@ -152,6 +85,112 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
+    async fn run(&self, command: ConfigCommand) -> CommandResult {
+        match command {
+            ConfigCommand::Get { key } => self.get(&key).await,
+            ConfigCommand::Set {
+                key,
+                value,
+                comment,
+            } => {
+                let value = Some(value);
+                self.commit(comment.as_deref(), async |layer: StoredLayer| {
+                    Ok(changes_setting(&layer, &key, value.clone()))
+                })
+                .await
+            }
+            ConfigCommand::Unset { key, comment } => {
+                self.commit(comment.as_deref(), async |layer: StoredLayer| {
+                    let changes = changes_setting(&layer, &key, None);
+                    if changes.is_empty() {
+                        return Err(ConfigStoreError::NotSet {
+                            key: printable(&key).into_owned(),
+                            database: self.store.name().to_owned(),
+                        });
+                    }
+                    Ok(changes)
+                })
+                .await
+            }
+            ConfigCommand::History { key, limit, json } => {
+                self.history(key.as_deref(), limit, json).await
+            }
+            ConfigCommand::Diff { revision } => self.diff(revision).await,
+            ConfigCommand::Rollback { revision, comment } => {
+                let comment = comment.unwrap_or_else(|| format!("rollback to revision {revision}"));
+                self.commit(Some(&comment), async |_: StoredLayer| {
+                    self.store.changes_back_to(self.application, revision).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Who changed what, newest first.
+    async fn history(&self, key: Option<&str>, limit: usize, json: bool) -> CommandResult {
+        let history = self
+            .store
+            .history(self.application, key, limit.min(10_000))
+            .await?;
+        if json {
+            let entries: Vec<serde_json::Value> = history
+                .iter()
+                .map(crate::config_store::history_entry)
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if history.is_empty() {
+            eprintln!("no change recorded in {} yet", self.store.name());
+        }
+        for entry in &history {
+            let comment = entry
+                .comment
+                .as_deref()
+                .map(|c| format!("  # {}", printable(c)))
+                .unwrap_or_default();
+            println!(
+                "revision {}  {}  {}  {}{comment}",
+                entry.revision,
+                crate::config_store::rfc3339(entry.at_ms),
+                printable(&entry.actor),
+                printable(&entry.key)
+            );
+            println!("  was: {}", shown(entry.old_value.as_deref()));
+            println!("  now: {}", shown(entry.new_value.as_deref()));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// What changed since `revision`: what a rollback to it would undo.
+    async fn diff(&self, revision: u64) -> CommandResult {
+        let layer = self.store.layer(self.application).await?;
+        let changes = self
+            .store
+            .changes_back_to(self.application, revision)
+            .await?;
+        if changes.is_empty() {
+            println!(
+                "nothing changed since revision {revision} (now at revision {})",
+                layer.revision
+            );
+        }
+        for change in &changes {
+            let now = layer
+                .values
+                .iter()
+                .find(|(key, _)| *key == change.key)
+                .map(|(_, value)| value.as_str());
+            println!("{}", printable(&change.key));
+            println!(
+                "  at revision {revision}: {}",
+                shown(change.value.as_deref())
+            );
+            println!("  now (revision {}): {}", layer.revision, shown(now));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// The value in force at `key` (every layer merged) and where it comes from.
     async fn get(&self, key: &str) -> CommandResult {
         let layer = self.store.layer(self.application).await?;
@@ -159,7 +198,12 @@ impl Target<'_> {
         let value = key
             .split('.')
             .try_fold(snapshot.redacted(), |value, part| value.get(part).cloned())
-            .ok_or_else(|| format!("{key} is not set in any layer"))?;
+            .ok_or_else(|| {
+                format!(
+                    "{} is not set in any layer (the application's built-in default applies)",
+                    printable(key)
+                )
+            })?;
         println!("{key}: {}", printable(&serde_json::to_string(&value)?));
         if let Some(origin) = snapshot.origin_of(key) {
             println!("# from {origin}");
@@ -204,7 +248,7 @@ impl Target<'_> {
             println!("revision {}: {what} {}", committed.revision, change.key);
         }
         eprintln!(
-            "every instance following {} applies it within a second (`status` shows each one's revision)",
+            "every instance following {} applies it within a second (`status` shows each one's revision, and what needs a restart)",
             self.store.name()
         );
         Ok(ExitCode::SUCCESS)

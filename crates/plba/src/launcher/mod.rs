@@ -224,7 +224,9 @@ impl<M: ApplicationModule> Launcher<M> {
         match self.dispatch(cli, app).await {
             Ok(code) => code,
             Err(error) => {
-                eprintln!("{}: {}", self.name, plba_util::error_chain(&*error));
+                // An error may quote what a file or a database holds: never raw.
+                let text = plba_util::error_chain(&*error);
+                eprintln!("{}: {}", self.name, plba_util::printable(&text));
                 ExitCode::FAILURE
             }
         }
