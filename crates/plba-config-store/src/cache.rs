@@ -78,6 +78,20 @@ pub async fn load(path: &Path) -> Result<StoredLayer, ConfigStoreError> {
     })
 }
 
+/// The cache at `path`, when it holds the values of `database` (as [`shown_url`] shows
+/// it): another database's cache never stands in.
+///
+/// [`shown_url`]: crate::shown_url
+pub async fn load_of(path: &Path, database: &str) -> Result<StoredLayer, ConfigStoreError> {
+    let layer = load(path).await?;
+    if !layer.origin.starts_with(&format!("database {database} (")) {
+        return Err(failed(path, "holds another database's values")(
+            std::io::Error::other(layer.origin),
+        ));
+    }
+    Ok(layer)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -103,6 +117,9 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        assert!(load_of(&path, "sqlite://c.db").await.is_ok());
+        let other = load_of(&path, "sqlite://other.db").await.unwrap_err();
+        assert!(other.to_string().contains("another database"), "{other}");
         std::fs::write(&path, "{").unwrap();
         let error = load(&path).await.unwrap_err().to_string();
         assert!(error.contains("is not a cache"), "{error}");

@@ -55,10 +55,26 @@ pub fn changes_setting(layer: &StoredLayer, key: &str, value: Option<String>) ->
     changes
 }
 
+/// The first changed key whose value this host's environment or `--set` hides (its origin
+/// in `snapshot`, a configuration with the change made): a check there would see that
+/// value, not the one written, and the instances without it might refuse what was written.
+pub fn shadowed(snapshot: &plba_config::ConfigSnapshot, changes: &[Change]) -> Option<String> {
+    changes.iter().find_map(|change| {
+        let origin = snapshot.origin_of(&change.key)?;
+        let hidden = origin.starts_with("env ") || origin.starts_with("--set ");
+        hidden.then(|| {
+            format!(
+                "{} comes from this host's {origin}, which hides the value written from the check (and from this host): write it where nothing overrides it, or drop the override",
+                change.key
+            )
+        })
+    })
+}
+
 impl ConfigStore {
     /// Commits the changes `plan` computes from `application`'s values as one revision by
-    /// `actor`, once `check` accepts the values they make (its error, a reason, refuses them:
-    /// [`ConfigStoreError::Refused`]).
+    /// `actor`, once `check` accepts the values they make (given with the changes; its
+    /// error, a reason, refuses them: [`ConfigStoreError::Refused`]).
     pub async fn commit_checked<Plan, Planned, Check, Checked>(
         &self,
         application: &str,
@@ -70,7 +86,7 @@ impl ConfigStore {
     where
         Plan: Fn(StoredLayer) -> Planned,
         Planned: Future<Output = Result<Vec<Change>, ConfigStoreError>>,
-        Check: Fn(StoredLayer) -> Checked,
+        Check: Fn(StoredLayer, Vec<Change>) -> Checked,
         Checked: Future<Output = Result<(), String>>,
     {
         let mut moved = None;
@@ -84,7 +100,7 @@ impl ConfigStore {
                 });
             }
             let base = layer.revision;
-            check(with_changes(layer, &changes))
+            check(with_changes(layer, &changes), changes.clone())
                 .await
                 .map_err(ConfigStoreError::Refused)?;
             match self
@@ -142,7 +158,7 @@ mod tests {
             key: "bot.workers".to_owned(),
             value: Some(value.to_owned()),
         };
-        let positive = async |layer: StoredLayer| {
+        let positive = async |layer: StoredLayer, _: Vec<Change>| {
             let ok = layer.values.iter().all(|(_, v)| !v.starts_with('-'));
             if ok {
                 Ok(())

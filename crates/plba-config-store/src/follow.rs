@@ -75,7 +75,7 @@ impl Startup {
             Err(error) => {
                 let database = crate::store::without_password(&config.url);
                 match (&config.cache_file, config.start_from_cache) {
-                    (Some(cache), true) => match load_cache(cache, &database).await {
+                    (Some(cache), true) => match crate::cache::load_of(cache, &database).await {
                         Ok(layer) => Ok(startup(layer, Some(plba_util::error_chain(&error)))),
                         Err(cache_error) => Err(ConfigStoreError::Unavailable {
                             database,
@@ -106,27 +106,11 @@ impl Startup {
             .as_ref()
             .filter(|_| self.config.start_from_cache)?;
         let database = crate::store::without_password(&self.config.url);
-        let layer = load_cache(cache, &database).await.ok()?;
+        let layer = crate::cache::load_of(cache, &database).await.ok()?;
         let refused_layer = std::mem::replace(&mut self.layer, layer);
         self.refused_at_start = Some((refused_layer, refused));
         Some(self)
     }
-}
-
-/// The cache at `path`, when it holds `database`'s values.
-async fn load_cache(
-    path: &std::path::Path,
-    database: &str,
-) -> Result<StoredLayer, ConfigStoreError> {
-    let layer = crate::cache::load(path).await?;
-    if !layer.origin.starts_with(&format!("database {database} (")) {
-        return Err(ConfigStoreError::Cache {
-            path: path.display().to_string(),
-            what: "holds another database's values",
-            source: std::io::Error::other(layer.origin),
-        });
-    }
-    Ok(layer)
 }
 
 /// Where an instance's configuration stands against its store: what `/status`, health and
@@ -184,6 +168,8 @@ impl FollowState {
 struct Problem {
     error: String,
     since_ms: i64,
+    /// The configuration's generation when it went wrong.
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -246,6 +232,7 @@ impl StoreFollower {
                         Problem {
                             error,
                             since_ms: now,
+                            generation: manager.current().generation(),
                         },
                     )),
                 )
@@ -266,6 +253,7 @@ impl StoreFollower {
                 unreachable: startup.unreachable.map(|error| Problem {
                     error,
                     since_ms: now,
+                    generation: 0,
                 }),
                 refused,
                 last_read_ms: fresh.then_some(now),
@@ -285,6 +273,7 @@ impl StoreFollower {
                 Some(Problem {
                     error: format!("revision {revision} refused: {}", problem.error),
                     since_ms: problem.since_ms,
+                    generation: problem.generation,
                 }),
             ),
             (None, None) => (FollowState::Current, None),
@@ -333,7 +322,13 @@ impl StoreFollower {
                         "the configuration database answers again"
                     );
                 }
-                if progress.last_seen.as_ref() == Some(&layer) {
+                // An unchanged layer is not checked again, unless it was refused and the
+                // rest of the configuration changed since (a reload of the file): what
+                // refused it may be gone.
+                let reloaded = progress.refused.as_ref().is_some_and(|(_, problem)| {
+                    problem.generation != self.manager.current().generation()
+                });
+                if progress.last_seen.as_ref() == Some(&layer) && !reloaded {
                     return;
                 }
                 progress.last_seen = Some(layer.clone());
@@ -364,6 +359,7 @@ impl StoreFollower {
                         Problem {
                             error,
                             since_ms: now_ms(),
+                            generation: self.manager.current().generation(),
                         },
                     ));
                 }
@@ -381,6 +377,7 @@ impl StoreFollower {
                 progress.unreachable = Some(Problem {
                     error: plba_util::error_chain(&error),
                     since_ms,
+                    generation: 0,
                 });
                 return;
             }
@@ -415,7 +412,15 @@ impl StoreFollower {
                     Some((_, problem)) => problem.since_ms,
                     None => now_ms(),
                 };
-                progress.refused = Some((revision, Problem { error, since_ms }));
+                let generation = self.manager.current().generation();
+                progress.refused = Some((
+                    revision,
+                    Problem {
+                        error,
+                        since_ms,
+                        generation,
+                    },
+                ));
             }
         }
     }
@@ -475,14 +480,17 @@ impl StoreFollower {
                 Ok(changes)
             }
         };
-        let check = |candidate: StoredLayer| {
+        let check = |candidate: StoredLayer, changes: Vec<crate::Change>| {
             let manager = Arc::clone(&self.manager);
             async move {
                 manager
                     .check_stored_layer_async(candidate)
                     .await
-                    .map(drop)
-                    .map_err(|error| plba_util::error_chain(&error))
+                    .map_err(|error| plba_util::error_chain(&error))?;
+                match crate::shadowed(&manager.current(), &changes) {
+                    Some(why) => Err(why),
+                    None => Ok(()),
+                }
             }
         };
         let committed = tokio::time::timeout(
@@ -535,5 +543,103 @@ impl StoreFollower {
                 follower.refresh().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use plba_config::ConfigSource;
+    use plba_contracts::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber};
+
+    use super::*;
+    use crate::Change;
+
+    /// Refuses `app.a` equal to `app.b`: a check that depends on the file and the store.
+    struct Distinct;
+
+    impl ConfigSubscriber for Distinct {
+        fn check(&self, candidate: &dyn ConfigProvider) -> Result<Vec<String>, ConfigError> {
+            let app: serde_json::Value = candidate.section("app")?.unwrap_or_default();
+            if app["a"] == app["b"] {
+                return Err(ConfigError::invalid("b", "must differ from a"));
+            }
+            Ok(Vec::new())
+        }
+
+        fn apply(&self, _config: &dyn ConfigProvider) {}
+    }
+
+    fn set(key: &str, value: &str) -> Change {
+        Change {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_applies_refuses_keeps_the_last_good_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.yaml");
+        std::fs::write(&file, "app:\n  a: 1\n  b: 2\n").unwrap();
+        let config: ConfigStoreConfig = serde_json::from_value(serde_json::json!({
+            "url": format!("sqlite://{}", dir.path().join("c.db").display()),
+            "cache_file": dir.path().join("cache.json"),
+        }))
+        .unwrap();
+        let startup = Startup::read(&config, "app").await.unwrap();
+        let source = ConfigSource::new()
+            .with_file(&file)
+            .with_env_vars(Vec::<(String, String)>::new());
+        let manager = Arc::new(
+            ConfigurationManager::load(source.with_stored_layer(startup.layer.clone())).unwrap(),
+        );
+        manager.add_subscriber("test", Arc::new(Distinct));
+        let follower = StoreFollower::new(startup, Arc::clone(&manager));
+        let b = || {
+            manager
+                .current()
+                .section::<serde_json::Value>("app")
+                .unwrap()
+                .unwrap()["b"]
+                .clone()
+        };
+        let store = ConfigStore::open(&config.url).await.unwrap();
+
+        store
+            .apply("app", &[set("app.b", "3")], "ana", None)
+            .await
+            .unwrap();
+        follower.refresh().await;
+        let status = follower.status();
+        assert_eq!((status.state, status.revision), (FollowState::Current, 1));
+        assert_eq!(b(), 3);
+
+        // Refused because of what this host's file says: kept out, and said so.
+        store
+            .apply("app", &[set("app.b", "1")], "ana", None)
+            .await
+            .unwrap();
+        follower.refresh().await;
+        let status = follower.status();
+        assert_eq!((status.state, status.revision), (FollowState::Refused, 1));
+        assert!(status.problem.unwrap().contains("must differ"));
+        assert_eq!(b(), 3, "the last good value stays");
+        follower.refresh().await;
+        assert_eq!(follower.status().state, FollowState::Refused);
+
+        // The file changes and is reloaded: the refused values are tried again.
+        std::fs::write(&file, "app:\n  a: 5\n  b: 2\n").unwrap();
+        manager.reload().unwrap();
+        follower.refresh().await;
+        let status = follower.status();
+        assert_eq!((status.state, status.revision), (FollowState::Current, 2));
+        assert_eq!(b(), 1);
+        // The values applied are cached for a start without the database.
+        let cached = crate::cache::load(config.cache_file.as_ref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(cached.revision, 2);
     }
 }

@@ -13,7 +13,12 @@ mod listen;
 mod schema;
 mod store;
 
-pub use commit::{Committed, changes_setting, with_changes};
+pub use commit::{Committed, changes_setting, shadowed, with_changes};
 pub use error::ConfigStoreError;
 pub use follow::{FollowState, FollowStatus, Startup, StoreFollower};
 pub use store::{Change, ConfigStore, HistoryEntry, NOTIFY_CHANNEL};
+
+/// `url` as errors, logs and the status show it: without a password, nor its query.
+pub fn shown_url(url: &str) -> String {
+    store::without_password(url)
+}

@@ -1,6 +1,7 @@
 //! PostgreSQL's announcements of changes (`LISTEN plba_config`): each wakes the follower,
-//! which reads the store. A lost connection is made again, and the follower woken as well,
-//! since announcements sent meanwhile are lost; the poll covers the time in between.
+//! which reads the store. A lost connection wakes it too (so a database that went away is
+//! reported at once) and is made again, waking it once more, since announcements sent
+//! meanwhile are lost; the poll covers the time in between.
 
 use std::sync::Arc;
 
@@ -50,8 +51,12 @@ async fn listen(url: String, announced: Arc<Notify>, cancel: CancellationToken) 
                     };
                     match next {
                         Ok(Some(_)) => announced.notify_one(),
-                        // The connection was lost: from the top, connecting again.
-                        Ok(None) | Err(_) => break,
+                        // The connection was lost: read now (the database may be away, which
+                        // the instance then says at once), and connect again from the top.
+                        Ok(None) | Err(_) => {
+                            announced.notify_one();
+                            break;
+                        }
                     }
                 }
             }

@@ -248,6 +248,14 @@ impl ConfigStore {
             .begin()
             .await
             .map_err(ConfigStoreError::database("did not answer"))?;
+        if self.postgres {
+            // One snapshot for the revision, the sizes and the values: a change committed
+            // meanwhile is not half seen.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await
+                .map_err(ConfigStoreError::database("did not answer"))?;
+        }
         let revision: Option<i64> =
             sqlx::query("SELECT revision FROM plba_config_revisions WHERE application = $1")
                 .bind(application.to_owned())
@@ -499,9 +507,12 @@ impl ConfigStore {
         }
         let target = i64::try_from(revision).unwrap_or(i64::MAX);
         // One byte past the largest value, to tell a value too large from one that fits.
+        // Each key's last change up to the revision: one row per key ever set.
         let rows = sqlx::query(
-            "SELECT key, SUBSTR(new_value, 1, 65537) FROM plba_config_history
-             WHERE application = $1 AND revision <= $2 ORDER BY revision",
+            "SELECT h.key, SUBSTR(h.new_value, 1, 65537) FROM plba_config_history h
+             WHERE h.application = $1 AND h.revision = (
+                 SELECT MAX(e.revision) FROM plba_config_history e
+                 WHERE e.application = $1 AND e.key = h.key AND e.revision <= $2)",
         )
         .bind(application.to_owned())
         .bind(target)

@@ -167,6 +167,17 @@ impl Host {
     }
 }
 
+/// A bot's configuration with the poll an hour apart: what it applies within the test came
+/// from PostgreSQL's announcements (and its connection's loss and return).
+fn push_only(config: &str) -> String {
+    let cache = "    cache_file: data/config-cache.json\n";
+    assert!(
+        config.contains(cache),
+        "the example's config_store block changed"
+    );
+    config.replace(cache, &format!("{cache}    poll_interval_ms: 3600000\n"))
+}
+
 /// The health contributor `config_store` of `health`.
 fn store_health(health: &serde_json::Value) -> serde_json::Value {
     health["contributors"]
@@ -187,7 +198,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     let root = tempfile::tempdir().unwrap();
     let hosts: Vec<Host> = ["one", "two", "three"]
         .iter()
-        .map(|name| Host::new(root.path(), name, &url, false))
+        .map(|name| Host::edited(root.path(), name, &url, false, |c: String| push_only(&c)))
         .collect();
     let mut bots: Vec<AppProcess> = hosts.iter().map(|h| h.start()).collect();
     for host in &hosts {
@@ -278,11 +289,12 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     );
     assert!(entries[0]["new_value"].as_str().unwrap().contains("GLOBEX"));
 
-    // A row broken by hand is refused by every bot, which keeps its last good values and
-    // says so in /status and health; fixing the row recovers them.
+    // A row broken by hand (announced, as the guide says, or the next poll finds it) is
+    // refused by every bot, which keeps its last good values and says so in /status, health
+    // and the metrics; fixing the row recovers them.
     pg.try_query(
         "config",
-        "UPDATE plba_config_values SET value = '{orders@acme.example: [' WHERE key = 'mail_order_bot.customers'",
+        "UPDATE plba_config_values SET value = '{orders@acme.example: [' WHERE key = 'mail_order_bot.customers'; NOTIFY plba_config",
     )
     .unwrap();
     for host in &hosts {
@@ -294,6 +306,12 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
             reason.contains("refused") && reason.contains("mail_order_bot.customers"),
             "{reason}"
         );
+        let metrics = http_get(host.addr, "/metrics").unwrap().body;
+        assert_eq!(
+            support::metric(&metrics, "plba_config_store_state{state=\"refused\"}"),
+            1.0,
+            "{metrics}"
+        );
     }
     three.deliver("buyer@globex.example", "<while-broken@globex>");
     assert_eq!(
@@ -303,7 +321,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
     );
     pg.try_query(
         "config",
-        &format!("UPDATE plba_config_values SET value = '{WITH_GLOBEX}' WHERE key = 'mail_order_bot.customers'"),
+        &format!("UPDATE plba_config_values SET value = '{WITH_GLOBEX}' WHERE key = 'mail_order_bot.customers'; NOTIFY plba_config"),
     )
     .unwrap();
     for host in &hosts {
@@ -367,7 +385,7 @@ fn three_bots_follow_the_configuration_database_on_postgres() {
             && log.contains("start_from_cache"),
         "{log}"
     );
-    let cached = Host::new(root.path(), "three", &url, true);
+    let cached = Host::edited(root.path(), "three", &url, true, |c: String| push_only(&c));
     let three_bot = cached.start();
     let status = cached.store_status();
     assert_eq!(
@@ -454,6 +472,7 @@ fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
     )
     .unwrap();
     assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("csrf"), "{}", forged.body);
 
     let Some(driver) = ChromeDriver::start() else {
         return;

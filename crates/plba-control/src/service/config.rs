@@ -7,7 +7,7 @@ use crate::api_error::ApiError;
 use crate::reply::Reply;
 
 /// The most history entries one request lists.
-const MAX_HISTORY: usize = 1_000;
+const MAX_HISTORY: usize = 200;
 
 /// The deepest a key path is followed for `values`: a deeper map is one value.
 const MAX_LAYER_DEPTH: usize = 8;

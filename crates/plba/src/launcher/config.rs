@@ -11,12 +11,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use plba_config::{ConfigSource, StoredLayer};
-use plba_config_store::{Change, ConfigStore, ConfigStoreError, changes_setting};
+use plba_config_store::{Change, ConfigStore, ConfigStoreError, changes_setting, shadowed};
 use plba_contracts::ApplicationModule;
 use plba_util::printable;
 
 use super::CommandResult;
 use super::cli::ConfigCommand;
+
+/// The most history entries one command lists.
+const MAX_HISTORY: usize = 1_000;
 
 /// The largest value read from standard input: the store's own limit.
 const MAX_VALUE_BYTES: u64 = 64 * 1024;
@@ -130,7 +133,7 @@ impl Target<'_> {
     async fn history(&self, key: Option<&str>, limit: usize, json: bool) -> CommandResult {
         let history = self
             .store
-            .history(self.application, key, limit.min(10_000))
+            .history(self.application, key, limit.min(MAX_HISTORY))
             .await?;
         if json {
             let entries: Vec<serde_json::Value> = history
@@ -218,13 +221,16 @@ impl Target<'_> {
         comment: Option<&str>,
         plan: impl AsyncFn(StoredLayer) -> Result<Vec<Change>, ConfigStoreError>,
     ) -> CommandResult {
-        let check = |candidate: StoredLayer| {
+        let check = |candidate: StoredLayer, changes: Vec<Change>| {
             let checked = crate::check_config(
                 self.module,
                 self.source.clone().with_stored_layer(candidate),
             )
-            .map(drop)
-            .map_err(|error| plba_util::error_chain(&error));
+            .map_err(|error| plba_util::error_chain(&error))
+            .and_then(|snapshot| match shadowed(&snapshot, &changes) {
+                Some(why) => Err(why),
+                None => Ok(()),
+            });
             std::future::ready(checked)
         };
         let plan = |layer: StoredLayer| plan(layer);
@@ -245,10 +251,14 @@ impl Target<'_> {
             } else {
                 "unset"
             };
-            println!("revision {}: {what} {}", committed.revision, change.key);
+            println!(
+                "revision {}: {what} {}",
+                committed.revision,
+                printable(&change.key)
+            );
         }
         eprintln!(
-            "every instance following {} applies it within a second (`status` shows each one's revision, and what needs a restart)",
+            "every instance following {} applies it as soon as it hears of it (`status` shows each one's revision, and what needs a restart)",
             self.store.name()
         );
         Ok(ExitCode::SUCCESS)

@@ -379,12 +379,14 @@ impl<M: ApplicationModule> Launcher<M> {
         let Some(cache) = &store.cache_file else {
             return Err(fresh);
         };
-        match plba_config_store::cache::load(cache).await {
+        let database = plba_config_store::shown_url(&store.url);
+        match plba_config_store::cache::load_of(cache, &database).await {
             Ok(layer) => {
+                let why = plba_util::error_chain(&fresh);
                 eprintln!(
                     "{}: warning: {}; using the values this host last applied ({})",
                     self.name,
-                    plba_util::error_chain(&fresh),
+                    plba_util::printable(&why),
                     cache.display()
                 );
                 Ok(source.with_stored_layer(layer))
