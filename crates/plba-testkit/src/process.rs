@@ -109,13 +109,26 @@ impl Drop for AppProcess {
 
 /// Polls `condition` every 20 ms until it holds; panics with `what` after `deadline`.
 /// Returns how long it took.
-pub fn wait_until(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+pub fn wait_until(deadline: Duration, what: &str, condition: impl FnMut() -> bool) -> Duration {
+    wait_until_explained(deadline, what, condition, String::new)
+}
+
+/// [`wait_until`], with what `explain` says at the moment it gives up added to the failure
+/// (a process's log, the files it left), for a wait that is hard to understand afterwards.
+pub fn wait_until_explained(
+    deadline: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) -> Duration {
     let start = Instant::now();
     while !condition() {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for: {what}"
-        );
+        if start.elapsed() >= deadline {
+            panic!(
+                "timed out after {deadline:?} waiting for: {what}\n{}",
+                explain()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     start.elapsed()

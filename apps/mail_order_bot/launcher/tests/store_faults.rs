@@ -181,9 +181,26 @@ fn a_store_opened_read_only_recovers_without_a_restart_once_writable() {
     assert!(db.exists());
 
     chmod("0644");
-    wait_until(DEADLINE, "every mail completed without a restart", || {
-        count(&maildir.join("cur")) == MAILS
-    });
+    // Seen timing out once on a loaded machine and never since: the bot's log and the
+    // files' modes go with such a failure, to find why.
+    plba_testkit::process::wait_until_explained(
+        DEADLINE,
+        "every mail completed without a restart",
+        || count(&maildir.join("cur")) == MAILS,
+        || {
+            let modes = Command::new("ls")
+                .arg("-la")
+                .arg(dir.path().join("data"))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            format!(
+                "{} of {MAILS} seen\n{modes}\n{}",
+                count(&maildir.join("cur")),
+                bot.log()
+            )
+        },
+    );
     wait_until(DEADLINE, "ready again", || ready(addr) == 200);
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");
