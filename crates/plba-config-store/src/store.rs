@@ -114,14 +114,7 @@ pub(crate) fn without_password(url: &str) -> String {
 
 fn check_change(change: &Change) -> Result<(), ConfigStoreError> {
     let key = &change.key;
-    let fits = !key.is_empty()
-        && key.len() <= 256
-        && key.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@'))
-        });
+    let fits = plba_config::is_key_path(key);
     // A key made by hand may be anything; removing it must stay possible.
     if !fits && change.value.is_some() {
         return Err(ConfigStoreError::BadKey(printable(key)));

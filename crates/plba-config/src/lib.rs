@@ -50,4 +50,4 @@ pub use platform::{
 pub use snapshot::ConfigSnapshot;
 pub use source::ConfigSource;
 pub use store_config::{CONFIG_STORE_KEY, ConfigStoreConfig};
-pub use stored::StoredLayer;
+pub use stored::{StoredLayer, is_key_path};

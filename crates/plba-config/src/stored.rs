@@ -174,9 +174,10 @@ fn names_control(dict: &Dict) -> bool {
     }
 }
 
-/// Whether `key` is a key path a store may hold: the characters a configuration's keys
-/// use (an allowlist's addresses go in its map, whole).
-fn is_key_path(key: &str) -> bool {
+/// Whether `key` is a key path a store may hold: dotted names of the characters a
+/// configuration's keys use (an allowlist's addresses go in its map, whole), at most 256
+/// bytes.
+pub fn is_key_path(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 256
         && key.split('.').all(|part| {
