@@ -33,6 +33,9 @@ async fn listen(url: String, announced: Arc<Notify>, cancel: CancellationToken) 
     loop {
         let connected = async {
             let mut listener = PgListener::connect(&url).await?;
+            // A lost connection is said at once (the follower then reads, and says the
+            // database is away); connecting again is this loop's, under its deadline.
+            listener.eager_reconnect(false);
             listener.listen(crate::store::NOTIFY_CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         };

@@ -430,7 +430,7 @@ fn a_single_host_on_sqlite_picks_a_change_up_by_polling() {
     assert!(out.contains("revision 1"), "{out}");
     let took = host.wait_revision(1, "the change polled and applied");
     eprintln!(
-        "configuration database on SQLite: the change applied {took:?} after it was committed (poll every 1 s)"
+        "configuration database on SQLite: the change applied {took:?} after `config set` returned (poll every 1 s)"
     );
     let got = host.config_ok(&["get", "mail_order_bot.customers"]);
     assert!(
