@@ -58,7 +58,7 @@ pub use module::{
 pub use publisher::Publisher;
 pub use queue::{
     DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
-    QueueError, QueueStats, Receipt, TaskQueue,
+    QueueError, QueueStats, Receipt, TaskQueue, TryAck,
 };
 pub use schedule::{
     Cadence, Missed, Occurrence, Schedule, ScheduleStore, ScheduleStoreError, ScheduledJob,
@@ -69,6 +69,6 @@ pub use task::{
     TIMEOUT_KEY, Task, TaskId,
 };
 pub use timetable::Timetable;
-pub use trace::{NoopTaskTracer, TaskOutcome, TaskTracer};
+pub use trace::{InTaskTrace, IncomingTrace, NoopTaskTracer, TaskOutcome, TaskTracer};
 pub use view::{AppView, ViewError, ViewRef, ViewRow, ViewTable};
 pub use worker::{Worker, WorkerContext, WorkerError, WorkerStatus};

@@ -86,6 +86,16 @@ impl Receipt {
     }
 }
 
+/// What [`TaskQueue::try_ack`] did.
+#[derive(Debug)]
+pub enum TryAck {
+    /// The ack was settled now, with this outcome.
+    Done(Result<(), QueueError>),
+    /// The backend would have to wait: the delivery, still unsettled, for
+    /// [`TaskQueue::ack`].
+    WouldWait(Delivery),
+}
+
 /// A task handed to one consumer, together with what the queue needs to settle it.
 ///
 /// Settling consumes the delivery, and a delivery cannot be copied or taken apart outside
@@ -341,8 +351,25 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Waits for the next task.
     async fn consume(&self) -> Result<Delivery, QueueError>;
 
+    /// The next task if one is ready now, without waiting: `None` when none is, or when
+    /// the backend cannot tell without a round trip (the default). A busy consumer takes
+    /// tasks this way and waits in [`consume`](Self::consume) only when it gets `None`, so
+    /// a task already in hand costs no wake-up and no boxed future. The same rules as
+    /// `consume` apply to what it returns.
+    fn try_consume(&self) -> Option<Result<Delivery, QueueError>> {
+        None
+    }
+
     /// Settles a delivery as done.
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// Acks `delivery` now if the backend can without waiting (an in-process queue, or one
+    /// that writes acks behind and has room): [`TryAck::Done`] with the outcome
+    /// [`ack`](Self::ack) would have had. Otherwise [`TryAck::WouldWait`] gives the delivery
+    /// back, to be settled with `ack` (the default).
+    fn try_ack(&self, delivery: Delivery) -> TryAck {
+        TryAck::WouldWait(delivery)
+    }
 
     /// Settles a delivery as failed, for a retry after `retry_delay` (at once when `None`) or,
     /// once attempts are exhausted, for the dead-letter place.

@@ -1,8 +1,78 @@
 //! Task tracing: how a task's trace context travels from producer to handler.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::task::Task;
+
+/// The trace a task arrived with (its W3C trace id and sampled flag), for a handler whose
+/// tracer made no span to carry it: what the handler publishes continues this trace and
+/// keeps its sampling decision, instead of starting a new one at every hop.
+///
+/// A consumer runs the handler inside [`InTaskTrace`]; a tracer reads it back with
+/// [`current`](Self::current). A thread-local set around each poll costs nothing like a
+/// span per task would (a span is a registry entry, layer callbacks and a lookup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncomingTrace {
+    /// The W3C trace id.
+    pub trace_id: u128,
+    /// Whether the trace is sampled.
+    pub sampled: bool,
+}
+
+thread_local! {
+    static CURRENT_TRACE: Cell<Option<IncomingTrace>> = const { Cell::new(None) };
+}
+
+/// Puts the previous current trace back, also when the scope unwinds.
+struct RestoreTrace(Option<IncomingTrace>);
+
+impl Drop for RestoreTrace {
+    fn drop(&mut self) {
+        CURRENT_TRACE.with(|current| current.set(self.0));
+    }
+}
+
+impl IncomingTrace {
+    /// The trace of the task whose handler runs on this thread now, if its tracer made no
+    /// span for it.
+    pub fn current() -> Option<Self> {
+        CURRENT_TRACE.with(Cell::get)
+    }
+
+    /// Runs `f` with `incoming` as the current trace (none: no task's trace).
+    pub fn in_scope<R>(incoming: Option<Self>, f: impl FnOnce() -> R) -> R {
+        let _restore = RestoreTrace(CURRENT_TRACE.with(|current| current.replace(incoming)));
+        f()
+    }
+}
+
+/// A handler's future, run with its task's [`IncomingTrace`] as the current one during
+/// each poll.
+#[derive(Debug)]
+pub struct InTaskTrace<F> {
+    inner: F,
+    incoming: Option<IncomingTrace>,
+}
+
+impl<F> InTaskTrace<F> {
+    /// `inner`, polled with `incoming` current.
+    pub fn new(inner: F, incoming: Option<IncomingTrace>) -> Self {
+        Self { inner, incoming }
+    }
+}
+
+impl<F: Future + Unpin> Future for InTaskTrace<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let incoming = self.incoming;
+        IncomingTrace::in_scope(incoming, || Pin::new(&mut self.inner).poll(cx))
+    }
+}
 
 /// What happened to one delivery, for the trace record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +122,9 @@ impl TaskOutcome<'_> {
 /// - A producer calls [`publish_span`](Self::publish_span) before publishing; it injects the
 ///   trace context into `task.metadata` and returns the producer span (a child of the current
 ///   span), which the producer may enter around the publish call.
-/// - A consumer calls [`process_span`](Self::process_span) for each delivery and runs the
-///   handler inside the returned span, so events the handler logs belong to the task's trace.
+/// - A consumer calls [`process_scope`](Self::process_scope) for each delivery and runs the
+///   handler inside the returned span and [`InTaskTrace`], so events the handler logs and
+///   tasks it publishes belong to the task's trace.
 /// - After settling, the consumer calls [`record_outcome`](Self::record_outcome).
 /// - Implementations never fail and never block: tracing must not be able to stop work.
 pub trait TaskTracer: Send + Sync + 'static {
@@ -80,6 +151,18 @@ pub trait TaskTracer: Send + Sync + 'static {
 
     /// The consumer span for handling `task` from `destination`, child of the injected context.
     fn process_span(&self, destination: &str, task: &Task) -> tracing::Span;
+
+    /// What a consumer runs the handler in: the span, and the incoming trace to make
+    /// current around it ([`InTaskTrace`]). A tracer that makes no span for this task
+    /// returns `Span::none()` and the trace, which is far cheaper than a span that only
+    /// carries it. The default: [`process_span`](Self::process_span) and no trace.
+    fn process_scope(
+        &self,
+        destination: &str,
+        task: &Task,
+    ) -> (tracing::Span, Option<IncomingTrace>) {
+        (self.process_span(destination, task), None)
+    }
 
     /// Records how the delivery ended.
     fn record_outcome(&self, destination: &str, task: &Task, outcome: TaskOutcome<'_>) {

@@ -34,6 +34,7 @@ mod exporter_log;
 mod ids;
 mod propagation;
 mod recent;
+mod sampler;
 mod task_context;
 mod task_tracer;
 mod telemetry;

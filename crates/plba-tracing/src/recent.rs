@@ -1,15 +1,12 @@
 //! A bounded record of the most recent task traces, for "what happened to this task?".
 
-use plba_util::Unpoisoned;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use plba_util::{CachePadded, SHARDS, Unpoisoned, shard_index};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use plba_contracts::TaskId;
 use serde::Serialize;
-
-/// Steps kept per task; a task retried more often keeps its first and latest steps.
-const MAX_STEPS: usize = 64;
 
 /// One step of a task's life.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -41,60 +38,86 @@ pub struct TaskTrace {
     pub outcome: Option<&'static str>,
 }
 
-/// The last `capacity` task traces (about: the record is kept in shards of `capacity / 8`
-/// tasks each, the oldest of a shard evicted first). Cheap to update: a step takes one short
-/// lock of one shard, so the producer and the consumers of a busy queue rarely meet, and it
-/// costs no formatting (ids are turned into text only when read).
+/// The last `capacity` task traces (about: see below), for the control plane.
+///
+/// Cheap to update, since every task records three steps (published, received, its
+/// outcome) on the threads that run it: a step is one short lock of the recording thread's
+/// own slot ([`plba_util::shard_index`]) and a write into that slot's ring of steps, with no
+/// map, no formatting and no allocation (names are shared with the slot's previous step
+/// when they match). The work of putting a task's steps together — they may sit in several
+/// slots — is done when someone reads, which is rare.
+///
+/// Each slot keeps the last `3 × capacity` steps, so a task's trace lasts at least until
+/// about `capacity` later tasks went through the same thread; reads return at most
+/// `capacity` traces. A task whose oldest steps were overwritten shows the steps left.
 #[derive(Debug)]
 pub struct RecentTraces {
     capacity: usize,
-    shards: Vec<Mutex<Inner>>,
+    slots: [CachePadded<Mutex<Ring>>; SHARDS],
 }
 
-/// Shards of the record; task ids end in a counter, so consecutive tasks spread evenly.
-const SHARDS: usize = 8;
+/// Steps kept per slot, per task of capacity: published, received, outcome.
+const STEPS_PER_TASK: usize = 3;
 
+/// One slot: a ring of the last steps recorded on the threads that share it.
 #[derive(Debug, Default)]
-struct Inner {
-    order: VecDeque<TaskId>,
-    traces: HashMap<TaskId, Entry>,
+struct Ring {
+    steps: Vec<Recorded>,
+    /// Where the next step goes once the ring is full.
+    next: usize,
 }
 
-/// One task's trace as kept: [`TaskTrace`] before its ids are turned into text.
-#[derive(Debug)]
-struct Entry {
+/// One step as kept, with what identifies its task.
+#[derive(Clone, Debug)]
+struct Recorded {
+    task_id: TaskId,
     trace_id: Option<u128>,
-    task_name: String,
-    destination: String,
-    steps: Vec<TraceStep>,
-    outcome: Option<&'static str>,
+    task_name: Arc<str>,
+    destination: Arc<str>,
+    step: TraceStep,
 }
 
-impl Entry {
-    fn to_trace(&self, task_id: TaskId) -> TaskTrace {
-        TaskTrace {
-            trace_id: self.trace_id.map(|id| format!("{id:032x}")),
-            task_id: task_id.to_string(),
-            task_name: self.task_name.clone(),
-            destination: self.destination.clone(),
-            steps: self.steps.clone(),
-            outcome: self.outcome,
+impl Ring {
+    /// `text` as an `Arc`, shared with the last step's when they match (tasks of one
+    /// queue come in runs), so recording allocates nothing in the common case.
+    fn shared(&self, text: &str, pick: fn(&Recorded) -> &Arc<str>) -> Arc<str> {
+        let last = match self.next.checked_sub(1) {
+            Some(last) => self.steps.get(last),
+            None => self.steps.last(),
+        };
+        match last.map(pick) {
+            Some(same) if **same == *text => Arc::clone(same),
+            _ => Arc::from(text),
         }
+    }
+
+    fn push(&mut self, recorded: Recorded, limit: usize) {
+        if self.steps.len() < limit {
+            self.steps.push(recorded);
+            self.next = self.steps.len() % limit;
+        } else if let Some(slot) = self.steps.get_mut(self.next) {
+            *slot = recorded;
+            self.next = (self.next + 1) % limit;
+        }
+    }
+}
+
+/// Orders a task's steps recorded in the same instant on different threads.
+fn step_rank(step: &str) -> u8 {
+    match step {
+        "published" => 0,
+        "received" => 1,
+        _ => 2,
     }
 }
 
 impl RecentTraces {
-    /// A record of at most `capacity` tasks (0 keeps nothing).
+    /// A record of about `capacity` tasks (0 keeps nothing).
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            slots: Default::default(),
         }
-    }
-
-    fn shard(&self, task_id: TaskId) -> &Mutex<Inner> {
-        let index = usize::try_from(task_id.as_u128() % SHARDS as u128).unwrap_or(0);
-        &self.shards[index]
     }
 
     pub(crate) fn record(
@@ -108,78 +131,84 @@ impl RecentTraces {
         if self.capacity == 0 {
             return;
         }
-        let fresh = || Entry {
-            trace_id: None,
-            task_name: task_name.to_owned(),
-            destination: destination.to_owned(),
-            steps: Vec::with_capacity(3),
-            outcome: None,
+        let limit = self.capacity.saturating_mul(STEPS_PER_TASK);
+        let mut ring = self.slots[shard_index()].lock_or_recover();
+        let recorded = Recorded {
+            task_id,
+            trace_id,
+            task_name: ring.shared(task_name, |r| &r.task_name),
+            destination: ring.shared(destination, |r| &r.destination),
+            step,
         };
-        // A task's first step makes its entry: allocate it before taking the lock, which
-        // every producer and consumer shares.
-        let mut made = (step.step == "published").then(fresh);
-        let per_shard = self.capacity.div_ceil(SHARDS);
-        let mut inner = self.shard(task_id).lock_or_recover();
-        if !inner.traces.contains_key(&task_id) {
-            while inner.order.len() >= per_shard {
-                if let Some(oldest) = inner.order.pop_front() {
-                    inner.traces.remove(&oldest);
-                }
-            }
-            inner.order.push_back(task_id);
-        }
-        let trace = inner
-            .traces
-            .entry(task_id)
-            .or_insert_with(|| made.take().unwrap_or_else(fresh));
-        if trace.trace_id.is_none() {
-            trace.trace_id = trace_id;
-        }
-        if step.step != "published" && step.step != "received" {
-            trace.outcome = Some(step.step);
-        }
-        if trace.steps.len() >= MAX_STEPS {
-            trace.steps.remove(1);
-        }
-        trace.steps.push(step);
+        ring.push(recorded, limit);
     }
 
-    /// The most recent traces, newest first, at most `limit`.
-    pub fn recent(&self, limit: usize) -> Vec<TaskTrace> {
-        let mut all: Vec<(SystemTime, TaskId, TaskTrace)> = Vec::new();
-        for shard in &self.shards {
-            let inner = shard.lock_or_recover();
-            all.extend(inner.order.iter().rev().take(limit).filter_map(|id| {
-                let entry = inner.traces.get(id)?;
-                let first = entry.steps.first().map_or(SystemTime::UNIX_EPOCH, |s| s.at);
-                Some((first, *id, entry.to_trace(*id)))
-            }));
+    /// Every task's steps, put together from all slots, oldest step first.
+    fn assemble(&self, wanted: impl Fn(&Recorded) -> bool) -> Vec<TaskTrace> {
+        let mut by_task: HashMap<TaskId, Vec<Recorded>> = HashMap::new();
+        for slot in &self.slots {
+            let ring = slot.lock_or_recover();
+            for recorded in ring.steps.iter().filter(|r| wanted(r)) {
+                by_task
+                    .entry(recorded.task_id)
+                    .or_default()
+                    .push(recorded.clone());
+            }
         }
-        all.sort_by_key(|(first, id, _)| std::cmp::Reverse((*first, *id)));
-        all.into_iter()
-            .take(limit)
-            .map(|(_, _, trace)| trace)
+        by_task
+            .into_iter()
+            .filter_map(|(task_id, mut steps)| {
+                steps.sort_by_key(|r| (r.step.at, r.step.attempt, step_rank(r.step.step)));
+                let first = steps.first()?;
+                Some(TaskTrace {
+                    trace_id: steps
+                        .iter()
+                        .find_map(|r| r.trace_id)
+                        .map(|id| format!("{id:032x}")),
+                    task_id: task_id.to_string(),
+                    task_name: first.task_name.to_string(),
+                    destination: first.destination.to_string(),
+                    outcome: steps
+                        .iter()
+                        .rev()
+                        .map(|r| r.step.step)
+                        .find(|step| step_rank(step) == 2),
+                    steps: steps.into_iter().map(|r| r.step).collect(),
+                })
+            })
             .collect()
+    }
+
+    /// The most recent traces (by their first step), newest first, at most `limit` (and
+    /// at most the record's capacity).
+    pub fn recent(&self, limit: usize) -> Vec<TaskTrace> {
+        let mut all = self.assemble(|_| true);
+        all.sort_by_key(|trace| {
+            let first = trace.steps.first().map_or(SystemTime::UNIX_EPOCH, |s| s.at);
+            std::cmp::Reverse((first, trace.task_id.clone()))
+        });
+        all.truncate(limit.min(self.capacity));
+        all
     }
 
     /// The trace of a task, looked up by task id or trace id (32 hex digits).
     pub fn get(&self, id: &str) -> Option<TaskTrace> {
         if let Ok(task_id) = id.parse::<TaskId>()
-            && let Some(entry) = self.shard(task_id).lock_or_recover().traces.get(&task_id)
+            && let Some(trace) = self.assemble(|r| r.task_id == task_id).pop()
         {
-            return Some(entry.to_trace(task_id));
+            return Some(trace);
         }
         let trace_id = u128::from_str_radix(id, 16)
             .ok()
             .filter(|_| id.len() == 32)?;
-        self.shards.iter().find_map(|shard| {
-            let inner = shard.lock_or_recover();
-            inner
-                .traces
-                .iter()
-                .find(|(_, entry)| entry.trace_id == Some(trace_id))
-                .map(|(task_id, entry)| entry.to_trace(*task_id))
-        })
+        // Steps of one task recorded before its trace id was known have none: find the
+        // task by the id first, then take all its steps.
+        let task_id = self
+            .assemble(|r| r.trace_id == Some(trace_id))
+            .pop()?
+            .task_id;
+        let task_id = task_id.parse::<TaskId>().ok()?;
+        self.assemble(|r| r.task_id == task_id).pop()
     }
 }
 
@@ -220,5 +249,32 @@ mod tests {
         let c = recent.get(&format!("{:032x}", 100)).unwrap();
         assert_eq!(c.outcome, Some("succeeded"));
         assert_eq!(c.steps.len(), 2);
+    }
+
+    #[test]
+    fn a_task_seen_on_several_threads_reads_as_one_trace() {
+        let recent = Arc::new(RecentTraces::new(8));
+        let id = TaskId::generate();
+        recent.record(id, "t", "q", Some(7), step("published"));
+        let other = Arc::clone(&recent);
+        std::thread::spawn(move || {
+            for name in ["received", "retrying", "received", "succeeded"] {
+                other.record(id, "t", "q", None, step(name));
+            }
+        })
+        .join()
+        .unwrap();
+        let trace = recent.get(&id.to_string()).unwrap();
+        let steps: Vec<&str> = trace.steps.iter().map(|s| s.step).collect();
+        assert_eq!(
+            steps,
+            ["published", "received", "retrying", "received", "succeeded"]
+        );
+        assert_eq!(trace.outcome, Some("succeeded"));
+        assert_eq!(
+            trace.trace_id.as_deref(),
+            Some(format!("{:032x}", 7).as_str())
+        );
+        assert_eq!(recent.get(&format!("{:032x}", 7)), Some(trace));
     }
 }

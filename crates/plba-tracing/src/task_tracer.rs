@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use plba_contracts::{Task, TaskOutcome, TaskTracer};
+use plba_contracts::{IncomingTrace, Task, TaskOutcome, TaskTracer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::propagation::{MetadataExtractor, MetadataInjector};
@@ -71,6 +71,12 @@ impl OtelTaskTracer {
             .then(|| u128::from_be_bytes(span_context.trace_id().to_bytes()))
     }
 
+    /// Whether no span with a trace is current here, so a span made now would start one.
+    fn outside_any_trace() -> bool {
+        let current = tracing::Span::current();
+        current.is_none() || Self::trace_id(&current).is_none()
+    }
+
     fn step(
         &self,
         destination: &str,
@@ -98,11 +104,27 @@ impl TaskTracer for OtelTaskTracer {
     fn publish_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
         // Published from a handler whose task made no span: continue its trace and keep
         // its sampling decision. Otherwise, without an exporter, start a trace here.
-        let incoming = crate::task_context::current();
-        if !self.exporting || incoming.is_some_and(|trace| !trace.sampled) {
-            let (trace_id, sampled) = match incoming {
-                Some(trace) => (trace.trace_id, trace.sampled),
-                None => {
+        let incoming = IncomingTrace::current().or_else(|| {
+            crate::task_context::current().map(|trace| IncomingTrace {
+                trace_id: trace.trace_id,
+                sampled: trace.sampled,
+            })
+        });
+        // A new trace with no span around it: draw its sampling here, so a trace the
+        // exporter would drop makes no span at all (the exporter's sampler takes the root
+        // producer spans this lets through as drawn: `sampler::TaskRoots`).
+        let fresh = (incoming.is_none() && Self::outside_any_trace()).then(|| {
+            let trace_id = crate::ids::random_trace_id();
+            (trace_id, crate::ids::sampled(trace_id, self.sample_ratio))
+        });
+        let spanless = !self.exporting
+            || incoming.is_some_and(|trace| !trace.sampled)
+            || fresh.is_some_and(|(_, sampled)| !sampled);
+        if spanless {
+            let (trace_id, sampled) = match (incoming, fresh) {
+                (Some(trace), _) => (trace.trace_id, trace.sampled),
+                (None, Some(fresh)) => fresh,
+                (None, None) => {
                     let trace_id = crate::ids::random_trace_id();
                     (trace_id, crate::ids::sampled(trace_id, self.sample_ratio))
                 }
@@ -190,6 +212,26 @@ impl TaskTracer for OtelTaskTracer {
         let _ = span.set_parent(parent);
         self.step(destination, task, Self::trace_id(&span), "received", None);
         span
+    }
+
+    /// Without a span to make (no exporter, or an unsampled trace): no span, and the
+    /// incoming trace for the consumer to make current around the handler.
+    fn process_scope(
+        &self,
+        destination: &str,
+        task: &Task,
+    ) -> (tracing::Span, Option<IncomingTrace>) {
+        let incoming = task
+            .metadata
+            .get(TRACEPARENT)
+            .and_then(crate::ids::parse_traceparent);
+        if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
+            let trace_id = incoming.map(|(trace_id, _)| trace_id);
+            self.step(destination, task, trace_id, "received", None);
+            let incoming = incoming.map(|(trace_id, sampled)| IncomingTrace { trace_id, sampled });
+            return (tracing::Span::none(), incoming);
+        }
+        (self.process_span(destination, task), None)
     }
 
     fn record_outcome(&self, destination: &str, task: &Task, outcome: TaskOutcome<'_>) {

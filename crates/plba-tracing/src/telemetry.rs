@@ -223,7 +223,9 @@ fn readable_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<
 }
 
 fn build_provider(config: &TracingConfig) -> Result<SdkTracerProvider, TracingError> {
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio)));
+    let sampler = Sampler::ParentBased(Box::new(crate::sampler::TaskRoots::new(
+        config.sample_ratio,
+    )));
     let builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_resource(

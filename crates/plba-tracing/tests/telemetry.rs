@@ -20,6 +20,7 @@ use plba_testkit::logs::CapturedLogs;
 use plba_testkit::otlp::{OtlpReceiver, attribute, blackhole, hex};
 use plba_testkit::wait::{eventually, eventually_async, within};
 use plba_tracing::Telemetry;
+use plba_util::Unpoisoned;
 use plba_workers::{QueueWorker, QueueWorkerMetrics, QueueWorkerOptions};
 use tracing::Instrument;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -431,6 +432,107 @@ async fn an_unsampled_trace_stays_unsampled_through_a_handler_that_publishes() {
         receiver.spans().iter().all(|span| hex(&span.trace_id)
             != "0af7651916cd43dd8448eb211c80319c"
             && span.name != "task"),
+        "{:#?}",
+        receiver.spans()
+    );
+}
+
+/// Publishes a follow-up task for each task it handles, through the tracer, and keeps the
+/// follow-ups' `traceparent`s.
+struct FollowUp {
+    tracer: Arc<dyn TaskTracer>,
+    published: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TaskHandler for FollowUp {
+    async fn handle(&self, task: &Task) -> Result<(), TaskError> {
+        let mut follow_up = Task::new("invoice.requested", task.payload.clone());
+        drop(self.tracer.publish_span("invoices", &mut follow_up));
+        let traceparent = follow_up.metadata.get("traceparent").unwrap().to_owned();
+        self.published.lock_or_recover().push(traceparent);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn what_a_handler_publishes_continues_its_task_trace_without_an_exporter() {
+    // Without an exporter the worker makes no span: the trace reaches the handler's
+    // publishes through the worker alone, sampled or not.
+    let (telemetry, dispatch) = quiet_telemetry(&PlatformConfig::default());
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let handler = Arc::new(FollowUp {
+        tracer: Arc::clone(&tracer),
+        published: std::sync::Mutex::default(),
+    });
+    let (stop, metrics) = spawn_worker(&queue, Arc::clone(&handler), Arc::clone(&tracer));
+    let incoming = [
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-1bf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    ];
+    for traceparent in incoming {
+        let task = Task::new("order.received", "7").with_metadata("traceparent", traceparent);
+        queue.publish(task).await.unwrap();
+    }
+    eventually(DEADLINE, "both tasks handled", || {
+        metrics.snapshot().processed == 2
+    })
+    .await;
+    stop.cancel();
+    let published = handler.published.lock_or_recover().clone();
+    assert_eq!(published.len(), 2);
+    for (sent, follow_up) in incoming.iter().zip(&published) {
+        assert_eq!(&follow_up[3..35], &sent[3..35], "one trace: {follow_up}");
+        assert_eq!(&follow_up[52..], &sent[52..], "same decision: {follow_up}");
+        assert_ne!(&follow_up[36..52], &sent[36..52], "a span id of its own");
+    }
+    // Outside a handler nothing is current any more: a new task starts its own trace.
+    let mut other = Task::new("order.received", "8");
+    drop(tracer.publish_span("orders", &mut other));
+    let other = other.metadata.get("traceparent").unwrap();
+    assert!(incoming.iter().all(|sent| other[3..35] != sent[3..35]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn new_traces_are_exported_at_the_sample_ratio_and_the_rest_make_no_span() {
+    let receiver = OtlpReceiver::start().await;
+    let mut platform = otlp_platform(receiver.endpoint());
+    platform.tracing.sample_ratio = 0.5;
+    platform.tracing.otlp.max_queue_size = 4_096;
+    let (telemetry, dispatch) = quiet_telemetry(&platform);
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let tasks = 1_000;
+    let mut sampled = 0;
+    for n in 0..tasks {
+        let mut task = Task::new("order.received", n.to_string());
+        let span = tracer.publish_span("orders", &mut task);
+        let traceparent = task.metadata.get("traceparent").unwrap();
+        if traceparent.ends_with("-01") {
+            sampled += 1;
+            assert!(!span.is_none(), "a sampled trace has its span");
+        } else {
+            assert!(span.is_none(), "an unsampled trace makes no span");
+        }
+    }
+    let _flushed = flushed(telemetry).await;
+    eventually(DEADLINE, "the sampled spans exported", || {
+        receiver.spans().len() == sampled
+    })
+    .await;
+    // Drawn once, not once by the tracer and again by the exporter's sampler (which would
+    // keep about a quarter).
+    assert!(
+        (400..600).contains(&sampled),
+        "{sampled} of {tasks} sampled at 0.5"
+    );
+    assert!(
+        receiver
+            .spans()
+            .iter()
+            .all(|span| span.name == "orders publish"),
         "{:#?}",
         receiver.spans()
     );

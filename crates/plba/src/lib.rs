@@ -56,6 +56,20 @@ pub mod prelude;
 
 pub use application::{Application, runtime_options};
 
+/// The allocator an application's binary installs, one line in its `main.rs`:
+/// `#[global_allocator] static ALLOCATOR: plba::Allocator = plba::Allocator;`.
+///
+/// Why not the system's: a task is made on one thread and dropped on another, and glibc's
+/// allocator takes a lock of the making thread's arena for every such free once its small
+/// per-thread cache is full. On a busy queue those locks, not the queue, set the pace
+/// (`docs/benchmarks.md`: a third of the in-process path's time); mimalloc frees to the
+/// owning thread without a lock.
+pub type Allocator = mimalloc::MiMalloc;
+
+/// The value of [`Allocator`], for the `static` a binary declares.
+#[allow(non_upper_case_globals)] // reads as the type in `static A: Allocator = Allocator;`
+pub const Allocator: Allocator = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use plba_config::{ConfigLoadError, ConfigSource, ConfigurationManager};

@@ -5,13 +5,15 @@
 //! three kinds), and times, per run:
 //!
 //! - the Python loop in `benches/baseline/imap_loop.py` (imaplib + email + csv + sqlite3,
-//!   FETCH in batches of 100, one commit per mail), and
+//!   FETCH in batches of 100, one commit per mail),
+//! - the server's limit: `benches/baseline/fetch_and_mark.rs`, a loop that only fetches
+//!   the bodies and marks them seen, 1,000 UIDs a round trip, no parsing, and
 //! - `mail_order_bot run` with an `imap_idle` source and otherwise default settings, from
 //!   process start until every mail has an outcome and the mailbox has no unseen mail;
 //!
 //! then the same for a Maildir (`benches/baseline/maildir_loop.py` against the bot's
 //! `maildir` source). Each side starts from a full, unseen mailbox and an empty database.
-//! `PLBA_BENCH_MAILS` (default 2000) and `PLBA_BENCH_RUNS` (default 3) change the size.
+//! `PLBA_BENCH_MAILS` (default 10000) and `PLBA_BENCH_RUNS` (default 3) change the size.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary prints its table
 
@@ -19,6 +21,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "baseline/fetch_and_mark.rs"]
+mod fetch_and_mark;
 
 use plba_testkit::bench::{env_u64, median, table_row};
 use plba_testkit::mail::{MixKind, mix_kind, order_mix};
@@ -161,6 +166,8 @@ fn bot_config(dir: &Path, addr: SocketAddr, source: &str) -> String {
 
 struct Rates {
     python: Vec<f64>,
+    /// The fetch-and-mark loop (IMAP only).
+    server: Vec<f64>,
     bot: Vec<f64>,
 }
 
@@ -168,6 +175,7 @@ impl Rates {
     fn new() -> Self {
         Self {
             python: Vec::new(),
+            server: Vec::new(),
             bot: Vec::new(),
         }
     }
@@ -193,6 +201,14 @@ fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], expected: &Stored, rates: &mut
     assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
     assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
     rates.python.push(n as f64 / elapsed.as_secs_f64());
+
+    refill();
+    let start = Instant::now();
+    let handled = fetch_and_mark::fetch_and_mark(dovecot.port(), IMAP_USER.0, IMAP_USER.1);
+    let elapsed = start.elapsed();
+    assert_eq!(handled, n, "the fetch-and-mark loop took every mail");
+    assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
+    rates.server.push(n as f64 / elapsed.as_secs_f64());
 
     refill();
     let password = dir.path().join("password");
@@ -257,7 +273,7 @@ fn maildir_run(mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
 
 fn main() {
     let count =
-        usize::try_from(env_u64("PLBA_BENCH_MAILS", 2_000).expect("PLBA_BENCH_MAILS is a number"))
+        usize::try_from(env_u64("PLBA_BENCH_MAILS", 10_000).expect("PLBA_BENCH_MAILS is a number"))
             .expect("PLBA_BENCH_MAILS fits in memory");
     let runs = env_u64("PLBA_BENCH_RUNS", 3)
         .expect("PLBA_BENCH_RUNS is a number")
@@ -284,18 +300,33 @@ fn main() {
         "\n{count} mails per run ({orders} orders, {} rejections), {runs} runs, mails/s:\n",
         count - orders
     );
-    println!("| path | median mails/s | min | max | vs Python |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| path | median mails/s | min | max | vs Python | vs fetch-and-mark |");
+    println!("|---|---:|---:|---:|---:|---:|");
     let python = median(&imap.python);
+    let server = median(&imap.server);
     for (name, rates) in [
         (
             "Python loop over IMAP (imaplib, FETCH ×100, commit per mail)",
             &imap.python,
         ),
-        ("mail_order_bot, imap_idle source (defaults)", &imap.bot),
+        (
+            "fetch-and-mark loop (UID FETCH BODY.PEEK[] + UID STORE \\Seen, 1,000 UIDs a round trip, no parsing)",
+            &imap.server,
+        ),
+        (
+            "mail_order_bot, imap_idle source (defaults), from process start",
+            &imap.bot,
+        ),
     ] {
-        println!("{}", table_row(name, rates, python));
+        println!(
+            "{} {:.2} |",
+            table_row(name, rates, python),
+            median(rates) / server
+        );
     }
+    println!();
+    println!("| path | median mails/s | min | max | vs Python |");
+    println!("|---|---:|---:|---:|---:|");
     let python = median(&maildir.python);
     for (name, rates) in [
         (

@@ -11,6 +11,10 @@ use crate::decision::{Decision, NewRejection, process_mail};
 use crate::error::DomainError;
 use crate::store::{OrderStore, Stored};
 
+/// The largest mail parsed on the async thread that received it; larger ones are parsed
+/// on the blocking pool. Mails of plain-text orders and small CSV files stay well below.
+const INLINE_PARSE_BYTES: usize = 32 * 1024;
+
 /// A store failure: transient, the mail stays unseen and is retried.
 fn unavailable(error: DomainError) -> TaskError {
     TaskError::transient("the order store is unavailable").with_source(error)
@@ -42,15 +46,20 @@ impl MailHandler for OrderMailHandler {
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .unwrap_or(0);
         let rules = self.rules.current();
-        let bytes = mail.bytes.clone();
-        let key = mail.reference.key.clone();
-        // MIME, CSV and XLSX parsing are CPU work: keep them off the async threads.
-        let decision =
+        // MIME, CSV and XLSX parsing are CPU work. A small mail takes tens of microseconds,
+        // less than the hop to the blocking pool and back: it is parsed here. A large one
+        // (a spreadsheet, a scan) could hold an async thread for milliseconds: off it goes.
+        let decision = if mail.bytes.len() <= INLINE_PARSE_BYTES {
+            process_mail(&mail.bytes, &mail.reference.key, received_at_ms, &rules)
+        } else {
+            let bytes = mail.bytes.clone();
+            let key = mail.reference.key.clone();
             tokio::task::spawn_blocking(move || process_mail(&bytes, &key, received_at_ms, &rules))
                 .await
                 .map_err(|e| {
                     TaskError::transient("mail processing was interrupted").with_source(e)
-                })?;
+                })?
+        };
         match decision {
             Decision::Order(order) => match self.store.create_order(&order).await {
                 Ok(Stored::Created(id)) => Ok(MailOutcome::done(

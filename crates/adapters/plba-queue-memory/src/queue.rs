@@ -1,6 +1,6 @@
 //! The memory queue itself.
 
-use plba_util::Unpoisoned;
+use plba_util::{ShardedCounter, Unpoisoned};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_channel::{Receiver, Sender, TrySendError};
 use plba_contracts::{
     DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
-    QueueError, QueueStats, Receipt, Task, TaskId, TaskQueue, async_trait,
+    QueueError, QueueStats, Receipt, Task, TaskId, TaskQueue, TryAck, async_trait,
 };
 
 use crate::options::{MemoryQueueError, MemoryQueueOptions, OverflowPolicy};
@@ -34,12 +34,14 @@ struct Inner {
     keys: Mutex<HashMap<String, (TaskId, Instant)>>,
 }
 
+/// The per-task counters are bumped by the producer and every consumer thread: sharded, so
+/// they do not make those threads wait for one cache line.
 #[derive(Default)]
 struct Counters {
-    published: AtomicU64,
-    in_flight: AtomicU64,
+    published: ShardedCounter,
+    in_flight: ShardedCounter,
     delayed: AtomicU64,
-    acked: AtomicU64,
+    acked: ShardedCounter,
     retried: AtomicU64,
     dead_total: AtomicU64,
 }
@@ -165,11 +167,26 @@ impl MemoryQueue {
             self.inner.give_back_key(id, key);
             return Err(error);
         }
-        self.inner
-            .counters
-            .published
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.published.add(1);
         Ok(Published::Enqueued)
+    }
+
+    /// Hands `task` out as a delivery: counts the attempt and the task in flight.
+    fn deliver(&self, mut task: Task) -> Delivery {
+        task.attempt = task.attempt.saturating_add(1);
+        self.inner.counters.in_flight.add(1);
+        // The memory queue settles by ownership of the delivery: its receipt only names the
+        // queue, so a delivery settled on another queue is refused.
+        let receipt = Receipt::from_seq(Arc::clone(&self.inner.receipt_queue), 0);
+        Delivery::new(task, receipt)
+    }
+
+    fn settle_ack(&self, delivery: Delivery) -> Result<(), QueueError> {
+        let (_, receipt) = delivery.into_parts();
+        receipt.check_queue(&self.inner.receipt_queue)?;
+        self.inner.settle();
+        self.inner.counters.acked.add(1);
+        Ok(())
     }
 
     /// Puts a task back for redelivery after `delay`. Never waits for room: a consumer that
@@ -255,7 +272,7 @@ impl Inner {
     }
 
     fn settle(&self) {
-        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.counters.in_flight.add(-1);
     }
 
     fn push_dead(&self, task: Task, reason: &str) {
@@ -295,24 +312,25 @@ impl TaskQueue for MemoryQueue {
 
     async fn consume(&self) -> Result<Delivery, QueueError> {
         // recv() is cancel-safe: dropping it before it resolves leaves the task in the channel.
-        let mut task = self.inner.rx.recv().await.map_err(|_| self.closed())?;
-        task.attempt = task.attempt.saturating_add(1);
-        self.inner
-            .counters
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
-        // The memory queue settles by ownership of the delivery: its receipt only names the
-        // queue, so a delivery settled on another queue is refused.
-        let receipt = Receipt::from_seq(Arc::clone(&self.inner.receipt_queue), 0);
-        Ok(Delivery::new(task, receipt))
+        let task = self.inner.rx.recv().await.map_err(|_| self.closed())?;
+        Ok(self.deliver(task))
+    }
+
+    fn try_consume(&self) -> Option<Result<Delivery, QueueError>> {
+        match self.inner.rx.try_recv() {
+            Ok(task) => Some(Ok(self.deliver(task))),
+            // Closed but not empty still hands out tasks; closed and empty is `consume`'s
+            // error, which it reports at once.
+            Err(_) => None,
+        }
     }
 
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
-        let (_, receipt) = delivery.into_parts();
-        receipt.check_queue(&self.inner.receipt_queue)?;
-        self.inner.settle();
-        self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.settle_ack(delivery)
+    }
+
+    fn try_ack(&self, delivery: Delivery) -> TryAck {
+        TryAck::Done(self.settle_ack(delivery))
     }
 
     async fn nack(
@@ -362,11 +380,11 @@ impl TaskQueue for MemoryQueue {
         let c = &self.inner.counters;
         Ok(QueueStats {
             depth: self.inner.rx.len() as u64,
-            in_flight: c.in_flight.load(Ordering::Relaxed),
+            in_flight: c.in_flight.count(),
             delayed: c.delayed.load(Ordering::Relaxed),
             dead: self.inner.lock_dead().len() as u64,
-            published: c.published.load(Ordering::Relaxed),
-            acked: c.acked.load(Ordering::Relaxed),
+            published: c.published.count(),
+            acked: c.acked.count(),
             retried: c.retried.load(Ordering::Relaxed),
             capacity: Some(self.inner.options.capacity as u64),
             consumers: None,
@@ -529,5 +547,27 @@ mod tests {
         let letters = queue.dead_letters(10).await.unwrap();
         assert_eq!(letters.len(), 2);
         assert_eq!(letters[0].task.payload, "2", "newest first");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_task_is_taken_and_acked_without_waiting() {
+        let queue = MemoryQueue::named("q");
+        assert!(queue.try_consume().is_none(), "nothing waits yet");
+        queue.publish(Task::new("t", "1")).await.unwrap();
+        let delivery = queue.try_consume().unwrap().unwrap();
+        assert_eq!(delivery.task().attempt, 1, "the delivery counts");
+        assert_eq!(queue.stats().await.unwrap().in_flight, 1);
+        assert!(queue.try_consume().is_none(), "one task, one delivery");
+        assert!(matches!(queue.try_ack(delivery), TryAck::Done(Ok(()))));
+        let stats = queue.stats().await.unwrap();
+        assert_eq!((stats.in_flight, stats.acked), (0, 1));
+        // A delivery of another queue is refused, as `ack` refuses it.
+        let other = MemoryQueue::named("q");
+        other.publish(Task::new("t", "2")).await.unwrap();
+        let foreign = other.try_consume().unwrap().unwrap();
+        assert!(matches!(
+            queue.try_ack(foreign),
+            TryAck::Done(Err(QueueError::WrongQueue { .. }))
+        ));
     }
 }

@@ -10,12 +10,15 @@
 //!   transaction, one command for many concurrent callers);
 //! - [`printable`]: outside text with its control characters escaped, for terminals and logs;
 //! - [`read_limited`]: a file a setting names, read up to a ceiling (a path can name
-//!   `/dev/urandom`).
+//!   `/dev/urandom`);
+//! - [`ShardedCounter`]: a counter every worker thread bumps per task, in slots of its own
+//!   cache line, so the threads do not queue for one.
 
 mod group_commit;
 mod printable;
 mod read_limited;
 mod report;
+mod sharded;
 mod status_cell;
 mod sync;
 
@@ -23,5 +26,6 @@ pub use group_commit::GroupCommit;
 pub use printable::printable;
 pub use read_limited::{human_bytes, read_limited, read_text_limited};
 pub use report::{error_chain, panic_message};
+pub use sharded::{CachePadded, SHARDS, ShardedCounter, shard_index};
 pub use status_cell::StatusCell;
 pub use sync::{Unpoisoned, UnpoisonedRw};

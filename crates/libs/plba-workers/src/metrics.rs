@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
+use plba_util::ShardedCounter;
+
 use plba_contracts::{MetricFamily, MetricKind, MetricValue, MetricsSource};
 use serde::Serialize;
 
@@ -12,7 +14,8 @@ use crate::histogram::DurationHistogram;
 /// Live counters of one [`crate::QueueWorkerPool`], shared by all its copies.
 #[derive(Debug, Default)]
 pub struct QueueWorkerMetrics {
-    pub(crate) processed: AtomicU64,
+    /// Bumped per task by every copy: in slots of their own (see [`ShardedCounter`]).
+    pub(crate) processed: ShardedCounter,
     pub(crate) failed: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) dead: AtomicU64,
@@ -20,7 +23,7 @@ pub struct QueueWorkerMetrics {
     pub(crate) released: AtomicU64,
     pub(crate) deferred: AtomicU64,
     pub(crate) settle_errors: AtomicU64,
-    pub(crate) in_flight: AtomicU64,
+    pub(crate) in_flight: ShardedCounter,
     pub(crate) duration: DurationHistogram,
 }
 
@@ -52,7 +55,7 @@ impl QueueWorkerMetrics {
     pub fn snapshot(&self) -> QueueWorkerMetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         QueueWorkerMetricsSnapshot {
-            processed: get(&self.processed),
+            processed: self.processed.count(),
             failed: get(&self.failed),
             retried: get(&self.retried),
             dead: get(&self.dead),
@@ -60,7 +63,7 @@ impl QueueWorkerMetrics {
             released: get(&self.released),
             deferred: get(&self.deferred),
             settle_errors: get(&self.settle_errors),
-            in_flight: get(&self.in_flight),
+            in_flight: self.in_flight.count(),
         }
     }
 
@@ -69,11 +72,11 @@ impl QueueWorkerMetrics {
     }
 
     pub(crate) fn begin(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.add(1);
     }
 
     pub(crate) fn end(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.in_flight.add(-1);
     }
 }
 

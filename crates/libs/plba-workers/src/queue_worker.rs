@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use plba_contracts::{
-    Admission, Backoff, Delivery, Jitter, Limiter, MetricsSource, NackOutcome, NoopTaskTracer,
-    Permit, QueueError, Registry, RegistryError, TaskError, TaskHandler, TaskOutcome, TaskQueue,
-    TaskTracer, Worker, WorkerContext, WorkerError, WorkerSpec, WorkerStatus, async_trait,
+    Admission, Backoff, Delivery, InTaskTrace, IncomingTrace, Jitter, Limiter, MetricsSource,
+    NackOutcome, NoopTaskTracer, Permit, QueueError, Registry, RegistryError, TaskError,
+    TaskHandler, TaskOutcome, TaskQueue, TaskTracer, TryAck, Worker, WorkerContext, WorkerError,
+    WorkerSpec, WorkerStatus, async_trait,
 };
 use plba_util::StatusCell;
 use tracing::Instrument;
@@ -109,7 +110,11 @@ where
     /// Asks the limiter whether the task may start: `Ok` with the permit to give back
     /// (none when the task or the pool has no limit), or `Err` with the delivery put aside.
     async fn admit(&self, delivery: Delivery) -> Result<(Delivery, Option<Permit>), ()> {
-        let (Some(limiter), Some(key)) = (&self.limiter, delivery.task().limit_key()) else {
+        // The key is looked up only when there is a limiter: most pools have none.
+        let Some(limiter) = &self.limiter else {
+            return Ok((delivery, None));
+        };
+        let Some(key) = delivery.task().limit_key() else {
             return Ok((delivery, None));
         };
         let wait = match limiter.acquire(key).await {
@@ -157,9 +162,11 @@ where
     async fn handle(&self, delivery: Delivery, ctx: &WorkerContext) {
         let metrics = &*self.metrics;
         metrics.begin();
-        let span = self.tracer.process_span(self.queue.name(), delivery.task());
+        let (span, incoming) = self
+            .tracer
+            .process_scope(self.queue.name(), delivery.task());
         let started = tokio::time::Instant::now();
-        let end = self.attempt(&delivery, &span, ctx).await;
+        let end = self.attempt(&delivery, &span, incoming, ctx).await;
         metrics.end();
         if !matches!(end, AttemptEnd::Interrupted) {
             metrics.duration.observe(started.elapsed());
@@ -168,13 +175,16 @@ where
         let attempt = delivery.task().attempt;
         let settled = match end {
             AttemptEnd::Succeeded => {
-                QueueWorkerMetrics::bump(&metrics.processed);
+                metrics.processed.add(1);
                 self.tracer.record_outcome(
                     self.queue.name(),
                     delivery.task(),
                     TaskOutcome::Succeeded,
                 );
-                self.queue.ack(delivery).await
+                match self.queue.try_ack(delivery) {
+                    TryAck::Done(acked) => acked,
+                    TryAck::WouldWait(delivery) => self.queue.ack(delivery).await,
+                }
             }
             AttemptEnd::Failed(error) if !error.is_transient() => {
                 QueueWorkerMetrics::bump(&metrics.failed);
@@ -229,12 +239,16 @@ where
         &self,
         delivery: &Delivery,
         span: &tracing::Span,
+        incoming: Option<IncomingTrace>,
         ctx: &WorkerContext,
     ) -> AttemptEnd {
         let limit = delivery.task().timeout().or(self.options.task_timeout);
-        let handling = AssertUnwindSafe(self.handler.handle(delivery.task()))
-            .catch_unwind()
-            .instrument(span.clone());
+        let handling = AssertUnwindSafe(InTaskTrace::new(
+            self.handler.handle(delivery.task()),
+            incoming,
+        ))
+        .catch_unwind()
+        .instrument(span.clone());
         let limited = async {
             let caught = match limit {
                 None => handling.await,
@@ -298,11 +312,26 @@ where
 {
     async fn run(&self, ctx: WorkerContext) -> Result<(), WorkerError> {
         self.status.set(WorkerStatus::Idle);
+        // Made once: a wait registered and dropped per task costs two locks that every
+        // copy of the pool shares.
+        let stopped = ctx.stop_token().cancelled();
+        tokio::pin!(stopped);
         let result = loop {
-            let next = tokio::select! {
-                biased;
-                () = ctx.stop_token().cancelled() => break Ok(()),
-                next = self.queue.consume() => next,
+            if ctx.is_stopping() {
+                break Ok(());
+            }
+            let next = match self.queue.try_consume() {
+                Some(next) => {
+                    // A task taken without waiting yields no turn by itself: spend the
+                    // runtime's budget, so a busy copy still lets other tasks run.
+                    tokio::task::coop::consume_budget().await;
+                    next
+                }
+                None => tokio::select! {
+                    biased;
+                    () = &mut stopped => break Ok(()),
+                    next = self.queue.consume() => next,
+                },
             };
             match next {
                 Ok(delivery) => {
