@@ -166,3 +166,40 @@ fn invoice_reminders_wiring_stays_under_a_hundred_lines() {
     .sum();
     assert!(lines < 100, "the wiring has grown to {lines} lines");
 }
+
+/// Whether a binary's `main.rs` installs the platform's allocator.
+fn installs_the_platform_allocator(main: &str) -> bool {
+    main.contains("plba::platform_allocator!();")
+        || (main.contains("#[global_allocator]") && main.contains("plba::Allocator"))
+}
+
+/// The figures in `docs/benchmarks.md` are measured with the allocator the applications
+/// ship; an application on glibc's would be a third slower on a busy queue.
+#[test]
+fn every_application_binary_installs_the_platform_allocator() {
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps");
+    let mut launchers = 0;
+    for app in std::fs::read_dir(&apps).unwrap() {
+        let main = app.unwrap().path().join("launcher/src/main.rs");
+        if let Ok(text) = std::fs::read_to_string(&main) {
+            launchers += 1;
+            assert!(
+                installs_the_platform_allocator(&text),
+                "{} does not install plba::Allocator",
+                main.display()
+            );
+        }
+    }
+    assert!(launchers >= 2, "found {launchers} application binaries");
+}
+
+#[test]
+fn the_check_recognises_a_binary_on_the_system_allocator() {
+    assert!(!installs_the_platform_allocator("fn main() {}"));
+    assert!(installs_the_platform_allocator(
+        "plba::platform_allocator!();"
+    ));
+    assert!(installs_the_platform_allocator(
+        "#[global_allocator]\nstatic ALLOCATOR: plba::Allocator = plba::Allocator;"
+    ));
+}

@@ -15,7 +15,8 @@
 //! timed from the consumers' start until every task is acked.
 //!
 //! `cargo bench -p plba-bench-peers --bench redis_throughput` (env `PLBA_BENCH_TASKS`,
-//! default 20,000; `PLBA_BENCH_RUNS`, default 3). Prints Markdown tables of medians.
+//! default 20,000; `PLBA_BENCH_RUNS`, default 3; `PLBA_BENCH_PEERS=0` leaves apalis-redis
+//! out). Prints Markdown tables of medians.
 
 #![allow(clippy::print_stdout, clippy::expect_used)] // a bench prints its table; setup failures abort it
 
@@ -32,6 +33,10 @@ use plba_redis::{RedisQueue, RedisQueueOptions};
 use plba_testkit::bench::{CountingNoop, Finish, env_u64, median};
 use plba_testkit::servers::RedisServer;
 use plba_workers::QueueWorkerPool;
+
+/// The allocator the launchers ship (`plba::Allocator`): measured as deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Longest a peer gets to drain the backlog before its row says it did not.
 const PEER_PATIENCE: Duration = Duration::from_secs(120);
@@ -209,6 +214,8 @@ fn main() -> anyhow::Result<()> {
     let total = env_u64("PLBA_BENCH_TASKS", 20_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 3)?.max(1);
     let backlog = env_u64("PLBA_BENCH_BACKLOG", 100_000)?;
+    // `PLBA_BENCH_PEERS=0` leaves apalis-redis out (its backlog rows take minutes to fail).
+    let peers = env_u64("PLBA_BENCH_PEERS", 1)? != 0;
     let server = RedisServer::start().expect("redis-server is needed for this bench");
     let url = server.url();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -234,14 +241,16 @@ fn main() -> anyhow::Result<()> {
                 total,
                 queue_live(&url, &format!("queue-{run}"), total).await,
             );
-            live[3].record(
-                total,
-                apalis_live(&url, &format!("apalis-{run}"), total, false).await,
-            );
-            live[4].record(
-                total,
-                apalis_live(&url, &format!("apalis-tuned-{run}"), total, true).await,
-            );
+            if peers {
+                live[3].record(
+                    total,
+                    apalis_live(&url, &format!("apalis-{run}"), total, false).await,
+                );
+                live[4].record(
+                    total,
+                    apalis_live(&url, &format!("apalis-tuned-{run}"), total, true).await,
+                );
+            }
             drains[0].record(
                 backlog,
                 Ok(plba_bench_peers::drain(&url, &raw("drain"), backlog).await?),
@@ -250,14 +259,16 @@ fn main() -> anyhow::Result<()> {
                 backlog,
                 queue_drain(&url, &format!("queue-drain-{run}"), backlog).await,
             );
-            drains[2].record(
-                backlog,
-                apalis_drain(&url, &format!("apalis-drain-{run}"), backlog, false).await,
-            );
-            drains[3].record(
-                backlog,
-                apalis_drain(&url, &format!("apalis-tuned-drain-{run}"), backlog, true).await,
-            );
+            if peers {
+                drains[2].record(
+                    backlog,
+                    apalis_drain(&url, &format!("apalis-drain-{run}"), backlog, false).await,
+                );
+                drains[3].record(
+                    backlog,
+                    apalis_drain(&url, &format!("apalis-tuned-drain-{run}"), backlog, true).await,
+                );
+            }
         }
         anyhow::Ok(())
     })?;
@@ -304,7 +315,11 @@ fn table(rows: &[(&str, &Row)]) {
     let baseline = median(&rows[0].1.rates);
     println!("| path | median tasks/s | min | max | vs first row |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, row) in rows {
+    // Rows not measured (`PLBA_BENCH_PEERS=0`) are left out.
+    for (name, row) in rows
+        .iter()
+        .filter(|(_, row)| !row.rates.is_empty() || !row.failures.is_empty())
+    {
         let Some(failure) = row.failures.first() else {
             println!(
                 "{}",

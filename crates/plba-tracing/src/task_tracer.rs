@@ -71,12 +71,6 @@ impl OtelTaskTracer {
             .then(|| u128::from_be_bytes(span_context.trace_id().to_bytes()))
     }
 
-    /// Whether no span with a trace is current here, so a span made now would start one.
-    fn outside_any_trace() -> bool {
-        let current = tracing::Span::current();
-        current.is_none() || Self::trace_id(&current).is_none()
-    }
-
     fn step(
         &self,
         destination: &str,
@@ -103,17 +97,28 @@ impl OtelTaskTracer {
 impl TaskTracer for OtelTaskTracer {
     fn publish_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
         // Published from a handler whose task made no span: continue its trace and keep
-        // its sampling decision. Otherwise, without an exporter, start a trace here.
+        // its sampling decision. Otherwise, without an exporter, start a trace here. The
+        // current span is looked up once, and not at all when a handler's trace is current.
+        let mut current = None;
         let incoming = IncomingTrace::current().or_else(|| {
+            let span = current.insert(tracing::Span::current());
+            if span.is_none() {
+                return None;
+            }
             crate::task_context::current().map(|trace| IncomingTrace {
                 trace_id: trace.trace_id,
                 sampled: trace.sampled,
             })
         });
-        // A new trace with no span around it: draw its sampling here, so a trace the
-        // exporter would drop makes no span at all (the exporter's sampler takes the root
-        // producer spans this lets through as drawn: `sampler::TaskRoots`).
-        let fresh = (incoming.is_none() && Self::outside_any_trace()).then(|| {
+        // A new trace with no span around it, to export: draw its sampling here, so a
+        // trace the exporter would drop makes no span at all (the exporter's sampler takes
+        // the root producer spans this lets through as drawn: `sampler::TaskRoots`).
+        let outside_any_trace = || {
+            current
+                .as_ref()
+                .is_none_or(|span| span.is_none() || Self::trace_id(span).is_none())
+        };
+        let fresh = (self.exporting && incoming.is_none() && outside_any_trace()).then(|| {
             let trace_id = crate::ids::random_trace_id();
             (trace_id, crate::ids::sampled(trace_id, self.sample_ratio))
         });

@@ -57,7 +57,7 @@ pub mod prelude;
 pub use application::{Application, runtime_options};
 
 /// The allocator an application's binary installs, one line in its `main.rs`:
-/// `#[global_allocator] static ALLOCATOR: plba::Allocator = plba::Allocator;`.
+/// [`platform_allocator!`].
 ///
 /// Why not the system's: a task is made on one thread and dropped on another, and glibc's
 /// allocator takes a lock of the making thread's arena for every such free once its small
@@ -69,6 +69,16 @@ pub type Allocator = mimalloc::MiMalloc;
 /// The value of [`Allocator`], for the `static` a binary declares.
 #[allow(non_upper_case_globals)] // reads as the type in `static A: Allocator = Allocator;`
 pub const Allocator: Allocator = mimalloc::MiMalloc;
+
+/// Installs [`Allocator`] as the binary's global allocator: `plba::platform_allocator!();`
+/// at the top level of its `main.rs`.
+#[macro_export]
+macro_rules! platform_allocator {
+    () => {
+        #[global_allocator]
+        static PLBA_ALLOCATOR: $crate::Allocator = $crate::Allocator;
+    };
+}
 
 use std::sync::Arc;
 

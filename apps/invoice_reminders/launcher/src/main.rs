@@ -3,10 +3,7 @@
 use invoice_reminders::InvoiceReminders;
 use plba::launcher::Launcher;
 use std::process::ExitCode;
-
-/// The platform's allocator (see `plba::Allocator` for why not the system's).
-#[global_allocator]
-static ALLOCATOR: plba::Allocator = plba::Allocator;
+plba::platform_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {

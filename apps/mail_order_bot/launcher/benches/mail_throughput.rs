@@ -123,8 +123,14 @@ fn outcomes(addr: SocketAddr) -> u64 {
 }
 
 /// Starts the bot on `config` in `dir` and returns the time until `done` holds, polled
-/// every 2 ms; the bot is stopped afterwards.
-fn time_bot(dir: &Path, config: &str, mut done: impl FnMut() -> bool) -> Duration {
+/// every 2 ms (and says when `started` first held: the start-up's share); the bot is
+/// stopped afterwards.
+fn time_bot(
+    dir: &Path,
+    config: &str,
+    mut started: impl FnMut() -> bool,
+    mut done: impl FnMut() -> bool,
+) -> Duration {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -132,7 +138,11 @@ fn time_bot(dir: &Path, config: &str, mut done: impl FnMut() -> bool) -> Duratio
         .env_remove("RUST_LOG");
     let start = Instant::now();
     let mut bot = AppProcess::spawn(command, &dir.join("bot.log"));
+    let mut first = None;
     while !done() {
+        if first.is_none() && started() {
+            first = Some(start.elapsed());
+        }
         assert!(
             bot.exited().is_none(),
             "the bot exited early:\n{}",
@@ -147,6 +157,13 @@ fn time_bot(dir: &Path, config: &str, mut done: impl FnMut() -> bool) -> Duratio
     }
     let elapsed = start.elapsed();
     bot.stop(Duration::from_secs(30));
+    if let Some(first) = first {
+        println!(
+            "  bot: first outcome {:.0} ms after start, last after {:.0} ms",
+            first.as_secs_f64() * 1e3,
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
     elapsed
 }
 
@@ -222,7 +239,12 @@ fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], expected: &Stored, rates: &mut
     let config = bot_config(dir.path(), addr, &source);
     // An outcome is counted only once its mail is marked, so the count alone says done;
     // the mailbox is checked after the clock stops, as the Python side's is.
-    let elapsed = time_bot(dir.path(), &config, || outcomes(addr) >= n as u64);
+    let elapsed = time_bot(
+        dir.path(),
+        &config,
+        || outcomes(addr) > 0,
+        || outcomes(addr) >= n as u64,
+    );
     assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
     assert_eq!(
         &bot_stored(dir.path(), &config),
@@ -261,7 +283,12 @@ fn maildir_run(mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let source = format!("    kind: maildir\n    path: {}\n", maildir.display());
     let config = bot_config(dir.path(), addr, &source);
-    let elapsed = time_bot(dir.path(), &config, || outcomes(addr) >= n as u64);
+    let elapsed = time_bot(
+        dir.path(),
+        &config,
+        || outcomes(addr) > 0,
+        || outcomes(addr) >= n as u64,
+    );
     assert_eq!(unseen(&maildir), 0);
     assert_eq!(
         &bot_stored(dir.path(), &config),
@@ -291,10 +318,16 @@ fn main() {
     };
     let mut imap = Rates::new();
     let mut maildir = Rates::new();
+    // One side alone, for a profiler: `imap` or `maildir`.
+    let only = std::env::var("PLBA_BENCH_ONLY").ok();
     for run in 0..runs {
         let mails = order_mix(count, &format!("bench{run}"));
-        imap_run(&dovecot, &mails, &expected, &mut imap);
-        maildir_run(&mails, &expected, &mut maildir);
+        if only.as_deref().is_none_or(|only| only == "imap") {
+            imap_run(&dovecot, &mails, &expected, &mut imap);
+        }
+        if only.as_deref().is_none_or(|only| only == "maildir") {
+            maildir_run(&mails, &expected, &mut maildir);
+        }
     }
     println!(
         "\n{count} mails per run ({orders} orders, {} rejections), {runs} runs, mails/s:\n",

@@ -8,10 +8,7 @@ use std::process::ExitCode;
 
 use mail_order_bot::MailOrderBot;
 use plba::launcher::Launcher;
-
-/// The platform's allocator (see `plba::Allocator` for why not the system's).
-#[global_allocator]
-static ALLOCATOR: plba::Allocator = plba::Allocator;
+plba::platform_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {

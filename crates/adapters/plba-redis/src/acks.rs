@@ -88,6 +88,24 @@ impl Acks {
             Err(_) => return Err(NoRoom),
         }
         // No await from the permit to the push: a cancelled caller cannot leak a permit.
+        self.push(id);
+        Ok(())
+    }
+
+    /// Queues the ack of entry `id` if the window has room now; gives `id` back if not.
+    pub(crate) fn try_queue(&self, id: String) -> Result<(), String> {
+        match self.room.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(id),
+            // Never closed, as in `queue`.
+            Err(tokio::sync::TryAcquireError::Closed) => {}
+        }
+        self.push(id);
+        Ok(())
+    }
+
+    /// Adds `id` to the acks to write, its room in the window taken.
+    fn push(&self, id: String) {
         let queued = {
             let mut queued = self.queued.lock_or_recover();
             queued.ids.push(id);
@@ -97,7 +115,6 @@ impl Acks {
         if queued == 1 || queued >= self.ready_at() {
             self.wake.notify_one();
         }
-        Ok(())
     }
 
     /// Acks queued or being written.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use plba_contracts::{
     DeadLetter, DeadLetterReport, DeadLetterSelection, Delivery, NackOutcome, Published,
-    QueueError, QueueStats, Receipt, Task, TaskQueue, async_trait,
+    QueueError, QueueStats, Receipt, Task, TaskQueue, TryAck, async_trait,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
@@ -387,6 +387,23 @@ impl TaskQueue for RedisQueue {
             if let Some(delivery) = first {
                 return Ok(delivery);
             }
+        }
+    }
+
+    /// A delivery read ahead by an earlier read, if one waits.
+    fn try_consume(&self) -> Option<Result<Delivery, QueueError>> {
+        self.prefetched.lock_or_recover().pop_front().map(Ok)
+    }
+
+    /// Queues the ack when the window has room now (see [`ack`](TaskQueue::ack)).
+    fn try_ack(&self, delivery: Delivery) -> TryAck {
+        let id = match self.receipt_id(&delivery) {
+            Ok(id) => id,
+            Err(error) => return TryAck::Done(Err(error)),
+        };
+        match self.acks.try_queue(id) {
+            Ok(()) => TryAck::Done(Ok(())),
+            Err(_) => TryAck::WouldWait(delivery),
         }
     }
 

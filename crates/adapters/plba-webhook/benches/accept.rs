@@ -29,6 +29,10 @@ use plba_webhook::{WebhookConfig, WebhookSource, sign};
 use plba_workers::QueueWorkerPool;
 use tokio::net::{TcpListener, TcpStream};
 
+/// The allocator the launchers ship (`plba::Allocator`): measured as deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "bench-secret-0123456789";
 const TOKEN: &str = "bench-token-0123456789";
 
