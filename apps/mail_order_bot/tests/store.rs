@@ -160,6 +160,23 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
         before.customers.is_empty() && before.rejections == 0,
         "{before:?}"
     );
+
+    // A long order (lines are written several to a statement) reads back line for line.
+    let mut long = order("<long@x>", "a@acme.example");
+    long.lines = (0..150_u32)
+        .map(|n| OrderLine {
+            sku: format!("SKU-{n}"),
+            quantity: n + 1,
+            unit_price_cents: (n % 2 == 0).then_some(i64::from(n)),
+            attachment: "long.csv".to_owned(),
+        })
+        .collect();
+    let Stored::Created(long_id) = store.create_order(&long).await.unwrap() else {
+        panic!("a long order is stored");
+    };
+    let read = store.get_order(long_id).await.unwrap().unwrap();
+    assert_eq!(read.order, long, "every line, in order");
+    assert_eq!(read.total_quantity, (1..=150).sum::<u64>());
 }
 
 fn now_ms() -> i64 {

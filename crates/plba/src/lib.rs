@@ -66,11 +66,11 @@ pub use application::{Application, runtime_options};
 /// owning thread without a lock.
 pub type Allocator = mimalloc::MiMalloc;
 
-/// The value of [`Allocator`], for the `static` a binary declares.
+/// The value of [`tyalias@Allocator`], for the `static` a binary declares.
 #[allow(non_upper_case_globals)] // reads as the type in `static A: Allocator = Allocator;`
 pub const Allocator: Allocator = mimalloc::MiMalloc;
 
-/// Installs [`Allocator`] as the binary's global allocator: `plba::platform_allocator!();`
+/// Installs [`tyalias@Allocator`] as the binary's global allocator: `plba::platform_allocator!();`
 /// at the top level of its `main.rs`.
 #[macro_export]
 macro_rules! platform_allocator {

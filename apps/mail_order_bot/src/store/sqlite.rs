@@ -323,20 +323,43 @@ async fn insert_order(
         return Ok(Stored::AlreadyExists { id, sender });
     }
     let id = inserted.last_insert_rowid();
-    for (number, line) in order.lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(i64::try_from(number + 1).unwrap_or(i64::MAX))
-        .bind(&line.sku)
-        .bind(i64::from(line.quantity))
-        .bind(line.unit_price_cents)
-        .bind(&line.attachment)
-        .execute(&mut *conn)
-        .await?;
+    // Each statement is a round trip to the driver's thread: the lines go in a few rows
+    // at a time, not one statement each.
+    for (chunk_no, chunk) in order.lines.chunks(LINES_PER_INSERT).enumerate() {
+        let mut query = sqlx::query(lines_insert(chunk.len()));
+        for (offset, line) in chunk.iter().enumerate() {
+            let number = chunk_no * LINES_PER_INSERT + offset + 1;
+            query = query
+                .bind(id)
+                .bind(i64::try_from(number).unwrap_or(i64::MAX))
+                .bind(&line.sku)
+                .bind(i64::from(line.quantity))
+                .bind(line.unit_price_cents)
+                .bind(&line.attachment);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(Stored::Created(id))
+}
+
+/// Order lines per `INSERT`: 6 values each, well below SQLite's 999 values a statement.
+const LINES_PER_INSERT: usize = 64;
+
+/// The `INSERT` of `rows` order lines. The text is the statement cache's key: orders of up
+/// to `LINES_PER_INSERT` lines need that many statements at most, each prepared once.
+fn lines_insert(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (1..=LINES_PER_INSERT)
+            .map(|rows| {
+                let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+                format!(
+                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES {values}"
+                )
+            })
+            .collect()
+    });
+    statements[rows.clamp(1, LINES_PER_INSERT) - 1].as_str()
 }
 
 /// Records `rejection` once per message key, inside the caller's transaction.
@@ -345,9 +368,10 @@ async fn insert_rejection(
     rejection: &NewRejection,
     reasons: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query(
+    // A new rejection says its id at once; one recorded before needs the lookup.
+    let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(message_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(message_key) DO NOTHING RETURNING id",
     )
     .bind(&rejection.message_key)
     .bind(&rejection.sender)
@@ -356,12 +380,17 @@ async fn insert_rejection(
     .bind(now_ms())
     .bind(reasons)
     .bind(&rejection.trace_id)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = $1")
-        .bind(&rejection.message_key)
-        .fetch_one(&mut *conn)
-        .await
+    match inserted {
+        Some(id) => Ok(id),
+        None => {
+            sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = $1")
+                .bind(&rejection.message_key)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    }
 }
 
 #[async_trait]

@@ -4,7 +4,7 @@ use plba_util::Unpoisoned;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read as _};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use plba_contracts::async_trait;
-use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
+use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail, Reservation};
 use serde::Deserialize;
 
 /// How a Maildir is used.
@@ -395,6 +395,64 @@ impl Maildir {
     }
 }
 
+/// Room reserved for a message before its size is known: most order mails are smaller, so
+/// they are opened, measured and read in one trip to the blocking pool.
+const SMALL_MESSAGE_BYTES: u64 = 64 * 1024;
+
+/// What one trip to the blocking pool found of a message file.
+enum Opened {
+    /// No such file: completed or removed by someone else.
+    Gone,
+    /// Larger than the limit (its size).
+    TooLarge(u64),
+    /// Read whole, within the room reserved before.
+    Read {
+        bytes: Bytes,
+        modified: Option<SystemTime>,
+    },
+    /// Larger than the room reserved before: the open file, to read once the budget has
+    /// room for `size` bytes.
+    Larger {
+        file: std::fs::File,
+        size: u64,
+        modified: Option<SystemTime>,
+    },
+}
+
+/// Opens the message at `path` and reads it when it fits in `reserved`
+/// ([`SMALL_MESSAGE_BYTES`]). Runs on the blocking pool.
+fn open_message(path: &Path, max: u64, reserved: Option<Reservation>) -> std::io::Result<Opened> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Opened::Gone),
+        Err(e) => return Err(e),
+    };
+    let metadata = file.metadata()?;
+    let (size, modified) = (metadata.len(), metadata.modified().ok());
+    if size > max {
+        return Ok(Opened::TooLarge(size));
+    }
+    match reserved {
+        Some(reservation) if size <= SMALL_MESSAGE_BYTES => Ok(Opened::Read {
+            bytes: reservation.hold(read_body(file, size)?),
+            modified,
+        }),
+        _ => Ok(Opened::Larger {
+            file,
+            size,
+            modified,
+        }),
+    }
+}
+
+/// The first `size` bytes of `file` (a message in `new/` does not change; should one grow
+/// anyway, what is read stays within what was reserved for it).
+fn read_body(file: std::fs::File, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(size).read_to_end(&mut body)?;
+    Ok(body)
+}
+
 /// `bytes` as UTF-8: valid parts kept, each invalid byte written `%XX`.
 fn utf8_name(bytes: &[u8]) -> String {
     let mut name = String::with_capacity(bytes.len() + 8);
@@ -413,38 +471,48 @@ impl MailBackend for Maildir {
     async fn fetch(&self, reference: &MailRef) -> Result<RawMail, MailError> {
         self.check_key(reference)?;
         let path = self.root.join("new").join(&reference.key);
-        let metadata = match tokio::fs::metadata(&path).await {
-            Ok(metadata) => metadata,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(MailError::Gone {
-                    mailbox: self.name.clone(),
-                    key: reference.key.clone(),
-                });
-            }
-            Err(e) => return Err(self.unavailable(format!("cannot stat {}", path.display()), e)),
-        };
-        if metadata.len() > self.options.max_message_bytes {
-            return Err(MailError::TooLarge {
-                key: reference.key.clone(),
-                size: metadata.len(),
-                limit: self.options.max_message_bytes,
-            });
+        let max = self.options.max_message_bytes;
+        // One trip to the blocking pool for most mails: room for a small one is reserved
+        // before, so the trip can open, measure and read it at once.
+        let small = self.budget.try_reserve(SMALL_MESSAGE_BYTES);
+        let io = |e: std::io::Error| self.unavailable(format!("cannot read {}", path.display()), e);
+        let opened = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || open_message(&path, max, small))
         }
-        let reservation = self.budget.reserve(metadata.len()).await;
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => reservation.hold(bytes),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(MailError::Gone {
-                    mailbox: self.name.clone(),
+        .await
+        .map_err(|e| io(e.into()))?;
+        let gone = || MailError::Gone {
+            mailbox: self.name.clone(),
+            key: reference.key.clone(),
+        };
+        let (bytes, modified) = match opened.map_err(io)? {
+            Opened::Gone => return Err(gone()),
+            Opened::TooLarge(size) => {
+                return Err(MailError::TooLarge {
                     key: reference.key.clone(),
+                    size,
+                    limit: max,
                 });
             }
-            Err(e) => return Err(self.unavailable(format!("cannot read {}", path.display()), e)),
+            Opened::Read { bytes, modified } => (bytes, modified),
+            Opened::Larger {
+                file,
+                size,
+                modified,
+            } => {
+                let reservation = self.budget.reserve(size).await;
+                let body = tokio::task::spawn_blocking(move || read_body(file, size))
+                    .await
+                    .map_err(|e| io(e.into()))?
+                    .map_err(io)?;
+                (reservation.hold(body), modified)
+            }
         };
         Ok(RawMail {
             reference: reference.clone(),
             bytes,
-            received_at: metadata.modified().ok(),
+            received_at: modified,
             trace_id: None,
         })
     }
