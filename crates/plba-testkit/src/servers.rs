@@ -146,11 +146,27 @@ impl RedisServer {
             child: None,
             persistent,
         };
-        server.spawn();
-        Some(server)
+        // A port free when picked can be taken by another test's server before this one
+        // binds it: then this one exits and the other answers. Another port, then.
+        for _ in 0..5 {
+            match server.try_spawn() {
+                Ok(()) => return Some(server),
+                Err(taken) => {
+                    server.kill();
+                    server.port = free_port();
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("redis-server: {taken}; trying another port");
+                    }
+                }
+            }
+        }
+        panic!("redis-server could not get a port of its own in 5 tries");
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on its port and waits until it answers: `Err` when the port turned
+    /// out to be another server's.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let child = Command::new(&self.binary)
             .args([
                 "--bind",
@@ -171,21 +187,57 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&self) {
+    /// Starts the server again on the same port (a restart), which must be free still.
+    fn spawn(&mut self) {
+        if let Err(taken) = self.try_spawn() {
+            panic!("redis-server cannot restart: {taken}");
+        }
+    }
+
+    /// Waits until the server on the port answers and is this one (it names this server's
+    /// directory as its own): a `PING` alone would take another test's server, started on
+    /// the same port, for it.
+    fn wait_ready(&mut self) -> Result<(), String> {
         use std::io::{Read, Write};
+        let own_dir = self
+            .dir
+            .path()
+            .canonicalize()
+            .unwrap_or_else(|_| self.dir.path().to_owned());
+        let own_dir = own_dir.to_string_lossy().into_owned();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("it exited ({status}): port {} taken", self.port));
+            }
             if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut answer = [0u8; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut answer).is_ok()
-                    && &answer == b"+PONG\r\n"
-                {
-                    return;
+                if stream.write_all(b"CONFIG GET dir\r\n").is_ok() {
+                    // `*2 $3 dir $<n> <path>`, five lines; an error (still loading), one.
+                    let mut answer = Vec::new();
+                    let mut chunk = [0u8; 512];
+                    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+                        answer.extend_from_slice(&chunk[..n]);
+                        let lines = answer.windows(2).filter(|w| w == b"\r\n").count();
+                        if lines >= 5 || (answer.starts_with(b"-") && lines >= 1) {
+                            break;
+                        }
+                    }
+                    let answer = String::from_utf8_lossy(&answer);
+                    if answer.contains(&own_dir) {
+                        return Ok(());
+                    }
+                    if answer.starts_with('*') {
+                        return Err(format!(
+                            "port {} answered for another server: {answer:?}",
+                            self.port
+                        ));
+                    }
                 }
             }
             assert!(
@@ -195,6 +247,13 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[cfg(test)]
+    fn wait_ready_again(mut self) -> Result<(), String> {
+        let ready = self.wait_ready();
+        self.kill();
+        ready
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -547,6 +606,28 @@ mod tests {
         assert!(
             status.contains("messages=1") && status.contains("unseen=1"),
             "{status}"
+        );
+    }
+
+    #[test]
+    fn a_redis_server_does_not_take_another_on_its_port_for_itself() {
+        let Some(first) = RedisServer::start() else {
+            return;
+        };
+        // As if `free_port` had handed the first server's port out again.
+        let mut second = RedisServer {
+            binary: first.binary.clone(),
+            port: first.port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            persistent: false,
+        };
+        let taken = second.try_spawn();
+        second.kill();
+        assert!(taken.is_err(), "the first server answered for the second");
+        assert!(
+            first.wait_ready_again().is_ok(),
+            "the first is still its own"
         );
     }
 }
