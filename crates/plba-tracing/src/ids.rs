@@ -44,39 +44,58 @@ pub(crate) fn sampled(trace_id: u128, ratio: f64) -> bool {
     (low as f64) < ratio * (1u64 << 53) as f64
 }
 
-/// `00-<trace id>-<span id>-<flags>`, written digit by digit: every task without a span
-/// gets one, and the formatting machinery cost more than the rest of its tracing.
+/// `00-<trace id>-<span id>-<flags>`, written digit by digit into a buffer: every task
+/// without a span gets one, and the formatting machinery cost more than the rest of its
+/// tracing.
 pub(crate) fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String {
-    let mut text = String::with_capacity(TRACEPARENT_LEN);
-    text.push_str("00-");
-    push_hex(&mut text, trace_id, 32);
-    text.push('-');
-    push_hex(&mut text, u128::from(span_id), 16);
-    text.push_str(if sampled { "-01" } else { "-00" });
-    text
+    let mut text = [0_u8; TRACEPARENT_LEN];
+    text[..3].copy_from_slice(b"00-");
+    write_hex(&mut text[3..35], trace_id);
+    text[35] = b'-';
+    write_hex(&mut text[36..52], u128::from(span_id));
+    text[52..].copy_from_slice(if sampled { b"-01" } else { b"-00" });
+    // Only ASCII was written.
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// The length of a version-00 `traceparent`.
 const TRACEPARENT_LEN: usize = 55;
 
-/// The low `digits` hex digits of `value`, most significant first, in lowercase.
-fn push_hex(text: &mut String, value: u128, digits: u32) {
-    for shift in (0..digits).rev() {
-        let nibble = (value >> (shift * 4)) & 0xf;
-        text.push(char::from(b"0123456789abcdef"[nibble as usize]));
+/// `value`'s low hex digits into `out`, most significant first, in lowercase.
+fn write_hex(out: &mut [u8], mut value: u128) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
-/// `field` as a number, when it is lowercase hex only.
-fn lower_hex(field: &[u8]) -> Option<u128> {
-    field.iter().try_fold(0_u128, |value, &byte| {
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            _ => return None,
-        };
-        Some((value << 4) | u128::from(digit))
-    })
+/// Each byte's value as a lowercase hex digit; 0xff for any other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xff_u8; 256];
+    let mut digit: u8 = 0;
+    while digit < 10 {
+        table[(b'0' + digit) as usize] = digit;
+        digit += 1;
+    }
+    let mut letter: u8 = 0;
+    while letter < 6 {
+        table[(b'a' + letter) as usize] = 10 + letter;
+        letter += 1;
+    }
+    table
+};
+
+/// Up to 16 lowercase hex digits as a number; `None` for any other byte.
+fn hex_u64(field: &[u8]) -> Option<u64> {
+    let mut value = 0_u64;
+    let mut bad = 0_u8;
+    for &byte in field {
+        let digit = HEX_DIGITS[usize::from(byte)];
+        bad |= digit;
+        value = (value << 4) | u64::from(digit & 0xf);
+    }
+    // A digit is at most 0x0f: any high bit set came from a byte that is not one.
+    (bad & 0xf0 == 0).then_some(value)
 }
 
 /// The trace id and sampled flag of a version-00 `traceparent`; `None` when malformed
@@ -90,10 +109,12 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<(u128, bool)> {
     {
         return None;
     }
-    let trace_id = lower_hex(bytes.get(3..35)?).filter(|&id| id != 0)?;
-    lower_hex(bytes.get(36..52)?).filter(|&id| id != 0)?;
-    let flags = lower_hex(bytes.get(53..55)?)?;
-    Some((trace_id, flags & 1 == 1))
+    let high = hex_u64(bytes.get(3..19)?)?;
+    let low = hex_u64(bytes.get(19..35)?)?;
+    let trace_id = (u128::from(high) << 64) | u128::from(low);
+    let span_id = hex_u64(bytes.get(36..52)?)?;
+    let flags = hex_u64(bytes.get(53..55)?)?;
+    (trace_id != 0 && span_id != 0).then_some((trace_id, flags & 1 == 1))
 }
 
 #[cfg(test)]
