@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mail_order_bot::{Catalog, Decision, Limits, Rules, SAMPLES, process_mail};
+use mail_order_bot::{Catalog, Decision, Limits, Rules, SAMPLES, is_light, process_mail};
 use plba_testkit::mail::MailBuilder;
 
 fn rules() -> Rules {
@@ -398,4 +398,25 @@ fn an_overlong_sku_is_refused() {
         rejection(&acme(("o.csv", "text/csv", long.as_bytes())), &rules()),
         ["o.csv line 2: the SKU is longer than 64 characters"]
     );
+}
+
+#[test]
+fn only_a_mail_without_a_spreadsheet_is_light_work() {
+    assert!(is_light(&acme((
+        "o.csv",
+        "text/csv",
+        b"sku,quantity\nA-1,2\n"
+    ))));
+    assert!(is_light(b"not a mail at all"), "its rejection is light");
+    // By name or by type alone, whatever the bytes: a spreadsheet goes where work may block.
+    assert!(!is_light(&acme((
+        "o.xlsx",
+        "application/octet-stream",
+        b"PK"
+    ))));
+    assert!(!is_light(&acme((
+        "order",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        b"PK"
+    ))));
 }

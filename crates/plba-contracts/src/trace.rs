@@ -14,7 +14,9 @@ use crate::task::Task;
 ///
 /// A consumer runs the handler inside [`InTaskTrace`]; a tracer reads it back with
 /// [`current`](Self::current). A thread-local set around each poll costs nothing like a
-/// span per task would (a span is a registry entry, layer callbacks and a lookup).
+/// span per task would (a span is a registry entry, layer callbacks and a lookup). Like a
+/// span, it stays with the handler's own future: a task the handler `tokio::spawn`s runs
+/// without it unless wrapped in `InTaskTrace` with [`current`](Self::current).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IncomingTrace {
     /// The W3C trace id.

@@ -14,10 +14,12 @@
 //! Spans cost only where they are exported. The tracer makes OpenTelemetry spans only when
 //! an exporter is configured and the task is sampled; otherwise `ids.rs` writes the
 //! `traceparent` itself (fresh ids, the `sample_ratio` draw, strict parsing of what
-//! arrives), and the handler runs inside a *context span* (`task_context.rs`): a span of
-//! its own target, seen only by its own layer, that carries the incoming trace id and
-//! sampling flag. A task published from that handler continues the same trace with the same
-//! decision instead of starting a new one at every hop that does not export.
+//! arrives), and a queue worker runs the handler with the incoming trace id and sampling
+//! flag current (`plba_contracts::IncomingTrace`, a thread-local set around each poll; see
+//! `TaskTracer::process_scope`). A task published from that handler continues the same
+//! trace with the same decision instead of starting a new one at every hop that does not
+//! export. Callers of `process_span` itself get a *context span* (`task_context.rs`)
+//! instead: a span of its own target, seen only by its own layer, that carries the same.
 //!
 //! The subscriber has three layers: the log lines behind a reloadable `EnvFilter`, the
 //! OpenTelemetry spans behind a filter that always admits the task spans (target

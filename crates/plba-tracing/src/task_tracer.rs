@@ -34,6 +34,14 @@ pub struct OtelTaskTracer {
     in_process_producer_spans: bool,
 }
 
+/// How a received task is traced.
+enum Received {
+    /// It makes no span; the trace it came with, if any.
+    Spanless(Option<IncomingTrace>),
+    /// Its consumer span.
+    Spanned(tracing::Span),
+}
+
 /// The W3C `traceparent` metadata key.
 const TRACEPARENT: &str = "traceparent";
 
@@ -69,6 +77,41 @@ impl OtelTaskTracer {
         span_context
             .is_valid()
             .then(|| u128::from_be_bytes(span_context.trace_id().to_bytes()))
+    }
+
+    /// Records that `task` was received from `destination`, and makes its consumer span
+    /// when someone will see it.
+    fn receive(&self, destination: &str, task: &Task) -> Received {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        let incoming = task
+            .metadata
+            .get(TRACEPARENT)
+            .and_then(crate::ids::parse_traceparent);
+        if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
+            let trace_id = incoming.map(|(trace_id, _)| trace_id);
+            self.step(destination, task, trace_id, "received", None);
+            return Received::Spanless(
+                incoming.map(|(trace_id, sampled)| IncomingTrace { trace_id, sampled }),
+            );
+        }
+        let parent = self.propagator.extract(&MetadataExtractor(&task.metadata));
+        let span = tracing::info_span!(
+            target: TASK_TARGET,
+            "process",
+            otel.name = %format_args!("{destination} process"),
+            otel.kind = "consumer",
+            messaging.system = "plba",
+            messaging.destination.name = destination,
+            messaging.operation.type = "process",
+            messaging.operation.name = "process",
+            messaging.message.id = %task.id,
+            plba.task.name = %task.name,
+            plba.task.attempt = task.attempt,
+        );
+        // A disabled span has nothing to attach the parent to; tracing goes on without it.
+        let _ = span.set_parent(parent);
+        self.step(destination, task, Self::trace_id(&span), "received", None);
+        Received::Spanned(span)
     }
 
     fn step(
@@ -162,7 +205,9 @@ impl TaskTracer for OtelTaskTracer {
     /// task, so the handler's span is its child; with no current span the handler's span
     /// starts the trace.
     fn publish_in_process_span(&self, destination: &str, task: &mut Task) -> tracing::Span {
-        if self.in_process_producer_spans || !self.exporting {
+        // From a handler that made no span, the trace it came with decides (continued,
+        // its sampling kept), as for any destination.
+        if self.in_process_producer_spans || !self.exporting || IncomingTrace::current().is_some() {
             return self.publish_span(destination, task);
         }
         let current = tracing::Span::current();
@@ -179,44 +224,18 @@ impl TaskTracer for OtelTaskTracer {
     }
 
     fn process_span(&self, destination: &str, task: &Task) -> tracing::Span {
-        use opentelemetry::propagation::TextMapPropagator as _;
-        let incoming = task
-            .metadata
-            .get(TRACEPARENT)
-            .and_then(crate::ids::parse_traceparent);
-        if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
-            let trace_id = incoming.map(|(trace_id, _)| trace_id);
-            self.step(destination, task, trace_id, "received", None);
+        match self.receive(destination, task) {
             // No span to export; the handler still runs inside the trace it came with, so
             // what it publishes continues that trace.
-            return match incoming {
-                Some((trace_id, sampled)) => {
-                    crate::task_context::context_span(crate::task_context::Incoming {
-                        trace_id,
-                        sampled,
-                    })
-                }
-                None => tracing::Span::none(),
-            };
+            Received::Spanless(Some(incoming)) => {
+                crate::task_context::context_span(crate::task_context::Incoming {
+                    trace_id: incoming.trace_id,
+                    sampled: incoming.sampled,
+                })
+            }
+            Received::Spanless(None) => tracing::Span::none(),
+            Received::Spanned(span) => span,
         }
-        let parent = self.propagator.extract(&MetadataExtractor(&task.metadata));
-        let span = tracing::info_span!(
-            target: TASK_TARGET,
-            "process",
-            otel.name = %format_args!("{destination} process"),
-            otel.kind = "consumer",
-            messaging.system = "plba",
-            messaging.destination.name = destination,
-            messaging.operation.type = "process",
-            messaging.operation.name = "process",
-            messaging.message.id = %task.id,
-            plba.task.name = %task.name,
-            plba.task.attempt = task.attempt,
-        );
-        // A disabled span has nothing to attach the parent to; tracing goes on without it.
-        let _ = span.set_parent(parent);
-        self.step(destination, task, Self::trace_id(&span), "received", None);
-        span
     }
 
     /// Without a span to make (no exporter, or an unsampled trace): no span, and the
@@ -226,17 +245,10 @@ impl TaskTracer for OtelTaskTracer {
         destination: &str,
         task: &Task,
     ) -> (tracing::Span, Option<IncomingTrace>) {
-        let incoming = task
-            .metadata
-            .get(TRACEPARENT)
-            .and_then(crate::ids::parse_traceparent);
-        if !self.exporting || incoming.is_some_and(|(_, sampled)| !sampled) {
-            let trace_id = incoming.map(|(trace_id, _)| trace_id);
-            self.step(destination, task, trace_id, "received", None);
-            let incoming = incoming.map(|(trace_id, sampled)| IncomingTrace { trace_id, sampled });
-            return (tracing::Span::none(), incoming);
+        match self.receive(destination, task) {
+            Received::Spanless(incoming) => (tracing::Span::none(), incoming),
+            Received::Spanned(span) => (span, None),
         }
-        (self.process_span(destination, task), None)
     }
 
     fn record_outcome(&self, destination: &str, task: &Task, outcome: TaskOutcome<'_>) {

@@ -441,6 +441,8 @@ async fn an_unsampled_trace_stays_unsampled_through_a_handler_that_publishes() {
 /// follow-ups' `traceparent`s.
 struct FollowUp {
     tracer: Arc<dyn TaskTracer>,
+    /// Where follow-ups go when in this process (`publish_span_to`); else another's.
+    in_process: Option<Arc<MemoryQueue>>,
     published: std::sync::Mutex<Vec<String>>,
 }
 
@@ -448,7 +450,10 @@ struct FollowUp {
 impl TaskHandler for FollowUp {
     async fn handle(&self, task: &Task) -> Result<(), TaskError> {
         let mut follow_up = Task::new("invoice.requested", task.payload.clone());
-        drop(self.tracer.publish_span("invoices", &mut follow_up));
+        drop(match &self.in_process {
+            Some(queue) => self.tracer.publish_span_to(&**queue, &mut follow_up),
+            None => self.tracer.publish_span("invoices", &mut follow_up),
+        });
         let traceparent = follow_up.metadata.get("traceparent").unwrap().to_owned();
         self.published.lock_or_recover().push(traceparent);
         Ok(())
@@ -465,6 +470,7 @@ async fn what_a_handler_publishes_continues_its_task_trace_without_an_exporter()
     let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
     let handler = Arc::new(FollowUp {
         tracer: Arc::clone(&tracer),
+        in_process: None,
         published: std::sync::Mutex::default(),
     });
     let (stop, metrics) = spawn_worker(&queue, Arc::clone(&handler), Arc::clone(&tracer));
@@ -536,4 +542,32 @@ async fn new_traces_are_exported_at_the_sample_ratio_and_the_rest_make_no_span()
         "{:#?}",
         receiver.spans()
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsampled_trace_stays_one_through_an_in_process_hop_while_exporting() {
+    let receiver = OtlpReceiver::start().await;
+    let (telemetry, dispatch) = quiet_telemetry(&otlp_platform(receiver.endpoint()));
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let tracer = telemetry.task_tracer();
+    let queue = Arc::new(MemoryQueue::new("orders", MemoryQueueOptions::default()).unwrap());
+    let invoices = Arc::new(MemoryQueue::new("invoices", MemoryQueueOptions::default()).unwrap());
+    let handler = Arc::new(FollowUp {
+        tracer: Arc::clone(&tracer),
+        in_process: Some(invoices),
+        published: std::sync::Mutex::default(),
+    });
+    let (stop, metrics) = spawn_worker(&queue, Arc::clone(&handler), Arc::clone(&tracer));
+    let sent = "00-2cf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let task = Task::new("order.received", "9").with_metadata("traceparent", sent);
+    queue.publish(task).await.unwrap();
+    eventually(DEADLINE, "the task handled", || {
+        metrics.snapshot().processed == 1
+    })
+    .await;
+    stop.cancel();
+    let published = handler.published.lock_or_recover().clone();
+    let follow_up = published.first().expect("one follow-up");
+    assert_eq!(&follow_up[3..35], &sent[3..35], "one trace: {follow_up}");
+    assert!(follow_up.ends_with("-00"), "still unsampled: {follow_up}");
 }

@@ -145,6 +145,22 @@ impl Reasons {
     }
 }
 
+/// Whether deciding on the mail in `bytes` is light work: it carries no spreadsheet, whose
+/// decompression and XML parsing can take milliseconds (a hostile one, far more, within its
+/// limits), while MIME and CSV take microseconds for a small mail. A caller runs light work
+/// where it is and sends the rest to threads that may block. A mail that does not parse is
+/// light: its rejection is.
+pub fn is_light(bytes: &[u8]) -> bool {
+    let Some(message) = MessageParser::default().parse(bytes) else {
+        return true;
+    };
+    !message.attachments().any(|part| {
+        let name = part.attachment_name().unwrap_or_default();
+        let content_type = part.content_type().map(|ct| (ct.ctype(), ct.subtype()));
+        attachment_kind(name, content_type) == Some(Kind::Xlsx)
+    })
+}
+
 /// Decides what one mail becomes. Pure and synchronous (CPU-bound: call it off the async
 /// threads); never panics on any input.
 pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules) -> Decision {

@@ -7,7 +7,7 @@ use plba_contracts::{TaskError, async_trait};
 use plba_mail::{MailHandler, MailOutcome, MailRef, RawMail};
 
 use super::live_config::LiveRules;
-use crate::decision::{Decision, NewRejection, process_mail};
+use crate::decision::{Decision, NewRejection, is_light, process_mail};
 use crate::error::DomainError;
 use crate::store::{OrderStore, Stored};
 
@@ -46,10 +46,11 @@ impl MailHandler for OrderMailHandler {
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .unwrap_or(0);
         let rules = self.rules.current();
-        // MIME, CSV and XLSX parsing are CPU work. A small mail takes tens of microseconds,
-        // less than the hop to the blocking pool and back: it is parsed here. A large one
-        // (a spreadsheet, a scan) could hold an async thread for milliseconds: off it goes.
-        let decision = if mail.bytes.len() <= INLINE_PARSE_BYTES {
+        // MIME, CSV and XLSX parsing are CPU work. A small mail without a spreadsheet takes
+        // tens of microseconds, less than the hop to the blocking pool and back: it is
+        // parsed here. A large one, or any spreadsheet (a small file can unpack to
+        // megabytes of XML), could hold an async thread for milliseconds: off it goes.
+        let decision = if mail.bytes.len() <= INLINE_PARSE_BYTES && is_light(&mail.bytes) {
             process_mail(&mail.bytes, &mail.reference.key, received_at_ms, &rules)
         } else {
             let bytes = mail.bytes.clone();

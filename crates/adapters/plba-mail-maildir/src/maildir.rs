@@ -420,8 +420,14 @@ enum Opened {
 }
 
 /// Opens the message at `path` and reads it when it fits in `reserved`
-/// ([`SMALL_MESSAGE_BYTES`]). Runs on the blocking pool.
-fn open_message(path: &Path, max: u64, reserved: Option<Reservation>) -> std::io::Result<Opened> {
+/// ([`SMALL_MESSAGE_BYTES`] of `budget`), keeping only the message's share of it. Runs on
+/// the blocking pool.
+fn open_message(
+    path: &Path,
+    max: u64,
+    reserved: Option<Reservation>,
+    budget: &MemoryBudget,
+) -> std::io::Result<Opened> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Opened::Gone),
@@ -433,10 +439,13 @@ fn open_message(path: &Path, max: u64, reserved: Option<Reservation>) -> std::io
         return Ok(Opened::TooLarge(size));
     }
     match reserved {
-        Some(reservation) if size <= SMALL_MESSAGE_BYTES => Ok(Opened::Read {
-            bytes: reservation.hold(read_body(file, size)?),
-            modified,
-        }),
+        Some(mut reservation) if size <= SMALL_MESSAGE_BYTES => {
+            budget.fit(&mut reservation, size);
+            Ok(Opened::Read {
+                bytes: reservation.hold(read_body(file, size)?),
+                modified,
+            })
+        }
         _ => Ok(Opened::Larger {
             file,
             size,
@@ -477,8 +486,8 @@ impl MailBackend for Maildir {
         let small = self.budget.try_reserve(SMALL_MESSAGE_BYTES);
         let io = |e: std::io::Error| self.unavailable(format!("cannot read {}", path.display()), e);
         let opened = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || open_message(&path, max, small))
+            let (path, budget) = (path.clone(), self.budget.clone());
+            tokio::task::spawn_blocking(move || open_message(&path, max, small, &budget))
         }
         .await
         .map_err(|e| io(e.into()))?;

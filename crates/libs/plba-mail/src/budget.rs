@@ -76,6 +76,27 @@ impl MemoryBudget {
             .clamp(1, self.units)
     }
 
+    /// Gives back what `reservation` holds beyond what `size` bytes need: a backend that
+    /// reserved room before it knew a message's size keeps only the message's share.
+    ///
+    /// ```
+    /// use plba_mail::MemoryBudget;
+    ///
+    /// let budget = MemoryBudget::new(128 * 1024);
+    /// let mut room = budget.try_reserve(64 * 1024).unwrap();
+    /// budget.fit(&mut room, 3000);
+    /// assert_eq!(budget.available(), 125 * 1024);
+    /// ```
+    pub fn fit(&self, reservation: &mut Reservation, size: u64) {
+        let needed = self.units_for(size) as usize;
+        if let Some(permit) = reservation._permit.as_mut() {
+            let extra = permit.num_permits().saturating_sub(needed);
+            if extra > 0 {
+                drop(permit.split(extra));
+            }
+        }
+    }
+
     /// Waits until `size` bytes fit (the whole budget, for a larger message) and reserves
     /// them until the returned reservation, or the body it holds, is dropped.
     pub async fn reserve(&self, size: u64) -> Reservation {
