@@ -93,7 +93,7 @@ pub use config::{
 };
 pub use decision::{
     Catalog, CustomerTotals, Decision, Limits, NewOrder, NewRejection, Order, OrderLine,
-    PeriodSummary, Rejection, Rules, format_cents, is_light, process_mail,
+    PeriodSummary, Rejection, Rules, format_cents, process_light_mail, process_mail,
 };
 pub use error::DomainError;
 pub use store::{OrderStore, SqliteOrderStore, Stored, open_store};

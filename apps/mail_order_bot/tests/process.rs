@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mail_order_bot::{Catalog, Decision, Limits, Rules, SAMPLES, is_light, process_mail};
+use mail_order_bot::{Catalog, Decision, Limits, Rules, SAMPLES, process_light_mail, process_mail};
 use plba_testkit::mail::MailBuilder;
 
 fn rules() -> Rules {
@@ -401,22 +401,29 @@ fn an_overlong_sku_is_refused() {
 }
 
 #[test]
-fn only_a_mail_without_a_spreadsheet_is_light_work() {
-    assert!(is_light(&acme((
-        "o.csv",
-        "text/csv",
-        b"sku,quantity\nA-1,2\n"
-    ))));
-    assert!(is_light(b"not a mail at all"), "its rejection is light");
-    // By name or by type alone, whatever the bytes: a spreadsheet goes where work may block.
-    assert!(!is_light(&acme((
-        "o.xlsx",
-        "application/octet-stream",
-        b"PK"
-    ))));
-    assert!(!is_light(&acme((
-        "order",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        b"PK"
-    ))));
+fn a_mail_with_a_spreadsheet_is_not_light_work() {
+    let rules = rules();
+    let light = |mail: &[u8]| process_light_mail(mail, "key", 0, &rules);
+    let csv = acme(("o.csv", "text/csv", b"sku,quantity\nA-1,2\n"));
+    assert_eq!(light(&csv), Some(process_mail(&csv, "key", 0, &rules)));
+    assert!(
+        light(b"not a mail at all").is_some(),
+        "its rejection is light"
+    );
+    // By name or by type alone, whatever the bytes: a spreadsheet is read where work may
+    // block, and process_mail reads it.
+    for spreadsheet in [
+        acme(("o.xlsx", "application/octet-stream", b"PK")),
+        acme((
+            "order",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            b"PK",
+        )),
+    ] {
+        assert_eq!(light(&spreadsheet), None);
+        assert!(matches!(
+            process_mail(&spreadsheet, "key", 0, &rules),
+            Decision::Rejected(_)
+        ));
+    }
 }

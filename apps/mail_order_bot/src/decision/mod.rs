@@ -21,5 +21,5 @@ pub use model::{
     CustomerTotals, Decision, NewOrder, NewRejection, Order, OrderLine, PeriodSummary, Rejection,
 };
 pub use money::format_cents;
-pub use process::{is_light, process_mail};
+pub use process::{process_light_mail, process_mail};
 pub use rules::{Catalog, Limits, Rules};

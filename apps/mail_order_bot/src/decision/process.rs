@@ -145,25 +145,44 @@ impl Reasons {
     }
 }
 
-/// Whether deciding on the mail in `bytes` is light work: it carries no spreadsheet, whose
-/// decompression and XML parsing can take milliseconds (a hostile one, far more, within its
-/// limits), while MIME and CSV take microseconds for a small mail. A caller runs light work
-/// where it is and sends the rest to threads that may block. A mail that does not parse is
-/// light: its rejection is.
-pub fn is_light(bytes: &[u8]) -> bool {
-    let Some(message) = MessageParser::default().parse(bytes) else {
-        return true;
-    };
-    !message.attachments().any(|part| {
-        let name = part.attachment_name().unwrap_or_default();
-        let content_type = part.content_type().map(|ct| (ct.ctype(), ct.subtype()));
-        attachment_kind(name, content_type) == Some(Kind::Xlsx)
-    })
-}
-
 /// Decides what one mail becomes. Pure and synchronous (CPU-bound: call it off the async
 /// threads); never panics on any input.
 pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules) -> Decision {
+    decide(bytes, key, received_at_ms, rules, true).unwrap_or_else(|| {
+        // Only a call that leaves spreadsheets out stops short; this one reads them.
+        Decision::Rejected(NewRejection {
+            message_key: key.to_owned(),
+            sender: None,
+            subject: None,
+            received_at_ms,
+            reasons: vec!["the spreadsheet was not read".to_owned()],
+            trace_id: None,
+        })
+    })
+}
+
+/// Decides what one mail becomes when that is light work, which a caller may do on any
+/// thread; `None`, having read nothing more, when the mail carries a spreadsheet (its
+/// decompression and XML parsing can take milliseconds, a hostile one far more within its
+/// limits): then [`process_mail`] decides, off the async threads. MIME and CSV take
+/// microseconds for a small mail.
+pub fn process_light_mail(
+    bytes: &[u8],
+    key: &str,
+    received_at_ms: i64,
+    rules: &Rules,
+) -> Option<Decision> {
+    decide(bytes, key, received_at_ms, rules, false)
+}
+
+/// [`process_mail`]; with `spreadsheets` false, `None` at the first spreadsheet.
+fn decide(
+    bytes: &[u8],
+    key: &str,
+    received_at_ms: i64,
+    rules: &Rules,
+    spreadsheets: bool,
+) -> Option<Decision> {
     let reject = |message_key: String,
                   sender: Option<String>,
                   subject: Option<String>,
@@ -178,12 +197,12 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         })
     };
     let Some(message) = MessageParser::default().parse(bytes) else {
-        return reject(
+        return Some(reject(
             key.to_owned(),
             None,
             None,
             vec!["not a readable e-mail message".to_owned()],
-        );
+        ));
     };
     let subject = message.subject().map(|s| {
         if s.chars().count() > MAX_SUBJECT_CHARS {
@@ -241,6 +260,9 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         let Some(kind) = attachment_kind(&name, content_type) else {
             continue;
         };
+        if kind == Kind::Xlsx && !spreadsheets {
+            return None;
+        }
         attachments += 1;
         let Some(contents) = attachment_bytes(&message, part) else {
             reasons.push(format!(
@@ -280,7 +302,7 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
         reasons.push("the order attachments hold no order lines".to_owned());
     }
 
-    match (customer, message_id, sender) {
+    Some(match (customer, message_id, sender) {
         (Some(customer_id), Some(message_id), Some(sender)) if reasons.is_empty() => {
             Decision::Order(NewOrder {
                 message_id,
@@ -292,7 +314,7 @@ pub fn process_mail(bytes: &[u8], key: &str, received_at_ms: i64, rules: &Rules)
             })
         }
         (_, _, sender) => reject(message_key, sender, subject, reasons.finish()),
-    }
+    })
 }
 
 /// Validates the rows of one attachment into order lines.

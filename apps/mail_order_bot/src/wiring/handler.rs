@@ -7,7 +7,7 @@ use plba_contracts::{TaskError, async_trait};
 use plba_mail::{MailHandler, MailOutcome, MailRef, RawMail};
 
 use super::live_config::LiveRules;
-use crate::decision::{Decision, NewRejection, is_light, process_mail};
+use crate::decision::{Decision, NewRejection, process_light_mail, process_mail};
 use crate::error::DomainError;
 use crate::store::{OrderStore, Stored};
 
@@ -50,16 +50,22 @@ impl MailHandler for OrderMailHandler {
         // tens of microseconds, less than the hop to the blocking pool and back: it is
         // parsed here. A large one, or any spreadsheet (a small file can unpack to
         // megabytes of XML), could hold an async thread for milliseconds: off it goes.
-        let decision = if mail.bytes.len() <= INLINE_PARSE_BYTES && is_light(&mail.bytes) {
-            process_mail(&mail.bytes, &mail.reference.key, received_at_ms, &rules)
-        } else {
-            let bytes = mail.bytes.clone();
-            let key = mail.reference.key.clone();
-            tokio::task::spawn_blocking(move || process_mail(&bytes, &key, received_at_ms, &rules))
+        let light = (mail.bytes.len() <= INLINE_PARSE_BYTES)
+            .then(|| process_light_mail(&mail.bytes, &mail.reference.key, received_at_ms, &rules))
+            .flatten();
+        let decision = match light {
+            Some(decision) => decision,
+            None => {
+                let bytes = mail.bytes.clone();
+                let key = mail.reference.key.clone();
+                tokio::task::spawn_blocking(move || {
+                    process_mail(&bytes, &key, received_at_ms, &rules)
+                })
                 .await
                 .map_err(|e| {
                     TaskError::transient("mail processing was interrupted").with_source(e)
                 })?
+            }
         };
         match decision {
             Decision::Order(order) => match self.store.create_order(&order).await {
