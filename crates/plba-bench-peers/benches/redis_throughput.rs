@@ -14,9 +14,14 @@
 //! A second table drains a prefilled backlog (`PLBA_BENCH_BACKLOG`, default 100,000),
 //! timed from the consumers' start until every task is acked.
 //!
+//! Two more tables run 1 to 3 processes sharing one stream, live and draining, each beside
+//! the raw consumers in as many processes and with Redis's own CPU time (`shared_stream`).
+//!
 //! `cargo bench -p plba-bench-peers --bench redis_throughput` (env `PLBA_BENCH_TASKS`,
 //! default 20,000; `PLBA_BENCH_RUNS`, default 3; `PLBA_BENCH_PEERS=0` leaves apalis-redis
-//! out). Prints Markdown tables of medians.
+//! out; `PLBA_BENCH_PROCESSES`, default 3, the most processes sharing a stream, 0 for none;
+//! `PLBA_BENCH_ONLY=processes` runs only the shared-stream tables). Prints Markdown tables
+//! of medians.
 
 #![allow(clippy::print_stdout, clippy::expect_used)] // a bench prints its table; setup failures abort it
 
@@ -33,6 +38,9 @@ use plba_redis::{RedisQueue, RedisQueueOptions};
 use plba_testkit::bench::{CountingNoop, Finish, env_u64, median};
 use plba_testkit::servers::RedisServer;
 use plba_workers::QueueWorkerPool;
+
+#[path = "shared_stream/processes.rs"]
+mod processes;
 
 /// The allocator the launchers ship (`plba::Allocator`): measured as deployed.
 #[global_allocator]
@@ -211,62 +219,82 @@ impl Row {
 }
 
 fn main() -> anyhow::Result<()> {
+    if processes::child()? {
+        return Ok(());
+    }
     let total = env_u64("PLBA_BENCH_TASKS", 20_000)?;
     let runs = env_u64("PLBA_BENCH_RUNS", 3)?.max(1);
     let backlog = env_u64("PLBA_BENCH_BACKLOG", 100_000)?;
     // `PLBA_BENCH_PEERS=0` leaves apalis-redis out (its backlog rows take minutes to fail).
     let peers = env_u64("PLBA_BENCH_PEERS", 1)? != 0;
+    let max_processes = usize::try_from(env_u64("PLBA_BENCH_PROCESSES", 3)?)?;
+    let only_processes = std::env::var("PLBA_BENCH_ONLY").is_ok_and(|only| only == "processes");
     let server = RedisServer::start().expect("redis-server is needed for this bench");
     let url = server.url();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if !only_processes {
+        single_process(&runtime, &url, total, runs, backlog, peers)?;
+    }
+    if max_processes > 0 {
+        runtime.block_on(processes::tables(&url, total, backlog, max_processes, runs));
+    }
+    Ok(())
+}
+
+/// The tables of one process: the queue, the raw loops and apalis-redis, live and draining.
+fn single_process(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    total: u64,
+    runs: u64,
+    backlog: u64,
+    peers: bool,
+) -> anyhow::Result<()> {
     let mut live: [Row; 5] = Default::default();
     let mut drains: [Row; 4] = Default::default();
     runtime.block_on(async {
-        plba_bench_peers::batched(&url, "warmup-raw", total / 10).await?;
-        queue_live(&url, "warmup", total / 10).await?;
+        plba_bench_peers::batched(url, "warmup-raw", total / 10).await?;
+        queue_live(url, "warmup", total / 10).await?;
         for run in 0..runs {
             let raw = |what: &str| format!("raw-{what}-{run}");
             live[0].record(
                 total,
-                Ok(plba_bench_peers::batched(&url, &raw("batched"), total).await?),
+                Ok(plba_bench_peers::batched(url, &raw("batched"), total).await?),
             );
             live[1].record(
                 total,
-                Ok(plba_bench_peers::unbatched(&url, &raw("unbatched"), total).await?),
+                Ok(plba_bench_peers::unbatched(url, &raw("unbatched"), total).await?),
             );
-            live[2].record(
-                total,
-                queue_live(&url, &format!("queue-{run}"), total).await,
-            );
+            live[2].record(total, queue_live(url, &format!("queue-{run}"), total).await);
             if peers {
                 live[3].record(
                     total,
-                    apalis_live(&url, &format!("apalis-{run}"), total, false).await,
+                    apalis_live(url, &format!("apalis-{run}"), total, false).await,
                 );
                 live[4].record(
                     total,
-                    apalis_live(&url, &format!("apalis-tuned-{run}"), total, true).await,
+                    apalis_live(url, &format!("apalis-tuned-{run}"), total, true).await,
                 );
             }
             drains[0].record(
                 backlog,
-                Ok(plba_bench_peers::drain(&url, &raw("drain"), backlog).await?),
+                Ok(plba_bench_peers::drain(url, &raw("drain"), backlog).await?),
             );
             drains[1].record(
                 backlog,
-                queue_drain(&url, &format!("queue-drain-{run}"), backlog).await,
+                queue_drain(url, &format!("queue-drain-{run}"), backlog).await,
             );
             if peers {
                 drains[2].record(
                     backlog,
-                    apalis_drain(&url, &format!("apalis-drain-{run}"), backlog, false).await,
+                    apalis_drain(url, &format!("apalis-drain-{run}"), backlog, false).await,
                 );
                 drains[3].record(
                     backlog,
-                    apalis_drain(&url, &format!("apalis-tuned-drain-{run}"), backlog, true).await,
+                    apalis_drain(url, &format!("apalis-tuned-drain-{run}"), backlog, true).await,
                 );
             }
         }

@@ -54,13 +54,13 @@ async fn reader(client: &redis::Client) -> RedisResult<MultiplexedConnection> {
         .await
 }
 
-/// `XREADGROUP` for consumer `c<consumer>`, `count` entries, blocking up to a second when
+/// `XREADGROUP` for consumer `consumer`, `count` entries, blocking up to a second when
 /// `block`.
-fn read(stream: &str, consumer: usize, count: usize, block: bool) -> redis::Cmd {
+fn read(stream: &str, consumer: &str, count: usize, block: bool) -> redis::Cmd {
     let mut read = redis::cmd("XREADGROUP");
     read.arg("GROUP")
         .arg("g")
-        .arg(format!("c{consumer}"))
+        .arg(consumer)
         .arg("COUNT")
         .arg(count);
     if block {
@@ -101,34 +101,47 @@ fn consumers(
     block: bool,
 ) {
     for consumer in 0..CONSUMERS {
-        let client = client.clone();
-        let finish = Arc::clone(finish);
-        let stream = stream.to_owned();
-        tokio::spawn(async move {
-            let mut conn = reader(&client).await?;
-            loop {
-                let reply: Value = read(&stream, consumer, count, block)
-                    .query_async(&mut conn)
-                    .await?;
-                let ids = entry_ids(&reply);
-                if ids.is_empty() {
-                    if block {
-                        continue;
-                    }
-                    return RedisResult::Ok(());
-                }
-                let _: Value = redis::cmd("XACK")
-                    .arg(&stream)
-                    .arg("g")
-                    .arg(&ids)
-                    .query_async(&mut conn)
-                    .await?;
-                for _ in &ids {
-                    finish.count();
-                }
-            }
-        });
+        let name = format!("c{consumer}");
+        spawn_consumer(client, stream, name, finish, count, block);
     }
+}
+
+/// One consumer named `name` in group `g`, as [`consumers`] describes.
+fn spawn_consumer(
+    client: &redis::Client,
+    stream: &str,
+    name: String,
+    finish: &Arc<Finish>,
+    count: usize,
+    block: bool,
+) {
+    let client = client.clone();
+    let finish = Arc::clone(finish);
+    let stream = stream.to_owned();
+    tokio::spawn(async move {
+        let mut conn = reader(&client).await?;
+        loop {
+            let reply: Value = read(&stream, &name, count, block)
+                .query_async(&mut conn)
+                .await?;
+            let ids = entry_ids(&reply);
+            if ids.is_empty() {
+                if block {
+                    continue;
+                }
+                return RedisResult::Ok(());
+            }
+            let _: Value = redis::cmd("XACK")
+                .arg(&stream)
+                .arg("g")
+                .arg(&ids)
+                .query_async(&mut conn)
+                .await?;
+            for _ in &ids {
+                finish.count();
+            }
+        }
+    });
 }
 
 /// One `XADD` per task from one producer; consumers reading and acking one entry at a time.
@@ -171,6 +184,64 @@ pub async fn drain(url: &str, stream: &str, total: u64) -> RedisResult<Duration>
     consumers(&client, stream, &finish, BATCH, false);
     finish.wait().await;
     Ok(started.elapsed())
+}
+
+/// Fills `stream` (group `g`) with `total` entries, pipelined: the backlog the processes of
+/// the shared-stream table drain.
+pub async fn fill_shared(url: &str, stream: &str, total: u64) -> RedisResult<()> {
+    let (_, mut commands) = raw_stream(url, stream).await?;
+    fill(&mut commands, stream, total).await
+}
+
+/// Starts this process's `CONSUMERS` batched consumers on `stream`, named after the process
+/// so that several processes share group `g`; they read (blocking) until the process ends.
+pub async fn consume_shared(url: &str, stream: &str) -> RedisResult<()> {
+    let (client, _) = raw_stream(url, stream).await?;
+    let uncounted = Finish::new(u64::MAX);
+    for consumer in 0..CONSUMERS {
+        let name = format!("p{}-c{consumer}", std::process::id());
+        spawn_consumer(&client, stream, name, &uncounted, BATCH, true);
+    }
+    Ok(())
+}
+
+/// Whether group `g` has read every one of `total` entries of `stream` and holds none
+/// unacked (`XINFO GROUPS`).
+pub async fn all_consumed(
+    commands: &mut MultiplexedConnection,
+    stream: &str,
+    total: u64,
+) -> RedisResult<bool> {
+    let groups: Vec<std::collections::HashMap<String, Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(commands)
+        .await?;
+    let number =
+        |group: &std::collections::HashMap<String, Value>, field: &str| match group.get(field) {
+            Some(Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
+    Ok(groups.iter().any(|group| {
+        number(group, "entries-read").is_some_and(|read| read >= total)
+            && number(group, "pending") == Some(0)
+    }))
+}
+
+/// The CPU time Redis itself has used so far, user and system (`INFO cpu`): beside a
+/// rate it says whether Redis, single-threaded, is the limit.
+pub async fn redis_cpu(commands: &mut MultiplexedConnection) -> RedisResult<Duration> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(commands).await?;
+    let seconds: f64 = info
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.trim().split_once(':')?;
+            matches!(key, "used_cpu_sys" | "used_cpu_user")
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum();
+    Ok(Duration::from_secs_f64(seconds.max(0.0)))
 }
 
 /// The ids of every entry in an `XREADGROUP` reply (RESP2).
