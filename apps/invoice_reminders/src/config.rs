@@ -134,6 +134,9 @@ impl AppConfig {
             .section(MODULE)?
             .ok_or_else(|| ConfigError::invalid(MODULE, "the section is missing"))?;
         app.check().map_err(|error| error.located(MODULE, config))?;
+        app.webhooks
+            .check_ports(config)
+            .map_err(|error| error.within("webhooks").located(MODULE, config))?;
         Ok(app)
     }
 

@@ -418,7 +418,7 @@ impl Default for ControlConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            bind: "127.0.0.1:9090".to_owned(),
+            bind: plba_contracts::DEFAULT_CONTROL_BIND.to_owned(),
             tokens: Vec::new(),
             protect_reads: false,
             auth_failures_per_minute: 10,

@@ -2,6 +2,10 @@
 
 use serde::de::DeserializeOwned;
 
+/// Where the control plane listens when `platform.control.bind` is not set: modules that
+/// open listeners of their own check theirs against it.
+pub const DEFAULT_CONTROL_BIND: &str = "127.0.0.1:9090";
+
 /// Why a configuration section could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

@@ -43,7 +43,10 @@ pub use bytes::Bytes;
 pub use tokio_util::sync::CancellationToken;
 
 pub use backoff::{Backoff, Jitter};
-pub use config::{ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, EmptyConfig};
+pub use config::{
+    ConfigError, ConfigProvider, ConfigProviderExt, ConfigSubscriber, DEFAULT_CONTROL_BIND,
+    EmptyConfig,
+};
 pub use handler::{TaskError, TaskErrorKind, TaskHandler};
 pub use health::{HealthContributor, HealthOptions, HealthReport, HealthState};
 pub use lease::Lease;

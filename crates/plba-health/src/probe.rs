@@ -14,6 +14,23 @@ pub struct ProbeResult {
     pub state: HealthState,
     /// Why the probe fails, if it does.
     pub reason: Option<String>,
+    /// The critical contributors whose failure fails the probe, by name.
+    pub failing: Vec<String>,
+}
+
+impl ProbeResult {
+    /// The reason to show a caller who may not read health details: the lifecycle phase,
+    /// or the names of the failing contributors without their reasons (a reason can quote a
+    /// database's answer or a host name).
+    pub fn public_reason(&self) -> Option<String> {
+        if self.failing.is_empty() {
+            return self.reason.clone();
+        }
+        Some(format!(
+            "unhealthy: {} (their reasons are shown to a viewer at /health)",
+            self.failing.join(", ")
+        ))
+    }
 }
 
 /// Liveness: the runtime's control loop answered. Health of contributors does not matter
@@ -27,6 +44,7 @@ pub fn liveness(runtime_answered: bool) -> ProbeResult {
             HealthState::Unhealthy
         },
         reason: (!runtime_answered).then(|| "runtime did not answer".to_owned()),
+        failing: Vec::new(),
     }
 }
 
@@ -39,25 +57,31 @@ pub fn readiness(lifecycle: Result<(), &str>, snapshot: &HealthSnapshot) -> Prob
             ok: false,
             state: snapshot.state,
             reason: Some(phase.to_owned()),
+            failing: Vec::new(),
         };
     }
     if snapshot.state == HealthState::Unhealthy {
-        let reasons: Vec<String> = snapshot
+        let failing: Vec<_> = snapshot
             .contributors
             .iter()
             .filter(|c| c.critical && c.state == HealthState::Unhealthy)
+            .collect();
+        let reasons: Vec<String> = failing
+            .iter()
             .map(|c| format!("{}: {}", c.name, c.reason.as_deref().unwrap_or("unhealthy")))
             .collect();
         return ProbeResult {
             ok: false,
             state: snapshot.state,
             reason: Some(reasons.join("; ")),
+            failing: failing.iter().map(|c| c.name.clone()).collect(),
         };
     }
     ProbeResult {
         ok: true,
         state: snapshot.state,
         reason: None,
+        failing: Vec::new(),
     }
 }
 
@@ -90,9 +114,15 @@ mod tests {
         let bad = readiness(Ok(()), &snapshot(HealthState::Unhealthy, true));
         assert!(!bad.ok);
         assert_eq!(bad.reason.as_deref(), Some("db: down"));
+        let public = bad.public_reason().unwrap();
+        assert!(
+            public.contains("db") && !public.contains("down"),
+            "{public}"
+        );
         let stopping = readiness(Err("stopping"), &snapshot(HealthState::Ok, true));
         assert!(!stopping.ok);
         assert_eq!(stopping.reason.as_deref(), Some("stopping"));
+        assert_eq!(stopping.public_reason().as_deref(), Some("stopping"));
     }
 
     #[test]

@@ -365,3 +365,52 @@ fn reminders_go_over_starttls_to_a_server_whose_certificate_a_private_ca_signed(
     });
     stop(run);
 }
+
+#[test]
+fn check_config_refuses_webhooks_on_the_control_planes_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = std::net::SocketAddr::from(([127, 0, 0, 1], plba_testkit::servers::free_port()));
+    let ports = Ports {
+        webhooks: same,
+        control: same,
+    };
+    let text = example(
+        EXAMPLE,
+        dir.path(),
+        ports,
+        2525,
+        "redis://127.0.0.1:6379/",
+        SHORT_STAGES,
+    );
+    let config = dir.path().join("invoice_reminders.yaml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.display().to_string();
+    let output = support::command(dir.path(), &["--config", &config, "check-config"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "accepted: {stderr}");
+    assert!(
+        stderr.contains("invoice_reminders.webhooks.listen")
+            && stderr.contains("platform.control.bind"),
+        "{stderr}"
+    );
+    // Apart, the same file passes.
+    let apart = example(
+        EXAMPLE,
+        dir.path(),
+        Ports::free(),
+        2525,
+        "redis://127.0.0.1:6379/",
+        SHORT_STAGES,
+    );
+    std::fs::write(dir.path().join("invoice_reminders.yaml"), apart).unwrap();
+    let output = support::command(dir.path(), &["--config", &config, "check-config"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -93,3 +93,65 @@ fn the_shipped_default_leaves_reads_open_and_config_closed() {
     let (exit, log) = bot.stop(DEADLINE);
     assert!(exit.success(), "{log}");
 }
+
+/// The case: a store whose database refuses the bot's password. The probe still
+/// answers anyone (an orchestrator has no token), but with `protect_reads` it names what
+/// fails, not the database's words; a viewer reads them.
+#[test]
+fn with_protect_reads_an_anonymous_probe_names_what_fails_but_not_why() {
+    let Some(pg) = plba_testkit::postgres::PostgresServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("viewer"), VIEWER).unwrap();
+    std::fs::write(dir.path().join("pg-password"), "not-the-password").unwrap();
+    let addr = control_addr();
+    let config = example_with_customers("    orders@acme.example: ACME\n")
+        .replace("127.0.0.1:9090", &addr.to_string())
+        .replace(
+            "    tokens: []\n",
+            "    tokens:\n      - name: scraper\n        token_file: viewer\n        role: viewer\n",
+        )
+        .replace("    protect_reads: false\n", "    protect_reads: true\n")
+        .replace(
+            "  store:\n    kind: sqlite\n    sqlite_path: data/orders.db\n",
+            &format!(
+                "  store:\n    kind: postgres\n    url: {}\n    password_file: pg-password\n",
+                pg.url()
+            ),
+        );
+    assert!(config.contains("protect_reads: true") && config.contains("kind: postgres"));
+    let file = dir.path().join("bot.yaml");
+    std::fs::write(&file, config).unwrap();
+    let bot = support::start_bot(
+        dir.path(),
+        &["--config", &file.display().to_string(), "run"],
+        &[],
+    );
+    let mut anonymous = None;
+    plba_testkit::process::wait_until(DEADLINE, "the probe to name the store", || {
+        assert!(support::bot_alive(&bot), "the bot exited:\n{}", bot.log());
+        let reply = http_request(addr, "GET", "/health/ready", &[]);
+        let named = reply
+            .as_ref()
+            .is_ok_and(|r| r.status == 503 && r.body.contains("order-store"));
+        anonymous = reply.ok();
+        named
+    });
+    let anonymous = anonymous.unwrap();
+    assert!(
+        !anonymous.body.contains("password") && !anonymous.body.contains("database"),
+        "an anonymous probe was told why: {}",
+        anonymous.body
+    );
+    let viewer = format!("Bearer {VIEWER}");
+    let read = http_request(addr, "GET", "/health/ready", &[("Authorization", &viewer)]).unwrap();
+    assert_eq!(read.status, 503, "{}", read.body);
+    assert!(
+        read.body.contains("password authentication failed"),
+        "a viewer is told why: {}",
+        read.body
+    );
+    let (_exit, log) = bot.stop(DEADLINE);
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use plba_contracts::{ConfigError, Secret};
+use plba_contracts::{ConfigError, ConfigProvider, Secret};
 use serde::Deserialize;
 
 /// The shortest shared secret or bearer token a route accepts, in bytes: a shorter one can
@@ -43,7 +43,8 @@ pub struct WebhookConfig {
     /// The largest body accepted; a larger one is answered 413.
     pub max_body_bytes: u64,
     /// How long a request may wait for its queue to take the task (a bounded queue that
-    /// is full makes publishers wait); beyond it the request is answered 429.
+    /// is full makes publishers wait); beyond it the request is answered 503 with
+    /// `Retry-After`. A queue that refuses at once because it is full is answered 429.
     pub publish_timeout_ms: u64,
     /// The `Retry-After` (seconds) of a 429 or 503 answer.
     pub retry_after_secs: u64,
@@ -180,6 +181,48 @@ impl WebhookConfig {
         }
         Ok(())
     }
+
+    /// Checks that the listener does not take the control plane's port
+    /// (`platform.control.bind` in `config`, or the platform's default): both would start,
+    /// and the second to bind would fail with nothing but "address in use". The key in an
+    /// error is `listen`, relative to this section.
+    pub fn check_ports(&self, config: &dyn ConfigProvider) -> Result<(), ConfigError> {
+        let platform = config.section_value("platform")?;
+        let control = platform.as_ref().and_then(|p| p.pointer("/control"));
+        if control
+            .and_then(|c| c.get("enabled"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(false)
+        {
+            return Ok(());
+        }
+        let bind = control
+            .and_then(|c| c.get("bind"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(plba_contracts::DEFAULT_CONTROL_BIND);
+        // An address the platform's own check refuses is its error to report, not this one.
+        let Ok(control) = bind.parse::<SocketAddr>() else {
+            return Ok(());
+        };
+        if overlaps(self.listen, control) {
+            return Err(ConfigError::invalid(
+                "listen",
+                format!(
+                    "{} is the control plane's address too (platform.control.bind: {control}); give the webhooks a port of their own",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether two listeners would want the same port: the same port on the same address, or
+/// on any address when either listens on all of them.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 impl RouteConfig {
@@ -291,6 +334,39 @@ mod tests {
             config.routes[0].idempotency_ttl(),
             Duration::from_secs(86_400)
         );
+    }
+
+    #[test]
+    fn the_control_planes_port_is_refused_to_the_listener() {
+        let listener =
+            |listen: &str| config(serde_json::json!({"listen": listen, "routes": [route("/a")]}));
+        let platform = |bind: &str| serde_json::json!({"platform": {"control": {"bind": bind}}});
+        // The platform's default when the file names no control address.
+        let error = listener("127.0.0.1:9090")
+            .check_ports(&serde_json::json!({}))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("platform.control.bind"),
+            "{error}"
+        );
+        assert!(
+            listener("0.0.0.0:7000")
+                .check_ports(&platform("127.0.0.1:7000"))
+                .is_err()
+        );
+        assert!(
+            listener("127.0.0.1:7000")
+                .check_ports(&platform("0.0.0.0:7000"))
+                .is_err()
+        );
+        listener("127.0.0.1:7000")
+            .check_ports(&platform("127.0.0.1:7001"))
+            .unwrap();
+        listener("127.0.0.1:7000")
+            .check_ports(&platform("127.0.0.2:7000"))
+            .unwrap();
+        let disabled = serde_json::json!({"platform": {"control": {"enabled": false}}});
+        listener("127.0.0.1:9090").check_ports(&disabled).unwrap();
     }
 
     #[test]

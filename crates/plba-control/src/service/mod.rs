@@ -389,7 +389,10 @@ impl ControlPlaneService {
     ) -> Result<Reply, ApiError> {
         match action {
             Action::Live => Ok(self.live().await),
-            Action::Ready => Ok(self.ready().await),
+            Action::Ready => {
+                let reveal = !self.config.protect_reads || matches!(caller, Caller::Known { .. });
+                Ok(self.ready(reveal).await)
+            }
             Action::Health => Ok(self.health().await),
             Action::Status => Ok(self.status().await),
             Action::Metrics => Ok(self.metrics().await),

@@ -15,16 +15,23 @@ impl ControlPlaneService {
         )
     }
 
-    /// `GET /health/ready`: 200 when started, not stopping and not unhealthy.
-    pub(super) async fn ready(&self) -> Reply {
+    /// `GET /health/ready`: 200 when started, not stopping and not unhealthy. The probe is
+    /// open to anyone; with `protect_reads`, a caller who may not read `/health` (`reveal`
+    /// false) is told which contributors fail, not why.
+    pub(super) async fn ready(&self, reveal: bool) -> Reply {
         let probe = self.runtime.readiness().await;
+        let reason = if reveal {
+            probe.reason.clone()
+        } else {
+            probe.public_reason()
+        };
         Reply::json(
             if probe.ok { 200 } else { 503 },
             json!({
                 "status": if probe.ok { "ready" } else { "not_ready" },
                 "state": self.runtime.state(),
                 "health": probe.state,
-                "reason": probe.reason,
+                "reason": reason,
             }),
         )
     }

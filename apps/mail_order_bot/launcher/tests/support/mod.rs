@@ -129,7 +129,7 @@ pub(crate) fn wait_ready(bot: &AppProcess, addr: SocketAddr) {
     });
 }
 
-fn bot_alive(bot: &AppProcess) -> bool {
+pub(crate) fn bot_alive(bot: &AppProcess) -> bool {
     Command::new("kill")
         .args(["-0", &bot.id().to_string()])
         .status()
