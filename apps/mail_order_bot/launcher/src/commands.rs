@@ -137,9 +137,9 @@ async fn deliver(
             Ok::<_, anyhow::Error>(maildir.deliver(bytes.into()).await?)
         };
         match delivered.await {
-            Ok(key) => println!("delivered {} as {key}", file.display()),
+            Ok(key) => plba::outln!("delivered {} as {key}", file.display())?,
             Err(error) => {
-                println!("not delivered {}: {error:#}", file.display());
+                plba::outln!("not delivered {}: {error:#}", file.display())?;
                 failed = true;
             }
         }
@@ -186,15 +186,20 @@ fn when(ms: i64) -> String {
 async fn list_orders(store: &dyn OrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
     let orders = store.list_orders(listing.limit).await?;
     if listing.json {
-        println!("{}", serde_json::to_string_pretty(&orders)?);
+        plba::outln!("{}", serde_json::to_string_pretty(&orders)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    plba::outln!(
         "{:>5}  {:<10}  {:<32}  {:>5}  {:>5}  {:>10}  created",
-        "id", "customer", "message-id", "lines", "qty", "total"
-    );
+        "id",
+        "customer",
+        "message-id",
+        "lines",
+        "qty",
+        "total"
+    )?;
     for order in &orders {
-        println!(
+        plba::outln!(
             "{:>5}  {:<10}  {:<32}  {:>5}  {:>5}  {:>10}  {}",
             order.id,
             printable(&order.order.customer_id),
@@ -206,72 +211,72 @@ async fn list_orders(store: &dyn OrderStore, listing: &Listing) -> anyhow::Resul
                 .map(format_cents)
                 .unwrap_or_else(|| "-".to_owned()),
             when(order.created_at_ms)
-        );
+        )?;
     }
-    println!("{} order(s)", orders.len());
+    plba::outln!("{} order(s)", orders.len())?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn show_order(store: &dyn OrderStore, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let Some(order) = store.get_order(id).await? else {
-        println!("no order {id}");
+        plba::outln!("no order {id}")?;
         return Ok(ExitCode::FAILURE);
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&order)?);
+        plba::outln!("{}", serde_json::to_string_pretty(&order)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    plba::outln!(
         "order {} for {} ({})",
         order.id,
         printable(&order.order.customer_id),
         printable(&order.order.sender)
-    );
-    println!(
+    )?;
+    plba::outln!(
         "message-id {}  subject {:?}",
         printable(&order.order.message_id),
         order.order.subject.as_deref().unwrap_or("")
-    );
+    )?;
     for line in &order.order.lines {
         let price = line
             .unit_price_cents
             .map(format_cents)
             .unwrap_or_else(|| "-".to_owned());
-        println!(
+        plba::outln!(
             "  {:<16} {:>6} × {:>10}   ({})",
             printable(&line.sku),
             line.quantity,
             price,
             printable(&line.attachment)
-        );
+        )?;
     }
     let total = order
         .total_cents
         .map(format_cents)
         .unwrap_or_else(|| "-".to_owned());
-    println!("total quantity {}  total {total}", order.total_quantity);
+    plba::outln!("total quantity {}  total {total}", order.total_quantity)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn list_rejections(store: &dyn OrderStore, listing: &Listing) -> anyhow::Result<ExitCode> {
     let rejections = store.list_rejections(listing.limit).await?;
     if listing.json {
-        println!("{}", serde_json::to_string_pretty(&rejections)?);
+        plba::outln!("{}", serde_json::to_string_pretty(&rejections)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for rejection in &rejections {
         let r = &rejection.rejection;
-        println!(
+        plba::outln!(
             "{:>5}  {}  from {}  {}",
             rejection.id,
             printable(&r.message_key),
             printable(r.sender.as_deref().unwrap_or("?")),
             when(rejection.created_at_ms)
-        );
+        )?;
         for reason in &r.reasons {
-            println!("         - {}", printable(reason));
+            plba::outln!("         - {}", printable(reason))?;
         }
     }
-    println!("{} rejection(s)", rejections.len());
+    plba::outln!("{} rejection(s)", rejections.len())?;
     Ok(ExitCode::SUCCESS)
 }

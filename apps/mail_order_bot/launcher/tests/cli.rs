@@ -101,4 +101,33 @@ fn the_embedded_default_processes_the_samples_and_stops_on_sigterm() {
             .status
             .success()
     );
+    // Piped into a reader that has gone away (`| head -1` that read its line): a quiet end.
+    for args in [
+        &["orders", "list"][..],
+        &["rejections", "list"],
+        &["orders", "show", "1"],
+        &["check-config"],
+    ] {
+        let cut = run_with_reader_gone(dir.path(), args);
+        let stderr = text(&cut.stderr);
+        assert!(
+            cut.status.success() && !stderr.contains("panicked"),
+            "{args:?}: exit {:?}: {stderr}",
+            cut.status
+        );
+    }
+}
+
+/// `args` run with standard output a pipe whose reading end is already closed.
+fn run_with_reader_gone(dir: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MAIL_ORDER_BOT_CONFIG")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
 }

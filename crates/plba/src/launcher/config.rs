@@ -140,7 +140,7 @@ impl Target<'_> {
                 .iter()
                 .map(crate::config_store::history_entry)
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&entries)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&entries)?)?;
             return Ok(ExitCode::SUCCESS);
         }
         if history.is_empty() {
@@ -152,15 +152,15 @@ impl Target<'_> {
                 .as_deref()
                 .map(|c| format!("  # {}", printable(c)))
                 .unwrap_or_default();
-            println!(
+            crate::outln!(
                 "revision {}  {}  {}  {}{comment}",
                 entry.revision,
                 crate::config_store::rfc3339(entry.at_ms),
                 printable(&entry.actor),
                 printable(&entry.key)
-            );
-            println!("  was: {}", shown(entry.old_value.as_deref()));
-            println!("  now: {}", shown(entry.new_value.as_deref()));
+            )?;
+            crate::outln!("  was: {}", shown(entry.old_value.as_deref()))?;
+            crate::outln!("  now: {}", shown(entry.new_value.as_deref()))?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -173,10 +173,10 @@ impl Target<'_> {
             .changes_back_to(self.application, revision)
             .await?;
         if changes.is_empty() {
-            println!(
+            crate::outln!(
                 "nothing changed since revision {revision} (now at revision {})",
                 layer.revision
-            );
+            )?;
         }
         for change in &changes {
             let now = layer
@@ -184,12 +184,12 @@ impl Target<'_> {
                 .iter()
                 .find(|(key, _)| *key == change.key)
                 .map(|(_, value)| value.as_str());
-            println!("{}", printable(&change.key));
-            println!(
+            crate::outln!("{}", printable(&change.key))?;
+            crate::outln!(
                 "  at revision {revision}: {}",
                 shown(change.value.as_deref())
-            );
-            println!("  now (revision {}): {}", layer.revision, shown(now));
+            )?;
+            crate::outln!("  now (revision {}): {}", layer.revision, shown(now))?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -207,9 +207,9 @@ impl Target<'_> {
                     printable(key)
                 )
             })?;
-        println!("{key}: {}", printable(&serde_json::to_string(&value)?));
+        crate::outln!("{key}: {}", printable(&serde_json::to_string(&value)?))?;
         if let Some(origin) = snapshot.origin_of(key) {
-            println!("# from {origin}");
+            crate::outln!("# from {origin}")?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -239,10 +239,10 @@ impl Target<'_> {
             .commit_checked(self.application, &actor(), comment, plan, check)
             .await?;
         if committed.changes.is_empty() {
-            println!(
+            crate::outln!(
                 "nothing to change: revision {} already has these values",
                 committed.revision
-            );
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         for change in &committed.changes {
@@ -251,11 +251,11 @@ impl Target<'_> {
             } else {
                 "unset"
             };
-            println!(
+            crate::outln!(
                 "revision {}: {what} {}",
                 committed.revision,
                 printable(&change.key)
-            );
+            )?;
         }
         eprintln!(
             "every instance following {} applies it as soon as it hears of it (`status` shows each one's revision, and what needs a restart)",

@@ -26,6 +26,7 @@
 
 mod cli;
 mod config;
+mod output;
 mod remote;
 mod users;
 
@@ -39,6 +40,7 @@ use plba_contracts::ApplicationModule;
 
 pub use cli::NoCommands;
 use cli::{Cli, Command};
+pub use output::write_stdout;
 
 /// What an application's own command returns: its exit code, or an error for the operator.
 pub type CommandResult = Result<ExitCode, Box<dyn Error + Send + Sync>>;
@@ -223,6 +225,8 @@ impl<M: ApplicationModule> Launcher<M> {
         };
         match self.dispatch(cli, app).await {
             Ok(code) => code,
+            // The reader of the output went away (`| head`): nothing failed for them.
+            Err(_) if output::reader_gone() => ExitCode::SUCCESS,
             Err(error) => {
                 // An error may quote what a file or a database holds: never raw.
                 let text = plba_util::error_chain(&*error);
@@ -409,9 +413,9 @@ impl<M: ApplicationModule> Launcher<M> {
             eprintln!("{}: warning: {warning}", self.name);
         }
         for line in header {
-            println!("# {line}");
+            crate::outln!("# {line}")?;
         }
-        print!("{}", snapshot.redacted_yaml());
+        crate::out!("{}", snapshot.redacted_yaml())?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -31,7 +31,7 @@ pub(super) async fn call(
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or(reply.body.clone());
-    println!("{body}");
+    crate::outln!("{body}")?;
     Ok(if reply.is_success() {
         ExitCode::SUCCESS
     } else {

@@ -52,33 +52,33 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             let password = password_of(password).await?;
             let user = store.add(&name, role.into(), &password).await?;
             record(&store, "add-user", &subject(&user)).await?;
-            print_user("added", &user);
+            print_user("added", &user)?;
         }
         UsersCommand::List { json } => {
             let users = store.list().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&users)?)?;
             } else {
                 for user in &users {
                     let state = if user.disabled { "disabled" } else { "enabled" };
-                    println!("{}\t{}\t{state}", user.name, user.role.as_str());
+                    crate::outln!("{}\t{}\t{state}", user.name, user.role.as_str())?;
                 }
             }
         }
         UsersCommand::Disable { name } => {
             let user = store.set_disabled(&name, true).await?;
             record(&store, "disable-user", &subject(&user)).await?;
-            print_user("disabled", &user);
+            print_user("disabled", &user)?;
         }
         UsersCommand::Enable { name } => {
             let user = store.set_disabled(&name, false).await?;
             record(&store, "enable-user", &subject(&user)).await?;
-            print_user("enabled", &user);
+            print_user("enabled", &user)?;
         }
         UsersCommand::SetRole { name, role } => {
             let user = store.set_role(&name, role.into()).await?;
             record(&store, "set-user-role", &subject(&user)).await?;
-            print_user("role changed", &user);
+            print_user("role changed", &user)?;
         }
         UsersCommand::TokenAdd {
             user,
@@ -96,7 +96,7 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             let made = store.add_token(&user, &token_name, lifetime).await?;
             let about = format!("{user}: token {} ({})", made.info.name, made.info.id);
             record(&store, "create-token", &about).await?;
-            println!("{}", made.token.expose());
+            crate::outln!("{}", made.token.expose())?;
             eprintln!(
                 "token {} ({}) for {}: shown once, keep it now",
                 made.info.id, made.info.name, made.info.user
@@ -105,7 +105,7 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
         UsersCommand::Tokens { user, json } => {
             let tokens = store.tokens(user.as_deref()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&tokens)?)?;
             } else {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -118,7 +118,7 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
                     } else {
                         "live"
                     };
-                    println!("{}\t{}\t{}\t{state}", token.id, token.user, token.name);
+                    crate::outln!("{}\t{}\t{}\t{state}", token.id, token.user, token.name)?;
                 }
             }
         }
@@ -126,13 +126,13 @@ pub(super) async fn users(source: &ConfigSource, command: UsersCommand) -> Comma
             let revoked = store.revoke_token(&user, &id).await?;
             let about = format!("{user}: token {} ({id})", revoked.name);
             record(&store, "revoke-token", &about).await?;
-            println!("revoked: {id} ({user})");
+            crate::outln!("revoked: {id} ({user})")?;
         }
         UsersCommand::ResetPassword { name, password } => {
             let password = read_password(&password)?;
             let user = store.set_password(&name, &password).await?;
             record(&store, "reset-password", &subject(&user)).await?;
-            print_user("password reset", &user);
+            print_user("password reset", &user)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -158,8 +158,8 @@ fn subject(user: &User) -> String {
     format!("{} ({})", user.name, user.role.as_str())
 }
 
-fn print_user(what: &str, user: &User) {
-    println!("{what}: {} ({})", user.name, user.role.as_str());
+fn print_user(what: &str, user: &User) -> std::io::Result<()> {
+    crate::outln!("{what}: {} ({})", user.name, user.role.as_str())
 }
 
 /// The password, read off the runtime's threads (standard input may be a terminal).
