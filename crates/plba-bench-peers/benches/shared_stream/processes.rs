@@ -3,8 +3,9 @@
 //! QueueWorker ×3 pool (defaults), or the raw batched consumers ×3 as the baseline with the
 //! same number of processes. Live (this process publishes while they consume) and draining
 //! (a backlog filled before they start). Each row prints Redis's own CPU time per second of
-//! the run: near 1.0, Redis — single-threaded — is the limit, and more processes cannot add
-//! capacity.
+//! the run — near 1.0, Redis, single-threaded, is the limit and more processes cannot add
+//! capacity — and everyone's (Redis, this process and the children): near the number of
+//! cores, the machine is.
 //!
 //! A child connects, says `ready` on stdout, starts consuming when it reads `go` on stdin,
 //! and ends when its stdin closes. The run is timed from `go` until Redis counts every task
@@ -159,10 +160,31 @@ impl Processes {
     }
 }
 
-/// One measured run: its rate and Redis's CPU seconds per second of it.
+/// One measured run: its rate, and Redis's and everyone's CPU seconds per second of it.
 struct Measured {
     rate: f64,
     redis_load: f64,
+    machine_load: f64,
+}
+
+/// CPU time this process and its ended children have used (`/proc/self/stat`: utime,
+/// stime, cutime, cstime, in the kernel's 100 ticks a second).
+fn own_and_children_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name, which may hold spaces, start after its `)`.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("/proc/self/stat has no command name"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime is field 14 of the whole line, the 12th after the name.
+    let ticks: u64 = fields
+        .get(11..15)
+        .ok_or_else(|| anyhow::anyhow!("/proc/self/stat is too short"))?
+        .iter()
+        .map(|field| field.parse::<u64>())
+        .sum::<Result<_, _>>()?;
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// `processes` children of `role` consuming `total` tasks on a fresh stream, published
@@ -192,6 +214,7 @@ async fn run(
     if backlog {
         publish(queue.as_ref()).await?;
     }
+    let ours_before = own_and_children_cpu()?;
     let mut children = Processes::start(processes, role, url, stream).await?;
     let cpu_before = plba_bench_peers::redis_cpu(&mut commands).await?;
     let started = Instant::now();
@@ -218,9 +241,12 @@ async fn run(
         .await?
         .saturating_sub(cpu_before);
     children.finish().await?;
+    // The children's whole lives (their start-up too) and this process's publishing.
+    let ours = own_and_children_cpu()?.saturating_sub(ours_before);
     Ok(Measured {
         rate: total as f64 / elapsed.as_secs_f64(),
         redis_load: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        machine_load: (ours + cpu).as_secs_f64() / elapsed.as_secs_f64(),
     })
 }
 
@@ -229,6 +255,7 @@ async fn run(
 struct Row {
     rates: Vec<f64>,
     loads: Vec<f64>,
+    machine: Vec<f64>,
     failure: Option<String>,
 }
 
@@ -252,6 +279,7 @@ pub(crate) async fn tables(url: &str, total: u64, backlog: u64, max: usize, runs
                     Ok(measured) => {
                         row.rates.push(measured.rate);
                         row.loads.push(measured.redis_load);
+                        row.machine.push(measured.machine_load);
                     }
                     Err(error) => {
                         row.failure.get_or_insert(format!("{error:#}"));
@@ -275,15 +303,16 @@ pub(crate) async fn tables(url: &str, total: u64, backlog: u64, max: usize, runs
 }
 
 fn print_table(rows: &[(usize, Role, Row)]) {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let rate = |processes: usize, role: Role| {
         rows.iter()
             .find(|(p, r, _)| *p == processes && *r == role)
             .map_or(f64::NAN, |(_, _, row)| median(&row.rates))
     };
     println!(
-        "| processes | path | median tasks/s | min | max | vs 1 process | vs raw, same processes | Redis CPU s per s |"
+        "| processes | path | median tasks/s | min | max | vs 1 process | vs raw, same processes | Redis CPU s per s | all CPU s per s (cores: {cores}) |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for (processes, role, row) in rows {
         let path = match role {
             Role::Raw => "raw: XREADGROUP COUNT 16 / XACK per read, ×3",
@@ -291,17 +320,18 @@ fn print_table(rows: &[(usize, Role, Row)]) {
         };
         if let Some(failure) = &row.failure {
             let failure: String = failure.replace('|', "/").chars().take(160).collect();
-            println!("| {processes} | {path} — failed: {failure} | – | | | | | |");
+            println!("| {processes} | {path} — failed: {failure} | – | | | | | | |");
             continue;
         }
         let min = row.rates.iter().copied().fold(f64::INFINITY, f64::min);
         let max = row.rates.iter().copied().fold(0.0, f64::max);
         let median_rate = median(&row.rates);
         println!(
-            "| {processes} | {path} | {median_rate:.0} | {min:.0} | {max:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {processes} | {path} | {median_rate:.0} | {min:.0} | {max:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             median_rate / rate(1, *role),
             median_rate / rate(*processes, Role::Raw),
             median(&row.loads),
+            median(&row.machine),
         );
     }
 }
