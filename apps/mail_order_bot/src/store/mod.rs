@@ -37,6 +37,7 @@ mod contract;
 mod postgres;
 mod sql;
 mod sqlite;
+mod sqlite_batch;
 
 use std::sync::Arc;
 #[cfg(feature = "postgres")]

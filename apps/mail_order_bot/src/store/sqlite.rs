@@ -52,7 +52,7 @@ const MAX_BATCH: usize = 256;
 
 /// One order or rejection to write.
 #[derive(Debug)]
-enum WriteJob {
+pub(super) enum WriteJob {
     Order(NewOrder),
     /// The rejection and its reasons as JSON.
     Rejection(NewRejection, String),
@@ -60,20 +60,9 @@ enum WriteJob {
 
 /// What a [`WriteJob`] wrote.
 #[derive(Debug)]
-enum Written {
+pub(super) enum Written {
     Order(Stored),
     Rejection(i64),
-}
-
-impl WriteJob {
-    async fn run(&self, conn: &mut SqliteConnection) -> Result<Written, sqlx::Error> {
-        match self {
-            Self::Order(order) => insert_order(conn, order).await.map(Written::Order),
-            Self::Rejection(rejection, reasons) => insert_rejection(conn, rejection, reasons)
-                .await
-                .map(Written::Rejection),
-        }
-    }
 }
 
 impl SqliteOrderStore {
@@ -186,13 +175,7 @@ impl SqliteOrderStore {
     async fn write_batch(&self, jobs: Vec<WriteJob>) -> Vec<Result<Written, DomainError>> {
         if jobs.len() > 1 {
             let together = self
-                .write(async |conn| {
-                    let mut written = Vec::with_capacity(jobs.len());
-                    for job in &jobs {
-                        written.push(job.run(conn).await?);
-                    }
-                    Ok(written)
-                })
+                .write(async |conn| super::sqlite_batch::write_all(conn, &jobs).await)
                 .await;
             match together {
                 Ok(written) => return written.into_iter().map(Ok).collect(),
@@ -216,7 +199,14 @@ impl SqliteOrderStore {
         }
         let mut results = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            results.push(self.write(async |conn| job.run(conn).await).await);
+            let alone = std::slice::from_ref(job);
+            let written = self
+                .write(async |conn| super::sqlite_batch::write_all(conn, alone).await)
+                .await;
+            results.push(written.and_then(|mut one| {
+                one.pop()
+                    .ok_or_else(|| DomainError::store("a write got no result"))
+            }));
         }
         results
     }
@@ -292,104 +282,6 @@ impl std::fmt::Display for SharedError {
 impl std::error::Error for SharedError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
-    }
-}
-
-/// Stores `order` once per Message-ID, inside the caller's transaction.
-async fn insert_order(
-    conn: &mut SqliteConnection,
-    order: &NewOrder,
-) -> Result<Stored, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(message_id) DO NOTHING",
-    )
-    .bind(&order.message_id)
-    .bind(&order.customer_id)
-    .bind(&order.sender)
-    .bind(&order.subject)
-    .bind(order.received_at_ms)
-    .bind(now_ms())
-    .bind(i64::try_from(order.total_quantity()).unwrap_or(i64::MAX))
-    .bind(order.total_cents())
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        let (id, sender): (i64, String) =
-            sqlx::query_as("SELECT id, sender FROM orders WHERE message_id = $1")
-                .bind(&order.message_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Stored::AlreadyExists { id, sender });
-    }
-    let id = inserted.last_insert_rowid();
-    // Each statement is a round trip to the driver's thread: the lines go in a few rows
-    // at a time, not one statement each.
-    for (chunk_no, chunk) in order.lines.chunks(LINES_PER_INSERT).enumerate() {
-        let mut query = sqlx::query(lines_insert(chunk.len()));
-        for (offset, line) in chunk.iter().enumerate() {
-            let number = chunk_no * LINES_PER_INSERT + offset + 1;
-            query = query
-                .bind(id)
-                .bind(i64::try_from(number).unwrap_or(i64::MAX))
-                .bind(&line.sku)
-                .bind(i64::from(line.quantity))
-                .bind(line.unit_price_cents)
-                .bind(&line.attachment);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(Stored::Created(id))
-}
-
-/// Order lines per `INSERT`: 6 values each, well below SQLite's 999 values a statement.
-const LINES_PER_INSERT: usize = 64;
-
-/// The `INSERT` of `rows` order lines. The text is the statement cache's key: orders of up
-/// to `LINES_PER_INSERT` lines need that many statements at most, each prepared once.
-fn lines_insert(rows: usize) -> &'static str {
-    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| {
-        (1..=LINES_PER_INSERT)
-            .map(|rows| {
-                let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
-                format!(
-                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES {values}"
-                )
-            })
-            .collect()
-    });
-    statements[rows.clamp(1, LINES_PER_INSERT) - 1].as_str()
-}
-
-/// Records `rejection` once per message key, inside the caller's transaction.
-async fn insert_rejection(
-    conn: &mut SqliteConnection,
-    rejection: &NewRejection,
-    reasons: &str,
-) -> Result<i64, sqlx::Error> {
-    // A new rejection says its id at once; one recorded before needs the lookup.
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(message_key) DO NOTHING RETURNING id",
-    )
-    .bind(&rejection.message_key)
-    .bind(&rejection.sender)
-    .bind(&rejection.subject)
-    .bind(rejection.received_at_ms)
-    .bind(now_ms())
-    .bind(reasons)
-    .bind(&rejection.trace_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match inserted {
-        Some(id) => Ok(id),
-        None => {
-            sqlx::query_scalar("SELECT id FROM rejections WHERE message_key = $1")
-                .bind(&rejection.message_key)
-                .fetch_one(&mut *conn)
-                .await
-        }
     }
 }
 
