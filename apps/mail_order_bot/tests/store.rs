@@ -105,63 +105,66 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
     }
     assert_eq!(created, 20, "one order per Message-ID, whoever wins");
 
-    // One store, many writes at once (committed together on SQLite): repeated Message-IDs
-    // and message keys among them, and one stored before. Each gets what it would alone.
+    // One store, many writes at once (committed together on SQLite, in batches large
+    // enough for every statement size): repeated Message-IDs and message keys among them,
+    // each write with its own sender and lines, and one Message-ID stored before. Each
+    // gets what it would alone: one order per Message-ID, made by one of its writes, and
+    // every other write of it told that order's id and sender.
+    let together = |n: usize| {
+        let key = match n % 3 {
+            0 => "<1@x>".to_owned(),
+            _ => format!("<together-{}@x>", n % 100),
+        };
+        let mut order = order(&key, &format!("s{n}@acme.example"));
+        for line in &mut order.lines {
+            line.sku = format!("{}-{n}", line.sku);
+        }
+        order
+    };
     let mut writes = Vec::new();
-    for n in 0..60 {
+    for n in 0..150 {
         let store = Arc::clone(&store);
+        let order = together(n);
         writes.push(tokio::spawn(async move {
-            let key = match n % 3 {
-                0 => "<1@x>".to_owned(),
-                _ => format!("<together-{}@x>", n % 10),
-            };
-            let stored = store.create_order(&order(&key, "a@acme.example")).await;
+            let stored = store.create_order(&order).await;
             let rejected = store
-                .record_rejection(&rejection(&format!("m:together-{}", n % 7)))
+                .record_rejection(&rejection(&format!("m:together-{}", n % 70)))
                 .await;
-            (key, stored.unwrap(), rejected.unwrap())
+            (order, stored.unwrap(), rejected.unwrap())
         }));
     }
-    let mut ids = std::collections::HashMap::new();
+    let mut made = std::collections::HashMap::new();
+    let mut found = Vec::new();
     let mut rejection_ids = std::collections::HashMap::new();
     for (n, write) in writes.into_iter().enumerate() {
-        let (key, stored, rejected) = write.await.unwrap();
-        let (found, new) = match stored {
-            Stored::Created(found) => (found, true),
-            Stored::AlreadyExists { id: found, sender } => {
-                assert_eq!(sender, "a@acme.example");
-                (found, false)
+        let (order, stored, rejected) = write.await.unwrap();
+        match stored {
+            Stored::Created(new) => {
+                let earlier = made.insert(order.message_id.clone(), (new, order));
+                assert!(earlier.is_none(), "made twice: {earlier:?}");
             }
-        };
-        let entry = ids.entry(key.clone()).or_insert((found, 0));
-        assert_eq!(
-            entry.0, found,
-            "{key}: one order, the same id for every write"
-        );
-        entry.1 += usize::from(new);
-        let same = rejection_ids.entry(n % 7).or_insert(rejected);
+            Stored::AlreadyExists { id, sender } => found.push((order.message_id, id, sender)),
+        }
+        let same = rejection_ids.entry(n % 70).or_insert(rejected);
         assert_eq!(*same, rejected, "one rejection per key");
     }
-    assert_eq!(
-        ids["<1@x>"],
-        (id, 0),
+    assert!(
+        !made.contains_key("<1@x>"),
         "stored before: found, not made again"
     );
-    assert_eq!(ids.len(), 11);
-    assert!(
-        ids.iter()
-            .filter(|(key, _)| key.as_str() != "<1@x>")
-            .all(|(_, (_, created))| *created == 1),
-        "{ids:?}"
-    );
-    for (key, (found, _)) in &ids {
-        let read = store.get_order(*found).await.unwrap().unwrap();
-        assert_eq!(
-            &read.order,
-            &order(key, "a@acme.example"),
-            "{key} reads back whole"
-        );
+    for (key, id_told, sender) in &found {
+        let (id_made, sender_made) = match made.get(key) {
+            Some((new, order)) => (*new, order.sender.as_str()),
+            None => (id, "a@acme.example"),
+        };
+        assert_eq!((*id_told, sender.as_str()), (id_made, sender_made), "{key}");
     }
+    for (new, order) in made.values() {
+        let read = store.get_order(*new).await.unwrap().unwrap();
+        assert_eq!(&read.order, order, "its own sender and lines");
+    }
+    let new_orders = made.len();
+    assert!(new_orders > 64, "{new_orders}");
 
     // Text a hostile mail may carry (NUL, which PostgreSQL text refuses) is stored anyway.
     let mut hostile = order("<hostile@x>", "a@acme.example");
@@ -180,12 +183,12 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
         first,
         "a rejection is recorded once per message key"
     );
-    let rejections = store.list_rejections(20).await.unwrap();
-    assert_eq!(rejections.len(), 9);
+    let rejections = store.list_rejections(100).await.unwrap();
+    assert_eq!(rejections.len(), 72);
     assert_eq!(rejections[0].rejection, rejection("m:1"));
 
-    let orders = store.list_orders(100).await.unwrap();
-    assert_eq!(orders.len(), 32);
+    let orders = store.list_orders(500).await.unwrap();
+    assert_eq!(orders.len(), 22 + new_orders);
     assert!(orders.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     assert_eq!(store.list_orders(5).await.unwrap().len(), 5);
 
@@ -211,8 +214,12 @@ async fn conformance(open: impl Fn() -> Arc<dyn OrderStore>) {
             )
         })
         .collect();
-    assert_eq!(totals, vec![("ACME", 32, 96, 0), ("GLOBEX", 1, 2, 300)]);
-    assert_eq!(summary.rejections, 9);
+    let acme = i64::try_from(22 + new_orders).unwrap();
+    assert_eq!(
+        totals,
+        vec![("ACME", acme, 3 * acme, 0), ("GLOBEX", 1, 2, 300)]
+    );
+    assert_eq!(summary.rejections, 72);
     let before = store.summarize(0, now - 3_600_000).await.unwrap();
     assert!(
         before.customers.is_empty() && before.rejections == 0,

@@ -136,10 +136,14 @@ async fn deliver(
                 .with_context(|| format!("cannot read {}", file.display()))?;
             Ok::<_, anyhow::Error>(maildir.deliver(bytes.into()).await?)
         };
+        // Every file is delivered even when the report's reader has gone away: the
+        // report is lost, not the mail.
         match delivered.await {
-            Ok(key) => plba::outln!("delivered {} as {key}", file.display())?,
+            Ok(key) => {
+                let _ = plba::outln!("delivered {} as {key}", file.display());
+            }
             Err(error) => {
-                plba::outln!("not delivered {}: {error:#}", file.display())?;
+                let _ = plba::outln!("not delivered {}: {error:#}", file.display());
                 failed = true;
             }
         }

@@ -7,7 +7,8 @@
 //!
 //! - `contract`: the [`OrderStore`] trait and [`Stored`];
 //! - `sql`: the SQL text, row mapping and reads both databases share;
-//! - `sqlite`, `postgres`: one file per backend (its writes, migrations and connections).
+//! - `sqlite`, `postgres`: one file per backend (its writes, migrations and connections);
+//!   `sqlite_batch` writes a SQLite group commit with a few statements for the batch.
 //!
 //! What every store promises ([`OrderStore`]): an order is created once per Message-ID and
 //! a rejection recorded once per message key, so a redelivered mail changes nothing; a
@@ -20,8 +21,11 @@
 //! - SQLite: writes of concurrent handlers are committed together (group commit: one
 //!   `BEGIN IMMEDIATE … COMMIT` and one `fsync` per batch, on one pooled connection); a
 //!   batch that failed because one write broke a constraint is retried one write per
-//!   transaction, so each write's error is its own. A connection that saw any error is closed, never returned to the pool: after a
-//!   failed `COMMIT` (a full disk) SQLite can leave it inside the transaction.
+//!   transaction, so each write's error is its own. A batch's orders, rejections and lines
+//!   go in a few multi-row statements (each one a round trip to the driver's thread), and
+//!   each write is answered as if written alone. A connection that saw any error is
+//!   closed, never returned to the pool: after a failed `COMMIT` (a full disk) SQLite can
+//!   leave it inside the transaction.
 //! - PostgreSQL (feature `postgres`), shared by bots on several hosts: each write is one
 //!   transaction. One statement (`INSERT … ON CONFLICT (message_id) DO NOTHING`) inserts the
 //!   order or answers the existing one, asked again (up to three times) when it lost a race

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::contract::{OrderStore, Stored};
 use super::sql::{PROBE, Reads, now_ms};
+use super::sqlite_batch::{WriteJob, Written, write_all};
 use crate::decision::{NewOrder, NewRejection, Order, PeriodSummary, Rejection};
 use crate::error::DomainError;
 
@@ -49,21 +50,6 @@ pub struct SqliteOrderStore {
 
 /// Most writes one transaction holds.
 const MAX_BATCH: usize = 256;
-
-/// One order or rejection to write.
-#[derive(Debug)]
-pub(super) enum WriteJob {
-    Order(NewOrder),
-    /// The rejection and its reasons as JSON.
-    Rejection(NewRejection, String),
-}
-
-/// What a [`WriteJob`] wrote.
-#[derive(Debug)]
-pub(super) enum Written {
-    Order(Stored),
-    Rejection(i64),
-}
 
 impl SqliteOrderStore {
     /// A store on the file at `path` (created, with its folder, when missing).
@@ -174,9 +160,7 @@ impl SqliteOrderStore {
     /// written in a transaction of its own; any other failure is every job's.
     async fn write_batch(&self, jobs: Vec<WriteJob>) -> Vec<Result<Written, DomainError>> {
         if jobs.len() > 1 {
-            let together = self
-                .write(async |conn| super::sqlite_batch::write_all(conn, &jobs).await)
-                .await;
+            let together = self.write(async |conn| write_all(conn, &jobs).await).await;
             match together {
                 Ok(written) => return written.into_iter().map(Ok).collect(),
                 // A store that cannot write (busy, full, read-only, unreachable) fails every
@@ -200,9 +184,7 @@ impl SqliteOrderStore {
         let mut results = Vec::with_capacity(jobs.len());
         for job in &jobs {
             let alone = std::slice::from_ref(job);
-            let written = self
-                .write(async |conn| super::sqlite_batch::write_all(conn, alone).await)
-                .await;
+            let written = self.write(async |conn| write_all(conn, alone).await).await;
             results.push(written.and_then(|mut one| {
                 one.pop()
                     .ok_or_else(|| DomainError::store("a write got no result"))

@@ -14,8 +14,22 @@ use sqlx::SqliteConnection;
 
 use super::contract::Stored;
 use super::sql::now_ms;
-use super::sqlite::{WriteJob, Written};
 use crate::decision::{NewOrder, NewRejection};
+
+/// One order or rejection to write.
+#[derive(Debug)]
+pub(super) enum WriteJob {
+    Order(NewOrder),
+    /// The rejection and its reasons as JSON.
+    Rejection(NewRejection, String),
+}
+
+/// What a [`WriteJob`] wrote.
+#[derive(Debug)]
+pub(super) enum Written {
+    Order(Stored),
+    Rejection(i64),
+}
 
 /// Rows per statement, largest first: a count is written as the sum of these.
 const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
@@ -58,16 +72,21 @@ fn chunk_sizes(mut count: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// One statement text per chunk size, made once: `prefix`, `rows` copies of `row`, then
-/// `suffix`.
-fn statement(
+/// `rows` split into statements of the `CHUNKS` sizes, each chunk with its statement text:
+/// `make(size)`, made once per size into `cache`.
+fn chunked<'r, T>(
+    rows: &'r [T],
     cache: &'static std::sync::OnceLock<Vec<String>>,
-    rows: usize,
     make: impl Fn(usize) -> String,
-) -> &'static str {
+) -> impl Iterator<Item = (&'r [T], &'static str)> {
     let texts = cache.get_or_init(|| CHUNKS.into_iter().map(&make).collect());
-    let position = CHUNKS.iter().position(|&size| size == rows).unwrap_or(0);
-    texts[position].as_str()
+    let mut rest = rows;
+    chunk_sizes(rows.len()).map(move |size| {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let position = CHUNKS.iter().position(|&chunk| chunk == size).unwrap_or(0);
+        (chunk, texts[position].as_str())
+    })
 }
 
 fn values(rows: usize, row: &str) -> String {
@@ -90,17 +109,13 @@ async fn write_orders(
         }
     }
     let mut created: HashMap<String, i64> = HashMap::new();
-    let mut rest = unique.as_slice();
-    for size in chunk_sizes(unique.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        let text = statement(&INSERTS, size, |rows| {
-            format!(
-                "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents) VALUES {} ON CONFLICT(message_id) DO NOTHING RETURNING id, message_id",
-                values(rows, "(?, ?, ?, ?, ?, ?, ?, ?)")
-            )
-        });
+    static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    for (chunk, text) in chunked(&unique, &INSERTS, |rows| {
+        format!(
+            "INSERT INTO orders (message_id, customer_id, sender, subject, received_at_ms, created_at_ms, total_quantity, total_cents) VALUES {} ON CONFLICT(message_id) DO NOTHING RETURNING id, message_id",
+            values(rows, "(?, ?, ?, ?, ?, ?, ?, ?)")
+        )
+    }) {
         let mut query = sqlx::query_as::<_, (i64, String)>(text);
         for order in chunk {
             query = query
@@ -167,17 +182,13 @@ async fn write_lines(
                 .map(move |(number, line)| (id, number + 1, line))
         })
         .collect();
-    let mut rest = lines.as_slice();
-    for size in chunk_sizes(lines.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        let text = statement(&INSERTS, size, |rows| {
-            format!(
-                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES {}",
-                values(rows, "(?, ?, ?, ?, ?, ?)")
-            )
-        });
+    static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    for (chunk, text) in chunked(&lines, &INSERTS, |rows| {
+        format!(
+            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents, attachment) VALUES {}",
+            values(rows, "(?, ?, ?, ?, ?, ?)")
+        )
+    }) {
         let mut query = sqlx::query::<_>(text);
         for (id, number, line) in chunk {
             query = query
@@ -205,17 +216,13 @@ async fn write_rejections(
         .filter(|(_, rejection, _)| seen.insert(rejection.message_key.as_str(), ()).is_none())
         .collect();
     let mut ids: HashMap<String, i64> = HashMap::new();
-    let mut rest = unique.as_slice();
-    for size in chunk_sizes(unique.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        let text = statement(&INSERTS, size, |rows| {
-            format!(
-                "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id) VALUES {} ON CONFLICT(message_key) DO NOTHING RETURNING id, message_key",
-                values(rows, "(?, ?, ?, ?, ?, ?, ?)")
-            )
-        });
+    static INSERTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    for (chunk, text) in chunked(&unique, &INSERTS, |rows| {
+        format!(
+            "INSERT INTO rejections (message_key, sender, subject, received_at_ms, created_at_ms, reasons, trace_id) VALUES {} ON CONFLICT(message_key) DO NOTHING RETURNING id, message_key",
+            values(rows, "(?, ?, ?, ?, ?, ?, ?)")
+        )
+    }) {
         let mut query = sqlx::query_as::<_, (i64, String)>(text);
         for (_, rejection, reasons) in chunk {
             query = query

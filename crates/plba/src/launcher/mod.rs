@@ -225,8 +225,9 @@ impl<M: ApplicationModule> Launcher<M> {
         };
         match self.dispatch(cli, app).await {
             Ok(code) => code,
-            // The reader of the output went away (`| head`): nothing failed for them.
-            Err(_) if output::reader_gone() => ExitCode::SUCCESS,
+            // The reader of the output went away (`| head`): no message for anyone to read,
+            // and the exit status a process killed by SIGPIPE would have, as other tools.
+            Err(_) if output::reader_gone() => ExitCode::from(output::READER_GONE_EXIT),
             Err(error) => {
                 // An error may quote what a file or a database holds: never raw.
                 let text = plba_util::error_chain(&*error);

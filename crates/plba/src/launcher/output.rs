@@ -1,9 +1,14 @@
 //! Standard output for the commands. `println!` panics when the reader has gone away
 //! (`mail_order_bot orders list | head -2`); these return the error instead, and the
-//! launcher then ends the command quietly, as a listing cut short by its reader should.
+//! launcher then ends the command quietly with status 141, as a tool killed by SIGPIPE
+//! does (a shell with `pipefail` sees that the output was cut short). A command that does
+//! work as it reports it (`deliver`) ignores the error and finishes the work.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The exit status of a command whose output found its reader gone: 128 + SIGPIPE.
+pub(crate) const READER_GONE_EXIT: u8 = 141;
 
 /// Set once a write found standard output closed by its reader.
 static CLOSED: AtomicBool = AtomicBool::new(false);
