@@ -96,7 +96,7 @@ fn the_shipped_default_leaves_reads_open_and_config_closed() {
 
 /// The case: a store whose database refuses the bot's password. The probe still
 /// answers anyone (an orchestrator has no token), but with `protect_reads` it names what
-/// fails, not the database's words; a viewer reads them.
+/// fails, not the database's words; a viewer reads them at `/health`.
 #[test]
 fn with_protect_reads_an_anonymous_probe_names_what_fails_but_not_why() {
     let Some(pg) = plba_testkit::postgres::PostgresServer::start() else {
@@ -145,11 +145,11 @@ fn with_protect_reads_an_anonymous_probe_names_what_fails_but_not_why() {
         anonymous.body
     );
     let viewer = format!("Bearer {VIEWER}");
-    let read = http_request(addr, "GET", "/health/ready", &[("Authorization", &viewer)]).unwrap();
+    let read = http_request(addr, "GET", "/health", &[("Authorization", &viewer)]).unwrap();
     assert_eq!(read.status, 503, "{}", read.body);
     assert!(
         read.body.contains("password authentication failed"),
-        "a viewer is told why: {}",
+        "a viewer reads why at /health: {}",
         read.body
     );
     let (_exit, log) = bot.stop(DEADLINE);

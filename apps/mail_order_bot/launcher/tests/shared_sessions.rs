@@ -125,3 +125,59 @@ fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
         assert!(exit.success(), "{log}");
     }
 }
+
+/// A probe answers whoever asks, whatever they carry: a browser's session cookie or a
+/// user's API token sent along while the users' database is down still gets the readiness
+/// answer, not the database's error.
+#[test]
+fn the_probes_answer_a_caller_with_credentials_while_the_users_database_is_down() {
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let url = pg
+        .url()
+        .replacen("://plba@", &format!("://plba:{}@", pg.password()), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = control_addr();
+    let config = example_with_customers("    orders@acme.example: ACME\n")
+        .replace("127.0.0.1:9090", &addr.to_string())
+        .replace(
+            "    protect_reads: false\n",
+            &format!(
+                "    protect_reads: false\n    users:\n      kind: postgres\n      url: {url}\n"
+            ),
+        );
+    let file = dir.path().join("bot.yaml");
+    std::fs::write(&file, &config).unwrap();
+    let file = file.display().to_string();
+    users_ok(
+        dir.path(),
+        &file,
+        &["add", "ana", "--role", "operator"],
+        &format!("{ANA}\n"),
+    );
+    let bot = support::run_ready(dir.path(), &config, addr);
+    let (cookie, _) = sign_in(addr);
+    pg.stop();
+    let credentials = [
+        ("Cookie", cookie.as_str()),
+        (
+            "Authorization",
+            "Bearer plba_0123abcd_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
+    ];
+    for (name, value) in credentials {
+        for probe in ["/health/live", "/health/ready"] {
+            let reply = http_request(addr, "GET", probe, &[(name, value)]).unwrap();
+            let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            assert!(
+                answer.get("status").is_some() && answer.get("error").is_none(),
+                "{probe} with a {name}: {} {}",
+                reply.status,
+                reply.body
+            );
+        }
+    }
+    let (exit, log) = bot.stop(DEADLINE);
+    assert!(exit.success(), "{log}");
+}

@@ -186,6 +186,11 @@ impl ControlPlaneService {
         action: &Action,
         credentials: Credentials<'_>,
     ) -> Result<Caller, ApiError> {
+        // The probes answer anyone at once: whatever a caller sends is not looked up (a
+        // session or a user's token would ask the users' database, which may be away).
+        if matches!(action, Action::Live | Action::Ready) {
+            return Ok(Caller::Anonymous);
+        }
         // A user name and password sign a browser in, when there are users; they are
         // never a way to call the API.
         let password = (*action == Action::SignIn && self.users.is_some())
@@ -225,7 +230,13 @@ impl ControlPlaneService {
             // A bearer token wins: the JSON API and the CLI keep using tokens. Another scheme
             // (a proxy's basic auth passed on) leaves the browser's session in force.
             true => None,
-            false => self.find_session(credentials.session).await?,
+            false => match self.find_session(credentials.session).await {
+                Ok(session) => session,
+                // What needs no caller (a probe, an open read) answers whoever asks, even
+                // while the users' database that would say who they are is away.
+                Err(_) if !needs_caller => None,
+                Err(error) => return Err(error),
+            },
         };
         let caller = match (&session, password) {
             (Some(session), _) => session.caller(),
@@ -239,7 +250,11 @@ impl ControlPlaneService {
                 };
                 Caller::Password { name, password }
             }
-            (None, None) => self.identify_bearer(credentials.authorization).await?,
+            (None, None) => match self.identify_bearer(credentials.authorization).await {
+                Ok(caller) => caller,
+                Err(_) if !needs_caller => Caller::Anonymous,
+                Err(error) => return Err(error),
+            },
         };
         // Signing in takes a token, never a session (a session cannot renew itself).
         let denied = if *action == Action::SignIn && session.is_some() {
@@ -389,10 +404,8 @@ impl ControlPlaneService {
     ) -> Result<Reply, ApiError> {
         match action {
             Action::Live => Ok(self.live().await),
-            Action::Ready => {
-                let reveal = !self.config.protect_reads || matches!(caller, Caller::Known { .. });
-                Ok(self.ready(reveal).await)
-            }
+            // Probes are anonymous: with protected reads, the reasons are for `/health`.
+            Action::Ready => Ok(self.ready(!self.config.protect_reads).await),
             Action::Health => Ok(self.health().await),
             Action::Status => Ok(self.status().await),
             Action::Metrics => Ok(self.metrics().await),

@@ -16,8 +16,8 @@ impl ControlPlaneService {
     }
 
     /// `GET /health/ready`: 200 when started, not stopping and not unhealthy. The probe is
-    /// open to anyone; with `protect_reads`, a caller who may not read `/health` (`reveal`
-    /// false) is told which contributors fail, not why.
+    /// open to anyone, unidentified; with `protect_reads` (`reveal` false) it says which
+    /// contributors fail, not why: that is `/health`'s, for a viewer.
     pub(super) async fn ready(&self, reveal: bool) -> Reply {
         let probe = self.runtime.readiness().await;
         let reason = if reveal {
