@@ -1,7 +1,9 @@
 //! PostgreSQL's announcements of changes (`LISTEN plba_config`): each wakes the follower,
 //! which reads the store. A lost connection wakes it too (so a database that went away is
 //! reported at once) and is made again, waking it once more, since announcements sent
-//! meanwhile are lost; the poll covers the time in between.
+//! meanwhile are lost; the poll covers the time in between. The first attempt to connect
+//! again that fails wakes it once more: a database shutting down drops this connection
+//! before the others, so the read the loss woke may still have been answered.
 
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ async fn listen(url: String, announced: Arc<Notify>, cancel: CancellationToken) 
     /// How long to wait before connecting again after a failure.
     const RETRY: Duration = Duration::from_secs(1);
 
+    // A connection was lost and no attempt to make it again has failed yet.
+    let mut lost = false;
     loop {
         let connected = async {
             let mut listener = PgListener::connect(&url).await?;
@@ -58,6 +62,7 @@ async fn listen(url: String, announced: Arc<Notify>, cancel: CancellationToken) 
                         // the instance then says at once), and connect again from the top.
                         Ok(None) | Err(_) => {
                             announced.notify_one();
+                            lost = true;
                             break;
                         }
                     }
@@ -65,8 +70,16 @@ async fn listen(url: String, announced: Arc<Notify>, cancel: CancellationToken) 
             }
             Ok(Err(error)) => {
                 tracing::debug!(error = %plba_util::error_chain(&error), "cannot listen for configuration changes yet");
+                if std::mem::take(&mut lost) {
+                    announced.notify_one();
+                }
             }
-            Err(_) => tracing::debug!("listening for configuration changes timed out"),
+            Err(_) => {
+                tracing::debug!("listening for configuration changes timed out");
+                if std::mem::take(&mut lost) {
+                    announced.notify_one();
+                }
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,
