@@ -25,26 +25,31 @@ fn who(addr: SocketAddr, cookie: &str) -> HttpReply {
     http_request(addr, "GET", "/ui/session", &[("Cookie", cookie)]).unwrap()
 }
 
+/// The shipped example on `addr`, its users in `pg`.
+fn with_users(pg: &PostgresServer, addr: SocketAddr) -> String {
+    let url = pg
+        .url()
+        .replacen("://plba@", &format!("://plba:{}@", pg.password()), 1);
+    example_with_customers("    orders@acme.example: ACME\n")
+        .replace("127.0.0.1:9090", &addr.to_string())
+        .replace(
+            "    protect_reads: false\n",
+            &format!(
+                "    protect_reads: false\n    users:\n      kind: postgres\n      url: {url}\n"
+            ),
+        )
+}
+
 #[test]
 fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
     let Some(pg) = PostgresServer::start() else {
         return;
     };
-    let url = pg
-        .url()
-        .replacen("://plba@", &format!("://plba:{}@", pg.password()), 1);
     let bots: Vec<(tempfile::TempDir, SocketAddr, String)> = (0..2)
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
             let addr = control_addr();
-            let config = example_with_customers("    orders@acme.example: ACME\n")
-                .replace("127.0.0.1:9090", &addr.to_string())
-                .replace(
-                    "    protect_reads: false\n",
-                    &format!(
-                        "    protect_reads: false\n    users:\n      kind: postgres\n      url: {url}\n"
-                    ),
-                );
+            let config = with_users(&pg, addr);
             let file = dir.path().join("bot.yaml");
             std::fs::write(&file, &config).unwrap();
             (dir, addr, config)
@@ -134,19 +139,9 @@ fn the_probes_answer_a_caller_with_credentials_while_the_users_database_is_down(
     let Some(mut pg) = PostgresServer::start() else {
         return;
     };
-    let url = pg
-        .url()
-        .replacen("://plba@", &format!("://plba:{}@", pg.password()), 1);
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
-    let config = example_with_customers("    orders@acme.example: ACME\n")
-        .replace("127.0.0.1:9090", &addr.to_string())
-        .replace(
-            "    protect_reads: false\n",
-            &format!(
-                "    protect_reads: false\n    users:\n      kind: postgres\n      url: {url}\n"
-            ),
-        );
+    let config = with_users(&pg, addr);
     let file = dir.path().join("bot.yaml");
     std::fs::write(&file, &config).unwrap();
     let file = file.display().to_string();
