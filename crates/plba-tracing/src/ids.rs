@@ -48,14 +48,14 @@ pub(crate) fn sampled(trace_id: u128, ratio: f64) -> bool {
 /// without a span gets one, and the formatting machinery cost more than the rest of its
 /// tracing.
 pub(crate) fn traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String {
-    let mut text = [0_u8; TRACEPARENT_LEN];
+    let mut text = vec![0_u8; TRACEPARENT_LEN];
     text[..3].copy_from_slice(b"00-");
     write_hex(&mut text[3..35], trace_id);
     text[35] = b'-';
     write_hex(&mut text[36..52], u128::from(span_id));
     text[52..].copy_from_slice(if sampled { b"-01" } else { b"-00" });
-    // Only ASCII was written.
-    String::from_utf8_lossy(&text).into_owned()
+    // Only ASCII was written, so the check passes and keeps the buffer (no copy).
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// The length of a version-00 `traceparent`.

@@ -43,8 +43,8 @@ pub struct TaskTrace {
 /// Cheap to update, since every task records three steps (published, received, its
 /// outcome) on the threads that run it: a step is one short lock of the recording thread's
 /// own slot ([`plba_util::shard_index`]) and a write into that slot's ring of steps, with no
-/// map, no formatting and no allocation (names are shared with the slot's previous step
-/// when they match). The work of putting a task's steps together — they may sit in several
+/// map, no formatting, no allocation and no reference count (a step refers to its names by
+/// their number in the slot's table of names). The work of putting a task's steps together — they may sit in several
 /// slots — is done when someone reads, which is rare.
 ///
 /// Each slot keeps the last `3 × capacity` steps, so a task's trace lasts at least until
@@ -65,6 +65,25 @@ struct Ring {
     steps: Vec<Recorded>,
     /// Where the next step goes once the ring is full.
     next: usize,
+    /// The task and queue names its steps refer to by number, so that writing and
+    /// overwriting a step touches no reference count (tasks of one queue come in runs, and a
+    /// process has a few names). Never shrinks; once it holds [`NAMES_PER_SLOT`] names, a
+    /// new one is kept in its step.
+    names: Vec<Arc<str>>,
+    /// The table entry the last name was found in: the first place to look.
+    last_name: u16,
+}
+
+/// The most names one slot's table keeps (more are kept with their steps).
+const NAMES_PER_SLOT: usize = 64;
+
+/// A task or queue name as a step keeps it.
+#[derive(Clone, Debug)]
+enum Name {
+    /// An entry in the slot's table.
+    Listed(u16),
+    /// A name the full table had no room for.
+    Own(Arc<str>),
 }
 
 /// One step as kept, with what identifies its task.
@@ -72,22 +91,40 @@ struct Ring {
 struct Recorded {
     task_id: TaskId,
     trace_id: Option<u128>,
-    task_name: Arc<str>,
-    destination: Arc<str>,
+    task_name: Name,
+    destination: Name,
     step: TraceStep,
 }
 
 impl Ring {
-    /// `text` as an `Arc`, shared with the last step's when they match (tasks of one
-    /// queue come in runs), so recording allocates nothing in the common case.
-    fn shared(&self, text: &str, pick: fn(&Recorded) -> &Arc<str>) -> Arc<str> {
-        let last = match self.next.checked_sub(1) {
-            Some(last) => self.steps.get(last),
-            None => self.steps.last(),
+    /// `text` as a step keeps it: its entry in the table, added when there is room.
+    fn name(&mut self, text: &str) -> Name {
+        let last = usize::from(self.last_name);
+        if self.names.get(last).is_some_and(|name| **name == *text) {
+            return Name::Listed(self.last_name);
+        }
+        let found = self.names.iter().position(|name| **name == *text);
+        let index = match found {
+            Some(index) => index,
+            None if self.names.len() < NAMES_PER_SLOT => {
+                self.names.push(Arc::from(text));
+                self.names.len() - 1
+            }
+            None => return Name::Own(Arc::from(text)),
         };
-        match last.map(pick) {
-            Some(same) if **same == *text => Arc::clone(same),
-            _ => Arc::from(text),
+        // The table never holds more than `NAMES_PER_SLOT` (64) names.
+        self.last_name = u16::try_from(index).unwrap_or(u16::MAX);
+        Name::Listed(self.last_name)
+    }
+
+    /// The text of a name kept in this slot (the table never loses an entry).
+    fn text(&self, name: &Name) -> Arc<str> {
+        match name {
+            Name::Listed(index) => self
+                .names
+                .get(usize::from(*index))
+                .map_or_else(|| Arc::from(""), Arc::clone),
+            Name::Own(text) => Arc::clone(text),
         }
     }
 
@@ -100,6 +137,15 @@ impl Ring {
             self.next = (self.next + 1) % limit;
         }
     }
+}
+
+/// A step as read, with its names resolved.
+#[derive(Clone, Debug)]
+struct Read {
+    trace_id: Option<u128>,
+    task_name: Arc<str>,
+    destination: Arc<str>,
+    step: TraceStep,
 }
 
 /// Orders a task's steps recorded in the same instant on different threads.
@@ -136,8 +182,8 @@ impl RecentTraces {
         let recorded = Recorded {
             task_id,
             trace_id,
-            task_name: ring.shared(task_name, |r| &r.task_name),
-            destination: ring.shared(destination, |r| &r.destination),
+            task_name: ring.name(task_name),
+            destination: ring.name(destination),
             step,
         };
         ring.push(recorded, limit);
@@ -145,14 +191,16 @@ impl RecentTraces {
 
     /// Every task's steps, put together from all slots, oldest step first.
     fn assemble(&self, wanted: impl Fn(&Recorded) -> bool) -> Vec<TaskTrace> {
-        let mut by_task: HashMap<TaskId, Vec<Recorded>> = HashMap::new();
+        let mut by_task: HashMap<TaskId, Vec<Read>> = HashMap::new();
         for slot in &self.slots {
             let ring = slot.lock_or_recover();
             for recorded in ring.steps.iter().filter(|r| wanted(r)) {
-                by_task
-                    .entry(recorded.task_id)
-                    .or_default()
-                    .push(recorded.clone());
+                by_task.entry(recorded.task_id).or_default().push(Read {
+                    trace_id: recorded.trace_id,
+                    task_name: ring.text(&recorded.task_name),
+                    destination: ring.text(&recorded.destination),
+                    step: recorded.step.clone(),
+                });
             }
         }
         by_task
@@ -249,6 +297,22 @@ mod tests {
         let c = recent.get(&format!("{:032x}", 100)).unwrap();
         assert_eq!(c.outcome, Some("succeeded"));
         assert_eq!(c.steps.len(), 2);
+    }
+
+    #[test]
+    fn more_names_than_a_slot_lists_are_kept_with_their_steps() {
+        let recent = RecentTraces::new(200);
+        let ids: Vec<TaskId> = (0..NAMES_PER_SLOT + 10)
+            .map(|_| TaskId::generate())
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            recent.record(*id, &format!("task-{n}"), "q", None, step("published"));
+        }
+        for (n, id) in ids.iter().enumerate() {
+            let trace = recent.get(&id.to_string()).unwrap();
+            assert_eq!(trace.task_name, format!("task-{n}"));
+            assert_eq!(trace.destination, "q");
+        }
     }
 
     #[test]
