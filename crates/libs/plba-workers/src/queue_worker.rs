@@ -147,7 +147,8 @@ where
         self
     }
 
-    async fn process(&self, delivery: Delivery, ctx: &WorkerContext) {
+    /// Handles a delivery the limiter must admit first, and gives its slot back after.
+    async fn process_limited(&self, delivery: Delivery, ctx: &WorkerContext) {
         let Ok((delivery, permit)) = self.admit(delivery).await else {
             return;
         };
@@ -199,21 +200,25 @@ where
                 );
                 self.queue.dead_letter(delivery, error.message()).await
             }
-            AttemptEnd::Failed(error) => self.retry_failure(delivery, &span, &error).await,
+            // The failure paths' futures are boxed: rare, and large enough to double the
+            // size of every task's future (each is moved, copied, as it starts).
+            AttemptEnd::Failed(error) => {
+                Box::pin(self.retry_failure(delivery, &span, &error)).await
+            }
             AttemptEnd::TimedOut(limit) => {
                 // Running out of time says nothing about the task itself: a later attempt,
                 // on a less loaded process or dependency, may finish in time.
                 let error = TaskError::transient(format!(
                     "the handler ran past its time limit of {limit:?} and was cancelled"
                 ));
-                self.retry_failure(delivery, &span, &error).await
+                Box::pin(self.retry_failure(delivery, &span, &error)).await
             }
             AttemptEnd::Panicked(message) => {
                 QueueWorkerMetrics::bump(&metrics.failed);
                 QueueWorkerMetrics::bump(&metrics.panics);
                 let reason = format!("handler panicked: {message}");
                 tracing::error!(parent: &span, queue = self.queue.name(), %task_id, attempt, %reason, "task handler panicked");
-                self.retry(delivery, &reason).await
+                Box::pin(self.retry(delivery, &reason)).await
             }
             AttemptEnd::Interrupted => {
                 QueueWorkerMetrics::bump(&metrics.released);
@@ -336,7 +341,14 @@ where
             match next {
                 Ok(delivery) => {
                     self.status.set(WorkerStatus::Busy);
-                    self.process(delivery, &ctx).await;
+                    // Most pools have no limiter. Its path is boxed, and the plain one calls
+                    // `handle` directly: each level of future is copied as it starts, and
+                    // the admission's would make every task's larger.
+                    if self.limiter.is_some() {
+                        Box::pin(self.process_limited(delivery, &ctx)).await;
+                    } else {
+                        self.handle(delivery, &ctx).await;
+                    }
                     self.status.set(WorkerStatus::Idle);
                 }
                 Err(QueueError::Closed { queue }) => {
