@@ -253,6 +253,7 @@ impl ApplicationModule for MailOrderBot {
                     SourceConfig::ImapIdle { .. } => ImapMode::Idle,
                     _ => ImapMode::Poll,
                 };
+                let mailbox = Arc::new(ImapMailbox::new(imap.clone()));
                 let source = ImapSource::new(
                     imap.clone(),
                     queue.clone(),
@@ -260,7 +261,8 @@ impl ApplicationModule for MailOrderBot {
                     Arc::clone(&tracer),
                     mode,
                 )
-                .with_liveness(Arc::clone(&liveness));
+                .with_liveness(Arc::clone(&liveness))
+                .connecting_ahead(Arc::clone(&mailbox));
                 #[cfg(feature = "redis")]
                 let source = match &config.source_lease {
                     Some(lease) => {
@@ -276,7 +278,7 @@ impl ApplicationModule for MailOrderBot {
                     None => source,
                 };
                 registry.add_worker(WorkerSpec::single("mail-source", Arc::new(source)))?;
-                Arc::new(ImapMailbox::new(imap.clone()))
+                mailbox
             }
             SourceConfig::NotBuilt(missing) => {
                 return Err(missing.error().within("source").within(MODULE).into());

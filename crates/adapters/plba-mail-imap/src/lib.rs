@@ -14,7 +14,9 @@
 //!
 //! # Batches and connections
 //!
-//! The mailbox keeps two connections, opened on first use: fetches run on one, completions
+//! The mailbox keeps two connections, opened on first use or, for a source made with
+//! [`ImapSource::connecting_ahead`], beside the source's first connection (so the first mail
+//! does not wait for two more logins and `SELECT`s in turn): fetches run on one, completions
 //! on the other, so marking messages seen never holds up the next fetch. Concurrent calls
 //! are batched (`mailbox/batch.rs`, through `GroupCommit`, up to 100 messages a batch): the
 //! fetches waiting together share one `UID FETCH` of their `RFC822.SIZE` and as few

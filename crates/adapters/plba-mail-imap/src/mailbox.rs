@@ -68,6 +68,28 @@ impl ImapMailbox {
         &self.options
     }
 
+    /// Opens the fetch and the completion connections now, side by side, rather than one
+    /// after the other when the first mail is fetched and the first is marked: each is a
+    /// login and a `SELECT`, which on a large folder can take the server a tenth of a
+    /// second. Best effort: a connection that cannot be opened now is opened on first use,
+    /// as always.
+    pub async fn connect_ahead(&self) {
+        let open = async |slot: &Mutex<Option<(ImapSession, Option<u32>)>>| {
+            let mut guard = slot.lock().await;
+            if let Err(error) = self.batch_session(&mut guard, &[]).await {
+                *guard = None;
+                tracing::debug!(mailbox = %self.name, error = %plba_util::error_chain(&error), "could not connect ahead; connecting on first use");
+            }
+        };
+        tokio::join!(open(&self.session), open(&self.flags));
+    }
+
+    /// How many of its two connections (fetch, completion) the mailbox holds open.
+    pub async fn open_connections(&self) -> usize {
+        usize::from(self.session.lock().await.is_some())
+            + usize::from(self.flags.lock().await.is_some())
+    }
+
     fn unavailable(&self, error: ImapError) -> MailError {
         MailError::Unavailable {
             mailbox: self.name.clone(),

@@ -17,6 +17,7 @@ use plba_util::StatusCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::mailbox::ImapMailbox;
 use crate::options::{ImapError, ImapOptions};
 use crate::session::{ImapSession, connect, reconnect_delay, timed};
 
@@ -48,6 +49,8 @@ pub struct ImapSource {
     mode: ImapMode,
     lease: Option<Arc<dyn Lease>>,
     liveness: Option<Arc<SourceLiveness>>,
+    /// The mailbox whose connections open beside the source's first one.
+    ahead: Option<Arc<ImapMailbox>>,
 }
 
 impl ImapSource {
@@ -73,7 +76,17 @@ impl ImapSource {
             mode,
             lease: None,
             liveness: None,
+            ahead: None,
         }
+    }
+
+    /// Opens `mailbox`'s connections while the source makes its first one
+    /// ([`ImapMailbox::connect_ahead`]), so the first mail published finds them ready
+    /// instead of waiting for two more logins and `SELECT`s in turn.
+    #[must_use]
+    pub fn connecting_ahead(mut self, mailbox: Arc<ImapMailbox>) -> Self {
+        self.ahead = Some(mailbox);
+        self
     }
 
     /// Reports each successful cycle (a scan, an IDLE wait, a standby round without the
@@ -339,7 +352,18 @@ impl Worker for ImapSource {
                 }
             }
             if session.is_none() {
-                self.connects.fetch_add(1, Ordering::Relaxed);
+                let first = self.connects.fetch_add(1, Ordering::Relaxed) == 0;
+                if first && let Some(mailbox) = &self.ahead {
+                    // Not awaited: the scan does not wait for the mailbox's connections.
+                    let mailbox = Arc::clone(mailbox);
+                    let stop = ctx.stop_token().clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = stop.cancelled() => {}
+                            () = mailbox.connect_ahead() => {}
+                        }
+                    });
+                }
                 // A stop must not wait for a slow server (a login may be delayed on purpose).
                 let connected = tokio::select! {
                     () = ctx.stop_token().cancelled() => break,

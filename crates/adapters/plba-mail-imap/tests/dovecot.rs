@@ -509,3 +509,48 @@ async fn a_memory_budget_smaller_than_a_batch_still_gets_every_mail_through() {
     }
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_connecting_ahead_opens_the_mailboxs_connections_before_any_mail() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let options = options(&dovecot, None);
+    let queue = Arc::new(MemoryQueue::named("mail"));
+    let in_flight = Arc::new(InFlight::new());
+    let mailbox = Arc::new(ImapMailbox::new(options.clone()));
+    let source = ImapSource::new(
+        options,
+        queue.clone(),
+        in_flight.clone(),
+        NoopTaskTracer::shared(),
+        ImapMode::Idle,
+    )
+    .connecting_ahead(Arc::clone(&mailbox));
+    let stop = CancellationToken::new();
+    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+    tokio::spawn(async move { source.run(ctx).await });
+    // Nothing was fetched or marked yet: both connections were opened ahead.
+    eventually_async(DEADLINE, "both connections open", || async {
+        mailbox.open_connections().await == 2
+    })
+    .await;
+    let handler = MailTaskHandler::new(mailbox, Arc::new(BySubject), in_flight, 10);
+    let worker = QueueWorker::new(
+        queue.clone(),
+        Arc::new(handler),
+        plba_workers::QueueWorkerOptions::default(),
+        Arc::default(),
+    );
+    let ctx = WorkerContext::new(1, stop.clone(), CancellationToken::new());
+    tokio::spawn(async move { worker.run(ctx).await });
+    dovecot.append(
+        "INBOX",
+        b"Subject: ok\r\nMessage-ID: <ahead@x>\r\n\r\nfine\r\n",
+    );
+    eventually(DEADLINE, "the mail completed", || {
+        flags(&dovecot, "INBOX").contains("\\Seen")
+    })
+    .await;
+    stop.cancel();
+}
