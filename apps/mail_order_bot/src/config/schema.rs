@@ -313,7 +313,7 @@ impl Default for AppConfig {
             queue: QueueConfig::default(),
             source_lease: None,
             source_stale_after_ms: 300_000,
-            workers: 128,
+            workers: 256,
             retry: RetryConfig::default(),
             handler_timeout_ms: 300_000,
             store: StoreConfig::default(),

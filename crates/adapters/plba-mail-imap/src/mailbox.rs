@@ -38,7 +38,7 @@ pub struct ImapMailbox {
 }
 
 /// Most messages one batched fetch or flag change names.
-const MAX_BATCH: usize = 100;
+const MAX_BATCH: usize = 256;
 
 /// Most message bytes one `UID FETCH` of bodies brings back (a larger message comes alone).
 pub const FETCH_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
