@@ -43,8 +43,9 @@ pub struct TaskTrace {
 /// Cheap to update, since every task records three steps (published, received, its
 /// outcome) on the threads that run it: a step is one short lock of the recording thread's
 /// own slot ([`plba_util::shard_index`]) and a write into that slot's ring of steps, with no
-/// map, no formatting, no allocation and no reference count (a step refers to its names by
-/// their number in the slot's table of names). The work of putting a task's steps together — they may sit in several
+/// map, no formatting, and — while the slot's table of names has room for the names it
+/// sees (64) — no allocation and no reference count: a step refers to its names by their
+/// number in that table. The work of putting a task's steps together — they may sit in several
 /// slots — is done when someone reads, which is rare.
 ///
 /// Each slot keeps the last `3 × capacity` steps, so a task's trace lasts at least until
@@ -70,8 +71,16 @@ struct Ring {
     /// process has a few names). Never shrinks; once it holds [`NAMES_PER_SLOT`] names, a
     /// new one is kept in its step.
     names: Vec<Arc<str>>,
-    /// The table entry the last name was found in: the first place to look.
-    last_name: u16,
+    /// Where the last task name and the last queue name were found: the first place to
+    /// look for each.
+    last: [u16; 2],
+}
+
+/// Which of a step's names is looked up (each kind keeps its own hint).
+#[derive(Clone, Copy)]
+enum NameKind {
+    Task = 0,
+    Queue = 1,
 }
 
 /// The most names one slot's table keeps (more are kept with their steps).
@@ -98,10 +107,14 @@ struct Recorded {
 
 impl Ring {
     /// `text` as a step keeps it: its entry in the table, added when there is room.
-    fn name(&mut self, text: &str) -> Name {
-        let last = usize::from(self.last_name);
-        if self.names.get(last).is_some_and(|name| **name == *text) {
-            return Name::Listed(self.last_name);
+    fn name(&mut self, text: &str, kind: NameKind) -> Name {
+        let hint = &mut self.last[kind as usize];
+        if self
+            .names
+            .get(usize::from(*hint))
+            .is_some_and(|name| **name == *text)
+        {
+            return Name::Listed(*hint);
         }
         let found = self.names.iter().position(|name| **name == *text);
         let index = match found {
@@ -113,8 +126,9 @@ impl Ring {
             None => return Name::Own(Arc::from(text)),
         };
         // The table never holds more than `NAMES_PER_SLOT` (64) names.
-        self.last_name = u16::try_from(index).unwrap_or(u16::MAX);
-        Name::Listed(self.last_name)
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        *hint = index;
+        Name::Listed(index)
     }
 
     /// The text of a name kept in this slot (the table never loses an entry).
@@ -182,8 +196,8 @@ impl RecentTraces {
         let recorded = Recorded {
             task_id,
             trace_id,
-            task_name: ring.name(task_name),
-            destination: ring.name(destination),
+            task_name: ring.name(task_name, NameKind::Task),
+            destination: ring.name(destination, NameKind::Queue),
             step,
         };
         ring.push(recorded, limit);

@@ -18,8 +18,9 @@
 //! [`ImapSource::connecting_ahead`], beside the source's first connection (so the first mail
 //! does not wait for two more logins and `SELECT`s in turn): fetches run on one, completions
 //! on the other, so marking messages seen never holds up the next fetch. Concurrent calls
-//! are batched (`mailbox/batch.rs`, through `GroupCommit`, up to 256 messages a batch, as many as the bot has workers): the
-//! fetches waiting together share one `UID FETCH` of their `RFC822.SIZE` and as few
+//! are batched (`mailbox/batch.rs`, through `GroupCommit`, up to 256 messages a batch:
+//! more mails in flight make fewer, larger commands, and a server such as Dovecot syncs
+//! its index once per command): the fetches waiting together share one `UID FETCH` of their `RFC822.SIZE` and as few
 //! `BODY.PEEK[]` round trips as the memory budget allows (at most [`FETCH_BUDGET_BYTES`] of
 //! mail each; a larger message comes alone); the messages marked seen together — or
 //! flagged together, when no rejected folder is configured — share one `UID STORE`. A

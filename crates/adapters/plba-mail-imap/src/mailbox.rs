@@ -44,7 +44,8 @@ const MAX_BATCH: usize = 256;
 pub const FETCH_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
 
 impl ImapMailbox {
-    /// A backend for `options.mailbox`; connects on first use.
+    /// A backend for `options.mailbox`; connects on first use, or earlier through
+    /// [`connect_ahead`](Self::connect_ahead).
     pub fn new(options: ImapOptions) -> Self {
         Self {
             name: options.mailbox_name(),

@@ -49,8 +49,8 @@ pub struct ImapSource {
     mode: ImapMode,
     lease: Option<Arc<dyn Lease>>,
     liveness: Option<Arc<SourceLiveness>>,
-    /// The mailbox whose connections open beside the source's first one.
-    ahead: Option<Arc<ImapMailbox>>,
+    /// The mailbox whose connections open beside the source's first session, until then.
+    ahead_once: Mutex<Option<Arc<ImapMailbox>>>,
 }
 
 impl ImapSource {
@@ -76,16 +76,17 @@ impl ImapSource {
             mode,
             lease: None,
             liveness: None,
-            ahead: None,
+            ahead_once: Mutex::new(None),
         }
     }
 
-    /// Opens `mailbox`'s connections while the source makes its first one
-    /// ([`ImapMailbox::connect_ahead`]), so the first mail published finds them ready
-    /// instead of waiting for two more logins and `SELECT`s in turn.
+    /// Opens `mailbox`'s connections ([`ImapMailbox::connect_ahead`]) once the source's
+    /// first login succeeded, while it selects and scans the folder, so the first mail
+    /// published finds them ready instead of waiting for two more logins and `SELECT`s in
+    /// turn.
     #[must_use]
-    pub fn connecting_ahead(mut self, mailbox: Arc<ImapMailbox>) -> Self {
-        self.ahead = Some(mailbox);
+    pub fn connecting_ahead(self, mailbox: Arc<ImapMailbox>) -> Self {
+        *self.ahead_once.lock_or_recover() = Some(mailbox);
         self
     }
 
@@ -352,18 +353,7 @@ impl Worker for ImapSource {
                 }
             }
             if session.is_none() {
-                let first = self.connects.fetch_add(1, Ordering::Relaxed) == 0;
-                if first && let Some(mailbox) = &self.ahead {
-                    // Not awaited: the scan does not wait for the mailbox's connections.
-                    let mailbox = Arc::clone(mailbox);
-                    let stop = ctx.stop_token().clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = stop.cancelled() => {}
-                            () = mailbox.connect_ahead() => {}
-                        }
-                    });
-                }
+                self.connects.fetch_add(1, Ordering::Relaxed);
                 // A stop must not wait for a slow server (a login may be delayed on purpose).
                 let connected = tokio::select! {
                     () = ctx.stop_token().cancelled() => break,
@@ -371,6 +361,21 @@ impl Worker for ImapSource {
                 };
                 match connected {
                     Ok(connected) => {
+                        // Once the server took this login (a wrong password is refused
+                        // once, not three times), the mailbox logs in beside the scan.
+                        if let Some(mailbox) = self.ahead_once.lock_or_recover().take() {
+                            // Not awaited: the scan does not wait for those connections.
+                            let stop = ctx.stop_token().clone();
+                            tokio::spawn(
+                                async move {
+                                    tokio::select! {
+                                        () = stop.cancelled() => {}
+                                        () = mailbox.connect_ahead() => {}
+                                    }
+                                }
+                                .in_current_span(),
+                            );
+                        }
                         session = Some(connected);
                         idle_supported = None;
                         failures = 0;
