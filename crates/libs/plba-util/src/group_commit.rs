@@ -191,13 +191,17 @@ mod tests {
     async fn a_job_whose_caller_went_away_is_not_run() {
         let group = Arc::new(GroupCommit::<u32, usize>::new(100));
         let release = Arc::new(tokio::sync::Notify::new());
+        let started = Arc::new(tokio::sync::Notify::new());
         let ran = Arc::new(Mutex::new(Vec::new()));
         let run = {
-            let (release, ran) = (Arc::clone(&release), Arc::clone(&ran));
+            let (release, started, ran) =
+                (Arc::clone(&release), Arc::clone(&started), Arc::clone(&ran));
             move |jobs: Vec<u32>| {
-                let (release, ran) = (Arc::clone(&release), Arc::clone(&ran));
+                let (release, started, ran) =
+                    (Arc::clone(&release), Arc::clone(&started), Arc::clone(&ran));
                 async move {
                     if jobs.contains(&0) {
+                        started.notify_one();
                         release.notified().await;
                     }
                     ran.lock_or_recover().extend(jobs.iter().copied());
@@ -209,9 +213,10 @@ mod tests {
             let (group, run) = (Arc::clone(&group), run.clone());
             async move { group.submit(0, run).await }
         });
-        while group.writer.try_lock().is_ok() {
-            tokio::task::yield_now().await;
-        }
+        // Job 0's batch has been taken and is running: jobs 1 and 2 wait together for the
+        // next. (Watching the writer alone is not enough: a job submitted while the leader
+        // yields before taking its batch joins that batch.)
+        started.notified().await;
         let cancelled = tokio::spawn({
             let (group, run) = (Arc::clone(&group), run.clone());
             async move { group.submit(1, run).await }
