@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use plba_contracts::{Published, Publisher, QueueError, Task};
+use plba_contracts::{Published, Publisher, QueueError, Task, TaskId};
 
 use crate::config::{AuthConfig, RouteConfig, WebhookConfig};
 use crate::metrics::{Refusal, RouteSlot, WebhookMetrics};
@@ -196,17 +196,11 @@ impl Handler {
         match published.await {
             Ok(Ok(Published::Enqueued)) => {
                 self.metrics.accepted(Some(route.slot));
-                Ok(json_answer(
-                    StatusCode::ACCEPTED,
-                    &serde_json::json!({"task_id": id.to_string(), "duplicate": false}),
-                ))
+                Ok(task_answer(StatusCode::ACCEPTED, id, false))
             }
             Ok(Ok(Published::Duplicate { existing })) => {
                 self.metrics.duplicate(Some(route.slot));
-                Ok(json_answer(
-                    StatusCode::OK,
-                    &serde_json::json!({"task_id": existing.to_string(), "duplicate": true}),
-                ))
+                Ok(task_answer(StatusCode::OK, existing, true))
             }
             Ok(Err(QueueError::Full { .. })) => {
                 self.publish_failed();
@@ -425,7 +419,21 @@ impl Refused {
 }
 
 pub(crate) fn json_answer(status: StatusCode, body: &serde_json::Value) -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::from(body.to_string())));
+    with_json_body(status, body.to_string())
+}
+
+/// The answer naming the task a request made (or the one it duplicates). Written directly,
+/// not through a `serde_json::Value`: it is every accepted request's answer, and a task id
+/// is hex digits, which need no escaping.
+fn task_answer(status: StatusCode, id: TaskId, duplicate: bool) -> Answer {
+    with_json_body(
+        status,
+        format!(r#"{{"task_id":"{id}","duplicate":{duplicate}}}"#),
+    )
+}
+
+fn with_json_body(status: StatusCode, body: String) -> Answer {
+    let mut answer = Response::new(Full::new(Bytes::from(body)));
     *answer.status_mut() = status;
     answer.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -496,5 +504,20 @@ mod tests {
             HeaderValue::from_str(&"k".repeat(MAX_KEY_BYTES + 1)).unwrap(),
         );
         assert!(idempotency_key(&headers, &route(None), &json).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_task_answer_reads_as_the_json_it_stands_for() {
+        let id = TaskId::generate();
+        for duplicate in [false, true] {
+            let answer = task_answer(StatusCode::ACCEPTED, id, duplicate);
+            assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+            let body = answer.into_body().collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                json,
+                serde_json::json!({"task_id": id.to_string(), "duplicate": duplicate})
+            );
+        }
     }
 }
