@@ -302,19 +302,27 @@ impl ConfigurationManager {
         }))
     }
 
-    /// Polls the configuration file's modification time every `interval` and reloads when
-    /// it changes, until `cancel` fires. Does nothing without a file.
+    /// Reads the configuration file every `interval` and reloads when its text changed,
+    /// until `cancel` fires. Does nothing without a file.
+    ///
+    /// The text is compared, not the modification time: two writes within one tick of the
+    /// file system's clock leave the same time, and the second would go unseen. (A
+    /// configuration file is small and bounded by the source's limit.)
     pub fn spawn_file_watch(
         self: &Arc<Self>,
         interval: Duration,
         cancel: CancellationToken,
     ) -> Option<JoinHandle<()>> {
         let path = self.source.file()?.to_path_buf();
+        let limit = self.source.file_limit();
         let manager = Arc::clone(self);
         // Compare with the file as it was when the configuration in force was read, so a
         // change made right after start-up is not missed; remember failed attempts so a
         // broken file is reported once, not on every tick.
-        let mut last_seen = self.current().file_modified();
+        let mut last_seen = self
+            .current()
+            .file_text()
+            .map(|text| Seen::Text(text.to_owned()));
         Some(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -324,12 +332,10 @@ impl ConfigurationManager {
                     _ = ticks.tick() => {}
                 }
                 let probe = path.clone();
-                let now = tokio::task::spawn_blocking(move || {
-                    std::fs::metadata(probe).and_then(|m| m.modified()).ok()
-                })
-                .await
-                .ok()
-                .flatten();
+                let now = tokio::task::spawn_blocking(move || Seen::read(&probe, limit))
+                    .await
+                    .ok()
+                    .flatten();
                 if now.is_some() && now != last_seen {
                     last_seen = now;
                     tracing::info!(file = %path.display(), "configuration file changed: reloading");
@@ -337,6 +343,30 @@ impl ConfigurationManager {
                 }
             }
         }))
+    }
+}
+
+/// What the file watch last saw of the configuration file.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Its text.
+    Text(String),
+    /// A file that could not be read as configuration (too large, not UTF-8, not a regular
+    /// file), as of its modification time: the reload reports why once, and again only when
+    /// the file changes.
+    Unreadable(Option<std::time::SystemTime>),
+}
+
+impl Seen {
+    /// `None` while there is no file (an editor replacing it): nothing to compare yet.
+    fn read(path: &std::path::Path, limit: u64) -> Option<Self> {
+        match plba_util::read_text_limited(path, limit) {
+            Ok(text) => Some(Self::Text(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(_) => Some(Self::Unreadable(
+                std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+            )),
+        }
     }
 }
 

@@ -157,6 +157,11 @@ impl ConfigSnapshot {
         self.loaded_at
     }
 
+    /// The configuration file's text as it was read.
+    pub(crate) fn file_text(&self) -> Option<&str> {
+        self.file_text.as_ref().map(|(_, text)| text.as_str())
+    }
+
     /// The configuration file's modification time when it was read.
     pub fn file_modified(&self) -> Option<SystemTime> {
         self.file_modified

@@ -186,6 +186,11 @@ impl ConfigSource {
         self.file.as_deref()
     }
 
+    /// The most of the configuration file that is read, in bytes.
+    pub(crate) fn file_limit(&self) -> u64 {
+        self.limits.file_bytes
+    }
+
     /// The values of a configuration store (a database every instance shares), above the
     /// file and below the environment and `--set`.
     #[must_use]

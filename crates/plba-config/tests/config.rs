@@ -453,3 +453,35 @@ fn an_otlp_header_that_would_break_the_request_is_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_within_one_clock_tick_is_still_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "app.yaml", "app:\n  n: 1\n");
+    let manager =
+        Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let cancel = plba_contracts::CancellationToken::new();
+    let watch = manager
+        .spawn_file_watch(std::time::Duration::from_millis(20), cancel.clone())
+        .unwrap();
+    // An edit of the same length whose time the file system's clock did not move: the
+    // modification time alone cannot tell it.
+    std::fs::write(&file, "app:\n  n: 2\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    plba_testkit::wait::eventually(
+        std::time::Duration::from_secs(10),
+        "the rewritten file reloaded",
+        || manager.current().generation() >= 1,
+    )
+    .await;
+    let app: serde_json::Value = manager.current().section("app").unwrap().unwrap();
+    assert_eq!(app["n"], 2);
+    cancel.cancel();
+    watch.await.unwrap();
+}
