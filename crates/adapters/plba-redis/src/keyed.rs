@@ -2,7 +2,7 @@
 //! key and act in one step.
 
 use std::sync::LazyLock;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use plba_contracts::{Published, QueueError, Task, TaskId};
 use redis::Script;
@@ -34,7 +34,7 @@ fn millis(duration: Duration) -> u64 {
 /// When a delayed task is due (ms since the epoch), or 0 for "now".
 pub(crate) fn due_ms(task: &Task) -> u64 {
     match (task.delay_left(), task.not_before()) {
-        (Some(_), Some(at)) => at.duration_since(UNIX_EPOCH).map_or(0, millis),
+        (Some(_), Some(at)) => crate::wire::due_at_ms(at),
         _ => 0,
     }
 }

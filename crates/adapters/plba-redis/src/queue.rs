@@ -25,7 +25,7 @@ use crate::reply::{
     Entry, group_consumers, group_last_delivered, pending_count, read_group_entries, stream_entries,
 };
 use crate::shared::Shared;
-use crate::wire::{DecodeError, TASK_FIELD, decode, encode, now_ms, push_task};
+use crate::wire::{DecodeError, TASK_FIELD, decode, due_in_ms, encode, now_ms, push_task};
 
 /// A task queue in Redis Streams, shared by every process that opens the same name on the
 /// same Redis. Cheap to clone.
@@ -453,8 +453,7 @@ impl TaskQueue for RedisQueue {
         pipe.atomic();
         match retry_delay.filter(|d| !d.is_zero()) {
             Some(delay) => {
-                let due =
-                    now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                let due = due_in_ms(delay);
                 pipe.cmd("ZADD")
                     .arg(&shared.keys.delayed)
                     .arg(due)
@@ -506,7 +505,7 @@ impl TaskQueue for RedisQueue {
         let id = self.receipt_id(&delivery)?;
         let shared = &self.shared;
         let attempt = delivery.task().attempt.saturating_sub(1);
-        let due = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let due = due_in_ms(delay);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("ZADD")

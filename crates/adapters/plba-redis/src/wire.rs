@@ -85,6 +85,23 @@ pub(crate) fn decode(text: &[u8]) -> Result<Task, DecodeError> {
     })
 }
 
+/// The due time, in ms since the epoch, of a task due at `at`, rounded up: the delayed set
+/// releases what is due by the millisecond rounded down, so a time rounded down too would
+/// release a task up to a millisecond before its delay ended.
+pub(crate) fn due_at_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        let millis = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 != 0);
+        u64::try_from(millis).unwrap_or(u64::MAX)
+    })
+}
+
+/// The due time, in ms since the epoch, of a task due `delay` from now (see [`due_at_ms`]).
+pub(crate) fn due_in_ms(delay: Duration) -> u64 {
+    SystemTime::now()
+        .checked_add(delay)
+        .map_or(u64::MAX, due_at_ms)
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -95,6 +112,15 @@ pub(crate) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_due_time_is_rounded_up_to_the_millisecond() {
+        let at = |nanos| UNIX_EPOCH + Duration::from_nanos(nanos);
+        assert_eq!(due_at_ms(at(5_000_000)), 5);
+        assert_eq!(due_at_ms(at(5_000_001)), 6);
+        assert_eq!(due_at_ms(at(5_999_999)), 6);
+        assert_eq!(due_at_ms(UNIX_EPOCH), 0);
+    }
 
     #[test]
     fn round_trips_binary_payloads_and_metadata() {
