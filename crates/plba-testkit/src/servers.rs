@@ -489,12 +489,14 @@ impl Dovecot {
         expect(&mut reader, "a1 ");
         write!(writer, "a2 CREATE \"{mailbox}\"\r\n").expect("write");
         writer.flush().expect("write");
+        // The mailbox may exist already (`a2 NO`): any tagged answer will do.
         loop {
             let mut answer = String::new();
             reader.read_line(&mut answer).expect("read");
             if answer.starts_with("a2 ") {
                 break;
             }
+            assert!(!answer.is_empty(), "dovecot closed the connection");
         }
         for (n, message) in messages.iter().enumerate() {
             let message = message.as_ref();

@@ -391,9 +391,17 @@ async fn a_wrong_password_is_a_clear_unhealthy_state_without_a_busy_loop() {
         !reason.contains("wrong"),
         "the password never shows: {reason}"
     );
+    // Measured between two attempts seen to start, not from the moment the state turned
+    // unhealthy: that moment falls anywhere within a pause, and the next attempt may follow
+    // it closely.
+    let before = source.connection_attempts();
+    eventually(DEADLINE, "another attempt", || {
+        source.connection_attempts() > before
+    })
+    .await;
     let before = source.connection_attempts();
     let window = std::time::Instant::now();
-    eventually(DEADLINE, "another attempt", || {
+    eventually(DEADLINE, "the attempt after it", || {
         source.connection_attempts() > before
     })
     .await;
