@@ -237,7 +237,10 @@ async fn supervise_copy(
             Ok(worker) => {
                 *lock(&slot.worker) = Some(Arc::clone(&worker));
                 slot.backing_off.store(false, Ordering::Relaxed);
-                let ctx = WorkerContext::new(copy, stop.clone(), force.clone());
+                // Child tokens, one per copy: a worker asks whether it is stopping before
+                // every task, and each ask locks its token's node, which the copies of a
+                // pool would otherwise all share across threads.
+                let ctx = WorkerContext::new(copy, stop.child_token(), force.child_token());
                 match AssertUnwindSafe(worker.run(ctx)).catch_unwind().await {
                     Ok(Ok(())) => None,
                     Ok(Err(error)) => Some(plba_util::error_chain(&error)),
