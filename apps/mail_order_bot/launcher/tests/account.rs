@@ -11,7 +11,8 @@ use fantoccini::Locator;
 use plba_testkit::browser::{ChromeDriver, Console};
 use plba_testkit::process::{HttpReply, http_request};
 use support::{
-    DEADLINE, control_addr, password_admin, password_sign_in, session_of, users_config, users_ok,
+    DEADLINE, add_user, control_addr, password_admin, password_sign_in, session_of, users_config,
+    users_ok,
 };
 
 const ANA: &str = "ana's long password";
@@ -22,12 +23,7 @@ fn users_make_their_own_tokens_and_change_their_password() {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
     let (config, file) = users_config(dir.path(), addr);
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "ana", "--role", "operator"],
-        &format!("{ANA}\n"),
-    );
+    add_user(dir.path(), &file, "ana", "operator", ANA);
     let bot = support::run_ready(dir.path(), &config, addr);
 
     let (cookie, csrf) = session_of(&password_sign_in(addr, "ana", ANA));
@@ -151,12 +147,7 @@ fn users_make_their_own_tokens_and_change_their_password() {
     assert_eq!(password_sign_in(addr, "ana", ANA_NEW).status, 200);
 
     // Changes made with the command line are in the same audit, with who made them.
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "bob", "--role", "viewer"],
-        "bob's long password\n",
-    );
+    add_user(dir.path(), &file, "bob", "viewer", "bob's long password");
     users_ok(dir.path(), &file, &["set-role", "bob", "operator"], "");
     // Bob makes tokens as fast as he can: a person's pace only, and his tokens have a window
     // of the audit of their own, so they push no change of a user out of it.

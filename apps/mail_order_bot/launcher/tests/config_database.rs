@@ -19,8 +19,8 @@ use plba_testkit::mail::MailBuilder;
 use plba_testkit::postgres::PostgresServer;
 use plba_testkit::process::{AppProcess, http_get, http_request, wait_until};
 use support::{
-    DEADLINE, cli, control_addr, example_with_customers, listed, password_sign_in, session_of,
-    start_bot, text, users_ok, wait_ready, with_config_store, with_users,
+    DEADLINE, add_user, cli, control_addr, example_with_customers, listed, password_sign_in,
+    session_of, start_bot, text, wait_ready, with_config_store, with_users,
 };
 
 /// The customers the shipped example's file allows in these tests.
@@ -454,12 +454,7 @@ fn an_admin_changes_a_value_from_the_console_and_the_history_names_them() {
         false,
         |text: String| with_users(&text, ""),
     );
-    users_ok(
-        &host.dir,
-        &host.config,
-        &["add", "root", "--role", "admin"],
-        &format!("{PASSWORD}\n"),
-    );
+    add_user(&host.dir, &host.config, "root", "admin", PASSWORD);
     let mut bot = host.start();
 
     // A browser's change needs its CSRF token, as every change does.

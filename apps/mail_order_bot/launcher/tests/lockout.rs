@@ -10,7 +10,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use plba_testkit::process::{HttpReply, http_request, http_request_from};
-use support::{DEADLINE, basic, control_addr, example_with_customers, users_ok};
+use support::{DEADLINE, add_user, basic, control_addr, example_with_customers};
 
 const ADMIN: &str = "admin-token-0123456789";
 const ANA: &str = "ana's long password";
@@ -45,18 +45,8 @@ fn the_third_wrong_password_locks_the_account_from_any_address() {
     let file = dir.path().join("bot.yaml");
     std::fs::write(&file, &config).unwrap();
     let file = file.display().to_string();
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "ana", "--role", "viewer"],
-        &format!("{ANA}\n"),
-    );
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "ben", "--role", "viewer"],
-        "ben's long password\n",
-    );
+    add_user(dir.path(), &file, "ana", "viewer", ANA);
+    add_user(dir.path(), &file, "ben", "viewer", "ben's long password");
     let bot = support::run_ready(dir.path(), &config, addr);
 
     let here = IpAddr::V4(Ipv4Addr::LOCALHOST);

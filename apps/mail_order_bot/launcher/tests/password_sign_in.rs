@@ -8,26 +8,16 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use plba_testkit::process::{HttpReply, http_request};
 use support::{
-    DEADLINE, basic, command, control_addr, example_with_customers, password_sign_in, session_of,
-    users_ok,
+    DEADLINE, add_user, basic, command, control_addr, example_with_customers, password_sign_in,
+    session_of,
 };
 
 const ANA: &str = "ana's long password";
 const BOB: &str = "bob's long password";
 const CAROL: &str = "carol's long password";
-
-fn add_user(dir: &Path, file: &str, name: &str, role: &str, password: &str) {
-    users_ok(
-        dir,
-        file,
-        &["add", name, "--role", role],
-        &format!("{password}\n"),
-    );
-}
 
 fn sign_in(addr: SocketAddr, user: &str, password: &str) -> HttpReply {
     password_sign_in(addr, user, password)

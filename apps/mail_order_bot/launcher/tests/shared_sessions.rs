@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use plba_testkit::postgres::PostgresServer;
 use plba_testkit::process::{HttpReply, http_request};
 use support::{
-    DEADLINE, control_addr, example_with_customers, password_sign_in, session_of, users_ok,
+    DEADLINE, add_user, control_addr, example_with_customers, password_sign_in, session_of,
+    users_ok,
 };
 
 const ANA: &str = "ana's long password";
@@ -56,12 +57,7 @@ fn a_session_lives_in_the_shared_database_and_ends_everywhere_at_once() {
         })
         .collect();
     let file_a = bots[0].0.path().join("bot.yaml").display().to_string();
-    users_ok(
-        bots[0].0.path(),
-        &file_a,
-        &["add", "ana", "--role", "operator"],
-        &format!("{ANA}\n"),
-    );
+    add_user(bots[0].0.path(), &file_a, "ana", "operator", ANA);
     let running: Vec<_> = bots
         .iter()
         .map(|(dir, addr, config)| support::run_ready(dir.path(), config, *addr))
@@ -145,12 +141,7 @@ fn the_probes_answer_a_caller_with_credentials_while_the_users_database_is_down(
     let file = dir.path().join("bot.yaml");
     std::fs::write(&file, &config).unwrap();
     let file = file.display().to_string();
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "ana", "--role", "operator"],
-        &format!("{ANA}\n"),
-    );
+    add_user(dir.path(), &file, "ana", "operator", ANA);
     let bot = support::run_ready(dir.path(), &config, addr);
     let (cookie, _) = sign_in(addr);
     pg.stop();

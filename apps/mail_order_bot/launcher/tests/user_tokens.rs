@@ -7,19 +7,14 @@
 mod support;
 
 use plba_testkit::process::http_request;
-use support::{DEADLINE, control_addr, users_ok};
+use support::{DEADLINE, add_user, control_addr, users_ok};
 
 #[test]
 fn a_users_token_acts_with_its_role_until_revoked_or_the_user_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let addr = control_addr();
     let (config, file) = support::users_config(dir.path(), addr);
-    users_ok(
-        dir.path(),
-        &file,
-        &["add", "ana", "--role", "operator"],
-        "ana's long password\n",
-    );
+    add_user(dir.path(), &file, "ana", "operator", "ana's long password");
     let made = users_ok(dir.path(), &file, &["token-add", "ana", "--name", "ci"], "");
     let ci = made.trim().to_owned();
     assert!(ci.starts_with("plba_"), "{ci}");

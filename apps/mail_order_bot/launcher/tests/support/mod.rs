@@ -249,6 +249,16 @@ pub(crate) fn users_ok(dir: &Path, file: &str, args: &[&str], stdin: &str) -> St
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// `users add <name> --role <role>` with `password` typed in, as an admin does; must succeed.
+pub(crate) fn add_user(dir: &Path, file: &str, name: &str, role: &str, password: &str) {
+    users_ok(
+        dir,
+        file,
+        &["add", name, "--role", role],
+        &format!("{password}\n"),
+    );
+}
+
 /// An HTTP Basic `Authorization` value for `user` and `password`.
 pub(crate) fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
@@ -307,12 +317,7 @@ pub(crate) fn users_config(dir: &Path, addr: SocketAddr) -> (String, String) {
 /// session cookie, for reading what only an admin may.
 pub(crate) fn password_admin(dir: &Path, file: &str, addr: SocketAddr) -> String {
     const PASSWORD: &str = "root's long password";
-    users_ok(
-        dir,
-        file,
-        &["add", "root", "--role", "admin"],
-        &format!("{PASSWORD}\n"),
-    );
+    add_user(dir, file, "root", "admin", PASSWORD);
     session_of(&password_sign_in(addr, "root", PASSWORD)).0
 }
 
