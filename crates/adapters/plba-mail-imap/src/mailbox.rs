@@ -3,6 +3,8 @@
 mod batch;
 mod commands;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use futures_util::TryStreamExt;
 use plba_contracts::async_trait;
 use plba_mail::{MailBackend, MailError, MailRef, MemoryBudget, RawMail};
@@ -35,6 +37,8 @@ pub struct ImapMailbox {
     /// Rejections marked with flags (no rejected folder configured).
     flagged: GroupCommit<MailRef, Result<(), MailError>>,
     budget: MemoryBudget,
+    /// Connections tried, for status and tests (each is a login).
+    connects: AtomicU64,
 }
 
 /// Most messages one batched fetch or flag change names.
@@ -56,6 +60,7 @@ impl ImapMailbox {
             fetches: GroupCommit::new(MAX_BATCH),
             seen: GroupCommit::new(MAX_BATCH),
             flagged: GroupCommit::new(MAX_BATCH),
+            connects: AtomicU64::new(0),
         }
     }
 
@@ -89,6 +94,12 @@ impl ImapMailbox {
     pub async fn open_connections(&self) -> usize {
         usize::from(self.session.lock().await.is_some())
             + usize::from(self.flags.lock().await.is_some())
+    }
+
+    /// How many connections (each a login) the mailbox tried, for status and tests: with a
+    /// wrong password, the source's own login is refused and the mailbox tries none ahead.
+    pub fn connection_attempts(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
     }
 
     fn unavailable(&self, error: ImapError) -> MailError {

@@ -562,3 +562,40 @@ async fn a_source_connecting_ahead_opens_the_mailboxs_connections_before_any_mai
     .await;
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_tried_by_the_source_alone_not_by_the_connections_it_opens_ahead() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let options = ImapOptions {
+        password: Secret::new("wrong".into()),
+        ..options(&dovecot, None)
+    };
+    let mailbox = Arc::new(ImapMailbox::new(options.clone()));
+    let source = Arc::new(
+        ImapSource::new(
+            options,
+            Arc::new(MemoryQueue::named("mail")),
+            Arc::new(InFlight::new()),
+            NoopTaskTracer::shared(),
+            ImapMode::Idle,
+        )
+        .connecting_ahead(Arc::clone(&mailbox)),
+    );
+    let stop = CancellationToken::new();
+    let ctx = WorkerContext::new(0, stop.clone(), CancellationToken::new());
+    let running = Arc::clone(&source);
+    tokio::spawn(async move { running.run(ctx).await });
+    // The third attempt starts only after the first two were refused.
+    eventually(DEADLINE, "three attempts", || {
+        source.connection_attempts() >= 3
+    })
+    .await;
+    assert!(source.health().reason().unwrap_or("").contains("refused"));
+    // One login per attempt, the source's: the server is not asked three times (with the
+    // two connections the mailbox would open ahead) for a password it refuses.
+    assert_eq!(mailbox.connection_attempts(), 0);
+    assert_eq!(mailbox.open_connections().await, 0);
+    stop.cancel();
+}

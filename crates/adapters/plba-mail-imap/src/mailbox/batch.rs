@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures_util::TryStreamExt;
 use plba_mail::{MailError, MailRef, RawMail};
@@ -50,6 +51,7 @@ impl ImapMailbox {
     ) -> Result<(&'a mut ImapSession, Option<u32>), ImapError> {
         let options = &self.options;
         if guard.is_none() {
+            self.connects.fetch_add(1, Ordering::Relaxed);
             let mut session = connect(options).await?;
             let selected = timed(options, "SELECT", session.select(&options.mailbox)).await?;
             *guard = Some((session, selected.uid_validity));
