@@ -2,7 +2,8 @@
 //! The bot runs the shipped Maildir example (256 workers); the budget is set with `--set`.
 //! Forty-eight 2 MiB orders land at once in front of 256 workers; with a 2 MiB budget they
 //! are read one after another, every one becomes an order, and the process's peak memory
-//! stays far below what reading them all at once takes (96 MiB of bodies alone).
+//! stays far below what reading them all at once takes (96 MiB of bodies alone). And the
+//! process keeps its memory in ordinary pages, not 2 MiB huge ones, unless told otherwise.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
@@ -100,4 +101,41 @@ fn a_small_memory_budget_bounds_what_many_workers_hold() {
         bounded >> 20,
         unbounded >> 20
     );
+}
+
+/// Whether the kernel may give process `pid` transparent huge pages (`THP_enabled` in
+/// `/proc/PID/status`); `None` on a kernel without them.
+fn huge_pages_enabled(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(|value| value.trim() == "1")
+}
+
+#[test]
+fn the_bot_keeps_its_memory_in_small_pages_unless_told_otherwise() {
+    // This test's own process may have them: then so would the bot, unless it opts out.
+    if huge_pages_enabled(std::process::id()) != Some(true) {
+        eprintln!("skipped: this kernel gives no transparent huge pages to opt out of");
+        return;
+    }
+    for (allow, expected) in [(None, false), (Some("1"), true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = control_addr();
+        let config = config(dir.path());
+        let mut env = vec![("PLBA__PLATFORM__CONTROL__BIND", addr.to_string())];
+        if let Some(allow) = allow {
+            env.push(("MIMALLOC_ALLOW_THP", allow.to_owned()));
+        }
+        let bot = start_bot(dir.path(), &["--config", &config, "run"], &env);
+        wait_ready(&bot, addr);
+        assert_eq!(
+            huge_pages_enabled(bot.id()),
+            Some(expected),
+            "MIMALLOC_ALLOW_THP={allow:?}"
+        );
+        let (status, log) = bot.stop(DEADLINE);
+        assert!(status.success(), "{log}");
+    }
 }

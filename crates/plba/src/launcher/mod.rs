@@ -26,6 +26,7 @@
 
 mod cli;
 mod config;
+mod huge_pages;
 mod output;
 mod remote;
 mod users;
@@ -219,6 +220,7 @@ impl<M: ApplicationModule> Launcher<M> {
         self,
         app: impl AsyncFnOnce(A, ConfigSource) -> CommandResult,
     ) -> ExitCode {
+        huge_pages::keep_to_small_pages();
         let cli = match self.parse::<A>() {
             Ok(cli) => cli,
             Err(error) => error.exit(),
