@@ -461,10 +461,6 @@ async fn a_file_rewritten_within_one_clock_tick_is_still_reloaded() {
     let manager =
         Arc::new(ConfigurationManager::load(ConfigSource::new().with_file(&file)).unwrap());
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let cancel = plba_contracts::CancellationToken::new();
-    let watch = manager
-        .spawn_file_watch(std::time::Duration::from_millis(20), cancel.clone())
-        .unwrap();
     // An edit of the same length whose time the file system's clock did not move: the
     // modification time alone cannot tell it.
     std::fs::write(&file, "app:\n  n: 2\n").unwrap();
@@ -473,6 +469,10 @@ async fn a_file_rewritten_within_one_clock_tick_is_still_reloaded() {
         .open(&file)
         .unwrap()
         .set_modified(modified)
+        .unwrap();
+    let cancel = plba_contracts::CancellationToken::new();
+    let watch = manager
+        .spawn_file_watch(std::time::Duration::from_millis(20), cancel.clone())
         .unwrap();
     plba_testkit::wait::eventually(
         std::time::Duration::from_secs(10),

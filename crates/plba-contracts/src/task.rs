@@ -314,7 +314,7 @@ impl Task {
     pub fn run_at(self, at: SystemTime) -> Self {
         // Rounded up to the millisecond: "not before" must not come a fraction early.
         let ms = at.duration_since(UNIX_EPOCH).map_or(0, |since| {
-            u64::try_from(since.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
+            u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
         });
         self.with_metadata(NOT_BEFORE_KEY, ms.to_string())
     }

@@ -5,8 +5,7 @@ use plba::launcher::Launcher;
 use std::process::ExitCode;
 plba::platform_allocator!();
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Launcher::new(
         "invoice_reminders",
         env!("CARGO_PKG_VERSION"),
@@ -24,6 +23,5 @@ async fn main() -> ExitCode {
     )
     .main_queue("reminders")
     .running_message("invoice_reminders running; `invoice_reminders status` shows it; Ctrl-C stops")
-    .main_without_commands()
-    .await
+    .launch_without_commands()
 }

@@ -10,8 +10,7 @@ use mail_order_bot::MailOrderBot;
 use plba::launcher::Launcher;
 plba::platform_allocator!();
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     Launcher::new(
         "mail_order_bot",
         env!("CARGO_PKG_VERSION"),
@@ -30,6 +29,5 @@ async fn main() -> ExitCode {
     .running_message(
         "mail_order_bot running; `mail_order_bot orders list` shows stored orders; Ctrl-C stops",
     )
-    .main(commands::dispatch)
-    .await
+    .launch(commands::dispatch)
 }

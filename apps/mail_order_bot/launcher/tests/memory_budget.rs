@@ -103,8 +103,9 @@ fn a_small_memory_budget_bounds_what_many_workers_hold() {
     );
 }
 
-/// Whether the kernel may give process `pid` transparent huge pages (`THP_enabled` in
-/// `/proc/PID/status`); `None` on a kernel without them.
+/// Whether process `pid` may be given transparent huge pages (`THP_enabled` in
+/// `/proc/PID/status`: the process's own setting, whatever the system's); `None` on a
+/// kernel built without them.
 fn huge_pages_enabled(pid: u32) -> Option<bool> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -113,11 +114,23 @@ fn huge_pages_enabled(pid: u32) -> Option<bool> {
         .map(|value| value.trim() == "1")
 }
 
+/// How much of process `pid`'s memory sits in transparent huge pages, in KiB.
+fn huge_page_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("AnonHugePages:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("AnonHugePages in /proc/PID/smaps_rollup")
+}
+
 #[test]
 fn the_bot_keeps_its_memory_in_small_pages_unless_told_otherwise() {
-    // This test's own process may have them: then so would the bot, unless it opts out.
+    // This test's own process may have them (it did not opt out): then so would the bot.
     if huge_pages_enabled(std::process::id()) != Some(true) {
-        eprintln!("skipped: this kernel gives no transparent huge pages to opt out of");
+        eprintln!(
+            "skipped: this kernel has no transparent huge pages, or this process is barred from them"
+        );
         return;
     }
     for (allow, expected) in [(None, false), (Some("1"), true)] {
@@ -135,6 +148,12 @@ fn the_bot_keeps_its_memory_in_small_pages_unless_told_otherwise() {
             Some(expected),
             "MIMALLOC_ALLOW_THP={allow:?}"
         );
+        if !expected {
+            // At most the first regions the allocator touched before `main` (two huge pages
+            // here): nothing the runtime's threads allocate afterwards.
+            let kib = huge_page_kib(bot.id());
+            assert!(kib <= 8 * 1024, "{kib} KiB of memory in huge pages");
+        }
         let (status, log) = bot.stop(DEADLINE);
         assert!(status.success(), "{log}");
     }

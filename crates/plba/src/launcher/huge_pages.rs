@@ -6,7 +6,12 @@
 //! thread's heap touches regions of its own. For a service whose heap is a few megabytes
 //! that is memory held for nothing and start-up time spent zeroing it: `mail_order_bot` on
 //! its embedded default peaks at 19 MB of resident memory without them and 34 MB with, and
-//! zeroing huge pages was a sixth of its CPU before its first mail (`docs/benchmarks.md`).
+//! zeroing huge pages was 16 % of its CPU samples before its first mail over IMAP
+//! (`docs/benchmarks.md`, the mail bench).
+//!
+//! The regions mimalloc set up before `main` (a few MiB) may stay in huge pages: nothing
+//! without `unsafe` runs earlier. [`Launcher::launch`](super::Launcher::launch) turns them
+//! off before the runtime's threads exist, so none of theirs are.
 //!
 //! An operator who wants them anyway says so as mimalloc reads it:
 //! `MIMALLOC_ALLOW_THP=1` (any value of that variable leaves the choice to mimalloc).

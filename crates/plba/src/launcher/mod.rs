@@ -13,14 +13,15 @@
 //! #     async fn register(&self, _: &mut dyn plba::contracts::Registry) -> Result<(), plba::contracts::RegistryError> { Ok(()) }
 //! # }
 //!
-//! #[tokio::main]
-//! async fn main() -> std::process::ExitCode {
+//! fn main() -> std::process::ExitCode {
 //!     Launcher::new("shop", env!("CARGO_PKG_VERSION"), Shop)
 //!         .about("shop: sells things")
-//!         .main_without_commands()
-//!         .await
+//!         .launch_without_commands()
 //! }
 //! ```
+//!
+//! [`Launcher::launch`] builds the tokio runtime itself, after preparing the process (huge
+//! pages off, `huge_pages.rs`); [`Launcher::main`] is the same from an `async fn main`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line's job is to print
 
@@ -205,6 +206,32 @@ impl<M: ApplicationModule> Launcher<M> {
     pub fn running_message(mut self, message: impl Into<String>) -> Self {
         self.running = Some(message.into());
         self
+    }
+
+    /// [`main`](Self::main) on a tokio runtime of its own, from a synchronous `fn main`:
+    /// the process is prepared before the runtime's threads exist (their first memory
+    /// already in ordinary pages, `huge_pages.rs`). How an application's binary starts.
+    pub fn launch<A: Subcommand>(
+        self,
+        app: impl AsyncFnOnce(A, ConfigSource) -> CommandResult,
+    ) -> ExitCode {
+        huge_pages::keep_to_small_pages();
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("{}: cannot start the async runtime: {error}", self.name);
+                return ExitCode::FAILURE;
+            }
+        };
+        runtime.block_on(self.main(app))
+    }
+
+    /// [`launch`](Self::launch) for an application without commands of its own.
+    pub fn launch_without_commands(self) -> ExitCode {
+        self.launch(async |never: NoCommands, _| match never {})
     }
 
     /// Parses the arguments and runs the command; for an application without commands of

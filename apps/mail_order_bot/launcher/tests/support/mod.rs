@@ -33,7 +33,8 @@ pub(crate) fn samples() -> Vec<PathBuf> {
     files
 }
 
-/// The binary in `dir` with `args`, no inherited configuration variables.
+/// The binary in `dir` with `args`, no inherited configuration variables (nor the
+/// allocator's huge-page choice).
 pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
     let mut command = Command::new(BIN);
     command
@@ -41,7 +42,7 @@ pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Comm
         .current_dir(dir)
         .env_remove("MAIL_ORDER_BOT_CONFIG");
     for (name, _) in std::env::vars() {
-        if name.starts_with("PLBA__") || name == "NO_COLOR" {
+        if name.starts_with("PLBA__") || name == "NO_COLOR" || name == "MIMALLOC_ALLOW_THP" {
             command.env_remove(name);
         }
     }
