@@ -5,7 +5,7 @@
 //! distributions), the first touch of a region zeroes and holds 2 MiB at once, and every
 //! thread's heap touches regions of its own. For a service whose heap is a few megabytes
 //! that is memory held for nothing and start-up time spent zeroing it: `mail_order_bot` on
-//! its embedded default peaks at 19 MB of resident memory without them and 34 MB with, and
+//! its embedded default peaks at 22 MB of resident memory without them and 34 MB with, and
 //! zeroing huge pages was 16 % of its CPU samples before its first mail over IMAP
 //! (`docs/benchmarks.md`, the mail bench).
 //!
