@@ -13,7 +13,8 @@
 //!
 //! then the same for a Maildir (`benches/baseline/maildir_loop.py` against the bot's
 //! `maildir` source). Each side starts from a full, unseen mailbox and an empty database.
-//! `PLBA_BENCH_MAILS` (default 10000) and `PLBA_BENCH_RUNS` (default 3) change the size.
+//! `PLBA_BENCH_MAILS` (default 10000) and `PLBA_BENCH_RUNS` (default 3) change the size;
+//! `PLBA_BENCH_PYTHON=0` leaves the Python loops out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary prints its table
 
@@ -198,6 +199,12 @@ impl Rates {
     }
 }
 
+/// Whether the Python loops run (`PLBA_BENCH_PYTHON=0` leaves them out, for a profiler or a
+/// quick A/B of the bot against the fetch-and-mark loop).
+fn with_python() -> bool {
+    std::env::var("PLBA_BENCH_PYTHON").map_or(true, |v| v != "0")
+}
+
 fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
     let n = mails.len();
     let refill = || {
@@ -206,18 +213,20 @@ fn imap_run(dovecot: &Dovecot, mails: &[Vec<u8>], expected: &Stored, rates: &mut
         assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, n as u64)));
     };
 
-    refill();
     let dir = tempfile::tempdir().unwrap();
     let port = dovecot.port().to_string();
-    let db = dir.path().join("python.db").display().to_string();
-    let script = baseline_script("imap_loop.py").display().to_string();
-    let elapsed = time_python(
-        &[&script, "127.0.0.1", &port, IMAP_USER.0, IMAP_USER.1, &db],
-        n,
-    );
-    assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
-    assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
-    rates.python.push(n as f64 / elapsed.as_secs_f64());
+    if with_python() {
+        refill();
+        let db = dir.path().join("python.db").display().to_string();
+        let script = baseline_script("imap_loop.py").display().to_string();
+        let elapsed = time_python(
+            &[&script, "127.0.0.1", &port, IMAP_USER.0, IMAP_USER.1, &db],
+            n,
+        );
+        assert_eq!(dovecot.message_counts("INBOX"), Some((n as u64, 0)));
+        assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
+        rates.python.push(n as f64 / elapsed.as_secs_f64());
+    }
 
     refill();
     let start = Instant::now();
@@ -271,13 +280,15 @@ fn maildir_run(mails: &[Vec<u8>], expected: &Stored, rates: &mut Rates) {
     let unseen = |maildir: &Path| std::fs::read_dir(maildir.join("new")).unwrap().count();
 
     let dir = tempfile::tempdir().unwrap();
-    let maildir = fill_maildir(&dir.path().join("python"), mails);
-    let db = dir.path().join("python.db").display().to_string();
-    let script = baseline_script("maildir_loop.py").display().to_string();
-    let elapsed = time_python(&[&script, &maildir.display().to_string(), &db], n);
-    assert_eq!(unseen(&maildir), 0);
-    assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
-    rates.python.push(n as f64 / elapsed.as_secs_f64());
+    if with_python() {
+        let maildir = fill_maildir(&dir.path().join("python"), mails);
+        let db = dir.path().join("python.db").display().to_string();
+        let script = baseline_script("maildir_loop.py").display().to_string();
+        let elapsed = time_python(&[&script, &maildir.display().to_string(), &db], n);
+        assert_eq!(unseen(&maildir), 0);
+        assert_eq!(&python_stored(&db), expected, "the Python loop's outcomes");
+        rates.python.push(n as f64 / elapsed.as_secs_f64());
+    }
 
     let maildir = fill_maildir(&dir.path().join("bot"), mails);
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));

@@ -1,6 +1,6 @@
 //! Many workers, large mails: the source's `memory_budget_bytes` bounds what the bot holds.
-//! The bot runs the shipped Maildir example (256 workers); the budget is set with `--set`.
-//! Forty-eight 2 MiB orders land at once in front of 256 workers; with a 2 MiB budget they
+//! The bot runs the shipped Maildir example (1024 workers); the budget is set with `--set`.
+//! Forty-eight 2 MiB orders land at once in front of 1024 workers; with a 2 MiB budget they
 //! are read one after another, every one becomes an order, and the process's peak memory
 //! stays far below what reading them all at once takes (96 MiB of bodies alone). And the
 //! process keeps its memory in ordinary pages, not 2 MiB huge ones, unless told otherwise.
@@ -18,12 +18,12 @@ use support::{DEADLINE, control_addr, example_with_customers, listed, start_bot,
 const MAILS: usize = 48;
 const MAIL_BYTES: usize = 2 * 1024 * 1024;
 
-/// The shipped Maildir example (256 workers) with a customer filled in, as a user edits it.
+/// The shipped Maildir example (1024 workers) with a customer filled in, as a user edits it.
 fn config(dir: &Path) -> String {
     let path = dir.join("bot.yaml");
     let example = example_with_customers("    \"@acme.example\": ACME\n");
     assert!(
-        example.contains("  workers: 256\n"),
+        example.contains("  workers: 1024\n"),
         "the example's worker count changed"
     );
     std::fs::write(&path, example).unwrap();

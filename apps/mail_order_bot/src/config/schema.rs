@@ -264,8 +264,10 @@ impl Default for RetryConfig {
     }
 }
 
-/// Most order handlers one process runs: each holds a parsed mail in memory.
-pub const MAX_WORKERS: usize = 256;
+/// Most order handlers one process runs. The mail they hold is bounded by the source's
+/// memory budget whatever their number (a mail's body keeps its share of the budget while it
+/// is parsed); an idle handler is a waiting task of about a kilobyte. The cap catches a typo.
+pub const MAX_WORKERS: usize = 4096;
 
 /// The module's name and its configuration section.
 pub const MODULE: &str = "mail_order_bot";
@@ -313,7 +315,7 @@ impl Default for AppConfig {
             queue: QueueConfig::default(),
             source_lease: None,
             source_stale_after_ms: 300_000,
-            workers: 256,
+            workers: 1024,
             retry: RetryConfig::default(),
             handler_timeout_ms: 300_000,
             store: StoreConfig::default(),
