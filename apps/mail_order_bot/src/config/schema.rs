@@ -266,7 +266,7 @@ impl Default for RetryConfig {
 
 /// Most order handlers one process runs. The mail they hold is bounded by the source's
 /// memory budget whatever their number (a mail's body keeps its share of the budget while it
-/// is parsed); an idle handler is a waiting task of about a kilobyte. The cap catches a typo.
+/// is parsed); an idle handler costs about 3 KiB of memory. The cap catches a typo.
 pub const MAX_WORKERS: usize = 4096;
 
 /// The module's name and its configuration section.
