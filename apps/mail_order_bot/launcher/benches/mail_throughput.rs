@@ -362,6 +362,10 @@ fn main() {
             &imap.bot,
         ),
     ] {
+        // A side left out (`PLBA_BENCH_ONLY`, `PLBA_BENCH_PYTHON=0`) has no row.
+        if rates.is_empty() {
+            continue;
+        }
         println!(
             "{} {:.2} |",
             table_row(name, rates, python),
@@ -379,6 +383,9 @@ fn main() {
         ),
         ("mail_order_bot, maildir source (defaults)", &maildir.bot),
     ] {
+        if rates.is_empty() {
+            continue;
+        }
         println!("{}", table_row(name, rates, python));
     }
 }
